@@ -1,0 +1,10 @@
+//! The browser entry point: hydrates the server-rendered page.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

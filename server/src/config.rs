@@ -1,0 +1,220 @@
+//! Configuration: one struct, read from a TOML file, overlaid by
+//! `FAULTLINE_*` environment variables and then by command-line flags.
+//!
+//! Nested keys use a double underscore in the environment:
+//! `FAULTLINE_PROBE__CONCURRENCY=64` sets `probe.concurrency`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "faultline.toml";
+/// A configuration file larger than this is refused rather than parsed.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the web app listens on.
+    pub listen: SocketAddr,
+    /// SQLite database file; created with its directory if missing.
+    pub database: PathBuf,
+    /// Directory holding the built assets (`pkg/` with the wasm, JS and CSS).
+    pub site_root: PathBuf,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `server=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database: PathBuf::from("data/faultline.db"),
+            site_root: PathBuf::from("target/site"),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is {size} bytes; the limit is {MAX_CONFIG_BYTES}")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line; `None` leaves the lower layers alone.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_root: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogOverrides>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LogOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+impl Config {
+    /// Layers, lowest first: defaults, the file (`file`, or `faultline.toml`
+    /// if present), the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, overrides, Env::prefixed("FAULTLINE_"))
+    }
+
+    fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Env,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let implicit = Path::new(DEFAULT_CONFIG_FILE);
+        let file = file.or_else(|| implicit.exists().then_some(implicit));
+        if let Some(path) = file {
+            check_readable_and_bounded(path)?;
+            figment = figment.merge(Toml::file(path));
+        }
+        // FAULTLINE_CONFIG names the file itself and is not a setting.
+        let env = env.ignore(&["config"]).split("__");
+        figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|error| ConfigError::Invalid(one_line(&error)))
+    }
+}
+
+fn check_readable_and_bounded(path: &Path) -> Result<(), ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    std::fs::File::open(path).map_err(read_err)?;
+    Ok(())
+}
+
+/// Figment's message names the key and the source; keep it on one line.
+fn one_line(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faultline.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(
+            Some(&path),
+            &Overrides::default(),
+            Env::prefixed("FAULTLINE_TEST_UNUSED_"),
+        )
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let config = load("listen = \"127.0.0.1:4000\"\n[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!(config.listen.port(), 4000);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.database, PathBuf::from("data/faultline.db"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:4000\"").unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:5000".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let config = Config::load_with_env(
+            Some(&path),
+            &overrides,
+            Env::prefixed("FAULTLINE_TEST_UNUSED_"),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 5000);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key() {
+        let error = load("listen = \"not an address\"").unwrap_err().to_string();
+        assert!(error.contains("listen"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let error = load("listne = \"127.0.0.1:4000\"").unwrap_err().to_string();
+        assert!(error.contains("listne"), "{error}");
+    }
+
+    #[test]
+    fn malformed_toml_is_an_error_not_a_panic() {
+        let error = load("listen = [").unwrap_err().to_string();
+        assert!(error.starts_with("invalid configuration"), "{error}");
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_unread() {
+        let text = format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES as usize));
+        assert!(matches!(load(&text), Err(ConfigError::TooLarge { .. })));
+    }
+}

@@ -1,0 +1,98 @@
+//! HTTP wiring: the Leptos app, its server functions, static assets and
+//! the operational endpoints, on one axum router.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use leptos::config::{Env, LeptosOptions};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+
+/// What every handler may need. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub store: store::Store,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(config: &Config, store: store::Store) -> Self {
+        let leptos = LeptosOptions::builder()
+            .output_name(Arc::<str>::from("faultline"))
+            .site_root(Arc::<str>::from(
+                config.site_root.to_string_lossy().as_ref(),
+            ))
+            .site_pkg_dir(Arc::<str>::from("pkg"))
+            .site_addr(config.listen)
+            // Production mode: no live-reload socket in the page.
+            .env(Env::PROD)
+            .build();
+        Self { leptos, store }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let store = state.store.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || leptos::prelude::provide_context(store.clone()),
+            {
+                let options = state.leptos.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Liveness and readiness: the process answers and the database reads.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.site_summary().await {
+        Ok(summary) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "sites": summary.watched })),
+        ),
+        Err(error) => {
+            tracing::error!(%error, "health check cannot read the database");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": "database" })),
+            )
+        }
+    }
+}

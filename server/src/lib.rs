@@ -1,0 +1,9 @@
+//! The Faultline server: configuration, telemetry, HTTP wiring and the
+//! background work (probing, correlation, alert delivery) around the pure
+//! `engine` and the `store`.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod shutdown;
+pub mod telemetry;

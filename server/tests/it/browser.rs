@@ -1,0 +1,222 @@
+//! Journeys through headless Chromium, driven over WebDriver by Debian's
+//! `chromedriver`. A failing journey leaves a screenshot under
+//! `target/browser-screenshots/`.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{site_root, spawn_app};
+
+type Step = Result<(), String>;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn the_home_page_hydrates_and_a_click_fetches_fresh_numbers() {
+    assert!(
+        site_root().join("pkg/faultline.wasm").exists(),
+        "no built assets in {}: run `cargo leptos build` first",
+        site_root().display()
+    );
+    let app = spawn_app().await;
+    let url = app.url("/");
+    let store = app.store.clone();
+    journey("home-hydrates", Scripts::On, move |browser| async move {
+        browser.goto(&url).await.map_err(|e| e.to_string())?;
+        expect_text(
+            &browser,
+            "[data-test=headline]",
+            "No sites are watched yet.",
+        )
+        .await?;
+        browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("[data-live=true]"))
+            .await
+            .map_err(|e| format!("the page never hydrated: {e}"))?;
+
+        // Change the data behind the page, then ask for it with a click:
+        // only a hydrated page can answer without a reload.
+        store
+            .add_sites(&[sample_site()], chrono::Utc::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        browser
+            .find(Locator::Css("[data-test=refresh]"))
+            .await
+            .map_err(|e| e.to_string())?
+            .click()
+            .await
+            .map_err(|e| e.to_string())?;
+        expect_text(&browser, "[data-test=headline]", "Watching 1 sites").await?;
+        expect_text(&browser, "[data-test=watched]", "1").await
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_home_page_reads_without_javascript() {
+    let app = spawn_app().await;
+    app.store
+        .add_sites(&[sample_site()], chrono::Utc::now())
+        .await
+        .unwrap();
+    let url = app.url("/");
+    journey("home-no-js", Scripts::Off, move |browser| async move {
+        browser.goto(&url).await.map_err(|e| e.to_string())?;
+        expect_text(&browser, "[data-test=headline]", "Watching 1 sites").await?;
+        expect_text(&browser, ".live", "Static page").await
+    })
+    .await;
+    app.stop().await;
+}
+
+fn sample_site() -> store::NewSite {
+    store::NewSite {
+        url: "https://example.test/".to_owned(),
+        host: "example.test".to_owned(),
+        name: "Example".to_owned(),
+        tags: vec![],
+        interval_s: 60,
+    }
+}
+
+async fn expect_text(browser: &Client, css: &str, wanted: &str) -> Step {
+    let mut last = String::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            last = element.text().await.unwrap_or_default();
+            if last.contains(wanted) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "{css} shows {last:?}, expected it to contain {wanted:?}"
+    ))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scripts {
+    On,
+    Off,
+}
+
+/// Runs `steps` in a fresh headless Chromium; on failure saves a screenshot
+/// named after the journey and fails the test with the step's message.
+async fn journey<F, Fut>(name: &str, scripts: Scripts, steps: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Step>,
+{
+    let driver = Driver::start().await;
+    let browser = driver.session(scripts).await;
+    let outcome = steps(browser.clone()).await;
+    let shot = screenshot_path(name);
+    if let Ok(png) = browser.screenshot().await {
+        let _ = std::fs::create_dir_all(shot.parent().expect("screenshot directory"));
+        let _ = std::fs::write(&shot, png);
+    }
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(message) = outcome {
+        panic!(
+            "journey {name} failed: {message} (screenshot: {})",
+            shot.display()
+        );
+    }
+}
+
+fn screenshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/browser-screenshots")
+        .join(format!("{name}.png"))
+}
+
+struct Driver {
+    process: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let program =
+            std::env::var("FAULTLINE_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+        let mut process = Command::new(&program)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} (install chromium-driver): {e}"));
+        // chromedriver prints this line once it accepts sessions.
+        let stdout = process.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("started successfully") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(matches!(ready, Ok(true)), "chromedriver did not start");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            process,
+            port,
+            _profile: tempfile::tempdir().expect("profile directory"),
+        }
+    }
+
+    async fn session(&self, scripts: Scripts) -> Client {
+        let binary =
+            std::env::var("FAULTLINE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        let mut options = json!({
+            "binary": binary,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", self._profile.path().display()),
+            ],
+        });
+        if scripts == Scripts::Off {
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
+        // Several TLS backends are linked into the test binary; pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        ClientBuilder::rustls()
+            .expect("tls roots")
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.start_kill();
+    }
+}

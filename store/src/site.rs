@@ -1,0 +1,154 @@
+//! The watchlist.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError};
+
+/// A site as the watchlist holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Site {
+    pub id: i64,
+    pub url: String,
+    pub host: String,
+    pub name: String,
+    pub tags: String,
+    pub interval_s: i64,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A site to add to the watchlist; `url` and `host` are already validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSite {
+    pub url: String,
+    pub host: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub interval_s: i64,
+}
+
+/// Counts shown in the headline of the home page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSummary {
+    pub watched: i64,
+    pub probed: i64,
+    pub failing: i64,
+}
+
+impl Store {
+    /// Adds sites that are not yet watched, in one transaction; returns how
+    /// many were new. Existing URLs are left as they are.
+    pub async fn add_sites(
+        &self,
+        sites: &[NewSite],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let mut added = 0;
+        for site in sites {
+            let result = sqlx::query(
+                "INSERT INTO sites (url, host, name, tags, interval_s, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+            )
+            .bind(&site.url)
+            .bind(&site.host)
+            .bind(&site.name)
+            .bind(site.tags.join(","))
+            .bind(site.interval_s)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            added += result.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    pub async fn list_sites(&self) -> Result<Vec<Site>, StoreError> {
+        let sites = sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites ORDER BY host",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        Ok(sites)
+    }
+
+    /// How many sites are watched, how many have been probed, and how many
+    /// failed their latest probe.
+    pub async fn site_summary(&self) -> Result<SiteSummary, StoreError> {
+        let (watched, probed, failing): (i64, i64, i64) = sqlx::query_as(
+            "SELECT
+               (SELECT COUNT(*) FROM sites WHERE enabled = 1),
+               COUNT(*),
+               COALESCE(SUM(CASE WHEN p.ok = 0 AND p.suspect = 0 THEN 1 ELSE 0 END), 0)
+             FROM sites s
+             JOIN probes p ON p.id = (SELECT id FROM probes WHERE site_id = s.id ORDER BY started_at DESC LIMIT 1)
+             WHERE s.enabled = 1",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok(SiteSummary {
+            watched,
+            probed,
+            failing,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(url: &str) -> NewSite {
+        NewSite {
+            url: url.to_owned(),
+            host: url
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                .to_owned(),
+            name: url.to_owned(),
+            tags: vec!["test".to_owned()],
+            interval_s: 60,
+        }
+    }
+
+    #[tokio::test]
+    async fn adding_sites_is_idempotent_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/faultline.db");
+        let store = Store::open(&path).await.unwrap();
+        let now = Utc::now();
+        let batch = [site("https://a.test/"), site("https://b.test/")];
+        assert_eq!(store.add_sites(&batch, now).await.unwrap(), 2);
+        assert_eq!(store.add_sites(&batch, now).await.unwrap(), 0);
+        store.close().await;
+
+        let store = Store::open(&path).await.unwrap();
+        let sites = store.list_sites().await.unwrap();
+        assert_eq!(
+            sites.iter().map(|s| s.host.as_str()).collect::<Vec<_>>(),
+            ["a.test", "b.test"]
+        );
+        assert_eq!(sites[0].tags, "test");
+        let summary = store.site_summary().await.unwrap();
+        assert_eq!(
+            summary,
+            SiteSummary {
+                watched: 2,
+                probed: 0,
+                failing: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn open_fails_with_the_path_when_the_directory_cannot_be_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"not a directory").unwrap();
+        let error = Store::open(&blocker.join("db.sqlite")).await.unwrap_err();
+        assert!(matches!(error, StoreError::CreateDir { .. }), "{error}");
+        assert!(error.to_string().contains("file"), "{error}");
+    }
+}
