@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat, LogOverrides, Overrides};
 use crate::http::{self, AppState};
+use crate::watchlist;
 
 /// Exit code for input we refuse: bad flags, configuration or paths.
 const EXIT_USAGE: u8 = 2;
@@ -35,6 +36,65 @@ pub struct Cli {
 pub enum Command {
     /// Run the web app and the probes (the default command).
     Serve(ServeArgs),
+    /// Manage the watchlist.
+    #[command(subcommand)]
+    Sites(SitesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SitesCommand {
+    /// Add the sites of a watchlist file: a plain list of domains or URLs
+    /// (one per line, optionally followed by a name), CSV
+    /// (`url,name,tags,interval_s`) or TOML (`[[site]]` tables). Invalid lines
+    /// are reported with their numbers and skipped; valid ones are kept.
+    Import(ImportArgs),
+    /// Print the watchlist.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The watchlist file; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// File format [default: from the extension: .csv, .toml, else plain]
+    #[arg(long, value_enum)]
+    pub format: Option<WatchlistFormat>,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// SQLite database file [default: from the configuration, data/faultline.db]
+    #[arg(long, value_name = "FILE")]
+    pub database: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum WatchlistFormat {
+    Plain,
+    Csv,
+    Toml,
+}
+
+impl From<WatchlistFormat> for watchlist::Format {
+    fn from(format: WatchlistFormat) -> Self {
+        match format {
+            WatchlistFormat::Plain => watchlist::Format::Plain,
+            WatchlistFormat::Csv => watchlist::Format::Csv,
+            WatchlistFormat::Toml => watchlist::Format::Toml,
+        }
+    }
 }
 
 #[derive(Debug, Default, Args)]
@@ -76,6 +136,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     let result = match command {
         Command::Serve(args) => serve(cli.config, &args),
+        Command::Sites(SitesCommand::Import(args)) => import(cli.config, &args),
+        Command::Sites(SitesCommand::List(args)) => list(cli.config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,9 +175,8 @@ fn serve(config_file: Option<PathBuf>, args: &ServeArgs) -> Result<(), Failure> 
 }
 
 async fn serve_async(config: Config) -> Result<(), Failure> {
-    let store = store::Store::open(&config.database)
-        .await
-        .map_err(|error| Failure::Usage(error.to_string()))?;
+    let store = open_store(&config).await?;
+    seed_default_watchlist(&store).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| Failure::Usage(format!("cannot listen on {}: {error}", config.listen)))?;
@@ -135,4 +196,131 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
     served.map_err(|error| {
         Failure::Runtime(anyhow::Error::new(error).context("the web server failed"))
     })
+}
+
+/// Loads the configuration for a command that only needs the database.
+fn database_config(
+    config_file: Option<PathBuf>,
+    database: &DatabaseArg,
+) -> Result<Config, Failure> {
+    let overrides = Overrides {
+        database: database.database.clone(),
+        ..Overrides::default()
+    };
+    let config = Config::load(config_file.as_deref(), &overrides)
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    crate::telemetry::init(config.log.format, "warn");
+    Ok(config)
+}
+
+async fn open_store(config: &Config) -> Result<store::Store, Failure> {
+    store::Store::open(&config.database)
+        .await
+        .map_err(|error| Failure::Usage(error.to_string()))
+}
+
+fn block_on<F: std::future::Future<Output = Result<(), Failure>>>(
+    future: F,
+) -> Result<(), Failure> {
+    tokio::runtime::Runtime::new()
+        .map_err(|error| {
+            Failure::Runtime(anyhow::Error::new(error).context("cannot start the async runtime"))
+        })?
+        .block_on(future)
+}
+
+/// On first start the watchlist is empty: fill it with the default one.
+async fn seed_default_watchlist(store: &store::Store) -> Result<(), Failure> {
+    let summary = store
+        .site_summary()
+        .await
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    if summary.watched > 0 {
+        return Ok(());
+    }
+    let parsed =
+        watchlist::parse(watchlist::DEFAULT_WATCHLIST, watchlist::Format::Csv).map_err(|e| {
+            Failure::Runtime(anyhow::Error::new(e).context("the built-in watchlist is invalid"))
+        })?;
+    let added = store
+        .add_sites(&parsed.sites, chrono::Utc::now())
+        .await
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    tracing::info!(
+        sites = added,
+        "empty watchlist: added the default watchlist"
+    );
+    Ok(())
+}
+
+fn import(config_file: Option<PathBuf>, args: &ImportArgs) -> Result<(), Failure> {
+    let config = database_config(config_file, &args.database)?;
+    let text = read_input(&args.file)?;
+    let format = args
+        .format
+        .map_or_else(|| watchlist::Format::from_path(&args.file), Into::into);
+    let parsed = watchlist::parse(&text, format)
+        .map_err(|error| Failure::Usage(format!("{}: {error}", args.file.display())))?;
+    for rejected in &parsed.rejected {
+        eprintln!(
+            "{}:{}: {}",
+            args.file.display(),
+            rejected.line,
+            rejected.reason
+        );
+    }
+    block_on(async {
+        let store = open_store(&config).await?;
+        let added = store
+            .add_sites(&parsed.sites, chrono::Utc::now())
+            .await
+            .map_err(|e| Failure::Runtime(e.into()));
+        store.close().await;
+        let added = added?;
+        println!(
+            "imported {added} new sites ({} already watched), skipped {} invalid lines",
+            parsed.sites.len() as u64 - added,
+            parsed.rejected.len()
+        );
+        Ok(())
+    })
+}
+
+fn list(config_file: Option<PathBuf>, args: &ListArgs) -> Result<(), Failure> {
+    let config = database_config(config_file, &args.database)?;
+    block_on(async {
+        let store = open_store(&config).await?;
+        let sites = store
+            .list_sites()
+            .await
+            .map_err(|e| Failure::Runtime(e.into()));
+        store.close().await;
+        for site in sites? {
+            if args.json {
+                let line = serde_json::to_string(&site).map_err(|e| Failure::Runtime(e.into()))?;
+                println!("{line}");
+            } else {
+                println!(
+                    "{}\t{}\t{}s\t{}",
+                    site.url, site.name, site.interval_s, site.tags
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Reads a whole input file, bounded, or standard input for `-`.
+fn read_input(path: &std::path::Path) -> Result<String, Failure> {
+    use std::io::Read;
+    let limit = watchlist::MAX_WATCHLIST_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes))
+    };
+    result.map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
 }

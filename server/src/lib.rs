@@ -7,3 +7,4 @@ pub mod config;
 pub mod http;
 pub mod shutdown;
 pub mod telemetry;
+pub mod watchlist;
