@@ -5,8 +5,10 @@
 //! sees two writers contend for the lock; pages read through a separate pool
 //! and never wait on the writer thanks to WAL.
 
+mod probe;
 mod site;
 
+pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
 pub use site::{NewSite, Site, SiteSummary};
 
 use std::path::{Path, PathBuf};

@@ -80,10 +80,9 @@ impl Store {
         let (watched, probed, failing): (i64, i64, i64) = sqlx::query_as(
             "SELECT
                (SELECT COUNT(*) FROM sites WHERE enabled = 1),
-               COUNT(*),
-               COALESCE(SUM(CASE WHEN p.ok = 0 AND p.suspect = 0 THEN 1 ELSE 0 END), 0)
-             FROM sites s
-             JOIN probes p ON p.id = (SELECT id FROM probes WHERE site_id = s.id ORDER BY started_at DESC LIMIT 1)
+               COUNT(st.site_id),
+               COALESCE(SUM(CASE WHEN st.ok = 0 AND st.suspect = 0 THEN 1 ELSE 0 END), 0)
+             FROM sites s JOIN site_status st ON st.site_id = s.id
              WHERE s.enabled = 1",
         )
         .fetch_one(self.reader())

@@ -1,0 +1,276 @@
+//! Probe results: the raw rows, the latest status per site and the rollups,
+//! all written by one batch in one transaction.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError};
+
+/// One probe as stored. The server builds it from the prober's outcome and
+/// the engine's classification.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ProbeRecord {
+    pub site_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub ok: bool,
+    pub status: Option<i64>,
+    pub failure: Option<String>,
+    pub detail: Option<String>,
+    pub dns_ms: Option<i64>,
+    pub connect_ms: Option<i64>,
+    pub tls_ms: Option<i64>,
+    pub ttfb_ms: Option<i64>,
+    pub total_ms: Option<i64>,
+    pub remote_ip: Option<String>,
+    /// JSON with the DNS, TLS and redirect facts; kept for failures.
+    pub facts: Option<String>,
+    /// gzip of an error page; kept for error responses only.
+    pub body_gz: Option<Vec<u8>>,
+    pub provider: Option<String>,
+    pub fault_side: Option<String>,
+    pub fault: Option<String>,
+    pub confidence: Option<f64>,
+    /// JSON array of strings.
+    pub evidence: Option<String>,
+    pub suspect: bool,
+}
+
+/// How long each kind of row is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub raw: TimeDelta,
+    pub minute: TimeDelta,
+    pub hour: TimeDelta,
+    pub day: TimeDelta,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            raw: TimeDelta::hours(48),
+            minute: TimeDelta::days(7),
+            hour: TimeDelta::days(90),
+            day: TimeDelta::days(3 * 365),
+        }
+    }
+}
+
+/// Rows removed by one retention pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub probes: u64,
+    pub rollups: u64,
+}
+
+/// One rollup bucket of one site.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct RollupRow {
+    pub bucket: DateTime<Utc>,
+    pub probes: i64,
+    pub failures: i64,
+    pub suspect: i64,
+    pub total_ms_sum: i64,
+    pub total_ms_max: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Resolution {
+    const ALL: [Resolution; 3] = [Resolution::Minute, Resolution::Hour, Resolution::Day];
+
+    fn table(self) -> &'static str {
+        match self {
+            Resolution::Minute => "rollup_minute",
+            Resolution::Hour => "rollup_hour",
+            Resolution::Day => "rollup_day",
+        }
+    }
+
+    fn width(self) -> TimeDelta {
+        match self {
+            Resolution::Minute => TimeDelta::minutes(1),
+            Resolution::Hour => TimeDelta::hours(1),
+            Resolution::Day => TimeDelta::days(1),
+        }
+    }
+
+    fn bucket(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at.duration_trunc(self.width()).unwrap_or(at)
+    }
+}
+
+impl Store {
+    /// Writes a batch of probes in one `BEGIN IMMEDIATE` transaction: the raw
+    /// rows, each site's latest status and the three rollups. Either all of
+    /// the batch is stored or none of it.
+    pub async fn insert_probes(&self, batch: &[ProbeRecord]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        for probe in batch {
+            let probe_id: i64 = sqlx::query_scalar(
+                "INSERT INTO probes (site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms,
+                   tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side, fault,
+                   confidence, evidence, suspect)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(probe.site_id)
+            .bind(probe.started_at)
+            .bind(probe.ok)
+            .bind(probe.status)
+            .bind(&probe.failure)
+            .bind(&probe.detail)
+            .bind(probe.dns_ms)
+            .bind(probe.connect_ms)
+            .bind(probe.tls_ms)
+            .bind(probe.ttfb_ms)
+            .bind(probe.total_ms)
+            .bind(&probe.remote_ip)
+            .bind(&probe.facts)
+            .bind(&probe.body_gz)
+            .bind(&probe.provider)
+            .bind(&probe.fault_side)
+            .bind(&probe.fault)
+            .bind(probe.confidence)
+            .bind(&probe.evidence)
+            .bind(probe.suspect)
+            .fetch_one(&mut *tx)
+            .await?;
+
+            // A probe older than the stored status (a late batch) leaves it alone.
+            sqlx::query(
+                "INSERT INTO site_status (site_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)
+                 ON CONFLICT (site_id) DO UPDATE SET
+                   since = CASE WHEN site_status.ok = excluded.ok THEN site_status.since ELSE excluded.started_at END,
+                   probe_id = excluded.probe_id, started_at = excluded.started_at, ok = excluded.ok,
+                   suspect = excluded.suspect, failure = excluded.failure, fault = excluded.fault,
+                   provider = excluded.provider
+                 WHERE excluded.started_at >= site_status.started_at",
+            )
+            .bind(probe.site_id)
+            .bind(probe_id)
+            .bind(probe.started_at)
+            .bind(probe.ok)
+            .bind(probe.suspect)
+            .bind(&probe.failure)
+            .bind(&probe.fault)
+            .bind(&probe.provider)
+            .execute(&mut *tx)
+            .await?;
+
+            let failed = i64::from(!probe.ok && !probe.suspect);
+            let suspect = i64::from(probe.suspect);
+            let ms = if probe.ok {
+                probe.total_ms.unwrap_or(0)
+            } else {
+                0
+            };
+            for resolution in Resolution::ALL {
+                let sql = format!(
+                    "INSERT INTO {table} (site_id, bucket, probes, failures, suspect, total_ms_sum, total_ms_max)
+                     VALUES (?, ?, 1, ?, ?, ?, ?)
+                     ON CONFLICT (site_id, bucket) DO UPDATE SET
+                       probes = probes + 1, failures = failures + excluded.failures,
+                       suspect = suspect + excluded.suspect,
+                       total_ms_sum = total_ms_sum + excluded.total_ms_sum,
+                       total_ms_max = MAX(total_ms_max, excluded.total_ms_max)",
+                    table = resolution.table()
+                );
+                sqlx::query(&sql)
+                    .bind(probe.site_id)
+                    .bind(resolution.bucket(probe.started_at))
+                    .bind(failed)
+                    .bind(suspect)
+                    .bind(ms)
+                    .bind(ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes rows older than their retention, relative to `now`.
+    pub async fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: Retention,
+    ) -> Result<Pruned, StoreError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let probes = sqlx::query("DELETE FROM probes WHERE started_at < ?")
+            .bind(now - retention.raw)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let mut rollups = 0;
+        for (resolution, keep) in [
+            (Resolution::Minute, retention.minute),
+            (Resolution::Hour, retention.hour),
+            (Resolution::Day, retention.day),
+        ] {
+            let sql = format!("DELETE FROM {} WHERE bucket < ?", resolution.table());
+            rollups += sqlx::query(&sql)
+                .bind(now - keep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Pruned { probes, rollups })
+    }
+
+    /// The latest probes of a site, newest first.
+    pub async fn recent_probes(
+        &self,
+        site_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ProbeRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, ProbeRecord>(
+            "SELECT site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms, tls_ms, ttfb_ms,
+                    total_ms, remote_ip, facts, body_gz, provider, fault_side, fault, confidence, evidence, suspect
+             FROM probes WHERE site_id = ? ORDER BY started_at DESC LIMIT ?",
+        )
+        .bind(site_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows)
+    }
+
+    /// A site's rollup buckets in `[from, until)`, oldest first.
+    pub async fn rollups(
+        &self,
+        site_id: i64,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        let sql = format!(
+            "SELECT bucket, probes, failures, suspect, total_ms_sum, total_ms_max FROM {}
+             WHERE site_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket",
+            resolution.table()
+        );
+        let rows = sqlx::query_as::<_, RollupRow>(&sql)
+            .bind(site_id)
+            .bind(from)
+            .bind(until)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows)
+    }
+
+    /// How many probes are stored (all sites).
+    pub async fn probe_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM probes")
+            .fetch_one(self.reader())
+            .await?)
+    }
+}

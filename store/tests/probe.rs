@@ -1,0 +1,249 @@
+//! Probe storage against a real SQLite file.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{NewSite, ProbeRecord, Resolution, Retention, Store};
+
+fn site(host: &str) -> NewSite {
+    NewSite {
+        url: format!("https://{host}/"),
+        host: host.to_owned(),
+        name: host.to_owned(),
+        tags: vec![],
+        interval_s: 60,
+    }
+}
+
+fn probe(site_id: i64, at: DateTime<Utc>, ok: bool, total_ms: i64) -> ProbeRecord {
+    ProbeRecord {
+        site_id,
+        started_at: at,
+        ok,
+        status: Some(if ok { 200 } else { 500 }),
+        failure: (!ok).then(|| "http_status".to_owned()),
+        total_ms: Some(total_ms),
+        ..ProbeRecord::default()
+    }
+}
+
+fn t(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_updates_status_and_every_rollup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    store
+        .add_sites(&[site("a.test"), site("b.test")], Utc::now())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let (a, b) = (ids[0], ids[1]);
+    store
+        .insert_probes(&[
+            probe(a, t("2025-11-18T11:20:05Z"), true, 100),
+            probe(a, t("2025-11-18T11:20:40Z"), false, 3000),
+            probe(a, t("2025-11-18T11:21:05Z"), true, 300),
+            probe(b, t("2025-11-18T11:20:10Z"), true, 50),
+        ])
+        .await
+        .unwrap();
+
+    let summary = store.site_summary().await.unwrap();
+    assert_eq!(
+        (summary.watched, summary.probed, summary.failing),
+        (2, 2, 0)
+    );
+
+    let minutes = store
+        .rollups(
+            a,
+            Resolution::Minute,
+            t("2025-11-18T00:00:00Z"),
+            t("2025-11-19T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let shape: Vec<(String, i64, i64, i64, i64)> = minutes
+        .iter()
+        .map(|r| {
+            (
+                r.bucket.format("%H:%M").to_string(),
+                r.probes,
+                r.failures,
+                r.total_ms_sum,
+                r.total_ms_max,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("11:20".into(), 2, 1, 100, 100),
+            ("11:21".into(), 1, 0, 300, 300)
+        ]
+    );
+    let hours = store
+        .rollups(
+            a,
+            Resolution::Hour,
+            t("2025-11-18T00:00:00Z"),
+            t("2025-11-19T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((hours.len(), hours[0].probes, hours[0].failures), (1, 3, 1));
+
+    // A late, older probe must not overwrite the latest status.
+    store
+        .insert_probes(&[probe(a, t("2025-11-18T11:00:00Z"), false, 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.site_summary().await.unwrap().failing, 0);
+    store
+        .insert_probes(&[probe(a, t("2025-11-18T11:22:00Z"), false, 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.site_summary().await.unwrap().failing, 1);
+    assert_eq!(
+        store.recent_probes(a, 2).await.unwrap()[0].started_at,
+        t("2025-11-18T11:22:00Z")
+    );
+}
+
+#[tokio::test]
+async fn pruning_keeps_rollups_longer_than_raw_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    store
+        .add_sites(&[site("a.test")], Utc::now())
+        .await
+        .unwrap();
+    let a = store.list_sites().await.unwrap()[0].id;
+    let now = t("2025-12-01T00:00:00Z");
+    let old = now - TimeDelta::days(3);
+    store
+        .insert_probes(&[probe(a, old, true, 10), probe(a, now, true, 10)])
+        .await
+        .unwrap();
+
+    let pruned = store.prune(now, Retention::default()).await.unwrap();
+    assert_eq!(pruned.probes, 1);
+    assert_eq!(
+        pruned.rollups, 0,
+        "3-day-old rollups are within every rollup retention"
+    );
+    assert_eq!(store.probe_count().await.unwrap(), 1);
+    let days = store
+        .rollups(
+            a,
+            Resolution::Day,
+            now - TimeDelta::days(10),
+            now + TimeDelta::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(days.iter().map(|d| d.probes).sum::<i64>(), 2);
+
+    let later = now + TimeDelta::days(8);
+    let pruned = store.prune(later, Retention::default()).await.unwrap();
+    assert_eq!(pruned.rollups, 2, "both minute buckets are past 7 days");
+}
+
+/// The child half of `a_killed_writer_loses_no_acknowledged_probe`: writes
+/// batches forever and prints how many probes each commit acknowledged.
+#[tokio::test]
+async fn crash_child_writer() {
+    let Ok(path) = std::env::var("FAULTLINE_CRASH_CHILD_DB") else {
+        return; // only meaningful when started by the parent test
+    };
+    let store = Store::open(path.as_ref()).await.unwrap();
+    let site_id = store.list_sites().await.unwrap()[0].id;
+    let start = Utc::now();
+    let mut acknowledged = 0i64;
+    loop {
+        let batch: Vec<ProbeRecord> = (0..50)
+            .map(|i| {
+                probe(
+                    site_id,
+                    start + TimeDelta::milliseconds(acknowledged + i),
+                    i % 7 != 0,
+                    10,
+                )
+            })
+            .collect();
+        store.insert_probes(&batch).await.unwrap();
+        acknowledged += 50;
+        println!("acked {acknowledged}");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_writer_loses_no_acknowledged_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let store = Store::open(&path).await.unwrap();
+    store
+        .add_sites(&[site("a.test")], Utc::now())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FAULTLINE_CRASH_CHILD_DB", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = 0;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(n) = line.unwrap().strip_prefix("acked ") {
+            acknowledged = n.parse().unwrap();
+            if acknowledged >= 2000 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to finish the current batch
+    child.wait().unwrap();
+
+    let store = Store::open(&path).await.unwrap();
+    let stored = store.probe_count().await.unwrap();
+    assert!(
+        stored >= acknowledged,
+        "{stored} stored < {acknowledged} acknowledged"
+    );
+    assert_eq!(
+        stored % 50,
+        0,
+        "a batch is stored whole or not at all: {stored}"
+    );
+    let sum: i64 = store
+        .rollups(
+            1,
+            Resolution::Day,
+            Utc::now() - TimeDelta::days(2),
+            Utc::now() + TimeDelta::days(2),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.probes)
+        .sum();
+    assert_eq!(sum, stored, "rollups agree with the raw rows");
+}
