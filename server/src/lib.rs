@@ -3,8 +3,11 @@
 //! `engine` and the `store`.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod http;
+pub mod schedule;
 pub mod shutdown;
 pub mod telemetry;
 pub mod watchlist;
+pub mod writer;

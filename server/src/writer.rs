@@ -1,0 +1,58 @@
+//! The single writer: every probe result goes through one task that batches
+//! them into transactions, so SQLite sees one writer and few commits.
+
+use std::time::Duration;
+
+use store::{ProbeRecord, Store};
+use tokio::sync::mpsc;
+
+/// Most probes in one transaction.
+pub const MAX_BATCH: usize = 500;
+/// How long a probe may wait for companions before its batch is written.
+pub const MAX_DELAY: Duration = Duration::from_millis(250);
+/// Queue length between the probes and the writer; probes wait when full.
+pub const QUEUE: usize = 10_000;
+
+pub fn channel() -> (mpsc::Sender<ProbeRecord>, mpsc::Receiver<ProbeRecord>) {
+    mpsc::channel(QUEUE)
+}
+
+/// Writes until every sender is dropped, then writes what is left and
+/// returns. A failed batch is retried, so a busy or briefly locked database
+/// loses nothing.
+pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = receiver.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + MAX_DELAY;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(record)) => batch.push(record),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        write_with_retry(&store, &batch).await;
+        batch.clear();
+    }
+}
+
+async fn write_with_retry(store: &Store, batch: &[ProbeRecord]) {
+    let mut backoff = Duration::from_millis(50);
+    for attempt in 1.. {
+        match store.insert_probes(batch).await {
+            Ok(()) => {
+                tracing::debug!(probes = batch.len(), "stored probe batch");
+                return;
+            }
+            Err(error) if attempt < 8 => {
+                tracing::warn!(%error, attempt, probes = batch.len(), "storing probes failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                tracing::error!(%error, probes = batch.len(), "storing probes failed for good; batch dropped");
+                return;
+            }
+        }
+    }
+}
