@@ -9,5 +9,6 @@ pub mod http;
 pub mod schedule;
 pub mod shutdown;
 pub mod telemetry;
+pub mod vantage;
 pub mod watchlist;
 pub mod writer;

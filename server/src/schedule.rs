@@ -171,9 +171,15 @@ mod tests {
         let mut before = Schedule::default();
         before.sync((1..=50).map(|id| target(id, 60)), t0());
         let mut after = Schedule::default();
-        after.sync((1..=50).map(|id| target(id, 60)), t0() + TimeDelta::minutes(37));
+        after.sync(
+            (1..=50).map(|id| target(id, 60)),
+            t0() + TimeDelta::minutes(37),
+        );
         let phase = |at: DateTime<Utc>| at.timestamp_millis().rem_euclid(60_000);
-        assert_eq!(phase(before.next_at().unwrap()), phase(after.next_at().unwrap()));
+        assert_eq!(
+            phase(before.next_at().unwrap()),
+            phase(after.next_at().unwrap())
+        );
     }
 
     #[test]

@@ -1,0 +1,243 @@
+//! The own-network guard: is our vantage point cut off?
+//!
+//! Canary targets on independent providers are probed continuously, and the
+//! site probes' network-layer failures are counted. When most canaries and
+//! most sites fail at the network layer together, the fault is ours, not the
+//! internet's: the guard says `offline`, and probes that fail meanwhile are
+//! marked suspect so that later stages never turn them into outages.
+//! Pure: results and time come in as arguments.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VantageState {
+    Online,
+    Degraded,
+    Offline,
+}
+
+impl VantageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VantageState::Online => "online",
+            VantageState::Degraded => "degraded",
+            VantageState::Offline => "offline",
+        }
+    }
+}
+
+/// A change of state, to be recorded as a vantage event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub from: VantageState,
+    pub to: VantageState,
+    pub at: DateTime<Utc>,
+    pub detail: String,
+}
+
+/// Failure classes that mean "the network did not carry us there", as
+/// opposed to a server that answered badly.
+pub fn is_network_failure(class: &str) -> bool {
+    class.starts_with("dns_") || class.starts_with("connect_") || class == "read_timeout"
+}
+
+/// Canary results older than this no longer count.
+const CANARY_FRESHNESS: TimeDelta = TimeDelta::minutes(2);
+/// Site probes are judged over this window.
+const SITE_WINDOW: TimeDelta = TimeDelta::seconds(90);
+/// Fewer site probes than this in the window: judge by the canaries alone.
+const MIN_SITE_SAMPLES: usize = 10;
+
+#[derive(Debug)]
+pub struct VantageGuard {
+    canaries: HashMap<String, (DateTime<Utc>, Option<String>)>,
+    sites: VecDeque<(DateTime<Utc>, bool)>,
+    state: VantageState,
+    since: DateTime<Utc>,
+}
+
+impl VantageGuard {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            canaries: HashMap::new(),
+            sites: VecDeque::new(),
+            state: VantageState::Online,
+            since: now,
+        }
+    }
+
+    pub fn state(&self) -> VantageState {
+        self.state
+    }
+
+    pub fn since(&self) -> DateTime<Utc> {
+        self.since
+    }
+
+    /// A canary probe finished; `failure` is its failure class, if any.
+    pub fn record_canary(&mut self, name: &str, failure: Option<&str>, now: DateTime<Utc>) {
+        self.canaries
+            .insert(name.to_owned(), (now, failure.map(str::to_owned)));
+    }
+
+    /// A site probe finished.
+    pub fn record_site(&mut self, failure: Option<&str>, now: DateTime<Utc>) {
+        self.sites
+            .push_back((now, failure.is_some_and(is_network_failure)));
+        while self
+            .sites
+            .front()
+            .is_some_and(|(at, _)| *at < now - SITE_WINDOW)
+        {
+            self.sites.pop_front();
+        }
+    }
+
+    /// Whether a probe that failed with `failure` should be distrusted now.
+    pub fn is_suspect(&self, failure: Option<&str>) -> bool {
+        self.state != VantageState::Online && failure.is_some_and(is_network_failure)
+    }
+
+    /// Re-judges the state from the evidence; returns the transition if the
+    /// state changed.
+    pub fn evaluate(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        let fresh: Vec<&Option<String>> = self
+            .canaries
+            .values()
+            .filter(|(at, _)| *at >= now - CANARY_FRESHNESS)
+            .map(|(_, failure)| failure)
+            .collect();
+        if fresh.is_empty() {
+            return None;
+        }
+        let canary_failing = fresh
+            .iter()
+            .filter(|f| f.as_deref().is_some_and(is_network_failure))
+            .count();
+        let canary_share = canary_failing as f64 / fresh.len() as f64;
+        let dns_only = canary_failing > 0
+            && fresh
+                .iter()
+                .filter_map(|f| f.as_deref())
+                .filter(|f| is_network_failure(f))
+                .all(|f| f.starts_with("dns_"));
+        let samples = self.sites.len();
+        let site_share = if samples == 0 {
+            0.0
+        } else {
+            self.sites.iter().filter(|(_, network)| *network).count() as f64 / samples as f64
+        };
+        let sites_agree = samples < MIN_SITE_SAMPLES || site_share >= 0.5;
+
+        let next = match self.state {
+            // Hysteresis: leaving a bad state needs clearly healthy canaries.
+            VantageState::Offline | VantageState::Degraded if canary_share > 0.25 => {
+                if canary_share >= 0.75 && sites_agree {
+                    VantageState::Offline
+                } else {
+                    VantageState::Degraded
+                }
+            }
+            _ if canary_share >= 0.75 && sites_agree => VantageState::Offline,
+            _ if canary_share >= 0.5 => VantageState::Degraded,
+            _ => VantageState::Online,
+        };
+        if next == self.state {
+            return None;
+        }
+        let detail = format!(
+            "{canary_failing} of {} canaries failing at the network layer{}; {:.0} % of {samples} recent site probes failed at the network layer",
+            fresh.len(),
+            if dns_only { " (all at DNS: the resolver looks unreachable)" } else { "" },
+            site_share * 100.0,
+        );
+        let transition = Transition {
+            from: self.state,
+            to: next,
+            at: now,
+            detail,
+        };
+        self.state = next;
+        self.since = now;
+        Some(transition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        "2025-11-18T10:30:00Z".parse::<DateTime<Utc>>().unwrap() + TimeDelta::seconds(seconds)
+    }
+
+    const CANARIES: [&str; 4] = ["google", "cloudflare", "amazon", "wikipedia"];
+
+    #[test]
+    fn losing_the_network_goes_offline_and_marks_failures_suspect() {
+        let mut guard = VantageGuard::new(t(0));
+        for name in CANARIES {
+            guard.record_canary(name, None, t(1));
+        }
+        assert_eq!(guard.evaluate(t(2)), None);
+        for i in 0..20 {
+            guard.record_site(Some("dns_timeout"), t(10 + i));
+        }
+        for name in CANARIES {
+            guard.record_canary(name, Some("dns_timeout"), t(30));
+        }
+        let transition = guard.evaluate(t(31)).unwrap();
+        assert_eq!(transition.to, VantageState::Offline);
+        assert!(
+            transition.detail.contains("resolver"),
+            "{}",
+            transition.detail
+        );
+        assert!(guard.is_suspect(Some("connect_timeout")));
+        assert!(
+            !guard.is_suspect(Some("http_status")),
+            "a server's answer is still evidence"
+        );
+
+        for name in CANARIES {
+            guard.record_canary(name, None, t(60));
+        }
+        assert_eq!(guard.evaluate(t(61)).unwrap().to, VantageState::Online);
+    }
+
+    #[test]
+    fn one_failing_canary_is_not_an_outage_of_ours() {
+        let mut guard = VantageGuard::new(t(0));
+        for name in CANARIES {
+            guard.record_canary(name, None, t(1));
+        }
+        guard.record_canary("cloudflare", Some("connect_timeout"), t(5));
+        assert_eq!(guard.evaluate(t(6)), None);
+        assert_eq!(guard.state(), VantageState::Online);
+    }
+
+    #[test]
+    fn canaries_down_while_sites_answer_is_only_degraded() {
+        let mut guard = VantageGuard::new(t(0));
+        for i in 0..30 {
+            guard.record_site(None, t(i));
+        }
+        for name in CANARIES {
+            guard.record_canary(name, Some("connect_refused"), t(30));
+        }
+        assert_eq!(guard.evaluate(t(31)).unwrap().to, VantageState::Degraded);
+    }
+
+    #[test]
+    fn stale_canaries_do_not_count() {
+        let mut guard = VantageGuard::new(t(0));
+        for name in CANARIES {
+            guard.record_canary(name, Some("dns_timeout"), t(0));
+        }
+        assert_eq!(guard.evaluate(t(600)), None);
+    }
+}
