@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -189,8 +190,27 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
         "serving Faultline at http://{}",
         config.listen
     );
+    let monitor = if config.monitor.enabled {
+        let prober = crate::prober::LiveProber::new(config.probe.clone())
+            .map_err(|error| Failure::Usage(error.to_string()))?;
+        let monitor = crate::monitor::Monitor::new(
+            store.clone(),
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(prober),
+            config.monitor.to_monitor_config(),
+        );
+        Some(tokio::spawn(monitor.run(shutdown.clone())))
+    } else {
+        None
+    };
     let state = AppState::new(&config, store.clone());
-    let served = http::serve(listener, state, shutdown).await;
+    let served = http::serve(listener, state, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(monitor) = monitor {
+        if let Err(error) = monitor.await {
+            tracing::error!(%error, "the probe loop failed");
+        }
+    }
     store.close().await;
     tracing::info!("stopped cleanly");
     served.map_err(|error| {

@@ -26,6 +26,62 @@ pub struct Config {
     /// Directory holding the built assets (`pkg/` with the wasm, JS and CSS).
     pub site_root: PathBuf,
     pub log: LogConfig,
+    /// How each probe is made: resolver, timeouts, the SSRF guard.
+    pub probe: crate::prober::ProberConfig,
+    /// The probe loop: concurrency, canaries, retention.
+    pub monitor: MonitorSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorSettings {
+    /// Probe the watchlist (off: serve the pages only).
+    pub enabled: bool,
+    /// Probes in flight at once.
+    pub concurrency: usize,
+    /// Probes in flight at once to one host.
+    pub per_host: usize,
+    /// Canary URLs on independent providers for the own-network guard.
+    pub canaries: Vec<String>,
+    /// Hours raw probes are kept; rollups are kept longer.
+    pub raw_retention_hours: i64,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 256,
+            per_host: 2,
+            canaries: [
+                "https://www.google.com/",
+                "https://www.cloudflare.com/",
+                "https://www.amazon.com/",
+                "https://www.microsoft.com/",
+                "https://www.fastly.com/",
+                "https://www.wikipedia.org/",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            raw_retention_hours: 48,
+        }
+    }
+}
+
+impl MonitorSettings {
+    pub fn to_monitor_config(&self) -> crate::monitor::MonitorConfig {
+        let retention = store::Retention {
+            raw: chrono::TimeDelta::hours(self.raw_retention_hours.clamp(1, 24 * 365)),
+            ..store::Retention::default()
+        };
+        crate::monitor::MonitorConfig {
+            concurrency: self.concurrency.clamp(1, 10_000),
+            per_host: self.per_host.clamp(1, 64),
+            canaries: self.canaries.clone(),
+            retention,
+            ..crate::monitor::MonitorConfig::default()
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +106,8 @@ impl Default for Config {
             database: PathBuf::from("data/faultline.db"),
             site_root: PathBuf::from("target/site"),
             log: LogConfig::default(),
+            probe: crate::prober::ProberConfig::default(),
+            monitor: MonitorSettings::default(),
         }
     }
 }

@@ -5,7 +5,10 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod guard;
 pub mod http;
+pub mod monitor;
+pub mod prober;
 pub mod schedule;
 pub mod shutdown;
 pub mod telemetry;

@@ -155,11 +155,10 @@ mod tests {
         let mut schedule = Schedule::default();
         schedule.sync([target(7, 60)], t0());
         let first = schedule.next_at().unwrap();
-        let mut now = t0();
         let mut slots = Vec::new();
         // Wake up late by a varying amount each time, as a busy machine would.
         for i in 0..(6 * 60) {
-            now = schedule.next_at().unwrap() + TimeDelta::milliseconds(i % 900);
+            let now = schedule.next_at().unwrap() + TimeDelta::milliseconds(i % 900);
             slots.extend(schedule.take_due(now).into_iter().map(|d| d.slot));
         }
         assert_eq!(slots.len(), 360);

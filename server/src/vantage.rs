@@ -54,6 +54,8 @@ const MIN_SITE_SAMPLES: usize = 10;
 
 #[derive(Debug)]
 pub struct VantageGuard {
+    /// Fewer fresh canary results than this: too early to judge.
+    quorum: usize,
     canaries: HashMap<String, (DateTime<Utc>, Option<String>)>,
     sites: VecDeque<(DateTime<Utc>, bool)>,
     state: VantageState,
@@ -61,8 +63,11 @@ pub struct VantageGuard {
 }
 
 impl VantageGuard {
-    pub fn new(now: DateTime<Utc>) -> Self {
+    /// `canaries` is how many canaries are configured; the guard judges
+    /// once at least half of them have reported.
+    pub fn new(canaries: usize, now: DateTime<Utc>) -> Self {
         Self {
+            quorum: canaries.div_ceil(2).max(1),
             canaries: HashMap::new(),
             sites: VecDeque::new(),
             state: VantageState::Online,
@@ -111,7 +116,7 @@ impl VantageGuard {
             .filter(|(at, _)| *at >= now - CANARY_FRESHNESS)
             .map(|(_, failure)| failure)
             .collect();
-        if fresh.is_empty() {
+        if fresh.len() < self.quorum {
             return None;
         }
         let canary_failing = fresh
@@ -179,7 +184,7 @@ mod tests {
 
     #[test]
     fn losing_the_network_goes_offline_and_marks_failures_suspect() {
-        let mut guard = VantageGuard::new(t(0));
+        let mut guard = VantageGuard::new(CANARIES.len(), t(0));
         for name in CANARIES {
             guard.record_canary(name, None, t(1));
         }
@@ -211,7 +216,7 @@ mod tests {
 
     #[test]
     fn one_failing_canary_is_not_an_outage_of_ours() {
-        let mut guard = VantageGuard::new(t(0));
+        let mut guard = VantageGuard::new(CANARIES.len(), t(0));
         for name in CANARIES {
             guard.record_canary(name, None, t(1));
         }
@@ -222,7 +227,7 @@ mod tests {
 
     #[test]
     fn canaries_down_while_sites_answer_is_only_degraded() {
-        let mut guard = VantageGuard::new(t(0));
+        let mut guard = VantageGuard::new(CANARIES.len(), t(0));
         for i in 0..30 {
             guard.record_site(None, t(i));
         }
@@ -234,7 +239,7 @@ mod tests {
 
     #[test]
     fn stale_canaries_do_not_count() {
-        let mut guard = VantageGuard::new(t(0));
+        let mut guard = VantageGuard::new(CANARIES.len(), t(0));
         for name in CANARIES {
             guard.record_canary(name, Some("dns_timeout"), t(0));
         }

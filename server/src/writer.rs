@@ -18,8 +18,9 @@ pub fn channel() -> (mpsc::Sender<ProbeRecord>, mpsc::Receiver<ProbeRecord>) {
 }
 
 /// Writes until every sender is dropped, then writes what is left and
-/// returns. A failed batch is retried, so a busy or briefly locked database
-/// loses nothing.
+/// returns. A failed batch is retried until it is stored, so a busy or
+/// briefly unwritable database loses nothing; meanwhile the bounded queue
+/// fills and probes wait.
 pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.recv().await {
@@ -38,20 +39,18 @@ pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
 
 async fn write_with_retry(store: &Store, batch: &[ProbeRecord]) {
     let mut backoff = Duration::from_millis(50);
-    for attempt in 1.. {
+    let mut attempt = 1u32;
+    loop {
         match store.insert_probes(batch).await {
             Ok(()) => {
                 tracing::debug!(probes = batch.len(), "stored probe batch");
                 return;
             }
-            Err(error) if attempt < 8 => {
+            Err(error) => {
                 tracing::warn!(%error, attempt, probes = batch.len(), "storing probes failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => {
-                tracing::error!(%error, probes = batch.len(), "storing probes failed for good; batch dropped");
-                return;
+                attempt = attempt.saturating_add(1);
             }
         }
     }

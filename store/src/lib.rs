@@ -7,9 +7,11 @@
 
 mod probe;
 mod site;
+mod vantage;
 
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
 pub use site::{NewSite, Site, SiteSummary};
+pub use vantage::VantageEvent;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -1,3 +1,8 @@
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
 //! Probe storage against a real SQLite file.
 
 use std::io::{BufRead, BufReader};

@@ -45,6 +45,10 @@ pub fn Home() -> impl IntoView {
 fn OverviewPanel(overview: Overview) -> impl IntoView {
     view! {
         <p class="headline-text" data-test="headline">{overview.headline()}</p>
+        {overview
+            .vantage
+            .clone()
+            .map(|vantage| view! { <p class="vantage" data-test="vantage">{vantage.detail}</p> })}
         <dl class="counts">
             <div><dt>"Watched"</dt><dd data-test="watched">{overview.watched}</dd></div>
             <div><dt>"Probed"</dt><dd>{overview.probed}</dd></div>

@@ -1,6 +1,12 @@
 //! Integration tests: the real server on a random loopback port with a
 //! temporary SQLite file, driven over HTTP and through headless Chromium.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
 mod browser;
 mod health;
+mod probe;
 mod support;

@@ -1,0 +1,244 @@
+//! The SSRF guard: which addresses the prober may connect to.
+//!
+//! Checked after resolution, on the exact addresses we then connect to, for
+//! every redirect hop. Refused by default: loopback, private (RFC 1918),
+//! CGNAT, link-local, unique-local, multicast, broadcast, unspecified,
+//! documentation and benchmarking ranges, and IPv6 forms that embed an IPv4
+//! address (mapped, compatible, NAT64, 6to4, Teredo), judged by the address
+//! they embed. Cloud metadata addresses are refused even when private targets
+//! are allowed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// What the prober may reach.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardPolicy {
+    /// Allow every non-public address (self-hosted internal monitoring).
+    pub allow_private: bool,
+    /// Allow these networks only, e.g. `["127.0.0.0/8"]` for a test fleet.
+    pub allowed_networks: Vec<IpNet>,
+}
+
+/// Why an address was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Metadata,
+    NonPublic(&'static str),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Metadata => f.write_str("a cloud metadata address"),
+            Refusal::NonPublic(kind) => write!(f, "a {kind} address"),
+        }
+    }
+}
+
+impl GuardPolicy {
+    /// Allows only loopback: what tests and the synthetic internet use.
+    pub fn loopback_only() -> Self {
+        Self {
+            allow_private: false,
+            allowed_networks: vec![
+                IpNet::V4(ipnet::Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                IpNet::V6(ipnet::Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+            ],
+        }
+    }
+
+    pub fn check(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let ip = canonical(ip);
+        if is_metadata(ip) {
+            return Err(Refusal::Metadata);
+        }
+        match non_public_kind(ip) {
+            None => Ok(()),
+            Some(_) if self.allow_private => Ok(()),
+            Some(_) if self.allowed_networks.iter().any(|net| net.contains(&ip)) => Ok(()),
+            Some(kind) => Err(Refusal::NonPublic(kind)),
+        }
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, where it embeds one.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else { return ip };
+    let s = v6.segments();
+    let low32 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
+    }
+    // ::a.b.c.d (deprecated IPv4-compatible), but not :: and ::1.
+    if s[..6] == [0; 6] && u32::from(low32) > 1 {
+        return IpAddr::V4(low32);
+    }
+    // NAT64 well-known prefix 64:ff9b::/96.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return IpAddr::V4(low32);
+    }
+    // 6to4 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD.
+    if s[0] == 0x2002 {
+        return IpAddr::V4(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
+    }
+    // Teredo 2001:0::/32: the client's IPv4 is the last 32 bits, inverted.
+    if s[0] == 0x2001 && s[1] == 0 {
+        return IpAddr::V4(Ipv4Addr::from(!u32::from(low32)));
+    }
+    ip
+}
+
+fn is_metadata(ip: IpAddr) -> bool {
+    const V4: [Ipv4Addr; 4] = [
+        Ipv4Addr::new(169, 254, 169, 254), // AWS, GCP, Azure, OpenStack
+        Ipv4Addr::new(169, 254, 170, 2),   // AWS ECS task metadata
+        Ipv4Addr::new(100, 100, 100, 200), // Alibaba Cloud
+        Ipv4Addr::new(192, 0, 0, 192),     // Oracle Cloud
+    ];
+    const V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)]; // AWS IMDS IPv6
+    match ip {
+        IpAddr::V4(v4) => V4.contains(&v4),
+        IpAddr::V6(v6) => V6.contains(&v6),
+    }
+}
+
+fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            if v4.is_loopback() {
+                Some("loopback")
+            } else if v4.is_private() {
+                Some("private (RFC 1918)")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("carrier-grade NAT")
+            } else if v4.is_link_local() {
+                Some("link-local")
+            } else if v4.is_unspecified() || a == 0 {
+                Some("unspecified")
+            } else if v4.is_broadcast() {
+                Some("broadcast")
+            } else if v4.is_multicast() || a >= 240 {
+                Some("multicast or reserved")
+            } else if v4.is_documentation() || (a == 198 && (b == 18 || b == 19)) {
+                Some("documentation or benchmarking")
+            } else if a == 192 && b == 0 && c == 0 {
+                Some("IETF protocol assignment")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("unique-local")
+            } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
+                Some("link-local")
+            } else if first == 0x2001 && v6.segments()[1] == 0xdb8 {
+                Some("documentation")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(policy: &GuardPolicy, ip: &str) -> bool {
+        policy.check(ip.parse().unwrap()).is_err()
+    }
+
+    #[test]
+    fn private_and_special_addresses_are_refused_by_default() {
+        let policy = GuardPolicy::default();
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:db8::1",
+            "100.100.100.200",
+            "fd00:ec2::254",
+        ] {
+            assert!(refused(&policy, ip), "{ip} should be refused");
+        }
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "2002:5db8:d822::",
+        ] {
+            assert!(!refused(&policy, ip), "{ip} should be allowed");
+        }
+    }
+
+    #[test]
+    fn allowing_private_targets_never_allows_metadata() {
+        let policy = GuardPolicy {
+            allow_private: true,
+            allowed_networks: vec![],
+        };
+        assert!(!refused(&policy, "10.0.0.1"));
+        assert!(!refused(&policy, "127.0.0.1"));
+        for ip in [
+            "169.254.169.254",
+            "::ffff:169.254.169.254",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "169.254.170.2",
+        ] {
+            assert_eq!(
+                policy.check(ip.parse().unwrap()),
+                Err(Refusal::Metadata),
+                "{ip}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_allowed_network_opens_only_itself() {
+        let policy = GuardPolicy::loopback_only();
+        assert!(!refused(&policy, "127.0.0.1"));
+        assert!(!refused(&policy, "127.8.9.10"));
+        assert!(!refused(&policy, "::ffff:127.0.0.1"));
+        assert!(refused(&policy, "10.0.0.1"));
+        assert!(refused(&policy, "169.254.169.254"));
+    }
+}

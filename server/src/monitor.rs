@@ -1,0 +1,254 @@
+//! The probe loop: takes due sites from the schedule, probes them with
+//! bounded concurrency (globally and per host), judges our own network with
+//! the canaries, and hands every result to the writer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{ProbeRecord, Store};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::schedule::{Schedule, Target};
+use crate::vantage::{VantageGuard, VantageState};
+
+/// Probes one target. The live implementation goes over the network; every
+/// failure is inside the returned record, never an error.
+pub trait Probe: Send + Sync + 'static {
+    fn probe<'a>(
+        &'a self,
+        target: &'a Target,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = ProbeRecord> + Send + 'a>>;
+}
+
+#[derive(Clone, Debug)]
+pub struct MonitorConfig {
+    /// Probes in flight at once, over all sites.
+    pub concurrency: usize,
+    /// Probes in flight at once to one host.
+    pub per_host: usize,
+    /// How often the watchlist is re-read for additions and removals.
+    pub sync_every: TimeDelta,
+    /// Canary URLs on independent providers.
+    pub canaries: Vec<String>,
+    pub canary_every: TimeDelta,
+    pub retention: store::Retention,
+    pub prune_every: TimeDelta,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 256,
+            per_host: 2,
+            sync_every: TimeDelta::seconds(30),
+            canaries: Vec::new(),
+            canary_every: TimeDelta::seconds(20),
+            retention: store::Retention::default(),
+            prune_every: TimeDelta::hours(1),
+        }
+    }
+}
+
+pub struct Monitor {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    prober: Arc<dyn Probe>,
+    config: MonitorConfig,
+    guard: Arc<Mutex<VantageGuard>>,
+}
+
+impl Monitor {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        prober: Arc<dyn Probe>,
+        config: MonitorConfig,
+    ) -> Self {
+        let guard = Arc::new(Mutex::new(VantageGuard::new(
+            config.canaries.len(),
+            clock.now(),
+        )));
+        Self {
+            store,
+            clock,
+            prober,
+            config,
+            guard,
+        }
+    }
+
+    /// Runs until `shutdown`; then waits for probes in flight (each is
+    /// bounded by its own timeouts) and for the writer to store them.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let (sender, receiver) = crate::writer::channel();
+        let writer = tokio::spawn(crate::writer::run(self.store.clone(), receiver));
+        let tasks = TaskTracker::new();
+        let global = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let mut schedule = Schedule::default();
+        let now = self.clock.now();
+        let (mut next_sync, mut next_canary, mut next_prune) = (now, now, now);
+
+        loop {
+            let now = self.clock.now();
+            if now >= next_sync {
+                match self.store.list_sites().await {
+                    Ok(sites) => {
+                        let targets = sites.into_iter().filter(|s| s.enabled).map(|s| Target {
+                            site_id: s.id,
+                            interval: TimeDelta::seconds(s.interval_s),
+                            url: s.url,
+                            host: s.host,
+                        });
+                        schedule.sync(targets, now);
+                        hosts.retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read the watchlist; keeping the current schedule")
+                    }
+                }
+                next_sync = now + self.config.sync_every;
+            }
+            if now >= next_canary {
+                self.spawn_canaries(&tasks, now);
+                next_canary = now + self.config.canary_every;
+            }
+            if now >= next_prune {
+                match self.store.prune(now, self.config.retention).await {
+                    Ok(pruned) => tracing::debug!(
+                        probes = pruned.probes,
+                        rollups = pruned.rollups,
+                        "pruned old rows"
+                    ),
+                    Err(error) => tracing::warn!(%error, "pruning failed; will retry"),
+                }
+                next_prune = now + self.config.prune_every;
+            }
+            for due in schedule.take_due(now) {
+                let host = hosts
+                    .entry(due.target.host.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
+                    .clone();
+                tasks.spawn(probe_one(
+                    due.target,
+                    global.clone(),
+                    host,
+                    self.prober.clone(),
+                    self.clock.clone(),
+                    self.guard.clone(),
+                    sender.clone(),
+                ));
+            }
+            let wake = [
+                schedule.next_at(),
+                Some(next_sync),
+                Some(next_canary),
+                Some(next_prune),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + TimeDelta::seconds(1));
+            tokio::select! {
+                () = self.clock.sleep_until(wake) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        drop(sender);
+        if let Err(error) = writer.await {
+            tracing::error!(%error, "the writer task failed");
+        }
+        tracing::info!("probing stopped");
+    }
+
+    fn spawn_canaries(&self, tasks: &TaskTracker, now: DateTime<Utc>) {
+        for (index, url) in self.config.canaries.iter().enumerate() {
+            let target = Target {
+                site_id: -(index as i64) - 1,
+                url: url.clone(),
+                host: url.clone(),
+                interval: self.config.canary_every,
+            };
+            let prober = self.prober.clone();
+            let guard = self.guard.clone();
+            let store = self.store.clone();
+            let clock = self.clock.clone();
+            tasks.spawn(async move {
+                let record = prober.probe(&target, now).await;
+                let finished = clock.now();
+                let transition = {
+                    let Ok(mut guard) = guard.lock() else { return };
+                    guard.record_canary(&target.url, record.failure.as_deref(), finished);
+                    guard.evaluate(finished)
+                };
+                if let Some(transition) = transition {
+                    tracing::warn!(
+                        from = transition.from.as_str(),
+                        to = transition.to.as_str(),
+                        detail = %transition.detail,
+                        "vantage state changed"
+                    );
+                    if let Err(error) = store
+                        .record_vantage_state(
+                            transition.to.as_str(),
+                            transition.at,
+                            &transition.detail,
+                        )
+                        .await
+                    {
+                        tracing::error!(%error, "cannot record the vantage event");
+                    }
+                    if transition.to == VantageState::Offline {
+                        // Failures just before the verdict were ours too.
+                        let since = transition.at - TimeDelta::minutes(2);
+                        if let Err(error) = store.mark_suspect_since(since).await {
+                            tracing::error!(%error, "cannot mark earlier probes as suspect");
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// The guard, for pages that show the vantage state.
+    pub fn guard(&self) -> Arc<Mutex<VantageGuard>> {
+        self.guard.clone()
+    }
+}
+
+async fn probe_one(
+    target: Target,
+    global: Arc<Semaphore>,
+    host: Arc<Semaphore>,
+    prober: Arc<dyn Probe>,
+    clock: Arc<dyn Clock>,
+    guard: Arc<Mutex<VantageGuard>>,
+    sender: mpsc::Sender<ProbeRecord>,
+) {
+    let Ok(_host_permit) = host.acquire_owned().await else {
+        return;
+    };
+    let Ok(_global_permit) = global.acquire_owned().await else {
+        return;
+    };
+    let started = clock.now();
+    let mut record = prober.probe(&target, started).await;
+    record.site_id = target.site_id;
+    let finished = clock.now();
+    if let Ok(mut guard) = guard.lock() {
+        guard.record_site(record.failure.as_deref(), finished);
+        record.suspect = guard.is_suspect(record.failure.as_deref());
+    }
+    if sender.send(record).await.is_err() {
+        tracing::warn!(site = target.site_id, "writer gone; probe result dropped");
+    }
+}

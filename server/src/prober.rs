@@ -1,0 +1,523 @@
+//! The live prober: one probe of one URL over the network.
+//!
+//! DNS goes through hickory (configurable name servers, so tests and the
+//! synthetic internet can point it at a loopback server). Each answer is
+//! checked by the SSRF guard, and the HTTP client connects only to the
+//! addresses that passed, through `GuardedResolver`: there is no second
+//! lookup a rebinding DNS server could change. IP-literal URLs never reach a
+//! resolver, so they are checked before the request and on every redirect.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
+use serde::{Deserialize, Serialize};
+use store::ProbeRecord;
+
+use crate::guard::GuardPolicy;
+use crate::monitor::Probe;
+use crate::schedule::Target;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProberConfig {
+    /// Name servers as `ip:port`; empty uses the system's resolver configuration.
+    pub nameservers: Vec<SocketAddr>,
+    pub dns_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub total_timeout_ms: u64,
+    pub max_redirects: usize,
+    /// Bytes of an error page kept as evidence.
+    pub max_body_bytes: usize,
+    pub guard: GuardPolicy,
+    pub user_agent: String,
+}
+
+impl Default for ProberConfig {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            dns_timeout_ms: 5_000,
+            connect_timeout_ms: 5_000,
+            total_timeout_ms: 20_000,
+            max_redirects: 5,
+            max_body_bytes: 256 * 1024,
+            guard: GuardPolicy::default(),
+            user_agent: format!(
+                "Faultline/{} (outage monitor; +https://github.com/faultline-radar/faultline)",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+    }
+}
+
+/// What DNS said about a host, kept as evidence with failures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DnsFacts {
+    pub cname: Vec<String>,
+    pub addresses: Vec<IpAddr>,
+    pub resolver: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProberError {
+    #[error("cannot configure the DNS resolver: {0}")]
+    Resolver(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A failure of the DNS step or the guard, in the closed taxonomy.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{class}: {detail}")]
+struct StepFailure {
+    class: &'static str,
+    detail: String,
+}
+
+#[derive(Clone)]
+pub struct LiveProber {
+    client: reqwest::Client,
+    resolver: Arc<GuardedResolver>,
+    config: Arc<ProberConfig>,
+}
+
+/// Resolves through hickory and hands the HTTP client only the addresses
+/// the guard allowed. Cheap to clone: the client holds one copy.
+#[derive(Clone)]
+struct GuardedResolver {
+    dns: TokioResolver,
+    guard: GuardPolicy,
+    timeout: Duration,
+    label: Arc<str>,
+}
+
+impl GuardedResolver {
+    async fn resolve(&self, host: &str) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
+        let fqdn = if host.ends_with('.') {
+            host.to_owned()
+        } else {
+            format!("{host}.")
+        };
+        let lookup = tokio::time::timeout(self.timeout, self.dns.lookup_ip(fqdn.as_str()))
+            .await
+            .map_err(|_| StepFailure {
+                class: "dns_timeout",
+                detail: format!(
+                    "no answer for {host} within {} ms",
+                    self.timeout.as_millis()
+                ),
+            })?
+            .map_err(|error| classify_dns_error(host, &error))?;
+        let mut facts = DnsFacts {
+            resolver: self.label.to_string(),
+            ..DnsFacts::default()
+        };
+        for record in lookup.as_lookup().answers() {
+            if let RData::CNAME(target) = &record.data {
+                facts
+                    .cname
+                    .push(target.0.to_ascii().trim_end_matches('.').to_owned());
+            }
+        }
+        facts.addresses = lookup.iter().collect();
+        if facts.addresses.is_empty() {
+            return Err(StepFailure {
+                class: "dns_nxdomain",
+                detail: format!("{host} has no A or AAAA records"),
+            });
+        }
+        let allowed: Vec<IpAddr> = facts
+            .addresses
+            .iter()
+            .copied()
+            .filter(|ip| self.guard.check(*ip).is_ok())
+            .collect();
+        if allowed.is_empty() {
+            let reason = facts
+                .addresses
+                .iter()
+                .find_map(|ip| self.guard.check(*ip).err().map(|r| format!("{ip} is {r}")))
+                .unwrap_or_default();
+            return Err(StepFailure {
+                class: "blocked_target",
+                detail: format!("{host} resolves only to refused addresses: {reason}"),
+            });
+        }
+        Ok((facts, allowed))
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        Box::pin(async move {
+            let (_, allowed) = this.resolve(name.as_str()).await?;
+            let addrs: reqwest::dns::Addrs =
+                Box::new(allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+fn classify_dns_error(host: &str, error: &hickory_resolver::net::NetError) -> StepFailure {
+    use hickory_resolver::net::{DnsError, NetError};
+    use hickory_resolver::proto::op::ResponseCode;
+    let class = match error {
+        _ if error.is_nx_domain() => "dns_nxdomain",
+        NetError::Dns(DnsError::NoRecordsFound(_)) => "dns_nxdomain",
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => "dns_servfail",
+        NetError::Timeout => "dns_timeout",
+        _ => {
+            let text = error.to_string().to_ascii_lowercase();
+            if text.contains("servfail") || text.contains("server failure") {
+                "dns_servfail"
+            } else if text.contains("timed out") || text.contains("timeout") {
+                "dns_timeout"
+            } else {
+                "dns_error"
+            }
+        }
+    };
+    StepFailure {
+        class,
+        detail: bounded(&format!("{host}: {error}")),
+    }
+}
+
+impl LiveProber {
+    pub fn new(config: ProberConfig) -> Result<Self, ProberError> {
+        let (resolver_config, label) = if config.nameservers.is_empty() {
+            let (system, _) = hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| ProberError::Resolver(e.to_string()))?;
+            (system, "system".to_owned())
+        } else {
+            let servers = config
+                .nameservers
+                .iter()
+                .map(|addr| {
+                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                    for connection in &mut server.connections {
+                        connection.port = addr.port();
+                    }
+                    server
+                })
+                .collect();
+            let label = config
+                .nameservers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            (ResolverConfig::from_name_servers(servers), label)
+        };
+        let mut builder =
+            TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default());
+        let options = builder.options_mut();
+        options.timeout = Duration::from_millis(config.dns_timeout_ms);
+        options.attempts = 1;
+        let dns = builder
+            .build()
+            .map_err(|e| ProberError::Resolver(e.to_string()))?;
+        let resolver = GuardedResolver {
+            dns,
+            guard: config.guard.clone(),
+            timeout: Duration::from_millis(config.dns_timeout_ms),
+            label: Arc::from(label),
+        };
+        let redirect_guard = config.guard.clone();
+        let max_redirects = config.max_redirects;
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(resolver.clone()))
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(Duration::from_millis(config.total_timeout_ms))
+            .pool_max_idle_per_host(0)
+            .tls_info(true)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > max_redirects {
+                    return attempt.error(StepFailure {
+                        class: "too_many_redirects",
+                        detail: format!("more than {max_redirects} redirects"),
+                    });
+                }
+                if attempt.previous().iter().any(|seen| seen == attempt.url()) {
+                    let detail = format!("redirected back to {}", attempt.url());
+                    return attempt.error(StepFailure {
+                        class: "redirect_loop",
+                        detail,
+                    });
+                }
+                if let Err(failure) = check_url(attempt.url(), &redirect_guard) {
+                    return attempt.error(failure);
+                }
+                attempt.follow()
+            }))
+            .build()?;
+        Ok(Self {
+            client,
+            resolver: Arc::new(resolver),
+            config: Arc::new(config),
+        })
+    }
+
+    /// Probes `url`; every failure is described in the record.
+    pub async fn probe_url(&self, url: &str, now: DateTime<Utc>) -> ProbeRecord {
+        let mut record = ProbeRecord {
+            started_at: now,
+            ..ProbeRecord::default()
+        };
+        let started = Instant::now();
+        let mut facts = serde_json::Map::new();
+        let outcome = self.run(url, &mut record, &mut facts, started).await;
+        record.total_ms = Some(elapsed_ms(started));
+        if let Err(failure) = outcome {
+            record.ok = false;
+            record.failure = Some(failure.class.to_owned());
+            record.detail = Some(bounded(&failure.detail));
+        }
+        if !record.ok {
+            record.facts = serde_json::to_string(&facts).ok();
+        }
+        record
+    }
+
+    async fn run(
+        &self,
+        url: &str,
+        record: &mut ProbeRecord,
+        facts: &mut serde_json::Map<String, serde_json::Value>,
+        started: Instant,
+    ) -> Result<(), StepFailure> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| StepFailure {
+            class: "invalid_url",
+            detail: format!("{url}: {e}"),
+        })?;
+        check_url(&parsed, &self.config.guard)?;
+        if let Some(url::Host::Domain(host)) = parsed.host() {
+            let dns_started = Instant::now();
+            let result = self.resolver.resolve(host).await;
+            record.dns_ms = Some(elapsed_ms(dns_started));
+            let (dns, _) = result?;
+            facts.insert(
+                "dns".to_owned(),
+                serde_json::to_value(&dns).unwrap_or_default(),
+            );
+        }
+        let response = self
+            .client
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| classify_http_error(&e))?;
+        record.ttfb_ms = Some(elapsed_ms(started));
+        let status = response.status().as_u16();
+        record.status = Some(i64::from(status));
+        record.remote_ip = response.remote_addr().map(|a| a.ip().to_string());
+        facts.insert("final_url".to_owned(), response.url().as_str().into());
+        if let Some(tls) = response.extensions().get::<reqwest::tls::TlsInfo>() {
+            if let Some(certificate) = tls.peer_certificate().and_then(describe_certificate) {
+                facts.insert("tls".to_owned(), certificate);
+            }
+        }
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .take(64)
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    bounded(&String::from_utf8_lossy(value.as_bytes())),
+                )
+            })
+            .collect();
+        let is_error = status >= 400;
+        let body = read_bounded(response, self.config.max_body_bytes).await;
+        record.ok = !is_error;
+        if is_error {
+            facts.insert(
+                "headers".to_owned(),
+                serde_json::to_value(&headers).unwrap_or_default(),
+            );
+            match body {
+                Ok((bytes, truncated)) => {
+                    record.body_gz = gzip(&bytes);
+                    facts.insert("body_truncated".to_owned(), truncated.into());
+                }
+                Err(failure) => facts
+                    .insert("body_error".to_owned(), failure.detail.into())
+                    .map_or((), |_| ()),
+            }
+            return Err(StepFailure {
+                class: "http_status",
+                detail: format!("HTTP {status}"),
+            });
+        }
+        body.map(|_| ())
+    }
+}
+
+impl Probe for LiveProber {
+    fn probe<'a>(
+        &'a self,
+        target: &'a Target,
+        now: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = ProbeRecord> + Send + 'a>> {
+        Box::pin(self.probe_url(&target.url, now))
+    }
+}
+
+/// Refuses non-http(s) URLs and IP literals the guard does not allow.
+fn check_url(url: &reqwest::Url, guard: &GuardPolicy) -> Result<(), StepFailure> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(StepFailure {
+            class: "blocked_target",
+            detail: format!("scheme {} is not probed", url.scheme()),
+        });
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => {
+            return Err(StepFailure {
+                class: "invalid_url",
+                detail: "the URL has no host".to_owned(),
+            })
+        }
+    };
+    guard.check(ip).map_err(|refusal| StepFailure {
+        class: "blocked_target",
+        detail: format!("{ip} is {refusal}"),
+    })
+}
+
+fn classify_http_error(error: &reqwest::Error) -> StepFailure {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let chain = error_chain(error);
+    while let Some(current) = source {
+        if let Some(step) = current.downcast_ref::<StepFailure>() {
+            return step.clone();
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return StepFailure {
+                    class: "connect_refused",
+                    detail: chain,
+                };
+            }
+        }
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            let class = match tls {
+                rustls::Error::InvalidCertificate(_) => "tls_certificate",
+                _ => "tls_handshake",
+            };
+            return StepFailure {
+                class,
+                detail: chain,
+            };
+        }
+        source = current.source();
+    }
+    let lower = chain.to_ascii_lowercase();
+    let class = if error.is_connect() && error.is_timeout() {
+        "connect_timeout"
+    } else if error.is_timeout() {
+        "read_timeout"
+    } else if lower.contains("certificate") {
+        "tls_certificate"
+    } else if lower.contains("tls") || lower.contains("handshake") {
+        "tls_handshake"
+    } else if error.is_connect() {
+        "connect_error"
+    } else {
+        "http_protocol"
+    };
+    StepFailure {
+        class,
+        detail: chain,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(current) = source {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        source = current.source();
+    }
+    bounded(&text)
+}
+
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), StepFailure> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    return Ok((body, true)); // the rest is not read
+                }
+            }
+            Ok(None) => return Ok((body, false)),
+            Err(error) => return Err(classify_http_error(&error)),
+        }
+    }
+}
+
+fn describe_certificate(der: &[u8]) -> Option<serde_json::Value> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(serde_json::json!({
+        "issuer": certificate.issuer().to_string(),
+        "subject": certificate.subject().to_string(),
+        "not_after": certificate.validity().not_after.to_datetime().unix_timestamp(),
+    }))
+}
+
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).ok()?;
+    encoder.finish().ok()
+}
+
+/// Inflates a stored error page, at most `limit` bytes.
+pub fn gunzip(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(limit)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
+}
+
+fn elapsed_ms(since: Instant) -> i64 {
+    i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Error details and header values are evidence, not payloads: cap them.
+fn bounded(text: &str) -> String {
+    const MAX: usize = 1024;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}

@@ -1,0 +1,180 @@
+//! The live prober against real servers on loopback.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::response::{Html, IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use server::guard::GuardPolicy;
+use server::prober::{gunzip, LiveProber, ProberConfig};
+use tokio::net::TcpListener;
+
+const ERROR_PAGE: &str =
+    "<html><body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>";
+
+async fn origin() -> SocketAddr {
+    let app = Router::new()
+        .route("/ok", get(|| async { "fine" }))
+        .route(
+            "/error",
+            get(|| async { (axum::http::StatusCode::BAD_GATEWAY, Html(ERROR_PAGE)) }),
+        )
+        .route(
+            "/big-error",
+            get(|| async {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "x".repeat(1 << 20),
+                )
+            }),
+        )
+        .route(
+            "/to-private",
+            get(|| async { Redirect::temporary("http://10.0.0.1/") }),
+        )
+        .route(
+            "/to-metadata",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
+        .route(
+            "/to-mapped",
+            get(|| async { Redirect::temporary("http://[::ffff:169.254.169.254]/") }),
+        )
+        .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .route("/hop", get(|| async { Redirect::temporary("/ok") }))
+        .route(
+            "/stall",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late".into_response()
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn prober(guard: GuardPolicy) -> LiveProber {
+    LiveProber::new(ProberConfig {
+        // A name server that never answers: no test may depend on real DNS.
+        nameservers: vec!["127.0.0.1:9".parse().unwrap()],
+        dns_timeout_ms: 300,
+        connect_timeout_ms: 1_000,
+        total_timeout_ms: 1_500,
+        max_body_bytes: 64 * 1024,
+        guard,
+        ..ProberConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_healthy_page_is_ok_with_timings() {
+    let addr = origin().await;
+    let record = prober(GuardPolicy::loopback_only())
+        .probe_url(&format!("http://{addr}/hop"), Utc::now())
+        .await;
+    assert!(record.ok, "{record:?}");
+    assert_eq!(record.status, Some(200));
+    assert!(record.total_ms.is_some() && record.ttfb_ms.is_some());
+    assert_eq!(record.body_gz, None, "bodies of healthy pages are not kept");
+}
+
+#[tokio::test]
+async fn an_error_page_is_kept_compressed_as_evidence() {
+    let addr = origin().await;
+    let record = prober(GuardPolicy::loopback_only())
+        .probe_url(&format!("http://{addr}/error"), Utc::now())
+        .await;
+    assert_eq!(
+        (record.ok, record.status, record.failure.as_deref()),
+        (false, Some(502), Some("http_status"))
+    );
+    let body = gunzip(record.body_gz.as_deref().unwrap(), 1 << 20).unwrap();
+    assert_eq!(body, ERROR_PAGE.as_bytes());
+    assert!(record.facts.unwrap().contains("\"headers\""));
+}
+
+#[tokio::test]
+async fn an_oversized_error_page_is_cut_at_the_limit() {
+    let addr = origin().await;
+    let record = prober(GuardPolicy::loopback_only())
+        .probe_url(&format!("http://{addr}/big-error"), Utc::now())
+        .await;
+    let body = gunzip(record.body_gz.as_deref().unwrap(), 1 << 21).unwrap();
+    assert_eq!(body.len(), 64 * 1024);
+    assert!(record.facts.unwrap().contains("\"body_truncated\":true"));
+}
+
+#[tokio::test]
+async fn each_failure_gets_its_class() {
+    let addr = origin().await;
+    let refusing = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }; // dropped: nothing listens there now
+    let prober = prober(GuardPolicy::loopback_only());
+    for (url, class) in [
+        (format!("http://{refusing}/"), "connect_refused"),
+        (format!("http://{addr}/stall"), "read_timeout"),
+        (format!("http://{addr}/loop"), "redirect_loop"),
+        (format!("http://{addr}/to-private"), "blocked_target"),
+        (format!("http://{addr}/to-metadata"), "blocked_target"),
+        (format!("http://{addr}/to-mapped"), "blocked_target"),
+        ("http://no-such-host.test/".to_owned(), "dns_timeout"),
+        ("ftp://example.test/".to_owned(), "blocked_target"),
+        ("not a url".to_owned(), "invalid_url"),
+    ] {
+        let record = prober.probe_url(&url, Utc::now()).await;
+        assert_eq!(
+            record.failure.as_deref(),
+            Some(class),
+            "{url}: {:?}",
+            record.detail
+        );
+        assert!(!record.ok);
+    }
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_before_any_connection() {
+    let addr = origin().await;
+    let port = addr.port();
+    let prober = prober(GuardPolicy::default());
+    for url in [
+        format!("http://127.0.0.1:{port}/ok"),
+        format!("http://2130706433:{port}/ok"), // decimal 127.0.0.1
+        format!("http://0x7f.1:{port}/ok"),     // hex and short form
+        format!("http://0177.0.0.1:{port}/ok"), // octal
+        format!("http://[::ffff:127.0.0.1]:{port}/ok"),
+        format!("http://[::1]:{port}/ok"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://100.100.100.200/".to_owned(),
+    ] {
+        let record = prober.probe_url(&url, Utc::now()).await;
+        assert_eq!(
+            record.failure.as_deref(),
+            Some("blocked_target"),
+            "{url}: {:?}",
+            record.detail
+        );
+        assert!(record.status.is_none(), "{url} must not have been fetched");
+    }
+    // Even with private targets allowed, metadata stays out of reach.
+    let permissive = self::prober(GuardPolicy {
+        allow_private: true,
+        allowed_networks: vec![],
+    });
+    let record = permissive
+        .probe_url(&format!("http://127.0.0.1:{port}/to-metadata"), Utc::now())
+        .await;
+    assert_eq!(
+        record.failure.as_deref(),
+        Some("blocked_target"),
+        "{:?}",
+        record.detail
+    );
+}

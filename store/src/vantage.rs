@@ -1,0 +1,94 @@
+//! The own-network guard's record: when our vantage point looked cut off.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct VantageEvent {
+    pub id: i64,
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub detail: String,
+}
+
+impl Store {
+    /// Closes the open event, if any, and opens one for `state` unless it
+    /// is `online` (being online is the absence of an event).
+    pub async fn record_vantage_state(
+        &self,
+        state: &str,
+        at: DateTime<Utc>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE vantage_events SET ended_at = ? WHERE ended_at IS NULL")
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        if state != "online" {
+            sqlx::query("INSERT INTO vantage_events (state, started_at, detail) VALUES (?, ?, ?)")
+                .bind(state)
+                .bind(at)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the network-layer failures since `from` as suspect: they were
+    /// probed while the vantage was already failing, before the guard could
+    /// tell. Returns how many probes were marked.
+    pub async fn mark_suspect_since(&self, from: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let marked = sqlx::query(
+            "UPDATE probes SET suspect = 1
+             WHERE started_at >= ? AND ok = 0 AND suspect = 0
+               AND (failure LIKE 'dns\\_%' ESCAPE '\\' OR failure LIKE 'connect\\_%' ESCAPE '\\' OR failure = 'read_timeout')",
+        )
+        .bind(from)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE site_status SET suspect = 1
+             WHERE started_at >= ? AND ok = 0
+               AND (failure LIKE 'dns\\_%' ESCAPE '\\' OR failure LIKE 'connect\\_%' ESCAPE '\\' OR failure = 'read_timeout')",
+        )
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(marked)
+    }
+
+    /// Vantage events overlapping `[from, until)`, oldest first.
+    pub async fn vantage_events(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<VantageEvent>, StoreError> {
+        Ok(sqlx::query_as::<_, VantageEvent>(
+            "SELECT id, state, started_at, ended_at, detail FROM vantage_events
+             WHERE started_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at",
+        )
+        .bind(until)
+        .bind(from)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// The event in force now, if the vantage is not online.
+    pub async fn current_vantage_event(&self) -> Result<Option<VantageEvent>, StoreError> {
+        Ok(sqlx::query_as::<_, VantageEvent>(
+            "SELECT id, state, started_at, ended_at, detail FROM vantage_events
+             WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 1",
+        )
+        .fetch_optional(self.reader())
+        .await?)
+    }
+}
