@@ -11,6 +11,7 @@ pub mod monitor;
 pub mod prober;
 pub mod schedule;
 pub mod shutdown;
+pub mod sim;
 pub mod telemetry;
 pub mod vantage;
 pub mod watchlist;

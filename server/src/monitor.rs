@@ -243,6 +243,11 @@ async fn probe_one(
     let started = clock.now();
     let mut record = prober.probe(&target, started).await;
     record.site_id = target.site_id;
+    // DNS and TLS facts are evidence for failures; healthy probes drop them
+    // to keep the database small (attribution keeps its own record).
+    if record.ok {
+        record.facts = None;
+    }
     let finished = clock.now();
     if let Ok(mut guard) = guard.lock() {
         guard.record_site(record.failure.as_deref(), finished);

@@ -7,11 +7,12 @@
 //! lookup a rebinding DNS server could change. IP-literal URLs never reach a
 //! resolver, so they are checked before the request and on every redirect.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -98,9 +99,32 @@ struct GuardedResolver {
     guard: GuardPolicy,
     timeout: Duration,
     label: Arc<str>,
+    /// Addresses a probe just checked, handed to the HTTP client's next
+    /// connection to that host instead of a second query.
+    pinned: Arc<Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>>,
 }
 
+/// How long a checked answer may wait for the connection that uses it.
+const PIN_FOR: Duration = Duration::from_secs(5);
+
 impl GuardedResolver {
+    /// Resolves `host` and pins the allowed addresses for the connection
+    /// that follows.
+    async fn resolve_and_pin(&self, host: &str) -> Result<DnsFacts, StepFailure> {
+        let (facts, allowed) = self.resolve(host).await?;
+        if let Ok(mut pinned) = self.pinned.lock() {
+            pinned.retain(|_, (at, _)| at.elapsed() < PIN_FOR);
+            pinned.insert(key(host), (Instant::now(), allowed));
+        }
+        Ok(facts)
+    }
+
+    fn take_pinned(&self, host: &str) -> Option<Vec<IpAddr>> {
+        let mut pinned = self.pinned.lock().ok()?;
+        let (at, addresses) = pinned.remove(&key(host))?;
+        (at.elapsed() < PIN_FOR).then_some(addresses)
+    }
+
     async fn resolve(&self, host: &str) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
         let fqdn = if host.ends_with('.') {
             host.to_owned()
@@ -160,12 +184,20 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let this = self.clone();
         Box::pin(async move {
-            let (_, allowed) = this.resolve(name.as_str()).await?;
+            let allowed = match this.take_pinned(name.as_str()) {
+                Some(allowed) => allowed,
+                // A redirect to another host: resolve and check it now.
+                None => this.resolve(name.as_str()).await?.1,
+            };
             let addrs: reqwest::dns::Addrs =
                 Box::new(allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }
+}
+
+fn key(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 fn classify_dns_error(host: &str, error: &hickory_resolver::net::NetError) -> StepFailure {
@@ -232,6 +264,7 @@ impl LiveProber {
             guard: config.guard.clone(),
             timeout: Duration::from_millis(config.dns_timeout_ms),
             label: Arc::from(label),
+            pinned: Arc::default(),
         };
         let redirect_guard = config.guard.clone();
         let max_redirects = config.max_redirects;
@@ -285,9 +318,7 @@ impl LiveProber {
             record.failure = Some(failure.class.to_owned());
             record.detail = Some(bounded(&failure.detail));
         }
-        if !record.ok {
-            record.facts = serde_json::to_string(&facts).ok();
-        }
+        record.facts = serde_json::to_string(&facts).ok();
         record
     }
 
@@ -305,9 +336,9 @@ impl LiveProber {
         check_url(&parsed, &self.config.guard)?;
         if let Some(url::Host::Domain(host)) = parsed.host() {
             let dns_started = Instant::now();
-            let result = self.resolver.resolve(host).await;
+            let result = self.resolver.resolve_and_pin(host).await;
             record.dns_ms = Some(elapsed_ms(dns_started));
-            let (dns, _) = result?;
+            let dns = result?;
             facts.insert(
                 "dns".to_owned(),
                 serde_json::to_value(&dns).unwrap_or_default(),

@@ -178,3 +178,117 @@ async fn private_targets_are_refused_before_any_connection() {
         record.detail
     );
 }
+
+mod dns {
+    use super::*;
+    use server::sim::dns::{DnsFault, DnsServer};
+
+    fn prober_with(dns: &DnsServer) -> LiveProber {
+        LiveProber::new(ProberConfig {
+            nameservers: vec![dns.addr()],
+            dns_timeout_ms: 400,
+            connect_timeout_ms: 1_000,
+            total_timeout_ms: 1_500,
+            guard: GuardPolicy::loopback_only(),
+            ..ProberConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_cname_chain_and_addresses_are_recorded() {
+        let addr = origin().await;
+        let dns = DnsServer::start().await.unwrap();
+        dns.add_cname("www.shop.test", "shop.test.cdn.cloudflare.net");
+        dns.add_addresses(
+            "shop.test.cdn.cloudflare.net",
+            &["127.0.0.1".parse().unwrap()],
+        );
+        let record = prober_with(&dns)
+            .probe_url(
+                &format!("http://www.shop.test:{}/ok", addr.port()),
+                Utc::now(),
+            )
+            .await;
+        assert!(record.ok, "{record:?}");
+        assert!(record.dns_ms.is_some());
+        let facts: serde_json::Value =
+            serde_json::from_str(record.facts.as_deref().unwrap()).unwrap();
+        assert_eq!(facts["dns"]["cname"][0], "shop.test.cdn.cloudflare.net");
+        assert_eq!(facts["dns"]["addresses"][0], "127.0.0.1");
+        assert_eq!(facts["dns"]["resolver"], dns.addr().to_string());
+    }
+
+    #[tokio::test]
+    async fn dns_faults_get_their_class() {
+        let dns = DnsServer::start().await.unwrap();
+        dns.add_addresses("a.test", &["127.0.0.1".parse().unwrap()]);
+        let prober = prober_with(&dns);
+        for (fault, class) in [
+            (DnsFault::ServFail, "dns_servfail"),
+            (DnsFault::NxDomain, "dns_nxdomain"),
+            (DnsFault::Silence, "dns_timeout"),
+        ] {
+            dns.set_fault("a.test", Some(fault));
+            let record = prober.probe_url("http://a.test/", Utc::now()).await;
+            assert_eq!(
+                record.failure.as_deref(),
+                Some(class),
+                "{fault:?}: {:?}",
+                record.detail
+            );
+        }
+        let record = prober.probe_url("http://missing.test/", Utc::now()).await;
+        assert_eq!(
+            record.failure.as_deref(),
+            Some("dns_nxdomain"),
+            "{:?}",
+            record.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_private_address_is_refused() {
+        let dns = DnsServer::start().await.unwrap();
+        dns.add_addresses("intranet.test", &["10.0.0.1".parse().unwrap()]);
+        dns.add_addresses("metadata.test", &["169.254.169.254".parse().unwrap()]);
+        let prober = prober_with(&dns);
+        for host in ["intranet.test", "metadata.test"] {
+            let record = prober
+                .probe_url(&format!("http://{host}/"), Utc::now())
+                .await;
+            assert_eq!(
+                record.failure.as_deref(),
+                Some("blocked_target"),
+                "{host}: {:?}",
+                record.detail
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rebinding_answer_cannot_redirect_the_connection() {
+        let addr = origin().await;
+        let dns = DnsServer::start().await.unwrap();
+        // Checked once and connected to the checked address: the second,
+        // private answer is never asked for.
+        dns.add_rebinding(
+            "rebind.test",
+            &["127.0.0.1".parse().unwrap()],
+            &["10.0.0.1".parse().unwrap()],
+        );
+        let record = prober_with(&dns)
+            .probe_url(
+                &format!("http://rebind.test:{}/ok", addr.port()),
+                Utc::now(),
+            )
+            .await;
+        assert!(record.ok, "{record:?}");
+        assert_eq!(record.remote_ip.as_deref(), Some("127.0.0.1"));
+        let a_queries = dns.queries();
+        assert!(
+            a_queries <= 2,
+            "one lookup (A and AAAA) expected, saw {a_queries} queries"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! A small authoritative DNS server on loopback UDP, speaking the real wire
+//! protocol (hickory-proto), with faults that can be switched on per zone:
+//! SERVFAIL, NXDOMAIN or silence. Answers carry TTL 0 so a switched fault
+//! is seen on the next query.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, NS};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsFault {
+    ServFail,
+    NxDomain,
+    /// Queries go unanswered.
+    Silence,
+}
+
+#[derive(Debug, Default)]
+struct Zones {
+    cnames: HashMap<String, String>,
+    /// Successive answers: each query takes the next until one is left.
+    addresses: HashMap<String, Vec<Vec<IpAddr>>>,
+    ns: HashMap<String, Vec<String>>,
+    faults: HashMap<String, DnsFault>,
+    queries: u64,
+}
+
+/// A running server; dropping the handle does not stop it, `stop` does.
+#[derive(Clone, Debug)]
+pub struct DnsServer {
+    addr: SocketAddr,
+    zones: Arc<Mutex<Zones>>,
+    stop: CancellationToken,
+}
+
+fn key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl DnsServer {
+    pub async fn start() -> std::io::Result<Self> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let addr = socket.local_addr()?;
+        let zones = Arc::new(Mutex::new(Zones::default()));
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(socket, zones.clone(), stop.clone()));
+        Ok(Self { addr, zones, stop })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Zones) -> R) -> R {
+        let mut zones = self
+            .zones
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut zones)
+    }
+
+    pub fn add_cname(&self, name: &str, target: &str) {
+        self.with(|z| z.cnames.insert(key(name), key(target)));
+    }
+
+    pub fn add_addresses(&self, name: &str, addresses: &[IpAddr]) {
+        self.with(|z| z.addresses.insert(key(name), vec![addresses.to_vec()]));
+    }
+
+    /// The first query gets `first`, every later one `then` (DNS rebinding).
+    pub fn add_rebinding(&self, name: &str, first: &[IpAddr], then: &[IpAddr]) {
+        self.with(|z| {
+            z.addresses
+                .insert(key(name), vec![first.to_vec(), then.to_vec()])
+        });
+    }
+
+    pub fn add_ns(&self, zone: &str, servers: &[&str]) {
+        self.with(|z| {
+            z.ns.insert(key(zone), servers.iter().map(|s| key(s)).collect())
+        });
+    }
+
+    /// Every name equal to or under `zone` (on any step of a CNAME chain)
+    /// gets `fault`; `None` heals the zone.
+    pub fn set_fault(&self, zone: &str, fault: Option<DnsFault>) {
+        self.with(|z| match fault {
+            Some(fault) => z.faults.insert(key(zone), fault),
+            None => z.faults.remove(&key(zone)),
+        });
+    }
+
+    pub fn queries(&self) -> u64 {
+        self.with(|z| z.queries)
+    }
+}
+
+async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationToken) {
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        let (len, peer) = tokio::select! {
+            () = stop.cancelled() => return,
+            received = socket.recv_from(&mut buffer) => match received {
+                Ok(received) => received,
+                Err(_) => continue,
+            },
+        };
+        let Some(request) = buffer
+            .get(..len)
+            .and_then(|bytes| Message::from_vec(bytes).ok())
+        else {
+            continue;
+        };
+        let response = {
+            let mut zones = zones
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            answer(&mut zones, &request)
+        };
+        if let Some(bytes) = response.and_then(|message| message.to_vec().ok()) {
+            let _ = socket.send_to(&bytes, peer).await;
+        }
+    }
+}
+
+fn fault_for(zones: &Zones, name: &str) -> Option<DnsFault> {
+    zones.faults.iter().find_map(|(zone, fault)| {
+        (name == zone || name.ends_with(&format!(".{zone}"))).then_some(*fault)
+    })
+}
+
+fn answer(zones: &mut Zones, request: &Message) -> Option<Message> {
+    zones.queries += 1;
+    let query = request.queries.first()?.clone();
+    let mut response = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    response.metadata.authoritative = true;
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.add_query(query.clone());
+
+    let mut name = key(&query.name().to_ascii());
+    let mut owner = query.name().clone();
+    for _ in 0..16 {
+        match fault_for(zones, &name) {
+            Some(DnsFault::Silence) => return None,
+            Some(DnsFault::ServFail) => {
+                response.metadata.response_code = ResponseCode::ServFail;
+                return Some(response);
+            }
+            Some(DnsFault::NxDomain) => {
+                response.metadata.response_code = ResponseCode::NXDomain;
+                return Some(response);
+            }
+            None => {}
+        }
+        if query.query_type() == RecordType::NS {
+            if let Some(servers) = zones.ns.get(&name) {
+                for server in servers {
+                    let target = Name::from_str(&format!("{server}.")).ok()?;
+                    response.add_answer(Record::from_rdata(
+                        owner.clone(),
+                        0,
+                        RData::NS(NS(target)),
+                    ));
+                }
+                return Some(response);
+            }
+        }
+        if let Some(target) = zones.cnames.get(&name).cloned() {
+            let target_name = Name::from_str(&format!("{target}.")).ok()?;
+            response.add_answer(Record::from_rdata(
+                owner.clone(),
+                0,
+                RData::CNAME(CNAME(target_name.clone())),
+            ));
+            owner = target_name;
+            name = target;
+            continue;
+        }
+        if let Some(answers) = zones.addresses.get_mut(&name) {
+            // Rebinding sequences advance on A queries only, so the A and
+            // AAAA halves of one lookup see the same step.
+            let advance = answers.len() > 1 && query.query_type() == RecordType::A;
+            let current = if advance {
+                answers.remove(0)
+            } else {
+                answers.first().cloned().unwrap_or_default()
+            };
+            for ip in current {
+                let data = match (ip, query.query_type()) {
+                    (IpAddr::V4(v4), RecordType::A) => RData::A(A(v4)),
+                    (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(v6)),
+                    _ => continue,
+                };
+                response.add_answer(Record::from_rdata(owner.clone(), 0, data));
+            }
+            return Some(response);
+        }
+        response.metadata.response_code = ResponseCode::NXDomain;
+        return Some(response);
+    }
+    response.metadata.response_code = ResponseCode::ServFail;
+    Some(response)
+}
