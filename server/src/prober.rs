@@ -101,8 +101,11 @@ struct GuardedResolver {
     label: Arc<str>,
     /// Addresses a probe just checked, handed to the HTTP client's next
     /// connection to that host instead of a second query.
-    pinned: Arc<Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>>,
+    pinned: Arc<Mutex<PinnedAnswers>>,
 }
+
+/// Host name to the time it was checked and the addresses that passed.
+type PinnedAnswers = HashMap<String, (Instant, Vec<IpAddr>)>;
 
 /// How long a checked answer may wait for the connection that uses it.
 const PIN_FOR: Duration = Duration::from_secs(5);
