@@ -1,0 +1,1 @@
+//! Pure detection engine: provider knowledge base, classification. No I/O.
