@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod correlate;
 pub mod guard;
 pub mod http;
 pub mod monitor;

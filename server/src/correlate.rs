@@ -1,0 +1,776 @@
+//! The correlator: from classified probes to site states and provider-wide
+//! incidents. Pure: observations and time come in as arguments, events go
+//! out; the caller stores them.
+//!
+//! A provider is implicated only by failures that point at it: its own edge
+//! errors (and, for a CDN, failures to reach its edge at all; for a DNS
+//! provider, failed lookups). Origin errors behind a provider do not count.
+//! Each cohort (the sites sharing a provider in one role) is judged against
+//! its own baseline, so a noisy cohort needs a clear jump, and a small
+//! cohort or a single site can never open a provider incident. Probes the
+//! own-network guard marked suspect never count.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One classified probe of one site.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observation {
+    pub site_id: i64,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub suspect: bool,
+    /// The probe's failure class (`dns_servfail`, `connect_timeout`, `http_status`, ...).
+    pub failure: Option<String>,
+    /// The provider that generated the error page, if the classifier knew.
+    pub generator: Option<String>,
+    /// `edge`, `origin`, `policy` or `unknown`.
+    pub fault_side: Option<String>,
+    pub fault: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Cdn,
+    Dns,
+    Host,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Cdn => "cdn",
+            Role::Dns => "dns",
+            Role::Host => "host",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Suspected,
+    Confirmed,
+    Recovering,
+    Resolved,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pattern {
+    Steady,
+    Intermittent,
+}
+
+/// A provider-wide incident as the correlator sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderIncident {
+    pub provider: String,
+    pub role: Role,
+    pub phase: Phase,
+    /// First failing probe among the implicated sites.
+    pub onset_at: DateTime<Utc>,
+    pub detected_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub peak_share: f64,
+    pub peak_at: DateTime<Utc>,
+    /// When the share last fell below the threshold, while recovering.
+    pub recovering_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub pattern: Pattern,
+    /// Times the share fell below the threshold and rose again.
+    pub relapses: u32,
+    pub confidence: f64,
+    /// Each implicated site with its first and last implicating probe.
+    pub sites: BTreeMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
+    /// (time, share of the cohort implicated), one point per tick.
+    pub timeline: Vec<(DateTime<Utc>, f64)>,
+    /// Short evidence strings: which sites said what.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A provider incident changed phase (or opened).
+    Provider {
+        key: usize,
+        incident: ProviderIncident,
+    },
+    SiteDown {
+        site_id: i64,
+        at: DateTime<Utc>,
+        onset_at: DateTime<Utc>,
+        fault: Option<String>,
+        explained_by: Option<usize>,
+    },
+    SiteUp {
+        site_id: i64,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Cohorts smaller than this never open an incident.
+    pub min_cohort: usize,
+    /// Fewest distinct implicated sites for an incident.
+    pub min_sites: usize,
+    /// Lowest share of the cohort that can open an incident.
+    pub min_share: f64,
+    /// How far above its own baseline a cohort's share must rise.
+    pub over_baseline: f64,
+    /// Observations older than this are stale and not counted.
+    pub freshness: TimeDelta,
+    /// How long the share must stay low before an incident is resolved.
+    pub resolve_after: TimeDelta,
+    /// Consecutive failing (passing) probes before a site is down (up).
+    pub site_down_after: u32,
+    pub site_up_after: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_cohort: 5,
+            min_sites: 3,
+            min_share: 0.25,
+            over_baseline: 0.15,
+            freshness: TimeDelta::seconds(150),
+            resolve_after: TimeDelta::minutes(15),
+            site_down_after: 2,
+            site_up_after: 2,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SiteTrack {
+    latest: Option<Observation>,
+    failing_since: Option<DateTime<Utc>>,
+    fails: u32,
+    passes: u32,
+    down: bool,
+    /// Recent up/down changes, for flap control.
+    changes: Vec<DateTime<Utc>>,
+    /// Went down while flapping: needs a long calm to count as up.
+    flapping: bool,
+}
+
+/// A site that changed state this often within `FLAP_WINDOW` is flapping:
+/// it stays down until it has passed `FLAP_CALM_PASSES` probes in a row, so
+/// it makes one long site incident instead of many short ones.
+const FLAP_CHANGES: usize = 4;
+const FLAP_WINDOW: TimeDelta = TimeDelta::minutes(30);
+const FLAP_CALM_PASSES: u32 = 10;
+
+#[derive(Debug, Default)]
+struct Cohort {
+    members: HashSet<i64>,
+    baseline: f64,
+    open: Option<usize>,
+    below_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Correlator {
+    thresholds: Thresholds,
+    sites: HashMap<i64, SiteTrack>,
+    cohorts: BTreeMap<(String, Role), Cohort>,
+    site_cohorts: HashMap<i64, Vec<(String, Role)>>,
+    incidents: Vec<ProviderIncident>,
+}
+
+impl Correlator {
+    pub fn new(thresholds: Thresholds) -> Self {
+        Self {
+            thresholds,
+            ..Self::default()
+        }
+    }
+
+    /// Declares that `site_id` is served by `provider` in `role`.
+    pub fn add_member(&mut self, site_id: i64, provider: &str, role: Role) {
+        let key = (provider.to_owned(), role);
+        if self
+            .cohorts
+            .entry(key.clone())
+            .or_default()
+            .members
+            .insert(site_id)
+        {
+            self.site_cohorts.entry(site_id).or_default().push(key);
+        }
+    }
+
+    /// Every provider incident so far, confirmed or not, in opening order.
+    pub fn incidents(&self) -> &[ProviderIncident] {
+        &self.incidents
+    }
+
+    /// Takes one probe result; returns a site event if the site changed state.
+    pub fn observe(&mut self, observation: Observation) -> Option<Event> {
+        let thresholds = &self.thresholds;
+        let track = self.sites.entry(observation.site_id).or_default();
+        if track
+            .latest
+            .as_ref()
+            .is_some_and(|latest| latest.at > observation.at)
+        {
+            return None; // late result
+        }
+        let mut event = None;
+        if observation.suspect {
+            // Our own network was failing: no evidence either way.
+        } else if observation.ok {
+            track.passes += 1;
+            track.fails = 0;
+            let needed = if track.flapping {
+                FLAP_CALM_PASSES
+            } else {
+                thresholds.site_up_after
+            };
+            if track.down && track.passes >= needed {
+                track.down = false;
+                track.flapping = false;
+                track.changes.push(observation.at);
+                event = Some(Event::SiteUp {
+                    site_id: observation.site_id,
+                    at: observation.at,
+                });
+            }
+            if !track.down {
+                track.failing_since = None;
+            }
+        } else {
+            track.fails += 1;
+            track.passes = 0;
+            track.failing_since.get_or_insert(observation.at);
+            if !track.down && track.fails >= thresholds.site_down_after {
+                track.down = true;
+                track
+                    .changes
+                    .retain(|at| *at >= observation.at - FLAP_WINDOW);
+                track.changes.push(observation.at);
+                track.flapping = track.changes.len() >= FLAP_CHANGES;
+                let onset_at = track.failing_since.unwrap_or(observation.at);
+                let explained_by = self
+                    .site_cohorts
+                    .get(&observation.site_id)
+                    .and_then(|keys| {
+                        keys.iter().find_map(|key| {
+                            let open = self.cohorts.get(key)?.open?;
+                            (weight(&observation, &key.0, key.1) >= 0.5).then_some(open)
+                        })
+                    });
+                event = Some(Event::SiteDown {
+                    site_id: observation.site_id,
+                    at: observation.at,
+                    onset_at,
+                    fault: observation
+                        .fault
+                        .clone()
+                        .or_else(|| observation.failure.clone()),
+                    explained_by,
+                });
+            }
+        }
+        track.latest = Some(observation);
+        event
+    }
+
+    /// Re-judges every cohort at `now`. While our vantage is offline no
+    /// incident opens or escalates.
+    pub fn tick(&mut self, now: DateTime<Utc>, vantage_offline: bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        let keys: Vec<(String, Role)> = self.cohorts.keys().cloned().collect();
+        for key in keys {
+            if let Some(event) = self.judge(&key, now, vantage_offline) {
+                events.push(event);
+            }
+        }
+        events
+    }
+
+    fn judge(
+        &mut self,
+        key: &(String, Role),
+        now: DateTime<Utc>,
+        vantage_offline: bool,
+    ) -> Option<Event> {
+        let thresholds = self.thresholds.clone();
+        let cohort = self.cohorts.get(key)?;
+        let (provider, role) = (key.0.as_str(), key.1);
+        let mut counted = 0usize;
+        let mut score = 0.0;
+        let mut implicated = Vec::new();
+        for site_id in &cohort.members {
+            let Some(track) = self.sites.get(site_id) else {
+                continue;
+            };
+            let Some(latest) = track
+                .latest
+                .as_ref()
+                .filter(|o| o.at >= now - thresholds.freshness)
+            else {
+                continue;
+            };
+            counted += 1;
+            let w = weight(latest, provider, role);
+            score += w;
+            if w >= 0.5 {
+                implicated.push((
+                    *site_id,
+                    track.failing_since.unwrap_or(latest.at),
+                    latest.clone(),
+                ));
+            }
+        }
+        if counted < thresholds.min_cohort {
+            return None;
+        }
+        let share = score / counted as f64;
+        let threshold = thresholds
+            .min_share
+            .max(cohort.baseline + thresholds.over_baseline);
+        let above =
+            share >= threshold && implicated.len() >= thresholds.min_sites && !vantage_offline;
+        let cohort = self.cohorts.get_mut(key)?;
+
+        let Some(index) = cohort.open else {
+            if !above {
+                // Learn what normal looks like for this cohort.
+                if !vantage_offline {
+                    cohort.baseline = 0.98 * cohort.baseline + 0.02 * share;
+                }
+                return None;
+            }
+            let onset_at = implicated
+                .iter()
+                .map(|(_, since, _)| *since)
+                .min()
+                .unwrap_or(now);
+            let mut incident = ProviderIncident {
+                provider: provider.to_owned(),
+                role,
+                phase: Phase::Suspected,
+                onset_at,
+                detected_at: now,
+                confirmed_at: None,
+                peak_share: share,
+                peak_at: now,
+                recovering_at: None,
+                resolved_at: None,
+                pattern: Pattern::Steady,
+                relapses: 0,
+                confidence: confidence(share, threshold, &implicated, provider),
+                sites: BTreeMap::new(),
+                timeline: vec![(now, share)],
+                evidence: Vec::new(),
+            };
+            record_sites(&mut incident, &implicated);
+            if share >= 0.5 {
+                incident.phase = Phase::Confirmed;
+                incident.confirmed_at = Some(now);
+            }
+            self.incidents.push(incident);
+            let index = self.incidents.len() - 1;
+            cohort.open = Some(index);
+            cohort.below_since = None;
+            return Some(Event::Provider {
+                key: index,
+                incident: self.incidents[index].clone(),
+            });
+        };
+
+        let incident = self.incidents.get_mut(index)?;
+        incident.timeline.push((now, share));
+        let before = incident.phase;
+        if above {
+            record_sites(incident, &implicated);
+            if share > incident.peak_share {
+                incident.peak_share = share;
+                incident.peak_at = now;
+            }
+            incident.confidence =
+                incident
+                    .confidence
+                    .max(confidence(share, threshold, &implicated, provider));
+            match incident.phase {
+                Phase::Suspected => {
+                    incident.phase = Phase::Confirmed;
+                    incident.confirmed_at = Some(now);
+                }
+                Phase::Recovering => {
+                    incident.phase = Phase::Confirmed;
+                    incident.relapses += 1;
+                    if incident.relapses >= 2 {
+                        incident.pattern = Pattern::Intermittent;
+                    }
+                }
+                Phase::Confirmed | Phase::Resolved => {}
+            }
+            incident.recovering_at = None;
+            cohort.below_since = None;
+        } else {
+            let below_since = *cohort.below_since.get_or_insert(now);
+            match incident.phase {
+                Phase::Suspected => {
+                    // Never confirmed: a blip, not an incident.
+                    incident.phase = Phase::Resolved;
+                    incident.resolved_at = Some(now);
+                    cohort.open = None;
+                }
+                Phase::Confirmed => {
+                    incident.phase = Phase::Recovering;
+                    incident.recovering_at = Some(below_since);
+                }
+                Phase::Recovering if now - below_since >= thresholds.resolve_after => {
+                    incident.phase = Phase::Resolved;
+                    incident.resolved_at = Some(below_since);
+                    cohort.open = None;
+                }
+                _ => {}
+            }
+        }
+        (incident.phase != before).then(|| Event::Provider {
+            key: index,
+            incident: incident.clone(),
+        })
+    }
+}
+
+/// How strongly one observation implicates `provider` in `role`, 0 to 1.
+pub fn weight(observation: &Observation, provider: &str, role: Role) -> f64 {
+    if observation.ok || observation.suspect {
+        return 0.0;
+    }
+    let failure = observation.failure.as_deref().unwrap_or("");
+    let side = observation.fault_side.as_deref();
+    let generated_here = observation.generator.as_deref() == Some(provider);
+    match role {
+        Role::Cdn => {
+            if generated_here && side == Some("edge") {
+                1.0
+            } else if side == Some("origin") || side == Some("policy") {
+                0.0
+            } else if matches!(
+                failure,
+                "connect_timeout"
+                    | "connect_refused"
+                    | "connect_error"
+                    | "tls_handshake"
+                    | "read_timeout"
+            ) {
+                // With a CDN in front, the connection goes to its edge.
+                0.6
+            } else if failure.starts_with("dns_") {
+                0.3
+            } else if generated_here {
+                0.5
+            } else {
+                0.1
+            }
+        }
+        Role::Dns => {
+            if matches!(
+                failure,
+                "dns_servfail" | "dns_timeout" | "dns_nxdomain" | "dns_error"
+            ) {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Role::Host => {
+            if side == Some("origin")
+                && !matches!(
+                    observation.fault.as_deref(),
+                    Some("config_error" | "not_found")
+                )
+            {
+                0.8
+            } else if generated_here {
+                0.8
+            } else if failure.starts_with("connect_") {
+                0.6
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+fn confidence(
+    share: f64,
+    threshold: f64,
+    implicated: &[(i64, DateTime<Utc>, Observation)],
+    provider: &str,
+) -> f64 {
+    let over = ((share - threshold) / (1.0 - threshold).max(0.01)).clamp(0.0, 1.0);
+    let branded = implicated
+        .iter()
+        .filter(|(_, _, o)| {
+            o.generator.as_deref() == Some(provider) && o.fault_side.as_deref() == Some("edge")
+        })
+        .count() as f64
+        / implicated.len().max(1) as f64;
+    let breadth = (implicated.len() as f64 / 10.0).min(1.0);
+    (0.5 + 0.25 * over + 0.15 * branded + 0.1 * breadth).clamp(0.0, 0.99)
+}
+
+fn record_sites(incident: &mut ProviderIncident, implicated: &[(i64, DateTime<Utc>, Observation)]) {
+    for (site_id, since, observation) in implicated {
+        let entry = incident
+            .sites
+            .entry(*site_id)
+            .or_insert((*since, observation.at));
+        entry.1 = entry.1.max(observation.at);
+        if incident.evidence.len() < 20 {
+            let what = observation
+                .fault
+                .as_deref()
+                .or(observation.failure.as_deref())
+                .unwrap_or("failure");
+            let by = observation.generator.as_deref().unwrap_or("unknown");
+            let line = format!("site {site_id}: {what} (page by {by})");
+            if !incident.evidence.contains(&line) {
+                incident.evidence.push(line);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        "2025-11-18T10:30:00Z".parse().unwrap()
+    }
+
+    /// What a site answers at a given minute.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        Ok,
+        EdgeError,
+        OriginDown,
+        Suspect,
+    }
+
+    fn observation(site_id: i64, at: DateTime<Utc>, answer: Answer, provider: &str) -> Observation {
+        let failed = |side: &str, fault: &str| Observation {
+            site_id,
+            at,
+            ok: false,
+            failure: Some("http_status".into()),
+            generator: Some(provider.into()),
+            fault_side: Some(side.into()),
+            fault: Some(fault.into()),
+            ..Observation::default()
+        };
+        match answer {
+            Answer::Ok => Observation {
+                site_id,
+                at,
+                ok: true,
+                ..Observation::default()
+            },
+            Answer::EdgeError => failed("edge", "edge_error"),
+            Answer::OriginDown => failed("origin", "origin_unreachable"),
+            Answer::Suspect => Observation {
+                site_id,
+                at,
+                suspect: true,
+                failure: Some("dns_timeout".into()),
+                ..Observation::default()
+            },
+        }
+    }
+
+    /// Runs `minutes` of 60 s probing of `sites` CDN sites (ids 1..) spread
+    /// over each minute, with ticks every 10 s; `answer(site, minute)`.
+    fn run(
+        sites: i64,
+        minutes: i64,
+        answer: impl Fn(i64, i64) -> Answer,
+    ) -> (Correlator, Vec<Event>) {
+        let mut correlator = Correlator::new(Thresholds::default());
+        for id in 1..=sites {
+            correlator.add_member(id, "cloudflare", Role::Cdn);
+        }
+        let mut events = Vec::new();
+        for second in (0..minutes * 60).step_by(10) {
+            let now = t0() + TimeDelta::seconds(second);
+            for id in 1..=sites {
+                let phase = (id * 60 / sites) % 60;
+                if second % 60 <= phase && phase < second % 60 + 10 {
+                    let answer = answer(id, second / 60);
+                    events.extend(correlator.observe(observation(id, now, answer, "cloudflare")));
+                }
+            }
+            events.extend(correlator.tick(now, false));
+        }
+        (correlator, events)
+    }
+
+    fn confirmed(correlator: &Correlator) -> Vec<&ProviderIncident> {
+        correlator
+            .incidents()
+            .iter()
+            .filter(|i| i.confirmed_at.is_some())
+            .collect()
+    }
+
+    #[test]
+    fn a_provider_wide_edge_outage_is_detected_within_a_probe_interval() {
+        let (correlator, _) = run(40, 90, |site, minute| {
+            if (20..50).contains(&minute) && site % 7 != 0 {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        let incident = incidents[0];
+        let onset = t0() + TimeDelta::minutes(20);
+        assert!(
+            incident.detected_at - onset <= TimeDelta::seconds(90),
+            "{:?}",
+            incident.detected_at
+        );
+        assert!(incident.onset_at >= onset && incident.onset_at <= onset + TimeDelta::seconds(60));
+        assert_eq!(incident.pattern, Pattern::Steady);
+        assert_eq!(incident.phase, Phase::Resolved);
+        let resolved = incident.resolved_at.unwrap();
+        assert!(
+            resolved >= t0() + TimeDelta::minutes(50) && resolved <= t0() + TimeDelta::minutes(52),
+            "{resolved}"
+        );
+        assert!(
+            incident.peak_share > 0.8 && incident.confidence > 0.8,
+            "{incident:?}"
+        );
+    }
+
+    #[test]
+    fn an_intermittent_outage_is_one_incident_labelled_intermittent() {
+        let (correlator, _) = run(40, 120, |_, minute| {
+            let failing = (20..80).contains(&minute) && (minute >= 60 || (minute - 20) % 10 < 5);
+            if failing {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        assert_eq!(incidents[0].pattern, Pattern::Intermittent);
+        assert!(incidents[0].relapses >= 2);
+    }
+
+    #[test]
+    fn one_origin_failing_behind_the_cdn_opens_no_provider_incident() {
+        let (correlator, events) = run(40, 60, |site, minute| {
+            if site == 3 && minute >= 10 {
+                Answer::OriginDown
+            } else {
+                Answer::Ok
+            }
+        });
+        assert!(correlator.incidents().is_empty());
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::SiteDown {
+                site_id: 3,
+                explained_by: None,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn many_origins_failing_behind_the_cdn_do_not_implicate_it() {
+        let (correlator, _) = run(40, 60, |site, minute| {
+            if site % 2 == 0 && minute >= 10 {
+                Answer::OriginDown
+            } else {
+                Answer::Ok
+            }
+        });
+        assert!(correlator.incidents().is_empty());
+    }
+
+    #[test]
+    fn suspect_probes_never_make_an_incident() {
+        let (correlator, events) = run(40, 60, |_, minute| {
+            if minute >= 10 {
+                Answer::Suspect
+            } else {
+                Answer::Ok
+            }
+        });
+        assert!(correlator.incidents().is_empty());
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn a_small_cohort_cannot_open_an_incident() {
+        let (correlator, _) = run(4, 60, |_, minute| {
+            if minute >= 10 {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        assert!(correlator.incidents().is_empty());
+    }
+
+    #[test]
+    fn a_flapping_site_alone_never_implicates_its_provider() {
+        // Two probes failing, two passing, for two hours.
+        let (correlator, events) = run(40, 120, |site, minute| {
+            if site == 5 && minute % 4 < 2 {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        assert!(correlator.incidents().is_empty());
+        let downs = events
+            .iter()
+            .filter(|e| matches!(e, Event::SiteDown { .. }))
+            .count();
+        assert!(
+            (1..=3).contains(&downs),
+            "a flapping site makes few site incidents, not 30: {downs}"
+        );
+    }
+
+    #[test]
+    fn site_incidents_during_a_provider_incident_are_explained_by_it() {
+        let (_, events) = run(40, 60, |site, minute| {
+            if minute >= 10 && site % 7 != 0 {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        let explained = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::SiteDown {
+                        explained_by: Some(0),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(explained > 20, "{explained}");
+    }
+}
