@@ -485,14 +485,12 @@ pub fn weight(observation: &Observation, provider: &str, role: Role) -> f64 {
             }
         }
         Role::Host => {
-            if side == Some("origin")
+            let origin_failed = side == Some("origin")
                 && !matches!(
                     observation.fault.as_deref(),
                     Some("config_error" | "not_found")
-                )
-            {
-                0.8
-            } else if generated_here {
+                );
+            if origin_failed || generated_here {
                 0.8
             } else if failure.starts_with("connect_") {
                 0.6
