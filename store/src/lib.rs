@@ -5,10 +5,14 @@
 //! sees two writers contend for the lock; pages read through a separate pool
 //! and never wait on the writer thanks to WAL.
 
+mod attribution;
+mod incident;
 mod probe;
 mod site;
 mod vantage;
 
+pub use attribution::SiteProvider;
+pub use incident::{Incident, ProviderIncidentRow};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
 pub use site::{NewSite, Site, SiteSummary};
 pub use vantage::VantageEvent;

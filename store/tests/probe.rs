@@ -252,3 +252,37 @@ async fn a_killed_writer_loses_no_acknowledged_probe() {
         .sum();
     assert_eq!(sum, stored, "rollups agree with the raw rows");
 }
+
+#[tokio::test]
+async fn attribution_keeps_history_when_a_provider_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    store
+        .add_sites(&[site("a.test")], Utc::now())
+        .await
+        .unwrap();
+    let a = store.list_sites().await.unwrap()[0].id;
+    let cdn = |p: &str| {
+        (
+            p.to_owned(),
+            "cdn".to_owned(),
+            vec![format!("header from {p}")],
+        )
+    };
+    store
+        .record_attribution(a, &[cdn("fastly")], t("2025-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .record_attribution(a, &[cdn("fastly")], t("2025-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .record_attribution(a, &[cdn("cloudflare")], t("2025-01-03T00:00:00Z"))
+        .await
+        .unwrap();
+    let current = store.current_providers().await.unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].provider, "cloudflare");
+    assert_eq!(current[0].first_seen, t("2025-01-03T00:00:00Z"));
+}

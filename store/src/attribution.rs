@@ -1,0 +1,79 @@
+//! Which providers serve each site, with history.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError};
+
+/// One provider seen in front of (or behind) a site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SiteProvider {
+    pub site_id: i64,
+    pub provider: String,
+    pub role: String,
+    /// JSON array of evidence strings.
+    pub evidence: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records what a probe showed about a site's providers: rows still seen
+    /// are refreshed, new ones opened, and ones no longer seen closed, so the
+    /// history of a site's providers is kept.
+    pub async fn record_attribution(
+        &self,
+        site_id: i64,
+        seen: &[(String, String, Vec<String>)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let current: Vec<(String, String)> = sqlx::query_as(
+            "SELECT provider, role FROM site_providers WHERE site_id = ? AND until IS NULL",
+        )
+        .bind(site_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (provider, role) in &current {
+            if !seen.iter().any(|(p, r, _)| p == provider && r == role) {
+                sqlx::query(
+                    "UPDATE site_providers SET until = ? WHERE site_id = ? AND provider = ? AND role = ? AND until IS NULL",
+                )
+                .bind(at)
+                .bind(site_id)
+                .bind(provider)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for (provider, role, evidence) in seen {
+            let evidence = serde_json::to_string(evidence).unwrap_or_else(|_| "[]".to_owned());
+            sqlx::query(
+                "INSERT INTO site_providers (site_id, provider, role, evidence, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (site_id, provider, role) WHERE until IS NULL
+                 DO UPDATE SET last_seen = excluded.last_seen, evidence = excluded.evidence",
+            )
+            .bind(site_id)
+            .bind(provider)
+            .bind(role)
+            .bind(evidence)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every current (site, provider, role) membership.
+    pub async fn current_providers(&self) -> Result<Vec<SiteProvider>, StoreError> {
+        Ok(sqlx::query_as::<_, SiteProvider>(
+            "SELECT site_id, provider, role, evidence, first_seen, last_seen FROM site_providers
+             WHERE until IS NULL ORDER BY site_id, role",
+        )
+        .fetch_all(self.reader())
+        .await?)
+    }
+}
