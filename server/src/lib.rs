@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod correlate;
+pub mod correlation;
 pub mod guard;
 pub mod http;
 pub mod monitor;

@@ -89,6 +89,17 @@ impl Monitor {
     pub async fn run(self, shutdown: CancellationToken) {
         let (sender, receiver) = crate::writer::channel();
         let writer = tokio::spawn(crate::writer::run(self.store.clone(), receiver));
+        let (observations, observed) = crate::correlation::channel();
+        let correlation = crate::correlation::Correlation::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.guard.clone(),
+        );
+        let correlation = tokio::spawn(correlation.run(observed, shutdown.clone()));
+        let sinks = Sinks {
+            records: sender.clone(),
+            observations,
+        };
         let tasks = TaskTracker::new();
         let global = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -143,7 +154,7 @@ impl Monitor {
                     self.prober.clone(),
                     self.clock.clone(),
                     self.guard.clone(),
-                    sender.clone(),
+                    sinks.clone(),
                 ));
             }
             let wake = [
@@ -164,8 +175,12 @@ impl Monitor {
         tasks.close();
         tasks.wait().await;
         drop(sender);
+        drop(sinks);
         if let Err(error) = writer.await {
             tracing::error!(%error, "the writer task failed");
+        }
+        if let Err(error) = correlation.await {
+            tracing::error!(%error, "the correlation task failed");
         }
         tracing::info!("probing stopped");
     }
@@ -225,6 +240,13 @@ impl Monitor {
     }
 }
 
+/// Where each probe result goes: the writer stores it, the correlator judges it.
+#[derive(Clone)]
+struct Sinks {
+    records: mpsc::Sender<ProbeRecord>,
+    observations: mpsc::Sender<crate::correlate::Observation>,
+}
+
 async fn probe_one(
     target: Target,
     global: Arc<Semaphore>,
@@ -232,7 +254,7 @@ async fn probe_one(
     prober: Arc<dyn Probe>,
     clock: Arc<dyn Clock>,
     guard: Arc<Mutex<VantageGuard>>,
-    sender: mpsc::Sender<ProbeRecord>,
+    sinks: Sinks,
 ) {
     let Ok(_host_permit) = host.acquire_owned().await else {
         return;
@@ -253,7 +275,9 @@ async fn probe_one(
         guard.record_site(record.failure.as_deref(), finished);
         record.suspect = guard.is_suspect(record.failure.as_deref());
     }
-    if sender.send(record).await.is_err() {
+    let observation = crate::correlation::observation_of(&record);
+    if sinks.records.send(record).await.is_err() {
         tracing::warn!(site = target.site_id, "writer gone; probe result dropped");
     }
+    let _ = sinks.observations.send(observation).await;
 }

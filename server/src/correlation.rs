@@ -1,0 +1,207 @@
+//! The task that owns the correlator: feeds it observations, ticks it on
+//! the clock, keeps its cohorts in step with the stored attribution, and
+//! stores the incidents it reports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{ProviderIncidentRow, Store};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::correlate::{Correlator, Event, Observation, ProviderIncident, Role, Thresholds};
+use crate::vantage::{VantageGuard, VantageState};
+
+/// How often cohorts are judged.
+pub const TICK: TimeDelta = TimeDelta::seconds(10);
+/// How often cohort membership is re-read from the attribution table.
+const MEMBERSHIP_EVERY: TimeDelta = TimeDelta::seconds(60);
+
+pub fn channel() -> (mpsc::Sender<Observation>, mpsc::Receiver<Observation>) {
+    mpsc::channel(crate::writer::QUEUE)
+}
+
+pub struct Correlation {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    guard: Arc<Mutex<VantageGuard>>,
+    correlator: Correlator,
+    /// Correlator incident index to database id.
+    ids: HashMap<usize, i64>,
+}
+
+impl Correlation {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, guard: Arc<Mutex<VantageGuard>>) -> Self {
+        Self {
+            store,
+            clock,
+            guard,
+            correlator: Correlator::new(Thresholds::default()),
+            ids: HashMap::new(),
+        }
+    }
+
+    /// Runs until the observation channel closes (the probe loop stopped)
+    /// or `shutdown`; then stores what it knows and returns.
+    pub async fn run(
+        mut self,
+        mut observations: mpsc::Receiver<Observation>,
+        shutdown: CancellationToken,
+    ) {
+        let mut next_tick = self.clock.now();
+        let mut next_membership = next_tick;
+        loop {
+            tokio::select! {
+                received = observations.recv() => match received {
+                    Some(observation) => {
+                        let event = self.correlator.observe(observation);
+                        if let Some(event) = event {
+                            self.store_event(event).await;
+                        }
+                    }
+                    None => break,
+                },
+                () = self.clock.sleep_until(next_tick) => {
+                    let now = self.clock.now();
+                    if now >= next_membership {
+                        self.load_membership().await;
+                        next_membership = now + MEMBERSHIP_EVERY;
+                    }
+                    self.tick(now).await;
+                    next_tick = now + TICK;
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    /// One judgement of every cohort at `now`.
+    pub async fn tick(&mut self, now: DateTime<Utc>) {
+        let offline = self
+            .guard
+            .lock()
+            .map(|guard| guard.state() == VantageState::Offline)
+            .unwrap_or(false);
+        for event in self.correlator.tick(now, offline) {
+            self.store_event(event).await;
+        }
+    }
+
+    pub fn correlator(&self) -> &Correlator {
+        &self.correlator
+    }
+
+    pub async fn load_membership(&mut self) {
+        match self.store.current_providers().await {
+            Ok(rows) => {
+                for row in rows {
+                    let role = match row.role.as_str() {
+                        "cdn" | "waf" => Role::Cdn,
+                        "dns" => Role::Dns,
+                        "host" => Role::Host,
+                        _ => continue,
+                    };
+                    self.correlator.add_member(row.site_id, &row.provider, role);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read provider attribution; cohorts unchanged")
+            }
+        }
+    }
+
+    async fn store_event(&mut self, event: Event) {
+        let now = self.clock.now();
+        let result = match event {
+            Event::Provider { key, incident } => {
+                // Suspicions are stored too; one that never confirmed ends
+                // `resolved` with no `confirmed_at`, and pages leave it out.
+                let row = provider_row(&incident);
+                match self
+                    .store
+                    .save_provider_incident(self.ids.get(&key).copied(), &row, now)
+                    .await
+                {
+                    Ok(id) => {
+                        if !self.ids.contains_key(&key) {
+                            tracing::warn!(
+                                provider = %incident.provider,
+                                role = incident.role.as_str(),
+                                share = incident.peak_share,
+                                "possible provider-wide outage"
+                            );
+                        }
+                        self.ids.insert(key, id);
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Event::SiteDown {
+                site_id,
+                at,
+                onset_at,
+                fault,
+                explained_by,
+            } => {
+                let explained = explained_by.and_then(|key| self.ids.get(&key).copied());
+                self.store
+                    .open_site_incident(site_id, onset_at, at, fault.as_deref(), explained)
+                    .await
+                    .map(|_| ())
+            }
+            Event::SiteUp { site_id, at } => self.store.resolve_site_incident(site_id, at).await,
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "cannot store an incident update");
+        }
+    }
+}
+
+fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
+    let phase = serde_json::to_value(incident.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let pattern = serde_json::to_value(incident.pattern)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    ProviderIncidentRow {
+        provider: incident.provider.clone(),
+        role: incident.role.as_str().to_owned(),
+        phase,
+        pattern,
+        onset_at: incident.onset_at,
+        detected_at: incident.detected_at,
+        confirmed_at: incident.confirmed_at,
+        peak_share: incident.peak_share,
+        peak_at: incident.peak_at,
+        recovering_at: incident.recovering_at,
+        resolved_at: incident.resolved_at,
+        confidence: incident.confidence,
+        sites: incident
+            .sites
+            .iter()
+            .map(|(id, (first, last))| (*id, *first, *last))
+            .collect(),
+        evidence: incident.evidence.clone(),
+        timeline: incident.timeline.clone(),
+    }
+}
+
+/// What the correlator needs from a stored probe.
+pub fn observation_of(record: &store::ProbeRecord) -> Observation {
+    Observation {
+        site_id: record.site_id,
+        at: record.started_at,
+        ok: record.ok,
+        suspect: record.suspect,
+        failure: record.failure.clone(),
+        generator: record.provider.clone(),
+        fault_side: record.fault_side.clone(),
+        fault: record.fault.clone(),
+    }
+}
