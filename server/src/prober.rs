@@ -40,6 +40,9 @@ pub struct ProberConfig {
     pub max_body_bytes: usize,
     pub guard: GuardPolicy,
     pub user_agent: String,
+    /// Extra trusted root certificates (PEM), added to the built-in roots:
+    /// for internal sites signed by a private CA.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ProberConfig {
@@ -56,6 +59,7 @@ impl Default for ProberConfig {
                 "Faultline/{} (outage monitor; +https://github.com/faultline-radar/faultline)",
                 env!("CARGO_PKG_VERSION")
             ),
+            ca_file: None,
         }
     }
 }
@@ -74,6 +78,11 @@ pub enum ProberError {
     Resolver(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("cannot read the CA file {path}: {reason}")]
+    CaFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// A failure of the DNS step or the guard, in the closed taxonomy.
@@ -271,7 +280,13 @@ impl LiveProber {
         };
         let redirect_guard = config.guard.clone();
         let max_redirects = config.max_redirects;
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if let Some(path) = &config.ca_file {
+            for certificate in read_certificates(path)? {
+                client = client.add_root_certificate(certificate);
+            }
+        }
+        let client = client
             .dns_resolver(Arc::new(resolver.clone()))
             .user_agent(config.user_agent.clone())
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
@@ -410,6 +425,27 @@ impl Probe for LiveProber {
     }
 }
 
+fn read_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ProberError> {
+    use std::io::Read;
+    let failed = |reason: String| ProberError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(1024 * 1024 + 1).read_to_end(&mut pem))
+        .map_err(|e| failed(e.to_string()))?;
+    if pem.len() > 1024 * 1024 {
+        return Err(failed("larger than 1 MiB".to_owned()));
+    }
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(failed("no PEM certificate in it".to_owned()));
+    }
+    Ok(certificates)
+}
+
 /// Refuses non-http(s) URLs and IP literals the guard does not allow.
 fn check_url(url: &reqwest::Url, guard: &GuardPolicy) -> Result<(), StepFailure> {
     if !matches!(url.scheme(), "http" | "https") {
@@ -442,21 +478,28 @@ fn classify_http_error(error: &reqwest::Error) -> StepFailure {
         if let Some(step) = current.downcast_ref::<StepFailure>() {
             return step.clone();
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+        // io::Error::source() skips the error it wraps, and connectors nest
+        // io errors, so unwrap them by hand to reach rustls' error.
+        let mut io = current.downcast_ref::<std::io::Error>();
+        while let Some(error) = io {
+            if error.kind() == std::io::ErrorKind::ConnectionRefused {
                 return StepFailure {
                     class: "connect_refused",
                     detail: chain,
                 };
             }
+            let inner = error.get_ref();
+            if let Some(tls) = inner.and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return StepFailure {
+                    class: tls_class(tls),
+                    detail: chain,
+                };
+            }
+            io = inner.and_then(|e| e.downcast_ref::<std::io::Error>());
         }
         if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            let class = match tls {
-                rustls::Error::InvalidCertificate(_) => "tls_certificate",
-                _ => "tls_handshake",
-            };
             return StepFailure {
-                class,
+                class: tls_class(tls),
                 detail: chain,
             };
         }
@@ -479,6 +522,13 @@ fn classify_http_error(error: &reqwest::Error) -> StepFailure {
     StepFailure {
         class,
         detail: chain,
+    }
+}
+
+fn tls_class(error: &rustls::Error) -> &'static str {
+    match error {
+        rustls::Error::InvalidCertificate(_) => "tls_certificate",
+        _ => "tls_handshake",
     }
 }
 

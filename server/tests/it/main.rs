@@ -10,3 +10,4 @@ mod browser;
 mod health;
 mod probe;
 mod support;
+mod tls;
