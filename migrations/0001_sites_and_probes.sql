@@ -54,7 +54,7 @@ CREATE TABLE site_status (
 );
 
 -- Rollups: one row per site and bucket. `bucket` is the bucket's start time.
--- Kept longer than raw probes: minutes 14 days, hours 90 days, days forever.
+-- Kept longer than raw probes (defaults: minutes 3 days, hours 90 days, days 3 years).
 CREATE TABLE rollup_minute (
     site_id       INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     bucket        TEXT    NOT NULL,

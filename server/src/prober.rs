@@ -268,6 +268,8 @@ impl LiveProber {
         let options = builder.options_mut();
         options.timeout = Duration::from_millis(config.dns_timeout_ms);
         options.attempts = 1;
+        // One A query when the site has IPv4 (nearly all do); AAAA only if not.
+        options.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4thenIpv6;
         let dns = builder
             .build()
             .map_err(|e| ProberError::Resolver(e.to_string()))?;

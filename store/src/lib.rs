@@ -117,6 +117,19 @@ impl Store {
         self.writer.close().await;
     }
 
+    /// Checkpoints the WAL and rebuilds the file, returning free pages to
+    /// the file system (maintenance and size measurements).
+    pub async fn vacuum(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
+        sqlx::query("VACUUM").execute(&self.writer).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.reader
     }

@@ -48,7 +48,7 @@ impl Default for Retention {
     fn default() -> Self {
         Self {
             raw: TimeDelta::hours(48),
-            minute: TimeDelta::days(7),
+            minute: TimeDelta::days(3),
             hour: TimeDelta::days(90),
             day: TimeDelta::days(3 * 365),
         }

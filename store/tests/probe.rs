@@ -135,7 +135,7 @@ async fn pruning_keeps_rollups_longer_than_raw_probes() {
         .unwrap();
     let a = store.list_sites().await.unwrap()[0].id;
     let now = t("2025-12-01T00:00:00Z");
-    let old = now - TimeDelta::days(3);
+    let old = now - TimeDelta::hours(60);
     store
         .insert_probes(&[probe(a, old, true, 10), probe(a, now, true, 10)])
         .await
@@ -145,7 +145,7 @@ async fn pruning_keeps_rollups_longer_than_raw_probes() {
     assert_eq!(pruned.probes, 1);
     assert_eq!(
         pruned.rollups, 0,
-        "3-day-old rollups are within every rollup retention"
+        "60-hour-old rollups are within every rollup retention"
     );
     assert_eq!(store.probe_count().await.unwrap(), 1);
     let days = store
@@ -161,7 +161,10 @@ async fn pruning_keeps_rollups_longer_than_raw_probes() {
 
     let later = now + TimeDelta::days(8);
     let pruned = store.prune(later, Retention::default()).await.unwrap();
-    assert_eq!(pruned.rollups, 2, "both minute buckets are past 7 days");
+    assert_eq!(
+        pruned.rollups, 2,
+        "both minute buckets are past their 3 days"
+    );
 }
 
 /// The child half of `a_killed_writer_loses_no_acknowledged_probe`: writes

@@ -1,0 +1,255 @@
+//! Probe throughput against a loopback fleet, side by side with wrk on the
+//! same fleet, plus memory per watched site and database bytes per site per
+//! day. Run with `cargo bench -p server --bench probe_rate` (add
+//! `-- --fleet 2000 --seconds 10 --concurrency 128` to change the sizes).
+//! Everything stays on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Router;
+use chrono::{TimeDelta, Utc};
+use server::guard::GuardPolicy;
+use server::prober::{LiveProber, ProberConfig};
+use server::sim::dns::DnsServer;
+use tokio::net::TcpListener;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+async fn fleet(size: u64) -> Vec<SocketAddr> {
+    let app = Router::new().route("/", get(|| async { "ok" }));
+    let mut addrs = Vec::new();
+    for _ in 0..size {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        addrs.push(listener.local_addr().expect("addr"));
+        let app = app.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    addrs
+}
+
+fn wrk(addr: SocketAddr, seconds: u64, connections: u64) -> Option<f64> {
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "-H",
+            "Connection: close",
+            &format!("http://{addr}/"),
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::main]
+async fn main() {
+    let fleet_size = arg("--fleet", 2000);
+    let seconds = arg("--seconds", 10);
+    let concurrency = arg("--concurrency", 128);
+    // --literal 1 probes IP-literal URLs: no DNS, to separate its cost.
+    let literal = arg("--literal", 0) == 1;
+
+    let addrs = fleet(fleet_size).await;
+    let dns = DnsServer::start().await.expect("dns");
+    for (i, addr) in addrs.iter().enumerate() {
+        dns.add_addresses(&format!("site-{i}.test"), &[addr.ip()]);
+    }
+    let prober = LiveProber::new(ProberConfig {
+        nameservers: vec![dns.addr()],
+        guard: GuardPolicy::loopback_only(),
+        ..ProberConfig::default()
+    })
+    .expect("prober");
+
+    // Our probes: fresh connection, DNS lookup and full request each time.
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (prober, addrs, done, failed) =
+            (prober.clone(), addrs.clone(), done.clone(), failed.clone());
+        workers.push(tokio::spawn(async move {
+            let mut i = worker as usize;
+            while Instant::now() < deadline {
+                let addr = addrs[i % addrs.len()];
+                let url = if literal {
+                    format!("http://{addr}/")
+                } else {
+                    format!("http://site-{}.test:{}/", i % addrs.len(), addr.port())
+                };
+                let record = prober.probe_url(&url, Utc::now()).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                if !record.ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                i += concurrency as usize;
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let probes = done.load(Ordering::Relaxed);
+    let probe_rate = probes as f64 / seconds as f64;
+
+    // The load generator on the same fleet, also with fresh connections.
+    let wrk_rate = tokio::task::spawn_blocking({
+        let addr = addrs[0];
+        move || wrk(addr, seconds, concurrency)
+    })
+    .await
+    .ok()
+    .flatten();
+
+    // Memory per 10 000 watched sites: the schedule and per-site state.
+    let before = rss_kib();
+    let mut schedule = server::schedule::Schedule::default();
+    schedule.sync(
+        (1..=10_000).map(|id| server::schedule::Target {
+            site_id: id,
+            url: format!("https://site-{id}.example/"),
+            host: format!("site-{id}.example"),
+            interval: TimeDelta::seconds(60),
+        }),
+        Utc::now(),
+    );
+    let mut correlator = server::correlate::Correlator::new(Default::default());
+    for id in 1..=10_000 {
+        correlator.add_member(id, "cloudflare", server::correlate::Role::Cdn);
+        correlator.observe(server::correlate::Observation {
+            site_id: id,
+            at: Utc::now(),
+            ok: true,
+            ..Default::default()
+        });
+    }
+    let per_10k_kib = rss_kib().saturating_sub(before);
+
+    let (raw_bytes, rollup_bytes) = database_bytes_per_site_day().await;
+
+    let needed_rate: f64 = 100_000.0 / 60.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "fleet": fleet_size,
+            "seconds": seconds,
+            "concurrency": concurrency,
+            "dns": !literal,
+            "probes": probes,
+            "probe_failures": failed.load(Ordering::Relaxed),
+            "probes_per_second": probe_rate.round(),
+            "wrk_requests_per_second": wrk_rate.map(f64::round),
+            "probe_to_wrk_ratio": wrk_rate.map(|w| (probe_rate / w * 100.0).round() / 100.0),
+            "needed_for_100k_sites_at_60s": needed_rate.round(),
+            "process_rss_mib": rss_kib() / 1024,
+            "state_kib_per_10k_sites": per_10k_kib,
+            "schedule_len": schedule.len(),
+            "db_raw_bytes_per_site_day": raw_bytes,
+            "db_rollup_bytes_per_site_day": rollup_bytes,
+        })
+    );
+}
+
+/// Stores one day of 60-second probes for 50 sites (1 % failing, each
+/// failure with a 1.5 KiB compressed error page and its facts) and measures
+/// the file: raw rows, then the rollups alone after the raw rows are pruned.
+async fn database_bytes_per_site_day() -> (u64, u64) {
+    const SITES: i64 = 50;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("size.db");
+    let store = store::Store::open(&path).await.expect("open");
+    let sites: Vec<store::NewSite> = (0..SITES)
+        .map(|i| store::NewSite {
+            url: format!("https://site-{i}.example/"),
+            host: format!("site-{i}.example"),
+            name: format!("site {i}"),
+            tags: vec![],
+            interval_s: 60,
+        })
+        .collect();
+    let start = Utc::now() - TimeDelta::days(1);
+    store.add_sites(&sites, start).await.expect("sites");
+    let empty = file_size(&path, &store).await;
+    for minute in 0..1440 {
+        let at = start + TimeDelta::minutes(minute);
+        let batch: Vec<store::ProbeRecord> = (1..=SITES)
+            .map(|site_id| {
+                let failed = (minute + site_id) % 100 == 0;
+                store::ProbeRecord {
+                    site_id,
+                    started_at: at,
+                    ok: !failed,
+                    status: Some(if failed { 522 } else { 200 }),
+                    failure: failed.then(|| "http_status".to_owned()),
+                    detail: failed.then(|| "HTTP 522".to_owned()),
+                    dns_ms: Some(12),
+                    connect_ms: None,
+                    tls_ms: None,
+                    ttfb_ms: Some(180),
+                    total_ms: Some(240),
+                    remote_ip: Some("104.16.1.1".to_owned()),
+                    facts: failed.then(|| "{\"dns\":{\"cname\":[\"x.cdn.cloudflare.net\"],\"addresses\":[\"104.16.1.1\"]}}".repeat(4)),
+                    body_gz: failed.then(|| vec![7u8; 1536]),
+                    provider: failed.then(|| "cloudflare".to_owned()),
+                    fault_side: failed.then(|| "origin".to_owned()),
+                    fault: failed.then(|| "origin_timeout".to_owned()),
+                    confidence: failed.then_some(0.9),
+                    evidence: failed.then(|| "[\"header cf-ray\",\"body: Error code 522\"]".to_owned()),
+                    suspect: false,
+                }
+            })
+            .collect();
+        store.insert_probes(&batch).await.expect("insert");
+    }
+    let full = file_size(&path, &store).await;
+    store
+        .prune(
+            Utc::now() + TimeDelta::days(3),
+            store::Retention {
+                raw: TimeDelta::hours(48),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("prune");
+    let rollups_only = file_size(&path, &store).await;
+    store.close().await;
+    let per = |bytes: u64| bytes / SITES as u64;
+    (
+        per(full.saturating_sub(rollups_only)),
+        per(rollups_only.saturating_sub(empty)),
+    )
+}
+
+async fn file_size(path: &std::path::Path, store: &store::Store) -> u64 {
+    store.vacuum().await.expect("vacuum");
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
