@@ -153,7 +153,7 @@ async fn main() {
     }
     let per_10k_kib = rss_kib().saturating_sub(before);
 
-    let (raw_bytes, rollup_bytes) = database_bytes_per_site_day().await;
+    let (raw_bytes, minute_bytes, hour_day_bytes) = database_bytes_per_site_day().await;
 
     let needed_rate: f64 = 100_000.0 / 60.0;
     println!(
@@ -173,15 +173,17 @@ async fn main() {
             "state_kib_per_10k_sites": per_10k_kib,
             "schedule_len": schedule.len(),
             "db_raw_bytes_per_site_day": raw_bytes,
-            "db_rollup_bytes_per_site_day": rollup_bytes,
+            "db_minute_rollup_bytes_per_site_day": minute_bytes,
+            "db_hour_day_rollup_bytes_per_site_day": hour_day_bytes,
         })
     );
 }
 
 /// Stores one day of 60-second probes for 50 sites (1 % failing, each
 /// failure with a 1.5 KiB compressed error page and its facts) and measures
-/// the file: raw rows, then the rollups alone after the raw rows are pruned.
-async fn database_bytes_per_site_day() -> (u64, u64) {
+/// the file: raw rows, minute rollups, and hour plus day rollups, by pruning
+/// one kind after the other.
+async fn database_bytes_per_site_day() -> (u64, u64, u64) {
     const SITES: i64 = 50;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("size.db");
@@ -230,22 +232,29 @@ async fn database_bytes_per_site_day() -> (u64, u64) {
         store.insert_probes(&batch).await.expect("insert");
     }
     let full = file_size(&path, &store).await;
+    let later = Utc::now() + TimeDelta::days(3);
+    let keep_rollups = store::Retention {
+        raw: TimeDelta::hours(48),
+        minute: TimeDelta::days(30),
+        ..Default::default()
+    };
+    store.prune(later, keep_rollups).await.expect("prune raw");
+    let without_raw = file_size(&path, &store).await;
+    let drop_minutes = store::Retention {
+        minute: TimeDelta::hours(1),
+        ..keep_rollups
+    };
     store
-        .prune(
-            Utc::now() + TimeDelta::days(3),
-            store::Retention {
-                raw: TimeDelta::hours(48),
-                ..Default::default()
-            },
-        )
+        .prune(later, drop_minutes)
         .await
-        .expect("prune");
-    let rollups_only = file_size(&path, &store).await;
+        .expect("prune minutes");
+    let hours_and_days = file_size(&path, &store).await;
     store.close().await;
     let per = |bytes: u64| bytes / SITES as u64;
     (
-        per(full.saturating_sub(rollups_only)),
-        per(rollups_only.saturating_sub(empty)),
+        per(full.saturating_sub(without_raw)),
+        per(without_raw.saturating_sub(hours_and_days)),
+        per(hours_and_days.saturating_sub(empty)),
     )
 }
 
