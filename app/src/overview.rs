@@ -13,6 +13,37 @@ pub struct Overview {
     pub as_of: String,
     /// Set while our own network looks cut off: site failures are then ours.
     pub vantage: Option<VantageNotice>,
+    /// Provider-wide incidents not yet resolved.
+    pub incidents: Vec<ActiveIncident>,
+    /// Sites failing now, most recent first.
+    pub failing_sites: Vec<FailingSite>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActiveIncident {
+    pub id: i64,
+    pub provider: String,
+    pub role: String,
+    pub phase: String,
+    pub onset_at: String,
+    pub peak_share: f64,
+    pub sites_affected: i64,
+    pub confidence: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailingSite {
+    pub name: String,
+    pub host: String,
+    /// The fault in the project's vocabulary, or the probe's failure class.
+    pub what: String,
+    pub provider: Option<String>,
+    pub since: String,
+}
+
+/// "11:21" from an RFC 3339 time.
+pub fn clock_time(rfc3339: &str) -> &str {
+    rfc3339.get(11..16).unwrap_or(rfc3339)
 }
 
 /// The own-network guard's verdict, when it is not "online".
@@ -36,6 +67,15 @@ impl Overview {
                 format!("Faultline's own network connection is unreliable since {since} UTC: treat failures with care.")
             };
         }
+        if let Some(incident) = self.incidents.first() {
+            return format!(
+                "Likely {}-wide outage since {} UTC: {:.0} % of watched {} sites failing.",
+                provider_name(&incident.provider),
+                clock_time(&incident.onset_at),
+                incident.peak_share * 100.0,
+                provider_name(&incident.provider),
+            );
+        }
         if self.watched == 0 {
             "No sites are watched yet.".to_owned()
         } else if self.probed == 0 {
@@ -55,6 +95,32 @@ impl Overview {
             )
         }
     }
+}
+
+/// The display name of a provider id.
+pub fn provider_name(id: &str) -> String {
+    match id {
+        "cloudflare" => "Cloudflare",
+        "akamai" => "Akamai",
+        "fastly" => "Fastly",
+        "cloudfront" => "Amazon CloudFront",
+        "aws" => "AWS",
+        "azure-front-door" => "Azure Front Door",
+        "azure" => "Azure",
+        "google" => "Google Cloud",
+        "vercel" => "Vercel",
+        "netlify" => "Netlify",
+        "fly" => "Fly.io",
+        "heroku" => "Heroku",
+        "github-pages" => "GitHub Pages",
+        "bunny" => "Bunny",
+        "imperva" => "Imperva",
+        "sucuri" => "Sucuri",
+        "stackpath" => "StackPath",
+        "keycdn" => "KeyCDN",
+        other => return other.to_owned(),
+    }
+    .to_owned()
 }
 
 #[server]
@@ -78,8 +144,48 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             detail: event.detail,
         });
+    let unavailable = |error: store::StoreError| {
+        tracing::error!(%error, "overview query failed");
+        ServerFnError::new("the overview is unavailable right now")
+    };
+    let rfc3339 =
+        |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let incidents = store
+        .active_provider_incidents()
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|incident| ActiveIncident {
+            id: incident.id,
+            provider: incident.provider.unwrap_or_default(),
+            role: incident.role.unwrap_or_default(),
+            phase: incident.phase,
+            onset_at: rfc3339(incident.onset_at),
+            peak_share: incident.peak_share.unwrap_or_default(),
+            sites_affected: incident.sites_affected,
+            confidence: incident.confidence.unwrap_or_default(),
+        })
+        .collect();
+    let failing_sites = store
+        .failing_sites(10)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|site| FailingSite {
+            name: site.name,
+            host: site.host,
+            what: site
+                .fault
+                .or(site.failure)
+                .unwrap_or_else(|| "failure".to_owned()),
+            provider: site.provider,
+            since: rfc3339(site.since),
+        })
+        .collect();
     Ok(Overview {
         vantage,
+        incidents,
+        failing_sites,
         watched: summary.watched,
         probed: summary.probed,
         failing: summary.failing,

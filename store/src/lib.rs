@@ -14,7 +14,7 @@ mod vantage;
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
-pub use site::{NewSite, Site, SiteSummary};
+pub use site::{FailingSite, NewSite, Site, SiteSummary};
 pub use vantage::VantageEvent;
 
 use std::path::{Path, PathBuf};

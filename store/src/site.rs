@@ -95,6 +95,33 @@ impl Store {
     }
 }
 
+/// A site whose latest probe failed, for the "failing now" list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct FailingSite {
+    pub site_id: i64,
+    pub name: String,
+    pub host: String,
+    pub failure: Option<String>,
+    pub fault: Option<String>,
+    pub provider: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+impl Store {
+    /// Sites failing now (suspect probes excluded), most recent first.
+    pub async fn failing_sites(&self, limit: i64) -> Result<Vec<FailingSite>, StoreError> {
+        Ok(sqlx::query_as::<_, FailingSite>(
+            "SELECT s.id AS site_id, s.name, s.host, st.failure, st.fault, st.provider, st.since
+             FROM site_status st JOIN sites s ON s.id = st.site_id
+             WHERE st.ok = 0 AND st.suspect = 0 AND s.enabled = 1
+             ORDER BY st.since DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

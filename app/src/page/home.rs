@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::overview::{get_overview, Overview};
+use crate::overview::{clock_time, get_overview, provider_name, Overview};
 
 #[component]
 pub fn Home() -> impl IntoView {
@@ -54,6 +54,61 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
             <div><dt>"Probed"</dt><dd>{overview.probed}</dd></div>
             <div><dt>"Failing"</dt><dd>{overview.failing}</dd></div>
         </dl>
+        {(!overview.incidents.is_empty())
+            .then(|| {
+                view! {
+                    <h2>"Provider-wide incidents"</h2>
+                    <ul class="incidents" data-test="incidents">
+                        {overview
+                            .incidents
+                            .iter()
+                            .map(|incident| {
+                                view! {
+                                    <li>
+                                        <strong>{provider_name(&incident.provider)}</strong>
+                                        {format!(
+                                            " ({}) {} since {} UTC: {:.0} % of its watched sites failing, {} sites affected, confidence {:.0} %",
+                                            incident.role,
+                                            incident.phase,
+                                            clock_time(&incident.onset_at),
+                                            incident.peak_share * 100.0,
+                                            incident.sites_affected,
+                                            incident.confidence * 100.0,
+                                        )}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+            })}
+        {(!overview.failing_sites.is_empty() && overview.vantage.is_none())
+            .then(|| {
+                view! {
+                    <h2>"Failing now"</h2>
+                    <table class="failing" data-test="failing">
+                        <thead>
+                            <tr><th scope="col">"Site"</th><th scope="col">"What"</th><th scope="col">"Page by"</th><th scope="col">"Since (UTC)"</th></tr>
+                        </thead>
+                        <tbody>
+                            {overview
+                                .failing_sites
+                                .iter()
+                                .map(|site| {
+                                    view! {
+                                        <tr>
+                                            <td>{site.name.clone()} <span class="host">{site.host.clone()}</span></td>
+                                            <td>{site.what.replace('_', " ")}</td>
+                                            <td>{site.provider.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                            <td><time datetime=site.since.clone()>{clock_time(&site.since).to_owned()}</time></td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                }
+            })}
         <p class="freshness">"As of " <time data-test="as-of" datetime=overview.as_of.clone()>{overview.as_of.clone()}</time></p>
     }
 }

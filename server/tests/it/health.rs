@@ -33,3 +33,37 @@ async fn an_unknown_path_is_a_404_page() {
     assert!(response.text().await.unwrap().contains("Page not found"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_headline_names_an_active_provider_incident() {
+    let app = spawn_app().await;
+    let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
+    let row = store::ProviderIncidentRow {
+        provider: "cloudflare".into(),
+        role: "cdn".into(),
+        phase: "confirmed".into(),
+        pattern: "intermittent".into(),
+        onset_at: onset,
+        detected_at: onset + chrono::TimeDelta::seconds(90),
+        confirmed_at: Some(onset + chrono::TimeDelta::seconds(100)),
+        peak_share: 0.63,
+        peak_at: onset,
+        confidence: 0.9,
+        ..Default::default()
+    };
+    app.store
+        .save_provider_incident(None, &row, chrono::Utc::now())
+        .await
+        .unwrap();
+    let html = reqwest::get(app.url("/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Likely Cloudflare-wide outage since 11:20 UTC: 63 % of watched Cloudflare sites failing."),
+        "{html}"
+    );
+    app.stop().await;
+}
