@@ -11,6 +11,7 @@ pub mod guard;
 pub mod http;
 pub mod monitor;
 pub mod prober;
+pub mod scenario;
 pub mod schedule;
 pub mod shutdown;
 pub mod sim;

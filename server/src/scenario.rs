@@ -1,0 +1,536 @@
+//! Scenario files: a small synthetic internet and a timeline of faults on it
+//! (the format is described in `scenarios/FORMAT.md`). Parsed like any user
+//! input: bounded in size, unknown keys refused by name and line, every
+//! value checked.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+
+/// Scenario files larger than this are refused unread.
+pub const MAX_SCENARIO_BYTES: usize = 1024 * 1024;
+/// More sites than this would not be a small synthetic internet.
+pub const MAX_SITES: u32 = 20_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub start: DateTime<Utc>,
+    pub duration: TimeDelta,
+    pub probe_interval: TimeDelta,
+    pub seed: u64,
+    pub sites: Vec<SiteGroup>,
+    pub faults: Vec<Fault>,
+    pub expects: Vec<Expect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteGroup {
+    pub group: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    pub names: Option<Vec<String>>,
+    pub cdn: Option<String>,
+    pub dns: Option<String>,
+    pub host: Option<String>,
+    #[serde(default)]
+    pub flaky: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultTarget {
+    Cdn(String),
+    Dns(String),
+    Host(String),
+    Group(String),
+    Site(String),
+    Vantage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    EdgeError,
+    OriginDown,
+    OriginTimeout,
+    OriginError,
+    EdgeUnreachable,
+    DnsServfail,
+    DnsNxdomain,
+    DnsTimeout,
+    Slow,
+    NetworkLoss,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Intermittent {
+    pub period: TimeDelta,
+    pub failing: TimeDelta,
+    pub until: TimeDelta,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub target: FaultTarget,
+    pub kind: FaultKind,
+    pub status: Option<u16>,
+    pub from: TimeDelta,
+    pub until: TimeDelta,
+    pub share: f64,
+    pub intermittent: Option<Intermittent>,
+    pub delay: Option<TimeDelta>,
+}
+
+impl Fault {
+    /// Whether the fault is in force `offset` after the scenario start.
+    pub fn active_at(&self, offset: TimeDelta) -> bool {
+        if offset < self.from || offset >= self.until {
+            return false;
+        }
+        match &self.intermittent {
+            Some(pattern) if offset < pattern.until => {
+                let into = (offset - self.from).num_milliseconds();
+                let period = pattern.period.num_milliseconds().max(1);
+                into.rem_euclid(period) < pattern.failing.num_milliseconds()
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expect {
+    pub provider_incident: Option<String>,
+    pub detected_by: Option<TimeDelta>,
+    pub resolved_by: Option<TimeDelta>,
+    pub pattern: Option<String>,
+    pub max_incidents: Option<u32>,
+    pub not_provider_incident: Vec<String>,
+    pub no_provider_incident: bool,
+    pub vantage_offline: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("the scenario is {size} bytes; the limit is {MAX_SCENARIO_BYTES}")]
+    TooLarge { size: usize },
+    #[error("{0}")]
+    Toml(String),
+    #[error("line {line}: {message}")]
+    Invalid { line: usize, message: String },
+}
+
+/// The provider ids a scenario may name.
+pub const PROVIDERS: &[&str] = &[
+    "cloudflare",
+    "akamai",
+    "fastly",
+    "cloudfront",
+    "aws",
+    "azure-front-door",
+    "azure",
+    "google",
+    "vercel",
+    "netlify",
+    "fly",
+    "heroku",
+    "github-pages",
+    "bunny",
+    "imperva",
+    "sucuri",
+    "stackpath",
+    "keycdn",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    start: String,
+    duration: toml::Spanned<String>,
+    probe_interval: Option<toml::Spanned<String>>,
+    #[serde(default = "seed_one")]
+    seed: u64,
+    #[serde(default)]
+    sites: Vec<toml::Spanned<SiteGroup>>,
+    #[serde(default)]
+    fault: Vec<toml::Spanned<RawFault>>,
+    #[serde(default)]
+    expect: Vec<toml::Spanned<RawExpect>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    target: String,
+    kind: FaultKind,
+    status: Option<u16>,
+    from: String,
+    until: String,
+    #[serde(default = "share_all")]
+    share: f64,
+    intermittent: Option<RawIntermittent>,
+    delay: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntermittent {
+    period: String,
+    failing: String,
+    until: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    provider_incident: Option<String>,
+    detected_by: Option<String>,
+    resolved_by: Option<String>,
+    pattern: Option<String>,
+    max_incidents: Option<u32>,
+    #[serde(default)]
+    not_provider_incident: Vec<String>,
+    #[serde(default)]
+    no_provider_incident: bool,
+    #[serde(default)]
+    vantage_offline: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+fn seed_one() -> u64 {
+    1
+}
+fn share_all() -> f64 {
+    1.0
+}
+
+impl Scenario {
+    pub fn parse(text: &str) -> Result<Self, ScenarioError> {
+        if text.len() > MAX_SCENARIO_BYTES {
+            return Err(ScenarioError::TooLarge { size: text.len() });
+        }
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            ScenarioError::Toml(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        let invalid = |offset: usize, message: String| ScenarioError::Invalid {
+            line: line_of(text, offset),
+            message,
+        };
+        let start = DateTime::parse_from_rfc3339(&raw.start)
+            .map_err(|e| {
+                invalid(
+                    0,
+                    format!("start {:?} is not an RFC 3339 time: {e}", raw.start),
+                )
+            })?
+            .with_timezone(&Utc);
+        let duration = parse_duration(raw.duration.get_ref())
+            .map_err(|m| invalid(raw.duration.span().start, m))?;
+        let probe_interval = match &raw.probe_interval {
+            Some(value) => {
+                parse_duration(value.get_ref()).map_err(|m| invalid(value.span().start, m))?
+            }
+            None => TimeDelta::seconds(60),
+        };
+        if probe_interval < TimeDelta::seconds(10) {
+            return Err(invalid(0, "probe_interval must be at least 10s".to_owned()));
+        }
+        let mut total = 0u32;
+        let mut sites = Vec::new();
+        let mut groups = Vec::new();
+        for spanned in raw.sites {
+            let at = spanned.span().start;
+            let mut group = spanned.into_inner();
+            if let Some(names) = &group.names {
+                group.count = u32::try_from(names.len()).unwrap_or(u32::MAX);
+            }
+            for provider in [&group.cdn, &group.dns, &group.host].into_iter().flatten() {
+                if !PROVIDERS.contains(&provider.as_str()) {
+                    return Err(invalid(at, format!("unknown provider {provider:?}")));
+                }
+            }
+            if !(0.0..=1.0).contains(&group.flaky) {
+                return Err(invalid(at, "flaky must be between 0 and 1".to_owned()));
+            }
+            total = total.saturating_add(group.count);
+            if total > MAX_SITES {
+                return Err(invalid(at, format!("more than {MAX_SITES} sites")));
+            }
+            if groups.contains(&group.group) {
+                return Err(invalid(
+                    at,
+                    format!("group {:?} is defined twice", group.group),
+                ));
+            }
+            groups.push(group.group.clone());
+            sites.push(group);
+        }
+        let mut faults = Vec::new();
+        for spanned in raw.fault {
+            let at = spanned.span().start;
+            let raw = spanned.into_inner();
+            let offset = |value: &str| parse_offset(value).map_err(|m| invalid(at, m));
+            let target = parse_target(&raw.target, &groups).map_err(|m| invalid(at, m))?;
+            if (raw.kind == FaultKind::NetworkLoss) != (target == FaultTarget::Vantage) {
+                return Err(invalid(
+                    at,
+                    "network_loss goes with target = \"vantage\", and only it".to_owned(),
+                ));
+            }
+            let (from, until) = (offset(&raw.from)?, offset(&raw.until)?);
+            if until <= from {
+                return Err(invalid(at, "until must come after from".to_owned()));
+            }
+            if !(0.0..=1.0).contains(&raw.share) {
+                return Err(invalid(at, "share must be between 0 and 1".to_owned()));
+            }
+            let intermittent = match raw.intermittent {
+                Some(pattern) => {
+                    let period = parse_duration(&pattern.period).map_err(|m| invalid(at, m))?;
+                    let failing = parse_duration(&pattern.failing).map_err(|m| invalid(at, m))?;
+                    if failing > period {
+                        return Err(invalid(
+                            at,
+                            "intermittent failing must not exceed its period".to_owned(),
+                        ));
+                    }
+                    Some(Intermittent {
+                        period,
+                        failing,
+                        until: offset(&pattern.until)?,
+                    })
+                }
+                None => None,
+            };
+            let delay = raw
+                .delay
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|m| invalid(at, m))?;
+            if raw.kind == FaultKind::Slow && delay.is_none() {
+                return Err(invalid(at, "kind slow needs a delay".to_owned()));
+            }
+            faults.push(Fault {
+                target,
+                kind: raw.kind,
+                status: raw.status,
+                from,
+                until,
+                share: raw.share,
+                intermittent,
+                delay,
+            });
+        }
+        let mut expects = Vec::new();
+        for spanned in raw.expect {
+            let at = spanned.span().start;
+            let raw = spanned.into_inner();
+            let offset = |value: Option<&String>| {
+                value
+                    .map(|v| parse_offset(v))
+                    .transpose()
+                    .map_err(|m| invalid(at, m))
+            };
+            for provider in raw
+                .provider_incident
+                .iter()
+                .chain(&raw.not_provider_incident)
+            {
+                if !PROVIDERS.contains(&provider.as_str()) {
+                    return Err(invalid(at, format!("unknown provider {provider:?}")));
+                }
+            }
+            if let Some(pattern) = &raw.pattern {
+                if pattern != "steady" && pattern != "intermittent" {
+                    return Err(invalid(
+                        at,
+                        format!("pattern {pattern:?} is neither \"steady\" nor \"intermittent\""),
+                    ));
+                }
+            }
+            expects.push(Expect {
+                detected_by: offset(raw.detected_by.as_ref())?,
+                resolved_by: offset(raw.resolved_by.as_ref())?,
+                provider_incident: raw.provider_incident,
+                pattern: raw.pattern,
+                max_incidents: raw.max_incidents,
+                not_provider_incident: raw.not_provider_incident,
+                no_provider_incident: raw.no_provider_incident,
+                vantage_offline: raw.vantage_offline,
+            });
+        }
+        Ok(Scenario {
+            name: raw.name,
+            description: raw.description,
+            start,
+            duration,
+            probe_interval,
+            seed: raw.seed,
+            sites,
+            faults,
+            expects,
+        })
+    }
+
+    /// Host names of every site, group by group: `<group>-<n>.test` unless named.
+    pub fn site_names(&self) -> Vec<(String, &SiteGroup)> {
+        let mut out = Vec::new();
+        for group in &self.sites {
+            match &group.names {
+                Some(names) => out.extend(names.iter().map(|n| (n.to_ascii_lowercase(), group))),
+                None => out.extend(
+                    (1..=group.count).map(|n| (format!("{}-{n:03}.test", group.group), group)),
+                ),
+            }
+        }
+        out
+    }
+}
+
+fn parse_target(target: &str, groups: &[String]) -> Result<FaultTarget, String> {
+    if target == "vantage" {
+        return Ok(FaultTarget::Vantage);
+    }
+    let (kind, value) = target
+        .split_once(':')
+        .ok_or_else(|| format!("target {target:?} is not kind:value or \"vantage\""))?;
+    let provider = |value: &str| {
+        if PROVIDERS.contains(&value) {
+            Ok(value.to_owned())
+        } else {
+            Err(format!("unknown provider {value:?} in target"))
+        }
+    };
+    match kind {
+        "cdn" => provider(value).map(FaultTarget::Cdn),
+        "dns" => provider(value).map(FaultTarget::Dns),
+        "host" => provider(value).map(FaultTarget::Host),
+        "group" if groups.iter().any(|g| g == value) => Ok(FaultTarget::Group(value.to_owned())),
+        "group" => Err(format!("no site group named {value:?}")),
+        "site" => Ok(FaultTarget::Site(value.to_ascii_lowercase())),
+        other => Err(format!("unknown target kind {other:?}")),
+    }
+}
+
+/// `"+50m"`: an offset from the scenario start.
+pub fn parse_offset(text: &str) -> Result<TimeDelta, String> {
+    let rest = text
+        .strip_prefix('+')
+        .ok_or_else(|| format!("offset {text:?} must start with '+'"))?;
+    parse_duration(rest)
+}
+
+/// `"90s"`, `"5m"`, `"2h"`, `"1h30m"`: hours, minutes and seconds.
+pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
+    let mut total = TimeDelta::zero();
+    let mut digits = String::new();
+    let mut units = 0;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits
+            .parse()
+            .map_err(|_| format!("duration {text:?} is malformed"))?;
+        if n > 1_000_000 {
+            return Err(format!("duration {text:?} is too long"));
+        }
+        total += match c {
+            'h' => TimeDelta::hours(n),
+            'm' => TimeDelta::minutes(n),
+            's' => TimeDelta::seconds(n),
+            _ => {
+                return Err(format!(
+                    "duration {text:?} has unknown unit {c:?}; use h, m, s"
+                ))
+            }
+        };
+        digits.clear();
+        units += 1;
+    }
+    if !digits.is_empty() || units == 0 {
+        return Err(format!("duration {text:?} needs a unit: h, m or s"));
+    }
+    Ok(total)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../scenarios/cloudflare-2025-11-18.toml");
+        let scenario = Scenario::parse(text).unwrap();
+        assert_eq!(scenario.name, "cloudflare-2025-11-18");
+        assert_eq!(scenario.duration, TimeDelta::hours(7));
+        assert_eq!(scenario.site_names().len(), 120);
+        assert_eq!(scenario.site_names()[0].0, "cf-001.test");
+        let fault = &scenario.faults[0];
+        assert_eq!(fault.target, FaultTarget::Cdn("cloudflare".into()));
+        assert!(fault.active_at(TimeDelta::minutes(52)));
+        assert!(
+            !fault.active_at(TimeDelta::minutes(57)),
+            "off in the second half of the period"
+        );
+        assert!(
+            fault.active_at(TimeDelta::minutes(170)),
+            "steady after the intermittent phase"
+        );
+        assert_eq!(
+            scenario.expects[0].detected_by,
+            Some(TimeDelta::minutes(53))
+        );
+    }
+
+    #[test]
+    fn durations_and_offsets() {
+        assert_eq!(parse_duration("1h30m").unwrap(), TimeDelta::minutes(90));
+        assert_eq!(parse_duration("90s").unwrap(), TimeDelta::seconds(90));
+        assert_eq!(parse_offset("+6h36m").unwrap(), TimeDelta::minutes(396));
+        for bad in ["", "5", "5x", "h", "99999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_offset("50m").is_err());
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_line() {
+        let base = "name = \"x\"\nstart = \"2025-01-01T00:00:00Z\"\nduration = \"1h\"\n";
+        let cases = [
+            ("[[sites]]\ngroup = \"a\"\ncdn = \"cloudflair\"\n", "line 4", "cloudflair"),
+            ("[[sites]]\ngroup = \"a\"\n\n[[fault]]\ntarget = \"group:b\"\nkind = \"edge_error\"\nfrom = \"+1m\"\nuntil = \"+2m\"\n", "line 7", "no site group"),
+            ("[[fault]]\ntarget = \"cdn:fastly\"\nkind = \"edge_error\"\nfrom = \"+5m\"\nuntil = \"+2m\"\n", "line 4", "until must come after"),
+        ];
+        for (tail, line, words) in cases {
+            let error = Scenario::parse(&format!("{base}{tail}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(line) && error.contains(words), "{error}");
+        }
+        let error = Scenario::parse(&format!(
+            "{base}[[sites]]\ngroup = \"a\"\ncnd = \"fastly\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("cnd") && error.contains("line 6"), "{error}");
+    }
+}
