@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -57,6 +58,8 @@ impl Default for MonitorConfig {
 }
 
 pub struct Monitor {
+    /// Probes spawned and not yet handed to the writer.
+    in_flight: Arc<AtomicUsize>,
     store: Store,
     clock: Arc<dyn Clock>,
     prober: Arc<dyn Probe>,
@@ -76,6 +79,7 @@ impl Monitor {
             clock.now(),
         )));
         Self {
+            in_flight: Arc::default(),
             store,
             clock,
             prober,
@@ -147,7 +151,10 @@ impl Monitor {
                     .entry(due.target.host.clone())
                     .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
                     .clone();
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
+                let in_flight = InFlight(self.in_flight.clone());
                 tasks.spawn(probe_one(
+                    in_flight,
                     due.target,
                     global.clone(),
                     host,
@@ -234,6 +241,11 @@ impl Monitor {
         }
     }
 
+    /// Probes in flight, so a simulation can tell when the loop is idle.
+    pub fn in_flight(&self) -> Arc<AtomicUsize> {
+        self.in_flight.clone()
+    }
+
     /// The guard, for pages that show the vantage state.
     pub fn guard(&self) -> Arc<Mutex<VantageGuard>> {
         self.guard.clone()
@@ -247,7 +259,17 @@ struct Sinks {
     observations: mpsc::Sender<crate::correlate::Observation>,
 }
 
+/// Counts a probe as in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn probe_one(
+    _in_flight: InFlight,
     target: Target,
     global: Arc<Semaphore>,
     host: Arc<Semaphore>,

@@ -8,6 +8,7 @@
 
 mod browser;
 mod health;
+mod monitor;
 mod probe;
 mod support;
 mod tls;

@@ -1,0 +1,91 @@
+//! The whole probe pipeline on a virtual clock: schedule, live prober over
+//! loopback, writer, correlator and store.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, TimeDelta, Utc};
+use server::clock::SimClock;
+use server::guard::GuardPolicy;
+use server::monitor::{Monitor, MonitorConfig};
+use server::prober::{LiveProber, ProberConfig};
+use server::sim::dns::DnsServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn five_virtual_minutes_of_probing_are_stored_and_judged() {
+    let origin = Router::new().route("/ok", get(|| async { "fine" })).route(
+        "/fail",
+        get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, origin).await });
+    let dns = DnsServer::start().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(&dir.path().join("db")).await.unwrap();
+    let sites: Vec<store::NewSite> = (1..=10)
+        .map(|n| {
+            let host = format!("s{n}.test");
+            dns.add_addresses(&host, &["127.0.0.1".parse().unwrap()]);
+            let path = if n <= 2 { "fail" } else { "ok" };
+            server::watchlist::site(&format!("http://{host}:{port}/{path}"), None, "", Some(60))
+                .unwrap()
+        })
+        .collect();
+    let t0: DateTime<Utc> = "2025-11-18T10:30:00Z".parse().unwrap();
+    store.add_sites(&sites, t0).await.unwrap();
+
+    let prober = LiveProber::new(ProberConfig {
+        nameservers: vec![dns.addr()],
+        total_timeout_ms: 2_000,
+        guard: GuardPolicy::loopback_only(),
+        ..ProberConfig::default()
+    })
+    .unwrap();
+    let clock = SimClock::new(t0);
+    let monitor = Monitor::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(prober),
+        MonitorConfig {
+            canaries: vec![],
+            ..MonitorConfig::default()
+        },
+    );
+    let in_flight = monitor.in_flight();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(monitor.run(shutdown.clone()));
+
+    let started = std::time::Instant::now();
+    server::sim::drive(&clock, t0 + TimeDelta::minutes(5), 2, || {
+        in_flight.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    assert_eq!(
+        store.probe_count().await.unwrap(),
+        50,
+        "every site once a virtual minute"
+    );
+    let summary = store.site_summary().await.unwrap();
+    assert_eq!((summary.probed, summary.failing), (10, 2));
+    let site_incidents = store.list_incidents(Some("site"), 10).await.unwrap();
+    assert_eq!(site_incidents.len(), 2, "{site_incidents:#?}");
+    assert!(store
+        .list_incidents(Some("provider"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
