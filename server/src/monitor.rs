@@ -100,12 +100,20 @@ impl Monitor {
             self.guard.clone(),
         );
         let correlation = tokio::spawn(correlation.run(observed, shutdown.clone()));
+
+        let tasks = TaskTracker::new();
+        let global = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let sinks = Sinks {
             records: sender.clone(),
             observations,
         };
-        let tasks = TaskTracker::new();
-        let global = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let context = ProbeContext {
+            global: global.clone(),
+            prober: self.prober.clone(),
+            clock: self.clock.clone(),
+            guard: self.guard.clone(),
+            sinks,
+        };
         let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
         let mut schedule = Schedule::default();
         let now = self.clock.now();
@@ -153,16 +161,7 @@ impl Monitor {
                     .clone();
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 let in_flight = InFlight(self.in_flight.clone());
-                tasks.spawn(probe_one(
-                    in_flight,
-                    due.target,
-                    global.clone(),
-                    host,
-                    self.prober.clone(),
-                    self.clock.clone(),
-                    self.guard.clone(),
-                    sinks.clone(),
-                ));
+                tasks.spawn(probe_one(context.clone(), in_flight, due.target, host));
             }
             let wake = [
                 schedule.next_at(),
@@ -182,7 +181,7 @@ impl Monitor {
         tasks.close();
         tasks.wait().await;
         drop(sender);
-        drop(sinks);
+        drop(context);
         if let Err(error) = writer.await {
             tracing::error!(%error, "the writer task failed");
         }
@@ -252,6 +251,16 @@ impl Monitor {
     }
 }
 
+/// What every probe task shares.
+#[derive(Clone)]
+struct ProbeContext {
+    global: Arc<Semaphore>,
+    prober: Arc<dyn Probe>,
+    clock: Arc<dyn Clock>,
+    guard: Arc<Mutex<VantageGuard>>,
+    sinks: Sinks,
+}
+
 /// Where each probe result goes: the writer stores it, the correlator judges it.
 #[derive(Clone)]
 struct Sinks {
@@ -269,15 +278,18 @@ impl Drop for InFlight {
 }
 
 async fn probe_one(
+    context: ProbeContext,
     _in_flight: InFlight,
     target: Target,
-    global: Arc<Semaphore>,
     host: Arc<Semaphore>,
-    prober: Arc<dyn Probe>,
-    clock: Arc<dyn Clock>,
-    guard: Arc<Mutex<VantageGuard>>,
-    sinks: Sinks,
 ) {
+    let ProbeContext {
+        global,
+        prober,
+        clock,
+        guard,
+        sinks,
+    } = context;
     let Ok(_host_permit) = host.acquire_owned().await else {
         return;
     };
