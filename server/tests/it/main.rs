@@ -7,6 +7,7 @@
 )]
 
 mod browser;
+mod cli;
 mod health;
 mod monitor;
 mod probe;

@@ -1,0 +1,81 @@
+//! The `faultline` binary as a user runs it.
+
+use std::process::Command;
+
+fn faultline(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_describes_every_serve_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = faultline(&["serve", "--help"], dir.path());
+    assert_eq!(code, 0);
+    for option in [
+        "--config",
+        "--listen",
+        "--database",
+        "--site-root",
+        "--log-format",
+        "--log-level",
+    ] {
+        assert!(stdout.contains(option), "{option} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn a_malformed_config_is_one_line_naming_the_key_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("faultline.toml"),
+        "listen = \"not-an-address\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = faultline(&["serve"], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("listen"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn an_unwritable_database_path_is_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blocker"), "a file, not a directory").unwrap();
+    let (code, _, stderr) = faultline(&["serve", "--database", "blocker/faultline.db"], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("blocker"), "{stderr}");
+}
+
+#[test]
+fn sites_import_reports_bad_lines_and_keeps_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("list.txt"),
+        "example.com\nnot a url at all\nhttps://shop.example.org/ Shop\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = faultline(
+        &["sites", "import", "list.txt", "--database", "f.db"],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("list.txt:2:"), "{stderr}");
+    assert!(stdout.contains("imported 2 new sites"), "{stdout}");
+    let (_, listed, _) = faultline(&["sites", "list", "--database", "f.db"], dir.path());
+    assert!(
+        listed.contains("https://example.com/") && listed.contains("Shop"),
+        "{listed}"
+    );
+}
