@@ -136,7 +136,8 @@ async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationTo
 
 fn fault_for(zones: &Zones, name: &str) -> Option<DnsFault> {
     zones.faults.iter().find_map(|(zone, fault)| {
-        (name == zone || name.ends_with(&format!(".{zone}"))).then_some(*fault)
+        // The empty zone is the root: every name.
+        (zone.is_empty() || name == zone || name.ends_with(&format!(".{zone}"))).then_some(*fault)
     })
 }
 

@@ -13,3 +13,4 @@ mod monitor;
 mod probe;
 mod support;
 mod tls;
+mod world;
