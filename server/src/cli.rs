@@ -40,6 +40,23 @@ pub enum Command {
     /// Manage the watchlist.
     #[command(subcommand)]
     Sites(SitesCommand),
+    /// Replay a scenario file on a synthetic internet (loopback only) with a
+    /// virtual clock, through the same pipeline as `serve`, and report what
+    /// was detected.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The scenario (TOML; see scenarios/FORMAT.md).
+    #[arg(value_name = "SCENARIO")]
+    pub file: PathBuf,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the simulation's database here [default: a temporary file]
+    #[arg(long, value_name = "FILE")]
+    pub database: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(cli.config, &args),
         Command::Sites(SitesCommand::Import(args)) => import(cli.config, &args),
         Command::Sites(SitesCommand::List(args)) => list(cli.config, &args),
+        Command::Simulate(args) => simulate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -341,6 +359,93 @@ fn read_input(path: &std::path::Path) -> Result<String, Failure> {
         std::fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes))
     };
     result.map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
+}
+
+fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
+    crate::telemetry::init(crate::config::LogFormat::Text, "error");
+    let text = read_bounded_text(&args.file, crate::scenario::MAX_SCENARIO_BYTES)?;
+    let scenario = crate::scenario::Scenario::parse(&text)
+        .map_err(|error| Failure::Usage(format!("{}: {error}", args.file.display())))?;
+    let scratch = tempfile::tempdir().map_err(|e| {
+        Failure::Runtime(anyhow::Error::new(e).context("cannot create a temporary directory"))
+    })?;
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| scratch.path().join("simulation.db"));
+    let started = std::time::Instant::now();
+    block_on(async {
+        let report = crate::sim::simulate::simulate(&scenario, &database)
+            .await
+            .map_err(|e| {
+                Failure::Runtime(anyhow::Error::new(e).context("the simulation failed"))
+            })?;
+        if args.json {
+            let json = serde_json::to_string(&report).map_err(|e| Failure::Runtime(e.into()))?;
+            println!("{json}");
+        } else {
+            println!(
+                "{}: {} to {}, {} probes, simulated in {:.1} s",
+                report.scenario,
+                report.start,
+                report.end,
+                report.probes,
+                started.elapsed().as_secs_f64()
+            );
+            for incident in &report.incidents {
+                if let crate::sim::simulate::ReportIncident::Provider {
+                    provider,
+                    role,
+                    onset_at,
+                    detected_at,
+                    resolved_at,
+                    peak_share,
+                    sites_affected,
+                    pattern,
+                    confidence,
+                } = incident
+                {
+                    println!(
+                        "provider incident: {provider} ({role}), onset {onset_at}, detected {detected_at}, resolved {}, peak {:.0} %, {sites_affected} sites, {pattern}, confidence {:.0} %",
+                        resolved_at.as_deref().unwrap_or("no"),
+                        peak_share * 100.0,
+                        confidence * 100.0
+                    );
+                }
+            }
+            let sites = report
+                .incidents
+                .iter()
+                .filter(|i| matches!(i, crate::sim::simulate::ReportIncident::Site { .. }))
+                .count();
+            println!("site incidents: {sites}");
+            for event in &report.vantage_events {
+                println!(
+                    "vantage {} from {} until {}",
+                    event.state,
+                    event.from,
+                    event.until.as_deref().unwrap_or("the end")
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn read_bounded_text(path: &std::path::Path, limit: usize) -> Result<String, Failure> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))?;
+    if bytes.len() > limit {
+        return Err(Failure::Usage(format!(
+            "{} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
     String::from_utf8(bytes)
         .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
 }

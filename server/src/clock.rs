@@ -49,9 +49,19 @@ impl SimClock {
         }
     }
 
-    /// How many tasks are asleep on this clock.
+    /// How many tasks are asleep on this clock, waiting for a time still to
+    /// come. One whose deadline has passed counts as awake until it sleeps
+    /// again, so the driver waits for it.
     pub fn sleepers(&self) -> usize {
-        self.deadlines.lock().map(|d| d.values().sum()).unwrap_or(0)
+        let now = *self.now.borrow();
+        self.deadlines
+            .lock()
+            .map(|d| {
+                d.range((std::ops::Bound::Excluded(now), std::ops::Bound::Unbounded))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// The earliest time a sleeper waits for.

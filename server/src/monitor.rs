@@ -203,7 +203,10 @@ impl Monitor {
             let guard = self.guard.clone();
             let store = self.store.clone();
             let clock = self.clock.clone();
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let in_flight = InFlight(self.in_flight.clone());
             tasks.spawn(async move {
+                let _in_flight = in_flight;
                 let record = prober.probe(&target, now).await;
                 let finished = clock.now();
                 let transition = {

@@ -354,16 +354,29 @@ impl LiveProber {
             detail: format!("{url}: {e}"),
         })?;
         check_url(&parsed, &self.config.guard)?;
+        let mut cname = Vec::new();
         if let Some(url::Host::Domain(host)) = parsed.host() {
             let dns_started = Instant::now();
             let result = self.resolver.resolve_and_pin(host).await;
             record.dns_ms = Some(elapsed_ms(dns_started));
             let dns = result?;
+            cname.clone_from(&dns.cname);
             facts.insert(
                 "dns".to_owned(),
                 serde_json::to_value(&dns).unwrap_or_default(),
             );
         }
+        // Attribution from DNS alone stands even if the request then fails.
+        apply_verdict(
+            record,
+            &crate::classify::classify(&crate::classify::Evidence {
+                status: None,
+                headers: &[],
+                body: &[],
+                cname: &cname,
+                ns: &[],
+            }),
+        );
         let response = self
             .client
             .get(parsed)
@@ -393,6 +406,17 @@ impl LiveProber {
             .collect();
         let is_error = status >= 400;
         let body = read_bounded(response, self.config.max_body_bytes).await;
+        let verdict = crate::classify::classify(&crate::classify::Evidence {
+            status: Some(status),
+            headers: &headers,
+            body: body
+                .as_ref()
+                .map(|(bytes, _)| bytes.as_slice())
+                .unwrap_or_default(),
+            cname: &cname,
+            ns: &[],
+        });
+        apply_verdict(record, &verdict);
         record.ok = !is_error;
         if is_error {
             facts.insert(
@@ -415,6 +439,27 @@ impl LiveProber {
         }
         body.map(|_| ())
     }
+}
+
+/// Copies the classifier's answer into the record.
+fn apply_verdict(record: &mut ProbeRecord, verdict: &crate::classify::Verdict) {
+    record.providers = verdict
+        .providers
+        .iter()
+        .map(|served| {
+            (
+                served.provider.clone(),
+                served.role.clone(),
+                served.evidence.clone(),
+            )
+        })
+        .collect();
+    record.provider.clone_from(&verdict.generator);
+    record.fault_side.clone_from(&verdict.fault_side);
+    record.fault.clone_from(&verdict.fault);
+    record.confidence = verdict.confidence;
+    record.evidence = (!verdict.evidence.is_empty())
+        .then(|| serde_json::to_string(&verdict.evidence).unwrap_or_default());
 }
 
 impl Probe for LiveProber {

@@ -1,6 +1,7 @@
 //! The single writer: every probe result goes through one task that batches
 //! them into transactions, so SQLite sees one writer and few commits.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use store::{ProbeRecord, Store};
@@ -23,6 +24,7 @@ pub fn channel() -> (mpsc::Sender<ProbeRecord>, mpsc::Receiver<ProbeRecord>) {
 /// fills and probes wait.
 pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut attribution = Attribution::default();
     while let Some(first) = receiver.recv().await {
         batch.push(first);
         let deadline = tokio::time::Instant::now() + MAX_DELAY;
@@ -33,7 +35,47 @@ pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
             }
         }
         write_with_retry(&store, &batch).await;
+        attribution.record(&store, &batch).await;
         batch.clear();
+    }
+}
+
+/// Keeps the stored attribution in step with what probes show, writing
+/// only when a site's providers change or their record is an hour old.
+#[derive(Default)]
+struct Attribution {
+    last: HashMap<i64, Recorded>,
+}
+
+/// (provider, role) pairs last stored for a site, and when.
+type Recorded = (Vec<(String, String)>, chrono::DateTime<chrono::Utc>);
+
+impl Attribution {
+    async fn record(&mut self, store: &Store, batch: &[ProbeRecord]) {
+        for probe in batch.iter().filter(|p| !p.suspect && p.status.is_some()) {
+            let key: Vec<(String, String)> = probe
+                .providers
+                .iter()
+                .map(|(p, r, _)| (p.clone(), r.clone()))
+                .collect();
+            let fresh = self.last.get(&probe.site_id).is_some_and(|(seen, at)| {
+                *seen == key && probe.started_at - *at < chrono::TimeDelta::hours(1)
+            });
+            if fresh {
+                continue;
+            }
+            match store
+                .record_attribution(probe.site_id, &probe.providers, probe.started_at)
+                .await
+            {
+                Ok(()) => {
+                    self.last.insert(probe.site_id, (key, probe.started_at));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, site = probe.site_id, "cannot record attribution")
+                }
+            }
+        }
     }
 }
 

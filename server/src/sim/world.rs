@@ -222,6 +222,18 @@ impl World {
         })
     }
 
+    /// Canary URLs for the own-network guard, on the origin server.
+    pub fn canaries(&self) -> Vec<String> {
+        (1..=4)
+            .map(|n| {
+                let host = format!("canary-{n}.vantage.test");
+                self.dns
+                    .add_addresses(&host, &[IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1))]);
+                format!("http://{host}:{}/", self.port)
+            })
+            .collect()
+    }
+
     /// The URL the watchlist uses for a site.
     pub fn url(&self, site: &SimSite) -> String {
         format!("http://{}:{}/", site.host, self.port)
@@ -330,6 +342,9 @@ async fn answer(
         .and_then(|h| h.to_str().ok())
         .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase())
         .unwrap_or_default();
+    if host.starts_with("canary-") {
+        return page(StatusCode::OK, None, "<html><body>ok</body></html>");
+    }
     let Some(site) = shared.sites.get(&host) else {
         return page(StatusCode::NOT_FOUND, edge, "unknown host");
     };

@@ -11,6 +11,7 @@ mod cli;
 mod health;
 mod monitor;
 mod probe;
+mod simulate;
 mod support;
 mod tls;
 mod world;

@@ -1,0 +1,200 @@
+//! `faultline simulate`: a scenario replayed on a virtual clock through the
+//! same monitor, prober, classifier, store and correlator as `serve`; only
+//! the clock and the name servers differ.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SimClock;
+use crate::guard::GuardPolicy;
+use crate::monitor::{Monitor, MonitorConfig};
+use crate::prober::{LiveProber, ProberConfig};
+use crate::scenario::Scenario;
+use crate::sim::world::World;
+
+/// What a simulation detected, in the JSON shape of `scenarios/FORMAT.md`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub start: String,
+    pub end: String,
+    pub probes: i64,
+    pub incidents: Vec<ReportIncident>,
+    pub vantage_events: Vec<ReportVantage>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ReportIncident {
+    Provider {
+        provider: String,
+        role: String,
+        onset_at: String,
+        detected_at: String,
+        resolved_at: Option<String>,
+        peak_share: f64,
+        sites_affected: i64,
+        pattern: String,
+        confidence: f64,
+    },
+    Site {
+        site: String,
+        onset_at: String,
+        detected_at: String,
+        resolved_at: Option<String>,
+        fault: Option<String>,
+        explained_by: Option<usize>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportVantage {
+    pub state: String,
+    pub from: String,
+    pub until: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("cannot start the synthetic internet: {0}")]
+    World(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot start the prober: {0}")]
+    Prober(#[from] crate::prober::ProberError),
+    #[error("site {0}: {1}")]
+    Site(String, String),
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Runs `scenario` into the database at `database` and reports.
+pub async fn simulate(scenario: &Scenario, database: &Path) -> Result<Report, SimulateError> {
+    let clock = SimClock::new(scenario.start);
+    let world = World::start(scenario, clock.clone()).await?;
+    let store = store::Store::open(database).await?;
+    let interval = scenario.probe_interval.num_seconds();
+    let mut sites = Vec::new();
+    for site in &world.sites {
+        let new = crate::watchlist::site(
+            &world.url(site),
+            Some(&site.host),
+            &site.group,
+            Some(interval),
+        )
+        .map_err(|reason| SimulateError::Site(site.host.clone(), reason))?;
+        sites.push(new);
+    }
+    store.add_sites(&sites, scenario.start).await?;
+    let prober = LiveProber::new(ProberConfig {
+        nameservers: vec![world.dns.addr()],
+        dns_timeout_ms: 300,
+        connect_timeout_ms: 1_000,
+        total_timeout_ms: 2_000,
+        guard: GuardPolicy::loopback_only(),
+        ..ProberConfig::default()
+    })?;
+    let monitor = Monitor::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(prober),
+        MonitorConfig {
+            canaries: world.canaries(),
+            ..MonitorConfig::default()
+        },
+    );
+    let in_flight = monitor.in_flight();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(monitor.run(shutdown.clone()));
+    let end = scenario.start + scenario.duration;
+    crate::sim::drive_with(
+        &clock,
+        end,
+        2,
+        TimeDelta::seconds(5),
+        || in_flight.load(Ordering::SeqCst) > 0,
+        |at| world.apply_dns_faults(scenario, at),
+    )
+    .await;
+    shutdown.cancel();
+    if let Err(error) = running.await {
+        tracing::error!(%error, "the simulated monitor failed");
+    }
+    world.stop();
+    let report = report(scenario, &store, end).await;
+    store.close().await;
+    report
+}
+
+async fn report(
+    scenario: &Scenario,
+    store: &store::Store,
+    end: DateTime<Utc>,
+) -> Result<Report, SimulateError> {
+    let hosts: std::collections::HashMap<i64, String> = store
+        .list_sites()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.host))
+        .collect();
+    let mut all = store.list_incidents(None, 100_000).await?;
+    all.sort_by_key(|incident| (incident.detected_at, incident.id));
+    let providers: Vec<&store::Incident> = all
+        .iter()
+        .filter(|i| i.kind == "provider" && i.confirmed_at.is_some())
+        .collect();
+    let mut incidents: Vec<ReportIncident> = providers
+        .iter()
+        .map(|i| ReportIncident::Provider {
+            provider: i.provider.clone().unwrap_or_default(),
+            role: i.role.clone().unwrap_or_default(),
+            onset_at: time(i.onset_at),
+            detected_at: time(i.detected_at),
+            resolved_at: i.resolved_at.map(time),
+            peak_share: (i.peak_share.unwrap_or_default() * 100.0).round() / 100.0,
+            sites_affected: i.sites_affected,
+            pattern: i.pattern.clone(),
+            confidence: (i.confidence.unwrap_or_default() * 100.0).round() / 100.0,
+        })
+        .collect();
+    for incident in all.iter().filter(|i| i.kind == "site") {
+        incidents.push(ReportIncident::Site {
+            site: incident
+                .site_id
+                .and_then(|id| hosts.get(&id).cloned())
+                .unwrap_or_default(),
+            onset_at: time(incident.onset_at),
+            detected_at: time(incident.detected_at),
+            resolved_at: incident.resolved_at.map(time),
+            fault: incident.fault.clone(),
+            explained_by: incident
+                .explained_by
+                .and_then(|id| providers.iter().position(|p| p.id == id)),
+        });
+    }
+    let vantage_events = store
+        .vantage_events(scenario.start, end + TimeDelta::seconds(1))
+        .await?
+        .into_iter()
+        .map(|event| ReportVantage {
+            state: event.state,
+            from: time(event.started_at),
+            until: event.ended_at.map(time),
+        })
+        .collect();
+    Ok(Report {
+        scenario: scenario.name.clone(),
+        start: time(scenario.start),
+        end: time(end),
+        probes: store.probe_count().await?,
+        incidents,
+        vantage_events,
+    })
+}
