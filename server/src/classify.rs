@@ -34,6 +34,8 @@ pub struct Evidence<'a> {
     pub body: &'a [u8],
     pub cname: &'a [String],
     pub ns: &'a [String],
+    /// The failure class when the lookup itself failed.
+    pub dns_failure: Option<&'a str>,
 }
 
 struct Rule {
@@ -179,6 +181,21 @@ pub fn classify(evidence: &Evidence<'_>) -> Verdict {
             }) {
                 seen.push(format!("header {name}: {found}"));
             }
+        }
+        // The site's zone answered with a CNAME into this provider, and the
+        // lookup still failed: the provider's DNS failed (Akamai, July 2021).
+        if let (Some(failure), Some(name)) = (
+            evidence.dns_failure,
+            seen.iter().find(|e| e.starts_with("cname ")),
+        ) {
+            verdict.generator = Some(rule.provider.to_owned());
+            verdict.fault_side = Some("edge".to_owned());
+            verdict.fault = Some("dns_error".to_owned());
+            verdict.confidence = Some(0.85);
+            verdict.evidence = vec![
+                name.clone(),
+                format!("lookup of its target failed: {failure}"),
+            ];
         }
         if !seen.is_empty() {
             verdict.providers.push(Served {

@@ -131,6 +131,35 @@ impl GuardedResolver {
         Ok(facts)
     }
 
+    /// After a failed lookup: where the site's own zone points (its CNAME),
+    /// to tell a failure in the site's zone from one in a provider's.
+    async fn cname_of(&self, host: &str) -> Vec<String> {
+        let fqdn = if host.ends_with('.') {
+            host.to_owned()
+        } else {
+            format!("{host}.")
+        };
+        let lookup = tokio::time::timeout(
+            self.timeout,
+            self.dns.lookup(
+                fqdn.as_str(),
+                hickory_resolver::proto::rr::RecordType::CNAME,
+            ),
+        )
+        .await;
+        let Ok(Ok(lookup)) = lookup else {
+            return Vec::new();
+        };
+        lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::CNAME(target) => Some(target.0.to_ascii().trim_end_matches('.').to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn take_pinned(&self, host: &str) -> Option<Vec<IpAddr>> {
         let mut pinned = self.pinned.lock().ok()?;
         let (at, addresses) = pinned.remove(&key(host))?;
@@ -359,7 +388,29 @@ impl LiveProber {
             let dns_started = Instant::now();
             let result = self.resolver.resolve_and_pin(host).await;
             record.dns_ms = Some(elapsed_ms(dns_started));
-            let dns = result?;
+            let dns = match result {
+                Ok(dns) => dns,
+                Err(failure) => {
+                    // A silent resolver says nothing about zones: only an
+                    // answered failure is worth a second question.
+                    if failure.class.starts_with("dns_") && failure.class != "dns_timeout" {
+                        let cname = self.resolver.cname_of(host).await;
+                        facts.insert("dns".to_owned(), serde_json::json!({ "cname": cname }));
+                        apply_verdict(
+                            record,
+                            &crate::classify::classify(&crate::classify::Evidence {
+                                status: None,
+                                headers: &[],
+                                body: &[],
+                                cname: &cname,
+                                ns: &[],
+                                dns_failure: Some(failure.class),
+                            }),
+                        );
+                    }
+                    return Err(failure);
+                }
+            };
             cname.clone_from(&dns.cname);
             facts.insert(
                 "dns".to_owned(),
@@ -375,6 +426,7 @@ impl LiveProber {
                 body: &[],
                 cname: &cname,
                 ns: &[],
+                dns_failure: None,
             }),
         );
         let response = self
@@ -415,6 +467,7 @@ impl LiveProber {
                 .unwrap_or_default(),
             cname: &cname,
             ns: &[],
+            dns_failure: None,
         });
         apply_verdict(record, &verdict);
         record.ok = !is_error;

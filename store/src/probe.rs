@@ -33,6 +33,11 @@ pub struct ProbeRecord {
     /// JSON array of strings.
     pub evidence: Option<String>,
     pub suspect: bool,
+    /// Providers this probe showed serving the site: (provider, role,
+    /// evidence). Stored through `record_attribution`, not in `probes`.
+    #[sqlx(skip)]
+    #[serde(default)]
+    pub providers: Vec<(String, String, Vec<String>)>,
 }
 
 /// How long each kind of row is kept.

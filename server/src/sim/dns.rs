@@ -169,6 +169,13 @@ fn answer(zones: &mut Zones, request: &Message) -> Option<Message> {
             }
             None => {}
         }
+        if query.query_type() == RecordType::CNAME {
+            if let Some(target) = zones.cnames.get(&name) {
+                let target = Name::from_str(&format!("{target}.")).ok()?;
+                response.add_answer(Record::from_rdata(owner, 0, RData::CNAME(CNAME(target))));
+                return Some(response);
+            }
+        }
         if query.query_type() == RecordType::NS {
             if let Some(servers) = zones.ns.get(&name) {
                 for server in servers {

@@ -95,7 +95,8 @@ pub async fn simulate(scenario: &Scenario, database: &Path) -> Result<Report, Si
     store.add_sites(&sites, scenario.start).await?;
     let prober = LiveProber::new(ProberConfig {
         nameservers: vec![world.dns.addr()],
-        dns_timeout_ms: 300,
+        // Loopback DNS answers in well under a millisecond.
+        dns_timeout_ms: 100,
         connect_timeout_ms: 1_000,
         total_timeout_ms: 2_000,
         guard: GuardPolicy::loopback_only(),
@@ -197,4 +198,105 @@ async fn report(
         incidents,
         vantage_events,
     })
+}
+
+/// One provider incident's figures, for checks and notes.
+pub struct Detected<'a> {
+    pub provider: &'a str,
+    pub onset_at: DateTime<Utc>,
+    pub detected_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub pattern: &'a str,
+}
+
+impl Report {
+    pub fn provider_incidents(&self) -> Vec<Detected<'_>> {
+        let parse = |text: &str| text.parse::<DateTime<Utc>>().ok();
+        self.incidents
+            .iter()
+            .filter_map(|incident| match incident {
+                ReportIncident::Provider {
+                    provider,
+                    onset_at,
+                    detected_at,
+                    resolved_at,
+                    pattern,
+                    ..
+                } => Some(Detected {
+                    provider,
+                    onset_at: parse(onset_at)?,
+                    detected_at: parse(detected_at)?,
+                    resolved_at: resolved_at.as_deref().and_then(parse),
+                    pattern,
+                }),
+                ReportIncident::Site { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// Checks the scenario's `[[expect]]` blocks against a report; returns one
+/// line per unmet expectation.
+pub fn check(scenario: &Scenario, report: &Report) -> Vec<String> {
+    let mut failures = Vec::new();
+    let incidents = report.provider_incidents();
+    for expect in &scenario.expects {
+        if let Some(provider) = &expect.provider_incident {
+            let mine: Vec<&Detected<'_>> = incidents
+                .iter()
+                .filter(|i| i.provider == provider)
+                .collect();
+            let Some(first) = mine.first() else {
+                failures.push(format!("no provider incident for {provider}"));
+                continue;
+            };
+            if let Some(by) = expect.detected_by {
+                if first.detected_at > scenario.start + by {
+                    failures.push(format!(
+                        "{provider} detected at {}, later than +{}m",
+                        time(first.detected_at),
+                        by.num_minutes()
+                    ));
+                }
+            }
+            if let Some(by) = expect.resolved_by {
+                match first.resolved_at {
+                    Some(at) if at <= scenario.start + by => {}
+                    other => failures.push(format!(
+                        "{provider} resolved at {other:?}, expected by +{}m",
+                        by.num_minutes()
+                    )),
+                }
+            }
+            if let Some(pattern) = &expect.pattern {
+                if first.pattern != pattern {
+                    failures.push(format!(
+                        "{provider} pattern {}, expected {pattern}",
+                        first.pattern
+                    ));
+                }
+            }
+            if let Some(max) = expect.max_incidents {
+                if mine.len() > max as usize {
+                    failures.push(format!(
+                        "{} incidents for {provider}, at most {max} expected",
+                        mine.len()
+                    ));
+                }
+            }
+        }
+        for provider in &expect.not_provider_incident {
+            if incidents.iter().any(|i| i.provider == provider) {
+                failures.push(format!("unexpected provider incident for {provider}"));
+            }
+        }
+        if expect.no_provider_incident && !incidents.is_empty() {
+            let names: Vec<&str> = incidents.iter().map(|i| i.provider).collect();
+            failures.push(format!("unexpected provider incidents: {names:?}"));
+        }
+        if expect.vantage_offline && !report.vantage_events.iter().any(|e| e.state == "offline") {
+            failures.push("the vantage was never reported offline".to_owned());
+        }
+    }
+    failures
 }
