@@ -44,7 +44,25 @@ pub enum Command {
     /// virtual clock, through the same pipeline as `serve`, and report what
     /// was detected.
     Simulate(SimulateArgs),
+    /// Serve the web app on top of a synthetic internet replaying an outage
+    /// (default: Cloudflare, 18 Nov 2025) at a watchable speed. Loopback only.
+    Demo(DemoArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Scenario to replay [default: the built-in Cloudflare 18 Nov 2025 scenario]
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Virtual seconds per real second [default: 120: the outage starts in about 25 s]
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub speed: u32,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The scenario `faultline demo` replays by default.
+const DEMO_SCENARIO: &str = include_str!("../../scenarios/cloudflare-2025-11-18.toml");
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -157,6 +175,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sites(SitesCommand::Import(args)) => import(cli.config, &args),
         Command::Sites(SitesCommand::List(args)) => list(cli.config, &args),
         Command::Simulate(args) => simulate(&args),
+        Command::Demo(args) => demo(cli.config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -448,4 +467,56 @@ fn read_bounded_text(path: &std::path::Path, limit: usize) -> Result<String, Fai
     }
     String::from_utf8(bytes)
         .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
+}
+
+fn demo(config_file: Option<PathBuf>, args: &DemoArgs) -> Result<(), Failure> {
+    let config = Config::load(config_file.as_deref(), &args.serve.overrides())
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    crate::telemetry::init(config.log.format, "warn");
+    let text = match &args.scenario {
+        Some(path) => read_bounded_text(path, crate::scenario::MAX_SCENARIO_BYTES)?,
+        None => DEMO_SCENARIO.to_owned(),
+    };
+    let scenario = crate::scenario::Scenario::parse(&text)
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    let scratch = tempfile::tempdir().map_err(|e| {
+        Failure::Runtime(anyhow::Error::new(e).context("cannot create a temporary directory"))
+    })?;
+    block_on(async {
+        let listener = TcpListener::bind(config.listen).await.map_err(|error| {
+            Failure::Usage(format!("cannot listen on {}: {error}", config.listen))
+        })?;
+        let simulation =
+            crate::sim::simulate::Simulation::start(&scenario, &scratch.path().join("demo.db"))
+                .await
+                .map_err(|e| {
+                    Failure::Runtime(
+                        anyhow::Error::new(e).context("cannot start the synthetic internet"),
+                    )
+                })?;
+        let shutdown = CancellationToken::new();
+        crate::shutdown::cancel_on_signal(shutdown.clone());
+        println!(
+            "Faultline demo: replaying {} ({}) at {}x on a synthetic internet.\nOpen http://{} and watch; Ctrl-C to stop.",
+            scenario.name, scenario.description, args.speed, config.listen
+        );
+        let state = AppState::new(&config, simulation.store.clone());
+        let server = tokio::spawn(http::serve(listener, state, shutdown.clone()));
+        simulation.pace(&scenario, args.speed, &shutdown).await;
+        if !shutdown.is_cancelled() {
+            println!("The replay has ended; the pages stay up until Ctrl-C.");
+            shutdown.cancelled().await;
+        }
+        let served = server.await;
+        let _ = simulation.finish(&scenario).await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Failure::Runtime(
+                anyhow::Error::new(error).context("the web server failed"),
+            )),
+            Err(error) => Err(Failure::Runtime(
+                anyhow::Error::new(error).context("the web server task failed"),
+            )),
+        }
+    })
 }

@@ -97,7 +97,11 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                 .map(|site| {
                                     view! {
                                         <tr>
-                                            <td>{site.name.clone()} <span class="host">{site.host.clone()}</span></td>
+                                            <td>
+                                                {site.name.clone()}
+                                                {(site.name != site.host)
+                                                    .then(|| view! { " " <span class="host">{site.host.clone()}</span> })}
+                                            </td>
                                             <td>{site.what.replace('_', " ")}</td>
                                             <td>{site.provider.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
                                             <td><time datetime=site.since.clone()>{clock_time(&site.since).to_owned()}</time></td>

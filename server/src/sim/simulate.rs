@@ -75,63 +75,125 @@ fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A scenario's world and the live pipeline running on its virtual clock.
+pub struct Simulation {
+    pub clock: SimClock,
+    pub world: World,
+    pub store: store::Store,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+}
+
+impl Simulation {
+    /// Builds the world, fills the watchlist and starts the monitor; the
+    /// clock stands still until `run` or `pace` moves it.
+    pub async fn start(scenario: &Scenario, database: &Path) -> Result<Self, SimulateError> {
+        let clock = SimClock::new(scenario.start);
+        let world = World::start(scenario, clock.clone()).await?;
+        let store = store::Store::open(database).await?;
+        let interval = scenario.probe_interval.num_seconds();
+        let mut sites = Vec::new();
+        for site in &world.sites {
+            let new = crate::watchlist::site(
+                &world.url(site),
+                Some(&site.host),
+                &site.group,
+                Some(interval),
+            )
+            .map_err(|reason| SimulateError::Site(site.host.clone(), reason))?;
+            sites.push(new);
+        }
+        store.add_sites(&sites, scenario.start).await?;
+        let prober = LiveProber::new(ProberConfig {
+            nameservers: vec![world.dns.addr()],
+            // Loopback DNS answers in well under a millisecond.
+            dns_timeout_ms: 100,
+            connect_timeout_ms: 1_000,
+            total_timeout_ms: 2_000,
+            guard: GuardPolicy::loopback_only(),
+            ..ProberConfig::default()
+        })?;
+        let monitor = Monitor::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Arc::new(prober),
+            MonitorConfig {
+                canaries: world.canaries(),
+                ..MonitorConfig::default()
+            },
+        );
+        let in_flight = monitor.in_flight();
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(monitor.run(shutdown.clone()));
+        Ok(Self {
+            clock,
+            world,
+            store,
+            in_flight,
+            shutdown,
+            running,
+        })
+    }
+
+    /// Plays the scenario to its end as fast as the machine allows.
+    pub async fn run(&self, scenario: &Scenario) {
+        let in_flight = self.in_flight.clone();
+        crate::sim::drive_with(
+            &self.clock,
+            scenario.start + scenario.duration,
+            2,
+            TimeDelta::seconds(5),
+            || in_flight.load(Ordering::SeqCst) > 0,
+            |at| self.world.apply_dns_faults(scenario, at),
+        )
+        .await;
+    }
+
+    /// Plays the scenario at `speed` virtual seconds per real second, for
+    /// watching (the demo), until its end or `stop`.
+    pub async fn pace(&self, scenario: &Scenario, speed: u32, stop: &CancellationToken) {
+        let end = scenario.start + scenario.duration;
+        let step = TimeDelta::seconds(5);
+        let real_step = std::time::Duration::from_secs_f64(5.0 / f64::from(speed.max(1)));
+        let mut now = scenario.start;
+        while now < end && !stop.is_cancelled() {
+            let next = (now + step).min(end);
+            let in_flight = self.in_flight.clone();
+            let paced = crate::sim::drive_with(
+                &self.clock,
+                next,
+                2,
+                step,
+                || in_flight.load(Ordering::SeqCst) > 0,
+                |at| self.world.apply_dns_faults(scenario, at),
+            );
+            tokio::select! {
+                () = async { tokio::join!(paced, tokio::time::sleep(real_step)); } => {}
+                () = stop.cancelled() => break,
+            }
+            now = next;
+        }
+    }
+
+    /// Stops the monitor and the world, and reports what was detected.
+    pub async fn finish(self, scenario: &Scenario) -> Result<Report, SimulateError> {
+        self.shutdown.cancel();
+        if let Err(error) = self.running.await {
+            tracing::error!(%error, "the simulated monitor failed");
+        }
+        self.world.stop();
+        let report = report(scenario, &self.store, scenario.start + scenario.duration).await;
+        self.store.close().await;
+        report
+    }
+}
+
 /// Runs `scenario` into the database at `database` and reports.
 pub async fn simulate(scenario: &Scenario, database: &Path) -> Result<Report, SimulateError> {
-    let clock = SimClock::new(scenario.start);
-    let world = World::start(scenario, clock.clone()).await?;
-    let store = store::Store::open(database).await?;
-    let interval = scenario.probe_interval.num_seconds();
-    let mut sites = Vec::new();
-    for site in &world.sites {
-        let new = crate::watchlist::site(
-            &world.url(site),
-            Some(&site.host),
-            &site.group,
-            Some(interval),
-        )
-        .map_err(|reason| SimulateError::Site(site.host.clone(), reason))?;
-        sites.push(new);
-    }
-    store.add_sites(&sites, scenario.start).await?;
-    let prober = LiveProber::new(ProberConfig {
-        nameservers: vec![world.dns.addr()],
-        // Loopback DNS answers in well under a millisecond.
-        dns_timeout_ms: 100,
-        connect_timeout_ms: 1_000,
-        total_timeout_ms: 2_000,
-        guard: GuardPolicy::loopback_only(),
-        ..ProberConfig::default()
-    })?;
-    let monitor = Monitor::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        Arc::new(prober),
-        MonitorConfig {
-            canaries: world.canaries(),
-            ..MonitorConfig::default()
-        },
-    );
-    let in_flight = monitor.in_flight();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(monitor.run(shutdown.clone()));
-    let end = scenario.start + scenario.duration;
-    crate::sim::drive_with(
-        &clock,
-        end,
-        2,
-        TimeDelta::seconds(5),
-        || in_flight.load(Ordering::SeqCst) > 0,
-        |at| world.apply_dns_faults(scenario, at),
-    )
-    .await;
-    shutdown.cancel();
-    if let Err(error) = running.await {
-        tracing::error!(%error, "the simulated monitor failed");
-    }
-    world.stop();
-    let report = report(scenario, &store, end).await;
-    store.close().await;
-    report
+    let simulation = Simulation::start(scenario, database).await?;
+    simulation.run(scenario).await;
+    simulation.finish(scenario).await
 }
 
 async fn report(

@@ -79,3 +79,38 @@ fn sites_import_reports_bad_lines_and_keeps_good_ones() {
         "{listed}"
     );
 }
+
+#[test]
+fn simulate_prints_the_report_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/negative-origin-522.toml");
+    let (code, stdout, stderr) = faultline(
+        &["simulate", "--json", scenario.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["scenario"], "negative-origin-522");
+    assert!(report["probes"].as_i64().unwrap() > 6_000, "{report}");
+    let incidents = report["incidents"].as_array().unwrap();
+    assert!(incidents.iter().all(|i| i["kind"] == "site"), "{report}");
+    assert!(
+        incidents
+            .iter()
+            .any(|i| i["site"] == "shop.example.test" && i["explained_by"].is_null()),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_broken_scenario_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "name = \"x\"\nstart = \"2025-01-01T00:00:00Z\"\nduration = \"1h\"\n[[sites]]\ngroup = \"a\"\ncdn = \"nope\"\n").unwrap();
+    let (code, _, stderr) = faultline(&["simulate", "bad.toml"], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("line 4") && stderr.contains("nope"),
+        "{stderr}"
+    );
+}
