@@ -38,6 +38,20 @@ pub struct Evidence<'a> {
     pub dns_failure: Option<&'a str>,
 }
 
+impl<'a> Evidence<'a> {
+    /// What DNS alone shows: a CNAME chain, and the failure if the lookup failed.
+    pub fn dns(cname: &'a [String], dns_failure: Option<&'a str>) -> Self {
+        Self {
+            status: None,
+            headers: &[],
+            body: &[],
+            cname,
+            ns: &[],
+            dns_failure,
+        }
+    }
+}
+
 struct Rule {
     provider: &'static str,
     cname_suffixes: &'static [&'static str],

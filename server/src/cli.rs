@@ -312,7 +312,7 @@ async fn seed_default_watchlist(store: &store::Store) -> Result<(), Failure> {
 
 fn import(config_file: Option<PathBuf>, args: &ImportArgs) -> Result<(), Failure> {
     let config = database_config(config_file, &args.database)?;
-    let text = read_input(&args.file)?;
+    let text = read_input(&args.file, watchlist::MAX_WATCHLIST_BYTES)?;
     let format = args
         .format
         .map_or_else(|| watchlist::Format::from_path(&args.file), Into::into);
@@ -367,10 +367,11 @@ fn list(config_file: Option<PathBuf>, args: &ListArgs) -> Result<(), Failure> {
     })
 }
 
-/// Reads a whole input file, bounded, or standard input for `-`.
-fn read_input(path: &std::path::Path) -> Result<String, Failure> {
+/// Reads a whole input file of at most `limit` bytes, or standard input for `-`.
+fn read_input(path: &std::path::Path, limit: usize) -> Result<String, Failure> {
     use std::io::Read;
-    let limit = watchlist::MAX_WATCHLIST_BYTES as u64 + 1;
+    let max = limit;
+    let limit = limit as u64 + 1;
     let mut bytes = Vec::new();
     let result = if path.as_os_str() == "-" {
         std::io::stdin().take(limit).read_to_end(&mut bytes)
@@ -378,13 +379,19 @@ fn read_input(path: &std::path::Path) -> Result<String, Failure> {
         std::fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes))
     };
     result.map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))?;
+    if bytes.len() > max {
+        return Err(Failure::Usage(format!(
+            "{} is larger than {max} bytes",
+            path.display()
+        )));
+    }
     String::from_utf8(bytes)
         .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
 }
 
 fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
     crate::telemetry::init(crate::config::LogFormat::Text, "error");
-    let text = read_bounded_text(&args.file, crate::scenario::MAX_SCENARIO_BYTES)?;
+    let text = read_input(&args.file, crate::scenario::MAX_SCENARIO_BYTES)?;
     let scenario = crate::scenario::Scenario::parse(&text)
         .map_err(|error| Failure::Usage(format!("{}: {error}", args.file.display())))?;
     let scratch = tempfile::tempdir().map_err(|e| {
@@ -453,28 +460,12 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
     })
 }
 
-fn read_bounded_text(path: &std::path::Path, limit: usize) -> Result<String, Failure> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))?;
-    if bytes.len() > limit {
-        return Err(Failure::Usage(format!(
-            "{} is larger than {limit} bytes",
-            path.display()
-        )));
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
-}
-
 fn demo(config_file: Option<PathBuf>, args: &DemoArgs) -> Result<(), Failure> {
     let config = Config::load(config_file.as_deref(), &args.serve.overrides())
         .map_err(|error| Failure::Usage(error.to_string()))?;
     crate::telemetry::init(config.log.format, "warn");
     let text = match &args.scenario {
-        Some(path) => read_bounded_text(path, crate::scenario::MAX_SCENARIO_BYTES)?,
+        Some(path) => read_input(path, crate::scenario::MAX_SCENARIO_BYTES)?,
         None => DEMO_SCENARIO.to_owned(),
     };
     let scenario = crate::scenario::Scenario::parse(&text)

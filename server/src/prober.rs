@@ -398,14 +398,10 @@ impl LiveProber {
                         facts.insert("dns".to_owned(), serde_json::json!({ "cname": cname }));
                         apply_verdict(
                             record,
-                            &crate::classify::classify(&crate::classify::Evidence {
-                                status: None,
-                                headers: &[],
-                                body: &[],
-                                cname: &cname,
-                                ns: &[],
-                                dns_failure: Some(failure.class),
-                            }),
+                            &crate::classify::classify(&crate::classify::Evidence::dns(
+                                &cname,
+                                Some(failure.class),
+                            )),
                         );
                     }
                     return Err(failure);
@@ -420,14 +416,7 @@ impl LiveProber {
         // Attribution from DNS alone stands even if the request then fails.
         apply_verdict(
             record,
-            &crate::classify::classify(&crate::classify::Evidence {
-                status: None,
-                headers: &[],
-                body: &[],
-                cname: &cname,
-                ns: &[],
-                dns_failure: None,
-            }),
+            &crate::classify::classify(&crate::classify::Evidence::dns(&cname, None)),
         );
         let response = self
             .client
