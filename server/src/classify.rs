@@ -269,3 +269,168 @@ pub fn classify(evidence: &Evidence<'_>) -> Verdict {
     }
     verdict
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(status: u16, body: &str, headers: &[(&str, &str)]) -> Verdict {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        classify(&Evidence {
+            status: Some(status),
+            headers: &headers,
+            body: body.as_bytes(),
+            cname: &[],
+            ns: &[],
+            dns_failure: None,
+        })
+    }
+
+    #[test]
+    fn labelled_pages_get_their_generator_side_and_fault() {
+        let cases = [
+            (
+                500,
+                include_str!("sim/pages/cloudflare__500__1.html"),
+                Some("cloudflare"),
+                "edge",
+                "edge_error",
+            ),
+            (
+                521,
+                include_str!("sim/pages/cloudflare__521__1.html"),
+                Some("cloudflare"),
+                "origin",
+                "origin_unreachable",
+            ),
+            (
+                524,
+                include_str!("sim/pages/cloudflare__524__1.html"),
+                Some("cloudflare"),
+                "origin",
+                "origin_timeout",
+            ),
+            (
+                502,
+                include_str!("sim/pages/cloudfront__502__2.html"),
+                Some("cloudfront"),
+                "origin",
+                "origin_unreachable",
+            ),
+            (
+                504,
+                include_str!("sim/pages/cloudfront__504__1.html"),
+                Some("cloudfront"),
+                "origin",
+                "origin_timeout",
+            ),
+            (
+                503,
+                include_str!("sim/pages/fastly__503__1.html"),
+                Some("fastly"),
+                "origin",
+                "origin_unreachable",
+            ),
+            (
+                500,
+                include_str!("sim/pages/akamai__500__1.html"),
+                Some("akamai"),
+                "origin",
+                "origin_error",
+            ),
+            (
+                502,
+                include_str!("sim/pages/nginx__502__1.html"),
+                None,
+                "origin",
+                "origin_error",
+            ),
+        ];
+        for (status, body, generator, side, fault) in cases {
+            let verdict = page(status, body, &[]);
+            assert_eq!(
+                verdict.generator.as_deref(),
+                generator,
+                "{status} {verdict:?}"
+            );
+            assert_eq!(
+                verdict.fault_side.as_deref(),
+                Some(side),
+                "{status} {verdict:?}"
+            );
+            assert_eq!(
+                verdict.fault.as_deref(),
+                Some(fault),
+                "{status} {verdict:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_and_cnames_attribute_a_healthy_site() {
+        let cname = ["www-shop-test.cdn.cloudflare.net".to_owned()];
+        let headers = [
+            ("server".to_owned(), "cloudflare".to_owned()),
+            ("cf-ray".to_owned(), "8a1b-IAD".to_owned()),
+        ];
+        let verdict = classify(&Evidence {
+            status: Some(200),
+            headers: &headers,
+            body: b"ok",
+            cname: &cname,
+            ns: &[],
+            dns_failure: None,
+        });
+        assert_eq!(verdict.fault, None);
+        assert_eq!(verdict.providers.len(), 1);
+        assert_eq!(verdict.providers[0].provider, "cloudflare");
+        assert_eq!(
+            verdict.providers[0].evidence.len(),
+            3,
+            "{:?}",
+            verdict.providers[0].evidence
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_behind_a_provider_cname_blames_the_provider_dns() {
+        let cname = ["shop.example.com.edgekey.net".to_owned()];
+        let verdict = classify(&Evidence::dns(&cname, Some("dns_servfail")));
+        assert_eq!(verdict.generator.as_deref(), Some("akamai"));
+        assert_eq!(
+            (verdict.fault_side.as_deref(), verdict.fault.as_deref()),
+            (Some("edge"), Some("dns_error"))
+        );
+        let verdict = classify(&Evidence::dns(&[], Some("dns_servfail")));
+        assert_eq!(
+            verdict.generator, None,
+            "no CNAME: the site's own zone failed"
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for length in [0usize, 1, 7, 300, 70_000, 300_000] {
+            let body: Vec<u8> = (0..length)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            let _ = classify(&Evidence {
+                status: Some(500),
+                headers: &[],
+                body: &body,
+                cname: &[],
+                ns: &[],
+                dns_failure: None,
+            });
+        }
+    }
+}
