@@ -42,7 +42,7 @@ pub enum Command {
     Sites(SitesCommand),
     /// Replay a scenario file on a synthetic internet (loopback only) with a
     /// virtual clock, through the same pipeline as `serve`, and report what
-    /// was detected.
+    /// was detected. Exits 1 if the scenario's `[[expect]]` blocks are not met.
     Simulate(SimulateArgs),
     /// Serve the web app on top of a synthetic internet replaying an outage
     /// (default: Cloudflare, 18 Nov 2025) at a watchable speed. Loopback only.
@@ -408,6 +408,7 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
             .map_err(|e| {
                 Failure::Runtime(anyhow::Error::new(e).context("the simulation failed"))
             })?;
+        let unmet = crate::sim::simulate::check(&scenario, &report);
         if args.json {
             let json = serde_json::to_string(&report).map_err(|e| Failure::Runtime(e.into()))?;
             println!("{json}");
@@ -455,6 +456,16 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                     event.until.as_deref().unwrap_or("the end")
                 );
             }
+        }
+        for failure in &unmet {
+            eprintln!("expectation not met: {failure}");
+        }
+        if !unmet.is_empty() {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "{} expectation(s) of {} not met",
+                unmet.len(),
+                scenario.name
+            )));
         }
         Ok(())
     })
