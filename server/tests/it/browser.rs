@@ -204,10 +204,7 @@ impl Driver {
         }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".to_owned(), options);
-        // Several TLS backends are linked into the test binary; pick one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        ClientBuilder::rustls()
-            .expect("tls roots")
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
