@@ -217,3 +217,61 @@ impl Drop for Driver {
         let _ = self.process.start_kill();
     }
 }
+
+/// The demo as a newcomer sees it: the 18 Nov 2025 replay, and the home
+/// page telling what is happening in one sentence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_home_page_names_the_cloudflare_outage() {
+    use server::scenario::Scenario;
+    use server::sim::simulate::Simulation;
+    let scenario = Scenario::parse(include_str!(
+        "../../../scenarios/cloudflare-2025-11-18.toml"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let simulation = Simulation::start(&scenario, &dir.path().join("demo.db"))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = server::config::Config {
+        listen: addr,
+        site_root: site_root(),
+        ..Default::default()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let state = server::http::AppState::new(&config, simulation.store.clone());
+    let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
+    let replay = async {
+        simulation.pace(&scenario, 3600, &stop).await;
+    };
+    let url = format!("http://{addr}/");
+    let look = journey("demo-home", Scripts::On, move |browser| async move {
+        // Reload until the replay reaches the outage (11:20 on the scenario clock).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            browser.goto(&url).await.map_err(|e| e.to_string())?;
+            let headline = browser
+                .find(Locator::Css("[data-test=headline]"))
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            if headline.starts_with("Likely Cloudflare-wide outage since 11:2") {
+                return expect_text(&browser, "[data-test=incidents]", "Cloudflare").await;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("the headline never named the outage: {headline:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    tokio::select! {
+        () = look => {}
+        () = replay => panic!("the replay ended before the page named the outage"),
+    }
+    stop.cancel();
+    served.await.unwrap().unwrap();
+    simulation.finish(&scenario).await.unwrap();
+}
