@@ -1,0 +1,175 @@
+//! What an HTML body says beyond its raw bytes: the decoded `<title>` and
+//! the `id`/`class` of elements, so a marker can ask "is the box with id
+//! `cf-host-status` the one carrying class `cf-error-source`" whatever the
+//! attribute order or quoting.
+//!
+//! The html5ever tokenizer does the parsing (spec-compliant, no tree built).
+//! Time is linear in the input, which the caller caps at
+//! [`MAX_BODY_BYTES`](crate::observation::MAX_BODY_BYTES); memory is bounded
+//! by keeping at most [`MAX_ELEMENTS`] elements and short strings.
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, CharacterTokens, StartTag, TagToken, Token, TokenSink, TokenSinkResult, Tokenizer,
+    TokenizerOpts,
+};
+use std::cell::RefCell;
+
+/// Most elements with an `id` remembered per page.
+pub const MAX_ELEMENTS: usize = 512;
+/// Longest title, id or class kept, in bytes.
+pub const MAX_STRING: usize = 512;
+
+/// Facts read from one HTML body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageFacts {
+    /// The first `<title>`, entities decoded, whitespace collapsed.
+    pub title: Option<String>,
+    /// Elements that carry an `id`: (id, class attribute).
+    pub elements: Vec<(String, String)>,
+}
+
+impl PageFacts {
+    /// Tokenizes `html` (already capped by the caller).
+    pub fn parse(html: &str) -> Self {
+        let sink = Sink::default();
+        let input = BufferQueue::default();
+        input.push_back(StrTendril::from_slice(html));
+        let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
+        let _ = tokenizer.feed(&input);
+        tokenizer.end();
+        let state = tokenizer.sink.state.into_inner();
+        let title = state.title.map(|t| collapse(&t)).filter(|t| !t.is_empty());
+        Self {
+            title,
+            elements: state.elements,
+        }
+    }
+
+    /// Whether an element with this id has `class` among its classes.
+    pub fn element_has_class(&self, id: &str, class: &str) -> bool {
+        self.elements
+            .iter()
+            .any(|(i, c)| i == id && c.split_ascii_whitespace().any(|k| k == class))
+    }
+}
+
+#[derive(Default)]
+struct Sink {
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    in_title: bool,
+    title: Option<String>,
+    elements: Vec<(String, String)>,
+}
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut st = self.state.borrow_mut();
+        match token {
+            TagToken(tag) => {
+                let name: &str = &tag.name;
+                if tag.kind == StartTag {
+                    let mut id = None;
+                    let mut class = String::new();
+                    for a in &tag.attrs {
+                        let attr: &str = &a.name.local;
+                        if attr == "id" {
+                            id = Some(cap(&a.value));
+                        } else if attr == "class" {
+                            class = cap(&a.value);
+                        }
+                    }
+                    if let Some(id) = id {
+                        if st.elements.len() < MAX_ELEMENTS {
+                            st.elements.push((id, class));
+                        }
+                    }
+                    // The tree builder normally switches the tokenizer into
+                    // raw-text states; without one, the sink must, or
+                    // scripts would be read as markup.
+                    if !tag.self_closing {
+                        match name {
+                            "title" if st.title.is_none() => {
+                                st.in_title = true;
+                                st.title = Some(String::new());
+                                return TokenSinkResult::RawData(RawKind::Rcdata);
+                            }
+                            "title" | "textarea" => {
+                                return TokenSinkResult::RawData(RawKind::Rcdata)
+                            }
+                            "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                                return TokenSinkResult::RawData(RawKind::Rawtext)
+                            }
+                            "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+                            "plaintext" => return TokenSinkResult::Plaintext,
+                            _ => {}
+                        }
+                    }
+                } else if name == "title" {
+                    st.in_title = false;
+                }
+            }
+            CharacterTokens(text) => {
+                if st.in_title {
+                    if let Some(t) = st.title.as_mut() {
+                        if t.len() < MAX_STRING {
+                            t.push_str(&text);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+fn cap(s: &str) -> String {
+    let mut end = s.len().min(MAX_STRING);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn collapse(s: &str) -> String {
+    cap(&s.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_is_decoded_and_elements_found() {
+        let p = PageFacts::parse(
+            "<html><head><title>Site not found &middot;\n GitHub</title></head>\
+             <div class='a cf-error-source' id=cf-host-status></div>\
+             <script>var x = '<div id=\"fake\">';</script></html>",
+        );
+        assert_eq!(p.title.as_deref(), Some("Site not found · GitHub"));
+        assert!(p.element_has_class("cf-host-status", "cf-error-source"));
+        assert!(!p.elements.iter().any(|(id, _)| id == "fake"));
+    }
+
+    #[test]
+    fn unterminated_markup_does_not_panic() {
+        for s in [
+            "<title>abc",
+            "<div id='x",
+            "<script>",
+            "<!--",
+            "<",
+            "&#x110000;",
+        ] {
+            let _ = PageFacts::parse(s);
+        }
+    }
+}

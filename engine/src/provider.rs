@@ -1,0 +1,75 @@
+//! Provider identity and the role a provider plays for a site.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A knowledge-base id such as `cloudflare` or `github-pages`.
+///
+/// A string rather than an enum because the knowledge base is data: an
+/// operator's override directory may add providers without a new build.
+/// Ids are validated on load (lowercase ASCII letters, digits and `-`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderId(String);
+
+impl ProviderId {
+    /// Accepts only the id alphabet, so ids can go into evidence strings,
+    /// URLs and SQL parameters without escaping.
+    pub fn parse(id: &str) -> Option<Self> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !id.starts_with('-')
+            && !id.ends_with('-');
+        ok.then(|| Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<&str> for ProviderId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// The part a provider plays in serving a site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A caching reverse proxy in front of the origin.
+    Cdn,
+    /// The authoritative name servers.
+    Dns,
+    /// The platform the site's code or files run on.
+    Host,
+    /// A security proxy that blocks or challenges.
+    Waf,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cdn => "cdn",
+            Self::Dns => "dns",
+            Self::Host => "host",
+            Self::Waf => "waf",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
