@@ -35,7 +35,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
-pub(crate) use compile::{Entry, HeaderSignal, PageMarker, StatusRule};
+pub(crate) use compile::{Entry, PageMarker, StatusRule};
 pub use schema::Kind;
 
 /// Caps applied while loading. The defaults fit the shipped files with a
@@ -288,6 +288,14 @@ impl KnowledgeBase {
     /// Ids of the providers and origin software known, in load order.
     pub fn ids(&self) -> impl Iterator<Item = (&ProviderId, Kind)> {
         self.entries.iter().map(|e| (&e.id, e.kind))
+    }
+
+    /// Display name of a provider or software, e.g. "Amazon CloudFront".
+    pub fn name_of(&self, id: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.id.as_str() == id)
+            .map(|e| e.name.as_str())
     }
 
     /// How many published IP prefixes are loaded.

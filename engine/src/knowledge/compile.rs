@@ -23,6 +23,8 @@ const DEFAULT_STATUS_CONFIDENCE: f64 = 0.6;
 pub(crate) struct Entry {
     pub id: ProviderId,
     pub kind: Kind,
+    /// Display name, e.g. "Amazon CloudFront".
+    pub name: String,
     pub role: Role,
     pub headers: Vec<HeaderSignal>,
     /// (regex, pattern text) on the `Server` value.
@@ -324,6 +326,7 @@ impl Compiler<'_> {
         let mut headers = Vec::new();
         for h in &def.header {
             let hd = h.get_ref();
+            check_source(hd.source.as_deref()).map_err(|k| err(h.span(), k))?;
             let name = header_name(&hd.name).map_err(|k| err(h.span(), k))?;
             let value = match &hd.value {
                 Some(v) => Some(self.regex(v, true).map_err(|k| err(h.span(), k))?),
@@ -358,6 +361,7 @@ impl Compiler<'_> {
         for r in &def.status_rule {
             let rd = r.get_ref();
             validate_statuses(&rd.codes).map_err(|k| err(r.span(), k))?;
+            check_source(rd.source.as_deref()).map_err(|k| err(r.span(), k))?;
             let header = match &rd.header {
                 Some(h) => {
                     let name = header_name(&h.name).map_err(|k| err(r.span(), k))?;
@@ -419,6 +423,7 @@ impl Compiler<'_> {
         Ok(Entry {
             id,
             kind: def.kind,
+            name: def.name.clone(),
             role,
             headers,
             server,
@@ -513,6 +518,7 @@ impl Compiler<'_> {
             )));
         }
         validate_statuses(&md.status)?;
+        check_source(md.source.as_deref())?;
         let confidence = confidence(md.confidence, DEFAULT_PAGE_CONFIDENCE)?;
         let mut literals = Vec::new();
         for lit in &md.body {
@@ -728,6 +734,16 @@ fn header_name(name: &str) -> Result<String, LoadErrorKind> {
         Ok(name.to_ascii_lowercase())
     } else {
         Err(LoadErrorKind::Invalid(format!("bad header name {name:?}")))
+    }
+}
+
+/// A `source` may be left out (the file's own applies) but not blank.
+fn check_source(source: Option<&str>) -> Result<(), LoadErrorKind> {
+    match source {
+        Some(s) if s.trim().is_empty() => Err(LoadErrorKind::Invalid(String::from(
+            "source is empty; name where the signal comes from or leave it out",
+        ))),
+        _ => Ok(()),
     }
 }
 
