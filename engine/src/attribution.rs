@@ -91,10 +91,10 @@ impl KnowledgeBase {
         for (index, e) in self.entries.iter().enumerate() {
             let mut hits = Vec::new();
             for (name, value) in headers {
-                if name.eq_ignore_ascii_case("server") {
-                    if e.server.iter().any(|re| re.is_match(value.trim())) {
-                        hits.push((e.role, format!("header server: {}", quote(value))));
-                    }
+                if name.eq_ignore_ascii_case("server")
+                    && e.server.iter().any(|re| re.is_match(value.trim()))
+                {
+                    hits.push((e.role, format!("header server: {}", quote(value))));
                 }
                 for h in &e.headers {
                     if !name.eq_ignore_ascii_case(&h.name) {

@@ -214,7 +214,10 @@ impl KnowledgeBase {
                 }
             }
         }
-        let mut facts: Option<PageFacts> = None;
+        // Read lazily: most bodies match no marker that needs markup, and
+        // most that do need only the title.
+        let text = String::from_utf8_lossy(body);
+        let mut facts: Option<(PageFacts, bool)> = None;
         let mut best: Option<PageMatch> = None;
         for (index, e) in self.entries.iter().enumerate() {
             for marker in &e.pages {
@@ -252,8 +255,20 @@ impl KnowledgeBase {
                     }
                 }
                 if marker.title.is_some() || marker.element.is_some() {
-                    let f = facts
-                        .get_or_insert_with(|| PageFacts::parse(&String::from_utf8_lossy(body)));
+                    let need_elements = marker.element.is_some();
+                    if facts
+                        .as_ref()
+                        .is_none_or(|(_, full)| need_elements && !full)
+                    {
+                        facts = Some(if need_elements {
+                            (PageFacts::parse_until(&text, &self.element_ids), true)
+                        } else {
+                            (PageFacts::parse_title(&text), false)
+                        });
+                    }
+                    let Some((f, _)) = facts.as_ref() else {
+                        continue;
+                    };
                     if let Some(re) = &marker.title {
                         match f.title.as_deref().filter(|t| re.is_match(t)) {
                             Some(t) => evidence.push(format!("title: {:?}", clip(t))),

@@ -12,13 +12,16 @@
 use ipnet::IpNet;
 use std::net::IpAddr;
 
+/// Prefixes of one length: (length, sorted (network, owner, prefix)).
+type Group<K> = (u8, Vec<(K, usize, IpNet)>);
+
 /// A set of prefixes, each tagged with the index of the provider that
 /// publishes it.
 #[derive(Clone, Debug, Default)]
 pub struct IpRangeSet {
-    /// (prefix length, sorted (network, owner, net)) for IPv4, longest first.
-    v4: Vec<(u8, Vec<(u32, usize, IpNet)>)>,
-    v6: Vec<(u8, Vec<(u128, usize, IpNet)>)>,
+    /// IPv4 groups, longest prefix first.
+    v4: Vec<Group<u32>>,
+    v6: Vec<Group<u128>>,
     len: usize,
 }
 
@@ -27,8 +30,8 @@ impl IpRangeSet {
     /// rejects them with the file named); here they are kept and the first
     /// owner wins.
     pub fn new(ranges: impl IntoIterator<Item = (IpNet, usize)>) -> Self {
-        let mut v4: Vec<(u8, Vec<(u32, usize, IpNet)>)> = Vec::new();
-        let mut v6: Vec<(u8, Vec<(u128, usize, IpNet)>)> = Vec::new();
+        let mut v4: Vec<Group<u32>> = Vec::new();
+        let mut v6: Vec<Group<u128>> = Vec::new();
         let mut len = 0;
         for (net, owner) in ranges {
             let net = net.trunc();
@@ -50,8 +53,8 @@ impl IpRangeSet {
         for (_, g) in v6.iter_mut() {
             g.sort_by_key(|e| e.0);
         }
-        v4.sort_by(|a, b| b.0.cmp(&a.0));
-        v6.sort_by(|a, b| b.0.cmp(&a.0));
+        v4.sort_by_key(|g| std::cmp::Reverse(g.0));
+        v6.sort_by_key(|g| std::cmp::Reverse(g.0));
         Self { v4, v6, len }
     }
 

@@ -139,6 +139,8 @@ pub struct KnowledgeBase {
     /// Every page-marker literal, matched in one pass over the body.
     pub(crate) literals: Option<AhoCorasick>,
     pub(crate) literal_count: usize,
+    /// Ids that element markers look for, so parsing can stop once seen.
+    pub(crate) element_ids: Vec<String>,
 }
 
 impl fmt::Debug for KnowledgeBase {
@@ -187,6 +189,7 @@ impl KnowledgeBase {
             ip: IpRangeSet::default(),
             literals: None,
             literal_count: 0,
+            element_ids: Vec::new(),
         }
     }
 

@@ -4,6 +4,11 @@
 //! and fault side must be right on every page, and the fault wherever the
 //! label gives one.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
 use engine::{classify, Observation};
 use serde::Deserialize;
 use std::collections::BTreeMap;

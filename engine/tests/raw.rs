@@ -2,6 +2,11 @@
 //! providers with few or no captured samples, layering, and DNS-based
 //! attribution.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
 use engine::{classify, Classification, DnsFacts, KnowledgeBase, Observation, Role};
 use std::path::Path;
 
@@ -12,16 +17,37 @@ fn raw(name: &str) -> Classification {
     classify(&Observation::parse(&std::fs::read(path).unwrap()))
 }
 
-/// (file, provider, server_software, fault_side, fault, providers seen)
-const CASES: &[(
-    &str,
-    Option<&str>,
-    Option<&str>,
-    Option<&str>,
-    Option<&str>,
-    &[&str],
-)] = &[
-    (
+/// What one hand-written response must classify as.
+struct Expect {
+    file: &'static str,
+    provider: Option<&'static str>,
+    software: Option<&'static str>,
+    side: Option<&'static str>,
+    fault: Option<&'static str>,
+    /// Providers that must appear among those seen.
+    seen: &'static [&'static str],
+}
+
+const fn case(
+    file: &'static str,
+    provider: Option<&'static str>,
+    software: Option<&'static str>,
+    side: Option<&'static str>,
+    fault: Option<&'static str>,
+    seen: &'static [&'static str],
+) -> Expect {
+    Expect {
+        file,
+        provider,
+        software,
+        side,
+        fault,
+        seen,
+    }
+}
+
+const CASES: &[Expect] = &[
+    case(
         "bunny__403__1.http",
         Some("bunny"),
         None,
@@ -29,7 +55,7 @@ const CASES: &[(
         Some("config_error"),
         &["bunny"],
     ),
-    (
+    case(
         "keycdn__403__1.http",
         Some("keycdn"),
         None,
@@ -37,7 +63,7 @@ const CASES: &[(
         Some("blocked"),
         &["keycdn"],
     ),
-    (
+    case(
         "fly__502__1.http",
         Some("fly"),
         None,
@@ -45,7 +71,7 @@ const CASES: &[(
         Some("origin_unreachable"),
         &["fly"],
     ),
-    (
+    case(
         "vercel__404__1.http",
         Some("vercel"),
         None,
@@ -53,7 +79,7 @@ const CASES: &[(
         Some("config_error"),
         &["vercel"],
     ),
-    (
+    case(
         "vercel__404__2.http",
         Some("vercel"),
         None,
@@ -61,7 +87,7 @@ const CASES: &[(
         Some("config_error"),
         &["vercel"],
     ),
-    (
+    case(
         "vercel__challenge__1.http",
         Some("vercel"),
         None,
@@ -69,7 +95,7 @@ const CASES: &[(
         Some("challenge"),
         &["vercel"],
     ),
-    (
+    case(
         "azure_frontdoor__503__1.http",
         Some("azure-front-door"),
         None,
@@ -77,7 +103,7 @@ const CASES: &[(
         Some("unknown"),
         &["azure-front-door"],
     ),
-    (
+    case(
         "cloudfront__403__3.http",
         Some("cloudfront"),
         None,
@@ -86,7 +112,7 @@ const CASES: &[(
         &["cloudfront"],
     ),
     // Rule 4: CloudFront relays a page Google wrote; the body decides.
-    (
+    case(
         "cloudfront_gfe__500__1.http",
         Some("google"),
         None,
@@ -94,7 +120,7 @@ const CASES: &[(
         Some("origin_error"),
         &["google", "cloudfront"],
     ),
-    (
+    case(
         "cloudflare__challenge__header.http",
         Some("cloudflare"),
         None,
@@ -103,7 +129,7 @@ const CASES: &[(
         &["cloudflare"],
     ),
     // Rule 8: Akamai in front, HAProxy wrote the page.
-    (
+    case(
         "akamai_haproxy__503__1.http",
         None,
         Some("haproxy"),
@@ -112,7 +138,7 @@ const CASES: &[(
         &["akamai"],
     ),
     // Rule 2: a 5xx behind Cloudflare whose body does not mention Cloudflare.
-    (
+    case(
         "cloudflare_origin__502__1.http",
         None,
         None,
@@ -121,7 +147,7 @@ const CASES: &[(
         &["cloudflare"],
     ),
     // Rule 7: an empty 520 (Cloudflare in front of Fly.io, simonw/til#102).
-    (
+    case(
         "cloudflare_fly__520__1.http",
         Some("cloudflare"),
         None,
@@ -129,7 +155,7 @@ const CASES: &[(
         Some("origin_error"),
         &["cloudflare"],
     ),
-    (
+    case(
         "cloudflare__200__1.http",
         None,
         None,
@@ -142,7 +168,15 @@ const CASES: &[(
 #[test]
 fn hand_written_responses() {
     let mut failures = Vec::new();
-    for (file, provider, software, side, fault, seen) in CASES {
+    for Expect {
+        file,
+        provider,
+        software,
+        side,
+        fault,
+        seen,
+    } in CASES
+    {
         let c = raw(file);
         let got_seen: Vec<&str> = c.providers.iter().map(|i| i.provider.as_str()).collect();
         let ok = c.provider.as_ref().map(|p| p.as_str()) == *provider

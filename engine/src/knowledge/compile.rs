@@ -143,7 +143,15 @@ pub(super) fn compile(
             kind: LoadErrorKind::Invalid(message),
         })?)
     };
+    let mut element_ids: Vec<String> = entries
+        .iter()
+        .flat_map(|e: &Entry| e.pages.iter())
+        .filter_map(|m| m.element.as_ref().map(|el| el.id.clone()))
+        .collect();
+    element_ids.sort();
+    element_ids.dedup();
     Ok(KnowledgeBase {
+        element_ids,
         entries,
         ip: IpRangeSet::new(cx.ranges),
         literals,
@@ -481,7 +489,10 @@ impl Compiler<'_> {
 
     fn bytes_regex(&self, pattern: &str) -> Result<regex::bytes::Regex, LoadErrorKind> {
         self.check_len(pattern)?;
+        // ASCII classes and word boundaries: a Unicode `\b` would push the
+        // matcher off its DFA onto a slower engine on non-ASCII pages.
         regex::bytes::RegexBuilder::new(pattern)
+            .unicode(false)
             .size_limit(self.limits.regex_size_limit)
             .dfa_size_limit(self.limits.regex_dfa_size_limit)
             .nest_limit(32)
@@ -766,8 +777,8 @@ fn confidence(value: Option<f64>, default: f64) -> Result<f64, LoadErrorKind> {
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rev()
+        .find(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_owned()
