@@ -84,6 +84,12 @@ impl Attribution {
     }
 }
 
+/// Attributes with the builtin knowledge base; see
+/// [`KnowledgeBase::attribute`].
+pub fn attribute(headers: &[(String, String)], dns: Option<&DnsFacts>) -> Attribution {
+    KnowledgeBase::shared().attribute(headers, dns)
+}
+
 impl KnowledgeBase {
     /// Providers serving a site according to its response headers and DNS.
     pub fn attribute(&self, headers: &[(String, String)], dns: Option<&DnsFacts>) -> Attribution {

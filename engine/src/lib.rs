@@ -14,7 +14,7 @@ pub mod observation;
 pub mod page;
 pub mod provider;
 
-pub use attribution::{Attribution, Involvement};
+pub use attribution::{attribute, Attribution, Involvement};
 pub use classify::{classify, Classification};
 pub use fault::{Fault, FaultSide};
 pub use iprange::IpRangeSet;
