@@ -10,7 +10,7 @@ const PAGE_BYTES: usize = 256 * 1024;
 /// A real Cloudflare 524 page (from the labelled fixtures) padded with
 /// ordinary markup to the cap, so every marker scan runs over the full size.
 fn branded_page() -> Vec<u8> {
-    let mut page = include_bytes!("fixtures/cloudflare__524__1.html").to_vec();
+    let mut page = include_bytes!("../tests/fixtures/error-pages/cloudflare__524__1.html").to_vec();
     let filler = b"<div class=\"row\"><p>Lorem ipsum dolor sit amet, <a href=\"/x\">consectetur</a> adipiscing elit.</p></div>\n";
     while page.len() < PAGE_BYTES {
         page.extend_from_slice(filler);

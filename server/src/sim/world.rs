@@ -31,16 +31,27 @@ struct EdgeProfile {
     origin_timeout: (u16, &'static str),
 }
 
-const CLOUDFLARE_500: &str = include_str!("pages/cloudflare__500__1.html");
-const CLOUDFLARE_521: &str = include_str!("pages/cloudflare__521__1.html");
-const CLOUDFLARE_524: &str = include_str!("pages/cloudflare__524__1.html");
-const CLOUDFRONT_502: &str = include_str!("pages/cloudfront__502__2.html");
-const CLOUDFRONT_504: &str = include_str!("pages/cloudfront__504__1.html");
-const FASTLY_503: &str = include_str!("pages/fastly__503__1.html");
-const AKAMAI_500: &str = include_str!("pages/akamai__500__1.html");
-const AKAMAI_ERROR: &str = include_str!("pages/akamai__error__1.html");
-const AZURE_FRONT_DOOR: &str = include_str!("pages/azure_frontdoor__error__2.html");
-const NGINX_502: &str = include_str!("pages/nginx__502__1.html");
+// The labelled fixture pages (sources in engine/tests/fixtures/error-pages/SOURCES.md).
+const CLOUDFLARE_500: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/cloudflare__500__1.html");
+const CLOUDFLARE_521: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/cloudflare__521__1.html");
+const CLOUDFLARE_524: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/cloudflare__524__1.html");
+const CLOUDFRONT_502: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/cloudfront__502__2.html");
+const CLOUDFRONT_504: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/cloudfront__504__1.html");
+const FASTLY_503: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/fastly__503__1.html");
+const AKAMAI_500: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/akamai__500__1.html");
+const AKAMAI_ERROR: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/akamai__error__1.html");
+const AZURE_FRONT_DOOR: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/azure_frontdoor__error__2.html");
+const NGINX_502: &str =
+    include_str!("../../../engine/tests/fixtures/error-pages/nginx__502__1.html");
 /// Fastly's own "Service Unavailable" (edge fault), in its Varnish template.
 const FASTLY_EDGE_503: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\"\n \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n<html>\n  <head>\n    <title>503 Service Unavailable</title>\n  </head>\n  <body>\n    <h1>Error 503 Service Unavailable</h1>\n    <p>Service Unavailable</p>\n    <h3>Guru Mediation:</h3>\n    <p>Details: cache-lhr7331-LHR 1623145620 2043920337</p>\n    <hr>\n    <p>Varnish cache server</p>\n  </body>\n</html>\n";
 
