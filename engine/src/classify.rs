@@ -13,9 +13,9 @@
 use crate::attribution::{quote, Involvement};
 use crate::fault::{Fault, FaultSide};
 use crate::knowledge::{Kind, KnowledgeBase, PageMarker};
-use crate::observation::{Observation, MAX_BODY_BYTES};
+use crate::observation::{DnsFacts, Observation, MAX_BODY_BYTES};
 use crate::page::PageFacts;
-use crate::provider::ProviderId;
+use crate::provider::{ProviderId, Role};
 use serde::{Deserialize, Serialize};
 
 /// Added to a page marker's confidence when headers or DNS show the same
@@ -25,6 +25,12 @@ const CORROBORATION_BONUS: f64 = 0.04;
 const STATUS_ONLY_CONFIDENCE: f64 = 0.3;
 /// Longest matched text quoted in evidence, in characters.
 const MAX_QUOTED: usize = 80;
+/// A failed lookup behind a CNAME into a provider: its DNS failed.
+const DNS_PROVIDER_CNAME_CONFIDENCE: f64 = 0.85;
+/// A failed lookup in a zone a DNS provider hosts.
+const DNS_PROVIDER_NS_CONFIDENCE: f64 = 0.6;
+/// A failed lookup with no provider in sight: the site's own DNS.
+const DNS_OWN_ZONE_CONFIDENCE: f64 = 0.5;
 
 /// The classifier's answer for one observation. Serialises with the field
 /// names the `classify` command prints (`file` is added by the caller).
@@ -293,6 +299,55 @@ impl KnowledgeBase {
             }
         }
         best
+    }
+}
+
+impl KnowledgeBase {
+    /// Classifies a lookup that failed (`failure` is the prober's class,
+    /// such as `dns_servfail`), from what DNS still told: the CNAME the
+    /// site's own zone answered and the zone's name servers.
+    ///
+    /// A CNAME into a provider whose target then failed puts the fault in
+    /// that provider's DNS (Akamai, 22 Jul 2021); a zone hosted by a DNS
+    /// provider that stopped answering puts it there, with less certainty
+    /// because the zone's owner may have broken it; otherwise the site's
+    /// own DNS failed.
+    pub fn classify_dns_failure(&self, dns: &DnsFacts, failure: &str) -> Classification {
+        let attribution = self.attribute(&[], Some(dns));
+        let mut c = Classification {
+            provider: None,
+            fault_side: Some(FaultSide::Origin),
+            fault: Some(Fault::DnsError),
+            status: None,
+            confidence: DNS_OWN_ZONE_CONFIDENCE,
+            evidence: vec![format!("lookup failed: {}", clip(failure))],
+            server_software: None,
+            providers: attribution.providers.clone(),
+        };
+        let blamed = attribution
+            .providers
+            .iter()
+            .filter(|i| i.role != Role::Dns)
+            .find(|i| i.evidence.iter().any(|e| e.starts_with("cname ")))
+            .map(|i| (i, DNS_PROVIDER_CNAME_CONFIDENCE))
+            .or_else(|| {
+                // Only a server that answered "I failed" or stayed silent
+                // implicates the zone's host; NXDOMAIN is its owner's word.
+                (failure != "dns_nxdomain")
+                    .then(|| attribution.providers.iter().find(|i| i.role == Role::Dns))
+                    .flatten()
+                    .map(|i| (i, DNS_PROVIDER_NS_CONFIDENCE))
+            });
+        if let Some((involvement, confidence)) = blamed {
+            c.provider = Some(involvement.provider.clone());
+            c.fault_side = Some(FaultSide::Edge);
+            c.confidence = confidence;
+            c.evidence.extend(involvement.evidence.iter().cloned());
+        } else {
+            c.evidence
+                .push(String::from("no provider in the CNAME chain or NS"));
+        }
+        c
     }
 }
 

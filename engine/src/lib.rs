@@ -7,6 +7,7 @@
 
 pub mod attribution;
 pub mod classify;
+mod explain;
 pub mod fault;
 pub mod iprange;
 pub mod knowledge;

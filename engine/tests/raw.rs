@@ -48,6 +48,14 @@ const fn case(
 
 const CASES: &[Expect] = &[
     case(
+        "cloudflare__522__1.http",
+        Some("cloudflare"),
+        None,
+        Some("origin"),
+        Some("origin_timeout"),
+        &["cloudflare"],
+    ),
+    case(
         "bunny__403__1.http",
         Some("bunny"),
         None,

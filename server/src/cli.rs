@@ -47,7 +47,35 @@ pub enum Command {
     /// Serve the web app on top of a synthetic internet replaying an outage
     /// (default: Cloudflare, 18 Nov 2025) at a watchable speed. Loopback only.
     Demo(DemoArgs),
+    /// Explain saved error pages: who produced each one and whose fault it
+    /// is. Prints one JSON object per file, one per line. Exits 2 if a file
+    /// could not be read (the others are still classified).
+    Classify(ClassifyArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Raw HTTP responses (status line, headers, blank line, body) or bare
+    /// HTML bodies; `-` reads standard input.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// What DNS said about the site, as JSON:
+    /// `{"cname": [...], "addresses": [...], "ns": [...]}`.
+    #[arg(long, value_name = "FILE")]
+    pub dns: Option<PathBuf>,
+    /// Provider files overlaying the builtin set [default: `[knowledge] dir` from the configuration]
+    #[arg(long, value_name = "DIR")]
+    pub providers: Option<PathBuf>,
+    /// Print one plain sentence per file instead of JSON.
+    #[arg(long)]
+    pub text: bool,
+}
+
+/// Most bytes read of one file to classify; the classifier reads the first
+/// 256 KiB of a body, so more is never needed.
+const MAX_CLASSIFY_INPUT: u64 = 1024 * 1024;
+/// Largest `--dns` file.
+const MAX_DNS_FACTS_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -176,6 +204,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sites(SitesCommand::List(args)) => list(cli.config, &args),
         Command::Simulate(args) => simulate(&args),
         Command::Demo(args) => demo(cli.config, &args),
+        Command::Classify(args) => classify(cli.config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -227,9 +256,16 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
         "serving Faultline at http://{}",
         config.listen
     );
+    let knowledge = crate::knowledge::Knowledge::load(config.knowledge.dir.as_deref());
+    let watcher = tokio::spawn(
+        knowledge
+            .clone()
+            .watch(config.knowledge.reload_seconds, shutdown.clone()),
+    );
     let monitor = if config.monitor.enabled {
         let prober = crate::prober::LiveProber::new(config.probe.clone())
-            .map_err(|error| Failure::Usage(error.to_string()))?;
+            .map_err(|error| Failure::Usage(error.to_string()))?
+            .with_knowledge(knowledge.clone());
         let monitor = crate::monitor::Monitor::new(
             store.clone(),
             Arc::new(crate::clock::SystemClock),
@@ -240,9 +276,10 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
     } else {
         None
     };
-    let state = AppState::new(&config, store.clone());
+    let state = AppState::new(&config, store.clone()).with_knowledge(knowledge);
     let served = http::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
+    let _ = watcher.await;
     if let Some(monitor) = monitor {
         if let Err(error) = monitor.await {
             tracing::error!(%error, "the probe loop failed");
@@ -387,6 +424,98 @@ fn read_input(path: &std::path::Path, limit: usize) -> Result<String, Failure> {
     }
     String::from_utf8(bytes)
         .map_err(|_| Failure::Usage(format!("{} is not UTF-8 text", path.display())))
+}
+
+/// One line of `faultline classify`.
+#[derive(serde::Serialize)]
+struct ClassifiedFile<'a> {
+    file: String,
+    #[serde(flatten)]
+    classification: &'a engine::Classification,
+    explanation: String,
+}
+
+fn classify(config_file: Option<PathBuf>, args: &ClassifyArgs) -> Result<(), Failure> {
+    crate::telemetry::init(LogFormat::Text, "error");
+    let providers = match &args.providers {
+        Some(dir) => Some(dir.clone()),
+        None => {
+            Config::load(config_file.as_deref(), &Overrides::default())
+                .map_err(|error| Failure::Usage(error.to_string()))?
+                .knowledge
+                .dir
+        }
+    };
+    let knowledge = match &providers {
+        Some(dir) => engine::KnowledgeBase::load_dir(dir)
+            .map(Arc::new)
+            .map_err(|error| Failure::Usage(format!("provider files: {error}")))?,
+        None => engine::KnowledgeBase::shared(),
+    };
+    let dns = match &args.dns {
+        Some(path) => {
+            let text = read_input(path, MAX_DNS_FACTS_BYTES)?;
+            Some(
+                serde_json::from_str::<engine::DnsFacts>(&text)
+                    .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let mut unreadable = 0;
+    for path in &args.files {
+        let shown = path.display().to_string();
+        let bytes = match read_bytes(path, MAX_CLASSIFY_INPUT) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                unreadable += 1;
+                eprintln!("faultline: cannot read {shown}: {error}");
+                if !args.text {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "file": shown, "error": error.to_string() })
+                    );
+                }
+                continue;
+            }
+        };
+        let mut observation = engine::Observation::parse(&bytes);
+        observation.dns.clone_from(&dns);
+        let classification = knowledge.classify(&observation);
+        let explanation = knowledge.explain(&classification);
+        if args.text {
+            println!("{shown}: {explanation}");
+        } else {
+            let line = ClassifiedFile {
+                file: shown,
+                classification: &classification,
+                explanation,
+            };
+            let json = serde_json::to_string(&line).map_err(|e| Failure::Runtime(e.into()))?;
+            println!("{json}");
+        }
+    }
+    if unreadable > 0 {
+        return Err(Failure::Usage(format!(
+            "{unreadable} of {} files could not be read",
+            args.files.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The first `limit` bytes of a file, or of standard input for `-`.
+fn read_bytes(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut bytes)?;
+    } else {
+        std::fs::File::open(path)?
+            .take(limit)
+            .read_to_end(&mut bytes)?;
+    }
+    Ok(bytes)
 }
 
 fn simulate(args: &SimulateArgs) -> Result<(), Failure> {

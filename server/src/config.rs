@@ -30,6 +30,8 @@ pub struct Config {
     pub probe: crate::prober::ProberConfig,
     /// The probe loop: concurrency, canaries, retention.
     pub monitor: MonitorSettings,
+    /// Provider files overlaying the builtin knowledge base.
+    pub knowledge: crate::knowledge::KnowledgeConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +110,7 @@ impl Default for Config {
             log: LogConfig::default(),
             probe: crate::prober::ProberConfig::default(),
             monitor: MonitorSettings::default(),
+            knowledge: crate::knowledge::KnowledgeConfig::default(),
         }
     }
 }

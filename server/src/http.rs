@@ -17,12 +17,14 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::knowledge::Knowledge;
 
 /// What every handler may need. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: store::Store,
+    pub knowledge: Arc<Knowledge>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -43,7 +45,17 @@ impl AppState {
             // Production mode: no live-reload socket in the page.
             .env(Env::PROD)
             .build();
-        Self { leptos, store }
+        Self {
+            leptos,
+            store,
+            knowledge: Knowledge::builtin(),
+        }
+    }
+
+    /// Reports this knowledge base (the one the probes use) on `/healthz`.
+    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+        self.knowledge = knowledge;
+        self
     }
 }
 
@@ -85,7 +97,11 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.site_summary().await {
         Ok(summary) => (
             StatusCode::OK,
-            Json(json!({ "status": "ok", "sites": summary.watched })),
+            Json(json!({
+                "status": "ok",
+                "sites": summary.watched,
+                "knowledge": state.knowledge.status(),
+            })),
         ),
         Err(error) => {
             tracing::error!(%error, "health check cannot read the database");

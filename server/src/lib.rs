@@ -2,7 +2,6 @@
 //! background work (probing, correlation, alert delivery) around the pure
 //! `engine` and the `store`.
 
-pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -10,6 +9,7 @@ pub mod correlate;
 pub mod correlation;
 pub mod guard;
 pub mod http;
+pub mod knowledge;
 pub mod monitor;
 pub mod prober;
 pub mod scenario;

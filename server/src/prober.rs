@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use store::ProbeRecord;
 
 use crate::guard::GuardPolicy;
+use crate::knowledge::Knowledge;
 use crate::monitor::Probe;
 use crate::schedule::Target;
 
@@ -69,7 +70,21 @@ impl Default for ProberConfig {
 pub struct DnsFacts {
     pub cname: Vec<String>,
     pub addresses: Vec<IpAddr>,
+    /// Name servers of the site's zone, from a cached NS lookup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ns: Vec<String>,
     pub resolver: String,
+}
+
+impl DnsFacts {
+    /// What the classifier reads of it.
+    fn to_engine(&self) -> engine::DnsFacts {
+        engine::DnsFacts {
+            cname: self.cname.clone(),
+            addresses: self.addresses.clone(),
+            ns: self.ns.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +113,7 @@ pub struct LiveProber {
     client: reqwest::Client,
     resolver: Arc<GuardedResolver>,
     config: Arc<ProberConfig>,
+    knowledge: Arc<Knowledge>,
 }
 
 /// Resolves through hickory and hands the HTTP client only the addresses
@@ -111,13 +127,25 @@ struct GuardedResolver {
     /// Addresses a probe just checked, handed to the HTTP client's next
     /// connection to that host instead of a second query.
     pinned: Arc<Mutex<PinnedAnswers>>,
+    /// Name servers per site host, so the zone is asked once an hour, not
+    /// on every probe.
+    name_servers: Arc<Mutex<NameServers>>,
 }
+
+/// Site host to when its zone's name servers were read, and what they were.
+type NameServers = HashMap<String, (Instant, Vec<String>)>;
 
 /// Host name to the time it was checked and the addresses that passed.
 type PinnedAnswers = HashMap<String, (Instant, Vec<IpAddr>)>;
 
 /// How long a checked answer may wait for the connection that uses it.
 const PIN_FOR: Duration = Duration::from_secs(5);
+/// How long a zone's name servers are trusted before they are asked again.
+const NS_FOR: Duration = Duration::from_secs(3600);
+/// How soon a zone whose NS could not be read is asked again.
+const NS_RETRY: Duration = Duration::from_secs(300);
+/// Most site hosts whose name servers are remembered.
+const NS_CACHE_MAX: usize = 200_000;
 
 impl GuardedResolver {
     /// Resolves `host` and pins the allowed addresses for the connection
@@ -157,6 +185,71 @@ impl GuardedResolver {
                 RData::CNAME(target) => Some(target.0.to_ascii().trim_end_matches('.').to_owned()),
                 _ => None,
             })
+            .collect()
+    }
+
+    /// The name servers of the zone `host` lives in: the NS records of the
+    /// host or of its nearest parent that has them (the registrable domain
+    /// at the latest). Cached; a failed refresh keeps the last answer,
+    /// because a zone whose servers fail is exactly when its NS matter.
+    async fn ns_of(&self, host: &str) -> Vec<String> {
+        let host = key(host);
+        let cached = self
+            .name_servers
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&host).cloned());
+        if let Some((at, servers)) = &cached {
+            let fresh_for = if servers.is_empty() { NS_RETRY } else { NS_FOR };
+            if at.elapsed() < fresh_for {
+                return servers.clone();
+            }
+        }
+        let mut found = Vec::new();
+        let labels: Vec<&str> = host.split('.').collect();
+        // Never above a two-label name: a TLD's servers say nothing about the site.
+        for start in 0..labels.len().saturating_sub(1).min(3) {
+            let zone = labels[start..].join(".");
+            found = self.ns_records(&zone).await;
+            if !found.is_empty() {
+                break;
+            }
+        }
+        let servers = if found.is_empty() {
+            cached.map(|(_, servers)| servers).unwrap_or_default()
+        } else {
+            found
+        };
+        if let Ok(mut cache) = self.name_servers.lock() {
+            if cache.len() >= NS_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(host, (Instant::now(), servers.clone()));
+        }
+        servers
+    }
+
+    /// NS records owned by `zone` itself (not by a CNAME target).
+    async fn ns_records(&self, zone: &str) -> Vec<String> {
+        let fqdn = format!("{zone}.");
+        let lookup = tokio::time::timeout(
+            self.timeout,
+            self.dns
+                .lookup(fqdn.as_str(), hickory_resolver::proto::rr::RecordType::NS),
+        )
+        .await;
+        let Ok(Ok(lookup)) = lookup else {
+            return Vec::new();
+        };
+        lookup
+            .answers()
+            .iter()
+            .filter(|record| key(&record.name.to_ascii()) == zone)
+            .filter_map(|record| match &record.data {
+                RData::NS(server) => Some(key(&server.0.to_ascii())),
+                _ => None,
+            })
+            .take(16)
             .collect()
     }
 
@@ -308,6 +401,7 @@ impl LiveProber {
             timeout: Duration::from_millis(config.dns_timeout_ms),
             label: Arc::from(label),
             pinned: Arc::default(),
+            name_servers: Arc::default(),
         };
         let redirect_guard = config.guard.clone();
         let max_redirects = config.max_redirects;
@@ -349,7 +443,15 @@ impl LiveProber {
             client,
             resolver: Arc::new(resolver),
             config: Arc::new(config),
+            knowledge: Knowledge::builtin(),
         })
+    }
+
+    /// Classifies with `knowledge` (an operator's overrides) instead of
+    /// the builtin provider set.
+    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+        self.knowledge = knowledge;
+        self
     }
 
     /// Probes `url`; every failure is described in the record.
@@ -383,41 +485,50 @@ impl LiveProber {
             detail: format!("{url}: {e}"),
         })?;
         check_url(&parsed, &self.config.guard)?;
-        let mut cname = Vec::new();
+        let mut dns_facts = None;
         if let Some(url::Host::Domain(host)) = parsed.host() {
             let dns_started = Instant::now();
             let result = self.resolver.resolve_and_pin(host).await;
             record.dns_ms = Some(elapsed_ms(dns_started));
-            let dns = match result {
+            let mut dns = match result {
                 Ok(dns) => dns,
                 Err(failure) => {
                     // A silent resolver says nothing about zones: only an
-                    // answered failure is worth a second question.
+                    // answered failure is worth more questions.
                     if failure.class.starts_with("dns_") && failure.class != "dns_timeout" {
-                        let cname = self.resolver.cname_of(host).await;
-                        facts.insert("dns".to_owned(), serde_json::json!({ "cname": cname }));
-                        apply_verdict(
-                            record,
-                            &crate::classify::classify(&crate::classify::Evidence::dns(
-                                &cname,
-                                Some(failure.class),
-                            )),
+                        let (cname, ns) =
+                            tokio::join!(self.resolver.cname_of(host), self.resolver.ns_of(host));
+                        let facts_now = engine::DnsFacts {
+                            cname,
+                            addresses: Vec::new(),
+                            ns,
+                        };
+                        facts.insert(
+                            "dns".to_owned(),
+                            serde_json::to_value(&facts_now).unwrap_or_default(),
                         );
+                        let verdict = self
+                            .knowledge
+                            .current()
+                            .classify_dns_failure(&facts_now, failure.class);
+                        apply_classification(record, &verdict);
                     }
                     return Err(failure);
                 }
             };
-            cname.clone_from(&dns.cname);
+            dns.ns = self.resolver.ns_of(host).await;
             facts.insert(
                 "dns".to_owned(),
                 serde_json::to_value(&dns).unwrap_or_default(),
             );
+            // Attribution from DNS alone stands even if the request then fails.
+            let attribution = self
+                .knowledge
+                .current()
+                .attribute(&[], Some(&dns.to_engine()));
+            record.providers = providers_of(&attribution.providers);
+            dns_facts = Some(dns.to_engine());
         }
-        // Attribution from DNS alone stands even if the request then fails.
-        apply_verdict(
-            record,
-            &crate::classify::classify(&crate::classify::Evidence::dns(&cname, None)),
-        );
         let response = self
             .client
             .get(parsed)
@@ -447,18 +558,19 @@ impl LiveProber {
             .collect();
         let is_error = status >= 400;
         let body = read_bounded(response, self.config.max_body_bytes).await;
-        let verdict = crate::classify::classify(&crate::classify::Evidence {
+        let observation = engine::Observation {
             status: Some(status),
-            headers: &headers,
-            body: body
-                .as_ref()
-                .map(|(bytes, _)| bytes.as_slice())
-                .unwrap_or_default(),
-            cname: &cname,
-            ns: &[],
-            dns_failure: None,
-        });
-        apply_verdict(record, &verdict);
+            headers,
+            // Success is decided by the status; only an error page is read.
+            body: match &body {
+                Ok((bytes, _)) if is_error => bytes.clone(),
+                _ => Vec::new(),
+            },
+            dns: dns_facts,
+        };
+        let verdict = self.knowledge.current().classify(&observation);
+        let headers = observation.headers;
+        apply_classification(record, &verdict);
         record.ok = !is_error;
         if is_error {
             facts.insert(
@@ -484,24 +596,29 @@ impl LiveProber {
 }
 
 /// Copies the classifier's answer into the record.
-fn apply_verdict(record: &mut ProbeRecord, verdict: &crate::classify::Verdict) {
-    record.providers = verdict
-        .providers
+fn apply_classification(record: &mut ProbeRecord, verdict: &engine::Classification) {
+    record.providers = providers_of(&verdict.providers);
+    record.provider = verdict.provider.as_ref().map(ToString::to_string);
+    record.fault_side = verdict.fault_side.map(|side| side.as_str().to_owned());
+    record.fault = verdict.fault.map(|fault| fault.as_str().to_owned());
+    let is_error = verdict.fault.is_some();
+    record.confidence = is_error.then_some(verdict.confidence);
+    record.evidence = (is_error && !verdict.evidence.is_empty())
+        .then(|| serde_json::to_string(&verdict.evidence).unwrap_or_default());
+}
+
+/// (provider, role, evidence) for the store.
+fn providers_of(involved: &[engine::Involvement]) -> Vec<(String, String, Vec<String>)> {
+    involved
         .iter()
-        .map(|served| {
+        .map(|i| {
             (
-                served.provider.clone(),
-                served.role.clone(),
-                served.evidence.clone(),
+                i.provider.to_string(),
+                i.role.as_str().to_owned(),
+                i.evidence.clone(),
             )
         })
-        .collect();
-    record.provider.clone_from(&verdict.generator);
-    record.fault_side.clone_from(&verdict.fault_side);
-    record.fault.clone_from(&verdict.fault);
-    record.confidence = verdict.confidence;
-    record.evidence = (!verdict.evidence.is_empty())
-        .then(|| serde_json::to_string(&verdict.evidence).unwrap_or_default());
+        .collect()
 }
 
 impl Probe for LiveProber {

@@ -114,3 +114,95 @@ fn a_broken_scenario_is_refused_with_its_line() {
         "{stderr}"
     );
 }
+
+fn engine_fixture(relative: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/tests/fixtures")
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn classify_tells_an_origin_522_from_an_edge_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = engine_fixture("raw/cloudflare__522__1.http");
+    let edge = engine_fixture("error-pages/cloudflare__500__1.html");
+    let (code, stdout, stderr) = faultline(&["classify", &origin, &edge], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["file"], origin.as_str());
+    assert_eq!(lines[0]["provider"], "cloudflare");
+    assert_eq!(lines[0]["fault_side"], "origin");
+    assert_eq!(lines[0]["fault"], "origin_timeout");
+    assert_eq!(lines[0]["status"], 522);
+    assert!(lines[0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e.as_str().unwrap().contains("522")));
+    assert_eq!(lines[1]["provider"], "cloudflare");
+    assert_eq!(lines[1]["fault_side"], "edge");
+    assert_eq!(lines[1]["fault"], "edge_error");
+    assert!(lines[1]["confidence"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn classify_reads_stdin_and_dns_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dns = dir.path().join("dns.json");
+    std::fs::write(&dns, r#"{"cname": ["shop.example.com.edgekey.net"]}"#).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["classify", "--dns", dns.to_str().unwrap(), "-"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\n\r\n<html><body>Service Unavailable</body></html>")
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["file"], "-");
+    assert_eq!(line["status"], 503);
+    let providers = line["providers"].as_array().unwrap();
+    assert!(
+        providers.iter().any(|p| p["provider"] == "akamai"),
+        "{line}"
+    );
+}
+
+#[test]
+fn classify_reports_unreadable_files_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = engine_fixture("error-pages/nginx__502__1.html");
+    let (code, stdout, stderr) = faultline(&["classify", "missing.html", &page], dir.path());
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.html"), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(lines[0]["error"].as_str().is_some(), "{stdout}");
+    assert_eq!(lines[1]["fault_side"], "origin");
+    assert_eq!(lines[1]["provider"], serde_json::Value::Null);
+
+    let bad_dns = dir.path().join("dns.json");
+    std::fs::write(&bad_dns, "{\"cnames\": []}").unwrap();
+    let (code, _, stderr) = faultline(
+        &["classify", "--dns", bad_dns.to_str().unwrap(), &page],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cnames"), "{stderr}");
+}

@@ -220,6 +220,40 @@ mod dns {
     }
 
     #[tokio::test]
+    async fn the_zone_name_servers_attribute_dns_and_outlive_a_failing_zone() {
+        let addr = origin().await;
+        let dns = DnsServer::start().await.unwrap();
+        dns.add_addresses("www.shop.test", &["127.0.0.1".parse().unwrap()]);
+        dns.add_ns(
+            "shop.test",
+            &["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+        );
+        let prober = prober_with(&dns);
+        let url = format!("http://www.shop.test:{}/ok", addr.port());
+        let record = prober.probe_url(&url, Utc::now()).await;
+        assert!(record.ok, "{record:?}");
+        let facts: serde_json::Value =
+            serde_json::from_str(record.facts.as_deref().unwrap()).unwrap();
+        assert_eq!(facts["dns"]["ns"][0], "ada.ns.cloudflare.com");
+        assert!(
+            record
+                .providers
+                .iter()
+                .any(|(provider, role, _)| provider == "cloudflare" && role == "dns"),
+            "{:?}",
+            record.providers
+        );
+
+        // The zone's servers fail: the NS read before still names them.
+        dns.set_fault("shop.test", Some(DnsFault::ServFail));
+        let record = prober.probe_url(&url, Utc::now()).await;
+        assert_eq!(record.failure.as_deref(), Some("dns_servfail"));
+        assert_eq!(record.provider.as_deref(), Some("cloudflare"));
+        assert_eq!(record.fault_side.as_deref(), Some("edge"));
+        assert_eq!(record.fault.as_deref(), Some("dns_error"));
+    }
+
+    #[tokio::test]
     async fn dns_faults_get_their_class() {
         let dns = DnsServer::start().await.unwrap();
         dns.add_addresses("a.test", &["127.0.0.1".parse().unwrap()]);
