@@ -212,6 +212,7 @@ impl KnowledgeBase {
         if body.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
+        // Literals match ASCII case-insensitively, all found in one pass.
         let mut found = vec![false; self.literal_count];
         if let Some(ac) = &self.literals {
             for m in ac.find_overlapping_iter(body) {
@@ -220,9 +221,9 @@ impl KnowledgeBase {
                 }
             }
         }
+        let has = |id: usize| found.get(id).copied().unwrap_or(false);
         // Read lazily: most bodies match no marker that needs markup, and
         // most that do need only the title.
-        let text = String::from_utf8_lossy(body);
         let mut facts: Option<(PageFacts, bool)> = None;
         let mut best: Option<PageMatch> = None;
         for (index, e) in self.entries.iter().enumerate() {
@@ -239,11 +240,7 @@ impl KnowledgeBase {
                         continue;
                     }
                 }
-                if !marker
-                    .literals
-                    .iter()
-                    .all(|(id, _)| found.get(*id).copied().unwrap_or(false))
-                {
+                if !marker.literals.iter().all(|(id, _)| has(*id)) {
                     continue;
                 }
                 let mut evidence: Vec<String> = marker
@@ -252,6 +249,11 @@ impl KnowledgeBase {
                     .map(|(_, text)| format!("body: {:?}", clip(text)))
                     .collect();
                 if let Some(re) = &marker.body_regex {
+                    let gated_out = !marker.regex_gates.is_empty()
+                        && !marker.regex_gates.iter().any(|id| has(*id));
+                    if gated_out {
+                        continue;
+                    }
                     match re.find(body) {
                         Some(m) => evidence.push(format!(
                             "body: {:?}",
@@ -267,9 +269,9 @@ impl KnowledgeBase {
                         .is_none_or(|(_, full)| need_elements && !full)
                     {
                         facts = Some(if need_elements {
-                            (PageFacts::parse_until(&text, &self.element_ids), true)
+                            (PageFacts::parse_until(body, &self.element_ids), true)
                         } else {
-                            (PageFacts::parse_title(&text), false)
+                            (PageFacts::parse_title(body), false)
                         });
                     }
                     let Some((f, _)) = facts.as_ref() else {

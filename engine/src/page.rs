@@ -36,34 +36,40 @@ pub struct PageFacts {
 impl PageFacts {
     /// Tokenizes all of `html` (already capped by the caller).
     pub fn parse(html: &str) -> Self {
-        Self::read(html, None)
+        Self::read(html.as_bytes(), None)
     }
 
     /// Reads only as far as the end of the first `<title>`: most markers
     /// need nothing more, and tokenizing a whole page costs ~15 ns a byte.
-    pub fn parse_title(html: &str) -> Self {
+    /// Bytes that are not UTF-8 read as U+FFFD.
+    pub fn parse_title(html: &[u8]) -> Self {
         Self::read(html, Some(&[]))
     }
 
     /// Reads until the title and an element with each of `ids` are seen.
-    pub fn parse_until(html: &str, ids: &[String]) -> Self {
+    pub fn parse_until(html: &[u8], ids: &[String]) -> Self {
         Self::read(html, Some(ids))
     }
 
     /// `until`: stop once the title and these ids are seen; `None`: read all.
-    fn read(html: &str, until: Option<&[String]>) -> Self {
+    /// Decodes chunk by chunk, so an early stop never decodes the rest.
+    fn read(html: &[u8], until: Option<&[String]>) -> Self {
         let sink = Sink::default();
         let input = BufferQueue::default();
         let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
         let mut rest = html;
         while !rest.is_empty() {
             let mut cut = rest.len().min(CHUNK);
-            while !rest.is_char_boundary(cut) {
-                cut += 1;
+            // Never split a UTF-8 sequence: back up over continuation bytes
+            // (at most three; past that the bytes are not UTF-8 anyway).
+            let mut back = 0;
+            while cut < rest.len() && back < 3 && cut > 1 && (rest[cut] & 0xC0) == 0x80 {
+                cut -= 1;
+                back += 1;
             }
             let (chunk, after) = rest.split_at(cut);
             rest = after;
-            input.push_back(StrTendril::from_slice(chunk));
+            input.push_back(StrTendril::from_slice(&String::from_utf8_lossy(chunk)));
             let _ = tokenizer.feed(&input);
             if let Some(ids) = until {
                 let st = tokenizer.sink.state.borrow();
@@ -203,10 +209,23 @@ mod tests {
         }
         html.push_str("<div id=\"last\" class=\"a b\"></div>");
         let full = PageFacts::parse(&html);
-        let title = PageFacts::parse_title(&html);
+        let title = PageFacts::parse_title(html.as_bytes());
         assert_eq!(full.title, title.title);
         assert!(full.element_has_class("last", "b"));
         assert!(!title.element_has_class("last", "b"));
+    }
+
+    #[test]
+    fn a_character_across_a_chunk_boundary_is_decoded_whole() {
+        for pad in 0..4 {
+            let mut html = String::from("<html><head>");
+            while html.len() < CHUNK - 12 + pad {
+                html.push(' ');
+            }
+            html.push_str("<title>サーバーエラー</title>");
+            let title = PageFacts::parse_title(html.as_bytes());
+            assert_eq!(title.title.as_deref(), Some("サーバーエラー"), "pad {pad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::{KnowledgeBase, Limits, LoadError, LoadErrorKind, SourceFile};
 use crate::fault::{Fault, FaultSide};
 use crate::iprange::IpRangeSet;
 use crate::provider::{ProviderId, Role};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
 use std::collections::HashMap;
@@ -49,6 +49,10 @@ pub(crate) struct PageMarker {
     /// (literal id in the knowledge base's automaton, literal text).
     pub literals: Vec<(usize, String)>,
     pub body_regex: Option<regex::bytes::Regex>,
+    /// Literal ids of which at least one must be in the body for
+    /// `body_regex` to match (its possible prefixes): without one, the
+    /// regex is not run. Empty: always run it.
+    pub regex_gates: Vec<usize>,
     pub title: Option<Regex>,
     pub element: Option<ElementDef>,
     pub status: Vec<u16>,
@@ -160,9 +164,13 @@ pub(super) fn compile(
 }
 
 fn build_automaton(literals: &[String]) -> Result<AhoCorasick, String> {
+    // A full DFA: one table lookup per byte. The default for this many
+    // patterns is an NFA, slower over a 256 KiB body, and the table stays
+    // small (a few hundred short literals).
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(literals)
         .map_err(|e| e.to_string())
 }
@@ -503,6 +511,53 @@ impl Compiler<'_> {
             })
     }
 
+    /// Literal ids of the prefixes every match of `pattern` starts with,
+    /// added to the automaton: one pass finds them for every regex, and a
+    /// regex whose prefixes are absent is never run over a large body.
+    /// Empty when the prefixes cannot be listed (or are too short to be a
+    /// useful gate); a regex anchored at the start is cheap anyway.
+    fn gates_of(&mut self, pattern: &str) -> Vec<usize> {
+        const MIN_GATE: usize = 3;
+        const MAX_GATES: usize = 16;
+        let Ok(hir) = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .nest_limit(32)
+            .build()
+            .parse(pattern)
+        else {
+            return Vec::new();
+        };
+        let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
+        let Some(prefixes) = seq.literals() else {
+            return Vec::new();
+        };
+        let mut texts = Vec::new();
+        for prefix in prefixes {
+            match std::str::from_utf8(prefix.as_bytes()) {
+                Ok(text) if text.len() >= MIN_GATE && text.is_ascii() => texts.push(text),
+                _ => return Vec::new(),
+            }
+        }
+        if texts.is_empty() || texts.len() > MAX_GATES {
+            return Vec::new();
+        }
+        texts
+            .into_iter()
+            .map(|text| {
+                let next = self.literals.len();
+                let id = *self
+                    .literal_ids
+                    .entry(text.to_ascii_lowercase())
+                    .or_insert(next);
+                if id == next {
+                    self.literals.push(text.to_owned());
+                }
+                id
+            })
+            .collect()
+    }
+
     fn check_len(&self, pattern: &str) -> Result<(), LoadErrorKind> {
         if pattern.chars().count() > self.limits.max_pattern_len {
             return Err(LoadErrorKind::Invalid(format!(
@@ -550,6 +605,10 @@ impl Compiler<'_> {
         let body_regex = match &md.body_regex {
             Some(r) => Some(self.bytes_regex(r)?),
             None => None,
+        };
+        let regex_gates = match &md.body_regex {
+            Some(r) => self.gates_of(r),
+            None => Vec::new(),
         };
         let title = match &md.title {
             Some(r) => Some(self.regex(r, true)?),
@@ -615,6 +674,7 @@ impl Compiler<'_> {
         Ok(PageMarker {
             literals,
             body_regex,
+            regex_gates,
             title,
             element: md.element.clone(),
             status,
