@@ -59,18 +59,32 @@ impl Attribution {
                 .map(|(p, r, _)| (p.clone(), r.clone()))
                 .collect();
             let fresh = self.last.get(&probe.site_id).is_some_and(|(seen, at)| {
-                *seen == key && probe.started_at - *at < chrono::TimeDelta::hours(1)
+                let known = if probe.ok {
+                    *seen == key
+                } else {
+                    key.iter().all(|k| seen.contains(k))
+                };
+                known && probe.started_at - *at < chrono::TimeDelta::hours(1)
             });
             if fresh {
                 continue;
             }
-            match store
-                .record_attribution(probe.site_id, &probe.providers, probe.started_at)
-                .await
-            {
-                Ok(()) => {
+            // Only a successful answer shows every layer; an error page
+            // may hide some, so it adds providers but closes none.
+            let result = if probe.ok {
+                store
+                    .record_attribution(probe.site_id, &probe.providers, probe.started_at)
+                    .await
+            } else {
+                store
+                    .add_attribution(probe.site_id, &probe.providers, probe.started_at)
+                    .await
+            };
+            match result {
+                Ok(()) if probe.ok => {
                     self.last.insert(probe.site_id, (key, probe.started_at));
                 }
+                Ok(()) => {}
                 Err(error) => {
                     tracing::warn!(%error, site = probe.site_id, "cannot record attribution")
                 }

@@ -18,22 +18,49 @@ pub struct SiteProvider {
 }
 
 impl Store {
-    /// Records what a probe showed about a site's providers: rows still seen
-    /// are refreshed, new ones opened, and ones no longer seen closed, so the
-    /// history of a site's providers is kept.
+    /// Records what a successful probe showed about a site's providers:
+    /// rows still seen are refreshed, new ones opened, and ones no longer
+    /// seen closed, so the history of a site's providers is kept.
     pub async fn record_attribution(
         &self,
         site_id: i64,
         seen: &[(String, String, Vec<String>)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.write_attribution(site_id, seen, at, true).await
+    }
+
+    /// Records providers seen by a failed probe, closing none: an error
+    /// page shows only the layer that wrote it (a CDN's "origin
+    /// unreachable" page hides the host behind it), which says nothing
+    /// about the layers it hides.
+    pub async fn add_attribution(
+        &self,
+        site_id: i64,
+        seen: &[(String, String, Vec<String>)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write_attribution(site_id, seen, at, false).await
+    }
+
+    async fn write_attribution(
+        &self,
+        site_id: i64,
+        seen: &[(String, String, Vec<String>)],
+        at: DateTime<Utc>,
+        close_unseen: bool,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let current: Vec<(String, String)> = sqlx::query_as(
-            "SELECT provider, role FROM site_providers WHERE site_id = ? AND until IS NULL",
-        )
-        .bind(site_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let current: Vec<(String, String)> = if close_unseen {
+            sqlx::query_as(
+                "SELECT provider, role FROM site_providers WHERE site_id = ? AND until IS NULL",
+            )
+            .bind(site_id)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
         for (provider, role) in &current {
             if !seen.iter().any(|(p, r, _)| p == provider && r == role) {
                 sqlx::query(

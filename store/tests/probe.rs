@@ -289,3 +289,36 @@ async fn attribution_keeps_history_when_a_provider_changes() {
     assert_eq!(current[0].provider, "cloudflare");
     assert_eq!(current[0].first_seen, t("2025-01-03T00:00:00Z"));
 }
+
+#[tokio::test]
+async fn an_error_page_adds_providers_but_closes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+    store
+        .add_sites(&[site("a.example")], t("2025-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let a = store.list_sites().await.unwrap()[0].id;
+    let seen = |p: &str, role: &str| (p.to_owned(), role.to_owned(), vec![format!("from {p}")]);
+    store
+        .record_attribution(
+            a,
+            &[seen("cloudflare", "cdn"), seen("aws", "host")],
+            t("2025-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    // A Cloudflare "origin unreachable" page shows Cloudflare only.
+    store
+        .add_attribution(a, &[seen("cloudflare", "cdn")], t("2025-01-01T00:01:00Z"))
+        .await
+        .unwrap();
+    let current = store.current_providers().await.unwrap();
+    assert_eq!(current.len(), 2, "{current:?}");
+    // A healthy answer without the host header does close it.
+    store
+        .record_attribution(a, &[seen("cloudflare", "cdn")], t("2025-01-01T00:02:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.current_providers().await.unwrap().len(), 1);
+}

@@ -54,6 +54,7 @@ scenario_tests! {
     fastly_2021_06_08 => "fastly-2021-06-08.toml",
     akamai_dns_2021_07_22 => "akamai-dns-2021-07-22.toml",
     azure_front_door_2025_10_29 => "azure-front-door-2025-10-29.toml",
+    aws_us_east_1_2025_10_20 => "aws-us-east-1-2025-10-20.toml",
     negative_origin_522 => "negative-origin-522.toml",
     negative_unrelated_origins => "negative-unrelated-origins.toml",
     negative_flapping_site => "negative-flapping-site.toml",
