@@ -51,6 +51,39 @@ pub enum Command {
     /// is. Prints one JSON object per file, one per line. Exits 2 if a file
     /// could not be read (the others are still classified).
     Classify(ClassifyArgs),
+    /// The provider knowledge base: validate override files, refresh the
+    /// published IP ranges.
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Validate a directory of provider files as `serve` would load it over
+    /// the built-in set; errors name the file and line. Exit 2 if invalid.
+    Check(ProvidersDirArg),
+    /// Fetch the IP ranges providers publish (Cloudflare, Fastly,
+    /// CloudFront, Google) into DIR/ipranges/, which overrides the built-in
+    /// snapshot when DIR is the `[knowledge] dir`. Needs internet access.
+    /// A source that fails leaves its previous file; exit 1 if any failed.
+    RefreshRanges(RefreshRangesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersDirArg {
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshRangesArgs {
+    /// The override directory (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where to fetch from, as TOML `[[source]]` tables (file, urls, format
+    /// `lines` or `json` with `keys` and an optional `where`) [default: the providers' own lists]
+    #[arg(long, value_name = "FILE")]
+    pub sources: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +238,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Simulate(args) => simulate(&args),
         Command::Demo(args) => demo(cli.config, &args),
         Command::Classify(args) => classify(cli.config, &args),
+        Command::Providers(ProvidersCommand::Check(args)) => check_providers(&args),
+        Command::Providers(ProvidersCommand::RefreshRanges(args)) => refresh_ranges(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -316,11 +351,7 @@ async fn open_store(config: &Config) -> Result<store::Store, Failure> {
 fn block_on<F: std::future::Future<Output = Result<(), Failure>>>(
     future: F,
 ) -> Result<(), Failure> {
-    tokio::runtime::Runtime::new()
-        .map_err(|error| {
-            Failure::Runtime(anyhow::Error::new(error).context("cannot start the async runtime"))
-        })?
-        .block_on(future)
+    block_on_value(future)?
 }
 
 /// On first start the watchlist is empty: fill it with the default one.
@@ -502,6 +533,60 @@ fn classify(config_file: Option<PathBuf>, args: &ClassifyArgs) -> Result<(), Fai
         )));
     }
     Ok(())
+}
+
+fn check_providers(args: &ProvidersDirArg) -> Result<(), Failure> {
+    let base = engine::KnowledgeBase::load_dir(&args.dir)
+        .map_err(|error| Failure::Usage(format!("provider files: {error}")))?;
+    println!(
+        "{}: valid; {} providers and origin servers known, {} IP ranges",
+        args.dir.display(),
+        base.ids().count(),
+        base.ip_range_count()
+    );
+    Ok(())
+}
+
+fn refresh_ranges(args: &RefreshRangesArgs) -> Result<(), Failure> {
+    crate::telemetry::init(LogFormat::Text, "warn");
+    let text = match &args.sources {
+        Some(path) => read_input(path, 64 * 1024)?,
+        None => crate::ranges::DEFAULT_SOURCES.to_owned(),
+    };
+    let sources =
+        crate::ranges::Sources::parse(&text).map_err(|error| Failure::Usage(error.to_string()))?;
+    std::fs::create_dir_all(&args.dir).map_err(|error| {
+        Failure::Usage(format!("cannot create {}: {error}", args.dir.display()))
+    })?;
+    let outcomes = block_on_value(crate::ranges::refresh(&args.dir, &sources))?;
+    let mut failed = 0;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok(count) => println!("{}: {count} prefixes", outcome.file),
+            Err(error) => {
+                failed += 1;
+                eprintln!(
+                    "faultline: {}: kept the previous file: {error}",
+                    outcome.file
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "{failed} of {} sources could not be refreshed",
+            outcomes.len()
+        )));
+    }
+    Ok(())
+}
+
+fn block_on_value<T, F: std::future::Future<Output = T>>(future: F) -> Result<T, Failure> {
+    Ok(tokio::runtime::Runtime::new()
+        .map_err(|error| {
+            Failure::Runtime(anyhow::Error::new(error).context("cannot start the async runtime"))
+        })?
+        .block_on(future))
 }
 
 /// The first `limit` bytes of a file, or of standard input for `-`.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod knowledge;
 pub mod monitor;
 pub mod prober;
+pub mod ranges;
 pub mod scenario;
 pub mod schedule;
 pub mod shutdown;

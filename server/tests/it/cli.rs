@@ -206,3 +206,143 @@ fn classify_reports_unreadable_files_and_goes_on() {
     assert_eq!(code, 2);
     assert!(stderr.contains("cnames"), "{stderr}");
 }
+
+/// Serves published range lists on loopback, as the providers do online.
+async fn range_server() -> std::net::SocketAddr {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/ips-v4",
+            get(|| async { "198.51.100.0/24\n173.245.48.0/20\n" }),
+        )
+        .route("/ips-v6", get(|| async { "2606:4700::/32\n" }))
+        .route(
+            "/aws.json",
+            get(|| async {
+                r#"{"prefixes": [{"ip_prefix": "203.0.113.0/24", "service": "CLOUDFRONT"},
+                                 {"ip_prefix": "192.0.2.0/24", "service": "EC2"}],
+                    "ipv6_prefixes": []}"#
+            }),
+        )
+        .route("/garbage", get(|| async { "this is not a prefix\n" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshed_ranges_attribute_addresses_and_a_bad_source_keeps_the_old_file() {
+    let addr = range_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = dir.path().join("providers");
+    let sources = dir.path().join("sources.toml");
+    std::fs::write(
+        &sources,
+        format!(
+            r#"
+[[source]]
+file = "cloudflare.txt"
+urls = ["http://{addr}/ips-v4", "http://{addr}/ips-v6"]
+format = "lines"
+
+[[source]]
+file = "cloudfront.txt"
+urls = ["http://{addr}/aws.json"]
+format = "json"
+keys = ["ip_prefix", "ipv6_prefix"]
+where = {{ service = "CLOUDFRONT" }}
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let cwd = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            faultline(&args, &cwd)
+        })
+    };
+    let overrides_arg = overrides.display().to_string();
+    let (code, stdout, stderr) = run(vec![
+        "providers".into(),
+        "refresh-ranges".into(),
+        overrides_arg.clone(),
+        "--sources".into(),
+        sources.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("cloudflare.txt: 3 prefixes"), "{stdout}");
+    assert!(stdout.contains("cloudfront.txt: 1 prefixes"), "{stdout}");
+    let cloudfront = std::fs::read_to_string(overrides.join("ipranges/cloudfront.txt")).unwrap();
+    assert!(cloudfront.contains("203.0.113.0/24") && !cloudfront.contains("192.0.2.0/24"));
+
+    // An address only the refreshed list knows is now attributed.
+    let dns = dir.path().join("dns.json");
+    std::fs::write(&dns, r#"{"addresses": ["198.51.100.7"]}"#).unwrap();
+    let page = dir.path().join("page.http");
+    std::fs::write(&page, "HTTP/1.1 200 OK\r\n\r\nhello").unwrap();
+    let classify = |providers: Option<&str>| {
+        let mut args = vec![
+            "classify".to_owned(),
+            "--dns".into(),
+            dns.display().to_string(),
+        ];
+        if let Some(p) = providers {
+            args.extend(["--providers".to_owned(), p.to_owned()]);
+        }
+        args.push(page.display().to_string());
+        run(args)
+    };
+    let (_, with, _) = classify(Some(&overrides_arg)).await.unwrap();
+    assert!(with.contains(r#""provider":"cloudflare""#), "{with}");
+    let (_, without, _) = classify(None).await.unwrap();
+    assert!(!without.contains(r#""provider":"cloudflare""#), "{without}");
+
+    // A source that serves garbage fails alone and leaves its file.
+    std::fs::write(
+        &sources,
+        format!("[[source]]\nfile = \"cloudflare.txt\"\nurls = [\"http://{addr}/garbage\"]\nformat = \"lines\"\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(vec![
+        "providers".into(),
+        "refresh-ranges".into(),
+        overrides_arg.clone(),
+        "--sources".into(),
+        sources.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("kept the previous file") && stderr.contains("line 1"),
+        "{stderr}"
+    );
+    let kept = std::fs::read_to_string(overrides.join("ipranges/cloudflare.txt")).unwrap();
+    assert!(kept.contains("198.51.100.0/24"));
+
+    let (code, stdout, _) = run(vec!["providers".into(), "check".into(), overrides_arg])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("valid"), "{stdout}");
+}
+
+#[test]
+fn providers_check_names_the_bad_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "id = \"mine\"\nname = \"Mine\"\nrole = \"cdn\"\nsource = \"test\"\nserver = ['(']\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = faultline(
+        &["providers", "check", dir.path().to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("mine.toml"), "{stderr}");
+}
