@@ -469,7 +469,11 @@ pub fn weight(observation: &Observation, provider: &str, role: Role) -> f64 {
             } else if failure.starts_with("dns_") {
                 0.3
             } else if generated_here {
-                0.5
+                // The provider's own error page that does not say who
+                // failed (Fastly's bare "Guru Mediation", Front Door's
+                // generic page): across unrelated sites at once, the
+                // shared layer is the likely culprit.
+                0.8
             } else {
                 0.1
             }
