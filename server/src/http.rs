@@ -25,6 +25,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub store: store::Store,
     pub knowledge: Arc<Knowledge>,
+    /// Public pages, shared between clients for a few seconds.
+    pub cache: crate::cache::PageCache,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -49,6 +51,7 @@ impl AppState {
             leptos,
             store,
             knowledge: Knowledge::builtin(),
+            cache: crate::cache::PageCache::default(),
         }
     }
 
@@ -77,6 +80,11 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .layer(CompressionLayer::new())
+        // Outside compression, so pages are cached compressed.
+        .layer(axum::middleware::from_fn_with_state(
+            state.cache.clone(),
+            crate::cache::serve_cached,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 //! background work (probing, correlation, alert delivery) around the pure
 //! `engine` and the `store`.
 
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -67,3 +67,39 @@ async fn the_headline_names_an_active_provider_incident() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn public_pages_are_shared_compressed_and_revalidated_by_etag() {
+    let app = spawn_app().await;
+    // No automatic decompression: see what goes over the wire.
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let first = client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["content-encoding"], "gzip");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(first.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("stale-while-revalidate"));
+    let again = client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // The uncompressed variant is its own entry.
+    let plain = client.get(app.url("/")).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(plain.text().await.unwrap().contains("Faultline"));
+    // Operational endpoints are never cached.
+    let health = client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(health.headers().get("etag").is_none());
+    app.stop().await;
+}
