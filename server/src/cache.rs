@@ -416,9 +416,9 @@ mod tests {
         assert!(response.headers().get(header::ETAG).is_none());
     }
 
-    async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+    async fn futures_join_all<F>(futures: Vec<F>) -> Vec<F::Output>
     where
-        F: Send + 'static,
+        F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
