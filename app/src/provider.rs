@@ -127,35 +127,13 @@ pub async fn get_provider(
         .collect();
     let now = Utc::now();
     let window = Window::parse(&window);
-    let (span, bin) = window.span_and_bin();
-    let end = latest.unwrap_or(now).timestamp();
-    let until = (end.div_euclid(bin) + 1) * bin;
-    let from = until - span;
-    let resolution = match window {
-        Window::Day => store::Resolution::Minute,
-        Window::Week => store::Resolution::Hour,
-        Window::Month => store::Resolution::Day,
-    };
+    let (from, until, bin) = window.bounds(latest.unwrap_or(now).timestamp());
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
-        .provider_rollups(&id, resolution, at(from), at(until))
+        .provider_rollups(&id, window.resolution(), at(from), at(until))
         .await
         .map_err(crate::unavailable)?;
-    let series = Series::binned(
-        from,
-        until,
-        bin,
-        rows.into_iter().map(|r| {
-            (
-                r.bucket.timestamp(),
-                r.probes,
-                r.failures,
-                r.suspect,
-                r.total_ms_sum,
-                r.total_ms_max,
-            )
-        }),
-    );
+    let series = Series::from_rollups(from, until, bin, rows);
     Ok(Some(ProviderPage {
         id,
         cohorts,

@@ -116,6 +116,24 @@ impl Window {
         }
     }
 
+    /// The window that ends with the bin holding `end` (Unix seconds):
+    /// `(from, until, bin)`.
+    pub fn bounds(self, end: i64) -> (i64, i64, i64) {
+        let (span, bin) = self.span_and_bin();
+        let until = (end.div_euclid(bin) + 1) * bin;
+        (until - span, until, bin)
+    }
+
+    /// The rollup table the window reads.
+    #[cfg(feature = "ssr")]
+    pub fn resolution(self) -> store::Resolution {
+        match self {
+            Window::Day => store::Resolution::Minute,
+            Window::Week => store::Resolution::Hour,
+            Window::Month => store::Resolution::Day,
+        }
+    }
+
     fn bin_words(self) -> &'static str {
         match self {
             Window::Day => "quarter-hours",
@@ -204,6 +222,26 @@ impl Series {
             bin_s,
             bins,
         }
+    }
+
+    /// Binned stored rollups.
+    #[cfg(feature = "ssr")]
+    pub fn from_rollups(from: i64, until: i64, bin_s: i64, rows: Vec<store::RollupRow>) -> Self {
+        Self::binned(
+            from,
+            until,
+            bin_s,
+            rows.into_iter().map(|r| {
+                (
+                    r.bucket.timestamp(),
+                    r.probes,
+                    r.failures,
+                    r.suspect,
+                    r.total_ms_sum,
+                    r.total_ms_max,
+                )
+            }),
+        )
     }
 
     /// Share of counted probes that answered, over the whole window.
@@ -466,35 +504,14 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
     });
 
     let window = Window::parse(&window);
-    let (span, bin) = window.span_and_bin();
     let end = status.as_ref().map_or(now, |s| s.checked_at).timestamp();
-    let until = (end.div_euclid(bin) + 1) * bin;
-    let from = until - span;
-    let resolution = match window {
-        Window::Day => store::Resolution::Minute,
-        Window::Week => store::Resolution::Hour,
-        Window::Month => store::Resolution::Day,
-    };
+    let (from, until, bin) = window.bounds(end);
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
-        .rollups(site.id, resolution, at(from), at(until))
+        .rollups(site.id, window.resolution(), at(from), at(until))
         .await
         .map_err(crate::unavailable)?;
-    let series = Series::binned(
-        from,
-        until,
-        bin,
-        rows.into_iter().map(|r| {
-            (
-                r.bucket.timestamp(),
-                r.probes,
-                r.failures,
-                r.suspect,
-                r.total_ms_sum,
-                r.total_ms_max,
-            )
-        }),
-    );
+    let series = Series::from_rollups(from, until, bin, rows);
     Ok(Some(SitePage {
         host: site.host,
         name: site.name,

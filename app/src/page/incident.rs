@@ -86,6 +86,11 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             })}
             <p class="muted">
                 {i.provider.clone().map(|p| view! { "Provider: " <ProviderLink id=p/> ". " })}
+                {i.site.clone().map(|host| view! { "Site: " <a href=format!("/site/{host}")>{host.clone()}</a> ". " })}
+                {i.explained_by.map(|by| view! {
+                    <span data-test="explained-by">"Explained by the provider-wide "
+                        <a href=format!("/incident/{by}")>{format!("incident #{by}")}</a> ". "</span>
+                })}
                 "Permalink: " <a href=format!("/incident/{id}") data-test="permalink">{page.permalink()}</a>
             </p>
             <p class="exports">

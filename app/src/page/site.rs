@@ -163,9 +163,12 @@ fn SiteView(page: SitePage) -> impl IntoView {
                     "This failure is part of a provider-wide incident: "
                     <a href=format!("/incident/{}", incident.id)>{incident.title()}</a>
                     {format!(
-                        ", {} since {}, {} sites affected.",
-                        incident.phase,
+                        " from {}{}, {} sites affected.",
                         words::utc(incident.onset_at),
+                        incident
+                            .resolved_at
+                            .map(|end| format!(" to {} (resolved)", words::utc(end)))
+                            .unwrap_or_else(|| format!(", {} now", incident.phase)),
                         incident.sites_affected
                     )}
                 </p>
