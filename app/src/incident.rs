@@ -153,6 +153,21 @@ pub fn derived_share(spans: &[(i64, i64)], cohort: i64) -> Vec<(i64, f64)> {
     points
 }
 
+/// Joins moments closer than `within` seconds into one label, so labels
+/// drawn at the same place do not overlap: "Onset / Detected".
+pub fn merge_close(moments: Vec<Moment>, within: i64) -> Vec<Moment> {
+    let mut merged: Vec<Moment> = Vec::new();
+    for moment in moments {
+        match merged.last_mut() {
+            Some(last) if moment.at - last.at < within => {
+                last.label = format!("{} / {}", last.label, moment.label);
+            }
+            _ => merged.push(moment),
+        }
+    }
+    merged
+}
+
 /// Separate waves above half the peak share.
 pub fn waves(timeline: &[(i64, f64)]) -> usize {
     let peak = timeline.iter().map(|(_, s)| *s).fold(0.0, f64::max);
@@ -304,14 +319,16 @@ impl IncidentPage {
             y_unit: YUnit::Percent,
             line,
             step: true,
-            moments: self
-                .moments()
-                .into_iter()
-                .map(|(at, label)| Moment {
-                    at: at.timestamp(),
-                    label,
-                })
-                .collect(),
+            moments: merge_close(
+                self.moments()
+                    .into_iter()
+                    .map(|(at, label)| Moment {
+                        at: at.timestamp(),
+                        label,
+                    })
+                    .collect(),
+                (until - from) / 14,
+            ),
             ..TimeChart::default()
         }
     }
@@ -427,6 +444,26 @@ mod tests {
         let points = derived_share(&[(10, 20), (15, 30)], 4);
         assert_eq!(points, [(10, 0.25), (15, 0.5), (21, 0.25), (31, 0.0)]);
         assert!(derived_share(&[(1, 2)], 0).is_empty());
+    }
+
+    #[test]
+    fn close_moments_share_one_label() {
+        let moment = |at, label: &str| Moment {
+            at,
+            label: label.to_owned(),
+        };
+        let merged = merge_close(
+            vec![
+                moment(0, "Onset"),
+                moment(20, "Detected"),
+                moment(500, "Resolved"),
+            ],
+            60,
+        );
+        assert_eq!(
+            merged,
+            [moment(0, "Onset / Detected"), moment(500, "Resolved")]
+        );
     }
 
     #[test]
