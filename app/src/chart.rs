@@ -237,7 +237,9 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
             let x = chart.x(moment.at);
             // Two rows of labels so neighbours do not overlap.
             let y = if i % 2 == 0 { 12.0 } else { 26.0 };
-            let anchor = if x > WIDTH - 90.0 { "end" } else { "start" };
+            // About 6.5 units per character at the labels' size.
+            let width = moment.label.chars().count() as f64 * 6.5;
+            let anchor = if x + width > WIDTH - RIGHT { "end" } else { "start" };
             view! {
                 <g class="moment">
                     <line x1=x x2=x y1=y + 2.0 y2=plot_bottom/>
@@ -278,6 +280,7 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
             <figcaption><strong>{chart.title.clone()}</strong>" " {chart.summary.clone()}</figcaption>
         </figure>
     }
+    .into_any()
 }
 
 #[cfg(test)]

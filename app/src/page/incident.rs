@@ -75,6 +75,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
     );
     view! {
         <Title text=format!("{title} · Faultline")/>
+        {view! {
         <section class="headline" aria-labelledby="incident-title">
             <h1 id="incident-title">{title.clone()}</h1>
             <p class="headline-text" data-test="incident-summary">{summary}</p>
@@ -100,7 +101,9 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                 <a href=format!("/incidents/{id}/export.json") rel="external" data-test="export-json">"incident (JSON)"</a>
             </p>
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="timeline-title">
             <h2 id="timeline-title">"Timeline"</h2>
             <Chart chart=chart/>
@@ -122,12 +125,16 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                 </ol>
             })}
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="cite-title">
             <h2 id="cite-title">"Cite this"</h2>
             <blockquote class="cite" data-test="cite">{cite}</blockquote>
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="evidence-title">
             <h2 id="evidence-title">"Evidence"</h2>
             {if page.evidence.is_empty() {
@@ -136,7 +143,9 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                 view! { <EvidenceList evidence=page.evidence.clone()/> }.into_any()
             }}
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="affected-title">
             <h2 id="affected-title">{format!("Affected sites ({})", page.sites.len())}</h2>
             <div class="scroll">
@@ -166,5 +175,6 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                 </table>
             </div>
         </section>
+        }.into_any()}
     }
 }

@@ -75,6 +75,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
     let now = page.as_of;
     view! {
         <Title text=format!("{name} · Faultline")/>
+        {view! {
         <section class="headline" aria-labelledby="provider-title">
             <h1 id="provider-title">{name.clone()}</h1>
             <p class="headline-text" data-test="provider-status">{sentence}</p>
@@ -90,6 +91,8 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                 <a href=format!("/provider/{}/incidents.atom", page.id) rel="external" data-test="provider-feed">"Incident feed (Atom)"</a>
             </p>
         </section>
+        }.into_any()}
+        {view! {
         <section aria-labelledby="health-title">
             <h2 id="health-title">"Health over time"</h2>
             <p class="muted">"All probes of the sites this provider serves now, summed."</p>
@@ -97,6 +100,8 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
             <Chart chart=availability/>
             <Chart chart=response/>
         </section>
+        }.into_any()}
+        {view! {
         <section aria-labelledby="current-title">
             <h2 id="current-title">"Current incidents"</h2>
             {if open.is_empty() {
@@ -105,6 +110,8 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                 view! { <IncidentTable incidents=open now/> }.into_any()
             }}
         </section>
+        }.into_any()}
+        {view! {
         <section aria-labelledby="past-title">
             <h2 id="past-title">"Past incidents"</h2>
             {if past.is_empty() {
@@ -113,6 +120,8 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                 view! { <IncidentTable incidents=past now/> }.into_any()
             }}
         </section>
+        }.into_any()}
+        {view! {
         <section aria-labelledby="sites-title">
             <h2 id="sites-title">{format!("Sites behind {name}")}</h2>
             <div class="scroll">
@@ -143,5 +152,6 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                 </table>
             </div>
         </section>
+        }.into_any()}
     }
 }

@@ -128,6 +128,7 @@ fn SiteView(page: SitePage) -> impl IntoView {
     let now = page.as_of;
     view! {
         <Title text=format!("Is {} down? · Faultline", page.host)/>
+        {view! {
         <section class="headline" aria-labelledby="site-title">
             <h1 id="site-title">
                 {page.name.clone()}
@@ -143,7 +144,9 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 ". As of " <Time at=page.as_of long=true/> "."
             </p>
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="error-title">
             <h2 id="error-title">"Last error"</h2>
             {match page.last_error.clone() {
@@ -174,14 +177,18 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 </p>
             })}
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="charts-title">
             <h2 id="charts-title">"Availability and response time"</h2>
             <WindowTabs base=base current=page.window/>
             <Chart chart=availability/>
             <Chart chart=response/>
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="providers-title">
             <h2 id="providers-title">"Providers"</h2>
             {if page.providers.is_empty() {
@@ -215,7 +222,9 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="incidents-title">
             <h2 id="incidents-title">"Incidents"</h2>
             {if page.incidents.is_empty() {
@@ -224,7 +233,9 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 view! { <IncidentTable incidents=page.incidents.clone() now/> }.into_any()
             }}
         </section>
+        }.into_any()}
 
+        {view! {
         <section aria-labelledby="probes-title">
             <h2 id="probes-title">"Recent probes"</h2>
             <div class="scroll">
@@ -268,5 +279,6 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 </table>
             </div>
         </section>
+        }.into_any()}
     }
 }

@@ -411,7 +411,7 @@ async fn public_journeys_over_a_replayed_outage() {
     // (a) Is my site down? Search from the home page, read the answer.
     let (home, site_path) = (replay.url("/"), format!("/site/{host}"));
     let wanted_host = host.clone();
-    journey("check-a-site", Scripts::On, move |browser| async move {
+    journey("journey-check", Scripts::On, move |browser| async move {
         browser.goto(&home).await.map_err(err)?;
         browser
             .wait()
@@ -469,7 +469,7 @@ async fn public_journeys_over_a_replayed_outage() {
     // navigating inside the hydrated app.
     let home = replay.url("/");
     let wanted_host = host.clone();
-    journey("provider", Scripts::On, move |browser| async move {
+    journey("journey-provider", Scripts::On, move |browser| async move {
         browser.goto(&home).await.map_err(err)?;
         browser
             .wait()
@@ -520,7 +520,7 @@ async fn public_journeys_over_a_replayed_outage() {
     let origin = replay.url("");
     let sites_affected = incident.sites_affected;
     let incident_id = incident.id;
-    journey("incident", Scripts::On, move |browser| async move {
+    journey("journey-incident", Scripts::On, move |browser| async move {
         browser.goto(&list).await.map_err(err)?;
         expect_text(
             &browser,
@@ -587,7 +587,7 @@ async fn public_journeys_over_a_replayed_outage() {
     let home = replay.url("/");
     let list = replay.url("/incidents");
     let wanted_host = host.clone();
-    journey("no-js-journeys", Scripts::Off, move |browser| async move {
+    journey("journey-no-js", Scripts::Off, move |browser| async move {
         browser.goto(&home).await.map_err(err)?;
         search(&browser, &wanted_host).await?;
         expect_path(&browser, &format!("/site/{wanted_host}")).await?;
@@ -595,6 +595,17 @@ async fn public_journeys_over_a_replayed_outage() {
         click(&browser, "[data-test=window-30d]").await?;
         expect_text(&browser, "[data-test=chart-availability]", "last 30 days").await?;
         shot(&browser, "site-no-js").await;
+        // A phone's width: the page reflows, tables scroll on their own.
+        browser.set_window_size(390, 844).await.map_err(err)?;
+        shot(&browser, "site-phone").await;
+        let width = browser
+            .execute("return document.documentElement.scrollWidth;", vec![])
+            .await
+            .map_err(err)?;
+        if width.as_u64().is_none_or(|w| w > 400) {
+            return Err(format!("the page is {width} px wide on a phone"));
+        }
+        browser.set_window_size(1280, 900).await.map_err(err)?;
         browser.goto(&list).await.map_err(err)?;
         click(&browser, "[data-test=incident-table] a").await?;
         expect_text(&browser, "[data-test=cite]", "Cloudflare").await
