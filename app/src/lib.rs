@@ -41,6 +41,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Set once the browser has taken over the server-rendered page: tests
+    // wait for it to know hydration went through.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
     view! {
         <Stylesheet id="faultline" href="/pkg/faultline.css"/>
         <Title text="Faultline: is it down, and whose fault is it?"/>
@@ -53,7 +57,7 @@ pub fn App() -> impl IntoView {
             </nav>
         </header>
         <Router>
-            <main>
+            <main data-hydrated=move || hydrated.get().to_string()>
                 <Routes fallback=page::NotFound>
                     // Async: the whole page is rendered before it is sent, so it
                     // reads complete without JavaScript and can be cached.

@@ -398,8 +398,14 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
             .await
             .map_err(crate::unavailable)?
         {
-            // A normalised host is plain ASCII, a valid header value.
-            leptos_axum::redirect(&format!("/site/{}", site.host));
+            // Only a plain host name goes into the Location header.
+            if site
+                .host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
+                leptos_axum::redirect(&format!("/site/{}", site.host));
+            }
             return Ok(CheckOutcome::Watched { host: site.host });
         }
     }

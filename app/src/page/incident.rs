@@ -106,7 +106,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         {view! {
         <section aria-labelledby="timeline-title">
             <h2 id="timeline-title">"Timeline"</h2>
-            <Chart chart=chart/>
+            {(!page.timeline.is_empty()).then(|| view! { <Chart chart=chart/> })}
             <ol class="timeline" data-test="timeline">
                 {moments.into_iter().map(|(at, label)| view! {
                     <li><Time at=at long=true/> " — " <strong>{label}</strong></li>

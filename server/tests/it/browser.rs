@@ -369,6 +369,17 @@ async fn expect_path(browser: &Client, wanted: &str) -> Step {
     }
 }
 
+/// Waits until the page in view has hydrated.
+async fn hydrated(browser: &Client) -> Step {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("main[data-hydrated=true]"))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the page never hydrated: {e}"))
+}
+
 async fn search(browser: &Client, query: &str) -> Step {
     let input = browser.find(Locator::Css("#q")).await.map_err(err)?;
     input.send_keys(query).await.map_err(err)?;
@@ -426,6 +437,7 @@ async fn public_journeys_over_a_replayed_outage() {
         )
         .await?;
         expect_path(&browser, &site_path).await?;
+        hydrated(&browser).await?;
         expect_text(
             &browser,
             "[data-test=status]",
@@ -497,6 +509,8 @@ async fn public_journeys_over_a_replayed_outage() {
             .await
             .map_err(|e| format!("no cohort chart: {e}"))?;
         shot(&browser, "provider").await;
+        browser.refresh().await.map_err(err)?;
+        hydrated(&browser).await?;
         click(&browser, "[data-test=window-7d]").await?;
         expect_text(
             &browser,
@@ -528,6 +542,7 @@ async fn public_journeys_over_a_replayed_outage() {
             "Cloudflare-wide CDN outage",
         )
         .await?;
+        hydrated(&browser).await?;
         shot(&browser, "incidents").await;
         click(
             &browser,
@@ -539,6 +554,10 @@ async fn public_journeys_over_a_replayed_outage() {
         expect_text(&browser, "[data-test=intermittent]", "came and went").await?;
         expect_text(&browser, "[data-test=timeline]", "Onset").await?;
         expect_text(&browser, "[data-test=timeline]", "Resolved").await?;
+        expect_text(&browser, "[data-test=cite]", "Source: Faultline incident #").await?;
+        // Loaded afresh, the incident page hydrates too.
+        browser.refresh().await.map_err(err)?;
+        hydrated(&browser).await?;
         expect_text(&browser, "[data-test=cite]", "Source: Faultline incident #").await?;
         browser
             .find(Locator::Css(&format!(

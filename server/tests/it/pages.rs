@@ -227,6 +227,24 @@ async fn provider_and_incident_pages_render_on_the_server() {
             "{wanted:?} missing from the incident page"
         );
     }
+    let a = app.store.site_by_host("a.test").await.unwrap().unwrap().id;
+    let own = app
+        .store
+        .open_site_incident(
+            a,
+            t("2025-11-18T11:20:00Z"),
+            t("2025-11-18T11:22:00Z"),
+            Some("edge_error"),
+            Some(incident),
+        )
+        .await
+        .unwrap();
+    let (status, html) = get(&app.url(&format!("/incident/{own}"))).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("a.test down"));
+    assert!(html.contains(&format!(
+        "Explained by the provider-wide <a href=\"/incident/{incident}\""
+    )));
     assert_eq!(get(&app.url("/incident/999")).await.0, 404);
     assert_eq!(get(&app.url("/incident/abc")).await.0, 404);
     app.stop().await;
