@@ -355,11 +355,9 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
     };
     let site = match stored.site_id {
         Some(site_id) => store
-            .list_sites()
+            .site(site_id)
             .await
             .map_err(crate::unavailable)?
-            .into_iter()
-            .find(|s| s.id == site_id)
             .map(|s| s.host),
         None => None,
     };

@@ -114,6 +114,16 @@ impl Store {
         .await?)
     }
 
+    /// One site by id.
+    pub async fn site(&self, id: i64) -> Result<Option<Site>, StoreError> {
+        Ok(sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
     /// The latest verdict for a site, if it has been probed.
     pub async fn site_status(&self, site_id: i64) -> Result<Option<SiteStatus>, StoreError> {
         Ok(sqlx::query_as::<_, SiteStatus>(

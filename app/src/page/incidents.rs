@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Link, Title};
 
 use super::parts::{IncidentTable, Unavailable};
 use crate::incident::list_incidents;
@@ -9,6 +9,7 @@ pub fn Incidents() -> impl IntoView {
     let incidents = Resource::new(|| (), |()| list_incidents());
     view! {
         <Title text="Provider-wide incidents · Faultline"/>
+        <Link rel="alternate" type_="application/atom+xml" title="Faultline incidents" href="/incidents.atom"/>
         <h1>"Provider-wide incidents"</h1>
         <p class="muted">
             "Outages that hit many unrelated sites behind the same provider at once, newest first. "

@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Link, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{IncidentTable, Time, Unavailable, WindowTabs};
@@ -75,6 +75,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
     let now = page.as_of;
     view! {
         <Title text=format!("{name} · Faultline")/>
+        <Link rel="alternate" type_="application/atom+xml" title=format!("{name} incidents") href=format!("/provider/{}/incidents.atom", page.id)/>
         {view! {
         <section class="headline" aria-labelledby="provider-title">
             <h1 id="provider-title">{name.clone()}</h1>

@@ -210,6 +210,10 @@ async fn provider_and_incident_pages_render_on_the_server() {
     let (status, html) = get(&app.url("/incidents")).await;
     assert_eq!(status, 200);
     assert!(html.contains(&format!("href=\"/incident/{incident}\"")));
+    assert!(
+        html.contains("<link href=\"/incidents.atom\" rel=\"alternate\""),
+        "feed discovery link missing"
+    );
 
     let (status, html) = get(&app.url(&format!("/incident/{incident}"))).await;
     assert_eq!(status, 200);
