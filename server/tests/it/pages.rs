@@ -215,9 +215,22 @@ async fn provider_and_incident_pages_render_on_the_server() {
         "feed discovery link missing"
     );
 
+    app.store
+        .annotate_incident(
+            incident,
+            t("2025-11-18T11:25:00Z"),
+            "Cloudflare's status page: investigating",
+            Some("https://status.example/"),
+            "desk",
+            t("2025-11-18T12:00:00Z"),
+        )
+        .await
+        .unwrap();
     let (status, html) = get(&app.url(&format!("/incident/{incident}"))).await;
     assert_eq!(status, 200);
     for wanted in [
+        "Note 1",
+        "status page: investigating",
         "INTERMITTENT",
         "2 waves above half the peak share",
         "Peak 100 %",
