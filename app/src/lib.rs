@@ -3,8 +3,13 @@
 //! Built twice: with `ssr` into the server (rendering HTML and answering
 //! server functions from the database) and with `hydrate` into the browser.
 
+pub mod chart;
+pub mod incident;
 pub mod overview;
 mod page;
+pub mod provider;
+pub mod site;
+pub mod words;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -36,24 +41,80 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Set once the browser has taken over the server-rendered page: tests
+    // wait for it to know hydration went through.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
     view! {
         <Stylesheet id="faultline" href="/pkg/faultline.css"/>
         <Title text="Faultline: is it down, and whose fault is it?"/>
         <header class="site-header">
             <a class="brand" href="/">"Faultline"</a>
             <span class="tagline">"Is it down, and whose fault is it?"</span>
+            <nav aria-label="Main">
+                <a href="/">"Overview"</a>
+                <a href="/incidents">"Incidents"</a>
+            </nav>
         </header>
         <Router>
-            <main>
+            <main data-hydrated=move || hydrated.get().to_string()>
                 <Routes fallback=page::NotFound>
                     // Async: the whole page is rendered before it is sent, so it
                     // reads complete without JavaScript and can be cached.
                     <Route path=path!("") view=page::Home ssr=SsrMode::Async/>
+                    <Route path=path!("/check") view=page::Check ssr=SsrMode::Async/>
+                    <Route path=path!("/site/:host") view=page::Site ssr=SsrMode::Async/>
+                    <Route path=path!("/provider/:id") view=page::Provider ssr=SsrMode::Async/>
+                    <Route path=path!("/incidents") view=page::Incidents ssr=SsrMode::Async/>
+                    <Route path=path!("/incident/:id") view=page::Incident ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
         <footer class="site-footer">
             <p>"Faultline watches sites from one vantage point and attributes failures to their providers."</p>
         </footer>
+    }
+}
+
+/// A storage failure at the server-function edge: logged once here, a
+/// generic message to the page.
+#[cfg(feature = "ssr")]
+pub(crate) fn unavailable(error: store::StoreError) -> ServerFnError {
+    tracing::error!(%error, "page query failed");
+    ServerFnError::new("this page is unavailable right now")
+}
+
+/// "http://host:port" as the request named this server, for permalinks.
+#[cfg(feature = "ssr")]
+pub fn request_origin() -> String {
+    use_context::<http::request::Parts>()
+        .map(|parts| origin_of(&parts.headers))
+        .unwrap_or_default()
+}
+
+/// The origin from `Host` (and `X-Forwarded-Proto` behind a proxy).
+#[cfg(feature = "ssr")]
+pub fn origin_of(headers: &http::HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        });
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    host.map(|host| format!("{scheme}://{host}"))
+        .unwrap_or_default()
+}
+
+/// Marks the response 404 when a page finds nothing.
+pub(crate) fn not_found_status() {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
     }
 }

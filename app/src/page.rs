@@ -1,7 +1,18 @@
 //! One module per page.
 
+mod check;
 mod home;
+mod incident;
+mod incidents;
 mod not_found;
+mod parts;
+mod provider;
+mod site;
 
+pub use check::Check;
 pub use home::Home;
+pub use incident::Incident;
+pub use incidents::Incidents;
 pub use not_found::NotFound;
+pub use provider::Provider;
+pub use site::Site;

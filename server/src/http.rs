@@ -67,6 +67,19 @@ pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/incidents.atom", get(crate::export::incidents_feed))
+        .route(
+            "/incidents/{id}/export.csv",
+            get(crate::export::incident_csv),
+        )
+        .route(
+            "/incidents/{id}/export.json",
+            get(crate::export::incident_json),
+        )
+        .route(
+            "/provider/{id}/incidents.atom",
+            get(crate::export::provider_feed),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

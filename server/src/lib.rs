@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod correlation;
+pub mod export;
 pub mod guard;
 pub mod http;
 pub mod knowledge;

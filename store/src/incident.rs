@@ -51,7 +51,7 @@ pub struct Incident {
     pub timeline: String,
 }
 
-const INCIDENT_COLUMNS: &str = "id, kind, provider, role, site_id, phase, pattern, fault, onset_at, detected_at,
+pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, site_id, phase, pattern, fault, onset_at, detected_at,
     confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, explained_by,
     evidence, timeline";
 

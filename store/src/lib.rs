@@ -8,12 +8,16 @@
 mod attribution;
 mod incident;
 mod probe;
+mod report;
 mod site;
 mod vantage;
 
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
+pub use report::{
+    AffectedSite, Annotation, CohortSite, ProviderCohort, ProviderSighting, SiteStatus,
+};
 pub use site::{FailingSite, NewSite, Site, SiteSummary};
 pub use vantage::VantageEvent;
 

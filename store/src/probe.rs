@@ -88,7 +88,7 @@ pub enum Resolution {
 impl Resolution {
     const ALL: [Resolution; 3] = [Resolution::Minute, Resolution::Hour, Resolution::Day];
 
-    fn table(self) -> &'static str {
+    pub(crate) fn table(self) -> &'static str {
         match self {
             Resolution::Minute => "rollup_minute",
             Resolution::Hour => "rollup_hour",

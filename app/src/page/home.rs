@@ -1,18 +1,22 @@
 use leptos::prelude::*;
 
+use super::check::SearchForm;
 use crate::overview::{clock_time, get_overview, provider_name, Overview};
+use crate::provider::{list_providers, Cohort};
 
 #[component]
 pub fn Home() -> impl IntoView {
     let refresh = ServerAction::<crate::overview::GetOverview>::new();
     // Refetches whenever the refresh action completes.
     let overview = Resource::new(move || refresh.version().get(), |_| get_overview());
+    let providers = Resource::new(move || refresh.version().get(), |_| list_providers());
     // Set once the browser has taken over the server-rendered page, so users
     // (and tests) can tell live updates are on.
     let (live, set_live) = signal(false);
     Effect::new(move |_| set_live.set(true));
 
     view! {
+        <SearchForm/>
         <section class="headline" aria-live="polite">
             <Suspense fallback=|| view! { <p class="headline-text">"Loading the overview…"</p> }>
                 {move || {
@@ -37,6 +41,51 @@ pub fn Home() -> impl IntoView {
                     {move || if live.get() { "Live" } else { "Static page" }}
                 </span>
             </ActionForm>
+        </section>
+        <Suspense fallback=|| ()>
+            {move || {
+                providers
+                    .get()
+                    .map(|result| match result {
+                        Ok(cohorts) if !cohorts.is_empty() => view! { <ProviderGrid cohorts/> }.into_any(),
+                        _ => ().into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+/// One card per provider and role, linking to the provider's page.
+#[component]
+fn ProviderGrid(cohorts: Vec<Cohort>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="providers-title">
+            <h2 id="providers-title">"Providers"</h2>
+            <ul class="tiles" data-test="providers">
+                {cohorts
+                    .into_iter()
+                    .map(|c| {
+                        let state = if c.failing_here > 0 || c.failing * 2 > c.probed.max(1) {
+                            "down"
+                        } else if c.failing > 0 {
+                            "degraded"
+                        } else {
+                            "up"
+                        };
+                        view! {
+                            <li class=format!("tile {state}")>
+                                <a href=format!("/provider/{}", c.provider)>
+                                    <strong>{provider_name(&c.provider)}</strong>
+                                    " "
+                                    <span class="muted">{c.role.to_uppercase()}</span>
+                                </a>
+                                <span class="tile-health">{c.health()}</span>
+                                <span class="muted">{format!("{} sites", c.sites)}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
         </section>
     }
 }
@@ -65,7 +114,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                             .map(|incident| {
                                 view! {
                                     <li>
-                                        <strong>{provider_name(&incident.provider)}</strong>
+                                        <a href=format!("/incident/{}", incident.id)><strong>{provider_name(&incident.provider)}</strong></a>
                                         {format!(
                                             " ({}) {} since {} UTC: {:.0} % of its watched sites failing, {} sites affected, confidence {:.0} %",
                                             incident.role,
@@ -98,7 +147,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                     view! {
                                         <tr>
                                             <td>
-                                                {site.name.clone()}
+                                                <a href=format!("/site/{}", site.host)>{site.name.clone()}</a>
                                                 {(site.name != site.host)
                                                     .then(|| view! { " " <span class="host">{site.host.clone()}</span> })}
                                             </td>

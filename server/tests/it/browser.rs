@@ -275,3 +275,360 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
     served.await.unwrap().unwrap();
     simulation.finish(&scenario).await.unwrap();
 }
+
+/// A server over the database a whole scenario left behind.
+struct Replayed {
+    addr: std::net::SocketAddr,
+    store: store::Store,
+    stop: tokio_util::sync::CancellationToken,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Replayed {
+    /// Plays `file` from `scenarios/` to its end, then serves its database.
+    async fn start(file: &str) -> Self {
+        use server::scenario::Scenario;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(file);
+        let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("replay.db");
+        server::sim::simulate::simulate(&scenario, &database)
+            .await
+            .unwrap();
+        let store = store::Store::open(&database).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = server::config::Config {
+            listen: addr,
+            database,
+            site_root: site_root(),
+            ..Default::default()
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let state = server::http::AppState::new(&config, store.clone());
+        let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
+        Self {
+            addr,
+            store,
+            stop,
+            served,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn finish(self) {
+        self.stop.cancel();
+        self.served.await.unwrap().unwrap();
+        self.store.close().await;
+    }
+}
+
+fn err(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+/// Saves what the browser shows now under `target/browser-screenshots/`.
+async fn shot(browser: &Client, name: &str) {
+    if let Ok(png) = browser.screenshot().await {
+        let path = screenshot_path(name);
+        let _ = std::fs::create_dir_all(path.parent().expect("screenshot directory"));
+        let _ = std::fs::write(path, png);
+    }
+}
+
+async fn click(browser: &Client, css: &str) -> Step {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("click {css}: {e}"))
+}
+
+async fn expect_path(browser: &Client, wanted: &str) -> Step {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let url = browser.current_url().await.map_err(err)?;
+        if url.path() == wanted {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("at {url}, expected {wanted}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the page in view has hydrated.
+async fn hydrated(browser: &Client) -> Step {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("main[data-hydrated=true]"))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the page never hydrated: {e}"))
+}
+
+async fn search(browser: &Client, query: &str) -> Step {
+    let input = browser.find(Locator::Css("#q")).await.map_err(err)?;
+    input.send_keys(query).await.map_err(err)?;
+    click(browser, "[data-test=check]").await
+}
+
+async fn attribute(browser: &Client, css: &str, name: &str) -> Result<String, String> {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .attr(name)
+        .await
+        .map_err(err)?
+        .ok_or_else(|| format!("{css} has no {name}"))
+}
+
+/// The three public journeys over the 18 Nov 2025 Cloudflare outage,
+/// replayed to its end: a reader checks a site, looks at Cloudflare's
+/// page, and a journalist takes the incident's figures away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_journeys_over_a_replayed_outage() {
+    assert!(
+        site_root().join("pkg/faultline.wasm").exists(),
+        "no built assets in {}: run `cargo leptos build` first",
+        site_root().display()
+    );
+    let replay = Replayed::start("cloudflare-2025-11-18.toml").await;
+    let incident = replay
+        .store
+        .provider_incidents(Some("cloudflare"), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("the replay opened a Cloudflare incident");
+    let affected = replay.store.incident_sites(incident.id).await.unwrap();
+    let host = affected[0].host.clone();
+
+    // (a) Is my site down? Search from the home page, read the answer.
+    let (home, site_path) = (replay.url("/"), format!("/site/{host}"));
+    let wanted_host = host.clone();
+    journey("journey-check", Scripts::On, move |browser| async move {
+        browser.goto(&home).await.map_err(err)?;
+        browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("[data-live=true]"))
+            .await
+            .map_err(|e| format!("the home page never hydrated: {e}"))?;
+        shot(&browser, "home").await;
+        search(
+            &browser,
+            &format!("https://{}/some/page", wanted_host.to_uppercase()),
+        )
+        .await?;
+        expect_path(&browser, &site_path).await?;
+        hydrated(&browser).await?;
+        expect_text(
+            &browser,
+            "[data-test=status]",
+            &format!("{wanted_host} is up"),
+        )
+        .await?;
+        expect_text(
+            &browser,
+            "[data-test=last-error]",
+            "generated by Cloudflare",
+        )
+        .await?;
+        expect_text(&browser, "[data-test=last-error]", "Cloudflare's edge").await?;
+        expect_text(
+            &browser,
+            "[data-test=explained-by]",
+            "Cloudflare-wide CDN outage",
+        )
+        .await?;
+        expect_text(&browser, "[data-test=probes]", "First byte").await?;
+        browser
+            .find(Locator::Css("[data-test=chart-availability] svg title"))
+            .await
+            .map_err(|e| format!("no titled availability chart: {e}"))?;
+        shot(&browser, "site").await;
+
+        browser.goto(&home).await.map_err(err)?;
+        search(&browser, "unwatched.example").await?;
+        expect_text(
+            &browser,
+            "[data-test=check-result]",
+            "not on Faultline's watchlist",
+        )
+        .await?;
+        shot(&browser, "check-not-watched").await;
+        Ok(())
+    })
+    .await;
+
+    // (b) Cloudflare's page from the home page grid, then back to a site,
+    // navigating inside the hydrated app.
+    let home = replay.url("/");
+    let wanted_host = host.clone();
+    journey("journey-provider", Scripts::On, move |browser| async move {
+        browser.goto(&home).await.map_err(err)?;
+        browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("[data-live=true]"))
+            .await
+            .map_err(|e| format!("the home page never hydrated: {e}"))?;
+        click(
+            &browser,
+            "[data-test=providers] a[href='/provider/cloudflare']",
+        )
+        .await?;
+        expect_path(&browser, "/provider/cloudflare").await?;
+        expect_text(&browser, "h1", "Cloudflare").await?;
+        expect_text(&browser, "[data-test=cohort-cdn]", "answering").await?;
+        expect_text(
+            &browser,
+            "[data-test=incident-table]",
+            "Cloudflare-wide CDN outage",
+        )
+        .await?;
+        expect_text(&browser, "[data-test=cohort-sites]", &wanted_host).await?;
+        browser
+            .find(Locator::Css("[data-test=chart-cohort-availability] svg"))
+            .await
+            .map_err(|e| format!("no cohort chart: {e}"))?;
+        shot(&browser, "provider").await;
+        browser.refresh().await.map_err(err)?;
+        hydrated(&browser).await?;
+        click(&browser, "[data-test=window-7d]").await?;
+        expect_text(
+            &browser,
+            "[data-test=chart-cohort-availability]",
+            "last 7 days",
+        )
+        .await?;
+        click(
+            &browser,
+            &format!("[data-test=cohort-sites] a[href='/site/{wanted_host}']"),
+        )
+        .await?;
+        expect_path(&browser, &format!("/site/{wanted_host}")).await?;
+        expect_text(&browser, "[data-test=providers]", "Cloudflare").await
+    })
+    .await;
+
+    // (c) The incidents list, the incident's timeline, and its exports.
+    let list = replay.url("/incidents");
+    let incident_path = format!("/incident/{}", incident.id);
+    let origin = replay.url("");
+    let sites_affected = incident.sites_affected;
+    let incident_id = incident.id;
+    journey("journey-incident", Scripts::On, move |browser| async move {
+        browser.goto(&list).await.map_err(err)?;
+        expect_text(
+            &browser,
+            "[data-test=incident-table]",
+            "Cloudflare-wide CDN outage",
+        )
+        .await?;
+        hydrated(&browser).await?;
+        shot(&browser, "incidents").await;
+        click(
+            &browser,
+            &format!("[data-test=incident-table] a[href='{incident_path}']"),
+        )
+        .await?;
+        expect_path(&browser, &incident_path).await?;
+        expect_text(&browser, "[data-test=incident-summary]", "sites affected").await?;
+        expect_text(&browser, "[data-test=intermittent]", "came and went").await?;
+        expect_text(&browser, "[data-test=timeline]", "Onset").await?;
+        expect_text(&browser, "[data-test=timeline]", "Resolved").await?;
+        expect_text(&browser, "[data-test=cite]", "Source: Faultline incident #").await?;
+        // Loaded afresh, the incident page hydrates too.
+        browser.refresh().await.map_err(err)?;
+        hydrated(&browser).await?;
+        expect_text(&browser, "[data-test=cite]", "Source: Faultline incident #").await?;
+        browser
+            .find(Locator::Css(&format!(
+                "[data-test=chart-incident-{incident_id}] .moment"
+            )))
+            .await
+            .map_err(|e| format!("no moments on the timeline chart: {e}"))?;
+        shot(&browser, "incident").await;
+
+        let csv_href = attribute(&browser, "[data-test=export-csv]", "href").await?;
+        let body = reqwest::get(format!("{origin}{csv_href}"))
+            .await
+            .map_err(err)?
+            .text()
+            .await
+            .map_err(err)?;
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        let rows = reader
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        if rows.len() as i64 != sites_affected {
+            return Err(format!(
+                "{} CSV rows for {sites_affected} affected sites",
+                rows.len()
+            ));
+        }
+        let json_href = attribute(&browser, "[data-test=export-json]", "href").await?;
+        let json: serde_json::Value = reqwest::get(format!("{origin}{json_href}"))
+            .await
+            .map_err(err)?
+            .json()
+            .await
+            .map_err(err)?;
+        if json["provider"] != "cloudflare"
+            || json["sites"].as_array().map(Vec::len) != Some(rows.len())
+        {
+            return Err(format!("unexpected JSON export: {json}"));
+        }
+        Ok(())
+    })
+    .await;
+
+    // Without JavaScript: the search form, the window links and the
+    // incident page are plain HTML.
+    let home = replay.url("/");
+    let list = replay.url("/incidents");
+    let wanted_host = host.clone();
+    journey("journey-no-js", Scripts::Off, move |browser| async move {
+        browser.goto(&home).await.map_err(err)?;
+        search(&browser, &wanted_host).await?;
+        expect_path(&browser, &format!("/site/{wanted_host}")).await?;
+        expect_text(&browser, "[data-test=status]", "is up").await?;
+        click(&browser, "[data-test=window-30d]").await?;
+        expect_text(&browser, "[data-test=chart-availability]", "last 30 days").await?;
+        shot(&browser, "site-no-js").await;
+        // A phone's width: the page reflows, tables scroll on their own.
+        browser.set_window_size(390, 844).await.map_err(err)?;
+        shot(&browser, "site-phone").await;
+        let width = browser
+            .execute("return document.documentElement.scrollWidth;", vec![])
+            .await
+            .map_err(err)?;
+        if width.as_u64().is_none_or(|w| w > 400) {
+            return Err(format!("the page is {width} px wide on a phone"));
+        }
+        browser.set_window_size(1280, 900).await.map_err(err)?;
+        browser.goto(&list).await.map_err(err)?;
+        click(&browser, "[data-test=incident-table] a").await?;
+        expect_text(&browser, "[data-test=cite]", "Cloudflare").await
+    })
+    .await;
+    replay.finish().await;
+}

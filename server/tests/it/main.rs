@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod health;
 mod monitor;
+mod pages;
 mod probe;
 mod simulate;
 mod support;

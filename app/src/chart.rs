@@ -1,0 +1,327 @@
+//! Time charts drawn as SVG on the server: axes with ticks, bars and lines
+//! with markers, hatching for failures and labelled moments, so a chart
+//! reads without JavaScript and without telling colours apart. Each chart
+//! carries a title and a one-sentence summary for screen readers.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+const WIDTH: f64 = 720.0;
+const HEIGHT: f64 = 240.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 34.0;
+const BOTTOM: f64 = 30.0;
+
+/// A bar over `[from, until)` (Unix seconds) reaching `value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bar {
+    pub from: i64,
+    pub until: i64,
+    pub value: f64,
+    /// What the bar says, for its tooltip.
+    pub label: String,
+}
+
+/// A vertical line at a moment, with a short label drawn above the plot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Moment {
+    pub at: i64,
+    pub label: String,
+}
+
+/// One chart over a time window.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TimeChart {
+    /// Unique on the page: names the hatching pattern and the title.
+    pub id: String,
+    pub title: String,
+    /// A sentence with the figures the chart shows.
+    pub summary: String,
+    pub from: i64,
+    pub until: i64,
+    pub y_max: f64,
+    /// Formats a y value for the axis.
+    pub y_unit: YUnit,
+    /// Hatched bars (failures).
+    pub bars: Vec<Bar>,
+    /// Windows without data, drawn dotted.
+    pub gaps: Vec<(i64, i64)>,
+    /// A line through these points, each with a marker.
+    pub line: Vec<(i64, f64)>,
+    /// Draw the line as steps (a value holds until the next point).
+    pub step: bool,
+    pub moments: Vec<Moment>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum YUnit {
+    #[default]
+    Percent,
+    Millis,
+}
+
+impl YUnit {
+    fn format(self, value: f64) -> String {
+        match self {
+            YUnit::Percent => format!("{:.0} %", value * 100.0),
+            YUnit::Millis if value >= 1000.0 => format!("{:.1} s", value / 1000.0),
+            YUnit::Millis => format!("{value:.0} ms"),
+        }
+    }
+}
+
+/// A round upper bound for an axis: 1, 2 or 5 times a power of ten.
+pub fn nice_ceiling(max: f64) -> f64 {
+    if max.is_nan() || max <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|candidate| *candidate >= max)
+        .unwrap_or(10.0 * power)
+}
+
+/// Tick positions (Unix seconds) on round UTC times, at most about eight.
+pub fn time_ticks(from: i64, until: i64) -> (i64, Vec<i64>) {
+    const STEPS: [i64; 15] = [
+        60, 300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400, 172800, 432000,
+        604800,
+    ];
+    let span = (until - from).max(1);
+    let step = STEPS
+        .into_iter()
+        .find(|step| span / step <= 8)
+        .unwrap_or(2_592_000);
+    let first = from.div_euclid(step) * step + if from % step == 0 { 0 } else { step };
+    let ticks = (0..)
+        .map(|i| first + i * step)
+        .take_while(|tick| *tick <= until)
+        .collect();
+    (step, ticks)
+}
+
+fn tick_label(at: i64, step: i64) -> String {
+    let Some(time) = DateTime::<Utc>::from_timestamp(at, 0) else {
+        return String::new();
+    };
+    if step >= 86_400 || at % 86_400 == 0 {
+        time.format("%-d %b").to_string()
+    } else {
+        time.format("%H:%M").to_string()
+    }
+}
+
+impl TimeChart {
+    fn x(&self, at: i64) -> f64 {
+        let span = (self.until - self.from).max(1) as f64;
+        LEFT + (at - self.from).clamp(0, self.until - self.from) as f64 / span
+            * (WIDTH - LEFT - RIGHT)
+    }
+
+    fn y(&self, value: f64) -> f64 {
+        let max = if self.y_max > 0.0 { self.y_max } else { 1.0 };
+        let plot = HEIGHT - TOP - BOTTOM;
+        TOP + plot - (value / max).clamp(0.0, 1.0) * plot
+    }
+
+    fn line_path(&self) -> String {
+        let mut path = String::new();
+        let mut previous: Option<f64> = None;
+        for (at, value) in &self.line {
+            let (x, y) = (self.x(*at), self.y(*value));
+            match previous {
+                None => path.push_str(&format!("M{x:.1},{y:.1}")),
+                Some(_) if self.step => path.push_str(&format!("H{x:.1}V{y:.1}")),
+                Some(_) => path.push_str(&format!("L{x:.1},{y:.1}")),
+            }
+            previous = Some(y);
+        }
+        path
+    }
+}
+
+/// Renders a chart as a figure: the SVG and its summary as a caption.
+#[component]
+pub fn Chart(chart: TimeChart) -> impl IntoView {
+    let title_id = format!("{}-title", chart.id);
+    let desc_id = format!("{}-desc", chart.id);
+    let hatch_id = format!("{}-hatch", chart.id);
+    let dots_id = format!("{}-dots", chart.id);
+    let (step, ticks) = time_ticks(chart.from, chart.until);
+    let y_ticks: Vec<f64> = (0..=4).map(|i| chart.y_max * f64::from(i) / 4.0).collect();
+    let plot_bottom = HEIGHT - BOTTOM;
+    let markers = chart.line.len() <= 200;
+
+    let x_axis = ticks
+        .iter()
+        .map(|tick| {
+            let x = chart.x(*tick);
+            view! {
+                <line class="grid" x1=x x2=x y1=TOP y2=plot_bottom/>
+                <text class="tick" x=x y=plot_bottom + 16.0 text-anchor="middle">{tick_label(*tick, step)}</text>
+            }
+        })
+        .collect_view();
+    let y_axis = y_ticks
+        .iter()
+        .map(|value| {
+            let y = chart.y(*value);
+            view! {
+                <line class="grid" x1=LEFT x2=WIDTH - RIGHT y1=y y2=y/>
+                <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{chart.y_unit.format(*value)}</text>
+            }
+        })
+        .collect_view();
+    let gaps = chart
+        .gaps
+        .iter()
+        .map(|(from, until)| {
+            let x = chart.x(*from);
+            let width = (chart.x(*until) - x).max(0.5);
+            view! {
+                <rect class="gap" x=x y=TOP width=width height=plot_bottom - TOP fill=format!("url(#{dots_id})")>
+                    <title>"No probes"</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let bars = chart
+        .bars
+        .iter()
+        .filter(|bar| bar.value > 0.0)
+        .map(|bar| {
+            let x = chart.x(bar.from);
+            let width = (chart.x(bar.until) - x).max(1.0);
+            let y = chart.y(bar.value);
+            view! {
+                <rect class="bar" x=x y=y width=width height=(plot_bottom - y).max(1.0) fill=format!("url(#{hatch_id})")>
+                    <title>{bar.label.clone()}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let line = (!chart.line.is_empty()).then(|| {
+        let points = markers.then(|| {
+            chart
+                .line
+                .iter()
+                .map(|(at, value)| {
+                    let label = format!(
+                        "{}: {}",
+                        DateTime::<Utc>::from_timestamp(*at, 0)
+                            .map(|t| t.format("%-d %b %H:%M UTC").to_string())
+                            .unwrap_or_default(),
+                        chart.y_unit.format(*value)
+                    );
+                    view! {
+                        <circle class="marker" cx=chart.x(*at) cy=chart.y(*value) r="2.5">
+                            <title>{label}</title>
+                        </circle>
+                    }
+                })
+                .collect_view()
+        });
+        view! {
+            <path class="series" d=chart.line_path()/>
+            {points}
+        }
+    });
+    let moments = chart
+        .moments
+        .iter()
+        .enumerate()
+        .map(|(i, moment)| {
+            let x = chart.x(moment.at);
+            // Two rows of labels so neighbours do not overlap.
+            let y = if i % 2 == 0 { 12.0 } else { 26.0 };
+            // About 6.5 units per character at the labels' size.
+            let width = moment.label.chars().count() as f64 * 6.5;
+            let anchor = if x + width > WIDTH - RIGHT { "end" } else { "start" };
+            view! {
+                <g class="moment">
+                    <line x1=x x2=x y1=y + 2.0 y2=plot_bottom/>
+                    <text x=x + if anchor == "end" { -3.0 } else { 3.0 } y=y text-anchor=anchor>{moment.label.clone()}</text>
+                </g>
+            }
+        })
+        .collect_view();
+
+    view! {
+        <figure class="chart" data-test=format!("chart-{}", chart.id)>
+            <svg
+                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+                role="img"
+                aria-labelledby=format!("{title_id} {desc_id}")
+                preserveAspectRatio="xMidYMid meet"
+            >
+                <title id=title_id.clone()>{chart.title.clone()}</title>
+                <desc id=desc_id.clone()>{chart.summary.clone()}</desc>
+                <defs>
+                    <pattern id=hatch_id.clone() width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+                        <rect class="hatch-bg" width="6" height="6"/>
+                        <line class="hatch" x1="0" y1="0" x2="0" y2="6"/>
+                    </pattern>
+                    <pattern id=dots_id.clone() width="6" height="6" patternUnits="userSpaceOnUse">
+                        <circle class="dot" cx="3" cy="3" r="0.9"/>
+                    </pattern>
+                </defs>
+                {y_axis}
+                {x_axis}
+                {gaps}
+                {bars}
+                {line}
+                <line class="axis" x1=LEFT x2=WIDTH - RIGHT y1=plot_bottom y2=plot_bottom/>
+                <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=plot_bottom/>
+                {moments}
+            </svg>
+            <figcaption><strong>{chart.title.clone()}</strong>" " {chart.summary.clone()}</figcaption>
+        </figure>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_bounds_are_round() {
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(130.0), 200.0);
+        assert_eq!(nice_ceiling(480.0), 500.0);
+        assert_eq!(nice_ceiling(1000.0), 1000.0);
+        assert_eq!(nice_ceiling(0.87), 1.0);
+    }
+
+    #[test]
+    fn ticks_fall_on_round_times_and_stay_few() {
+        let day = 86_400;
+        let from = 1_763_460_000; // 2025-11-18T10:00:00Z
+        let (step, ticks) = time_ticks(from, from + day);
+        assert_eq!(step, 10_800);
+        assert!(ticks.len() <= 9 && ticks.len() >= 7);
+        assert!(ticks.iter().all(|t| t % step == 0 && *t >= from));
+        assert_eq!(tick_label(ticks[0], step), "12:00");
+        let (step, ticks) = time_ticks(from, from + 30 * day);
+        assert_eq!(step, 432_000);
+        assert_eq!(tick_label(ticks[0], step).split(' ').count(), 2);
+    }
+
+    #[test]
+    fn step_lines_hold_their_value_until_the_next_point() {
+        let chart = TimeChart {
+            from: 0,
+            until: 100,
+            y_max: 1.0,
+            line: vec![(0, 0.0), (50, 1.0)],
+            step: true,
+            ..TimeChart::default()
+        };
+        let path = chart.line_path();
+        assert!(path.starts_with("M56.0,210.0H382.0"), "{path}");
+        assert!(path.ends_with("V34.0"), "{path}");
+    }
+}

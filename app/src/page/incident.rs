@@ -1,0 +1,180 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::parts::{EvidenceList, ProviderLink, Time, Unavailable};
+use crate::chart::Chart;
+use crate::incident::{get_incident, waves, IncidentPage};
+use crate::overview::provider_name;
+use crate::words;
+
+#[component]
+pub fn Incident() -> impl IntoView {
+    let params = use_params_map();
+    let page = Resource::new(
+        move || {
+            params
+                .read()
+                .get("id")
+                .and_then(|id| id.parse::<i64>().ok())
+        },
+        |id| async move {
+            match id {
+                Some(id) => get_incident(id).await,
+                None => Ok(None),
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading the incident…"</p> }>
+            {move || {
+                page.get().map(|result| match result {
+                    Ok(Some(page)) => view! { <IncidentView page/> }.into_any(),
+                    Ok(None) => {
+                        crate::not_found_status();
+                        view! {
+                            <h1>"No such incident"</h1>
+                            <p><a href="/incidents">"All incidents"</a></p>
+                        }.into_any()
+                    }
+                    Err(_) => view! { <Unavailable/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn IncidentView(page: IncidentPage) -> impl IntoView {
+    let i = page.incident.clone();
+    let title = i.title();
+    let chart = page.chart();
+    let cite = page.cite();
+    let moments = page.moments();
+    let id = i.id;
+    let wave_count = waves(&page.timeline);
+    let summary = format!(
+        "{} from {}{}. Peak {} of the watched sites failing; {} sites affected; confidence {}.",
+        match i.phase.as_str() {
+            "resolved" => "Resolved",
+            "recovering" => "Recovering",
+            "confirmed" => "Ongoing",
+            _ => "Suspected",
+        },
+        words::utc(i.onset_at),
+        i.resolved_at
+            .map(|end| format!(" to {} ({})", words::utc(end), i.duration(page.as_of)))
+            .unwrap_or_else(|| format!(", {}", i.duration(page.as_of))),
+        i.peak_share
+            .map(words::percent)
+            .unwrap_or_else(|| "–".to_owned()),
+        i.sites_affected,
+        i.confidence
+            .map(words::percent)
+            .unwrap_or_else(|| "–".to_owned()),
+    );
+    view! {
+        <Title text=format!("{title} · Faultline")/>
+        {view! {
+        <section class="headline" aria-labelledby="incident-title">
+            <h1 id="incident-title">{title.clone()}</h1>
+            <p class="headline-text" data-test="incident-summary">{summary}</p>
+            {(i.pattern == "intermittent").then(|| view! {
+                <p class="badge-line" data-test="intermittent">
+                    <span class="badge intermittent">"INTERMITTENT"</span>
+                    {format!(" The failures came and went: {wave_count} waves above half the peak share. Each rise after a fall below the threshold counts in the same incident.")}
+                </p>
+            })}
+            <p class="muted">
+                {i.provider.clone().map(|p| view! { "Provider: " <ProviderLink id=p/> ". " })}
+                {i.site.clone().map(|host| view! { "Site: " <a href=format!("/site/{host}")>{host.clone()}</a> ". " })}
+                {i.explained_by.map(|by| view! {
+                    <span data-test="explained-by">"Explained by the provider-wide "
+                        <a href=format!("/incident/{by}")>{format!("incident #{by}")}</a> ". "</span>
+                })}
+                "Permalink: " <a href=format!("/incident/{id}") data-test="permalink">{page.permalink()}</a>
+            </p>
+            <p class="exports">
+                "Download: "
+                <a href=format!("/incidents/{id}/export.csv") rel="external" download data-test="export-csv">"affected sites (CSV)"</a>
+                " · "
+                <a href=format!("/incidents/{id}/export.json") rel="external" data-test="export-json">"incident (JSON)"</a>
+            </p>
+        </section>
+        }.into_any()}
+
+        {view! {
+        <section aria-labelledby="timeline-title">
+            <h2 id="timeline-title">"Timeline"</h2>
+            {(!page.timeline.is_empty()).then(|| view! { <Chart chart=chart/> })}
+            <ol class="timeline" data-test="timeline">
+                {moments.into_iter().map(|(at, label)| view! {
+                    <li><Time at=at long=true/> " — " <strong>{label}</strong></li>
+                }).collect_view()}
+            </ol>
+            {(!page.annotations.is_empty()).then(|| view! {
+                <h3>"Notes"</h3>
+                <ol class="notes">
+                    {page.annotations.clone().into_iter().map(|note| view! {
+                        <li>
+                            <Time at=note.at long=true/> ": " {note.text}
+                            {note.url.map(|url| view! { " " <a href=url.clone() rel="external nofollow">"source"</a> })}
+                            <span class="muted">{format!(" ({})", note.author)}</span>
+                        </li>
+                    }).collect_view()}
+                </ol>
+            })}
+        </section>
+        }.into_any()}
+
+        {view! {
+        <section aria-labelledby="cite-title">
+            <h2 id="cite-title">"Cite this"</h2>
+            <blockquote class="cite" data-test="cite">{cite}</blockquote>
+        </section>
+        }.into_any()}
+
+        {view! {
+        <section aria-labelledby="evidence-title">
+            <h2 id="evidence-title">"Evidence"</h2>
+            {if page.evidence.is_empty() {
+                view! { <p>"No evidence recorded."</p> }.into_any()
+            } else {
+                view! { <EvidenceList evidence=page.evidence.clone()/> }.into_any()
+            }}
+        </section>
+        }.into_any()}
+
+        {view! {
+        <section aria-labelledby="affected-title">
+            <h2 id="affected-title">{format!("Affected sites ({})", page.sites.len())}</h2>
+            <div class="scroll">
+                <table class="data" data-test="affected">
+                    <caption class="muted">"Each site's first and last failure counted in this incident, and what its last failing probe showed (while raw probes are kept)."</caption>
+                    <thead><tr>
+                        <th scope="col">"Site"</th><th scope="col">"First failure"</th><th scope="col">"Last failure"</th>
+                        <th scope="col">"Status"</th><th scope="col">"Error page by"</th><th scope="col">"Fault"</th><th scope="col">"Evidence"</th>
+                    </tr></thead>
+                    <tbody>
+                        {page.sites.clone().into_iter().map(|s| view! {
+                            <tr>
+                                <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
+                                <td><Time at=s.first_failure/></td>
+                                <td><Time at=s.last_failure/></td>
+                                <td>{s.status.map(|c| c.to_string()).or(s.failure.clone().map(|f| f.replace('_', " "))).unwrap_or_else(|| "–".to_owned())}</td>
+                                <td>{s.generator.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                <td>{match (&s.fault_side, &s.fault) {
+                                    (Some(side), Some(fault)) => format!("{side}: {}", fault.replace('_', " ")),
+                                    (None, Some(fault)) => fault.replace('_', " "),
+                                    _ => "–".to_owned(),
+                                }}</td>
+                                <td><EvidenceList evidence=s.evidence.into_iter().take(3).collect()/></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+        }.into_any()}
+    }
+}

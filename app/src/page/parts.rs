@@ -1,0 +1,113 @@
+//! Pieces several pages share: times, window tabs, incident tables.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use crate::incident::IncidentSummary;
+use crate::overview::provider_name;
+use crate::site::Window;
+use crate::words;
+
+/// A `<time>` with the machine-readable instant and a readable UTC text.
+#[component]
+pub fn Time(at: DateTime<Utc>, #[prop(optional)] long: bool) -> impl IntoView {
+    let text = if long {
+        words::utc(at)
+    } else {
+        words::stamp(at)
+    };
+    view! { <time datetime=words::rfc3339(at)>{text}</time> }
+}
+
+/// Links to the same page over 24 hours, 7 days or 30 days: plain links,
+/// so they work without JavaScript.
+#[component]
+pub fn WindowTabs(base: String, current: Window) -> impl IntoView {
+    view! {
+        <nav class="tabs" aria-label="Chart window">
+            {Window::ALL
+                .into_iter()
+                .map(|window| {
+                    let href = format!("{base}?window={}", window.key());
+                    let current = (window == current).then_some("page");
+                    view! {
+                        <a href=href aria-current=current data-test=format!("window-{}", window.key())>
+                            {window.label()}
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </nav>
+    }
+}
+
+/// A table of incidents with their key figures, each linking to its page.
+#[component]
+pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> impl IntoView {
+    view! {
+        <div class="scroll">
+            <table class="data" data-test="incident-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Incident"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Onset (UTC)"</th>
+                        <th scope="col">"Duration"</th>
+                        <th scope="col">"Peak"</th>
+                        <th scope="col">"Sites"</th>
+                        <th scope="col">"Confidence"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {incidents
+                        .into_iter()
+                        .map(|i| {
+                            let href = format!("/incident/{}", i.id);
+                            let state = if i.pattern == "intermittent" {
+                                format!("{}, intermittent", i.phase)
+                            } else {
+                                i.phase.clone()
+                            };
+                            view! {
+                                <tr class:open=i.is_open()>
+                                    <td><a href=href>{i.title()}</a></td>
+                                    <td>{state}</td>
+                                    <td><Time at=i.onset_at/></td>
+                                    <td>{i.duration(now)}</td>
+                                    <td>{i.peak_share.map(words::percent).unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td class="num">{i.sites_affected}</td>
+                                    <td>{i.confidence.map(words::percent).unwrap_or_else(|| "–".to_owned())}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// A provider's name linking to its page.
+#[component]
+pub fn ProviderLink(id: String) -> impl IntoView {
+    let name = provider_name(&id);
+    view! { <a href=format!("/provider/{id}")>{name}</a> }
+}
+
+/// A bulleted list of evidence strings, or nothing.
+#[component]
+pub fn EvidenceList(evidence: Vec<String>) -> impl IntoView {
+    (!evidence.is_empty()).then(|| {
+        view! {
+            <ul class="evidence">
+                {evidence.into_iter().map(|e| view! { <li><code>{e}</code></li> }).collect_view()}
+            </ul>
+        }
+    })
+}
+
+/// The error of a server function, as a page says it.
+#[component]
+pub fn Unavailable() -> impl IntoView {
+    view! { <p class="error" role="alert">"This page is unavailable right now. Try again in a moment."</p> }
+}

@@ -1,0 +1,158 @@
+use leptos::prelude::*;
+use leptos_meta::{Link, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::parts::{IncidentTable, Time, Unavailable, WindowTabs};
+use crate::chart::Chart;
+use crate::overview::provider_name;
+use crate::provider::{get_provider, ProviderPage};
+
+#[component]
+pub fn Provider() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let page = Resource::new(
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                query.read().get("window").unwrap_or_default(),
+            )
+        },
+        |(id, window)| get_provider(id, window),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading the provider…"</p> }>
+            {move || {
+                page.get().map(|result| match result {
+                    Ok(Some(page)) => view! { <ProviderView page/> }.into_any(),
+                    Ok(None) => {
+                        crate::not_found_status();
+                        view! {
+                            <h1>"Unknown provider"</h1>
+                            <p>"No watched site is attributed to this provider. " <a href="/">"Back to the overview"</a></p>
+                        }.into_any()
+                    }
+                    Err(_) => view! { <Unavailable/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ProviderView(page: ProviderPage) -> impl IntoView {
+    let name = provider_name(&page.id);
+    let open: Vec<_> = page
+        .incidents
+        .iter()
+        .filter(|i| i.is_open())
+        .cloned()
+        .collect();
+    let past: Vec<_> = page
+        .incidents
+        .iter()
+        .filter(|i| !i.is_open())
+        .cloned()
+        .collect();
+    let sentence = match open.first() {
+        Some(incident) => format!(
+            "{}: {} since {}, {} sites affected.",
+            incident.title(),
+            incident.phase,
+            crate::words::utc(incident.onset_at),
+            incident.sites_affected
+        ),
+        None => format!("No {name}-wide incident is open."),
+    };
+    let availability = page.series.availability_chart(
+        "cohort-availability",
+        &format!("{name}'s sites"),
+        page.window,
+    );
+    let response =
+        page.series
+            .response_chart("cohort-response", &format!("{name}'s sites"), page.window);
+    let now = page.as_of;
+    view! {
+        <Title text=format!("{name} · Faultline")/>
+        <Link rel="alternate" type_="application/atom+xml" title=format!("{name} incidents") href=format!("/provider/{}/incidents.atom", page.id)/>
+        {view! {
+        <section class="headline" aria-labelledby="provider-title">
+            <h1 id="provider-title">{name.clone()}</h1>
+            <p class="headline-text" data-test="provider-status">{sentence}</p>
+            <dl class="counts">
+                {page.cohorts.iter().map(|c| view! {
+                    <div>
+                        <dt>{format!("{} sites", c.role.to_uppercase())}</dt>
+                        <dd data-test=format!("cohort-{}", c.role)>{c.health()}</dd>
+                    </div>
+                }).collect_view()}
+            </dl>
+            <p class="muted">"As of " <Time at=page.as_of long=true/> ". "
+                <a href=format!("/provider/{}/incidents.atom", page.id) rel="external" data-test="provider-feed">"Incident feed (Atom)"</a>
+            </p>
+        </section>
+        }.into_any()}
+        {view! {
+        <section aria-labelledby="health-title">
+            <h2 id="health-title">"Health over time"</h2>
+            <p class="muted">"All probes of the sites this provider serves now, summed."</p>
+            <WindowTabs base=format!("/provider/{}", page.id) current=page.window/>
+            <Chart chart=availability/>
+            <Chart chart=response/>
+        </section>
+        }.into_any()}
+        {view! {
+        <section aria-labelledby="current-title">
+            <h2 id="current-title">"Current incidents"</h2>
+            {if open.is_empty() {
+                view! { <p>"None."</p> }.into_any()
+            } else {
+                view! { <IncidentTable incidents=open now/> }.into_any()
+            }}
+        </section>
+        }.into_any()}
+        {view! {
+        <section aria-labelledby="past-title">
+            <h2 id="past-title">"Past incidents"</h2>
+            {if past.is_empty() {
+                view! { <p>"None recorded."</p> }.into_any()
+            } else {
+                view! { <IncidentTable incidents=past now/> }.into_any()
+            }}
+        </section>
+        }.into_any()}
+        {view! {
+        <section aria-labelledby="sites-title">
+            <h2 id="sites-title">{format!("Sites behind {name}")}</h2>
+            <div class="scroll">
+                <table class="data" data-test="cohort-sites">
+                    <thead><tr>
+                        <th scope="col">"Site"</th><th scope="col">"Role"</th>
+                        <th scope="col">"Now"</th><th scope="col">"Error page by"</th><th scope="col">"Since"</th>
+                    </tr></thead>
+                    <tbody>
+                        {page.sites.into_iter().map(|s| {
+                            let now_text = match (s.ok, s.suspect) {
+                                (None, _) => "not probed yet".to_owned(),
+                                (Some(true), _) => "up".to_owned(),
+                                (Some(false), true) => "unknown (own network down)".to_owned(),
+                                (Some(false), false) => format!("down: {}", s.what.clone().unwrap_or_default().replace('_', " ")),
+                            };
+                            view! {
+                                <tr class:failed=s.ok == Some(false)>
+                                    <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
+                                    <td>{s.role.to_uppercase()}</td>
+                                    <td>{now_text}</td>
+                                    <td>{s.generator.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td>{s.since.map(|at| view! { <Time at/> })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+        }.into_any()}
+    }
+}

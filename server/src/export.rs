@@ -1,0 +1,389 @@
+//! Incident exports and feeds for people who reuse the figures: an
+//! incident's affected sites as CSV, the whole incident as JSON, and Atom
+//! feeds of provider-wide incidents (all, or one provider's).
+
+use app::incident::IncidentSummary;
+use app::overview::provider_name;
+use app::words;
+use atom_syndication::{Entry, Feed, Link, Person, Text};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::http::AppState;
+
+/// Incidents in a feed.
+const FEED_LIMIT: i64 = 50;
+
+/// What an export request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("no such incident")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot write the export: {0}")]
+    Write(String),
+}
+
+impl IntoResponse for ExportError {
+    fn into_response(self) -> Response {
+        match self {
+            ExportError::NotFound => (StatusCode::NOT_FOUND, "no such incident\n").into_response(),
+            error => {
+                tracing::error!(%error, "export failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the export is unavailable right now\n",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// One affected site, as the CSV and JSON exports carry it.
+#[derive(Debug, Serialize)]
+pub struct ExportSite {
+    pub host: String,
+    pub url: String,
+    pub first_failure: String,
+    pub last_failure: String,
+    pub status: Option<i64>,
+    pub failure: Option<String>,
+    pub error_page_by: Option<String>,
+    pub fault_side: Option<String>,
+    pub fault: Option<String>,
+    pub evidence: Vec<String>,
+}
+
+/// The JSON export of one incident.
+#[derive(Debug, Serialize)]
+pub struct ExportIncident {
+    pub id: i64,
+    pub permalink: String,
+    pub kind: String,
+    pub title: String,
+    pub provider: Option<String>,
+    pub role: Option<String>,
+    pub phase: String,
+    pub pattern: String,
+    pub onset_at: String,
+    pub detected_at: String,
+    pub confirmed_at: Option<String>,
+    pub peak_at: Option<String>,
+    pub peak_share: Option<f64>,
+    pub recovering_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub confidence: Option<f64>,
+    pub sites_affected: i64,
+    pub evidence: Vec<String>,
+    /// (time, share of the provider's watched sites implicated)
+    pub timeline: Vec<(String, f64)>,
+    pub annotations: Vec<ExportAnnotation>,
+    pub sites: Vec<ExportSite>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExportAnnotation {
+    pub at: String,
+    pub text: String,
+    pub url: Option<String>,
+    pub author: String,
+}
+
+fn evidence(json: Option<&str>) -> Vec<String> {
+    json.and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+/// The id from `{id}`; anything that is not a number is not an incident.
+fn incident_id(raw: &str) -> Result<i64, ExportError> {
+    raw.parse().map_err(|_| ExportError::NotFound)
+}
+
+async fn export_sites(
+    store: &store::Store,
+    id: i64,
+) -> Result<(store::Incident, Vec<ExportSite>), ExportError> {
+    let incident = store.incident(id).await?.ok_or(ExportError::NotFound)?;
+    let sites = store
+        .incident_sites(id)
+        .await?
+        .into_iter()
+        .map(|s| ExportSite {
+            evidence: evidence(s.evidence.as_deref()),
+            host: s.host,
+            url: s.url,
+            first_failure: words::rfc3339(s.first_failure),
+            last_failure: words::rfc3339(s.last_failure),
+            status: s.status,
+            failure: s.failure,
+            error_page_by: s.generator,
+            fault_side: s.fault_side,
+            fault: s.fault,
+        })
+        .collect();
+    Ok((incident, sites))
+}
+
+/// `GET /incidents/{id}/export.csv`: one row per affected site.
+pub async fn incident_csv(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ExportError> {
+    let id = incident_id(&id)?;
+    let (incident, sites) = export_sites(&state.store, id).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let write = |e: csv::Error| ExportError::Write(e.to_string());
+    writer
+        .write_record([
+            "incident",
+            "provider",
+            "role",
+            "host",
+            "url",
+            "first_failure",
+            "last_failure",
+            "status",
+            "failure",
+            "error_page_by",
+            "fault_side",
+            "fault",
+            "evidence",
+        ])
+        .map_err(write)?;
+    for site in &sites {
+        writer
+            .write_record([
+                id.to_string(),
+                incident.provider.clone().unwrap_or_default(),
+                incident.role.clone().unwrap_or_default(),
+                site.host.clone(),
+                site.url.clone(),
+                site.first_failure.clone(),
+                site.last_failure.clone(),
+                site.status.map(|s| s.to_string()).unwrap_or_default(),
+                site.failure.clone().unwrap_or_default(),
+                site.error_page_by.clone().unwrap_or_default(),
+                site.fault_side.clone().unwrap_or_default(),
+                site.fault.clone().unwrap_or_default(),
+                site.evidence.join(" | "),
+            ])
+            .map_err(write)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| ExportError::Write(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"faultline-incident-{id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /incidents/{id}/export.json`: the incident, its timeline, notes
+/// and affected sites.
+pub async fn incident_json(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ExportError> {
+    let id = incident_id(&id)?;
+    let (incident, sites) = export_sites(&state.store, id).await?;
+    let annotations = state
+        .store
+        .annotations(id)
+        .await?
+        .into_iter()
+        .map(|a| ExportAnnotation {
+            at: words::rfc3339(a.at),
+            text: a.text,
+            url: a.url,
+            author: a.author,
+        })
+        .collect();
+    let timeline: Vec<(DateTime<Utc>, f64)> =
+        serde_json::from_str(&incident.timeline).unwrap_or_default();
+    let time = |at: Option<DateTime<Utc>>| at.map(words::rfc3339);
+    let export = ExportIncident {
+        id,
+        permalink: format!("{}/incident/{id}", app::origin_of(&headers)),
+        title: IncidentSummary::from_store(incident.clone(), None).title(),
+        kind: incident.kind,
+        provider: incident.provider,
+        role: incident.role,
+        phase: incident.phase,
+        pattern: incident.pattern,
+        onset_at: words::rfc3339(incident.onset_at),
+        detected_at: words::rfc3339(incident.detected_at),
+        confirmed_at: time(incident.confirmed_at),
+        peak_at: time(incident.peak_at),
+        peak_share: incident.peak_share,
+        recovering_at: time(incident.recovering_at),
+        resolved_at: time(incident.resolved_at),
+        confidence: incident.confidence,
+        sites_affected: incident.sites_affected,
+        evidence: evidence(Some(&incident.evidence)),
+        timeline: timeline
+            .into_iter()
+            .map(|(at, share)| (words::rfc3339(at), share))
+            .collect(),
+        annotations,
+        sites,
+    };
+    Ok((
+        [(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"faultline-incident-{id}.json\""),
+        )],
+        axum::Json(export),
+    )
+        .into_response())
+}
+
+/// `GET /incidents.atom`: every provider-wide incident.
+pub async fn incidents_feed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ExportError> {
+    let incidents = state.store.provider_incidents(None, FEED_LIMIT).await?;
+    let origin = app::origin_of(&headers);
+    Ok(atom(
+        feed(
+            &origin,
+            "/incidents.atom",
+            "Faultline: provider-wide incidents",
+            incidents,
+        )
+        .to_string(),
+    ))
+}
+
+/// `GET /provider/{id}/incidents.atom`: one provider's incidents.
+pub async fn provider_feed(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ExportError> {
+    let provider = provider.to_ascii_lowercase();
+    let incidents = state
+        .store
+        .provider_incidents(Some(&provider), FEED_LIMIT)
+        .await?;
+    let origin = app::origin_of(&headers);
+    let title = format!("Faultline: {} incidents", provider_name(&provider));
+    let path = format!("/provider/{provider}/incidents.atom");
+    Ok(atom(feed(&origin, &path, &title, incidents).to_string()))
+}
+
+fn atom(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// When an incident last changed, as far as its stored times tell.
+fn last_change(incident: &store::Incident) -> DateTime<Utc> {
+    [
+        Some(incident.detected_at),
+        incident.confirmed_at,
+        incident.peak_at,
+        incident.recovering_at,
+        incident.resolved_at,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(incident.detected_at)
+}
+
+/// An Atom feed of `incidents`, one entry per incident; an incident's
+/// entry is updated whenever its phase changes.
+pub fn feed(origin: &str, path: &str, title: &str, incidents: Vec<store::Incident>) -> Feed {
+    let updated = incidents
+        .iter()
+        .map(last_change)
+        .max()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let entries = incidents
+        .into_iter()
+        .map(|incident| {
+            let changed = last_change(&incident);
+            let summary = IncidentSummary::from_store(incident, None);
+            let link = format!("{origin}/incident/{}", summary.id);
+            let mut entry = Entry::default();
+            entry.set_id(link.clone());
+            entry.set_title(Text::plain(format!(
+                "{} ({})",
+                summary.title(),
+                summary.phase
+            )));
+            entry.set_updated(changed.fixed_offset());
+            entry.set_published(Some(summary.detected_at.fixed_offset()));
+            entry.set_summary(Some(Text::plain(entry_summary(&summary))));
+            entry.set_links(vec![Link {
+                href: link,
+                mime_type: Some("text/html".to_owned()),
+                ..Link::default()
+            }]);
+            entry
+        })
+        .collect::<Vec<_>>();
+    let mut feed = Feed::default();
+    feed.set_id(format!("{origin}{path}"));
+    feed.set_title(Text::plain(title));
+    feed.set_updated(updated.fixed_offset());
+    feed.set_authors(vec![Person {
+        name: "Faultline".to_owned(),
+        ..Person::default()
+    }]);
+    feed.set_links(vec![
+        Link {
+            href: format!("{origin}{path}"),
+            rel: "self".to_owned(),
+            mime_type: Some("application/atom+xml".to_owned()),
+            ..Link::default()
+        },
+        Link {
+            href: format!("{origin}/incidents"),
+            mime_type: Some("text/html".to_owned()),
+            ..Link::default()
+        },
+    ]);
+    feed.set_entries(entries);
+    feed
+}
+
+fn entry_summary(i: &IncidentSummary) -> String {
+    let mut text = format!("{} from {}", i.title(), words::utc(i.onset_at),);
+    match i.resolved_at {
+        Some(end) => text.push_str(&format!(" to {}", words::utc(end))),
+        None => text.push_str(&format!(", {}", i.phase)),
+    }
+    if let Some(share) = i.peak_share {
+        text.push_str(&format!(
+            "; peak {} of the watched sites failing",
+            words::percent(share)
+        ));
+    }
+    text.push_str(&format!("; {} sites affected", i.sites_affected));
+    if let Some(confidence) = i.confidence {
+        text.push_str(&format!("; confidence {}", words::percent(confidence)));
+    }
+    if i.pattern == "intermittent" {
+        text.push_str("; intermittent");
+    }
+    text.push('.');
+    text
+}

@@ -1,0 +1,366 @@
+//! The public pages as served HTML, the incident exports and the Atom
+//! feeds, over HTTP against a database holding a small Cloudflare outage.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{NewSite, ProbeRecord, ProviderIncidentRow, Store};
+
+use crate::support::spawn_app;
+
+fn t(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+/// a.test and b.test behind Cloudflare get its edge 500 from 11:20 to
+/// 11:29; c.test behind Fastly stays up. Returns the incident's id.
+async fn populate(store: &Store) -> i64 {
+    let start = t("2025-11-18T11:00:00Z");
+    let sites: Vec<NewSite> = ["a.test", "b.test", "c.test"]
+        .iter()
+        .map(|host| NewSite {
+            url: format!("https://{host}/"),
+            host: (*host).to_owned(),
+            name: (*host).to_owned(),
+            tags: vec![],
+            interval_s: 60,
+        })
+        .collect();
+    store.add_sites(&sites, start).await.unwrap();
+    let mut ids = Vec::new();
+    for host in ["a.test", "b.test", "c.test"] {
+        ids.push(store.site_by_host(host).await.unwrap().unwrap().id);
+    }
+    for (id, provider, evidence) in [
+        (ids[0], "cloudflare", "server: cloudflare"),
+        (ids[1], "cloudflare", "cf-ray header"),
+        (ids[2], "fastly", "x-served-by: cache-"),
+    ] {
+        let seen = vec![(
+            provider.to_owned(),
+            "cdn".to_owned(),
+            vec![evidence.to_owned()],
+        )];
+        store.record_attribution(id, &seen, start).await.unwrap();
+    }
+    let mut batch = Vec::new();
+    for minute in 0..40 {
+        let at = start + TimeDelta::minutes(minute);
+        for (n, id) in ids.iter().enumerate() {
+            let failing = n < 2 && (20..30).contains(&minute);
+            batch.push(if failing {
+                ProbeRecord {
+                    site_id: *id,
+                    started_at: at,
+                    status: Some(500),
+                    failure: Some("http_status".to_owned()),
+                    provider: Some("cloudflare".to_owned()),
+                    fault_side: Some("edge".to_owned()),
+                    fault: Some("edge_error".to_owned()),
+                    confidence: Some(0.95),
+                    evidence: Some(
+                        r#"["cloudflare error page: cf-error-source","cf-ray: 8a1"]"#.to_owned(),
+                    ),
+                    total_ms: Some(30),
+                    ..ProbeRecord::default()
+                }
+            } else {
+                ProbeRecord {
+                    site_id: *id,
+                    started_at: at,
+                    ok: true,
+                    status: Some(200),
+                    dns_ms: Some(2),
+                    connect_ms: Some(9),
+                    tls_ms: Some(18),
+                    ttfb_ms: Some(95),
+                    total_ms: Some(120),
+                    ..ProbeRecord::default()
+                }
+            });
+        }
+    }
+    store.insert_probes(&batch).await.unwrap();
+    store
+        .save_provider_incident(
+            None,
+            &ProviderIncidentRow {
+                provider: "cloudflare".to_owned(),
+                role: "cdn".to_owned(),
+                phase: "resolved".to_owned(),
+                pattern: "intermittent".to_owned(),
+                onset_at: t("2025-11-18T11:20:00Z"),
+                detected_at: t("2025-11-18T11:21:00Z"),
+                confirmed_at: Some(t("2025-11-18T11:21:00Z")),
+                peak_share: 1.0,
+                peak_at: t("2025-11-18T11:22:00Z"),
+                recovering_at: Some(t("2025-11-18T11:30:00Z")),
+                resolved_at: Some(t("2025-11-18T11:35:00Z")),
+                confidence: 0.95,
+                sites: vec![
+                    (ids[0], t("2025-11-18T11:20:00Z"), t("2025-11-18T11:29:00Z")),
+                    (ids[1], t("2025-11-18T11:20:00Z"), t("2025-11-18T11:29:00Z")),
+                ],
+                evidence: vec!["a.test: Cloudflare's own 500 page".to_owned()],
+                timeline: vec![
+                    (t("2025-11-18T11:21:00Z"), 1.0),
+                    (t("2025-11-18T11:24:00Z"), 0.0),
+                    (t("2025-11-18T11:26:00Z"), 1.0),
+                    (t("2025-11-18T11:30:00Z"), 0.0),
+                ],
+            },
+            t("2025-11-18T11:35:00Z"),
+        )
+        .await
+        .unwrap()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = no_redirects().get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_site_page_explains_the_last_error_and_charts_the_day() {
+    let app = spawn_app().await;
+    let incident = populate(&app.store).await;
+    let (status, html) = get(&app.url("/site/a.test")).await;
+    assert_eq!(status, 200, "{html}");
+    for wanted in [
+        "a.test is up: it answered normally at 11:39 UTC, 18 Nov 2025",
+        "the error page was generated by Cloudflare",
+        "s edge, not the site",
+        &format!("/incident/{incident}"),
+        "Cloudflare-wide CDN outage",
+        "Failed probes, last 24 hours",
+        "Response time, last 24 hours",
+        "<title id=\"availability-title\">",
+        "server: cloudflare",
+        "First byte",
+    ] {
+        assert!(
+            html.contains(wanted),
+            "{wanted:?} missing from the site page"
+        );
+    }
+    let (_, week) = get(&app.url("/site/a.test?window=7d")).await;
+    assert!(week.contains("Failed probes, last 7 days"));
+
+    let (status, html) = get(&app.url("/site/nowhere.test")).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("nowhere.test is not on the watchlist"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_search_goes_to_the_site_page_or_says_it_is_not_watched() {
+    let app = spawn_app().await;
+    populate(&app.store).await;
+    let client = no_redirects();
+    let response = client
+        .get(app.url("/check?q=https%3A%2F%2FA.test%2Fsome%2Fpage"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "/site/a.test");
+    let response = client
+        .get(app.url("/check?q=www.b.test"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/site/b.test");
+
+    let (status, html) = get(&app.url("/check?q=elsewhere.example")).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("elsewhere.example is not on Faultline"));
+    let (status, html) = get(&app.url("/check?q=not+a+site")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Enter a domain"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn provider_and_incident_pages_render_on_the_server() {
+    let app = spawn_app().await;
+    let incident = populate(&app.store).await;
+    let (status, home) = get(&app.url("/")).await;
+    assert_eq!(status, 200);
+    assert!(home.contains("href=\"/provider/cloudflare\""));
+    assert!(home.contains("action=\"/check\""));
+
+    let (status, html) = get(&app.url("/provider/cloudflare")).await;
+    assert_eq!(status, 200);
+    for wanted in ["All 2 answering", "href=\"/site/b.test\"", "Past incidents"] {
+        assert!(
+            html.contains(wanted),
+            "{wanted:?} missing from the provider page"
+        );
+    }
+    assert_eq!(get(&app.url("/provider/nobody")).await.0, 404);
+
+    let (status, html) = get(&app.url("/incidents")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("href=\"/incident/{incident}\"")));
+    assert!(
+        html.contains("<link href=\"/incidents.atom\" rel=\"alternate\""),
+        "feed discovery link missing"
+    );
+
+    app.store
+        .annotate_incident(
+            incident,
+            t("2025-11-18T11:25:00Z"),
+            "Cloudflare's status page: investigating",
+            Some("https://status.example/"),
+            "desk",
+            t("2025-11-18T12:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let (status, html) = get(&app.url(&format!("/incident/{incident}"))).await;
+    assert_eq!(status, 200);
+    for wanted in [
+        "Note 1",
+        "status page: investigating",
+        "INTERMITTENT",
+        "2 waves above half the peak share",
+        "Peak 100 %",
+        "Share of sites failing over time",
+        "Source: Faultline incident #",
+        &format!("/incidents/{incident}/export.csv"),
+        "cf-ray: 8a1",
+    ] {
+        assert!(
+            html.contains(wanted),
+            "{wanted:?} missing from the incident page"
+        );
+    }
+    let a = app.store.site_by_host("a.test").await.unwrap().unwrap().id;
+    let own = app
+        .store
+        .open_site_incident(
+            a,
+            t("2025-11-18T11:20:00Z"),
+            t("2025-11-18T11:22:00Z"),
+            Some("edge_error"),
+            Some(incident),
+        )
+        .await
+        .unwrap();
+    let (status, html) = get(&app.url(&format!("/incident/{own}"))).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("a.test down"));
+    assert!(html.contains(&format!(
+        "Explained by the provider-wide <a href=\"/incident/{incident}\""
+    )));
+    assert_eq!(get(&app.url("/incident/999")).await.0, 404);
+    assert_eq!(get(&app.url("/incident/abc")).await.0, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn exports_carry_the_affected_sites_and_the_figures() {
+    let app = spawn_app().await;
+    let incident = populate(&app.store).await;
+
+    let response = reqwest::get(app.url(&format!("/incidents/{incident}/export.csv")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(&headers[3], "host");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let host = headers.iter().position(|h| h == "host").unwrap();
+    let side = headers.iter().position(|h| h == "fault_side").unwrap();
+    let evidence = headers.iter().position(|h| h == "evidence").unwrap();
+    assert_eq!(&rows[0][host], "a.test");
+    assert_eq!(&rows[0][side], "edge");
+    assert_eq!(&rows[0][1], "cloudflare");
+    assert!(rows[0][evidence].contains("cf-ray: 8a1"));
+
+    let json: serde_json::Value =
+        reqwest::get(app.url(&format!("/incidents/{incident}/export.json")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(json["provider"], "cloudflare");
+    assert_eq!(json["pattern"], "intermittent");
+    assert_eq!(json["onset_at"], "2025-11-18T11:20:00Z");
+    assert_eq!(json["sites_affected"], 2);
+    assert_eq!(json["sites"].as_array().unwrap().len(), 2);
+    assert_eq!(json["timeline"].as_array().unwrap().len(), 4);
+    assert!(json["permalink"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/incident/{incident}")));
+
+    for missing in ["/incidents/999/export.csv", "/incidents/x/export.json"] {
+        let response = reqwest::get(app.url(missing)).await.unwrap();
+        assert_eq!(response.status(), 404, "{missing}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_incident_feeds_are_atom_a_feed_reader_understands() {
+    let app = spawn_app().await;
+    let incident = populate(&app.store).await;
+    let response = reqwest::get(app.url("/incidents.atom")).await.unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/atom+xml"));
+    let feed = feed_rs::parser::parse(response.bytes().await.unwrap().as_ref()).unwrap();
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::Atom);
+    assert_eq!(feed.entries.len(), 1);
+    let entry = &feed.entries[0];
+    let title = entry.title.as_ref().unwrap().content.clone();
+    assert_eq!(title, "Cloudflare-wide CDN outage (resolved)");
+    assert!(entry.links[0]
+        .href
+        .ends_with(&format!("/incident/{incident}")));
+    assert_eq!(entry.updated, Some(t("2025-11-18T11:35:00Z")));
+    assert!(entry
+        .summary
+        .as_ref()
+        .unwrap()
+        .content
+        .contains("peak 100 % of the watched sites failing; 2 sites affected"));
+
+    let mine = reqwest::get(app.url("/provider/cloudflare/incidents.atom"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mine = feed_rs::parser::parse(mine.as_ref()).unwrap();
+    assert_eq!(mine.entries.len(), 1);
+    let none = reqwest::get(app.url("/provider/fastly/incidents.atom"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let none = feed_rs::parser::parse(none.as_ref()).unwrap();
+    assert!(none.entries.is_empty());
+    assert!(none.title.unwrap().content.contains("Fastly"));
+    app.stop().await;
+}

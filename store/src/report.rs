@@ -1,0 +1,346 @@
+//! What the public pages, exports and feeds read: one site with its status,
+//! last error, providers and incidents; one provider's cohort; one incident
+//! with its affected sites and annotations. Read-only queries.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::incident::INCIDENT_COLUMNS;
+use crate::probe::Resolution;
+use crate::{Incident, ProbeRecord, RollupRow, Site, Store, StoreError};
+
+/// The latest probe's verdict for one site (`site_status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SiteStatus {
+    pub site_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub ok: bool,
+    pub suspect: bool,
+    pub failure: Option<String>,
+    pub fault: Option<String>,
+    /// Who generated the error page, when the probe failed with one.
+    pub provider: Option<String>,
+    /// When `ok` last changed.
+    pub since: DateTime<Utc>,
+}
+
+/// A provider seen serving a site, current (`until` None) or past.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ProviderSighting {
+    pub provider: String,
+    pub role: String,
+    /// JSON array of evidence strings.
+    pub evidence: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A provider in one role with how its watched sites fare now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ProviderCohort {
+    pub provider: String,
+    pub role: String,
+    /// Watched sites currently served by it in this role.
+    pub sites: i64,
+    /// Of those, how many have been probed.
+    pub probed: i64,
+    /// Failing their latest probe (suspect probes excluded).
+    pub failing: i64,
+    /// Failing with an error page this provider generated.
+    pub failing_here: i64,
+    /// The newest probe among its sites.
+    pub latest_probe: Option<DateTime<Utc>>,
+}
+
+/// One site behind a provider, with its latest status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct CohortSite {
+    pub site_id: i64,
+    pub host: String,
+    pub name: String,
+    pub role: String,
+    pub ok: Option<bool>,
+    pub suspect: Option<bool>,
+    pub failure: Option<String>,
+    pub fault: Option<String>,
+    /// Who generated the error page of the latest failing probe.
+    pub generator: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A site affected by a provider incident, with the probe of its last
+/// implicating failure when raw probes still hold it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct AffectedSite {
+    pub site_id: i64,
+    pub host: String,
+    pub name: String,
+    pub url: String,
+    pub first_failure: DateTime<Utc>,
+    pub last_failure: DateTime<Utc>,
+    pub status: Option<i64>,
+    pub failure: Option<String>,
+    pub generator: Option<String>,
+    pub fault_side: Option<String>,
+    pub fault: Option<String>,
+    /// JSON array of evidence strings.
+    pub evidence: Option<String>,
+}
+
+/// A note on an incident's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Annotation {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub text: String,
+    pub url: Option<String>,
+    pub author: String,
+}
+
+const PROBE_COLUMNS_WITHOUT_BODY: &str = "site_id, started_at, ok, status, failure, detail, dns_ms,
+    connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, NULL AS body_gz, provider, fault_side,
+    fault, confidence, evidence, suspect";
+
+impl Store {
+    /// The watched site for a host, the oldest first when several URLs share it.
+    pub async fn site_by_host(&self, host: &str) -> Result<Option<Site>, StoreError> {
+        Ok(sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
+             WHERE host = ? ORDER BY id LIMIT 1",
+        )
+        .bind(host)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
+    /// One site by id.
+    pub async fn site(&self, id: i64) -> Result<Option<Site>, StoreError> {
+        Ok(sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
+    /// The latest verdict for a site, if it has been probed.
+    pub async fn site_status(&self, site_id: i64) -> Result<Option<SiteStatus>, StoreError> {
+        Ok(sqlx::query_as::<_, SiteStatus>(
+            "SELECT site_id, started_at, ok, suspect, failure, fault, provider, since
+             FROM site_status WHERE site_id = ?",
+        )
+        .bind(site_id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
+    /// The newest failed probe of a site still kept raw, without its body.
+    pub async fn latest_failure(&self, site_id: i64) -> Result<Option<ProbeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {PROBE_COLUMNS_WITHOUT_BODY} FROM probes
+             WHERE site_id = ? AND ok = 0 ORDER BY started_at DESC LIMIT 1"
+        );
+        Ok(sqlx::query_as::<_, ProbeRecord>(&sql)
+            .bind(site_id)
+            .fetch_optional(self.reader())
+            .await?)
+    }
+
+    /// The latest probes of a site, newest first, without error bodies.
+    pub async fn probe_history(
+        &self,
+        site_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ProbeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {PROBE_COLUMNS_WITHOUT_BODY} FROM probes
+             WHERE site_id = ? ORDER BY started_at DESC LIMIT ?"
+        );
+        Ok(sqlx::query_as::<_, ProbeRecord>(&sql)
+            .bind(site_id)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// Every provider seen serving a site, current ones first.
+    pub async fn site_provider_history(
+        &self,
+        site_id: i64,
+    ) -> Result<Vec<ProviderSighting>, StoreError> {
+        Ok(sqlx::query_as::<_, ProviderSighting>(
+            "SELECT provider, role, evidence, first_seen, last_seen, until FROM site_providers
+             WHERE site_id = ? ORDER BY until IS NOT NULL, role, provider, first_seen DESC",
+        )
+        .bind(site_id)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// A site's own incidents and the confirmed provider incidents that
+    /// counted it among the affected sites, newest first.
+    pub async fn site_incidents(
+        &self,
+        site_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents
+             WHERE (kind = 'site' AND site_id = ?1)
+                OR (kind = 'provider' AND confirmed_at IS NOT NULL
+                    AND id IN (SELECT incident_id FROM incident_sites WHERE site_id = ?1))
+             ORDER BY detected_at DESC, id DESC LIMIT ?2"
+        );
+        Ok(sqlx::query_as::<_, Incident>(&sql)
+            .bind(site_id)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// Each provider and role with its watched sites and how many fail now,
+    /// largest cohorts first.
+    pub async fn provider_cohorts(&self) -> Result<Vec<ProviderCohort>, StoreError> {
+        Ok(sqlx::query_as::<_, ProviderCohort>(
+            "SELECT sp.provider, sp.role, COUNT(*) AS sites,
+               COUNT(st.site_id) AS probed,
+               COALESCE(SUM(CASE WHEN st.ok = 0 AND st.suspect = 0 THEN 1 ELSE 0 END), 0) AS failing,
+               COALESCE(SUM(CASE WHEN st.ok = 0 AND st.suspect = 0 AND st.provider = sp.provider
+                            THEN 1 ELSE 0 END), 0) AS failing_here,
+               MAX(st.started_at) AS latest_probe
+             FROM site_providers sp
+             JOIN sites s ON s.id = sp.site_id AND s.enabled = 1
+             LEFT JOIN site_status st ON st.site_id = sp.site_id
+             WHERE sp.until IS NULL
+             GROUP BY sp.provider, sp.role
+             ORDER BY sites DESC, sp.provider, sp.role",
+        )
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// The watched sites a provider currently serves, failing ones first.
+    pub async fn provider_sites(&self, provider: &str) -> Result<Vec<CohortSite>, StoreError> {
+        Ok(sqlx::query_as::<_, CohortSite>(
+            "SELECT s.id AS site_id, s.host, s.name, sp.role, st.ok, st.suspect, st.failure, st.fault,
+                    st.provider AS generator, st.since
+             FROM site_providers sp
+             JOIN sites s ON s.id = sp.site_id AND s.enabled = 1
+             LEFT JOIN site_status st ON st.site_id = sp.site_id
+             WHERE sp.provider = ? AND sp.until IS NULL
+             ORDER BY COALESCE(st.ok, 1), s.host, sp.role",
+        )
+        .bind(provider)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// The rollups of every site a provider currently serves, summed per
+    /// bucket, in `[from, until)`, oldest first.
+    pub async fn provider_rollups(
+        &self,
+        provider: &str,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        let sql = format!(
+            "SELECT r.bucket, SUM(r.probes) AS probes, SUM(r.failures) AS failures,
+                    SUM(r.suspect) AS suspect, SUM(r.total_ms_sum) AS total_ms_sum,
+                    MAX(r.total_ms_max) AS total_ms_max
+             FROM {table} r
+             WHERE r.site_id IN (SELECT site_id FROM site_providers WHERE provider = ? AND until IS NULL)
+               AND r.bucket >= ? AND r.bucket < ?
+             GROUP BY r.bucket ORDER BY r.bucket",
+            table = resolution.table()
+        );
+        Ok(sqlx::query_as::<_, RollupRow>(&sql)
+            .bind(provider)
+            .bind(from)
+            .bind(until)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// Confirmed provider incidents (of one provider, or all), newest first.
+    /// Suspicions that never confirmed are left out.
+    pub async fn provider_incidents(
+        &self,
+        provider: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents
+             WHERE kind = 'provider' AND confirmed_at IS NOT NULL AND (?1 IS NULL OR provider = ?1)
+             ORDER BY detected_at DESC, id DESC LIMIT ?2"
+        );
+        Ok(sqlx::query_as::<_, Incident>(&sql)
+            .bind(provider)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// One incident by id.
+    pub async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
+        Ok(sqlx::query_as::<_, Incident>(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?)
+    }
+
+    /// The sites a provider incident implicated, in the order they started
+    /// failing, each with its last implicating probe if still kept.
+    pub async fn incident_sites(&self, incident_id: i64) -> Result<Vec<AffectedSite>, StoreError> {
+        Ok(sqlx::query_as::<_, AffectedSite>(
+            "SELECT s.id AS site_id, s.host, s.name, s.url, i.first_failure, i.last_failure,
+                    p.status, p.failure, p.provider AS generator, p.fault_side, p.fault, p.evidence
+             FROM incident_sites i
+             JOIN sites s ON s.id = i.site_id
+             LEFT JOIN probes p ON p.id = (
+               SELECT id FROM probes WHERE site_id = i.site_id AND started_at = i.last_failure
+               ORDER BY id DESC LIMIT 1)
+             WHERE i.incident_id = ?
+             ORDER BY i.first_failure, s.host",
+        )
+        .bind(incident_id)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// The notes on an incident's timeline, oldest first.
+    pub async fn annotations(&self, incident_id: i64) -> Result<Vec<Annotation>, StoreError> {
+        Ok(sqlx::query_as::<_, Annotation>(
+            "SELECT id, at, text, url, author FROM annotations WHERE incident_id = ? ORDER BY at, id",
+        )
+        .bind(incident_id)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// Adds a note to an incident's timeline; returns its id.
+    pub async fn annotate_incident(
+        &self,
+        incident_id: i64,
+        at: DateTime<Utc>,
+        text: &str,
+        url: Option<&str>,
+        author: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO annotations (incident_id, at, text, url, author, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(at)
+        .bind(text)
+        .bind(url)
+        .bind(author)
+        .bind(now)
+        .fetch_one(self.writer())
+        .await?)
+    }
+}

@@ -1,0 +1,343 @@
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
+//! The page queries against a real SQLite file: a small Cloudflare outage
+//! written the way the writer and the correlator write it.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Store};
+
+fn t(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn site(host: &str) -> NewSite {
+    NewSite {
+        url: format!("https://{host}/"),
+        host: host.to_owned(),
+        name: host.to_owned(),
+        tags: vec![],
+        interval_s: 60,
+    }
+}
+
+fn ok(site_id: i64, at: DateTime<Utc>, total_ms: i64) -> ProbeRecord {
+    ProbeRecord {
+        site_id,
+        started_at: at,
+        ok: true,
+        status: Some(200),
+        dns_ms: Some(3),
+        connect_ms: Some(10),
+        tls_ms: Some(20),
+        ttfb_ms: Some(total_ms - 5),
+        total_ms: Some(total_ms),
+        ..ProbeRecord::default()
+    }
+}
+
+fn edge_500(site_id: i64, at: DateTime<Utc>) -> ProbeRecord {
+    ProbeRecord {
+        site_id,
+        started_at: at,
+        ok: false,
+        status: Some(500),
+        failure: Some("http_status".to_owned()),
+        body_gz: Some(vec![1, 2, 3]),
+        provider: Some("cloudflare".to_owned()),
+        fault_side: Some("edge".to_owned()),
+        fault: Some("edge_internal_error".to_owned()),
+        confidence: Some(0.9),
+        evidence: Some(r#"["server: cloudflare","cf-ray header"]"#.to_owned()),
+        total_ms: Some(40),
+        ..ProbeRecord::default()
+    }
+}
+
+struct World {
+    store: Store,
+    a: i64,
+    b: i64,
+    c: i64,
+    incident: i64,
+    _dir: tempfile::TempDir,
+}
+
+/// a.test and b.test behind Cloudflare fail with its 500 from 11:20;
+/// c.test, behind Fastly, stays up. A provider incident covers a and b.
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+    let start = t("2025-11-18T11:00:00Z");
+    store
+        .add_sites(&[site("a.test"), site("b.test"), site("c.test")], start)
+        .await
+        .unwrap();
+    let ids = |host: &str| {
+        let store = store.clone();
+        let host = host.to_owned();
+        async move { store.site_by_host(&host).await.unwrap().unwrap().id }
+    };
+    let (a, b, c) = (
+        ids("a.test").await,
+        ids("b.test").await,
+        ids("c.test").await,
+    );
+    let cf = |evidence: &str| {
+        vec![(
+            "cloudflare".to_owned(),
+            "cdn".to_owned(),
+            vec![evidence.to_owned()],
+        )]
+    };
+    store
+        .record_attribution(a, &cf("server: cloudflare"), start)
+        .await
+        .unwrap();
+    store
+        .record_attribution(b, &cf("cf-ray header"), start)
+        .await
+        .unwrap();
+    let fastly = vec![(
+        "fastly".to_owned(),
+        "cdn".to_owned(),
+        vec!["x-served-by".to_owned()],
+    )];
+    store.record_attribution(c, &fastly, start).await.unwrap();
+
+    let mut batch = Vec::new();
+    for minute in 0..40 {
+        let at = start + TimeDelta::minutes(minute);
+        let failing = (20..30).contains(&minute);
+        for id in [a, b] {
+            batch.push(if failing {
+                edge_500(id, at)
+            } else {
+                ok(id, at, 100 + minute)
+            });
+        }
+        batch.push(ok(c, at, 80));
+    }
+    store.insert_probes(&batch).await.unwrap();
+
+    let incident = store
+        .save_provider_incident(
+            None,
+            &ProviderIncidentRow {
+                provider: "cloudflare".to_owned(),
+                role: "cdn".to_owned(),
+                phase: "resolved".to_owned(),
+                pattern: "steady".to_owned(),
+                onset_at: t("2025-11-18T11:20:00Z"),
+                detected_at: t("2025-11-18T11:21:00Z"),
+                confirmed_at: Some(t("2025-11-18T11:21:00Z")),
+                peak_share: 1.0,
+                peak_at: t("2025-11-18T11:22:00Z"),
+                recovering_at: Some(t("2025-11-18T11:30:00Z")),
+                resolved_at: Some(t("2025-11-18T11:35:00Z")),
+                confidence: 0.9,
+                sites: vec![
+                    (a, t("2025-11-18T11:20:00Z"), t("2025-11-18T11:29:00Z")),
+                    (b, t("2025-11-18T11:20:00Z"), t("2025-11-18T11:28:00Z")),
+                ],
+                evidence: vec!["a.test: cloudflare edge 500".to_owned()],
+                timeline: vec![
+                    (t("2025-11-18T11:21:00Z"), 1.0),
+                    (t("2025-11-18T11:30:00Z"), 0.0),
+                ],
+            },
+            t("2025-11-18T11:35:00Z"),
+        )
+        .await
+        .unwrap();
+    // A suspicion that never confirmed stays off the pages.
+    store
+        .save_provider_incident(
+            None,
+            &ProviderIncidentRow {
+                provider: "fastly".to_owned(),
+                role: "cdn".to_owned(),
+                phase: "resolved".to_owned(),
+                pattern: "steady".to_owned(),
+                onset_at: start,
+                detected_at: start,
+                peak_at: start,
+                sites: vec![(c, start, start)],
+                ..ProviderIncidentRow::default()
+            },
+            start,
+        )
+        .await
+        .unwrap();
+    store
+        .open_site_incident(
+            a,
+            t("2025-11-18T11:20:00Z"),
+            t("2025-11-18T11:22:00Z"),
+            Some("edge_internal_error"),
+            Some(incident),
+        )
+        .await
+        .unwrap();
+    World {
+        store,
+        a,
+        b,
+        c,
+        incident,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_site_page_reads_status_last_error_providers_and_incidents() {
+    let w = world().await;
+    assert!(w
+        .store
+        .site_by_host("nowhere.test")
+        .await
+        .unwrap()
+        .is_none());
+
+    let status = w.store.site_status(w.a).await.unwrap().unwrap();
+    assert!(status.ok);
+    assert_eq!(status.since, t("2025-11-18T11:30:00Z"));
+    assert_eq!(status.started_at, t("2025-11-18T11:39:00Z"));
+
+    let error = w.store.latest_failure(w.a).await.unwrap().unwrap();
+    assert_eq!(error.started_at, t("2025-11-18T11:29:00Z"));
+    assert_eq!(error.provider.as_deref(), Some("cloudflare"));
+    assert_eq!(error.fault_side.as_deref(), Some("edge"));
+    assert_eq!(error.body_gz, None, "pages never carry error bodies");
+    assert!(w.store.latest_failure(w.c).await.unwrap().is_none());
+
+    let probes = w.store.probe_history(w.a, 5).await.unwrap();
+    assert_eq!(probes.len(), 5);
+    assert_eq!(probes[0].started_at, t("2025-11-18T11:39:00Z"));
+    assert_eq!(probes[0].dns_ms, Some(3));
+
+    let providers = w.store.site_provider_history(w.a).await.unwrap();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].provider, "cloudflare");
+    assert!(providers[0].until.is_none());
+    assert!(providers[0].evidence.contains("server: cloudflare"));
+
+    let incidents = w.store.site_incidents(w.a, 10).await.unwrap();
+    let kinds: Vec<&str> = incidents.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds, ["site", "provider"]);
+    assert_eq!(incidents[0].explained_by, Some(w.incident));
+    assert!(
+        w.store.site_incidents(w.c, 10).await.unwrap().is_empty(),
+        "an unconfirmed suspicion is not one of c's incidents"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_page_reads_its_cohort_rollups_and_incidents() {
+    let w = world().await;
+    let cohorts = w.store.provider_cohorts().await.unwrap();
+    let cloudflare = cohorts.iter().find(|c| c.provider == "cloudflare").unwrap();
+    assert_eq!((cloudflare.sites, cloudflare.probed), (2, 2));
+    assert_eq!((cloudflare.failing, cloudflare.failing_here), (0, 0));
+    assert_eq!(cloudflare.latest_probe, Some(t("2025-11-18T11:39:00Z")));
+    assert_eq!(cohorts[0].provider, "cloudflare", "largest cohort first");
+
+    let sites = w.store.provider_sites("cloudflare").await.unwrap();
+    let hosts: Vec<&str> = sites.iter().map(|s| s.host.as_str()).collect();
+    assert_eq!(hosts, ["a.test", "b.test"]);
+    assert_eq!(sites[0].ok, Some(true));
+
+    let hours = w
+        .store
+        .provider_rollups(
+            "cloudflare",
+            Resolution::Hour,
+            t("2025-11-18T00:00:00Z"),
+            t("2025-11-19T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!((hours[0].probes, hours[0].failures), (80, 20));
+
+    let minutes = w
+        .store
+        .provider_rollups(
+            "cloudflare",
+            Resolution::Minute,
+            t("2025-11-18T11:20:00Z"),
+            t("2025-11-18T11:21:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((minutes[0].probes, minutes[0].failures), (2, 2));
+
+    let mine = w
+        .store
+        .provider_incidents(Some("cloudflare"), 10)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert!(w
+        .store
+        .provider_incidents(Some("fastly"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(w.store.provider_incidents(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_incident_reads_its_sites_with_evidence_and_its_annotations() {
+    let w = world().await;
+    let incident = w.store.incident(w.incident).await.unwrap().unwrap();
+    assert_eq!(incident.provider.as_deref(), Some("cloudflare"));
+    assert_eq!(incident.sites_affected, 2);
+    assert!(w.store.incident(w.incident + 100).await.unwrap().is_none());
+
+    let sites = w.store.incident_sites(w.incident).await.unwrap();
+    let hosts: Vec<&str> = sites.iter().map(|s| s.host.as_str()).collect();
+    assert_eq!(hosts, ["a.test", "b.test"]);
+    assert_eq!(sites[1].site_id, w.b);
+    assert_eq!(sites[0].last_failure, t("2025-11-18T11:29:00Z"));
+    assert_eq!(sites[0].status, Some(500));
+    assert_eq!(sites[0].generator.as_deref(), Some("cloudflare"));
+    assert_eq!(sites[0].fault.as_deref(), Some("edge_internal_error"));
+    assert!(sites[0]
+        .evidence
+        .as_deref()
+        .unwrap()
+        .contains("server: cloudflare"));
+
+    assert!(w.store.annotations(w.incident).await.unwrap().is_empty());
+    w.store
+        .annotate_incident(
+            w.incident,
+            t("2025-11-18T11:48:00Z"),
+            "Cloudflare status page: investigating",
+            Some("https://www.cloudflarestatus.com/"),
+            "desk",
+            t("2025-11-18T12:00:00Z"),
+        )
+        .await
+        .unwrap();
+    w.store
+        .annotate_incident(
+            w.incident,
+            t("2025-11-18T11:25:00Z"),
+            "first reports",
+            None,
+            "desk",
+            t("2025-11-18T12:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let notes = w.store.annotations(w.incident).await.unwrap();
+    let texts: Vec<&str> = notes.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["first reports", "Cloudflare status page: investigating"]
+    );
+}
