@@ -4,6 +4,7 @@
 //! server functions from the database) and with `hydrate` into the browser.
 
 pub mod chart;
+pub mod explain;
 pub mod incident;
 pub mod overview;
 mod page;
@@ -54,6 +55,7 @@ pub fn App() -> impl IntoView {
             <nav aria-label="Main">
                 <a href="/">"Overview"</a>
                 <a href="/incidents">"Incidents"</a>
+                <a href="/explain">"Explain an error page"</a>
             </nav>
         </header>
         <Router>
@@ -66,6 +68,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/site/:host") view=page::Site ssr=SsrMode::Async/>
                     <Route path=path!("/provider/:id") view=page::Provider ssr=SsrMode::Async/>
                     <Route path=path!("/incidents") view=page::Incidents ssr=SsrMode::Async/>
+                    <Route path=path!("/explain") view=page::Explain ssr=SsrMode::Async/>
+                    <Route path=path!("/explain/:id") view=page::Explanation ssr=SsrMode::Async/>
                     <Route path=path!("/incident/:id") view=page::Incident ssr=SsrMode::Async/>
                 </Routes>
             </main>

@@ -1,6 +1,7 @@
 //! One module per page.
 
 mod check;
+mod explain;
 mod home;
 mod incident;
 mod incidents;
@@ -10,6 +11,7 @@ mod provider;
 mod site;
 
 pub use check::Check;
+pub use explain::{Explain, Explanation};
 pub use home::Home;
 pub use incident::Incident;
 pub use incidents::Incidents;

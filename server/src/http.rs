@@ -27,6 +27,8 @@ pub struct AppState {
     pub knowledge: Arc<Knowledge>,
     /// Public pages, shared between clients for a few seconds.
     pub cache: crate::cache::PageCache,
+    /// Answers of the error-page explainer, kept for their links.
+    pub explanations: app::explain::Explanations,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -52,6 +54,7 @@ impl AppState {
             store,
             knowledge: Knowledge::builtin(),
             cache: crate::cache::PageCache::default(),
+            explanations: app::explain::Explanations::default(),
         }
     }
 
@@ -65,6 +68,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let store = state.store.clone();
+    let knowledge = state.knowledge.clone();
+    let explanations = state.explanations.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/incidents.atom", get(crate::export::incidents_feed))
@@ -83,7 +88,11 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || leptos::prelude::provide_context(store.clone()),
+            move || {
+                leptos::prelude::provide_context(store.clone());
+                leptos::prelude::provide_context(knowledge.current());
+                leptos::prelude::provide_context(explanations.clone());
+            },
             {
                 let options = state.leptos.clone();
                 move || app::shell(options.clone())
@@ -108,7 +117,9 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Client addresses feed the per-client rate limits.
+    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

@@ -8,6 +8,7 @@
 
 mod browser;
 mod cli;
+mod explain;
 mod health;
 mod monitor;
 mod pages;

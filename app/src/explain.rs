@@ -1,0 +1,195 @@
+//! "Explain an error page": a pasted page (and optionally its headers) run
+//! through the same classifier as every probe, answered in plain words.
+//!
+//! The form posts straight to [`explain_page`], which keeps the answer (not
+//! the page) under a short random-looking id and redirects to
+//! `/explain/{id}`: the flow works without JavaScript and every answer has
+//! a link that can be shared.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Most bytes of a pasted page read; the classifier reads no more.
+pub const MAX_PASTED_BYTES: usize = 256 * 1024;
+
+/// The classifier's answer, as the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub explanation: String,
+    pub status: Option<u16>,
+    /// Display name of the provider that produced the page.
+    pub provider: Option<String>,
+    pub fault_side: Option<String>,
+    pub fault: Option<String>,
+    pub confidence: f64,
+    pub evidence: Vec<String>,
+    /// Every provider seen, as "Name (role)".
+    pub seen: Vec<String>,
+    pub server_software: Option<String>,
+}
+
+/// Classifies a pasted page and sends the browser to its answer.
+#[server(endpoint = "explain")]
+pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnError> {
+    let explanations = expect_context::<Explanations>();
+    let knowledge = expect_context::<std::sync::Arc<engine::KnowledgeBase>>();
+    let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map(|info| info.0.ip())
+        .ok();
+    if !explanations.allow(client) {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::TOO_MANY_REQUESTS);
+        }
+        return Err(ServerFnError::ServerError(
+            "Too many explanations from your address; try again in a minute.".to_owned(),
+        ));
+    }
+    let observation = observation_of(&headers, &html);
+    let classification = knowledge.classify(&observation);
+    let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
+    let answer = Explanation {
+        explanation: knowledge.explain(&classification),
+        status: classification.status,
+        provider: classification.provider.as_ref().map(|p| name(p.as_str())),
+        fault_side: classification.fault_side.map(|s| s.as_str().to_owned()),
+        fault: classification.fault.map(|f| f.as_str().to_owned()),
+        confidence: classification.confidence,
+        evidence: classification.evidence.clone(),
+        seen: classification
+            .providers
+            .iter()
+            .map(|i| format!("{} ({})", name(i.provider.as_str()), i.role))
+            .collect(),
+        server_software: classification.server_software.clone(),
+    };
+    let id = explanations.keep(answer);
+    leptos_axum::redirect(&format!("/explain/{id}"));
+    Ok(())
+}
+
+/// A kept answer, or `None` when it expired or never existed.
+#[server]
+pub async fn get_explanation(id: String) -> Result<Option<Explanation>, ServerFnError> {
+    Ok(expect_context::<Explanations>().get(&id))
+}
+
+/// Headers (a raw response head, or `Name: value` lines) and a body into
+/// what the classifier reads.
+#[cfg(feature = "ssr")]
+fn observation_of(headers: &str, html: &str) -> engine::Observation {
+    let mut html = html.as_bytes();
+    if html.len() > MAX_PASTED_BYTES {
+        html = &html[..MAX_PASTED_BYTES];
+    }
+    let head = headers.trim();
+    if head.is_empty() {
+        return engine::Observation::parse(html);
+    }
+    // Without a status line, pretend one so the header lines parse; the
+    // status then stays unknown.
+    let has_status = head.starts_with("HTTP/");
+    let mut raw = Vec::with_capacity(head.len() + html.len() + 32);
+    if !has_status {
+        raw.extend_from_slice(b"HTTP/1.1 999 Unknown\r\n");
+    }
+    raw.extend_from_slice(head.replace("\r\n", "\n").as_bytes());
+    raw.extend_from_slice(b"\n\n");
+    raw.extend_from_slice(html);
+    let mut observation = engine::Observation::parse(&raw);
+    if !has_status {
+        observation.status = None;
+    }
+    observation
+}
+
+#[cfg(feature = "ssr")]
+pub use store_impl::Explanations;
+
+#[cfg(feature = "ssr")]
+mod store_impl {
+    use super::Explanation;
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use std::num::NonZeroU32;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::{Duration, Instant};
+
+    /// How long an answer's link works.
+    const KEEP_FOR: Duration = Duration::from_secs(24 * 3600);
+    /// Most answers kept; the oldest go first.
+    const MAX_KEPT: usize = 10_000;
+    /// Explanations per client address per minute.
+    const PER_MINUTE: u32 = 20;
+
+    type Limiter = governor::DefaultKeyedRateLimiter<IpAddr>;
+
+    /// Answers kept for their links, and the per-client rate limit.
+    #[derive(Clone)]
+    pub struct Explanations {
+        kept: Arc<Mutex<HashMap<String, (Instant, Explanation)>>>,
+        limiter: Arc<Limiter>,
+        seed: u64,
+    }
+
+    impl Default for Explanations {
+        fn default() -> Self {
+            let quota = governor::Quota::per_minute(
+                NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            );
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or_default();
+            Self {
+                kept: Arc::default(),
+                limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+                seed,
+            }
+        }
+    }
+
+    impl std::fmt::Debug for Explanations {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Explanations")
+        }
+    }
+
+    impl Explanations {
+        /// Whether `client` may have another explanation now. Requests
+        /// whose address is unknown share one budget.
+        pub fn allow(&self, client: Option<IpAddr>) -> bool {
+            let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let allowed = self.limiter.check_key(&key).is_ok();
+            self.limiter.retain_recent();
+            allowed
+        }
+
+        pub fn keep(&self, answer: Explanation) -> String {
+            use std::hash::{Hash, Hasher};
+            let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.retain(|_, (at, _)| at.elapsed() < KEEP_FOR);
+            if kept.len() >= MAX_KEPT {
+                let oldest = kept
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    kept.remove(&oldest);
+                }
+            }
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (self.seed, kept.len(), Instant::now(), &answer.explanation).hash(&mut hasher);
+            let id = format!("{:016x}", hasher.finish());
+            kept.insert(id.clone(), (Instant::now(), answer));
+            id
+        }
+
+        pub fn get(&self, id: &str) -> Option<Explanation> {
+            let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.get(id)
+                .filter(|(at, _)| at.elapsed() < KEEP_FOR)
+                .map(|(_, answer)| answer.clone())
+        }
+    }
+}
