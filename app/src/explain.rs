@@ -134,9 +134,8 @@ mod store_impl {
 
     impl Default for Explanations {
         fn default() -> Self {
-            let quota = governor::Quota::per_minute(
-                NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN),
-            );
+            let quota =
+                governor::Quota::per_minute(NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN));
             let seed = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)

@@ -4,6 +4,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::parts::Unavailable;
 use crate::explain::{get_explanation, ExplainPage, Explanation, MAX_PASTED_BYTES};
+use leptos::server_fn::ServerFn;
 
 /// The paste form: a plain POST form to the server function, which
 /// redirects to the answer, so it works with or without JavaScript.
@@ -73,7 +74,10 @@ pub fn Explanation() -> impl IntoView {
 
 #[component]
 fn Answer(answer: Explanation) -> impl IntoView {
-    let side = answer.fault_side.clone().unwrap_or_else(|| "none".to_owned());
+    let side = answer
+        .fault_side
+        .clone()
+        .unwrap_or_else(|| "none".to_owned());
     let confidence = format!("{:.0} %", answer.confidence * 100.0);
     view! {
         <section class="answer" aria-labelledby="answer-heading">

@@ -632,3 +632,37 @@ async fn public_journeys_over_a_replayed_outage() {
     .await;
     replay.finish().await;
 }
+
+#[tokio::test]
+async fn a_pasted_error_page_is_explained_with_and_without_javascript() {
+    let app = spawn_app().await;
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../engine/tests/fixtures/error-pages/cloudflare__500__1.html"),
+    )
+    .unwrap();
+    for (scripts, name) in [(Scripts::Off, "explain-no-js"), (Scripts::On, "explain")] {
+        let url = app.url("/explain");
+        let page = page.clone();
+        journey(name, scripts, move |browser| async move {
+            browser.goto(&url).await.map_err(err)?;
+            let html = browser.find(Locator::Css("#html")).await.map_err(err)?;
+            html.send_keys(&page).await.map_err(err)?;
+            let headers = browser.find(Locator::Css("#headers")).await.map_err(err)?;
+            headers
+                .send_keys("HTTP/1.1 500 Internal Server Error\nserver: cloudflare\ncf-ray: 9a1b2c3d4e5f6071-FRA")
+                .await
+                .map_err(err)?;
+            click(&browser, "[data-test=explain]").await?;
+            expect_text(&browser, "[data-test=explanation]", "the fault is Cloudflare's own").await?;
+            expect_text(&browser, "[data-test=explained-side]", "edge").await?;
+            let at = browser.current_url().await.map_err(err)?;
+            if !at.path().starts_with("/explain/") {
+                return Err(format!("the answer is not at a link of its own: {at}"));
+            }
+            Ok(())
+        })
+        .await;
+    }
+    app.stop().await;
+}

@@ -25,6 +25,8 @@ async fn a_pasted_page_is_explained_at_a_link_of_its_own() {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let posted = client
         .post(app.url("/api/explain"))
+        // As a browser submits a form.
+        .header("accept", "text/html,application/xhtml+xml")
         .form(&[("html", body), ("headers", head)])
         .send()
         .await
@@ -46,15 +48,28 @@ async fn a_pasted_page_is_explained_at_a_link_of_its_own() {
     let edge = fixture("error-pages/cloudflare__500__1.html");
     let posted = client
         .post(app.url("/api/explain"))
+        // As a browser submits a form.
+        .header("accept", "text/html,application/xhtml+xml")
         .form(&[("html", edge.as_str()), ("headers", "")])
         .send()
         .await
         .unwrap();
     let location = posted.headers()["location"].to_str().unwrap().to_owned();
-    let html = client.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
+    let html = client
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("fault is Cloudflare"), "{html}");
 
-    let missing = client.get(app.url("/explain/0000000000000000")).send().await.unwrap();
+    let missing = client
+        .get(app.url("/explain/0000000000000000"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     app.stop().await;
 }
@@ -70,7 +85,10 @@ async fn one_client_cannot_flood_the_explainer() {
     for _ in 0..30 {
         let response = client
             .post(app.url("/api/explain"))
-            .form(&[("html", "<html>oops</html>"), ("headers", "HTTP/1.1 502 Bad Gateway")])
+            .form(&[
+                ("html", "<html>oops</html>"),
+                ("headers", "HTTP/1.1 502 Bad Gateway"),
+            ])
             .send()
             .await
             .unwrap();
