@@ -27,6 +27,8 @@ pub struct ActiveIncident {
     pub phase: String,
     pub onset_at: String,
     pub peak_share: f64,
+    /// The share of the cohort failing at the correlator's last judgement.
+    pub current_share: f64,
     pub sites_affected: i64,
     pub confidence: f64,
 }
@@ -68,13 +70,25 @@ impl Overview {
             };
         }
         if let Some(incident) = self.incidents.first() {
-            return format!(
-                "Likely {}-wide outage since {} UTC: {:.0} % of watched {} sites failing.",
-                provider_name(&incident.provider),
-                clock_time(&incident.onset_at),
-                incident.peak_share * 100.0,
-                provider_name(&incident.provider),
-            );
+            let name = provider_name(&incident.provider);
+            let since = clock_time(&incident.onset_at);
+            let now = incident.current_share * 100.0;
+            let peak = incident.peak_share * 100.0;
+            // The share now is the news; the peak says how bad it got.
+            let peak_note = if peak - now >= 5.0 {
+                format!(" (peak {peak:.0} %)")
+            } else {
+                String::new()
+            };
+            return if incident.phase == "recovering" {
+                format!(
+                    "{name}-wide outage since {since} UTC is recovering: {now:.0} % of watched {name} sites still failing{peak_note}."
+                )
+            } else {
+                format!(
+                    "Likely {name}-wide outage since {since} UTC: {now:.0} % of watched {name} sites failing{peak_note}."
+                )
+            };
         }
         if self.watched == 0 {
             "No sites are watched yet.".to_owned()
@@ -162,6 +176,12 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
             phase: incident.phase,
             onset_at: rfc3339(incident.onset_at),
             peak_share: incident.peak_share.unwrap_or_default(),
+            current_share: serde_json::from_str::<Vec<(chrono::DateTime<chrono::Utc>, f64)>>(
+                &incident.timeline,
+            )
+            .ok()
+            .and_then(|timeline| timeline.last().map(|(_, share)| *share))
+            .unwrap_or(incident.peak_share.unwrap_or_default()),
             sites_affected: incident.sites_affected,
             confidence: incident.confidence.unwrap_or_default(),
         })
