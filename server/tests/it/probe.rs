@@ -151,6 +151,8 @@ async fn private_targets_are_refused_before_any_connection() {
         format!("http://0177.0.0.1:{port}/ok"), // octal
         format!("http://[::ffff:127.0.0.1]:{port}/ok"),
         format!("http://[::1]:{port}/ok"),
+        // Full-width digits and dots: IDNA maps them to 127.0.0.1.
+        format!("http://\u{ff11}\u{ff12}\u{ff17}\u{ff0e}\u{ff10}\u{ff0e}\u{ff10}\u{ff0e}\u{ff11}:{port}/ok"),
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://100.100.100.200/".to_owned(),
     ] {
@@ -286,8 +288,10 @@ mod dns {
         let dns = DnsServer::start().await.unwrap();
         dns.add_addresses("intranet.test", &["10.0.0.1".parse().unwrap()]);
         dns.add_addresses("metadata.test", &["169.254.169.254".parse().unwrap()]);
+        // A Unicode name is looked up by its punycode form, and checked.
+        dns.add_addresses("xn--bcher-kva.test", &["10.0.0.2".parse().unwrap()]);
         let prober = prober_with(&dns);
-        for host in ["intranet.test", "metadata.test"] {
+        for host in ["intranet.test", "metadata.test", "bücher.test"] {
             let record = prober
                 .probe_url(&format!("http://{host}/"), Utc::now())
                 .await;
