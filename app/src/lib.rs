@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod explain;
 pub mod incident;
+pub mod ondemand;
 pub mod overview;
 mod page;
 pub mod provider;

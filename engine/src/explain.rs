@@ -26,6 +26,21 @@ impl KnowledgeBase {
         let status = c
             .status
             .map_or_else(String::new, |s| format!(" (HTTP {s})"));
+        if c.status.is_none() && fault == Fault::DnsError {
+            return match name {
+                Some(name) => format!(
+                    "The site's name could not be resolved, and the failure is in {name}'s DNS: {}.",
+                    if c.fault_side == Some(FaultSide::Edge) {
+                        "the provider's name servers did not answer for it"
+                    } else {
+                        "the site's own records point there"
+                    }
+                ),
+                None => String::from(
+                    "The site's name could not be resolved, and no provider is involved: the fault is in the site's own DNS.",
+                ),
+            };
+        }
         match (name, c.fault_side) {
             (Some(name), Some(FaultSide::Edge)) => format!(
                 "This page{status} was produced by {name}, and the fault is {name}'s own: {}.",
@@ -119,6 +134,21 @@ mod tests {
             "../tests/fixtures/error-pages/cloudflare__500__1.html"
         ));
         assert!(edge.contains("the fault is Cloudflare's own"), "{edge}");
+    }
+
+    #[test]
+    fn failed_lookups_name_whose_dns_failed() {
+        let kb = KnowledgeBase::shared();
+        let behind_akamai = crate::DnsFacts {
+            cname: vec!["shop.example.com.edgekey.net".to_owned()],
+            ..crate::DnsFacts::default()
+        };
+        let c = kb.classify_dns_failure(&behind_akamai, "dns_servfail");
+        let words = kb.explain(&c);
+        assert!(words.contains("Akamai's DNS"), "{words}");
+        let c = kb.classify_dns_failure(&crate::DnsFacts::default(), "dns_nxdomain");
+        let words = kb.explain(&c);
+        assert!(words.contains("no provider is involved"), "{words}");
     }
 
     #[test]

@@ -311,7 +311,14 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
     } else {
         None
     };
-    let state = AppState::new(&config, store.clone()).with_knowledge(knowledge);
+    let on_demand = crate::prober::LiveProber::new(config.probe.clone())
+        .map_err(|error| Failure::Usage(error.to_string()))?
+        .with_knowledge(knowledge.clone());
+    let state = AppState::new(&config, store.clone())
+        .with_knowledge(knowledge.clone())
+        .with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
+            on_demand, knowledge,
+        )));
     let served = http::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     let _ = watcher.await;

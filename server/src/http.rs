@@ -29,6 +29,8 @@ pub struct AppState {
     pub cache: crate::cache::PageCache,
     /// Answers of the error-page explainer, kept for their links.
     pub explanations: app::explain::Explanations,
+    /// Checks of sites not on the watchlist; none unless given.
+    pub on_demand: Option<app::ondemand::OnDemand>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -55,7 +57,14 @@ impl AppState {
             knowledge: Knowledge::builtin(),
             cache: crate::cache::PageCache::default(),
             explanations: app::explain::Explanations::default(),
+            on_demand: None,
         }
+    }
+
+    /// Lets visitors check sites that are not on the watchlist.
+    pub fn with_on_demand(mut self, prober: Arc<dyn app::ondemand::OnDemandProber>) -> Self {
+        self.on_demand = Some(app::ondemand::OnDemand::new(prober));
+        self
     }
 
     /// Reports this knowledge base (the one the probes use) on `/healthz`.
@@ -70,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     let store = state.store.clone();
     let knowledge = state.knowledge.clone();
     let explanations = state.explanations.clone();
+    let on_demand = state.on_demand.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/incidents.atom", get(crate::export::incidents_feed))
@@ -92,6 +102,9 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(store.clone());
                 leptos::prelude::provide_context(knowledge.current());
                 leptos::prelude::provide_context(explanations.clone());
+                if let Some(on_demand) = &on_demand {
+                    leptos::prelude::provide_context(on_demand.clone());
+                }
             },
             {
                 let options = state.leptos.clone();

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod http;
 pub mod knowledge;
 pub mod monitor;
+pub mod ondemand;
 pub mod prober;
 pub mod ranges;
 pub mod scenario;

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::parts::Unavailable;
+use crate::ondemand::{check_now, OnDemandOutcome, OnDemandResult};
 use crate::site::{check_site, CheckOutcome};
 
 /// The search form: a plain GET form, so it works without JavaScript.
@@ -27,6 +28,18 @@ pub fn Check() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.read().get("q").unwrap_or_default();
     let outcome = Resource::new(q, check_site);
+    let now = move || query.read().get("now").is_some_and(|v| v == "1");
+    // Made once per page, outside the view's closures, so one visit is
+    // one probe.
+    let checked = Resource::new(
+        move || now().then(q),
+        |query| async move {
+            match query {
+                Some(query) => Some(check_now(query).await),
+                None => None,
+            }
+        },
+    );
     view! {
         <Title text="Is it down? · Faultline"/>
         <h1>"Is it down?"</h1>
@@ -41,18 +54,29 @@ pub fn Check() -> impl IntoView {
                         </p>
                     }.into_any(),
                     Ok(CheckOutcome::NotWatched { host }) => {
-                        crate::not_found_status();
+                        // A check made now is an answer worth caching; the
+                        // bare "not watched" page is a miss.
+                        if !now() {
+                            crate::not_found_status();
+                        }
                         view! {
                             <p class="headline-text" data-test="check-result">
                                 {format!("{host} is not on Faultline's watchlist.")}
                             </p>
-                            // On-demand checks of unwatched sites plug in here.
-                            <p data-test="not-watched">
-                                "Faultline only reports on the sites it probes all the time, so it cannot say whether "
-                                {host.clone()}
-                                " is down right now. Sites behind a provider with an ongoing incident are listed on the "
-                                <a href="/incidents">"incidents page"</a> "."
-                            </p>
+                            {if now() {
+                                view! { <CheckNow host=host.clone() checked/> }.into_any()
+                            } else {
+                                view! {
+                                    <p data-test="not-watched">
+                                        "Faultline does not probe it all the time, but it can check it once, now, from its own network."
+                                    </p>
+                                    <form method="get" action="/check">
+                                        <input type="hidden" name="q" value=host.clone()/>
+                                        <input type="hidden" name="now" value="1"/>
+                                        <button type="submit" data-test="check-now">{format!("Check {host} now")}</button>
+                                    </form>
+                                }.into_any()
+                            }}
                         }.into_any()
                     }
                     Ok(CheckOutcome::Invalid) => view! {
@@ -62,5 +86,72 @@ pub fn Check() -> impl IntoView {
                 })
             }}
         </Suspense>
+    }
+}
+
+/// One probe of an unwatched site, now, and what it found.
+#[component]
+fn CheckNow(
+    host: String,
+    checked: Resource<Option<Result<OnDemandOutcome, ServerFnError>>>,
+) -> impl IntoView {
+    view! {
+        <Suspense fallback=move || view! {
+            <p class="live" role="status">{format!("Checking {host}: looking up its name, connecting, asking for its home page…")}</p>
+        }>
+            {move || checked.get().flatten().map(|outcome| match outcome {
+                Ok(OnDemandOutcome::Checked(found)) => view! { <CheckedNow found/> }.into_any(),
+                Ok(OnDemandOutcome::RateLimited) => view! {
+                    <p class="error" role="alert" data-test="check-limited">
+                        "You have asked for several checks in a short time; try again in a minute."
+                    </p>
+                }.into_any(),
+                Ok(OnDemandOutcome::Unavailable) => view! {
+                    <p data-test="check-unavailable">"This Faultline server does not check unwatched sites."</p>
+                }.into_any(),
+                Ok(OnDemandOutcome::Invalid) => view! {
+                    <p>"Enter a domain such as example.com, or a web address."</p>
+                }.into_any(),
+                Err(_) => view! { <Unavailable/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn CheckedNow(found: OnDemandResult) -> impl IntoView {
+    let timing = found
+        .total_ms
+        .map(|ms| format!(" in {ms} ms"))
+        .unwrap_or_default();
+    let sentence = match (&found.status, found.ok) {
+        (Some(status), true) => format!(
+            "{} is up from here: it answered HTTP {status}{timing}.",
+            found.host
+        ),
+        (Some(status), false) => format!(
+            "{} answered with an error from here: HTTP {status}{timing}.",
+            found.host
+        ),
+        (None, _) => format!(
+            "{} is unreachable from here: {}.",
+            found.host,
+            crate::words::failure(found.failure.as_deref().unwrap_or("unknown"))
+        ),
+    };
+    view! {
+        <section aria-labelledby="check-now-heading">
+            <h2 id="check-now-heading">"Checked just now"</h2>
+            <p class="headline-text" data-test="check-now-result">{sentence}</p>
+            {found.explanation.clone().map(|e| view! { <p data-test="check-now-explanation">{e}</p> })}
+            {found.detail.clone().map(|d| view! { <p class="muted">"Detail: " <code>{d}</code></p> })}
+            {(!found.providers.is_empty()).then(|| view! {
+                <p>"Providers seen: " {found.providers.join(", ")} "."</p>
+            })}
+            <p class="muted">
+                "One probe from Faultline's own network; it cannot tell whether the site works for you. "
+                "Sites on the watchlist are probed every minute and compared with others behind the same providers."
+            </p>
+        </section>
     }
 }

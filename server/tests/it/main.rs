@@ -11,6 +11,7 @@ mod cli;
 mod explain;
 mod health;
 mod monitor;
+mod ondemand;
 mod pages;
 mod probe;
 mod simulate;

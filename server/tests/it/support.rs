@@ -22,6 +22,11 @@ pub fn site_root() -> PathBuf {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|state| state).await
+}
+
+/// A server whose state `adjust` may extend (on-demand checks, say).
+pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -39,7 +44,7 @@ pub async fn spawn_app() -> TestApp {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(http::serve(
         listener,
-        AppState::new(&config, store.clone()),
+        adjust(AppState::new(&config, store.clone())),
         shutdown.clone(),
     ));
     TestApp {

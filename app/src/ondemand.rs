@@ -1,0 +1,115 @@
+//! "Is it down?" for a site Faultline does not watch: one probe now, from
+//! Faultline's vantage point, through the same prober and SSRF guard as
+//! the watchlist, limited per client.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One probe's outcome as the check page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnDemandResult {
+    pub host: String,
+    pub url: String,
+    pub ok: bool,
+    pub status: Option<u16>,
+    /// The failure class (`dns_nxdomain`, `connect_timeout`, ...).
+    pub failure: Option<String>,
+    pub detail: Option<String>,
+    /// Who produced the error page and whose fault it is, in plain words.
+    pub explanation: Option<String>,
+    pub dns_ms: Option<i64>,
+    pub ttfb_ms: Option<i64>,
+    pub total_ms: Option<i64>,
+    /// Providers seen, as "Name (role)".
+    pub providers: Vec<String>,
+}
+
+/// What a request for a check got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OnDemandOutcome {
+    Checked(OnDemandResult),
+    Invalid,
+    /// Too many checks from this client just now.
+    RateLimited,
+    /// This server was started without on-demand checks.
+    Unavailable,
+}
+
+/// Probes `query` (a domain or URL) once, now.
+#[server]
+pub async fn check_now(query: String) -> Result<OnDemandOutcome, ServerFnError> {
+    let Some(host) = crate::site::normalise_query(&query) else {
+        return Ok(OnDemandOutcome::Invalid);
+    };
+    let Some(checks) = use_context::<OnDemand>() else {
+        return Ok(OnDemandOutcome::Unavailable);
+    };
+    let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map(|info| info.0.ip())
+        .ok();
+    if !checks.allow(client) {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::TOO_MANY_REQUESTS);
+        }
+        return Ok(OnDemandOutcome::RateLimited);
+    }
+    Ok(OnDemandOutcome::Checked(checks.prober.check(&host).await))
+}
+
+#[cfg(feature = "ssr")]
+pub use limits::{OnDemand, OnDemandProber};
+
+#[cfg(feature = "ssr")]
+mod limits {
+    use super::OnDemandResult;
+    use std::future::Future;
+    use std::net::IpAddr;
+    use std::num::NonZeroU32;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    /// Checks per client address per minute.
+    const PER_MINUTE: u32 = 6;
+
+    /// The server's side of a check: probe a host now.
+    pub trait OnDemandProber: Send + Sync {
+        fn check<'a>(
+            &'a self,
+            host: &'a str,
+        ) -> Pin<Box<dyn Future<Output = OnDemandResult> + Send + 'a>>;
+    }
+
+    /// The prober and the per-client limit, given to the app by the server.
+    #[derive(Clone)]
+    pub struct OnDemand {
+        pub prober: Arc<dyn OnDemandProber>,
+        limiter: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    }
+
+    impl std::fmt::Debug for OnDemand {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("OnDemand")
+        }
+    }
+
+    impl OnDemand {
+        pub fn new(prober: Arc<dyn OnDemandProber>) -> Self {
+            let quota =
+                governor::Quota::per_minute(NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN));
+            Self {
+                prober,
+                limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+            }
+        }
+
+        /// Whether `client` may start another check now; unknown
+        /// addresses share one budget.
+        pub fn allow(&self, client: Option<IpAddr>) -> bool {
+            let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let allowed = self.limiter.check_key(&key).is_ok();
+            self.limiter.retain_recent();
+            allowed
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The prober behind the "check it now" button for sites not on the
+//! watchlist: the live prober, its SSRF guard and the knowledge base in
+//! force, answering in the app's terms.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use app::ondemand::{OnDemandProber, OnDemandResult};
+
+use crate::knowledge::Knowledge;
+use crate::prober::LiveProber;
+
+pub struct LiveCheck {
+    prober: LiveProber,
+    knowledge: Arc<Knowledge>,
+    /// Scheme and port a checked host is asked on: `https` and its
+    /// default, unless an internal deployment says otherwise.
+    scheme: &'static str,
+    port: Option<u16>,
+}
+
+impl LiveCheck {
+    pub fn new(prober: LiveProber, knowledge: Arc<Knowledge>) -> Self {
+        Self {
+            prober,
+            knowledge,
+            scheme: "https",
+            port: None,
+        }
+    }
+
+    /// Asks checked hosts over plain HTTP on `port` (internal networks and
+    /// the loopback test fleet).
+    pub fn over_http_on(mut self, port: u16) -> Self {
+        self.scheme = "http";
+        self.port = Some(port);
+        self
+    }
+}
+
+impl OnDemandProber for LiveCheck {
+    fn check<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = OnDemandResult> + Send + 'a>> {
+        Box::pin(async move {
+            let url = match self.port {
+                Some(port) => format!("{}://{host}:{port}/", self.scheme),
+                None => format!("{}://{host}/", self.scheme),
+            };
+            let record = self.prober.probe_url(&url, chrono::Utc::now()).await;
+            let knowledge = self.knowledge.current();
+            let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
+            let explanation = record.fault.as_ref().map(|_| {
+                let classification = engine::Classification {
+                    provider: record
+                        .provider
+                        .as_deref()
+                        .and_then(engine::ProviderId::parse),
+                    fault_side: record
+                        .fault_side
+                        .as_deref()
+                        .and_then(|s| serde_json::from_value(serde_json::json!(s)).ok()),
+                    fault: record
+                        .fault
+                        .as_deref()
+                        .and_then(|s| serde_json::from_value(serde_json::json!(s)).ok()),
+                    status: record.status.and_then(|s| u16::try_from(s).ok()),
+                    confidence: record.confidence.unwrap_or_default(),
+                    evidence: Vec::new(),
+                    server_software: None,
+                    providers: Vec::new(),
+                };
+                knowledge.explain(&classification)
+            });
+            OnDemandResult {
+                host: host.to_owned(),
+                url,
+                ok: record.ok,
+                status: record.status.and_then(|s| u16::try_from(s).ok()),
+                failure: record.failure.clone(),
+                detail: record.detail.clone(),
+                explanation,
+                dns_ms: record.dns_ms,
+                ttfb_ms: record.ttfb_ms,
+                total_ms: record.total_ms,
+                providers: record
+                    .providers
+                    .iter()
+                    .map(|(provider, role, _)| format!("{} ({role})", name(provider)))
+                    .collect(),
+            }
+        })
+    }
+}
