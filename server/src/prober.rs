@@ -405,13 +405,17 @@ impl LiveProber {
         };
         let redirect_guard = config.guard.clone();
         let max_redirects = config.max_redirects;
-        let mut client = reqwest::Client::builder();
-        if let Some(path) = &config.ca_file {
-            for certificate in read_certificates(path)? {
-                client = client.add_root_certificate(certificate);
-            }
-        }
-        let client = client
+        let extra_roots = match &config.ca_file {
+            Some(path) => read_certificates(path)?,
+            None => Vec::new(),
+        };
+        let tls = crate::phases::tls_config(&extra_roots).map_err(|error| ProberError::CaFile {
+            path: config.ca_file.clone().unwrap_or_default(),
+            reason: error.to_string(),
+        })?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connector_layer(crate::phases::MarkConnected)
             .dns_resolver(Arc::new(resolver.clone()))
             .user_agent(config.user_agent.clone())
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
@@ -529,12 +533,10 @@ impl LiveProber {
             record.providers = providers_of(&attribution.providers);
             dns_facts = Some(dns.to_engine());
         }
-        let response = self
-            .client
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| classify_http_error(&e))?;
+        let (response, phases) = crate::phases::timed(self.client.get(parsed).send()).await;
+        record.connect_ms = phases.connect_ms;
+        record.tls_ms = phases.tls_ms;
+        let response = response.map_err(|e| classify_http_error(&e))?;
         record.ttfb_ms = Some(elapsed_ms(started));
         let status = response.status().as_u16();
         record.status = Some(i64::from(status));
@@ -631,7 +633,10 @@ impl Probe for LiveProber {
     }
 }
 
-fn read_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ProberError> {
+fn read_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ProberError> {
+    use rustls::pki_types::pem::PemObject;
     use std::io::Read;
     let failed = |reason: String| ProberError::CaFile {
         path: path.to_path_buf(),
@@ -644,8 +649,9 @@ fn read_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>
     if pem.len() > 1024 * 1024 {
         return Err(failed("larger than 1 MiB".to_owned()));
     }
-    let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(e.to_string()))?;
+    let certificates = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed(format!("{e:?}")))?;
     if certificates.is_empty() {
         return Err(failed("no PEM certificate in it".to_owned()));
     }

@@ -80,6 +80,8 @@ async fn a_healthy_page_is_ok_with_timings() {
     assert!(record.ok, "{record:?}");
     assert_eq!(record.status, Some(200));
     assert!(record.total_ms.is_some() && record.ttfb_ms.is_some());
+    assert!(record.connect_ms.is_some(), "{record:?}");
+    assert_eq!(record.tls_ms, None, "plain HTTP has no TLS phase");
     assert_eq!(record.body_gz, None, "bodies of healthy pages are not kept");
 }
 

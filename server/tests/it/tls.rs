@@ -111,6 +111,12 @@ async fn a_certificate_from_a_trusted_ca_passes_and_its_issuer_is_recorded() {
         "{facts}"
     );
     assert!(facts["tls"]["not_after"].as_i64().unwrap() > Utc::now().timestamp());
+    // Each phase of the connection is timed on its own.
+    assert!(record.dns_ms.is_some(), "{record:?}");
+    assert!(record.connect_ms.is_some(), "{record:?}");
+    assert!(record.tls_ms.is_some(), "{record:?}");
+    let phases = record.dns_ms.unwrap() + record.connect_ms.unwrap() + record.tls_ms.unwrap();
+    assert!(phases <= record.ttfb_ms.unwrap(), "{record:?}");
 }
 
 #[tokio::test]
