@@ -3,6 +3,7 @@
 //! Built twice: with `ssr` into the server (rendering HTML and answering
 //! server functions from the database) and with `hydrate` into the browser.
 
+pub mod admin;
 pub mod chart;
 pub mod explain;
 pub mod incident;
@@ -72,11 +73,16 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/explain") view=page::Explain ssr=SsrMode::Async/>
                     <Route path=path!("/explain/:id") view=page::Explanation ssr=SsrMode::Async/>
                     <Route path=path!("/incident/:id") view=page::Incident ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=page::AdminHome ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/login") view=page::SignIn ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/sites") view=page::AdminSites ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/incident/:id") view=page::AdminIncidentNotes ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
         <footer class="site-footer">
             <p>"Faultline watches sites from one vantage point and attributes failures to their providers."</p>
+            <p><a href="/admin">"Administration"</a></p>
         </footer>
     }
 }
@@ -89,12 +95,37 @@ pub(crate) fn unavailable(error: store::StoreError) -> ServerFnError {
     ServerFnError::new("this page is unavailable right now")
 }
 
-/// "http://host:port" as the request named this server, for permalinks.
+/// The address people reach this server at, when configured
+/// (`public_url`, without a trailing slash); otherwise each request's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublicOrigin(pub Option<String>);
+
+#[cfg(feature = "ssr")]
+impl PublicOrigin {
+    pub fn new(url: Option<&str>) -> Self {
+        Self(url.map(|u| u.trim_end_matches('/').to_owned()))
+    }
+
+    /// The configured origin, or the one the request named.
+    pub fn or_request(&self, headers: &http::HeaderMap) -> String {
+        self.0.clone().unwrap_or_else(|| origin_of(headers))
+    }
+
+    /// Whether cookies must be `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.0.as_deref().is_some_and(|o| o.starts_with("https://"))
+    }
+}
+
+/// The origin for permalinks: the configured public URL, else
+/// "http://host:port" as the request named this server.
 #[cfg(feature = "ssr")]
 pub fn request_origin() -> String {
-    use_context::<http::request::Parts>()
-        .map(|parts| origin_of(&parts.headers))
-        .unwrap_or_default()
+    let configured = use_context::<PublicOrigin>().unwrap_or_default();
+    match use_context::<http::request::Parts>() {
+        Some(parts) => configured.or_request(&parts.headers),
+        None => configured.0.unwrap_or_default(),
+    }
 }
 
 /// The origin from `Host` (and `X-Forwarded-Proto` behind a proxy).

@@ -1,5 +1,6 @@
 //! One module per page.
 
+mod admin;
 mod check;
 mod explain;
 mod home;
@@ -10,6 +11,7 @@ mod parts;
 mod provider;
 mod site;
 
+pub use admin::{AdminHome, AdminIncidentNotes, AdminSites, SignIn};
 pub use check::Check;
 pub use explain::{Explain, Explanation};
 pub use home::Home;

@@ -55,6 +55,34 @@ pub enum Command {
     /// published IP ranges.
     #[command(subcommand)]
     Providers(ProvidersCommand),
+    /// Administrators of the web app (`/admin`).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator. Prints a generated password once, or takes
+    /// one from standard input with --password-stdin.
+    Create(AdminArgs),
+    /// Give an administrator a new password (generated, or from standard
+    /// input) and end their sessions.
+    Passwd(AdminArgs),
+    /// List the administrators.
+    List(DatabaseArg),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The name to sign in with: letters, digits and . _ @ -
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Read the password from the first line of standard input (at least 12
+    /// characters) instead of generating one.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub database: DatabaseArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +266,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Simulate(args) => simulate(&args),
         Command::Demo(args) => demo(cli.config, &args),
         Command::Classify(args) => classify(cli.config, &args),
+        Command::Admin(AdminCommand::Create(args)) => admin_password(cli.config, &args, true),
+        Command::Admin(AdminCommand::Passwd(args)) => admin_password(cli.config, &args, false),
+        Command::Admin(AdminCommand::List(database)) => admin_list(cli.config, &database),
         Command::Providers(ProvidersCommand::Check(args)) => check_providers(&args),
         Command::Providers(ProvidersCommand::RefreshRanges(args)) => refresh_ranges(&args),
     };
@@ -414,6 +445,95 @@ fn import(config_file: Option<PathBuf>, args: &ImportArgs) -> Result<(), Failure
             parsed.sites.len() as u64 - added,
             parsed.rejected.len()
         );
+        Ok(())
+    })
+}
+
+/// Creates an administrator (`create`) or replaces their password.
+fn admin_password(
+    config_file: Option<PathBuf>,
+    args: &AdminArgs,
+    create: bool,
+) -> Result<(), Failure> {
+    use app::admin::password;
+    let name = args.name.trim();
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if !valid_name {
+        return Err(Failure::Usage(format!(
+            "{name:?} is not a valid name: use 1 to 64 letters, digits and . _ @ -"
+        )));
+    }
+    let (secret, generated) = if args.password_stdin {
+        let text = read_input(std::path::Path::new("-"), 4096)?;
+        let line = text.lines().next().unwrap_or_default().to_owned();
+        let length = line.chars().count();
+        if !(password::MIN_LENGTH..=1024).contains(&length) {
+            return Err(Failure::Usage(format!(
+                "the password must be {} to 1024 characters long",
+                password::MIN_LENGTH
+            )));
+        }
+        (line, false)
+    } else {
+        (password::generate(), true)
+    };
+    let hash = password::hash(&secret).map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
+    let config = database_config(config_file, &args.database)?;
+    block_on(async {
+        let store = open_store(&config).await?;
+        let now = chrono::Utc::now();
+        let outcome = if create {
+            store
+                .create_admin(name, &hash, now)
+                .await
+                .map(|id| id.is_some())
+        } else {
+            store.set_admin_password(name, &hash).await
+        };
+        let audit = if create {
+            "create admin"
+        } else {
+            "new password"
+        };
+        if let Ok(true) = outcome {
+            let _ = store.record_audit("command line", audit, name, now).await;
+        }
+        store.close().await;
+        match outcome.map_err(|e| Failure::Runtime(e.into()))? {
+            true => {
+                let done = if create {
+                    "created administrator"
+                } else {
+                    "new password for"
+                };
+                if generated {
+                    println!("{done} {name}; password (shown once): {secret}");
+                } else {
+                    println!("{done} {name}");
+                }
+                Ok(())
+            }
+            false if create => Err(Failure::Usage(format!(
+                "an administrator named {name} exists; use `faultline admin passwd {name}`"
+            ))),
+            false => Err(Failure::Usage(format!("no administrator named {name}"))),
+        }
+    })
+}
+
+fn admin_list(config_file: Option<PathBuf>, database: &DatabaseArg) -> Result<(), Failure> {
+    let config = database_config(config_file, database)?;
+    block_on(async {
+        let store = open_store(&config).await?;
+        let admins = store.list_admins().await;
+        store.close().await;
+        for admin in admins.map_err(|e| Failure::Runtime(e.into()))? {
+            println!("{}", admin.username);
+        }
         Ok(())
     })
 }

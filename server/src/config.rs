@@ -25,6 +25,10 @@ pub struct Config {
     pub database: PathBuf,
     /// Directory holding the built assets (`pkg/` with the wasm, JS and CSS).
     pub site_root: PathBuf,
+    /// The address people reach this server at (`https://status.example`),
+    /// for permalinks, feeds and exports; when https, the admin's session
+    /// cookie is marked `Secure`. Unset: taken from each request's `Host`.
+    pub public_url: Option<url::Url>,
     pub log: LogConfig,
     /// How each probe is made: resolver, timeouts, the SSRF guard.
     pub probe: crate::prober::ProberConfig,
@@ -107,6 +111,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database: PathBuf::from("data/faultline.db"),
             site_root: PathBuf::from("target/site"),
+            public_url: None,
             log: LogConfig::default(),
             probe: crate::prober::ProberConfig::default(),
             monitor: MonitorSettings::default(),
@@ -179,11 +184,19 @@ impl Config {
         }
         // FAULTLINE_CONFIG names the file itself and is not a setting.
         let env = env.ignore(&["config"]).split("__");
-        figment
+        let config: Config = figment
             .merge(env)
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|error| ConfigError::Invalid(one_line(&error)))
+            .map_err(|error| ConfigError::Invalid(one_line(&error)))?;
+        if let Some(url) = &config.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url: {url} is not an http(s) URL with a host"
+                )));
+            }
+        }
+        Ok(config)
     }
 }
 

@@ -216,7 +216,7 @@ pub async fn incident_json(
     let time = |at: Option<DateTime<Utc>>| at.map(words::rfc3339);
     let export = ExportIncident {
         id,
-        permalink: format!("{}/incident/{id}", app::origin_of(&headers)),
+        permalink: format!("{}/incident/{id}", state.public_origin.or_request(&headers)),
         title: IncidentSummary::from_store(incident.clone(), None).title(),
         kind: incident.kind,
         provider: incident.provider,
@@ -256,7 +256,7 @@ pub async fn incidents_feed(
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {
     let incidents = state.store.provider_incidents(None, FEED_LIMIT).await?;
-    let origin = app::origin_of(&headers);
+    let origin = state.public_origin.or_request(&headers);
     Ok(atom(
         feed(
             &origin,
@@ -279,7 +279,7 @@ pub async fn provider_feed(
         .store
         .provider_incidents(Some(&provider), FEED_LIMIT)
         .await?;
-    let origin = app::origin_of(&headers);
+    let origin = state.public_origin.or_request(&headers);
     let title = format!("Faultline: {} incidents", provider_name(&provider));
     let path = format!("/provider/{provider}/incidents.atom");
     Ok(atom(feed(&origin, &path, &title, incidents).to_string()))

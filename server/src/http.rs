@@ -31,6 +31,8 @@ pub struct AppState {
     pub explanations: app::explain::Explanations,
     /// Checks of sites not on the watchlist; none unless given.
     pub on_demand: Option<app::ondemand::OnDemand>,
+    /// The configured public address, for permalinks and cookies.
+    pub public_origin: app::PublicOrigin,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -58,6 +60,7 @@ impl AppState {
             cache: crate::cache::PageCache::default(),
             explanations: app::explain::Explanations::default(),
             on_demand: None,
+            public_origin: app::PublicOrigin::new(config.public_url.as_ref().map(url::Url::as_str)),
         }
     }
 
@@ -80,6 +83,8 @@ pub fn router(state: AppState) -> Router {
     let knowledge = state.knowledge.clone();
     let explanations = state.explanations.clone();
     let on_demand = state.on_demand.clone();
+    let public_origin = state.public_origin.clone();
+    let admin = admin_auth(&state);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/incidents.atom", get(crate::export::incidents_feed))
@@ -102,6 +107,8 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(store.clone());
                 leptos::prelude::provide_context(knowledge.current());
                 leptos::prelude::provide_context(explanations.clone());
+                leptos::prelude::provide_context(admin.clone());
+                leptos::prelude::provide_context(public_origin.clone());
                 if let Some(on_demand) = &on_demand {
                     leptos::prelude::provide_context(on_demand.clone());
                 }
@@ -114,6 +121,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        // Admin pages need a session; server functions check their own.
+        .layer(axum::middleware::from_fn_with_state(
+            state.store.clone(),
+            admin_gate_layer,
+        ))
         .layer(CompressionLayer::new())
         // Outside compression, so pages are cached compressed.
         .layer(axum::middleware::from_fn_with_state(
@@ -122,6 +134,58 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The admin pages' shared state: the watchlist rules and the knowledge
+/// base's status come from this crate.
+fn admin_auth(state: &AppState) -> app::admin::AdminAuth {
+    let knowledge = state.knowledge.clone();
+    app::admin::AdminAuth::new(
+        Arc::new(crate::watchlist::Rules),
+        Arc::new(move || {
+            let status = knowledge.status();
+            app::admin::KnowledgeState {
+                source: status.source,
+                providers: status.providers,
+                loaded_at: status.loaded_at,
+                last_error: status.last_error,
+                failed_loads: status.failed_loads,
+            }
+        }),
+        state.public_origin.is_https(),
+    )
+}
+
+/// Sends requests for admin pages without a valid session to the sign-in
+/// page, and keeps every admin answer out of shared caches.
+async fn admin_gate_layer(
+    State(store): State<store::Store>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let is_admin_page = (path == "/admin" || path.starts_with("/admin/")) && path != "/admin/login";
+    let is_admin = is_admin_page || path == "/admin/login" || path.starts_with("/api/admin");
+    if is_admin_page {
+        match app::admin::session::admin_for(&store, request.headers()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return axum::response::Redirect::to("/admin/login").into_response();
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot check an admin session");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        }
+    }
+    let mut response = next.run(request).await;
+    if is_admin {
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
 }
 
 /// Serves until `shutdown` is cancelled, then lets open requests finish.

@@ -201,6 +201,40 @@ fn drop_duplicates(parsed: &mut Parsed) {
     parsed.sites.retain(|site| seen.insert(site.url.clone()));
 }
 
+/// The watchlist rules as the admin pages apply them: the same validation
+/// as `faultline sites import`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rules;
+
+impl app::admin::WatchlistRules for Rules {
+    fn site(
+        &self,
+        target: &str,
+        name: Option<&str>,
+        tags: &str,
+        interval_s: Option<i64>,
+    ) -> Result<NewSite, String> {
+        site(target, name, tags, interval_s)
+    }
+
+    fn parse(
+        &self,
+        text: &str,
+        format: app::admin::ImportFormat,
+    ) -> Result<app::admin::ParsedWatchlist, String> {
+        let format = match format {
+            app::admin::ImportFormat::Plain => Format::Plain,
+            app::admin::ImportFormat::Csv => Format::Csv,
+            app::admin::ImportFormat::Toml => Format::Toml,
+        };
+        let parsed = parse(text, format).map_err(|error| error.to_string())?;
+        Ok(app::admin::ParsedWatchlist {
+            sites: parsed.sites,
+            rejected: parsed.rejected.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
 /// Validates one entry. `target` is a bare domain (https is assumed) or an
 /// http(s) URL; host names are stored lowercase, in punycode.
 pub fn site(

@@ -5,6 +5,7 @@
 //! sees two writers contend for the lock; pages read through a separate pool
 //! and never wait on the writer thanks to WAL.
 
+mod admin;
 mod attribution;
 mod incident;
 mod probe;
@@ -12,6 +13,7 @@ mod report;
 mod site;
 mod vantage;
 
+pub use admin::{AdminAccount, AuditEntry, SiteChanges};
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};

@@ -38,7 +38,8 @@ pub struct SiteSummary {
 
 impl Store {
     /// Adds sites that are not yet watched, in one transaction; returns how
-    /// many were new. Existing URLs are left as they are.
+    /// many were new. A removed site is watched again, with its history;
+    /// watched URLs are left as they are.
     pub async fn add_sites(
         &self,
         sites: &[NewSite],
@@ -49,7 +50,8 @@ impl Store {
         for site in sites {
             let result = sqlx::query(
                 "INSERT INTO sites (url, host, name, tags, interval_s, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (url) DO UPDATE SET enabled = 1 WHERE enabled = 0",
             )
             .bind(&site.url)
             .bind(&site.host)

@@ -6,6 +6,7 @@
     reason = "a test fails loudly on unexpected errors"
 )]
 
+mod admin;
 mod browser;
 mod cli;
 mod explain;

@@ -1,0 +1,1024 @@
+//! Administration: sign-in, the watchlist, notes on incidents, and the
+//! state of the knowledge base and of the own-network guard.
+//!
+//! Every form is a plain POST to a server function that checks the session,
+//! does its work, leaves a one-time message for the next page and redirects,
+//! so the pages work the same with and without JavaScript. Sessions are
+//! random tokens in an `HttpOnly`, `SameSite=Strict` cookie; the database
+//! keeps only their SHA-256. Passwords are argon2id hashes. Sign-in is rate
+//! limited per client address, changes per administrator, and a change whose
+//! `Origin` is another site is refused.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::incident::IncidentSummary;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "faultline_session";
+/// Most bytes of a pasted watchlist read.
+pub const MAX_IMPORT_BYTES: usize = 1024 * 1024;
+/// Longest note on an incident.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// The provider knowledge base in force, as the admin sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeState {
+    /// `builtin`, or the override directory in force.
+    pub source: String,
+    pub providers: usize,
+    pub loaded_at: DateTime<Utc>,
+    /// Why the last load of the override directory was rejected.
+    pub last_error: Option<String>,
+    pub failed_loads: u64,
+}
+
+/// One verdict of the own-network guard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VantageLine {
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub detail: String,
+}
+
+/// A message left by a change for the page shown after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flash {
+    pub ok: bool,
+    pub message: String,
+    /// Details, such as the lines of an import that were skipped.
+    pub lines: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub at: DateTime<Utc>,
+    pub username: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// `/admin`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub username: String,
+    pub flash: Option<Flash>,
+    pub knowledge: KnowledgeState,
+    /// The guard's verdict in force when the vantage is not online.
+    pub vantage_now: Option<VantageLine>,
+    /// Verdicts of the last 7 days, newest first.
+    pub vantage_recent: Vec<VantageLine>,
+    pub watched: i64,
+    pub probed: i64,
+    pub failing: i64,
+    pub removed: i64,
+    pub incidents: Vec<IncidentSummary>,
+    pub audit: Vec<AuditLine>,
+}
+
+/// A row of the watchlist table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchedSite {
+    pub id: i64,
+    pub url: String,
+    pub host: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub interval_s: i64,
+    pub watched: bool,
+    /// The latest probe: `Some(true)` up, `Some(false)` failing.
+    pub ok: Option<bool>,
+}
+
+/// `/admin/sites`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminWatchlist {
+    pub username: String,
+    pub flash: Option<Flash>,
+    pub sites: Vec<WatchedSite>,
+    /// Every tag in use, for the filter.
+    pub tags: Vec<String>,
+}
+
+/// A note as the admin lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoteLine {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub text: String,
+    pub url: Option<String>,
+    pub author: String,
+}
+
+/// `/admin/incident/:id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminIncident {
+    pub username: String,
+    pub flash: Option<Flash>,
+    pub incident: IncidentSummary,
+    pub notes: Vec<NoteLine>,
+}
+
+/// Why an admin page has nothing to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminDenied {
+    SignedOut,
+    NotFound,
+}
+
+/// Watchlist formats an import accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportFormat {
+    Plain,
+    Csv,
+    Toml,
+}
+
+impl ImportFormat {
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "plain" => Some(Self::Plain),
+            "csv" => Some(Self::Csv),
+            "toml" => Some(Self::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// Signs in; back to the form with a message when the name or password is
+/// wrong or the address tried too often.
+#[server(endpoint = "admin/login")]
+pub async fn admin_login(username: String, password: String) -> Result<(), ServerFnError> {
+    let auth = expect_context::<AdminAuth>();
+    let store = expect_context::<store::Store>();
+    let client = client_address().await;
+    if !auth.allow_login(client) {
+        auth.note_login_failure();
+        leptos_axum::redirect("/admin/login?failed=limit");
+        return Ok(());
+    }
+    let username = username.trim().to_owned();
+    let account = store
+        .admin_credentials(&username)
+        .await
+        .map_err(crate::unavailable)?;
+    let verified = match account {
+        Some((account, hash)) => password::verify(password, hash).await.then_some(account),
+        None => {
+            // Spend the same time as for a real name, so timing does not
+            // tell which names exist.
+            password::verify(password, auth.decoy_hash().to_owned()).await;
+            None
+        }
+    };
+    let Some(account) = verified else {
+        tracing::warn!(?client, "failed admin sign-in");
+        auth.note_login_failure();
+        leptos_axum::redirect("/admin/login?failed=1");
+        return Ok(());
+    };
+    let token = session::new_token();
+    let now = Utc::now();
+    store
+        .create_session(
+            &session::token_hash(&token),
+            account.id,
+            now,
+            now + session::LIFETIME,
+        )
+        .await
+        .map_err(crate::unavailable)?;
+    audit(&store, &account.username, "sign-in", "").await;
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(value) =
+            http::HeaderValue::from_str(&session::cookie(&token, auth.secure_cookies))
+        {
+            response.append_header(http::header::SET_COOKIE, value);
+        }
+    }
+    leptos_axum::redirect("/admin");
+    Ok(())
+}
+
+/// Ends the session and clears the cookie.
+#[server(endpoint = "admin/logout")]
+pub async fn admin_logout() -> Result<(), ServerFnError> {
+    let store = expect_context::<store::Store>();
+    let auth = expect_context::<AdminAuth>();
+    if let Some(token) = session::token_from_request() {
+        store
+            .end_session(&session::token_hash(&token))
+            .await
+            .map_err(crate::unavailable)?;
+    }
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(value) =
+            http::HeaderValue::from_str(&session::expired_cookie(auth.secure_cookies))
+        {
+            response.append_header(http::header::SET_COOKIE, value);
+        }
+    }
+    leptos_axum::redirect("/admin/login?signed_out=1");
+    Ok(())
+}
+
+#[server]
+pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>, ServerFnError> {
+    let auth = expect_context::<AdminAuth>();
+    let store = expect_context::<store::Store>();
+    let Some(admin) = session::current_admin(&store).await? else {
+        return Ok(Err(AdminDenied::SignedOut));
+    };
+    let now = Utc::now();
+    let vantage = |e: store::VantageEvent| VantageLine {
+        state: e.state,
+        started_at: e.started_at,
+        ended_at: e.ended_at,
+        detail: e.detail,
+    };
+    let vantage_now = store
+        .current_vantage_event()
+        .await
+        .map_err(crate::unavailable)?
+        .map(vantage);
+    let mut vantage_recent: Vec<VantageLine> = store
+        .vantage_events(now - chrono::TimeDelta::days(7), now)
+        .await
+        .map_err(crate::unavailable)?
+        .into_iter()
+        .map(vantage)
+        .collect();
+    vantage_recent.reverse();
+    vantage_recent.truncate(20);
+    let summary = store.site_summary().await.map_err(crate::unavailable)?;
+    let sites = store.list_sites().await.map_err(crate::unavailable)?;
+    let incidents = store
+        .provider_incidents(None, 20)
+        .await
+        .map_err(crate::unavailable)?
+        .into_iter()
+        .map(|i| IncidentSummary::from_store(i, None))
+        .collect();
+    let audit = store
+        .recent_audit(20)
+        .await
+        .map_err(crate::unavailable)?
+        .into_iter()
+        .map(|a| AuditLine {
+            at: a.at,
+            username: a.username,
+            action: a.action,
+            detail: a.detail,
+        })
+        .collect();
+    Ok(Ok(AdminOverview {
+        flash: auth.take_flash(admin.id),
+        username: admin.username,
+        knowledge: (auth.knowledge)(),
+        vantage_now,
+        vantage_recent,
+        watched: summary.watched,
+        probed: summary.probed,
+        failing: summary.failing,
+        removed: sites.iter().filter(|s| !s.enabled).count() as i64,
+        incidents,
+        audit,
+    }))
+}
+
+#[server]
+pub async fn load_admin_watchlist() -> Result<Result<AdminWatchlist, AdminDenied>, ServerFnError> {
+    let auth = expect_context::<AdminAuth>();
+    let store = expect_context::<store::Store>();
+    let Some(admin) = session::current_admin(&store).await? else {
+        return Ok(Err(AdminDenied::SignedOut));
+    };
+    let health: std::collections::HashMap<i64, bool> = store
+        .site_health()
+        .await
+        .map_err(crate::unavailable)?
+        .into_iter()
+        .collect();
+    let mut tags = std::collections::BTreeSet::new();
+    let sites = store
+        .list_sites()
+        .await
+        .map_err(crate::unavailable)?
+        .into_iter()
+        .map(|s| {
+            let site_tags: Vec<String> = s
+                .tags
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            tags.extend(site_tags.iter().cloned());
+            WatchedSite {
+                ok: health.get(&s.id).copied(),
+                id: s.id,
+                url: s.url,
+                host: s.host,
+                name: s.name,
+                tags: site_tags,
+                interval_s: s.interval_s,
+                watched: s.enabled,
+            }
+        })
+        .collect();
+    Ok(Ok(AdminWatchlist {
+        flash: auth.take_flash(admin.id),
+        username: admin.username,
+        sites,
+        tags: tags.into_iter().collect(),
+    }))
+}
+
+/// Adds one site; a site removed earlier is watched again with its history.
+#[server(endpoint = "admin/sites/add")]
+pub async fn admin_add_site(
+    url: String,
+    name: String,
+    tags: String,
+    interval_s: String,
+) -> Result<(), ServerFnError> {
+    let Some((admin, auth, store)) = authorize_change().await? else {
+        return Ok(());
+    };
+    let interval = match parse_interval(&interval_s) {
+        Ok(interval) => interval,
+        Err(message) => return done(&auth, &admin, "/admin/sites", Err(message)),
+    };
+    let name = Some(name.trim()).filter(|n| !n.is_empty());
+    let site = match auth.rules.site(&url, name, &tags, interval) {
+        Ok(site) => site,
+        Err(reason) => {
+            return done(
+                &auth,
+                &admin,
+                "/admin/sites",
+                Err(format!("Not added: {reason}")),
+            )
+        }
+    };
+    let added = store
+        .add_sites(std::slice::from_ref(&site), Utc::now())
+        .await
+        .map_err(crate::unavailable)?;
+    let message = if added == 1 {
+        audit(&store, &admin.username, "add site", &site.url).await;
+        format!("Now watching {}.", site.host)
+    } else {
+        format!("{} is already watched.", site.url)
+    };
+    done(&auth, &admin, "/admin/sites", Ok(message))
+}
+
+/// Imports a pasted watchlist; bad lines are listed by number and skipped.
+#[server(endpoint = "admin/sites/import")]
+pub async fn admin_import(text: String, format: String) -> Result<(), ServerFnError> {
+    let Some((admin, auth, store)) = authorize_change().await? else {
+        return Ok(());
+    };
+    let Some(format) = ImportFormat::from_key(&format) else {
+        return done(&auth, &admin, "/admin/sites", Err("Unknown format.".into()));
+    };
+    if text.len() > MAX_IMPORT_BYTES {
+        let message = format!(
+            "The watchlist is larger than {} KiB; import it in parts or with `faultline sites import`.",
+            MAX_IMPORT_BYTES / 1024
+        );
+        return done(&auth, &admin, "/admin/sites", Err(message));
+    }
+    let parsed = match auth.rules.parse(&text, format) {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return done(
+                &auth,
+                &admin,
+                "/admin/sites",
+                Err(format!("Nothing imported: {reason}")),
+            )
+        }
+    };
+    let added = store
+        .add_sites(&parsed.sites, Utc::now())
+        .await
+        .map_err(crate::unavailable)?;
+    let valid = parsed.sites.len();
+    audit(
+        &store,
+        &admin.username,
+        "import",
+        &format!("{added} added, {} skipped", parsed.rejected.len()),
+    )
+    .await;
+    let message = format!(
+        "{added} site{} added, {} already watched, {} line{} skipped.",
+        if added == 1 { "" } else { "s" },
+        valid as u64 - added,
+        parsed.rejected.len(),
+        if parsed.rejected.len() == 1 { "" } else { "s" },
+    );
+    auth.leave_flash(
+        admin.id,
+        Flash {
+            ok: parsed.rejected.is_empty(),
+            message,
+            lines: parsed.rejected.into_iter().take(100).collect(),
+        },
+    );
+    leptos_axum::redirect("/admin/sites");
+    Ok(())
+}
+
+/// Changes a site's name, tags and probe interval.
+#[server(endpoint = "admin/sites/update")]
+pub async fn admin_update_site(
+    id: i64,
+    name: String,
+    tags: String,
+    interval_s: String,
+) -> Result<(), ServerFnError> {
+    let Some((admin, auth, store)) = authorize_change().await? else {
+        return Ok(());
+    };
+    let interval = match parse_interval(&interval_s) {
+        Ok(interval) => interval,
+        Err(message) => return done(&auth, &admin, "/admin/sites", Err(message)),
+    };
+    let Some(site) = store.site(id).await.map_err(crate::unavailable)? else {
+        return done(&auth, &admin, "/admin/sites", Err("No such site.".into()));
+    };
+    // The same rules as an import, applied to the edited fields.
+    let checked = match auth
+        .rules
+        .site(&site.url, Some(name.trim()), &tags, interval)
+    {
+        Ok(checked) => checked,
+        Err(reason) => {
+            return done(
+                &auth,
+                &admin,
+                "/admin/sites",
+                Err(format!("Not changed: {reason}")),
+            )
+        }
+    };
+    let changes = store::SiteChanges {
+        name: Some(checked.name),
+        tags: Some(checked.tags),
+        interval_s: Some(checked.interval_s),
+    };
+    store
+        .update_site(id, &changes)
+        .await
+        .map_err(crate::unavailable)?;
+    audit(&store, &admin.username, "edit site", &site.host).await;
+    done(
+        &auth,
+        &admin,
+        "/admin/sites",
+        Ok(format!("Saved {}.", site.host)),
+    )
+}
+
+/// Stops watching a site (its history stays), or watches it again.
+#[server(endpoint = "admin/sites/watch")]
+pub async fn admin_set_watched(id: i64, watched: bool) -> Result<(), ServerFnError> {
+    let Some((admin, auth, store)) = authorize_change().await? else {
+        return Ok(());
+    };
+    let Some(site) = store.site(id).await.map_err(crate::unavailable)? else {
+        return done(&auth, &admin, "/admin/sites", Err("No such site.".into()));
+    };
+    store
+        .set_site_enabled(id, watched)
+        .await
+        .map_err(crate::unavailable)?;
+    let (action, message) = if watched {
+        ("watch site", format!("Watching {} again.", site.host))
+    } else {
+        (
+            "remove site",
+            format!(
+                "Removed {} from the watchlist; its history is kept.",
+                site.host
+            ),
+        )
+    };
+    audit(&store, &admin.username, action, &site.host).await;
+    done(&auth, &admin, "/admin/sites", Ok(message))
+}
+
+#[server]
+pub async fn load_admin_incident(
+    id: i64,
+) -> Result<Result<AdminIncident, AdminDenied>, ServerFnError> {
+    let auth = expect_context::<AdminAuth>();
+    let store = expect_context::<store::Store>();
+    let Some(admin) = session::current_admin(&store).await? else {
+        return Ok(Err(AdminDenied::SignedOut));
+    };
+    let Some(incident) = store.incident(id).await.map_err(crate::unavailable)? else {
+        return Ok(Err(AdminDenied::NotFound));
+    };
+    let notes = store
+        .annotations(id)
+        .await
+        .map_err(crate::unavailable)?
+        .into_iter()
+        .map(|a| NoteLine {
+            id: a.id,
+            at: a.at,
+            text: a.text,
+            url: a.url,
+            author: a.author,
+        })
+        .collect();
+    Ok(Ok(AdminIncident {
+        flash: auth.take_flash(admin.id),
+        username: admin.username,
+        incident: IncidentSummary::from_store(incident, None),
+        notes,
+    }))
+}
+
+/// Adds a note (an official statement, a link) to an incident's timeline.
+/// `at` is a UTC time such as `2025-11-18 11:48`; empty means now.
+#[server(endpoint = "admin/incident/note")]
+pub async fn admin_add_note(
+    incident: i64,
+    at: String,
+    text: String,
+    url: String,
+) -> Result<(), ServerFnError> {
+    let Some((admin, auth, store)) = authorize_change().await? else {
+        return Ok(());
+    };
+    let back = format!("/admin/incident/{incident}");
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS {
+        let message = format!("A note needs between 1 and {MAX_NOTE_CHARS} characters.");
+        return done(&auth, &admin, &back, Err(message));
+    }
+    let url = url.trim();
+    let url = if url.is_empty() {
+        None
+    } else {
+        match url::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && url.len() <= 2000 => {
+                Some(parsed.to_string())
+            }
+            _ => {
+                let message = "The link must be an http or https URL.".to_owned();
+                return done(&auth, &admin, &back, Err(message));
+            }
+        }
+    };
+    let now = Utc::now();
+    let at = match parse_utc(&at) {
+        Ok(at) => at.unwrap_or(now),
+        Err(message) => return done(&auth, &admin, &back, Err(message)),
+    };
+    if store
+        .incident(incident)
+        .await
+        .map_err(crate::unavailable)?
+        .is_none()
+    {
+        return done(&auth, &admin, "/admin", Err("No such incident.".into()));
+    }
+    store
+        .annotate_incident(incident, at, text, url.as_deref(), &admin.username, now)
+        .await
+        .map_err(crate::unavailable)?;
+    audit(
+        &store,
+        &admin.username,
+        "add note",
+        &format!("incident {incident}"),
+    )
+    .await;
+    done(&auth, &admin, &back, Ok("Note added.".into()))
+}
+
+#[server(endpoint = "admin/incident/note/delete")]
+pub async fn admin_delete_note(incident: i64, note: i64) -> Result<(), ServerFnError> {
+    let Some((admin, auth, store)) = authorize_change().await? else {
+        return Ok(());
+    };
+    let back = format!("/admin/incident/{incident}");
+    let deleted = store
+        .delete_annotation(incident, note)
+        .await
+        .map_err(crate::unavailable)?;
+    if deleted {
+        audit(
+            &store,
+            &admin.username,
+            "delete note",
+            &format!("incident {incident}"),
+        )
+        .await;
+    }
+    let result = if deleted {
+        Ok("Note deleted.".to_owned())
+    } else {
+        Err("That note was already gone.".to_owned())
+    };
+    done(&auth, &admin, &back, result)
+}
+
+/// "60", "5m", "1h" or empty (the default) into seconds.
+pub fn parse_interval(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?} is not an interval: write 60, 5m or 1h.")),
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .map(Some)
+        .ok_or_else(|| format!("{text:?} is not an interval: write 60, 5m or 1h."))
+}
+
+/// "2025-11-18 11:48" or "2025-11-18T11:48:00Z" (UTC), or empty.
+pub fn parse_utc(text: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|at| Some(at.and_utc()))
+        .ok_or_else(|| format!("{text:?} is not a UTC time such as 2025-11-18 11:48."))
+}
+
+#[cfg(feature = "ssr")]
+async fn client_address() -> Option<std::net::IpAddr> {
+    leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map(|info| info.0.ip())
+        .ok()
+}
+
+#[cfg(feature = "ssr")]
+async fn audit(store: &store::Store, username: &str, action: &str, detail: &str) {
+    if let Err(error) = store
+        .record_audit(username, action, detail, Utc::now())
+        .await
+    {
+        tracing::error!(%error, action, "cannot record an admin action");
+    }
+}
+
+/// Leaves the outcome for the next page and sends the browser there.
+#[cfg(feature = "ssr")]
+fn done(
+    auth: &AdminAuth,
+    admin: &store::AdminAccount,
+    back: &str,
+    outcome: Result<String, String>,
+) -> Result<(), ServerFnError> {
+    let (ok, message) = match outcome {
+        Ok(message) => (true, message),
+        Err(message) => (false, message),
+    };
+    auth.leave_flash(
+        admin.id,
+        Flash {
+            ok,
+            message,
+            lines: Vec::new(),
+        },
+    );
+    leptos_axum::redirect(back);
+    Ok(())
+}
+
+/// The administrator behind a change, when the change may go ahead. A
+/// missing session sends the browser to sign in; a cross-site request or one
+/// over the rate limit is refused.
+#[cfg(feature = "ssr")]
+async fn authorize_change(
+) -> Result<Option<(store::AdminAccount, AdminAuth, store::Store)>, ServerFnError> {
+    let auth = expect_context::<AdminAuth>();
+    let store = expect_context::<store::Store>();
+    let parts = use_context::<http::request::Parts>();
+    if let Some(parts) = &parts {
+        if !session::same_origin(&parts.headers) {
+            set_status(http::StatusCode::FORBIDDEN);
+            return Err(ServerFnError::ServerError(
+                "Changes are only accepted from Faultline's own pages.".into(),
+            ));
+        }
+    }
+    let Some(admin) = session::current_admin(&store).await? else {
+        leptos_axum::redirect("/admin/login");
+        return Ok(None);
+    };
+    if !auth.allow_change(admin.id) {
+        set_status(http::StatusCode::TOO_MANY_REQUESTS);
+        return Err(ServerFnError::ServerError(
+            "Too many changes in a minute; wait a little.".into(),
+        ));
+    }
+    Ok(Some((admin, auth, store)))
+}
+
+#[cfg(feature = "ssr")]
+fn set_status(status: http::StatusCode) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use server_side::{password, session, AdminAuth, ParsedWatchlist, WatchlistRules};
+
+#[cfg(feature = "ssr")]
+mod server_side {
+    use super::{Flash, ImportFormat, KnowledgeState};
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use std::num::NonZeroU32;
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+    /// Sign-in attempts per client address per minute.
+    const LOGINS_PER_MINUTE: u32 = 5;
+    /// Changes per administrator per minute.
+    const CHANGES_PER_MINUTE: u32 = 60;
+
+    /// What an import read: the valid sites, and each skipped line with why
+    /// ("line 3: ...").
+    #[derive(Debug, Default)]
+    pub struct ParsedWatchlist {
+        pub sites: Vec<store::NewSite>,
+        pub rejected: Vec<String>,
+    }
+
+    /// The watchlist's validation rules, which the server owns (the same
+    /// ones `faultline sites import` applies).
+    pub trait WatchlistRules: Send + Sync {
+        fn site(
+            &self,
+            target: &str,
+            name: Option<&str>,
+            tags: &str,
+            interval_s: Option<i64>,
+        ) -> Result<store::NewSite, String>;
+        fn parse(&self, text: &str, format: ImportFormat) -> Result<ParsedWatchlist, String>;
+    }
+
+    type Keyed<K> = governor::DefaultKeyedRateLimiter<K>;
+
+    /// What the admin server functions share: rate limits, one-time
+    /// messages, the watchlist rules and the knowledge base's state.
+    #[derive(Clone)]
+    pub struct AdminAuth {
+        logins: Arc<Keyed<IpAddr>>,
+        changes: Arc<Keyed<i64>>,
+        flashes: Arc<Mutex<HashMap<i64, Flash>>>,
+        failed_logins: Arc<std::sync::atomic::AtomicU64>,
+        pub(super) rules: Arc<dyn WatchlistRules>,
+        pub(super) knowledge: Arc<dyn Fn() -> KnowledgeState + Send + Sync>,
+        /// Add `Secure` to the cookie (the public URL is https).
+        pub(super) secure_cookies: bool,
+    }
+
+    impl std::fmt::Debug for AdminAuth {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("AdminAuth")
+        }
+    }
+
+    impl AdminAuth {
+        pub fn new(
+            rules: Arc<dyn WatchlistRules>,
+            knowledge: Arc<dyn Fn() -> KnowledgeState + Send + Sync>,
+            secure_cookies: bool,
+        ) -> Self {
+            let per_minute =
+                |n: u32| governor::Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+            Self {
+                logins: Arc::new(governor::RateLimiter::keyed(per_minute(LOGINS_PER_MINUTE))),
+                changes: Arc::new(governor::RateLimiter::keyed(per_minute(CHANGES_PER_MINUTE))),
+                flashes: Arc::default(),
+                failed_logins: Arc::default(),
+                rules,
+                knowledge,
+                secure_cookies,
+            }
+        }
+
+        /// Whether `client` may try to sign in now. Requests whose address
+        /// is unknown share one budget.
+        pub fn allow_login(&self, client: Option<IpAddr>) -> bool {
+            let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let allowed = self.logins.check_key(&key).is_ok();
+            self.logins.retain_recent();
+            allowed
+        }
+
+        pub fn allow_change(&self, admin_id: i64) -> bool {
+            self.changes.check_key(&admin_id).is_ok()
+        }
+
+        pub(super) fn note_login_failure(&self) {
+            self.failed_logins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+
+        /// Failed and refused sign-ins since start (for `/healthz`).
+        pub fn failed_logins(&self) -> u64 {
+            self.failed_logins
+                .load(std::sync::atomic::Ordering::Relaxed)
+        }
+
+        pub(super) fn leave_flash(&self, admin_id: i64, flash: Flash) {
+            self.flashes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(admin_id, flash);
+        }
+
+        pub(super) fn take_flash(&self, admin_id: i64) -> Option<Flash> {
+            self.flashes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&admin_id)
+        }
+
+        /// A hash no password matches, verified when the name is unknown.
+        pub(super) fn decoy_hash(&self) -> &'static str {
+            static DECOY: OnceLock<String> = OnceLock::new();
+            DECOY.get_or_init(|| password::hash(&super::session::new_token()).unwrap_or_default())
+        }
+    }
+
+    pub mod password {
+        use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+        use argon2::Argon2;
+
+        /// Shortest password accepted.
+        pub const MIN_LENGTH: usize = 12;
+
+        /// An argon2id PHC string (default parameters: 19 MiB, 2 passes).
+        pub fn hash(password: &str) -> Result<String, String> {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|error| format!("cannot hash the password: {error}"))
+        }
+
+        /// Checks a password against a PHC string, off the async threads.
+        pub async fn verify(password: String, hash: String) -> bool {
+            tokio::task::spawn_blocking(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        Argon2::default()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false)
+        }
+
+        /// A password for a new administrator: 20 characters from an
+        /// alphabet without look-alikes (about 115 bits).
+        pub fn generate() -> String {
+            use rand::Rng;
+            const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+            let mut rng = rand::rngs::OsRng;
+            (0..20)
+                .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+                .collect()
+        }
+    }
+
+    pub mod session {
+        use super::super::SESSION_COOKIE;
+        use leptos::prelude::*;
+        use sha2::{Digest, Sha256};
+
+        /// How long a session lasts.
+        pub const LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(12);
+
+        /// 32 random bytes, hex.
+        pub fn new_token() -> String {
+            use rand::RngCore;
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            hex(&bytes)
+        }
+
+        /// What the database keeps of a token.
+        pub fn token_hash(token: &str) -> String {
+            hex(&Sha256::digest(token.as_bytes()))
+        }
+
+        fn hex(bytes: &[u8]) -> String {
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+
+        pub fn cookie(token: &str, secure: bool) -> String {
+            let secure = if secure { "; Secure" } else { "" };
+            format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                LIFETIME.num_seconds()
+            )
+        }
+
+        pub fn expired_cookie(secure: bool) -> String {
+            let secure = if secure { "; Secure" } else { "" };
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+        }
+
+        /// The session token a request carries, if any.
+        pub fn token_in(headers: &http::HeaderMap) -> Option<String> {
+            headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(name, _)| *name == SESSION_COOKIE)
+                .map(|(_, token)| token.to_owned())
+                .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        }
+
+        pub(in super::super) fn token_from_request() -> Option<String> {
+            use_context::<http::request::Parts>().and_then(|parts| token_in(&parts.headers))
+        }
+
+        /// The administrator signed in on this request.
+        pub async fn admin_for(
+            store: &store::Store,
+            headers: &http::HeaderMap,
+        ) -> Result<Option<store::AdminAccount>, store::StoreError> {
+            match token_in(headers) {
+                Some(token) => {
+                    store
+                        .session_admin(&token_hash(&token), chrono::Utc::now())
+                        .await
+                }
+                None => Ok(None),
+            }
+        }
+
+        pub(in super::super) async fn current_admin(
+            store: &store::Store,
+        ) -> Result<Option<store::AdminAccount>, ServerFnError> {
+            match use_context::<http::request::Parts>() {
+                Some(parts) => admin_for(store, &parts.headers)
+                    .await
+                    .map_err(crate::unavailable),
+                None => Ok(None),
+            }
+        }
+
+        /// False when the browser says the request comes from another site:
+        /// `Sec-Fetch-Site: cross-site`, or an `Origin` that is not this
+        /// server's.
+        pub fn same_origin(headers: &http::HeaderMap) -> bool {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            if header("sec-fetch-site") == Some("cross-site") {
+                return false;
+            }
+            match header("origin") {
+                None => true,
+                Some(origin) => {
+                    let ours = crate::origin_of(headers);
+                    let host = |o: &str| {
+                        o.split_once("://")
+                            .map(|(_, rest)| rest.to_owned())
+                            .unwrap_or_default()
+                    };
+                    // Compare hosts: behind a TLS proxy the scheme we see
+                    // may differ from the browser's.
+                    !ours.is_empty() && host(origin) == host(&ours)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The administrators' pages. Every form posts to a server function that
+//! redirects back, so they work without JavaScript.
+
+use chrono::Utc;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::parts::{Time, Unavailable};
+use crate::admin::{
+    load_admin_incident, load_admin_overview, load_admin_watchlist, AdminAddNote, AdminAddSite,
+    AdminDeleteNote, AdminDenied, AdminImport, AdminLogin, AdminLogout, AdminSetWatched,
+    AdminUpdateSite, Flash, WatchedSite,
+};
+
+/// `/admin/login`.
+#[component]
+pub fn SignIn() -> impl IntoView {
+    let query = use_query_map();
+    let message = move || {
+        query.with(|q| match q.get("failed").as_deref() {
+            Some("limit") => Some((
+                false,
+                "Too many attempts from your address. Wait a minute and try again.",
+            )),
+            Some(_) => Some((
+                false,
+                "That name and password do not match an administrator.",
+            )),
+            None => q.get("signed_out").map(|_| (true, "You are signed out.")),
+        })
+    };
+    view! {
+        <Title text="Sign in · Faultline"/>
+        <h1>"Administration"</h1>
+        {move || {
+            message()
+                .map(|(ok, text)| {
+                    view! {
+                        <p class=if ok { "notice" } else { "error" } role="status" data-test="login-message">
+                            {text}
+                        </p>
+                    }
+                })
+        }}
+        <form class="stack narrow" method="post" action=AdminLogin::url()>
+            <label for="username">"Name"</label>
+            <input id="username" name="username" autocomplete="username" required maxlength="64"/>
+            <label for="password">"Password"</label>
+            <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"/>
+            <button type="submit" data-test="sign-in">"Sign in"</button>
+        </form>
+        <p class="muted">
+            "The first administrator is created on the server: "
+            <code>"faultline admin create NAME"</code>"."
+        </p>
+    }
+}
+
+/// The admin pages' own navigation, with sign-out.
+#[component]
+fn AdminBar(username: String) -> impl IntoView {
+    view! {
+        <nav class="admin-bar" aria-label="Administration">
+            <a href="/admin">"Status"</a>
+            <a href="/admin/sites">"Watchlist"</a>
+            <span class="muted">"Signed in as " {username}</span>
+            <form method="post" action=AdminLogout::url()>
+                <button type="submit" class="link" data-test="sign-out">"Sign out"</button>
+            </form>
+        </nav>
+    }
+}
+
+#[component]
+fn FlashNotice(flash: Option<Flash>) -> impl IntoView {
+    flash.map(|flash| {
+        view! {
+            <div class=if flash.ok { "notice" } else { "error" } role="status" data-test="flash">
+                <p>{flash.message}</p>
+                {(!flash.lines.is_empty())
+                    .then(|| {
+                        view! {
+                            <ul class="skipped">
+                                {flash.lines.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+                            </ul>
+                        }
+                    })}
+            </div>
+        }
+    })
+}
+
+#[component]
+fn Denied(denied: AdminDenied) -> impl IntoView {
+    match denied {
+        AdminDenied::SignedOut => view! {
+            <p data-test="signed-out">"You are not signed in. " <a href="/admin/login">"Sign in"</a></p>
+        }
+        .into_any(),
+        AdminDenied::NotFound => {
+            crate::not_found_status();
+            view! { <p>"There is nothing here. " <a href="/admin">"Back to administration"</a></p> }
+                .into_any()
+        }
+    }
+}
+
+/// `/admin`: the state of the probes' inputs and recent changes.
+#[component]
+pub fn AdminHome() -> impl IntoView {
+    let data = Resource::new(|| (), |_| load_admin_overview());
+    view! {
+        <Title text="Administration · Faultline"/>
+        <h1>"Administration"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(Ok(page)) => {
+                            let knowledge = page.knowledge.clone();
+                            let now = Utc::now();
+                            view! {
+                                <AdminBar username=page.username.clone()/>
+                                <FlashNotice flash=page.flash.clone()/>
+                                <section aria-labelledby="watch-h">
+                                    <h2 id="watch-h">"Watchlist"</h2>
+                                    <p data-test="admin-counts">
+                                        {format!(
+                                            "{} sites watched, {} probed, {} failing now; {} removed.",
+                                            page.watched,
+                                            page.probed,
+                                            page.failing,
+                                            page.removed,
+                                        )}
+                                        " "
+                                        <a href="/admin/sites">"Manage the watchlist"</a>
+                                    </p>
+                                </section>
+                                <section aria-labelledby="vantage-h">
+                                    <h2 id="vantage-h">"Own-network guard"</h2>
+                                    {match page.vantage_now.clone() {
+                                        Some(event) => view! {
+                                            <p class="error" data-test="vantage-now">
+                                                {format!("Our vantage point is {} since ", event.state)}
+                                                <Time at=event.started_at long=true/>
+                                                ": " {event.detail}
+                                                ". Probes in this time are marked suspect and count for no outage."
+                                            </p>
+                                        }
+                                        .into_any(),
+                                        None => view! {
+                                            <p data-test="vantage-now">"Our vantage point is online: the canaries answer."</p>
+                                        }
+                                        .into_any(),
+                                    }}
+                                    <VantageTable events=page.vantage_recent.clone()/>
+                                </section>
+                                <section aria-labelledby="kb-h">
+                                    <h2 id="kb-h">"Provider knowledge base"</h2>
+                                    <dl class="facts" data-test="knowledge">
+                                        <dt>"In force"</dt>
+                                        <dd>{knowledge.source.clone()}</dd>
+                                        <dt>"Providers"</dt>
+                                        <dd>{knowledge.providers}</dd>
+                                        <dt>"Loaded"</dt>
+                                        <dd><Time at=knowledge.loaded_at long=true/></dd>
+                                        <dt>"Rejected loads"</dt>
+                                        <dd>{knowledge.failed_loads}</dd>
+                                    </dl>
+                                    {knowledge
+                                        .last_error
+                                        .clone()
+                                        .map(|error| {
+                                            view! {
+                                                <p class="error" data-test="knowledge-error">
+                                                    "The last change to the provider files was rejected; the set above stays in force: "
+                                                    <code>{error}</code>
+                                                </p>
+                                            }
+                                        })}
+                                </section>
+                                <section aria-labelledby="incidents-h">
+                                    <h2 id="incidents-h">"Incidents"</h2>
+                                    <IncidentNotesTable incidents=page.incidents.clone() now/>
+                                </section>
+                                <section aria-labelledby="audit-h">
+                                    <h2 id="audit-h">"Recent changes"</h2>
+                                    <AuditTable page=page/>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Ok(Err(denied)) => view! { <Denied denied/> }.into_any(),
+                        Err(_) => view! { <Unavailable/> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn VantageTable(events: Vec<crate::admin::VantageLine>) -> impl IntoView {
+    if events.is_empty() {
+        return view! { <p class="muted">"No own-network events in the last 7 days."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="scroll">
+            <table class="data" data-test="vantage-events">
+                <caption>"The last 7 days"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"From (UTC)"</th>
+                        <th scope="col">"Until"</th>
+                        <th scope="col">"Why"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {events
+                        .into_iter()
+                        .map(|e| {
+                            view! {
+                                <tr>
+                                    <td>{e.state}</td>
+                                    <td><Time at=e.started_at/></td>
+                                    <td>
+                                        {match e.ended_at {
+                                            Some(at) => view! { <Time at/> }.into_any(),
+                                            None => view! { "now" }.into_any(),
+                                        }}
+                                    </td>
+                                    <td>{e.detail}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn IncidentNotesTable(
+    incidents: Vec<crate::incident::IncidentSummary>,
+    now: chrono::DateTime<Utc>,
+) -> impl IntoView {
+    if incidents.is_empty() {
+        return view! { <p class="muted">"No provider incidents yet."</p> }.into_any();
+    }
+    view! {
+        <div class="scroll">
+            <table class="data" data-test="admin-incidents">
+                <thead>
+                    <tr>
+                        <th scope="col">"Incident"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Onset (UTC)"</th>
+                        <th scope="col">"Duration"</th>
+                        <th scope="col">"Notes"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {incidents
+                        .into_iter()
+                        .map(|i| {
+                            view! {
+                                <tr>
+                                    <td><a href=format!("/incident/{}", i.id)>{i.title()}</a></td>
+                                    <td>{i.phase.clone()}</td>
+                                    <td><Time at=i.onset_at/></td>
+                                    <td>{i.duration(now)}</td>
+                                    <td>
+                                        <a href=format!("/admin/incident/{}", i.id) data-test="annotate">
+                                            "Add a note"
+                                        </a>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn AuditTable(page: crate::admin::AdminOverview) -> impl IntoView {
+    if page.audit.is_empty() {
+        return view! { <p class="muted">"No changes yet."</p> }.into_any();
+    }
+    view! {
+        <div class="scroll">
+            <table class="data" data-test="audit">
+                <thead>
+                    <tr>
+                        <th scope="col">"When (UTC)"</th>
+                        <th scope="col">"Who"</th>
+                        <th scope="col">"What"</th>
+                        <th scope="col">"Detail"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {page
+                        .audit
+                        .into_iter()
+                        .map(|a| {
+                            view! {
+                                <tr>
+                                    <td><Time at=a.at/></td>
+                                    <td>{a.username}</td>
+                                    <td>{a.action}</td>
+                                    <td>{a.detail}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// `/admin/sites`: add, import, edit, remove; filter by tag or text.
+#[component]
+pub fn AdminSites() -> impl IntoView {
+    let data = Resource::new(|| (), |_| load_admin_watchlist());
+    let query = use_query_map();
+    view! {
+        <Title text="Watchlist · Faultline"/>
+        <h1>"Watchlist"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(Ok(page)) => {
+                            let (tag, text) = query
+                                .with_untracked(|q| (
+                                    q.get("tag").unwrap_or_default(),
+                                    q.get("q").unwrap_or_default().to_lowercase(),
+                                ));
+                            let shown: Vec<WatchedSite> = page
+                                .sites
+                                .iter()
+                                .filter(|s| tag.is_empty() || s.tags.contains(&tag))
+                                .filter(|s| {
+                                    text.is_empty() || s.host.contains(&text)
+                                        || s.name.to_lowercase().contains(&text)
+                                })
+                                .cloned()
+                                .collect();
+                            let watched = page.sites.iter().filter(|s| s.watched).count();
+                            view! {
+                                <AdminBar username=page.username.clone()/>
+                                <FlashNotice flash=page.flash.clone()/>
+                                <div class="admin-forms">
+                                    <AddSiteForm/>
+                                    <ImportForm/>
+                                </div>
+                                <h2>{format!("{watched} sites watched")}</h2>
+                                <form class="filter" method="get" action="/admin/sites">
+                                    <label for="q">"Find"</label>
+                                    <input id="q" name="q" value=text.clone() placeholder="host or name"/>
+                                    <label for="tag">"Tag"</label>
+                                    <select id="tag" name="tag">
+                                        <option value="" selected=tag.is_empty()>"any"</option>
+                                        {page
+                                            .tags
+                                            .iter()
+                                            .map(|t| {
+                                                view! { <option value=t.clone() selected=*t == tag>{t.clone()}</option> }
+                                            })
+                                            .collect_view()}
+                                    </select>
+                                    <button type="submit">"Filter"</button>
+                                </form>
+                                <SitesTable sites=shown/>
+                            }
+                                .into_any()
+                        }
+                        Ok(Err(denied)) => view! { <Denied denied/> }.into_any(),
+                        Err(_) => view! { <Unavailable/> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AddSiteForm() -> impl IntoView {
+    view! {
+        <form class="stack" method="post" action=AdminAddSite::url() data-test="add-site">
+            <h2>"Add a site"</h2>
+            <label for="add-url">"Domain or URL"</label>
+            <input id="add-url" name="url" required maxlength="2048" placeholder="example.com"/>
+            <label for="add-name">"Name (optional)"</label>
+            <input id="add-name" name="name" maxlength="100"/>
+            <label for="add-tags">"Tags (optional, comma-separated)"</label>
+            <input id="add-tags" name="tags" maxlength="200" placeholder="shop, eu"/>
+            <label for="add-interval">"Probe every (seconds, or 5m, 1h; default 60)"</label>
+            <input id="add-interval" name="interval_s" maxlength="10" placeholder="60"/>
+            <button type="submit">"Add"</button>
+        </form>
+    }
+}
+
+#[component]
+fn ImportForm() -> impl IntoView {
+    view! {
+        <form class="stack" method="post" action=AdminImport::url() data-test="import">
+            <h2>"Import a watchlist"</h2>
+            <label for="import-text">"Paste the file: one domain or URL per line, CSV (url,name,tags,interval_s) or TOML ([[site]] tables)"</label>
+            <textarea id="import-text" name="text" rows="6" required></textarea>
+            <label for="import-format">"Format"</label>
+            <select id="import-format" name="format">
+                <option value="plain" selected>"plain list"</option>
+                <option value="csv">"CSV"</option>
+                <option value="toml">"TOML"</option>
+            </select>
+            <button type="submit">"Import"</button>
+        </form>
+    }
+}
+
+#[component]
+fn SitesTable(sites: Vec<WatchedSite>) -> impl IntoView {
+    view! {
+        <div class="scroll">
+            <table class="data" data-test="watchlist">
+                <thead>
+                    <tr>
+                        <th scope="col">"Site"</th>
+                        <th scope="col">"Now"</th>
+                        <th scope="col">"Tags"</th>
+                        <th scope="col">"Every"</th>
+                        <th scope="col">"Change"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {sites.into_iter().map(|site| view! { <SiteRow site/> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn SiteRow(site: WatchedSite) -> impl IntoView {
+    let state = match (site.watched, site.ok) {
+        (false, _) => "removed",
+        (true, None) => "not probed yet",
+        (true, Some(true)) => "up",
+        (true, Some(false)) => "failing",
+    };
+    let id = site.id.to_string();
+    let toggle_label = if site.watched {
+        "Remove"
+    } else {
+        "Watch again"
+    };
+    view! {
+        <tr class:removed=!site.watched data-host=site.host.clone()>
+            <td>
+                <a href=format!("/site/{}", site.host)>{site.name.clone()}</a>
+                <br/>
+                <small class="muted">{site.url.clone()}</small>
+            </td>
+            <td>{state}</td>
+            <td>{site.tags.join(", ")}</td>
+            <td class="num">{crate::words::duration(site.interval_s)}</td>
+            <td>
+                <details>
+                    <summary>"Edit"</summary>
+                    <form class="stack" method="post" action=AdminUpdateSite::url()>
+                        <input type="hidden" name="id" value=id.clone()/>
+                        <label>"Name" <input name="name" value=site.name.clone() maxlength="100"/></label>
+                        <label>"Tags" <input name="tags" value=site.tags.join(", ") maxlength="200"/></label>
+                        <label>
+                            "Every (s)" <input name="interval_s" value=site.interval_s.to_string() maxlength="10"/>
+                        </label>
+                        <button type="submit">"Save"</button>
+                    </form>
+                </details>
+                <form method="post" action=AdminSetWatched::url()>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="watched" value=(!site.watched).to_string()/>
+                    <button type="submit" class="link" data-test="toggle-watch">{toggle_label}</button>
+                </form>
+            </td>
+        </tr>
+    }
+}
+
+/// `/admin/incident/:id`: the notes on an incident's timeline.
+#[component]
+pub fn AdminIncidentNotes() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || {
+            params
+                .read()
+                .get("id")
+                .and_then(|id| id.parse::<i64>().ok())
+                .unwrap_or(0)
+        },
+        load_admin_incident,
+    );
+    view! {
+        <Title text="Incident notes · Faultline"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(Ok(page)) => {
+                            let id = page.incident.id;
+                            view! {
+                                <AdminBar username=page.username.clone()/>
+                                <h1>{format!("Notes: {}", page.incident.title())}</h1>
+                                <p>
+                                    <a href=format!("/incident/{id}")>"The public incident page"</a>
+                                    " shows these notes on its timeline."
+                                </p>
+                                <FlashNotice flash=page.flash.clone()/>
+                                <ul class="notes" data-test="notes">
+                                    {page
+                                        .notes
+                                        .into_iter()
+                                        .map(|note| {
+                                            view! {
+                                                <li>
+                                                    <Time at=note.at long=true/>
+                                                    ": " {note.text}
+                                                    {note.url.map(|url| {
+                                                        let text = url.clone();
+                                                        view! { " " <a href=url rel="nofollow noopener">{text}</a> }
+                                                    })}
+                                                    <small class="muted">{format!(" ({})", note.author)}</small>
+                                                    <form class="inline" method="post" action=AdminDeleteNote::url()>
+                                                        <input type="hidden" name="incident" value=id.to_string()/>
+                                                        <input type="hidden" name="note" value=note.id.to_string()/>
+                                                        <button type="submit" class="link">"Delete"</button>
+                                                    </form>
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                                <form class="stack" method="post" action=AdminAddNote::url() data-test="add-note">
+                                    <h2>"Add a note"</h2>
+                                    <input type="hidden" name="incident" value=id.to_string()/>
+                                    <label for="note-at">"When (UTC, e.g. 2025-11-18 11:48; empty: now)"</label>
+                                    <input id="note-at" name="at" maxlength="40"/>
+                                    <label for="note-text">"Note"</label>
+                                    <textarea id="note-text" name="text" rows="3" required
+                                        maxlength=crate::admin::MAX_NOTE_CHARS.to_string()></textarea>
+                                    <label for="note-url">"Link (optional: an official statement)"</label>
+                                    <input id="note-url" name="url" type="url" maxlength="2000"/>
+                                    <button type="submit">"Add the note"</button>
+                                </form>
+                            }
+                                .into_any()
+                        }
+                        Ok(Err(denied)) => view! { <Denied denied/> }.into_any(),
+                        Err(_) => view! { <Unavailable/> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}

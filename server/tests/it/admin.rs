@@ -1,0 +1,422 @@
+//! Administration over HTTP, as a browser without JavaScript uses it: plain
+//! form posts, redirects and a session cookie.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+
+use crate::support::{spawn_app, TestApp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn with_admin() -> TestApp {
+    let app = spawn_app().await;
+    let hash = app::admin::password::hash(PASSWORD).unwrap();
+    app.store
+        .create_admin("ada", &hash, chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    app
+}
+
+/// Posts a form as a browser does; returns the status, the redirect target
+/// and the response's `Set-Cookie`.
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> (StatusCode, String, Option<String>) {
+    let mut request = client()
+        .post(app.url(path))
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", app.addr))
+        .form(form);
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
+    };
+    (
+        response.status(),
+        header(LOCATION).unwrap_or_default(),
+        header(SET_COOKIE),
+    )
+}
+
+async fn sign_in(app: &TestApp) -> String {
+    let (status, location, set_cookie) = post_form(
+        app,
+        "/api/admin/login",
+        &[("username", "ada"), ("password", PASSWORD)],
+        None,
+    )
+    .await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(location, "/admin");
+    let set_cookie = set_cookie.expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    set_cookie.split(';').next().unwrap().trim().to_owned()
+}
+
+async fn get_page(app: &TestApp, path: &str, cookie: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn admin_pages_send_a_stranger_to_sign_in() {
+    let app = with_admin().await;
+    for path in ["/admin", "/admin/sites", "/admin/incident/1"] {
+        let response = client().get(app.url(path)).send().await.unwrap();
+        assert!(response.status().is_redirection(), "{path}");
+        assert_eq!(response.headers()[LOCATION], "/admin/login", "{path}");
+    }
+    // A forged cookie is no better than none.
+    let forged = format!("faultline_session={}", "ab".repeat(32));
+    let response = client()
+        .get(app.url("/admin"))
+        .header(COOKIE, forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[LOCATION], "/admin/login");
+    let login = client().get(app.url("/admin/login")).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    assert!(login.text().await.unwrap().contains("Sign in"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_repeated_attempts_are_limited() {
+    let app = with_admin().await;
+    let wrong = [("username", "ada"), ("password", "not the password")];
+    let (_, location, cookie) = post_form(&app, "/api/admin/login", &wrong, None).await;
+    assert_eq!(location, "/admin/login?failed=1");
+    assert!(cookie.is_none());
+    let unknown = [("username", "mallory"), ("password", PASSWORD)];
+    let (_, location, _) = post_form(&app, "/api/admin/login", &unknown, None).await;
+    assert_eq!(location, "/admin/login?failed=1");
+    for _ in 0..3 {
+        post_form(&app, "/api/admin/login", &wrong, None).await;
+    }
+    // The sixth attempt within a minute is refused, even with the right
+    // password.
+    let right = [("username", "ada"), ("password", PASSWORD)];
+    let (_, location, cookie) = post_form(&app, "/api/admin/login", &right, None).await;
+    assert_eq!(location, "/admin/login?failed=limit");
+    assert!(cookie.is_none());
+    let (_, page) = get_page(&app, "/admin/login?failed=limit", "").await;
+    assert!(page.contains("Too many attempts"), "{page}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_manages_the_watchlist_with_plain_forms() {
+    let app = with_admin().await;
+    let cookie = sign_in(&app).await;
+
+    let (status, home) = get_page(&app, "/admin", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(home.contains("Signed in as"), "{home}");
+    assert!(home.contains("builtin"), "knowledge base state: {home}");
+    assert!(home.contains("Our vantage point is online"), "{home}");
+    // The session token is kept only as its hash.
+    let token = cookie.split_once('=').unwrap().1;
+    let hashed = app::admin::session::token_hash(token);
+    assert!(app
+        .store
+        .session_admin(&hashed, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(app
+        .store
+        .session_admin(token, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_none());
+
+    let add = [
+        ("url", "https://shop.example/"),
+        ("name", "Example Shop"),
+        ("tags", "Shop, EU"),
+        ("interval_s", "5m"),
+    ];
+    let (_, location, _) = post_form(&app, "/api/admin/sites/add", &add, Some(&cookie)).await;
+    assert_eq!(location, "/admin/sites");
+    let sites = app.store.list_sites().await.unwrap();
+    assert_eq!(sites.len(), 1);
+    let site = &sites[0];
+    assert_eq!(
+        (
+            site.host.as_str(),
+            site.name.as_str(),
+            site.tags.as_str(),
+            site.interval_s
+        ),
+        ("shop.example", "Example Shop", "shop,eu", 300)
+    );
+    let (_, page) = get_page(&app, "/admin/sites", &cookie).await;
+    assert!(page.contains("Now watching shop.example."), "{page}");
+    // The message is shown once.
+    let (_, page) = get_page(&app, "/admin/sites", &cookie).await;
+    assert!(!page.contains("Now watching shop.example."));
+    assert!(page.contains("Example Shop"));
+
+    // A hostile target is refused with the reason, and nothing is added.
+    let bad = [
+        ("url", "javascript:alert(1)"),
+        ("name", ""),
+        ("tags", ""),
+        ("interval_s", ""),
+    ];
+    post_form(&app, "/api/admin/sites/add", &bad, Some(&cookie)).await;
+    let (_, page) = get_page(&app, "/admin/sites", &cookie).await;
+    assert!(page.contains("Not added:"), "{page}");
+    assert_eq!(app.store.list_sites().await.unwrap().len(), 1);
+
+    // An import keeps the good lines and names the bad ones.
+    let list = "a.example\nnot a host name!\nhttps://b.example/status\n";
+    let import = [("text", list), ("format", "plain")];
+    post_form(&app, "/api/admin/sites/import", &import, Some(&cookie)).await;
+    let (_, page) = get_page(&app, "/admin/sites", &cookie).await;
+    assert!(
+        page.contains("2 sites added, 0 already watched, 1 line skipped."),
+        "{page}"
+    );
+    assert!(page.contains("line 2:"), "{page}");
+    assert_eq!(app.store.list_sites().await.unwrap().len(), 3);
+
+    // Edit, then remove and watch again: the site keeps its id.
+    let id = site.id.to_string();
+    let edit = [
+        ("id", id.as_str()),
+        ("name", "Shop"),
+        ("tags", "shop"),
+        ("interval_s", "120"),
+    ];
+    post_form(&app, "/api/admin/sites/update", &edit, Some(&cookie)).await;
+    let edited = app.store.site(site.id).await.unwrap().unwrap();
+    assert_eq!((edited.name.as_str(), edited.interval_s), ("Shop", 120));
+    let remove = [("id", id.as_str()), ("watched", "false")];
+    post_form(&app, "/api/admin/sites/watch", &remove, Some(&cookie)).await;
+    assert!(!app.store.site(site.id).await.unwrap().unwrap().enabled);
+    let (_, page) = get_page(&app, "/admin/sites", &cookie).await;
+    assert!(page.contains("its history is kept"), "{page}");
+    assert!(page.contains("Watch again"), "{page}");
+
+    // Every change is in the audit trail on the status page.
+    let (_, home) = get_page(&app, "/admin", &cookie).await;
+    for action in ["sign-in", "add site", "import", "edit site", "remove site"] {
+        assert!(
+            home.contains(action),
+            "{action} missing from the audit trail"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn changes_need_a_session_and_a_same_site_origin() {
+    let app = with_admin().await;
+    let add = [
+        ("url", "a.example"),
+        ("name", ""),
+        ("tags", ""),
+        ("interval_s", ""),
+    ];
+    let (_, location, _) = post_form(&app, "/api/admin/sites/add", &add, None).await;
+    assert_eq!(location, "/admin/login");
+    assert!(app.store.list_sites().await.unwrap().is_empty());
+
+    let cookie = sign_in(&app).await;
+    let response = client()
+        .post(app.url("/api/admin/sites/add"))
+        .header("accept", "text/html")
+        .header("origin", "https://evil.example")
+        .header(COOKIE, &cookie)
+        .form(&add)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(app.store.list_sites().await.unwrap().is_empty());
+
+    // Signing out ends the session on the server, not only in the browser.
+    let (_, location, cleared) = post_form(&app, "/api/admin/logout", &[], Some(&cookie)).await;
+    assert_eq!(location, "/admin/login?signed_out=1");
+    assert!(cleared.unwrap().contains("Max-Age=0"));
+    let response = client()
+        .get(app.url("/admin"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[LOCATION], "/admin/login");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn notes_added_by_an_admin_appear_on_the_public_incident_page() {
+    let app = with_admin().await;
+    let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
+    let row = store::ProviderIncidentRow {
+        provider: "cloudflare".into(),
+        role: "cdn".into(),
+        phase: "resolved".into(),
+        onset_at: onset,
+        detected_at: onset + chrono::TimeDelta::seconds(60),
+        confirmed_at: Some(onset + chrono::TimeDelta::seconds(90)),
+        resolved_at: Some(onset + chrono::TimeDelta::hours(3)),
+        peak_share: 0.8,
+        peak_at: onset,
+        confidence: 0.9,
+        ..Default::default()
+    };
+    let id = app
+        .store
+        .save_provider_incident(None, &row, chrono::Utc::now())
+        .await
+        .unwrap();
+    let cookie = sign_in(&app).await;
+    let incident = id.to_string();
+    let note = [
+        ("incident", incident.as_str()),
+        ("at", "2025-11-18 11:48"),
+        ("text", "Cloudflare: investigating widespread 500 errors"),
+        ("url", "https://www.cloudflarestatus.com/"),
+    ];
+    let (_, location, _) = post_form(&app, "/api/admin/incident/note", &note, Some(&cookie)).await;
+    assert_eq!(location, format!("/admin/incident/{id}"));
+    let (_, page) = get_page(&app, &format!("/admin/incident/{id}"), &cookie).await;
+    assert!(page.contains("Note added."), "{page}");
+
+    let public = reqwest::get(app.url(&format!("/incident/{id}")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        public.contains("investigating widespread 500 errors"),
+        "{public}"
+    );
+    assert!(public.contains("https://www.cloudflarestatus.com/"));
+
+    // A link that is not http(s) is refused.
+    let bad = [
+        ("incident", incident.as_str()),
+        ("at", ""),
+        ("text", "see this"),
+        ("url", "javascript:alert(1)"),
+    ];
+    post_form(&app, "/api/admin/incident/note", &bad, Some(&cookie)).await;
+    assert_eq!(app.store.annotations(id).await.unwrap().len(), 1);
+
+    let note_id = app.store.annotations(id).await.unwrap()[0].id.to_string();
+    let delete = [("incident", incident.as_str()), ("note", note_id.as_str())];
+    post_form(
+        &app,
+        "/api/admin/incident/note/delete",
+        &delete,
+        Some(&cookie),
+    )
+    .await;
+    assert!(app.store.annotations(id).await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[test]
+fn the_first_admin_is_created_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("faultline.db");
+    let database = database.to_str().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(args)
+            .args(["--database", database])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = run(
+        &["admin", "create", "ada", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "created administrator ada");
+    let (code, _, stderr) = run(&["admin", "create", "ada"], None);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("exists"), "{stderr}");
+    let (code, _, stderr) = run(
+        &["admin", "create", "bob", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("12"), "{stderr}");
+    let (code, _, _) = run(&["admin", "create", "bad name"], None);
+    assert_eq!(code, 2);
+    let (code, stdout, _) = run(&["admin", "create", "bob"], None);
+    assert_eq!(code, 0);
+    let generated = stdout.rsplit(": ").next().unwrap().trim().to_owned();
+    assert_eq!(generated.len(), 20, "{stdout}");
+    let (_, stdout, _) = run(&["admin", "list"], None);
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["ada", "bob"]);
+
+    // The database holds argon2id hashes that verify, never the passwords.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = store::Store::open(std::path::Path::new(database))
+            .await
+            .unwrap();
+        let (_, hash) = store.admin_credentials("ada").await.unwrap().unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains(PASSWORD));
+        assert!(app::admin::password::verify(PASSWORD.into(), hash.clone()).await);
+        assert!(!app::admin::password::verify("wrong password!".into(), hash).await);
+        let (_, hash) = store.admin_credentials("bob").await.unwrap().unwrap();
+        assert!(app::admin::password::verify(generated.clone(), hash).await);
+        store.close().await;
+    });
+}
