@@ -347,6 +347,15 @@ pub async fn list_incidents() -> Result<Vec<IncidentSummary>, ServerFnError> {
         .collect())
 }
 
+/// An incident page's live updates, from the short memo.
+#[server]
+pub async fn poll_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
+    match use_context::<crate::live::LiveMemo>() {
+        Some(memo) => memo.incident.get_or(id, get_incident(id)).await,
+        None => get_incident(id).await,
+    }
+}
+
 #[server]
 pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
     let store = expect_context::<store::Store>();

@@ -137,6 +137,15 @@ pub fn provider_name(id: &str) -> String {
     .to_owned()
 }
 
+/// The overview for a page's live updates, from the short memo.
+#[server]
+pub async fn poll_overview() -> Result<Overview, ServerFnError> {
+    match use_context::<crate::live::LiveMemo>() {
+        Some(memo) => memo.overview.get_or((), get_overview()).await,
+        None => get_overview().await,
+    }
+}
+
 #[server]
 pub async fn get_overview() -> Result<Overview, ServerFnError> {
     let store = expect_context::<store::Store>();

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     let explanations = state.explanations.clone();
     let on_demand = state.on_demand.clone();
     let public_origin = state.public_origin.clone();
+    let live = app::live::LiveMemo::default();
     let admin = admin_auth(&state);
     Router::new()
         .route("/healthz", get(healthz))
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(explanations.clone());
                 leptos::prelude::provide_context(admin.clone());
                 leptos::prelude::provide_context(public_origin.clone());
+                leptos::prelude::provide_context(live.clone());
                 if let Some(on_demand) = &on_demand {
                     leptos::prelude::provide_context(on_demand.clone());
                 }

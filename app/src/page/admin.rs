@@ -71,6 +71,7 @@ fn AdminBar(username: String) -> impl IntoView {
             </form>
         </nav>
     }
+    .into_any()
 }
 
 #[component]
@@ -409,6 +410,7 @@ fn AddSiteForm() -> impl IntoView {
             <button type="submit">"Add"</button>
         </form>
     }
+    .into_any()
 }
 
 #[component]
@@ -427,6 +429,7 @@ fn ImportForm() -> impl IntoView {
             <button type="submit">"Import"</button>
         </form>
     }
+    .into_any()
 }
 
 #[component]
@@ -449,6 +452,7 @@ fn SitesTable(sites: Vec<WatchedSite>) -> impl IntoView {
             </table>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -496,6 +500,7 @@ fn SiteRow(site: WatchedSite) -> impl IntoView {
             </td>
         </tr>
     }
+    .into_any()
 }
 
 /// `/admin/incident/:id`: the notes on an incident's timeline.

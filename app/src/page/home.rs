@@ -1,19 +1,60 @@
 use leptos::prelude::*;
 
 use super::check::SearchForm;
-use crate::overview::{clock_time, get_overview, provider_name, Overview};
-use crate::provider::{list_providers, Cohort};
+use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
+use crate::overview::{clock_time, get_overview, poll_overview, provider_name, Overview};
+use crate::provider::{list_providers, poll_providers, Cohort};
 
 #[component]
 pub fn Home() -> impl IntoView {
     let refresh = ServerAction::<crate::overview::GetOverview>::new();
-    // Refetches whenever the refresh action completes.
-    let overview = Resource::new(move || refresh.version().get(), |_| get_overview());
-    let providers = Resource::new(move || refresh.version().get(), |_| list_providers());
+    // Refetches when the refresh action completes, and by itself: often
+    // while something is failing, now and then when all is quiet.
+    let (busy, set_busy) = signal(false);
+    let tick = use_poll(move || {
+        Some(if busy.get_untracked() {
+            BUSY_SECONDS
+        } else {
+            QUIET_SECONDS
+        })
+    });
+    let overview_gate = PollGate::default();
+    let providers_gate = PollGate::default();
+    let overview: Resource<Result<Overview, ServerFnError>> = Resource::new(
+        move || (refresh.version().get(), tick.get()),
+        move |(_, tick)| {
+            let poll = overview_gate.is_poll(tick);
+            async move {
+                if poll {
+                    poll_overview().await
+                } else {
+                    get_overview().await
+                }
+            }
+        },
+    );
+    let providers = Resource::new(
+        move || (refresh.version().get(), tick.get()),
+        move |(_, tick)| {
+            let poll = providers_gate.is_poll(tick);
+            async move {
+                if poll {
+                    poll_providers().await
+                } else {
+                    list_providers().await
+                }
+            }
+        },
+    );
     // Set once the browser has taken over the server-rendered page, so users
     // (and tests) can tell live updates are on.
     let (live, set_live) = signal(false);
     Effect::new(move |_| set_live.set(true));
+    Effect::new(move |_| {
+        if let Some(Ok(overview)) = overview.get() {
+            set_busy.set(!overview.incidents.is_empty() || overview.failing > 0);
+        }
+    });
 
     view! {
         <SearchForm/>

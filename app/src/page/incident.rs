@@ -4,28 +4,57 @@ use leptos_router::hooks::use_params_map;
 
 use super::parts::{EvidenceList, ProviderLink, Time, Unavailable};
 use crate::chart::Chart;
-use crate::incident::{get_incident, waves, IncidentPage};
+use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
+use crate::live::{use_poll, PollGate, BUSY_SECONDS};
 use crate::overview::provider_name;
 use crate::words;
 
 #[component]
 pub fn Incident() -> impl IntoView {
     let params = use_params_map();
+    // While the incident is open, the page follows it.
+    let (open, set_open) = signal(false);
+    let tick = use_poll(move || open.get_untracked().then_some(BUSY_SECONDS));
+    let gate = PollGate::default();
     let page = Resource::new(
         move || {
-            params
-                .read()
-                .get("id")
-                .and_then(|id| id.parse::<i64>().ok())
+            (
+                params
+                    .read()
+                    .get("id")
+                    .and_then(|id| id.parse::<i64>().ok()),
+                tick.get(),
+            )
         },
-        |id| async move {
-            match id {
-                Some(id) => get_incident(id).await,
-                None => Ok(None),
+        move |(id, tick)| {
+            let poll = gate.is_poll(tick);
+            async move {
+                match id {
+                    Some(id) if poll => poll_incident(id).await,
+                    Some(id) => get_incident(id).await,
+                    None => Ok(None),
+                }
             }
         },
     );
+    Effect::new(move |_| {
+        if let Some(Ok(Some(page))) = page.get() {
+            set_open.set(page.incident.is_open());
+        }
+    });
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
     view! {
+        {move || {
+            (hydrated.get() && open.get())
+                .then(|| {
+                    view! {
+                        <p class="live" data-test="live">
+                            {format!("Live: this page follows the incident, every {BUSY_SECONDS} s, while it is open.")}
+                        </p>
+                    }
+                })
+        }}
         <Suspense fallback=|| view! { <p>"Loading the incident…"</p> }>
             {move || {
                 page.get().map(|result| match result {

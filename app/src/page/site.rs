@@ -4,22 +4,48 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{EvidenceList, IncidentTable, ProviderLink, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
-use crate::site::{get_site, ProbeView, SitePage};
+use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
+use crate::site::{get_site, poll_site, ProbeView, SitePage};
 use crate::words;
 
 #[component]
 pub fn Site() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
+    // A failing site is followed closely, a healthy one now and then.
+    let (failing, set_failing) = signal(false);
+    let tick = use_poll(move || {
+        Some(if failing.get_untracked() {
+            BUSY_SECONDS
+        } else {
+            QUIET_SECONDS
+        })
+    });
+    let gate = PollGate::default();
     let page = Resource::new(
         move || {
             (
                 params.read().get("host").unwrap_or_default(),
                 query.read().get("window").unwrap_or_default(),
+                tick.get(),
             )
         },
-        |(host, window)| get_site(host, window),
+        move |(host, window, tick)| {
+            let poll = gate.is_poll(tick);
+            async move {
+                if poll {
+                    poll_site(host, window).await
+                } else {
+                    get_site(host, window).await
+                }
+            }
+        },
     );
+    Effect::new(move |_| {
+        if let Some(Ok(Some(page))) = page.get() {
+            set_failing.set(page.status.as_ref().is_some_and(|s| !s.ok));
+        }
+    });
     view! {
         <Suspense fallback=|| view! { <p>"Loading the site…"</p> }>
             {move || {

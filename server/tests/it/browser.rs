@@ -666,3 +666,165 @@ async fn a_pasted_error_page_is_explained_with_and_without_javascript() {
     }
     app.stop().await;
 }
+
+/// An administrator signs in, adds a site and removes it again, with and
+/// without JavaScript.
+#[tokio::test]
+async fn an_admin_signs_in_and_edits_the_watchlist_with_and_without_javascript() {
+    let app = spawn_app().await;
+    let password = "a long enough admin password";
+    let hash = app::admin::password::hash(password).unwrap();
+    app.store
+        .create_admin("ada", &hash, chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    for (scripts, name, host) in [
+        (Scripts::Off, "admin-no-js", "nojs.example"),
+        (Scripts::On, "admin", "js.example"),
+    ] {
+        let url = app.url("/admin");
+        journey(name, scripts, move |browser| async move {
+            // A stranger is sent to the sign-in form.
+            browser.goto(&url).await.map_err(err)?;
+            expect_path(&browser, "/admin/login").await?;
+            if scripts == Scripts::On {
+                hydrated(&browser).await?;
+            }
+            let field = |css: &'static str| {
+                let browser = browser.clone();
+                async move { browser.find(Locator::Css(css)).await.map_err(err) }
+            };
+            field("#username")
+                .await?
+                .send_keys("ada")
+                .await
+                .map_err(err)?;
+            field("#password")
+                .await?
+                .send_keys(password)
+                .await
+                .map_err(err)?;
+            click(&browser, "[data-test=sign-in]").await?;
+            expect_path(&browser, "/admin").await?;
+            expect_text(&browser, "[data-test=vantage-now]", "online").await?;
+            expect_text(&browser, "[data-test=knowledge]", "builtin").await?;
+            shot(&browser, &format!("{name}-status")).await;
+
+            browser
+                .goto(&url.replace("/admin", "/admin/sites"))
+                .await
+                .map_err(err)?;
+            field("#add-url")
+                .await?
+                .send_keys(host)
+                .await
+                .map_err(err)?;
+            field("#add-tags")
+                .await?
+                .send_keys("shop")
+                .await
+                .map_err(err)?;
+            click(&browser, "[data-test=add-site] button").await?;
+            expect_text(
+                &browser,
+                "[data-test=flash]",
+                &format!("Now watching {host}."),
+            )
+            .await?;
+            expect_text(&browser, "[data-test=watchlist]", host).await?;
+            shot(&browser, &format!("{name}-watchlist")).await;
+
+            click(
+                &browser,
+                &format!("tr[data-host=\"{host}\"] [data-test=toggle-watch]"),
+            )
+            .await?;
+            expect_text(&browser, "[data-test=flash]", "its history is kept").await?;
+            click(&browser, "[data-test=sign-out]").await?;
+            expect_path(&browser, "/admin/login").await?;
+            expect_text(&browser, "[data-test=login-message]", "signed out").await
+        })
+        .await;
+    }
+    let sites = app.store.list_sites().await.unwrap();
+    assert_eq!(sites.len(), 2);
+    assert!(sites.iter().all(|s| !s.enabled && s.tags == "shop"));
+    app.stop().await;
+}
+
+/// An open incident's page follows it without a reload: a note added on the
+/// server appears by itself.
+#[tokio::test]
+async fn an_open_incident_page_updates_itself() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now();
+    let row = store::ProviderIncidentRow {
+        provider: "cloudflare".into(),
+        role: "cdn".into(),
+        phase: "confirmed".into(),
+        onset_at: now - chrono::TimeDelta::minutes(10),
+        detected_at: now - chrono::TimeDelta::minutes(9),
+        confirmed_at: Some(now - chrono::TimeDelta::minutes(8)),
+        peak_share: 0.7,
+        peak_at: now - chrono::TimeDelta::minutes(5),
+        confidence: 0.9,
+        ..Default::default()
+    };
+    let id = app
+        .store
+        .save_provider_incident(None, &row, now)
+        .await
+        .unwrap();
+    let url = app.url(&format!("/incident/{id}"));
+    let store = app.store.clone();
+    journey("incident-live", Scripts::On, move |browser| async move {
+        browser.goto(&url).await.map_err(err)?;
+        hydrated(&browser).await?;
+        expect_text(&browser, "[data-test=live]", "follows the incident").await?;
+        // A page that reloads loses this.
+        browser
+            .execute("window.faultlineMarker = 42; return null;", vec![])
+            .await
+            .map_err(err)?;
+        let note = "Cloudflare: a fix has been implemented";
+        store
+            .annotate_incident(
+                id,
+                chrono::Utc::now(),
+                note,
+                None,
+                "ada",
+                chrono::Utc::now(),
+            )
+            .await
+            .map_err(err)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        loop {
+            let text = browser
+                .find(Locator::Css("main"))
+                .await
+                .map_err(err)?
+                .text()
+                .await
+                .map_err(err)?;
+            if text.contains(note) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err("the note never appeared without a reload".into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let marker = browser
+            .execute("return window.faultlineMarker || null;", vec![])
+            .await
+            .map_err(err)?;
+        if marker != json!(42) {
+            return Err(format!("the page was reloaded (marker {marker})"));
+        }
+        Ok(())
+    })
+    .await;
+    app.stop().await;
+}
