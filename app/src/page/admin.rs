@@ -365,7 +365,7 @@ pub fn AdminSites() -> impl IntoView {
                                     <AddSiteForm/>
                                     <ImportForm/>
                                 </div>
-                                <h2>{format!("{watched} sites watched")}</h2>
+                                <h2>{format!("{watched} site{} watched", if watched == 1 { "" } else { "s" })}</h2>
                                 <form class="filter" method="get" action="/admin/sites">
                                     <label for="q">"Find"</label>
                                     <input id="q" name="q" value=text.clone() placeholder="host or name"/>
