@@ -275,6 +275,21 @@ mod tests {
     }
 
     #[test]
+    fn public_url_must_be_an_http_url_with_a_host() {
+        let config = load("public_url = \"https://status.example.org\"").unwrap();
+        assert_eq!(
+            config.public_url.map(String::from).as_deref(),
+            Some("https://status.example.org/")
+        );
+        for bad in ["ftp://status.example.org", "not a url"] {
+            let error = load(&format!("public_url = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("public_url"), "{error}");
+        }
+    }
+
+    #[test]
     fn an_unknown_key_is_refused_by_name() {
         let error = load("listne = \"127.0.0.1:4000\"").unwrap_err().to_string();
         assert!(error.contains("listne"), "{error}");

@@ -364,3 +364,30 @@ async fn the_incident_feeds_are_atom_a_feed_reader_understands() {
     assert!(none.title.unwrap().content.contains("Fastly"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn permalinks_use_the_configured_public_url() {
+    let app = crate::support::spawn_app_with(|mut state| {
+        state.public_origin = app::PublicOrigin::new(Some("https://status.example.org/"));
+        state
+    })
+    .await;
+    let incident = populate(&app.store).await;
+    let json: serde_json::Value =
+        reqwest::get(app.url(&format!("/incidents/{incident}/export.json")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        json["permalink"],
+        format!("https://status.example.org/incident/{incident}")
+    );
+    let (_, page) = get(&app.url(&format!("/incident/{incident}"))).await;
+    assert!(
+        page.contains(&format!("https://status.example.org/incident/{incident}")),
+        "{page}"
+    );
+    app.stop().await;
+}
