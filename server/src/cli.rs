@@ -322,6 +322,13 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
         "serving Faultline at http://{}",
         config.listen
     );
+    if let Ok(admins) = store.list_admins().await {
+        if admins.is_empty() {
+            tracing::info!(
+                "no administrator yet: create one with `faultline admin create NAME` to use /admin"
+            );
+        }
+    }
     let knowledge = crate::knowledge::Knowledge::load(config.knowledge.dir.as_deref());
     let watcher = tokio::spawn(
         knowledge
