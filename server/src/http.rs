@@ -19,6 +19,9 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::knowledge::Knowledge;
 
+/// Largest request body accepted: a pasted 1 MiB watchlist, form-encoded.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
 /// What every handler may need. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -129,6 +132,11 @@ pub fn router(state: AppState) -> Router {
             admin_gate_layer,
         ))
         .layer(CompressionLayer::new())
+        // No form or server-function call needs more; larger bodies are
+        // refused with 413 before they are read into memory.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
         // Outside compression, so pages are cached compressed.
         .layer(axum::middleware::from_fn_with_state(
             state.cache.clone(),

@@ -420,3 +420,33 @@ fn the_first_admin_is_created_from_the_command_line() {
         store.close().await;
     });
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_it_is_read() {
+    let app = with_admin().await;
+    let cookie = sign_in(&app).await;
+    let huge = "a".repeat(server::http::MAX_BODY_BYTES + 1);
+    let response = client()
+        .post(app.url("/api/admin/sites/import"))
+        .header("accept", "text/html")
+        .header(COOKIE, &cookie)
+        .form(&[("text", huge.as_str()), ("format", "plain")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(app.store.list_sites().await.unwrap().is_empty());
+    // A watchlist over the import limit but under the body limit gets a
+    // message, not an error page.
+    let big = "a.example\n".repeat(app::admin::MAX_IMPORT_BYTES / 10 + 1);
+    post_form(
+        &app,
+        "/api/admin/sites/import",
+        &[("text", big.as_str()), ("format", "plain")],
+        Some(&cookie),
+    )
+    .await;
+    let (_, page) = get_page(&app, "/admin/sites", &cookie).await;
+    assert!(page.contains("larger than 1024 KiB"), "{page}");
+    app.stop().await;
+}
