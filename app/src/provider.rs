@@ -136,10 +136,18 @@ pub async fn get_provider(
         .collect();
     let now = Utc::now();
     let window = Window::parse(&window);
-    let (from, until, bin) = window.bounds(latest.unwrap_or(now).timestamp());
+    // Summing hundreds of sites' minute rollups would read hundreds of
+    // thousands of rows: a cohort's day is drawn in hours.
+    let (resolution, bin) = match window {
+        Window::Day => (store::Resolution::Hour, 3_600),
+        other => (other.resolution(), other.span_and_bin().1),
+    };
+    let (span, _) = window.span_and_bin();
+    let until = (latest.unwrap_or(now).timestamp().div_euclid(bin) + 1) * bin;
+    let from = until - span;
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
-        .provider_rollups(&id, window.resolution(), at(from), at(until))
+        .provider_rollups(&id, resolution, at(from), at(until))
         .await
         .map_err(crate::unavailable)?;
     let series = Series::from_rollups(from, until, bin, rows);

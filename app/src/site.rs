@@ -133,13 +133,14 @@ impl Window {
             Window::Month => store::Resolution::Day,
         }
     }
+}
 
-    fn bin_words(self) -> &'static str {
-        match self {
-            Window::Day => "quarter-hours",
-            Window::Week => "hours",
-            Window::Month => "days",
-        }
+/// What a chart's bars are, by their width in seconds.
+fn bin_words(bin_s: i64) -> &'static str {
+    match bin_s {
+        ..=900 => "quarter-hours",
+        ..=3_600 => "hours",
+        _ => "days",
     }
 }
 
@@ -277,7 +278,7 @@ impl Series {
                 self.bins.iter().map(|b| b.probes).sum::<i64>(),
                 window.label(),
                 self.bins.len(),
-                window.bin_words(),
+                bin_words(self.bin_s),
             ),
             None => format!("No probes of {what} in the last {}.", window.label()),
         };
@@ -329,7 +330,7 @@ impl Series {
             format!(
                 "{what} answered in {mean:.0} ms on average over the last {}; the slowest {} averaged {max:.0} ms.",
                 window.label(),
-                window.bin_words().trim_end_matches('s'),
+                bin_words(self.bin_s).trim_end_matches('s'),
             )
         };
         TimeChart {
