@@ -137,10 +137,12 @@ impl Window {
 
 /// What a chart's bars are, by their width in seconds.
 fn bin_words(bin_s: i64) -> &'static str {
-    match bin_s {
-        ..=900 => "quarter-hours",
-        ..=3_600 => "hours",
-        _ => "days",
+    if bin_s <= 900 {
+        "quarter-hours"
+    } else if bin_s <= 3_600 {
+        "hours"
+    } else {
+        "days"
     }
 }
 
