@@ -491,11 +491,12 @@ impl Stats {
 const ROW_BUDGET: Duration = Duration::from_secs(20);
 
 /// Runs `warmup` times, then times up to `iterations` runs; returns the
-/// statistics and how many runs they cover.
-async fn time_it<F, Fut>(warmup: u64, iterations: u64, mut run: F) -> (Stats, u64)
+/// statistics of the whole runs, of the part of each run that `run`
+/// reports timing itself, and how many runs they cover.
+async fn time_it<F, Fut>(warmup: u64, iterations: u64, mut run: F) -> (Stats, Stats, u64)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = Duration>,
 {
     let started = Instant::now();
     for _ in 0..warmup {
@@ -505,12 +506,13 @@ where
     let affordable = (ROW_BUDGET.as_secs_f64() / per_run.max(1e-9)) as u64;
     let n = iterations.min(affordable.max(20));
     let mut samples = Vec::with_capacity(n as usize);
+    let mut parts = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let started = Instant::now();
-        run().await;
+        parts.push(run().await);
         samples.push(started.elapsed());
     }
-    (Stats::of(samples), n)
+    (Stats::of(samples), Stats::of(parts), n)
 }
 
 /// One GET, body read to the end; returns the body's length.
@@ -539,7 +541,8 @@ enum Queries {
 }
 
 impl Queries {
-    async fn run(&self, store: &Store, heavy: &str) {
+    /// Runs the queries; returns the time the rollup query took.
+    async fn run(&self, store: &Store, heavy: &str) -> Duration {
         match *self {
             Queries::Home => {
                 store.site_summary().await.expect("summary");
@@ -547,6 +550,7 @@ impl Queries {
                 store.active_provider_incidents().await.expect("incidents");
                 store.failing_sites(10).await.expect("failing");
                 store.provider_cohorts().await.expect("cohorts");
+                Duration::ZERO
             }
             Queries::Site(resolution, span) => {
                 let site = store
@@ -563,10 +567,12 @@ impl Queries {
                     .expect("providers");
                 store.site_incidents(site.id, 50).await.expect("incidents");
                 let end = status.map_or_else(Utc::now, |s| s.started_at);
+                let started = Instant::now();
                 store
                     .rollups(site.id, resolution, end - span, end)
                     .await
                     .expect("rollups");
+                started.elapsed()
             }
             Queries::Provider(id) => {
                 let cohorts = store.provider_cohorts().await.expect("cohorts");
@@ -580,10 +586,12 @@ impl Queries {
                     .filter_map(|c| c.latest_probe)
                     .max()
                     .unwrap_or_else(Utc::now);
+                let started = Instant::now();
                 store
                     .provider_rollups(id, Resolution::Minute, end - TimeDelta::days(1), end)
                     .await
                     .expect("rollups");
+                started.elapsed()
             }
         }
     }
@@ -682,20 +690,32 @@ async fn main() {
         let html = get(&client, &url, true, false).await;
         let gz = get(&client, &url, true, true).await;
         let size = format!("{html} ({gz})");
-        let rendered = time_it(warmup, iterations, || async {
+        let (rendered, _, rendered_n) = time_it(warmup, iterations, || async {
             get(&client, &url, true, true).await;
+            Duration::ZERO
         })
         .await;
-        let cached = time_it(warmup, iterations, || async {
+        let (cached, _, cached_n) = time_it(warmup, iterations, || async {
             get(&client, &url, false, true).await;
+            Duration::ZERO
         })
         .await;
-        let sql = time_it(warmup, iterations, || queries.run(&store, &heavy)).await;
-        for (how, (stats, n), size) in [
-            ("rendered (with cookie)", rendered, size.as_str()),
-            ("cached", cached, size.as_str()),
-            ("store queries alone", sql, ""),
-        ] {
+        let (sql, rollups, sql_n) =
+            time_it(warmup, iterations, || queries.run(&store, &heavy)).await;
+        let mut rows = vec![
+            (
+                "rendered (with cookie)",
+                rendered,
+                rendered_n,
+                size.as_str(),
+            ),
+            ("cached", cached, cached_n, size.as_str()),
+            ("store queries alone", sql, sql_n, ""),
+        ];
+        if !matches!(queries, Queries::Home) {
+            rows.push(("of which the rollups", rollups, sql_n, ""));
+        }
+        for (how, stats, n, size) in rows {
             println!(
                 "| {name:<26} | {how:<22} | {n:>4} | {:>8.2} | {:>8.2} | {:>8.2} | {size:>12} |",
                 stats.mean, stats.p50, stats.p99
