@@ -203,6 +203,96 @@ impl Store {
         Ok(())
     }
 
+    /// Adds raw probe rows in bulk, in one transaction, and nothing else:
+    /// neither the sites' latest status nor the rollups, which an import
+    /// writes with [`Store::add_rollups`]. The writer stores probes with
+    /// [`Store::insert_probes`], which keeps all three together.
+    pub async fn add_probes(&self, probes: &[ProbeRecord]) -> Result<(), StoreError> {
+        // 20 parameters a row, well within SQLite's limit per statement.
+        const ROWS_PER_STATEMENT: usize = 500;
+        if probes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in probes.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO probes (site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms,
+                   tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side, fault,
+                   confidence, evidence, suspect) ",
+            );
+            insert.push_values(chunk, |mut values, probe| {
+                values
+                    .push_bind(probe.site_id)
+                    .push_bind(probe.started_at)
+                    .push_bind(probe.ok)
+                    .push_bind(probe.status)
+                    .push_bind(&probe.failure)
+                    .push_bind(&probe.detail)
+                    .push_bind(probe.dns_ms)
+                    .push_bind(probe.connect_ms)
+                    .push_bind(probe.tls_ms)
+                    .push_bind(probe.ttfb_ms)
+                    .push_bind(probe.total_ms)
+                    .push_bind(&probe.remote_ip)
+                    .push_bind(&probe.facts)
+                    .push_bind(&probe.body_gz)
+                    .push_bind(&probe.provider)
+                    .push_bind(&probe.fault_side)
+                    .push_bind(&probe.fault)
+                    .push_bind(probe.confidence)
+                    .push_bind(&probe.evidence)
+                    .push_bind(probe.suspect);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds rollup rows in bulk, in one transaction: each row is summed into
+    /// the stored bucket of its site, as that many probes would have been.
+    /// For backfills and imports; the writer keeps rollups up to date per
+    /// probe in [`Store::insert_probes`]. Buckets are truncated to the
+    /// resolution.
+    pub async fn add_rollups(
+        &self,
+        resolution: Resolution,
+        rows: &[(i64, RollupRow)],
+    ) -> Result<(), StoreError> {
+        // 7 parameters a row, well within SQLite's limit per statement.
+        const ROWS_PER_STATEMENT: usize = 1000;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO {} (site_id, bucket, probes, failures, suspect, total_ms_sum, total_ms_max) ",
+                resolution.table()
+            ));
+            insert.push_values(chunk, |mut values, (site_id, row)| {
+                values
+                    .push_bind(*site_id)
+                    .push_bind(resolution.bucket(row.bucket))
+                    .push_bind(row.probes)
+                    .push_bind(row.failures)
+                    .push_bind(row.suspect)
+                    .push_bind(row.total_ms_sum)
+                    .push_bind(row.total_ms_max);
+            });
+            insert.push(
+                " ON CONFLICT (site_id, bucket) DO UPDATE SET
+                   probes = probes + excluded.probes, failures = failures + excluded.failures,
+                   suspect = suspect + excluded.suspect,
+                   total_ms_sum = total_ms_sum + excluded.total_ms_sum,
+                   total_ms_max = MAX(total_ms_max, excluded.total_ms_max)",
+            );
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deletes rows older than their retention, relative to `now`.
     pub async fn prune(
         &self,

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use store::{NewSite, ProbeRecord, Resolution, Retention, Store};
+use store::{NewSite, ProbeRecord, Resolution, Retention, RollupRow, Store};
 
 fn site(host: &str) -> NewSite {
     NewSite {
@@ -165,6 +165,109 @@ async fn pruning_keeps_rollups_longer_than_raw_probes() {
         pruned.rollups, 2,
         "both minute buckets are past their 3 days"
     );
+}
+
+#[tokio::test]
+async fn bulk_rollups_add_up_with_the_ones_probes_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    store
+        .add_sites(&[site("a.test"), site("b.test")], Utc::now())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let (a, b) = (ids[0], ids[1]);
+    store
+        .insert_probes(&[probe(a, t("2025-11-18T11:20:05Z"), true, 100)])
+        .await
+        .unwrap();
+    let row = |bucket: &str, probes, failures, sum, max| RollupRow {
+        bucket: t(bucket),
+        probes,
+        failures,
+        suspect: 0,
+        total_ms_sum: sum,
+        total_ms_max: max,
+    };
+    store
+        .add_rollups(
+            Resolution::Hour,
+            &[
+                // Mid-hour: lands in the 11:00 bucket the probe wrote.
+                (a, row("2025-11-18T11:30:00Z", 59, 2, 5700, 400)),
+                (a, row("2025-11-18T10:00:00Z", 60, 0, 6000, 150)),
+                (b, row("2025-11-18T10:00:00Z", 60, 60, 0, 0)),
+            ],
+        )
+        .await
+        .unwrap();
+    let hours = |site| {
+        let store = store.clone();
+        async move {
+            store
+                .rollups(
+                    site,
+                    Resolution::Hour,
+                    t("2025-11-18T00:00:00Z"),
+                    t("2025-11-19T00:00:00Z"),
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r.bucket.format("%H:%M").to_string(),
+                        r.probes,
+                        r.failures,
+                        r.total_ms_sum,
+                        r.total_ms_max,
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        hours(a).await,
+        [
+            ("10:00".to_owned(), 60, 0, 6000, 150),
+            ("11:00".to_owned(), 60, 2, 5800, 400)
+        ]
+    );
+    assert_eq!(hours(b).await, [("10:00".to_owned(), 60, 60, 0, 0)]);
+}
+
+#[tokio::test]
+async fn bulk_probes_are_stored_raw_without_status_or_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    store
+        .add_sites(&[site("a.test")], Utc::now())
+        .await
+        .unwrap();
+    let a = store.list_sites().await.unwrap()[0].id;
+    let start = t("2025-11-18T11:00:00Z");
+    let probes: Vec<ProbeRecord> = (0..1200)
+        .map(|m| probe(a, start + TimeDelta::minutes(m), m % 100 != 7, 120))
+        .collect();
+    store.add_probes(&probes).await.unwrap();
+
+    assert_eq!(store.probe_count().await.unwrap(), 1200);
+    let latest = store.recent_probes(a, 1).await.unwrap();
+    assert_eq!(latest, [probes[1199].clone()]);
+    let failure = store.latest_failure(a).await.unwrap().unwrap();
+    assert_eq!(failure.started_at, start + TimeDelta::minutes(1107));
+    assert_eq!(store.site_summary().await.unwrap().probed, 0);
+    let hours = store
+        .rollups(a, Resolution::Hour, start, start + TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert!(hours.is_empty(), "{hours:?}");
 }
 
 /// The child half of `a_killed_writer_loses_no_acknowledged_probe`: writes
