@@ -423,10 +423,11 @@ impl LiveProber {
         facts: &mut serde_json::Map<String, serde_json::Value>,
         started: Instant,
     ) -> Result<(), StepFailure> {
-        let parsed = url::Url::parse(url).map_err(|e| StepFailure {
+        let mut parsed = url::Url::parse(url).map_err(|e| StepFailure {
             class: "invalid_url",
             detail: format!("{url}: {e}"),
         })?;
+        let authorization = fetch::take_credentials(&mut parsed);
         let mut dns_facts = None;
         let addresses = match (check_url(&parsed, &self.config.guard)?, parsed.host()) {
             (Some(ip), _) => vec![ip],
@@ -485,7 +486,8 @@ impl LiveProber {
         };
         let total = Duration::from_millis(self.config.total_timeout_ms);
         let mut phases = fetch::Phases::default();
-        let answer = tokio::time::timeout(total, self.follow(parsed, addresses, &mut phases)).await;
+        let following = self.follow(parsed, addresses, authorization, &mut phases);
+        let answer = tokio::time::timeout(total, following).await;
         // Only the first connection is timed; redirects count in the
         // first-byte and total times.
         record.connect_ms = phases.connect_ms;
@@ -559,6 +561,7 @@ impl LiveProber {
         &self,
         mut url: url::Url,
         mut addresses: Vec<IpAddr>,
+        mut authorization: Option<hyper::header::HeaderValue>,
         phases: &mut fetch::Phases,
     ) -> Result<(url::Url, fetch::Answer), StepFailure> {
         let max_redirects = self.config.max_redirects;
@@ -572,11 +575,23 @@ impl LiveProber {
             };
             let answer = self
                 .fetcher
-                .get(&url, &addresses, visited.last(), timed)
+                .get(
+                    &url,
+                    &addresses,
+                    visited.last(),
+                    authorization.as_ref(),
+                    timed,
+                )
                 .await?;
-            let Some(next) = answer.location.clone() else {
+            let Some(mut next) = answer.location.clone() else {
                 return Ok((url, answer));
             };
+            // Credentials go no further than the host they were given for,
+            // and none are taken from a redirect.
+            if !fetch::same_origin_host(&url, &next) {
+                authorization = None;
+            }
+            let _ = fetch::take_credentials(&mut next);
             visited.push(url);
             if visited.len() > max_redirects {
                 return Err(StepFailure {

@@ -82,16 +82,18 @@ impl Fetcher {
     }
 
     /// GETs `url` from the first of `addresses` that accepts a connection.
-    /// `referer` is the page that redirected here. The phases are noted in
+    /// `referer` is the page that redirected here, `authorization` the
+    /// credentials taken from the watched URL. The phases are noted in
     /// `phases` as they end. The caller bounds the whole call in time.
     pub(super) async fn get(
         &self,
         url: &Url,
         addresses: &[IpAddr],
         referer: Option<&Url>,
+        authorization: Option<&HeaderValue>,
         phases: &mut Phases,
     ) -> Result<Answer, StepFailure> {
-        let request = self.request(url, referer)?;
+        let request = self.request(url, referer, authorization)?;
         let connecting = self.connect(url, addresses, phases);
         let connected = tokio::time::timeout(self.connect_timeout, connecting)
             .await
@@ -144,6 +146,7 @@ impl Fetcher {
         &self,
         url: &Url,
         referer: Option<&Url>,
+        authorization: Option<&HeaderValue>,
     ) -> Result<Request<Empty<Bytes>>, StepFailure> {
         let invalid = |detail: String| StepFailure {
             class: "invalid_url",
@@ -167,6 +170,9 @@ impl Fetcher {
             .header(header::CONNECTION, HeaderValue::from_static("close"));
         if let Some(referer) = referer.and_then(|previous| referer_for(url, previous)) {
             request = request.header(header::REFERER, referer);
+        }
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
         }
         request
             .body(Empty::new())
@@ -292,6 +298,36 @@ async fn drive<C: Future, F: Future>(connection: C, exchange: F) -> F::Output {
         exchange.as_mut().poll(cx)
     })
     .await
+}
+
+/// Takes user and password out of `url` (they are never sent in the
+/// request line, kept in facts or followed to another host) and returns
+/// them as a Basic authorization header.
+pub(super) fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
+    use base64::Engine;
+    use percent_encoding::percent_decode_str;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let user = percent_decode_str(url.username()).decode_utf8().ok()?;
+    let password = match url.password() {
+        Some(password) => Some(percent_decode_str(password).decode_utf8().ok()?),
+        None => None,
+    };
+    let pair = format!("{user}:{}", password.as_deref().unwrap_or_default());
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Whether a redirect from `previous` to `next` stays on the same host
+/// and port, so credentials may follow it.
+pub(super) fn same_origin_host(previous: &Url, next: &Url) -> bool {
+    previous.host_str() == next.host_str()
+        && previous.port_or_known_default() == next.port_or_known_default()
 }
 
 /// Where a redirect points: the statuses a browser follows, with a
