@@ -49,6 +49,24 @@ async fn fleet(size: u64) -> Vec<SocketAddr> {
     addrs
 }
 
+/// CPU seconds used so far by this process and by its waited-for children
+/// (`wrk`): user plus system time from `/proc/self/stat`.
+fn cpu_seconds() -> (f64, f64) {
+    let ticks = |fields: &[&str], i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which may contain spaces.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime, stime, cutime, cstime are fields 14 to 17 of the line.
+            let own = ticks(&fields, 11)? + ticks(&fields, 12)?;
+            let children = ticks(&fields, 13)? + ticks(&fields, 14)?;
+            Some((own / 100.0, children / 100.0))
+        })
+        .unwrap_or_default()
+}
+
 fn wrk(addr: SocketAddr, seconds: u64, connections: u64) -> Option<f64> {
     let output = std::process::Command::new("wrk")
         .args([
@@ -92,6 +110,7 @@ async fn main() {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (cpu_before, _) = cpu_seconds();
     let mut workers = Vec::new();
     for worker in 0..concurrency {
         let (prober, addrs, done, failed) =
@@ -119,8 +138,11 @@ async fn main() {
     }
     let probes = done.load(Ordering::Relaxed);
     let probe_rate = probes as f64 / seconds as f64;
+    // Prober, fleet and DNS server share this process.
+    let probe_cpu = cpu_seconds().0 - cpu_before;
 
     // The load generator on the same fleet, also with fresh connections.
+    let (own_before, children_before) = cpu_seconds();
     let wrk_rate = tokio::task::spawn_blocking({
         let addr = addrs[0];
         move || wrk(addr, seconds, concurrency)
@@ -128,6 +150,9 @@ async fn main() {
     .await
     .ok()
     .flatten();
+    // The fleet (this process) plus wrk itself.
+    let (own_after, children_after) = cpu_seconds();
+    let wrk_cpu = (own_after - own_before) + (children_after - children_before);
 
     // Memory per 10 000 watched sites: the schedule and per-site state.
     let before = rss_kib();
@@ -168,6 +193,11 @@ async fn main() {
             "probes_per_second": probe_rate.round(),
             "wrk_requests_per_second": wrk_rate.map(f64::round),
             "probe_to_wrk_ratio": wrk_rate.map(|w| (probe_rate / w * 100.0).round() / 100.0),
+            // CPU per request, both sides including the fleet: a figure that
+            // holds when other work shares the machine.
+            "probe_cpu_us_per_probe": (probe_cpu * 1e6 / probes.max(1) as f64).round(),
+            "wrk_cpu_us_per_request": wrk_rate
+                .map(|w| (wrk_cpu * 1e6 / (w * seconds as f64).max(1.0)).round()),
             "needed_for_100k_sites_at_60s": needed_rate.round(),
             "process_rss_mib": rss_kib() / 1024,
             "state_kib_per_10k_sites": per_10k_kib,

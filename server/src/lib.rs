@@ -14,7 +14,6 @@ pub mod http;
 pub mod knowledge;
 pub mod monitor;
 pub mod ondemand;
-pub mod phases;
 pub mod prober;
 pub mod ranges;
 pub mod scenario;

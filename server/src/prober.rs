@@ -2,10 +2,15 @@
 //!
 //! DNS goes through hickory (configurable name servers, so tests and the
 //! synthetic internet can point it at a loopback server). Each answer is
-//! checked by the SSRF guard, and the HTTP client connects only to the
-//! addresses that passed, through `GuardedResolver`: there is no second
-//! lookup a rebinding DNS server could change. IP-literal URLs never reach a
-//! resolver, so they are checked before the request and on every redirect.
+//! checked by the SSRF guard, and `fetch` connects only to the addresses
+//! that passed: there is no second lookup a rebinding DNS server could
+//! change. IP-literal URLs never reach a resolver, so they are checked
+//! before the request and on every redirect. Redirects are followed here,
+//! each hop checked and resolved like the first, at most `max_redirects`.
+
+mod fetch;
+
+pub use fetch::tls_config;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -91,8 +96,8 @@ impl DnsFacts {
 pub enum ProberError {
     #[error("cannot configure the DNS resolver: {0}")]
     Resolver(String),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    #[error("the user agent is not a valid header value: {0}")]
+    UserAgent(String),
     #[error("cannot read the CA file {path}: {reason}")]
     CaFile {
         path: std::path::PathBuf,
@@ -110,36 +115,27 @@ struct StepFailure {
 
 #[derive(Clone)]
 pub struct LiveProber {
-    client: reqwest::Client,
+    fetcher: Arc<fetch::Fetcher>,
     resolver: Arc<GuardedResolver>,
     config: Arc<ProberConfig>,
     knowledge: Arc<Knowledge>,
 }
 
-/// Resolves through hickory and hands the HTTP client only the addresses
-/// the guard allowed. Cheap to clone: the client holds one copy.
-#[derive(Clone)]
+/// Resolves through hickory and returns only the addresses the guard
+/// allowed, the ones the probe then connects to.
 struct GuardedResolver {
     dns: TokioResolver,
     guard: GuardPolicy,
     timeout: Duration,
     label: Arc<str>,
-    /// Addresses a probe just checked, handed to the HTTP client's next
-    /// connection to that host instead of a second query.
-    pinned: Arc<Mutex<PinnedAnswers>>,
     /// Name servers per site host, so the zone is asked once an hour, not
     /// on every probe.
-    name_servers: Arc<Mutex<NameServers>>,
+    name_servers: Mutex<NameServers>,
 }
 
 /// Site host to when its zone's name servers were read, and what they were.
 type NameServers = HashMap<String, (Instant, Vec<String>)>;
 
-/// Host name to the time it was checked and the addresses that passed.
-type PinnedAnswers = HashMap<String, (Instant, Vec<IpAddr>)>;
-
-/// How long a checked answer may wait for the connection that uses it.
-const PIN_FOR: Duration = Duration::from_secs(5);
 /// How long a zone's name servers are trusted before they are asked again.
 const NS_FOR: Duration = Duration::from_secs(3600);
 /// How soon a zone whose NS could not be read is asked again.
@@ -148,17 +144,6 @@ const NS_RETRY: Duration = Duration::from_secs(300);
 const NS_CACHE_MAX: usize = 200_000;
 
 impl GuardedResolver {
-    /// Resolves `host` and pins the allowed addresses for the connection
-    /// that follows.
-    async fn resolve_and_pin(&self, host: &str) -> Result<DnsFacts, StepFailure> {
-        let (facts, allowed) = self.resolve(host).await?;
-        if let Ok(mut pinned) = self.pinned.lock() {
-            pinned.retain(|_, (at, _)| at.elapsed() < PIN_FOR);
-            pinned.insert(key(host), (Instant::now(), allowed));
-        }
-        Ok(facts)
-    }
-
     /// After a failed lookup: where the site's own zone points (its CNAME),
     /// to tell a failure in the site's zone from one in a provider's.
     async fn cname_of(&self, host: &str) -> Vec<String> {
@@ -253,12 +238,7 @@ impl GuardedResolver {
             .collect()
     }
 
-    fn take_pinned(&self, host: &str) -> Option<Vec<IpAddr>> {
-        let mut pinned = self.pinned.lock().ok()?;
-        let (at, addresses) = pinned.remove(&key(host))?;
-        (at.elapsed() < PIN_FOR).then_some(addresses)
-    }
-
+    /// Resolves `host`: what DNS said, and the addresses the guard allows.
     async fn resolve(&self, host: &str) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
         let fqdn = if host.ends_with('.') {
             host.to_owned()
@@ -311,22 +291,6 @@ impl GuardedResolver {
             });
         }
         Ok((facts, allowed))
-    }
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let this = self.clone();
-        Box::pin(async move {
-            let allowed = match this.take_pinned(name.as_str()) {
-                Some(allowed) => allowed,
-                // A redirect to another host: resolve and check it now.
-                None => this.resolve(name.as_str()).await?.1,
-            };
-            let addrs: reqwest::dns::Addrs =
-                Box::new(allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(addrs)
-        })
     }
 }
 
@@ -400,51 +364,26 @@ impl LiveProber {
             guard: config.guard.clone(),
             timeout: Duration::from_millis(config.dns_timeout_ms),
             label: Arc::from(label),
-            pinned: Arc::default(),
-            name_servers: Arc::default(),
+            name_servers: Mutex::default(),
         };
-        let redirect_guard = config.guard.clone();
-        let max_redirects = config.max_redirects;
         let extra_roots = match &config.ca_file {
             Some(path) => read_certificates(path)?,
             None => Vec::new(),
         };
-        let tls = crate::phases::tls_config(&extra_roots).map_err(|error| ProberError::CaFile {
+        let tls = fetch::tls_config(&extra_roots).map_err(|error| ProberError::CaFile {
             path: config.ca_file.clone().unwrap_or_default(),
             reason: error.to_string(),
         })?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .connector_layer(crate::phases::MarkConnected)
-            .dns_resolver(Arc::new(resolver.clone()))
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.total_timeout_ms))
-            .pool_max_idle_per_host(0)
-            .tls_info(true)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() > max_redirects {
-                    return attempt.error(StepFailure {
-                        class: "too_many_redirects",
-                        detail: format!("more than {max_redirects} redirects"),
-                    });
-                }
-                if attempt.previous().iter().any(|seen| seen == attempt.url()) {
-                    let detail = format!("redirected back to {}", attempt.url());
-                    return attempt.error(StepFailure {
-                        class: "redirect_loop",
-                        detail,
-                    });
-                }
-                if let Err(failure) = check_url(attempt.url(), &redirect_guard) {
-                    return attempt.error(failure);
-                }
-                attempt.follow()
-            }))
-            .build()?;
+        let user_agent = hyper::header::HeaderValue::from_str(&config.user_agent)
+            .map_err(|e| ProberError::UserAgent(e.to_string()))?;
+        let fetcher = fetch::Fetcher::new(
+            tls,
+            user_agent,
+            Duration::from_millis(config.connect_timeout_ms),
+            config.max_body_bytes,
+        );
         Ok(Self {
-            client,
+            fetcher: Arc::new(fetcher),
             resolver: Arc::new(resolver),
             config: Arc::new(config),
             knowledge: Knowledge::builtin(),
@@ -484,71 +423,89 @@ impl LiveProber {
         facts: &mut serde_json::Map<String, serde_json::Value>,
         started: Instant,
     ) -> Result<(), StepFailure> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| StepFailure {
+        let mut parsed = url::Url::parse(url).map_err(|e| StepFailure {
             class: "invalid_url",
             detail: format!("{url}: {e}"),
         })?;
-        check_url(&parsed, &self.config.guard)?;
+        let authorization = fetch::take_credentials(&mut parsed);
         let mut dns_facts = None;
-        if let Some(url::Host::Domain(host)) = parsed.host() {
-            let dns_started = Instant::now();
-            let result = self.resolver.resolve_and_pin(host).await;
-            record.dns_ms = Some(elapsed_ms(dns_started));
-            let mut dns = match result {
-                Ok(dns) => dns,
-                Err(failure) => {
-                    // A silent resolver says nothing about zones: only an
-                    // answered failure is worth more questions.
-                    if failure.class.starts_with("dns_") && failure.class != "dns_timeout" {
-                        let (cname, ns) =
-                            tokio::join!(self.resolver.cname_of(host), self.resolver.ns_of(host));
-                        let facts_now = engine::DnsFacts {
-                            cname,
-                            addresses: Vec::new(),
-                            ns,
-                        };
-                        facts.insert(
-                            "dns".to_owned(),
-                            serde_json::to_value(&facts_now).unwrap_or_default(),
-                        );
-                        let verdict = self
-                            .knowledge
-                            .current()
-                            .classify_dns_failure(&facts_now, failure.class);
-                        apply_classification(record, &verdict);
+        let addresses = match (check_url(&parsed, &self.config.guard)?, parsed.host()) {
+            (Some(ip), _) => vec![ip],
+            (None, Some(url::Host::Domain(host))) => {
+                let dns_started = Instant::now();
+                let result = self.resolver.resolve(host).await;
+                record.dns_ms = Some(elapsed_ms(dns_started));
+                let (mut dns, allowed) = match result {
+                    Ok(answer) => answer,
+                    Err(failure) => {
+                        // A silent resolver says nothing about zones: only an
+                        // answered failure is worth more questions.
+                        if failure.class.starts_with("dns_") && failure.class != "dns_timeout" {
+                            let (cname, ns) = tokio::join!(
+                                self.resolver.cname_of(host),
+                                self.resolver.ns_of(host)
+                            );
+                            let facts_now = engine::DnsFacts {
+                                cname,
+                                addresses: Vec::new(),
+                                ns,
+                            };
+                            facts.insert(
+                                "dns".to_owned(),
+                                serde_json::to_value(&facts_now).unwrap_or_default(),
+                            );
+                            let verdict = self
+                                .knowledge
+                                .current()
+                                .classify_dns_failure(&facts_now, failure.class);
+                            apply_classification(record, &verdict);
+                        }
+                        return Err(failure);
                     }
-                    return Err(failure);
-                }
-            };
-            dns.ns = self.resolver.ns_of(host).await;
-            facts.insert(
-                "dns".to_owned(),
-                serde_json::to_value(&dns).unwrap_or_default(),
-            );
-            // Attribution from DNS alone stands even if the request then fails.
-            let attribution = self
-                .knowledge
-                .current()
-                .attribute(&[], Some(&dns.to_engine()));
-            record.providers = providers_of(&attribution.providers);
-            dns_facts = Some(dns.to_engine());
-        }
-        let (response, phases) = crate::phases::timed(self.client.get(parsed).send()).await;
+                };
+                dns.ns = self.resolver.ns_of(host).await;
+                facts.insert(
+                    "dns".to_owned(),
+                    serde_json::to_value(&dns).unwrap_or_default(),
+                );
+                // Attribution from DNS alone stands even if the request then fails.
+                let attribution = self
+                    .knowledge
+                    .current()
+                    .attribute(&[], Some(&dns.to_engine()));
+                record.providers = providers_of(&attribution.providers);
+                dns_facts = Some(dns.to_engine());
+                allowed
+            }
+            (None, _) => {
+                return Err(StepFailure {
+                    class: "invalid_url",
+                    detail: "the URL has no host".to_owned(),
+                })
+            }
+        };
+        let total = Duration::from_millis(self.config.total_timeout_ms);
+        let mut phases = fetch::Phases::default();
+        let following = self.follow(parsed, addresses, authorization, &mut phases);
+        let answer = tokio::time::timeout(total, following).await;
+        // Only the first connection is timed; redirects count in the
+        // first-byte and total times.
         record.connect_ms = phases.connect_ms;
         record.tls_ms = phases.tls_ms;
-        let response = response.map_err(|e| classify_http_error(&e))?;
-        record.ttfb_ms = Some(elapsed_ms(started));
-        let status = response.status().as_u16();
+        let (final_url, answer) = answer.map_err(|_| StepFailure {
+            class: "read_timeout",
+            detail: format!("no complete answer within {} ms", total.as_millis()),
+        })??;
+        record.ttfb_ms = Some(ms_between(started, answer.head_at));
+        let status = answer.status.as_u16();
         record.status = Some(i64::from(status));
-        record.remote_ip = response.remote_addr().map(|a| a.ip().to_string());
-        facts.insert("final_url".to_owned(), response.url().as_str().into());
-        if let Some(tls) = response.extensions().get::<reqwest::tls::TlsInfo>() {
-            if let Some(certificate) = tls.peer_certificate().and_then(describe_certificate) {
-                facts.insert("tls".to_owned(), certificate);
-            }
+        record.remote_ip = Some(answer.remote.ip().to_string());
+        facts.insert("final_url".to_owned(), final_url.as_str().into());
+        if let Some(certificate) = answer.certificate.as_deref().and_then(describe_certificate) {
+            facts.insert("tls".to_owned(), certificate);
         }
-        let headers: Vec<(String, String)> = response
-            .headers()
+        let headers: Vec<(String, String)> = answer
+            .headers
             .iter()
             .take(64)
             .map(|(name, value)| {
@@ -559,7 +516,7 @@ impl LiveProber {
             })
             .collect();
         let is_error = status >= 400;
-        let body = read_bounded(response, self.config.max_body_bytes).await;
+        let body = answer.body;
         let observation = engine::Observation {
             status: Some(status),
             headers,
@@ -594,6 +551,72 @@ impl LiveProber {
             });
         }
         body.map(|_| ())
+    }
+
+    /// Requests `url` from `addresses`, then follows redirects: each hop
+    /// is checked like the first (scheme, IP literal, or a name resolved
+    /// and checked now), at most `max_redirects`, never back to a page
+    /// already seen. Returns the final URL and its answer.
+    async fn follow(
+        &self,
+        mut url: url::Url,
+        mut addresses: Vec<IpAddr>,
+        mut authorization: Option<hyper::header::HeaderValue>,
+        phases: &mut fetch::Phases,
+    ) -> Result<(url::Url, fetch::Answer), StepFailure> {
+        let max_redirects = self.config.max_redirects;
+        let mut later = fetch::Phases::default();
+        let mut visited: Vec<url::Url> = Vec::new();
+        loop {
+            let timed = if visited.is_empty() {
+                &mut *phases
+            } else {
+                &mut later
+            };
+            let answer = self
+                .fetcher
+                .get(
+                    &url,
+                    &addresses,
+                    visited.last(),
+                    authorization.as_ref(),
+                    timed,
+                )
+                .await?;
+            let Some(mut next) = answer.location.clone() else {
+                return Ok((url, answer));
+            };
+            // Credentials go no further than the host they were given for,
+            // and none are taken from a redirect.
+            if !fetch::same_origin_host(&url, &next) {
+                authorization = None;
+            }
+            let _ = fetch::take_credentials(&mut next);
+            visited.push(url);
+            if visited.len() > max_redirects {
+                return Err(StepFailure {
+                    class: "too_many_redirects",
+                    detail: format!("more than {max_redirects} redirects"),
+                });
+            }
+            if visited.contains(&next) {
+                return Err(StepFailure {
+                    class: "redirect_loop",
+                    detail: format!("redirected back to {next}"),
+                });
+            }
+            addresses = match (check_url(&next, &self.config.guard)?, next.host()) {
+                (Some(ip), _) => vec![ip],
+                (None, Some(url::Host::Domain(host))) => self.resolver.resolve(host).await?.1,
+                (None, _) => {
+                    return Err(StepFailure {
+                        class: "invalid_url",
+                        detail: format!("{next} has no host"),
+                    })
+                }
+            };
+            url = next;
+        }
     }
 }
 
@@ -658,8 +681,9 @@ fn read_certificates(
     Ok(certificates)
 }
 
-/// Refuses non-http(s) URLs and IP literals the guard does not allow.
-fn check_url(url: &reqwest::Url, guard: &GuardPolicy) -> Result<(), StepFailure> {
+/// Refuses non-http(s) URLs and IP literals the guard does not allow;
+/// returns an IP literal that passed, `None` for a name.
+fn check_url(url: &url::Url, guard: &GuardPolicy) -> Result<Option<IpAddr>, StepFailure> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(StepFailure {
             class: "blocked_target",
@@ -669,7 +693,7 @@ fn check_url(url: &reqwest::Url, guard: &GuardPolicy) -> Result<(), StepFailure>
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(url::Host::Domain(_)) => return Ok(()),
+        Some(url::Host::Domain(_)) => return Ok(None),
         None => {
             return Err(StepFailure {
                 class: "invalid_url",
@@ -677,102 +701,13 @@ fn check_url(url: &reqwest::Url, guard: &GuardPolicy) -> Result<(), StepFailure>
             })
         }
     };
-    guard.check(ip).map_err(|refusal| StepFailure {
-        class: "blocked_target",
-        detail: format!("{ip} is {refusal}"),
-    })
-}
-
-fn classify_http_error(error: &reqwest::Error) -> StepFailure {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    let chain = error_chain(error);
-    while let Some(current) = source {
-        if let Some(step) = current.downcast_ref::<StepFailure>() {
-            return step.clone();
-        }
-        // io::Error::source() skips the error it wraps, and connectors nest
-        // io errors, so unwrap them by hand to reach rustls' error.
-        let mut io = current.downcast_ref::<std::io::Error>();
-        while let Some(error) = io {
-            if error.kind() == std::io::ErrorKind::ConnectionRefused {
-                return StepFailure {
-                    class: "connect_refused",
-                    detail: chain,
-                };
-            }
-            let inner = error.get_ref();
-            if let Some(tls) = inner.and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return StepFailure {
-                    class: tls_class(tls),
-                    detail: chain,
-                };
-            }
-            io = inner.and_then(|e| e.downcast_ref::<std::io::Error>());
-        }
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return StepFailure {
-                class: tls_class(tls),
-                detail: chain,
-            };
-        }
-        source = current.source();
-    }
-    let lower = chain.to_ascii_lowercase();
-    let class = if error.is_connect() && error.is_timeout() {
-        "connect_timeout"
-    } else if error.is_timeout() {
-        "read_timeout"
-    } else if lower.contains("certificate") {
-        "tls_certificate"
-    } else if lower.contains("tls") || lower.contains("handshake") {
-        "tls_handshake"
-    } else if error.is_connect() {
-        "connect_error"
-    } else {
-        "http_protocol"
-    };
-    StepFailure {
-        class,
-        detail: chain,
-    }
-}
-
-fn tls_class(error: &rustls::Error) -> &'static str {
-    match error {
-        rustls::Error::InvalidCertificate(_) => "tls_certificate",
-        _ => "tls_handshake",
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        text.push_str(": ");
-        text.push_str(&current.to_string());
-        source = current.source();
-    }
-    bounded(&text)
-}
-
-async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<(Vec<u8>, bool), StepFailure> {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit.saturating_sub(body.len());
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if chunk.len() > room {
-                    return Ok((body, true)); // the rest is not read
-                }
-            }
-            Ok(None) => return Ok((body, false)),
-            Err(error) => return Err(classify_http_error(&error)),
-        }
-    }
+    guard
+        .check(ip)
+        .map(|()| Some(ip))
+        .map_err(|refusal| StepFailure {
+            class: "blocked_target",
+            detail: format!("{ip} is {refusal}"),
+        })
 }
 
 fn describe_certificate(der: &[u8]) -> Option<serde_json::Value> {
@@ -802,7 +737,11 @@ pub fn gunzip(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
 }
 
 fn elapsed_ms(since: Instant) -> i64 {
-    i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX)
+    ms_between(since, Instant::now())
+}
+
+fn ms_between(from: Instant, to: Instant) -> i64 {
+    i64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Error details and header values are evidence, not payloads: cap them.

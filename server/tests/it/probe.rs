@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::io::Write;
+
+use axum::extract::Path;
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
@@ -15,46 +19,78 @@ const ERROR_PAGE: &str =
     "<html><body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>";
 
 async fn origin() -> SocketAddr {
-    let app = Router::new()
-        .route("/ok", get(|| async { "fine" }))
-        .route(
-            "/error",
-            get(|| async { (axum::http::StatusCode::BAD_GATEWAY, Html(ERROR_PAGE)) }),
-        )
-        .route(
-            "/big-error",
-            get(|| async {
-                (
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "x".repeat(1 << 20),
-                )
-            }),
-        )
-        .route(
-            "/to-private",
-            get(|| async { Redirect::temporary("http://10.0.0.1/") }),
-        )
-        .route(
-            "/to-metadata",
-            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
-        )
-        .route(
-            "/to-mapped",
-            get(|| async { Redirect::temporary("http://[::ffff:169.254.169.254]/") }),
-        )
-        .route("/loop", get(|| async { Redirect::temporary("/loop") }))
-        .route("/hop", get(|| async { Redirect::temporary("/ok") }))
-        .route(
-            "/stall",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                "late".into_response()
-            }),
-        );
+    let app =
+        Router::new()
+            .route("/ok", get(|| async { "fine" }))
+            .route(
+                "/error",
+                get(|| async { (axum::http::StatusCode::BAD_GATEWAY, Html(ERROR_PAGE)) }),
+            )
+            .route(
+                "/big-error",
+                get(|| async {
+                    (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "x".repeat(1 << 20),
+                    )
+                }),
+            )
+            .route(
+                "/to-private",
+                get(|| async { Redirect::temporary("http://10.0.0.1/") }),
+            )
+            .route(
+                "/to-metadata",
+                get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+            )
+            .route(
+                "/to-mapped",
+                get(|| async { Redirect::temporary("http://[::ffff:169.254.169.254]/") }),
+            )
+            .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+            .route(
+                "/chain/{n}",
+                get(|Path(n): Path<u32>| async move {
+                    Redirect::temporary(&format!("/chain/{}", n + 1))
+                }),
+            )
+            .route("/gzip-error", get(gzip_error))
+            .route("/private", get(private))
+            .route("/hop", get(|| async { Redirect::temporary("/ok") }))
+            .route(
+                "/to-intranet",
+                get(|| async { Redirect::temporary("http://intranet.test/") }),
+            )
+            .route(
+                "/stall",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "late".into_response()
+                }),
+            );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
+}
+
+async fn gzip_error() -> impl IntoResponse {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(ERROR_PAGE.as_bytes()).unwrap();
+    (
+        axum::http::StatusCode::BAD_GATEWAY,
+        [("content-encoding", "gzip"), ("content-type", "text/html")],
+        encoder.finish().unwrap(),
+    )
+}
+
+/// 200 for "user:pa ss" (percent-encoded in the URL), 401 otherwise.
+async fn private(headers: HeaderMap) -> axum::http::StatusCode {
+    let expected = "Basic dXNlcjpwYSBzcw==";
+    match headers.get("authorization") {
+        Some(value) if value.as_bytes() == expected.as_bytes() => axum::http::StatusCode::OK,
+        _ => axum::http::StatusCode::UNAUTHORIZED,
+    }
 }
 
 fn prober(guard: GuardPolicy) -> LiveProber {
@@ -98,6 +134,42 @@ async fn an_error_page_is_kept_compressed_as_evidence() {
     let body = gunzip(record.body_gz.as_deref().unwrap(), 1 << 20).unwrap();
     assert_eq!(body, ERROR_PAGE.as_bytes());
     assert!(record.facts.unwrap().contains("\"headers\""));
+}
+
+#[tokio::test]
+async fn a_gzip_error_page_is_inflated_before_it_is_kept() {
+    let addr = origin().await;
+    let record = prober(GuardPolicy::loopback_only())
+        .probe_url(&format!("http://{addr}/gzip-error"), Utc::now())
+        .await;
+    assert_eq!(record.failure.as_deref(), Some("http_status"));
+    let body = gunzip(record.body_gz.as_deref().unwrap(), 1 << 20).unwrap();
+    assert_eq!(body, ERROR_PAGE.as_bytes());
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_are_sent_as_basic_auth_and_not_kept() {
+    let addr = origin().await;
+    let record = prober(GuardPolicy::loopback_only())
+        .probe_url(&format!("http://user:pa%20ss@{addr}/private"), Utc::now())
+        .await;
+    assert!(record.ok, "{record:?}");
+    let facts = record.facts.unwrap();
+    assert!(!facts.contains("user"), "{facts}");
+}
+
+#[tokio::test]
+async fn redirects_are_followed_to_a_bound() {
+    let addr = origin().await;
+    let record = prober(GuardPolicy::loopback_only())
+        .probe_url(&format!("http://{addr}/chain/0"), Utc::now())
+        .await;
+    assert_eq!(
+        record.failure.as_deref(),
+        Some("too_many_redirects"),
+        "{:?}",
+        record.detail
+    );
 }
 
 #[tokio::test]
@@ -304,6 +376,26 @@ mod dns {
                 record.detail
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_name_is_resolved_and_checked_too() {
+        let addr = origin().await;
+        let dns = DnsServer::start().await.unwrap();
+        dns.add_addresses("shop.test", &["127.0.0.1".parse().unwrap()]);
+        dns.add_addresses("intranet.test", &["10.0.0.1".parse().unwrap()]);
+        let record = prober_with(&dns)
+            .probe_url(
+                &format!("http://shop.test:{}/to-intranet", addr.port()),
+                Utc::now(),
+            )
+            .await;
+        assert_eq!(
+            record.failure.as_deref(),
+            Some("blocked_target"),
+            "{:?}",
+            record.detail
+        );
     }
 
     #[tokio::test]
