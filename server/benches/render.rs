@@ -588,7 +588,7 @@ impl Queries {
                     .unwrap_or_else(Utc::now);
                 let started = Instant::now();
                 store
-                    .provider_rollups(id, Resolution::Minute, end - TimeDelta::days(1), end)
+                    .provider_rollups(id, Resolution::Hour, end - TimeDelta::days(1), end)
                     .await
                     .expect("rollups");
                 started.elapsed()
