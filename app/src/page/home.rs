@@ -157,10 +157,11 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                     <li>
                                         <a href=format!("/incident/{}", incident.id)><strong>{provider_name(&incident.provider)}</strong></a>
                                         {format!(
-                                            " ({}) {} since {} UTC: {:.0} % of its watched sites failing, {} sites affected, confidence {:.0} %",
+                                            " ({}) {} since {} UTC: {:.0} % of its watched sites failing now (peak {:.0} %), {} sites affected, confidence {:.0} %",
                                             incident.role,
                                             incident.phase,
                                             clock_time(&incident.onset_at),
+                                            incident.current_share * 100.0,
                                             incident.peak_share * 100.0,
                                             incident.sites_affected,
                                             incident.confidence * 100.0,

@@ -139,3 +139,39 @@ async fn public_pages_are_shared_compressed_and_revalidated_by_etag() {
     assert!(health.headers().get("etag").is_none());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_active_incident_list_gives_the_share_now_beside_the_peak() {
+    let app = spawn_app().await;
+    let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
+    let minutes = |m: i64| onset + chrono::TimeDelta::minutes(m);
+    let row = store::ProviderIncidentRow {
+        provider: "cloudflare".into(),
+        role: "cdn".into(),
+        phase: "recovering".into(),
+        pattern: "steady".into(),
+        onset_at: onset,
+        detected_at: minutes(1),
+        confirmed_at: Some(minutes(2)),
+        peak_share: 0.9,
+        peak_at: minutes(30),
+        confidence: 0.9,
+        timeline: vec![(minutes(1), 0.4), (minutes(30), 0.9), (minutes(90), 0.12)],
+        ..Default::default()
+    };
+    app.store
+        .save_provider_incident(None, &row, chrono::Utc::now())
+        .await
+        .unwrap();
+    let html = reqwest::get(app.url("/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("12 % of its watched sites failing now (peak 90 %)"),
+        "{html}"
+    );
+    app.stop().await;
+}
