@@ -155,7 +155,6 @@ pub async fn admin_login(username: String, password: String) -> Result<(), Serve
     let store = expect_context::<store::Store>();
     let client = client_address().await;
     if !auth.allow_login(client) {
-        auth.note_login_failure();
         leptos_axum::redirect("/admin/login?failed=limit");
         return Ok(());
     }
@@ -175,7 +174,6 @@ pub async fn admin_login(username: String, password: String) -> Result<(), Serve
     };
     let Some(account) = verified else {
         tracing::warn!(?client, "failed admin sign-in");
-        auth.note_login_failure();
         leptos_axum::redirect("/admin/login?failed=1");
         return Ok(());
     };
@@ -253,7 +251,7 @@ pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>,
     vantage_recent.reverse();
     vantage_recent.truncate(20);
     let summary = store.site_summary().await.map_err(crate::unavailable)?;
-    let sites = store.list_sites().await.map_err(crate::unavailable)?;
+    let removed = store.removed_sites().await.map_err(crate::unavailable)?;
     let incidents = store
         .provider_incidents(None, 20)
         .await
@@ -282,7 +280,7 @@ pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>,
         watched: summary.watched,
         probed: summary.probed,
         failing: summary.failing,
-        removed: sites.iter().filter(|s| !s.enabled).count() as i64,
+        removed,
         incidents,
         audit,
     }))
@@ -796,7 +794,6 @@ mod server_side {
         logins: Arc<Keyed<IpAddr>>,
         changes: Arc<Keyed<i64>>,
         flashes: Arc<Mutex<HashMap<i64, Flash>>>,
-        failed_logins: Arc<std::sync::atomic::AtomicU64>,
         pub(super) rules: Arc<dyn WatchlistRules>,
         pub(super) knowledge: Arc<dyn Fn() -> KnowledgeState + Send + Sync>,
         /// Add `Secure` to the cookie (the public URL is https).
@@ -821,7 +818,6 @@ mod server_side {
                 logins: Arc::new(governor::RateLimiter::keyed(per_minute(LOGINS_PER_MINUTE))),
                 changes: Arc::new(governor::RateLimiter::keyed(per_minute(CHANGES_PER_MINUTE))),
                 flashes: Arc::default(),
-                failed_logins: Arc::default(),
                 rules,
                 knowledge,
                 secure_cookies,
@@ -839,17 +835,6 @@ mod server_side {
 
         pub fn allow_change(&self, admin_id: i64) -> bool {
             self.changes.check_key(&admin_id).is_ok()
-        }
-
-        pub(super) fn note_login_failure(&self) {
-            self.failed_logins
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-
-        /// Failed and refused sign-ins since start (for `/healthz`).
-        pub fn failed_logins(&self) -> u64 {
-            self.failed_logins
-                .load(std::sync::atomic::Ordering::Relaxed)
         }
 
         pub(super) fn leave_flash(&self, admin_id: i64, flash: Flash) {

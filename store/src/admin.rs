@@ -183,6 +183,15 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// How many sites were removed from the watchlist (their history kept).
+    pub async fn removed_sites(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE enabled = 0")
+                .fetch_one(self.reader())
+                .await?,
+        )
+    }
+
     /// Applies `changes` to a site; `false` when there is no such site.
     pub async fn update_site(
         &self,

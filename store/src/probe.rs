@@ -109,6 +109,11 @@ impl Resolution {
     }
 }
 
+/// The columns of a raw probe row, in the order every insert binds them.
+const INSERT_PROBE: &str = "INSERT INTO probes (site_id, started_at, ok, status, failure, detail,
+    dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side,
+    fault, confidence, evidence, suspect) ";
+
 impl Store {
     /// Writes a batch of probes in one `BEGIN IMMEDIATE` transaction: the raw
     /// rows, each site's latest status and the three rollups. Either all of
@@ -117,36 +122,34 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        let insert = format!(
+            "{INSERT_PROBE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        );
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
         for probe in batch {
-            let probe_id: i64 = sqlx::query_scalar(
-                "INSERT INTO probes (site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms,
-                   tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side, fault,
-                   confidence, evidence, suspect)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(probe.site_id)
-            .bind(probe.started_at)
-            .bind(probe.ok)
-            .bind(probe.status)
-            .bind(&probe.failure)
-            .bind(&probe.detail)
-            .bind(probe.dns_ms)
-            .bind(probe.connect_ms)
-            .bind(probe.tls_ms)
-            .bind(probe.ttfb_ms)
-            .bind(probe.total_ms)
-            .bind(&probe.remote_ip)
-            .bind(&probe.facts)
-            .bind(&probe.body_gz)
-            .bind(&probe.provider)
-            .bind(&probe.fault_side)
-            .bind(&probe.fault)
-            .bind(probe.confidence)
-            .bind(&probe.evidence)
-            .bind(probe.suspect)
-            .fetch_one(&mut *tx)
-            .await?;
+            let probe_id: i64 = sqlx::query_scalar(&insert)
+                .bind(probe.site_id)
+                .bind(probe.started_at)
+                .bind(probe.ok)
+                .bind(probe.status)
+                .bind(&probe.failure)
+                .bind(&probe.detail)
+                .bind(probe.dns_ms)
+                .bind(probe.connect_ms)
+                .bind(probe.tls_ms)
+                .bind(probe.ttfb_ms)
+                .bind(probe.total_ms)
+                .bind(&probe.remote_ip)
+                .bind(&probe.facts)
+                .bind(&probe.body_gz)
+                .bind(&probe.provider)
+                .bind(&probe.fault_side)
+                .bind(&probe.fault)
+                .bind(probe.confidence)
+                .bind(&probe.evidence)
+                .bind(probe.suspect)
+                .fetch_one(&mut *tx)
+                .await?;
 
             // A probe older than the stored status (a late batch) leaves it alone.
             sqlx::query(
@@ -215,11 +218,7 @@ impl Store {
         }
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
         for chunk in probes.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO probes (site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms,
-                   tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side, fault,
-                   confidence, evidence, suspect) ",
-            );
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(INSERT_PROBE);
             insert.push_values(chunk, |mut values, probe| {
                 values
                     .push_bind(probe.site_id)
