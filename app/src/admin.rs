@@ -231,7 +231,7 @@ pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>,
     };
     let now = Utc::now();
     let vantage = |e: store::VantageEvent| VantageLine {
-        state: e.state,
+        state: e.state.as_str().to_owned(),
         started_at: e.started_at,
         ended_at: e.ended_at,
         detail: e.detail,

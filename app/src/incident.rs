@@ -38,13 +38,15 @@ impl IncidentSummary {
     pub fn from_store(incident: store::Incident, site: Option<String>) -> Self {
         Self {
             id: incident.id,
-            site: (incident.kind == "site").then_some(site).flatten(),
-            kind: incident.kind,
+            site: (incident.kind == engine::IncidentKind::Site)
+                .then_some(site)
+                .flatten(),
+            kind: incident.kind.as_str().to_owned(),
             provider: incident.provider,
-            role: incident.role,
-            phase: incident.phase,
-            pattern: incident.pattern,
-            fault: incident.fault,
+            role: incident.role.map(|w| w.as_str().to_owned()),
+            phase: incident.phase.as_str().to_owned(),
+            pattern: incident.pattern.as_str().to_owned(),
+            fault: incident.fault.map(|w| w.as_str().to_owned()),
             onset_at: incident.onset_at,
             detected_at: incident.detected_at,
             confirmed_at: incident.confirmed_at,
@@ -386,10 +388,10 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
             first_failure: s.first_failure,
             last_failure: s.last_failure,
             status: s.status,
-            failure: s.failure,
+            failure: s.failure.map(|w| w.as_str().to_owned()),
             generator: s.generator,
-            fault_side: s.fault_side,
-            fault: s.fault,
+            fault_side: s.fault_side.map(|w| w.as_str().to_owned()),
+            fault: s.fault.map(|w| w.as_str().to_owned()),
         })
         .collect();
     let cohort = match (&incident.provider, &incident.role) {
@@ -398,9 +400,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
             .await
             .map_err(crate::unavailable)?
             .into_iter()
-            .filter(|c| {
-                &c.provider == provider && (&c.role == role || role == "cdn" && c.role == "waf")
-            })
+            .filter(|c| &c.provider == provider && c.role.cohort().as_str() == role)
             .map(|c| c.sites)
             .sum(),
         _ => 0,

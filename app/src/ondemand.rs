@@ -12,8 +12,7 @@ pub struct OnDemandResult {
     pub url: String,
     pub ok: bool,
     pub status: Option<u16>,
-    /// The failure class (`dns_nxdomain`, `connect_timeout`, ...).
-    pub failure: Option<String>,
+    pub failure: Option<engine::FailureClass>,
     pub detail: Option<String>,
     /// Who produced the error page and whose fault it is, in plain words.
     pub explanation: Option<String>,

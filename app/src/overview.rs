@@ -161,7 +161,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
             ServerFnError::new("the overview is unavailable right now")
         })?
         .map(|event| VantageNotice {
-            state: event.state,
+            state: event.state.as_str().to_owned(),
             since: event
                 .started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -181,8 +181,8 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         .map(|incident| ActiveIncident {
             id: incident.id,
             provider: incident.provider.unwrap_or_default(),
-            role: incident.role.unwrap_or_default(),
-            phase: incident.phase,
+            role: incident.role.unwrap_or_default().as_str().to_owned(),
+            phase: incident.phase.as_str().to_owned(),
             onset_at: rfc3339(incident.onset_at),
             peak_share: incident.peak_share.unwrap_or_default(),
             current_share: serde_json::from_str::<Vec<(chrono::DateTime<chrono::Utc>, f64)>>(
@@ -203,10 +203,8 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         .map(|site| FailingSite {
             name: site.name,
             host: site.host,
-            what: site
-                .fault
-                .or(site.failure)
-                .unwrap_or_else(|| "failure".to_owned()),
+            what: engine::Cause::of(site.fault, site.failure)
+                .map_or_else(|| "failure".to_owned(), |cause| cause.as_str().to_owned()),
             provider: site.provider,
             since: rfc3339(site.since),
         })

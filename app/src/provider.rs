@@ -60,7 +60,7 @@ pub struct ProviderPage {
 fn cohort(c: store::ProviderCohort) -> Cohort {
     Cohort {
         provider: c.provider,
-        role: c.role,
+        role: c.role.as_str().to_owned(),
         sites: c.sites,
         probed: c.probed,
         failing: c.failing,
@@ -126,10 +126,10 @@ pub async fn get_provider(
         .map(|s| CohortSite {
             host: s.host,
             name: s.name,
-            role: s.role,
+            role: s.role.as_str().to_owned(),
             ok: s.ok,
             suspect: s.suspect.unwrap_or(false),
-            what: s.fault.or(s.failure),
+            what: engine::Cause::of(s.fault, s.failure).map(|cause| cause.as_str().to_owned()),
             generator: s.generator,
             since: s.since,
         })

@@ -4,7 +4,8 @@
 
 use crate::knowledge::{Entry, Kind, KnowledgeBase};
 use crate::observation::DnsFacts;
-use crate::provider::{ProviderId, Role};
+use crate::provider::ProviderId;
+use crate::vocab::Role;
 use serde::{Deserialize, Serialize};
 
 /// Longest header value quoted in evidence, in characters.

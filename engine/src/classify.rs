@@ -11,11 +11,12 @@
 //! and no provider: an unbranded 5xx came from the origin.
 
 use crate::attribution::{quote, Involvement};
-use crate::fault::{Fault, FaultSide};
 use crate::knowledge::{Kind, KnowledgeBase, PageMarker};
 use crate::observation::{DnsFacts, Observation, MAX_BODY_BYTES};
 use crate::page::PageFacts;
-use crate::provider::{ProviderId, Role};
+use crate::provider::ProviderId;
+use crate::vocab::Role;
+use crate::vocab::{FailureClass, Fault, FaultSide};
 use serde::{Deserialize, Serialize};
 
 /// Added to a page marker's confidence when headers or DNS show the same
@@ -314,7 +315,7 @@ impl KnowledgeBase {
     /// provider that stopped answering puts it there, with less certainty
     /// because the zone's owner may have broken it; otherwise the site's
     /// own DNS failed.
-    pub fn classify_dns_failure(&self, dns: &DnsFacts, failure: &str) -> Classification {
+    pub fn classify_dns_failure(&self, dns: &DnsFacts, failure: FailureClass) -> Classification {
         let attribution = self.attribute(&[], Some(dns));
         let mut c = Classification {
             provider: None,
@@ -322,7 +323,7 @@ impl KnowledgeBase {
             fault: Some(Fault::DnsError),
             status: None,
             confidence: DNS_OWN_ZONE_CONFIDENCE,
-            evidence: vec![format!("lookup failed: {}", clip(failure))],
+            evidence: vec![format!("lookup failed: {}", clip(failure.as_str()))],
             server_software: None,
             providers: attribution.providers.clone(),
         };
@@ -335,7 +336,7 @@ impl KnowledgeBase {
             .or_else(|| {
                 // Only a server that answered "I failed" or stayed silent
                 // implicates the zone's host; NXDOMAIN is its owner's word.
-                (failure != "dns_nxdomain")
+                (failure != FailureClass::DnsNxdomain)
                     .then(|| attribution.providers.iter().find(|i| i.role == Role::Dns))
                     .flatten()
                     .map(|i| (i, DNS_PROVIDER_NS_CONFIDENCE))

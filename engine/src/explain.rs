@@ -3,8 +3,8 @@
 //! command and the web app's explainer, so both say the same thing.
 
 use crate::classify::Classification;
-use crate::fault::{Fault, FaultSide};
 use crate::knowledge::KnowledgeBase;
+use crate::vocab::{Fault, FaultSide};
 
 impl KnowledgeBase {
     /// One or two sentences: who produced the page and whose fault it is.
@@ -114,7 +114,7 @@ fn policy_phrase(fault: Fault) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use crate::{KnowledgeBase, Observation};
+    use crate::{FailureClass, KnowledgeBase, Observation};
 
     fn explain(page: &[u8]) -> String {
         let kb = KnowledgeBase::shared();
@@ -143,10 +143,10 @@ mod tests {
             cname: vec!["shop.example.com.edgekey.net".to_owned()],
             ..crate::DnsFacts::default()
         };
-        let c = kb.classify_dns_failure(&behind_akamai, "dns_servfail");
+        let c = kb.classify_dns_failure(&behind_akamai, FailureClass::DnsServfail);
         let words = kb.explain(&c);
         assert!(words.contains("Akamai's DNS"), "{words}");
-        let c = kb.classify_dns_failure(&crate::DnsFacts::default(), "dns_nxdomain");
+        let c = kb.classify_dns_failure(&crate::DnsFacts::default(), FailureClass::DnsNxdomain);
         let words = kb.explain(&c);
         assert!(words.contains("no provider is involved"), "{words}");
     }

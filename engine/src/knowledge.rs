@@ -1,6 +1,6 @@
 //! The provider knowledge base: one TOML file per provider or origin
 //! software in `engine/providers/`, compiled in, optionally overlaid at run
-//! time by an operator's directory.
+//! time by an operator's files (read from disk by the server).
 //!
 //! Every file is treated as untrusted input: sizes and counts are capped,
 //! every regex is compiled with size limits (the `regex` crate matches in
@@ -14,9 +14,10 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use engine::KnowledgeBase;
+//! use engine::{KnowledgeBase, Limits, SourceFile};
 //! let mut current = KnowledgeBase::shared();
-//! match KnowledgeBase::load_dir(std::path::Path::new("/nonexistent")) {
+//! let broken = SourceFile { name: "mine.toml".into(), text: "id = ".into() };
+//! match KnowledgeBase::overlay(&[broken], &[], &Limits::default()) {
 //!     Ok(kb) => current = Arc::new(kb),
 //!     Err(e) => eprintln!("provider files refused, keeping the previous set: {e}"),
 //! }
@@ -31,8 +32,6 @@ use crate::iprange::IpRangeSet;
 use crate::provider::ProviderId;
 use aho_corasick::AhoCorasick;
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 pub(crate) use compile::{Entry, PageMarker, StatusRule};
@@ -193,89 +192,28 @@ impl KnowledgeBase {
         }
     }
 
-    /// The builtin set overlaid by the `*.toml` files in `dir`, with the
-    /// default [`Limits`]. See [`KnowledgeBase::load_dir_with`].
-    pub fn load_dir(dir: &Path) -> Result<Self, LoadError> {
-        Self::load_dir_with(dir, &Limits::default())
-    }
-
-    /// Merges over the builtin set: a file in `dir` whose `id` matches a
-    /// builtin provider replaces that provider as a whole (signals, markers
-    /// and rules), and a file with a new id adds a provider. To drop a
-    /// builtin provider, override it with a file that has no signals. IP
-    /// range files are looked up in `dir/ipranges/` first, then among the
-    /// builtin ones. Other files in `dir` are ignored.
+    /// The builtin set overlaid by an operator's provider files, given as
+    /// text (the server reads them from its override directory): a file
+    /// whose `id` matches a builtin provider replaces that provider as a
+    /// whole (signals, markers and rules), and a file with a new id adds a
+    /// provider. To drop a builtin provider, override it with a file that
+    /// has no signals. IP range files named by provider files are looked up
+    /// in `ip_files` first, then among the builtin ones.
     ///
     /// Nothing is returned unless everything validates, so on `Err` the
     /// caller keeps the base it already has.
-    pub fn load_dir_with(dir: &Path, limits: &Limits) -> Result<Self, LoadError> {
-        let dir_name = dir.display().to_string();
-        let io_err = |file: &str, e: std::io::Error| LoadError {
-            file: file.to_owned(),
-            line: 0,
-            kind: LoadErrorKind::Io(e.to_string()),
-        };
-        let mut names = Vec::new();
-        for item in std::fs::read_dir(dir).map_err(|e| io_err(&dir_name, e))? {
-            let item = item.map_err(|e| io_err(&dir_name, e))?;
-            let path = item.path();
-            if path.extension().is_some_and(|x| x == "toml") && path.is_file() {
-                names.push(path);
-                if names.len() > limits.max_files {
-                    return Err(LoadError {
-                        file: dir_name,
-                        line: 0,
-                        kind: LoadErrorKind::TooManyFiles {
-                            limit: limits.max_files,
-                        },
-                    });
-                }
-            }
-        }
-        names.sort();
-        let mut overrides = Vec::new();
-        for path in names {
-            let name = path.display().to_string();
-            let text = read_capped(&path, limits.max_file_bytes).map_err(|e| io_err(&name, e))?;
-            overrides.push(SourceFile { name, text });
-        }
-        let mut ip_files = Vec::new();
-        let ip_dir = dir.join("ipranges");
-        if ip_dir.is_dir() {
-            let ip_dir_name = ip_dir.display().to_string();
-            for item in std::fs::read_dir(&ip_dir).map_err(|e| io_err(&ip_dir_name, e))? {
-                let item = item.map_err(|e| io_err(&ip_dir_name, e))?;
-                let path = item.path();
-                if !path.is_file() {
-                    continue;
-                }
-                let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                if ip_files.len() >= limits.max_files {
-                    return Err(LoadError {
-                        file: ip_dir_name,
-                        line: 0,
-                        kind: LoadErrorKind::TooManyFiles {
-                            limit: limits.max_files,
-                        },
-                    });
-                }
-                let shown = path.display().to_string();
-                let text =
-                    read_capped(&path, limits.max_ip_file_bytes).map_err(|e| io_err(&shown, e))?;
-                ip_files.push(SourceFile {
-                    name: file_name.to_owned(),
-                    text,
-                });
-            }
-        }
+    pub fn overlay(
+        overrides: &[SourceFile],
+        ip_files: &[SourceFile],
+        limits: &Limits,
+    ) -> Result<Self, LoadError> {
+        let mut ip_files = ip_files.to_vec();
         for builtin in builtin::ip_range_files() {
             if !ip_files.iter().any(|f| f.name == builtin.name) {
                 ip_files.push(builtin);
             }
         }
-        compile::compile(&builtin::provider_files(), &overrides, &ip_files, limits)
+        compile::compile(&builtin::provider_files(), overrides, &ip_files, limits)
     }
 
     /// Compiles provider files given as text (no override semantics: every
@@ -305,13 +243,4 @@ impl KnowledgeBase {
     pub fn ip_range_count(&self) -> usize {
         self.ip.len()
     }
-}
-
-/// Reads at most `limit + 1` bytes so an oversized file is caught without
-/// reading it all; the compiler then reports the size with a line.
-fn read_capped(path: &Path, limit: usize) -> std::io::Result<String> {
-    let file = std::fs::File::open(path)?;
-    let mut buf = Vec::new();
-    file.take(limit as u64 + 1).read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -1,24 +1,58 @@
-//! Pure detection engine: the provider knowledge base and the error-page
-//! classifier. No I/O except [`KnowledgeBase::load_dir`], which reads an
-//! operator's override directory when asked to; classification itself only
-//! looks at the [`Observation`] it is given, so the live prober, the
-//! simulator and the `classify` command all get the same answers.
+//! The pure core of Faultline: every decision, none of the I/O.
+//!
+//! - [`vocab`]: the words of the domain (failure class, fault side, fault,
+//!   provider role, incident kind, phase and pattern, vantage state), typed
+//!   once with one spelling and one plain rendering each. Light enough for
+//!   the browser: with default features off, this and [`provider`] are all
+//!   that is built.
+//! - With the `detect` feature (on by default): the provider knowledge base
+//!   ([`KnowledgeBase`], compiled from provider files given as text),
+//!   attribution from headers, CNAMEs, NS and published IP ranges, the
+//!   error-page classifier and its plain-words explanation; the correlator
+//!   ([`correlate`]), the own-network guard ([`vantage`]) and the probe
+//!   schedule ([`schedule`]).
+//!
+//! Nothing here reads a file, opens a socket, spawns a task or reads a
+//! clock: facts and time come in as arguments, so the live server, the
+//! simulator and the tests run the same logic. `scripts/test` checks that
+//! no runtime crate or `std::fs` creeps in.
 #![forbid(unsafe_code)]
 
-pub mod attribution;
-pub mod classify;
-mod explain;
-pub mod fault;
-pub mod iprange;
-pub mod knowledge;
-pub mod observation;
-pub mod page;
 pub mod provider;
+pub mod vocab;
 
+#[cfg(feature = "detect")]
+pub mod attribution;
+#[cfg(feature = "detect")]
+pub mod classify;
+#[cfg(feature = "detect")]
+pub mod correlate;
+#[cfg(feature = "detect")]
+mod explain;
+#[cfg(feature = "detect")]
+pub mod iprange;
+#[cfg(feature = "detect")]
+pub mod knowledge;
+#[cfg(feature = "detect")]
+pub mod observation;
+#[cfg(feature = "detect")]
+pub mod page;
+#[cfg(feature = "detect")]
+pub mod schedule;
+#[cfg(feature = "detect")]
+pub mod vantage;
+
+#[cfg(feature = "detect")]
 pub use attribution::{attribute, Attribution, Involvement};
+#[cfg(feature = "detect")]
 pub use classify::{classify, Classification};
-pub use fault::{Fault, FaultSide};
+#[cfg(feature = "detect")]
 pub use iprange::IpRangeSet;
-pub use knowledge::{KnowledgeBase, Limits, LoadError};
+#[cfg(feature = "detect")]
+pub use knowledge::{KnowledgeBase, Limits, LoadError, SourceFile};
+#[cfg(feature = "detect")]
 pub use observation::{DnsFacts, Observation};
-pub use provider::{ProviderId, Role};
+pub use provider::ProviderId;
+pub use vocab::{
+    Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role, VantageState,
+};

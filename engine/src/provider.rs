@@ -1,4 +1,4 @@
-//! Provider identity and the role a provider plays for a site.
+//! Provider identity.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,36 +40,5 @@ impl fmt::Display for ProviderId {
 impl PartialEq<&str> for ProviderId {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other
-    }
-}
-
-/// The part a provider plays in serving a site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// A caching reverse proxy in front of the origin.
-    Cdn,
-    /// The authoritative name servers.
-    Dns,
-    /// The platform the site's code or files run on.
-    Host,
-    /// A security proxy that blocks or challenges.
-    Waf,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cdn => "cdn",
-            Self::Dns => "dns",
-            Self::Host => "host",
-            Self::Waf => "waf",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }

@@ -1,5 +1,6 @@
 //! Failed lookups: whose DNS failed, from the CNAME chain and the zone's NS.
 
+use engine::FailureClass;
 use engine::{DnsFacts, Fault, FaultSide, KnowledgeBase};
 
 fn facts(cname: &[&str], ns: &[&str]) -> DnsFacts {
@@ -15,7 +16,7 @@ fn a_cname_into_a_provider_whose_target_fails_blames_that_provider() {
     let kb = KnowledgeBase::shared();
     let c = kb.classify_dns_failure(
         &facts(&["www.example.com.edgekey.net"], &["ns1.example.com"]),
-        "dns_servfail",
+        FailureClass::DnsServfail,
     );
     assert_eq!(c.provider.as_ref().map(|p| p.as_str()), Some("akamai"));
     assert_eq!(c.fault_side, Some(FaultSide::Edge));
@@ -29,7 +30,10 @@ fn a_cname_into_a_provider_whose_target_fails_blames_that_provider() {
 #[test]
 fn a_zone_hosted_by_a_dns_provider_that_fails_blames_it_less_surely() {
     let kb = KnowledgeBase::shared();
-    let c = kb.classify_dns_failure(&facts(&[], &["ada.ns.cloudflare.com"]), "dns_servfail");
+    let c = kb.classify_dns_failure(
+        &facts(&[], &["ada.ns.cloudflare.com"]),
+        FailureClass::DnsServfail,
+    );
     assert_eq!(c.provider.as_ref().map(|p| p.as_str()), Some("cloudflare"));
     assert_eq!(c.fault_side, Some(FaultSide::Edge));
     assert!(c.confidence < 0.85);
@@ -38,11 +42,14 @@ fn a_zone_hosted_by_a_dns_provider_that_fails_blames_it_less_surely() {
 #[test]
 fn nxdomain_or_no_provider_is_the_sites_own_dns() {
     let kb = KnowledgeBase::shared();
-    let c = kb.classify_dns_failure(&facts(&[], &["ada.ns.cloudflare.com"]), "dns_nxdomain");
+    let c = kb.classify_dns_failure(
+        &facts(&[], &["ada.ns.cloudflare.com"]),
+        FailureClass::DnsNxdomain,
+    );
     assert_eq!(c.provider, None);
     assert_eq!(c.fault_side, Some(FaultSide::Origin));
     assert_eq!(c.fault, Some(Fault::DnsError));
-    let c = kb.classify_dns_failure(&facts(&[], &["ns1.example.net"]), "dns_servfail");
+    let c = kb.classify_dns_failure(&facts(&[], &["ns1.example.net"]), FailureClass::DnsServfail);
     assert_eq!(c.provider, None);
     assert_eq!(c.fault_side, Some(FaultSide::Origin));
 }

@@ -203,17 +203,18 @@ fn ip_range_files_are_validated_line_by_line() {
 }
 
 #[test]
-fn override_directory_replaces_builtin_providers_and_adds_new_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("example.toml"), GOOD).unwrap();
+fn overrides_replace_builtin_providers_and_add_new_ones() {
     // Replace Cloudflare wholesale with a file that only knows its Server header.
-    std::fs::write(
-        dir.path().join("cloudflare.toml"),
-        "id = \"cloudflare\"\nname = \"Cloudflare\"\nrole = \"cdn\"\nsource = \"test\"\nserver = ['^cloudflare$']\n",
+    let cloudflare = "id = \"cloudflare\"\nname = \"Cloudflare\"\nrole = \"cdn\"\nsource = \"test\"\nserver = ['^cloudflare$']\n";
+    let kb = KnowledgeBase::overlay(
+        &[
+            file("example.toml", GOOD),
+            file("cloudflare.toml", cloudflare),
+        ],
+        &[],
+        &Limits::default(),
     )
     .unwrap();
-    std::fs::write(dir.path().join("README.md"), "ignored").unwrap();
-    let kb = KnowledgeBase::load_dir(dir.path()).unwrap();
     assert_eq!(kb.name_of("example"), Some("Example CDN"));
     assert!(kb.name_of("fastly").is_some());
 
@@ -232,25 +233,14 @@ fn override_directory_replaces_builtin_providers_and_adds_new_ones() {
 }
 
 #[test]
-fn a_failed_reload_leaves_the_caller_with_the_last_good_set() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("example.toml"), GOOD).unwrap();
-    let mut current = Arc::new(KnowledgeBase::load_dir(dir.path()).unwrap());
-
-    std::fs::write(
-        dir.path().join("example.toml"),
-        GOOD.replace("'^example$'", "'('"),
-    )
-    .unwrap();
-    match KnowledgeBase::load_dir(dir.path()) {
+fn a_refused_overlay_leaves_the_caller_with_the_last_good_set() {
+    let mut current = Arc::new(
+        KnowledgeBase::overlay(&[file("example.toml", GOOD)], &[], &Limits::default()).unwrap(),
+    );
+    let broken = file("example.toml", &GOOD.replace("'^example$'", "'('"));
+    match KnowledgeBase::overlay(&[broken], &[], &Limits::default()) {
         Ok(kb) => current = Arc::new(kb),
         Err(e) => assert!(e.to_string().contains("example.toml:5: bad regex"), "{e}"),
     }
     assert_eq!(current.name_of("example"), Some("Example CDN"));
-}
-
-#[test]
-fn missing_directory_is_an_error_not_a_panic() {
-    let err = KnowledgeBase::load_dir(Path::new("/nonexistent/faultline-providers")).unwrap_err();
-    assert!(matches!(err.kind, LoadErrorKind::Io(_)));
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use chrono::{TimeDelta, Utc};
-use server::guard::GuardPolicy;
-use server::prober::{LiveProber, ProberConfig};
+use probe::guard::GuardPolicy;
+use probe::{LiveProber, ProberConfig};
 use server::sim::dns::DnsServer;
 use tokio::net::TcpListener;
 
@@ -156,9 +156,9 @@ async fn main() {
 
     // Memory per 10 000 watched sites: the schedule and per-site state.
     let before = rss_kib();
-    let mut schedule = server::schedule::Schedule::default();
+    let mut schedule = engine::schedule::Schedule::default();
     schedule.sync(
-        (1..=10_000).map(|id| server::schedule::Target {
+        (1..=10_000).map(|id| engine::schedule::Target {
             site_id: id,
             url: format!("https://site-{id}.example/"),
             host: format!("site-{id}.example"),
@@ -166,10 +166,10 @@ async fn main() {
         }),
         Utc::now(),
     );
-    let mut correlator = server::correlate::Correlator::new(Default::default());
+    let mut correlator = engine::correlate::Correlator::new(Default::default());
     for id in 1..=10_000 {
-        correlator.add_member(id, "cloudflare", server::correlate::Role::Cdn);
-        correlator.observe(server::correlate::Observation {
+        correlator.add_member(id, "cloudflare", engine::correlate::Role::Cdn);
+        correlator.observe(engine::correlate::Observation {
             site_id: id,
             at: Utc::now(),
             ok: true,
@@ -240,7 +240,7 @@ async fn database_bytes_per_site_day() -> (u64, u64, u64) {
                     started_at: at,
                     ok: !failed,
                     status: Some(if failed { 522 } else { 200 }),
-                    failure: failed.then(|| "http_status".to_owned()),
+                    failure: failed.then_some(engine::FailureClass::HttpStatus),
                     detail: failed.then(|| "HTTP 522".to_owned()),
                     dns_ms: Some(12),
                     connect_ms: None,
@@ -251,8 +251,8 @@ async fn database_bytes_per_site_day() -> (u64, u64, u64) {
                     facts: failed.then(|| "{\"dns\":{\"cname\":[\"x.cdn.cloudflare.net\"],\"addresses\":[\"104.16.1.1\"]}}".repeat(4)),
                     body_gz: failed.then(|| vec![7u8; 1536]),
                     provider: failed.then(|| "cloudflare".to_owned()),
-                    fault_side: failed.then(|| "origin".to_owned()),
-                    fault: failed.then(|| "origin_timeout".to_owned()),
+                    fault_side: failed.then_some(engine::FaultSide::Origin),
+                    fault: failed.then_some(engine::Fault::OriginTimeout),
                     confidence: failed.then_some(0.9),
                     evidence: failed.then(|| "[\"header cf-ray\",\"body: Error code 522\"]".to_owned()),
                     suspect: false,

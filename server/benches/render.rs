@@ -11,6 +11,7 @@
 //! the cookie show what the cache serves. The store queries behind each
 //! page are also timed on their own, one after the other.
 
+use engine::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -149,11 +150,11 @@ impl World {
             };
         }
         let (provider, fault_side, fault, status) = match self.outage(i, at) {
-            Some(outage) => (outage.provider, "edge", "edge_error", 500),
+            Some(outage) => (outage.provider, FaultSide::Edge, Fault::EdgeError, 500),
             None => (
                 providers_of(i).0.unwrap_or("nginx"),
-                "origin",
-                "origin_timeout",
+                FaultSide::Origin,
+                Fault::OriginTimeout,
                 522,
             ),
         };
@@ -162,7 +163,7 @@ impl World {
             started_at: at,
             ok: false,
             status: Some(status),
-            failure: Some("http_status".to_owned()),
+            failure: Some(FailureClass::HttpStatus),
             detail: Some(format!("HTTP {status}")),
             dns_ms: Some(12),
             connect_ms: Some(9),
@@ -176,8 +177,8 @@ impl World {
             )),
             body_gz: Some(vec![7u8; 1536]),
             provider: Some(provider.to_owned()),
-            fault_side: Some(fault_side.to_owned()),
-            fault: Some(fault.to_owned()),
+            fault_side: Some(fault_side),
+            fault: Some(fault),
             confidence: Some(0.9),
             evidence: Some(format!(
                 "[\"header server: {provider}\",\"body: error {status}\"]"
@@ -235,19 +236,19 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
 
     // Attribution: first seen a month ago, last seen now. The heavy site
     // was behind Fastly until 8 days ago.
-    let seen = |provider: &str, role: &str| {
+    let seen = |provider: &str, role: Role| {
         (
             provider.to_owned(),
-            role.to_owned(),
+            role,
             vec![format!("{role}: {provider} seen in the answer")],
         )
     };
     for (i, &id) in ids.iter().enumerate() {
         let (cdn, dns) = providers_of(i);
-        let mut current = vec![seen(dns, "dns")];
-        current.extend(cdn.map(|cdn| seen(cdn, "cdn")));
+        let mut current = vec![seen(dns, Role::Dns)];
+        current.extend(cdn.map(|cdn| seen(cdn, Role::Cdn)));
         if i == HEAVY {
-            let before = vec![seen(dns, "dns"), seen("fastly", "cdn")];
+            let before = vec![seen(dns, Role::Dns), seen("fastly", Role::Cdn)];
             store
                 .record_attribution(id, &before, month_ago)
                 .await
@@ -392,14 +393,13 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
             .collect();
         let row = ProviderIncidentRow {
             provider: outage.provider.to_owned(),
-            role: "cdn".to_owned(),
+            role: Role::Cdn,
             phase: if outage.resolved {
-                "resolved"
+                Phase::Resolved
             } else {
-                "confirmed"
-            }
-            .to_owned(),
-            pattern: "steady".to_owned(),
+                Phase::Confirmed
+            },
+            pattern: Pattern::Steady,
             onset_at: outage.from,
             detected_at: outage.from + TimeDelta::seconds(30),
             confirmed_at: Some(outage.from + TimeDelta::seconds(90)),
@@ -436,7 +436,7 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
                 heavy,
                 onset,
                 onset + TimeDelta::minutes(2),
-                Some("origin_timeout"),
+                Some(Cause::Fault(Fault::OriginTimeout)),
                 None,
             )
             .await
@@ -452,7 +452,7 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
             heavy,
             onset,
             onset + TimeDelta::minutes(2),
-            Some("edge_error"),
+            Some(Cause::Fault(Fault::EdgeError)),
             open_incident,
         )
         .await

@@ -336,7 +336,7 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
             .watch(config.knowledge.reload_seconds, shutdown.clone()),
     );
     let monitor = if config.monitor.enabled {
-        let prober = crate::prober::LiveProber::new(config.probe.clone())
+        let prober = probe::LiveProber::new(config.probe.clone())
             .map_err(|error| Failure::Usage(error.to_string()))?
             .with_knowledge(knowledge.clone());
         let monitor = crate::monitor::Monitor::new(
@@ -349,7 +349,7 @@ async fn serve_async(config: Config) -> Result<(), Failure> {
     } else {
         None
     };
-    let on_demand = crate::prober::LiveProber::new(config.probe.clone())
+    let on_demand = probe::LiveProber::new(config.probe.clone())
         .map_err(|error| Failure::Usage(error.to_string()))?
         .with_knowledge(knowledge.clone());
     let state = AppState::new(&config, store.clone())
@@ -612,7 +612,7 @@ fn classify(config_file: Option<PathBuf>, args: &ClassifyArgs) -> Result<(), Fai
         }
     };
     let knowledge = match &providers {
-        Some(dir) => engine::KnowledgeBase::load_dir(dir)
+        Some(dir) => crate::knowledge::load_dir(dir)
             .map(Arc::new)
             .map_err(|error| Failure::Usage(format!("provider files: {error}")))?,
         None => engine::KnowledgeBase::shared(),
@@ -670,7 +670,7 @@ fn classify(config_file: Option<PathBuf>, args: &ClassifyArgs) -> Result<(), Fai
 }
 
 fn check_providers(args: &ProvidersDirArg) -> Result<(), Failure> {
-    let base = engine::KnowledgeBase::load_dir(&args.dir)
+    let base = crate::knowledge::load_dir(&args.dir)
         .map_err(|error| Failure::Usage(format!("provider files: {error}")))?;
     println!(
         "{}: valid; {} providers and origin servers known, {} IP ranges",

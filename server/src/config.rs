@@ -31,7 +31,7 @@ pub struct Config {
     pub public_url: Option<url::Url>,
     pub log: LogConfig,
     /// How each probe is made: resolver, timeouts, the SSRF guard.
-    pub probe: crate::prober::ProberConfig,
+    pub probe: probe::ProberConfig,
     /// The probe loop: concurrency, canaries, retention.
     pub monitor: MonitorSettings,
     /// Provider files overlaying the builtin knowledge base.
@@ -113,7 +113,7 @@ impl Default for Config {
             site_root: PathBuf::from("target/site"),
             public_url: None,
             log: LogConfig::default(),
-            probe: crate::prober::ProberConfig::default(),
+            probe: probe::ProberConfig::default(),
             monitor: MonitorSettings::default(),
             knowledge: crate::knowledge::KnowledgeConfig::default(),
         }

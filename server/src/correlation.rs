@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::correlate::{Correlator, Event, Observation, ProviderIncident, Role, Thresholds};
-use crate::vantage::{VantageGuard, VantageState};
+use engine::correlate::{Correlator, Event, Observation, ProviderIncident, Role, Thresholds};
+use engine::vantage::{VantageGuard, VantageState};
 
 /// How often cohorts are judged.
 pub const TICK: TimeDelta = TimeDelta::seconds(10);
@@ -96,14 +96,9 @@ impl Correlation {
     pub async fn load_membership(&mut self) {
         match self.store.current_providers().await {
             Ok(rows) => {
-                for row in rows {
-                    let role = match row.role.as_str() {
-                        "cdn" | "waf" => Role::Cdn,
-                        "dns" => Role::Dns,
-                        "host" => Role::Host,
-                        _ => continue,
-                    };
-                    self.correlator.add_member(row.site_id, &row.provider, role);
+                for row in rows.into_iter().filter(|row| row.role != Role::Unknown) {
+                    self.correlator
+                        .add_member(row.site_id, &row.provider, row.role);
                 }
             }
             Err(error) => {
@@ -143,12 +138,12 @@ impl Correlation {
                 site_id,
                 at,
                 onset_at,
-                fault,
+                cause,
                 explained_by,
             } => {
                 let explained = explained_by.and_then(|key| self.ids.get(&key).copied());
                 self.store
-                    .open_site_incident(site_id, onset_at, at, fault.as_deref(), explained)
+                    .open_site_incident(site_id, onset_at, at, cause, explained)
                     .await
                     .map(|_| ())
             }
@@ -161,19 +156,11 @@ impl Correlation {
 }
 
 fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
-    let phase = serde_json::to_value(incident.phase)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let pattern = serde_json::to_value(incident.pattern)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     ProviderIncidentRow {
         provider: incident.provider.clone(),
-        role: incident.role.as_str().to_owned(),
-        phase,
-        pattern,
+        role: incident.role,
+        phase: incident.phase,
+        pattern: incident.pattern,
         onset_at: incident.onset_at,
         detected_at: incident.detected_at,
         confirmed_at: incident.confirmed_at,
@@ -199,9 +186,9 @@ pub fn observation_of(record: &store::ProbeRecord) -> Observation {
         at: record.started_at,
         ok: record.ok,
         suspect: record.suspect,
-        failure: record.failure.clone(),
+        failure: record.failure,
         generator: record.provider.clone(),
-        fault_side: record.fault_side.clone(),
-        fault: record.fault.clone(),
+        fault_side: record.fault_side,
+        fault: record.fault,
     }
 }

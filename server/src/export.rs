@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use engine::{FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
 use serde::Serialize;
 
 use crate::http::AppState;
@@ -52,10 +53,10 @@ pub struct ExportSite {
     pub first_failure: String,
     pub last_failure: String,
     pub status: Option<i64>,
-    pub failure: Option<String>,
+    pub failure: Option<FailureClass>,
     pub error_page_by: Option<String>,
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
+    pub fault_side: Option<FaultSide>,
+    pub fault: Option<Fault>,
     pub evidence: Vec<String>,
 }
 
@@ -64,12 +65,12 @@ pub struct ExportSite {
 pub struct ExportIncident {
     pub id: i64,
     pub permalink: String,
-    pub kind: String,
+    pub kind: IncidentKind,
     pub title: String,
     pub provider: Option<String>,
-    pub role: Option<String>,
-    pub phase: String,
-    pub pattern: String,
+    pub role: Option<Role>,
+    pub phase: Phase,
+    pub pattern: Pattern,
     pub onset_at: String,
     pub detected_at: String,
     pub confirmed_at: Option<String>,
@@ -97,6 +98,11 @@ pub struct ExportAnnotation {
 fn evidence(json: Option<&str>) -> Vec<String> {
     json.and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default()
+}
+
+/// A CSV cell for an optional word: empty when there is none.
+fn word(spelling: Option<&str>) -> String {
+    spelling.unwrap_or_default().to_owned()
 }
 
 /// The id from `{id}`; anything that is not a number is not an incident.
@@ -160,16 +166,20 @@ pub async fn incident_csv(
             .write_record([
                 id.to_string(),
                 incident.provider.clone().unwrap_or_default(),
-                incident.role.clone().unwrap_or_default(),
+                incident
+                    .role
+                    .map(Role::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 site.host.clone(),
                 site.url.clone(),
                 site.first_failure.clone(),
                 site.last_failure.clone(),
                 site.status.map(|s| s.to_string()).unwrap_or_default(),
-                site.failure.clone().unwrap_or_default(),
+                word(site.failure.map(FailureClass::as_str)),
                 site.error_page_by.clone().unwrap_or_default(),
-                site.fault_side.clone().unwrap_or_default(),
-                site.fault.clone().unwrap_or_default(),
+                word(site.fault_side.map(FaultSide::as_str)),
+                word(site.fault.map(Fault::as_str)),
                 site.evidence.join(" | "),
             ])
             .map_err(write)?;

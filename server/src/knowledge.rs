@@ -11,7 +11,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use engine::KnowledgeBase;
+use engine::knowledge::LoadErrorKind;
+use engine::{KnowledgeBase, Limits, LoadError, SourceFile};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -86,11 +87,11 @@ impl Knowledge {
 
     /// Loads the override directory again; on failure the set in force is
     /// kept and the error recorded.
-    pub fn reload(&self) -> Result<(), engine::LoadError> {
+    pub fn reload(&self) -> Result<(), LoadError> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        match KnowledgeBase::load_dir(dir) {
+        match load_dir(dir) {
             Ok(base) => {
                 let base = Arc::new(base);
                 *self.status.write().unwrap_or_else(PoisonError::into_inner) =
@@ -136,6 +137,12 @@ impl Knowledge {
     }
 }
 
+impl probe::KnowledgeSource for Knowledge {
+    fn current(&self) -> Arc<KnowledgeBase> {
+        Knowledge::current(self)
+    }
+}
+
 impl std::fmt::Debug for Knowledge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Knowledge")
@@ -153,6 +160,86 @@ fn status_of(base: &KnowledgeBase, source: String) -> KnowledgeStatus {
         last_error: None,
         failed_loads: 0,
     }
+}
+
+/// The builtin set overlaid by the `*.toml` files in `dir` (other files are
+/// ignored) and the IP range files in `dir/ipranges/`, with the default
+/// [`Limits`].
+pub fn load_dir(dir: &Path) -> Result<KnowledgeBase, LoadError> {
+    load_dir_with(dir, &Limits::default())
+}
+
+/// Reads the override directory within `limits` (file count and sizes are
+/// checked while reading, so an oversized file is never read whole) and
+/// hands the text to the engine, which validates it. Nothing is returned
+/// unless everything validates, so on `Err` the caller keeps the base it
+/// already has.
+pub fn load_dir_with(dir: &Path, limits: &Limits) -> Result<KnowledgeBase, LoadError> {
+    let dir_name = dir.display().to_string();
+    let io_err = |file: &str, e: std::io::Error| LoadError {
+        file: file.to_owned(),
+        line: 0,
+        kind: LoadErrorKind::Io(e.to_string()),
+    };
+    let too_many = |file: String| LoadError {
+        file,
+        line: 0,
+        kind: LoadErrorKind::TooManyFiles {
+            limit: limits.max_files,
+        },
+    };
+    let mut names = Vec::new();
+    for item in std::fs::read_dir(dir).map_err(|e| io_err(&dir_name, e))? {
+        let path = item.map_err(|e| io_err(&dir_name, e))?.path();
+        if path.extension().is_some_and(|x| x == "toml") && path.is_file() {
+            names.push(path);
+            if names.len() > limits.max_files {
+                return Err(too_many(dir_name));
+            }
+        }
+    }
+    names.sort();
+    let mut overrides = Vec::new();
+    for path in names {
+        let name = path.display().to_string();
+        let text = read_capped(&path, limits.max_file_bytes).map_err(|e| io_err(&name, e))?;
+        overrides.push(SourceFile { name, text });
+    }
+    let mut ip_files = Vec::new();
+    let ip_dir = dir.join("ipranges");
+    if ip_dir.is_dir() {
+        let ip_dir_name = ip_dir.display().to_string();
+        for item in std::fs::read_dir(&ip_dir).map_err(|e| io_err(&ip_dir_name, e))? {
+            let path = item.map_err(|e| io_err(&ip_dir_name, e))?.path();
+            if !path.is_file() {
+                continue;
+            }
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if ip_files.len() >= limits.max_files {
+                return Err(too_many(ip_dir_name));
+            }
+            let shown = path.display().to_string();
+            let text =
+                read_capped(&path, limits.max_ip_file_bytes).map_err(|e| io_err(&shown, e))?;
+            ip_files.push(SourceFile {
+                name: file_name.to_owned(),
+                text,
+            });
+        }
+    }
+    KnowledgeBase::overlay(&overrides, &ip_files, limits)
+}
+
+/// Reads at most `limit + 1` bytes so an oversized file is caught without
+/// reading it all; the engine then reports the size with a line.
+fn read_capped(path: &Path, limit: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    file.take(limit as u64 + 1).read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Names, sizes and modification times of the files a load reads.
@@ -223,5 +310,75 @@ cname_suffixes = ["examplecdn.test"]
             knowledge.current().ids().count(),
             KnowledgeBase::shared().ids().count()
         );
+    }
+
+    const GOOD: &str = r#"id = "example"
+name = "Example CDN"
+role = "cdn"
+source = "test"
+server = ['^example$']
+
+[[page]]
+body = ["Example CDN error"]
+fault_side = "edge"
+fault = "edge_error"
+"#;
+
+    #[test]
+    fn an_override_directory_is_read_with_its_ip_ranges_and_other_files_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("example.toml"),
+            GOOD.replace("server =", "ip_range_files = [\"r.txt\"]\nserver ="),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("README.md"), "ignored").unwrap();
+        std::fs::create_dir(dir.path().join("ipranges")).unwrap();
+        std::fs::write(dir.path().join("ipranges/r.txt"), "192.0.2.0/24\n").unwrap();
+        let kb = load_dir(dir.path()).unwrap();
+        assert_eq!(kb.name_of("example"), Some("Example CDN"));
+        assert!(kb.name_of("fastly").is_some());
+        assert_eq!(
+            kb.ip_range_count(),
+            KnowledgeBase::shared().ip_range_count() + 1
+        );
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_without_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = format!("{GOOD}\n# {}\n", "x".repeat(128 * 1024));
+        std::fs::write(dir.path().join("example.toml"), big).unwrap();
+        let error = load_dir(dir.path()).unwrap_err();
+        assert!(
+            matches!(error.kind, LoadErrorKind::TooLarge { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_last_good_set() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("example.toml"), GOOD).unwrap();
+        let knowledge = Knowledge::load(Some(dir.path()));
+        assert_eq!(knowledge.current().name_of("example"), Some("Example CDN"));
+        std::fs::write(
+            dir.path().join("example.toml"),
+            GOOD.replace("'^example$'", "'('"),
+        )
+        .unwrap();
+        let error = knowledge.reload().unwrap_err();
+        assert!(
+            error.to_string().contains("example.toml:5: bad regex"),
+            "{error}"
+        );
+        assert_eq!(knowledge.current().name_of("example"), Some("Example CDN"));
+        assert_eq!(knowledge.status().failed_loads, 1);
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_not_a_panic() {
+        let error = load_dir(Path::new("/nonexistent/faultline-providers")).unwrap_err();
+        assert!(matches!(error.kind, LoadErrorKind::Io(_)));
     }
 }

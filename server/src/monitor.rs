@@ -3,30 +3,19 @@
 //! the canaries, and hands every result to the writer.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use probe::{Outcome, Probe};
 use store::{ProbeRecord, Store};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::schedule::{Schedule, Target};
-use crate::vantage::{VantageGuard, VantageState};
-
-/// Probes one target. The live implementation goes over the network; every
-/// failure is inside the returned record, never an error.
-pub trait Probe: Send + Sync + 'static {
-    fn probe<'a>(
-        &'a self,
-        target: &'a Target,
-        now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = ProbeRecord> + Send + 'a>>;
-}
+use engine::schedule::{Schedule, Target};
+use engine::vantage::{VantageGuard, VantageState};
 
 #[derive(Clone, Debug)]
 pub struct MonitorConfig {
@@ -207,11 +196,11 @@ impl Monitor {
             let in_flight = InFlight(self.in_flight.clone());
             tasks.spawn(async move {
                 let _in_flight = in_flight;
-                let record = prober.probe(&target, now).await;
+                let outcome = prober.probe(&target.url, now).await;
                 let finished = clock.now();
                 let transition = {
                     let Ok(mut guard) = guard.lock() else { return };
-                    guard.record_canary(&target.url, record.failure.as_deref(), finished);
+                    guard.record_canary(&target.url, outcome.failure, finished);
                     guard.evaluate(finished)
                 };
                 if let Some(transition) = transition {
@@ -222,11 +211,7 @@ impl Monitor {
                         "vantage state changed"
                     );
                     if let Err(error) = store
-                        .record_vantage_state(
-                            transition.to.as_str(),
-                            transition.at,
-                            &transition.detail,
-                        )
+                        .record_vantage_state(transition.to, transition.at, &transition.detail)
                         .await
                     {
                         tracing::error!(%error, "cannot record the vantage event");
@@ -268,7 +253,7 @@ struct ProbeContext {
 #[derive(Clone)]
 struct Sinks {
     records: mpsc::Sender<ProbeRecord>,
-    observations: mpsc::Sender<crate::correlate::Observation>,
+    observations: mpsc::Sender<engine::correlate::Observation>,
 }
 
 /// Counts a probe as in flight until dropped.
@@ -300,8 +285,7 @@ async fn probe_one(
         return;
     };
     let started = clock.now();
-    let mut record = prober.probe(&target, started).await;
-    record.site_id = target.site_id;
+    let mut record = record_of(target.site_id, prober.probe(&target.url, started).await);
     // DNS and TLS facts are evidence for failures; healthy probes drop them
     // to keep the database small (attribution keeps its own record).
     if record.ok {
@@ -309,12 +293,45 @@ async fn probe_one(
     }
     let finished = clock.now();
     if let Ok(mut guard) = guard.lock() {
-        guard.record_site(record.failure.as_deref(), finished);
-        record.suspect = guard.is_suspect(record.failure.as_deref());
+        guard.record_site(record.failure, finished);
+        record.suspect = guard.is_suspect(record.failure);
     }
     let observation = crate::correlation::observation_of(&record);
     if sinks.records.send(record).await.is_err() {
         tracing::warn!(site = target.site_id, "writer gone; probe result dropped");
     }
     let _ = sinks.observations.send(observation).await;
+}
+
+/// The stored form of a probe's outcome.
+pub fn record_of(site_id: i64, outcome: Outcome) -> ProbeRecord {
+    ProbeRecord {
+        site_id,
+        started_at: outcome.started_at,
+        ok: outcome.ok,
+        status: outcome.status.map(i64::from),
+        failure: outcome.failure,
+        detail: outcome.detail,
+        dns_ms: outcome.dns_ms,
+        connect_ms: outcome.connect_ms,
+        tls_ms: outcome.tls_ms,
+        ttfb_ms: outcome.ttfb_ms,
+        total_ms: outcome.total_ms,
+        remote_ip: outcome.remote_ip.map(|ip| ip.to_string()),
+        facts: outcome.facts,
+        body_gz: outcome.body_gz,
+        provider: outcome.provider,
+        fault_side: outcome.fault_side,
+        fault: outcome.fault,
+        confidence: outcome.confidence,
+        // The classifier's evidence, as the JSON array the store keeps.
+        evidence: (!outcome.evidence.is_empty())
+            .then(|| serde_json::to_string(&outcome.evidence).unwrap_or_default()),
+        suspect: false,
+        providers: outcome
+            .providers
+            .into_iter()
+            .map(|serving| (serving.provider, serving.role, serving.evidence))
+            .collect(),
+    }
 }

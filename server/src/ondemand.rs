@@ -9,7 +9,7 @@ use std::sync::Arc;
 use app::ondemand::{OnDemandProber, OnDemandResult};
 
 use crate::knowledge::Knowledge;
-use crate::prober::LiveProber;
+use probe::LiveProber;
 
 pub struct LiveCheck {
     prober: LiveProber,
@@ -58,15 +58,9 @@ impl OnDemandProber for LiveCheck {
                         .provider
                         .as_deref()
                         .and_then(engine::ProviderId::parse),
-                    fault_side: record
-                        .fault_side
-                        .as_deref()
-                        .and_then(|s| serde_json::from_value(serde_json::json!(s)).ok()),
-                    fault: record
-                        .fault
-                        .as_deref()
-                        .and_then(|s| serde_json::from_value(serde_json::json!(s)).ok()),
-                    status: record.status.and_then(|s| u16::try_from(s).ok()),
+                    fault_side: record.fault_side,
+                    fault: record.fault,
+                    status: record.status,
                     confidence: record.confidence.unwrap_or_default(),
                     evidence: Vec::new(),
                     server_software: None,
@@ -78,8 +72,8 @@ impl OnDemandProber for LiveCheck {
                 host: host.to_owned(),
                 url,
                 ok: record.ok,
-                status: record.status.and_then(|s| u16::try_from(s).ok()),
-                failure: record.failure.clone(),
+                status: record.status,
+                failure: record.failure,
                 detail: record.detail.clone(),
                 explanation,
                 dns_ms: record.dns_ms,
@@ -88,7 +82,7 @@ impl OnDemandProber for LiveCheck {
                 providers: record
                     .providers
                     .iter()
-                    .map(|(provider, role, _)| format!("{} ({role})", name(provider)))
+                    .map(|serving| format!("{} ({})", name(&serving.provider), serving.role))
                     .collect(),
             }
         })

@@ -324,7 +324,7 @@ fn install(dir: &Path, file: &str, text: &str) -> Result<(), RefreshError> {
     copy_files(dir, trial, "toml")?;
     copy_files(&folder, &trial_ranges, "")?;
     std::fs::write(trial_ranges.join(file), text).map_err(|e| write_failed(trial, e))?;
-    engine::KnowledgeBase::load_dir(trial).map_err(|e| RefreshError::Invalid(e.to_string()))?;
+    crate::knowledge::load_dir(trial).map_err(|e| RefreshError::Invalid(e.to_string()))?;
 
     let temporary = folder.join(format!(".{file}.new"));
     {

@@ -4,6 +4,7 @@
 //! value checked.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use engine::Pattern;
 use serde::Deserialize;
 
 /// Scenario files larger than this are refused unread.
@@ -104,7 +105,7 @@ pub struct Expect {
     pub provider_incident: Option<String>,
     pub detected_by: Option<TimeDelta>,
     pub resolved_by: Option<TimeDelta>,
-    pub pattern: Option<String>,
+    pub pattern: Option<Pattern>,
     pub max_incidents: Option<u32>,
     pub not_provider_incident: Vec<String>,
     pub no_provider_incident: bool,
@@ -352,19 +353,23 @@ impl Scenario {
                     return Err(invalid(at, format!("unknown provider {provider:?}")));
                 }
             }
-            if let Some(pattern) = &raw.pattern {
-                if pattern != "steady" && pattern != "intermittent" {
+            let pattern = match raw.pattern.as_deref().map(|p| (p, Pattern::from_name(p))) {
+                None => None,
+                Some((_, Some(pattern @ (Pattern::Steady | Pattern::Intermittent)))) => {
+                    Some(pattern)
+                }
+                Some((text, _)) => {
                     return Err(invalid(
                         at,
-                        format!("pattern {pattern:?} is neither \"steady\" nor \"intermittent\""),
-                    ));
+                        format!("pattern {text:?} is neither \"steady\" nor \"intermittent\""),
+                    ))
                 }
-            }
+            };
             expects.push(Expect {
                 detected_by: offset(raw.detected_by.as_ref())?,
                 resolved_by: offset(raw.resolved_by.as_ref())?,
                 provider_incident: raw.provider_incident,
-                pattern: raw.pattern,
+                pattern,
                 max_incidents: raw.max_incidents,
                 not_provider_incident: raw.not_provider_incident,
                 no_provider_incident: raw.no_provider_incident,

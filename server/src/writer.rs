@@ -1,6 +1,7 @@
 //! The single writer: every probe result goes through one task that batches
 //! them into transactions, so SQLite sees one writer and few commits.
 
+use engine::Role;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -48,15 +49,15 @@ struct Attribution {
 }
 
 /// (provider, role) pairs last stored for a site, and when.
-type Recorded = (Vec<(String, String)>, chrono::DateTime<chrono::Utc>);
+type Recorded = (Vec<(String, Role)>, chrono::DateTime<chrono::Utc>);
 
 impl Attribution {
     async fn record(&mut self, store: &Store, batch: &[ProbeRecord]) {
         for probe in batch.iter().filter(|p| !p.suspect && p.status.is_some()) {
-            let key: Vec<(String, String)> = probe
+            let key: Vec<(String, Role)> = probe
                 .providers
                 .iter()
-                .map(|(p, r, _)| (p.clone(), r.clone()))
+                .map(|(p, r, _)| (p.clone(), *r))
                 .collect();
             let fresh = self.last.get(&probe.site_id).is_some_and(|(seen, at)| {
                 let known = if probe.ok {

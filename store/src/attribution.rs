@@ -1,21 +1,31 @@
 //! Which providers serve each site, with history.
 
 use chrono::{DateTime, Utc};
+use engine::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
 /// One provider seen in front of (or behind) a site.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteProvider {
     pub site_id: i64,
     pub provider: String,
-    pub role: String,
+    pub role: Role,
     /// JSON array of evidence strings.
     pub evidence: String,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
 }
+
+typed_row!(SiteProvider {
+    site_id: plain,
+    provider: plain,
+    role: word,
+    evidence: plain,
+    first_seen: plain,
+    last_seen: plain,
+});
 
 impl Store {
     /// Records what a successful probe showed about a site's providers:
@@ -24,7 +34,7 @@ impl Store {
     pub async fn record_attribution(
         &self,
         site_id: i64,
-        seen: &[(String, String, Vec<String>)],
+        seen: &[(String, Role, Vec<String>)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write_attribution(site_id, seen, at, true).await
@@ -37,7 +47,7 @@ impl Store {
     pub async fn add_attribution(
         &self,
         site_id: i64,
-        seen: &[(String, String, Vec<String>)],
+        seen: &[(String, Role, Vec<String>)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write_attribution(site_id, seen, at, false).await
@@ -46,7 +56,7 @@ impl Store {
     async fn write_attribution(
         &self,
         site_id: i64,
-        seen: &[(String, String, Vec<String>)],
+        seen: &[(String, Role, Vec<String>)],
         at: DateTime<Utc>,
         close_unseen: bool,
     ) -> Result<(), StoreError> {
@@ -62,7 +72,10 @@ impl Store {
             Vec::new()
         };
         for (provider, role) in &current {
-            if !seen.iter().any(|(p, r, _)| p == provider && r == role) {
+            if !seen
+                .iter()
+                .any(|(p, r, _)| p == provider && r.as_str() == role)
+            {
                 sqlx::query(
                     "UPDATE site_providers SET until = ? WHERE site_id = ? AND provider = ? AND role = ? AND until IS NULL",
                 )
@@ -84,7 +97,7 @@ impl Store {
             )
             .bind(site_id)
             .bind(provider)
-            .bind(role)
+            .bind(role.as_str())
             .bind(evidence)
             .bind(at)
             .execute(&mut *tx)

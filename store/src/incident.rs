@@ -1,6 +1,7 @@
 //! Incidents: provider-wide and per site, as the correlator reports them.
 
 use chrono::{DateTime, Utc};
+use engine::{Cause, IncidentKind, Pattern, Phase, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
@@ -9,9 +10,9 @@ use crate::{Store, StoreError};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProviderIncidentRow {
     pub provider: String,
-    pub role: String,
-    pub phase: String,
-    pub pattern: String,
+    pub role: Role,
+    pub phase: Phase,
+    pub pattern: Pattern,
     pub onset_at: DateTime<Utc>,
     pub detected_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -27,16 +28,17 @@ pub struct ProviderIncidentRow {
 }
 
 /// An incident as pages and exports read it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: i64,
-    pub kind: String,
+    pub kind: IncidentKind,
     pub provider: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub site_id: Option<i64>,
-    pub phase: String,
-    pub pattern: String,
-    pub fault: Option<String>,
+    pub phase: Phase,
+    pub pattern: Pattern,
+    /// Site incidents: why the site was down.
+    pub fault: Option<Cause>,
     pub onset_at: DateTime<Utc>,
     pub detected_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -50,6 +52,29 @@ pub struct Incident {
     pub evidence: String,
     pub timeline: String,
 }
+
+typed_row!(Incident {
+    id: plain,
+    kind: word,
+    provider: plain,
+    role: maybe_word,
+    site_id: plain,
+    phase: word,
+    pattern: word,
+    fault: maybe_word,
+    onset_at: plain,
+    detected_at: plain,
+    confirmed_at: plain,
+    peak_share: plain,
+    peak_at: plain,
+    recovering_at: plain,
+    resolved_at: plain,
+    confidence: plain,
+    sites_affected: plain,
+    explained_by: plain,
+    evidence: plain,
+    timeline: plain,
+});
 
 pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, site_id, phase, pattern, fault, onset_at, detected_at,
     confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, explained_by,
@@ -75,8 +100,8 @@ impl Store {
                        recovering_at = ?, resolved_at = ?, confidence = ?, sites_affected = ?, evidence = ?,
                        timeline = ?, updated_at = ? WHERE id = ?",
                 )
-                .bind(&row.phase)
-                .bind(&row.pattern)
+                .bind(row.phase.as_str())
+                .bind(row.pattern.as_str())
                 .bind(row.confirmed_at)
                 .bind(row.peak_share)
                 .bind(row.peak_at)
@@ -100,9 +125,9 @@ impl Store {
                      VALUES ('provider', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 )
                 .bind(&row.provider)
-                .bind(&row.role)
-                .bind(&row.phase)
-                .bind(&row.pattern)
+                .bind(row.role.as_str())
+                .bind(row.phase.as_str())
+                .bind(row.pattern.as_str())
                 .bind(row.onset_at)
                 .bind(row.detected_at)
                 .bind(row.confirmed_at)
@@ -141,7 +166,7 @@ impl Store {
         site_id: i64,
         onset_at: DateTime<Utc>,
         detected_at: DateTime<Utc>,
-        fault: Option<&str>,
+        cause: Option<Cause>,
         explained_by: Option<i64>,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
@@ -149,7 +174,7 @@ impl Store {
              VALUES ('site', ?, 'confirmed', ?, ?, ?, ?, 1, ?) RETURNING id",
         )
         .bind(site_id)
-        .bind(fault)
+        .bind(cause.map(Cause::as_str))
         .bind(onset_at)
         .bind(detected_at)
         .bind(explained_by)
@@ -179,7 +204,7 @@ impl Store {
     /// Incidents of `kind` (or all), newest first.
     pub async fn list_incidents(
         &self,
-        kind: Option<&str>,
+        kind: Option<IncidentKind>,
         limit: i64,
     ) -> Result<Vec<Incident>, StoreError> {
         let sql = format!(
@@ -187,7 +212,7 @@ impl Store {
              ORDER BY detected_at DESC LIMIT ?2"
         );
         Ok(sqlx::query_as::<_, Incident>(&sql)
-            .bind(kind)
+            .bind(kind.map(IncidentKind::as_str))
             .bind(limit)
             .fetch_all(self.reader())
             .await?)

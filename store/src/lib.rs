@@ -5,6 +5,35 @@
 //! sees two writers contend for the lock; pages read through a separate pool
 //! and never wait on the writer thanks to WAL.
 
+/// Implements `sqlx::FromRow` for a struct whose columns are named like its
+/// fields, reading text columns of the vocabulary into typed words at this
+/// edge: `plain` fields decode as they are, `word` and `maybe_word` fields
+/// go through the word's lenient `From<&str>` (unknown text becomes the
+/// word's `Unknown`, never an error), `skip` fields take their default.
+macro_rules! typed_row {
+    ($ty:ident { $($field:ident: $how:ident),* $(,)? }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $ty {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                Ok(Self {
+                    $($field: typed_row!(@get $how, row, stringify!($field)),)*
+                })
+            }
+        }
+    };
+    (@get plain, $row:ident, $column:expr) => {
+        sqlx::Row::try_get($row, $column)?
+    };
+    (@get word, $row:ident, $column:expr) => {
+        From::from(sqlx::Row::try_get::<&str, _>($row, $column)?)
+    };
+    (@get maybe_word, $row:ident, $column:expr) => {
+        sqlx::Row::try_get::<Option<&str>, _>($row, $column)?.map(From::from)
+    };
+    (@get skip, $row:ident, $column:expr) => {
+        Default::default()
+    };
+}
+
 mod admin;
 mod attribution;
 mod incident;

@@ -2,19 +2,20 @@
 //! all written by one batch in one transaction.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use engine::{FailureClass, Fault, FaultSide, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
 /// One probe as stored. The server builds it from the prober's outcome and
 /// the engine's classification.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRecord {
     pub site_id: i64,
     pub started_at: DateTime<Utc>,
     pub ok: bool,
     pub status: Option<i64>,
-    pub failure: Option<String>,
+    pub failure: Option<FailureClass>,
     pub detail: Option<String>,
     pub dns_ms: Option<i64>,
     pub connect_ms: Option<i64>,
@@ -27,18 +28,41 @@ pub struct ProbeRecord {
     /// gzip of an error page; kept for error responses only.
     pub body_gz: Option<Vec<u8>>,
     pub provider: Option<String>,
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
+    pub fault_side: Option<FaultSide>,
+    pub fault: Option<Fault>,
     pub confidence: Option<f64>,
     /// JSON array of strings.
     pub evidence: Option<String>,
     pub suspect: bool,
     /// Providers this probe showed serving the site: (provider, role,
     /// evidence). Stored through `record_attribution`, not in `probes`.
-    #[sqlx(skip)]
     #[serde(default)]
-    pub providers: Vec<(String, String, Vec<String>)>,
+    pub providers: Vec<(String, Role, Vec<String>)>,
 }
+
+typed_row!(ProbeRecord {
+    site_id: plain,
+    started_at: plain,
+    ok: plain,
+    status: plain,
+    failure: maybe_word,
+    detail: plain,
+    dns_ms: plain,
+    connect_ms: plain,
+    tls_ms: plain,
+    ttfb_ms: plain,
+    total_ms: plain,
+    remote_ip: plain,
+    facts: plain,
+    body_gz: plain,
+    provider: plain,
+    fault_side: maybe_word,
+    fault: maybe_word,
+    confidence: plain,
+    evidence: plain,
+    suspect: plain,
+    providers: skip,
+});
 
 /// How long each kind of row is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +156,7 @@ impl Store {
                 .bind(probe.started_at)
                 .bind(probe.ok)
                 .bind(probe.status)
-                .bind(&probe.failure)
+                .bind(probe.failure.map(FailureClass::as_str))
                 .bind(&probe.detail)
                 .bind(probe.dns_ms)
                 .bind(probe.connect_ms)
@@ -143,8 +167,8 @@ impl Store {
                 .bind(&probe.facts)
                 .bind(&probe.body_gz)
                 .bind(&probe.provider)
-                .bind(&probe.fault_side)
-                .bind(&probe.fault)
+                .bind(probe.fault_side.map(FaultSide::as_str))
+                .bind(probe.fault.map(Fault::as_str))
                 .bind(probe.confidence)
                 .bind(&probe.evidence)
                 .bind(probe.suspect)
@@ -167,8 +191,8 @@ impl Store {
             .bind(probe.started_at)
             .bind(probe.ok)
             .bind(probe.suspect)
-            .bind(&probe.failure)
-            .bind(&probe.fault)
+            .bind(probe.failure.map(FailureClass::as_str))
+            .bind(probe.fault.map(Fault::as_str))
             .bind(&probe.provider)
             .execute(&mut *tx)
             .await?;
@@ -225,7 +249,7 @@ impl Store {
                     .push_bind(probe.started_at)
                     .push_bind(probe.ok)
                     .push_bind(probe.status)
-                    .push_bind(&probe.failure)
+                    .push_bind(probe.failure.map(FailureClass::as_str))
                     .push_bind(&probe.detail)
                     .push_bind(probe.dns_ms)
                     .push_bind(probe.connect_ms)
@@ -236,8 +260,8 @@ impl Store {
                     .push_bind(&probe.facts)
                     .push_bind(&probe.body_gz)
                     .push_bind(&probe.provider)
-                    .push_bind(&probe.fault_side)
-                    .push_bind(&probe.fault)
+                    .push_bind(probe.fault_side.map(FaultSide::as_str))
+                    .push_bind(probe.fault.map(Fault::as_str))
                     .push_bind(probe.confidence)
                     .push_bind(&probe.evidence)
                     .push_bind(probe.suspect);

@@ -3,6 +3,7 @@
 //! with its affected sites and annotations. Read-only queries.
 
 use chrono::{DateTime, Utc};
+use engine::{FailureClass, Fault, FaultSide, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::incident::INCIDENT_COLUMNS;
@@ -10,25 +11,36 @@ use crate::probe::Resolution;
 use crate::{Incident, ProbeRecord, RollupRow, Site, Store, StoreError};
 
 /// The latest probe's verdict for one site (`site_status`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteStatus {
     pub site_id: i64,
     pub started_at: DateTime<Utc>,
     pub ok: bool,
     pub suspect: bool,
-    pub failure: Option<String>,
-    pub fault: Option<String>,
+    pub failure: Option<FailureClass>,
+    pub fault: Option<Fault>,
     /// Who generated the error page, when the probe failed with one.
     pub provider: Option<String>,
     /// When `ok` last changed.
     pub since: DateTime<Utc>,
 }
 
+typed_row!(SiteStatus {
+    site_id: plain,
+    started_at: plain,
+    ok: plain,
+    suspect: plain,
+    failure: maybe_word,
+    fault: maybe_word,
+    provider: plain,
+    since: plain,
+});
+
 /// A provider seen serving a site, current (`until` None) or past.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderSighting {
     pub provider: String,
-    pub role: String,
+    pub role: Role,
     /// JSON array of evidence strings.
     pub evidence: String,
     pub first_seen: DateTime<Utc>,
@@ -36,11 +48,20 @@ pub struct ProviderSighting {
     pub until: Option<DateTime<Utc>>,
 }
 
+typed_row!(ProviderSighting {
+    provider: plain,
+    role: word,
+    evidence: plain,
+    first_seen: plain,
+    last_seen: plain,
+    until: plain,
+});
+
 /// A provider in one role with how its watched sites fare now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderCohort {
     pub provider: String,
-    pub role: String,
+    pub role: Role,
     /// Watched sites currently served by it in this role.
     pub sites: i64,
     /// Of those, how many have been probed.
@@ -53,25 +74,48 @@ pub struct ProviderCohort {
     pub latest_probe: Option<DateTime<Utc>>,
 }
 
+typed_row!(ProviderCohort {
+    provider: plain,
+    role: word,
+    sites: plain,
+    probed: plain,
+    failing: plain,
+    failing_here: plain,
+    latest_probe: plain,
+});
+
 /// One site behind a provider, with its latest status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CohortSite {
     pub site_id: i64,
     pub host: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub ok: Option<bool>,
     pub suspect: Option<bool>,
-    pub failure: Option<String>,
-    pub fault: Option<String>,
+    pub failure: Option<FailureClass>,
+    pub fault: Option<Fault>,
     /// Who generated the error page of the latest failing probe.
     pub generator: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
 
+typed_row!(CohortSite {
+    site_id: plain,
+    host: plain,
+    name: plain,
+    role: word,
+    ok: plain,
+    suspect: plain,
+    failure: maybe_word,
+    fault: maybe_word,
+    generator: plain,
+    since: plain,
+});
+
 /// A site affected by a provider incident, with the probe of its last
 /// implicating failure when raw probes still hold it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AffectedSite {
     pub site_id: i64,
     pub host: String,
@@ -80,13 +124,28 @@ pub struct AffectedSite {
     pub first_failure: DateTime<Utc>,
     pub last_failure: DateTime<Utc>,
     pub status: Option<i64>,
-    pub failure: Option<String>,
+    pub failure: Option<FailureClass>,
     pub generator: Option<String>,
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
+    pub fault_side: Option<FaultSide>,
+    pub fault: Option<Fault>,
     /// JSON array of evidence strings.
     pub evidence: Option<String>,
 }
+
+typed_row!(AffectedSite {
+    site_id: plain,
+    host: plain,
+    name: plain,
+    url: plain,
+    first_failure: plain,
+    last_failure: plain,
+    status: plain,
+    failure: maybe_word,
+    generator: plain,
+    fault_side: maybe_word,
+    fault: maybe_word,
+    evidence: plain,
+});
 
 /// A note on an incident's timeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]

@@ -1,6 +1,7 @@
 //! The watchlist.
 
 use chrono::{DateTime, Utc};
+use engine::{FailureClass, Fault};
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
@@ -98,16 +99,26 @@ impl Store {
 }
 
 /// A site whose latest probe failed, for the "failing now" list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FailingSite {
     pub site_id: i64,
     pub name: String,
     pub host: String,
-    pub failure: Option<String>,
-    pub fault: Option<String>,
+    pub failure: Option<FailureClass>,
+    pub fault: Option<Fault>,
     pub provider: Option<String>,
     pub since: DateTime<Utc>,
 }
+
+typed_row!(FailingSite {
+    site_id: plain,
+    name: plain,
+    host: plain,
+    failure: maybe_word,
+    fault: maybe_word,
+    provider: plain,
+    since: plain,
+});
 
 impl Store {
     /// Sites failing now (suspect probes excluded), most recent first.

@@ -1,25 +1,34 @@
 //! The own-network guard's record: when our vantage point looked cut off.
 
 use chrono::{DateTime, Utc};
+use engine::VantageState;
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VantageEvent {
     pub id: i64,
-    pub state: String,
+    pub state: VantageState,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub detail: String,
 }
+
+typed_row!(VantageEvent {
+    id: plain,
+    state: word,
+    started_at: plain,
+    ended_at: plain,
+    detail: plain,
+});
 
 impl Store {
     /// Closes the open event, if any, and opens one for `state` unless it
     /// is `online` (being online is the absence of an event).
     pub async fn record_vantage_state(
         &self,
-        state: &str,
+        state: VantageState,
         at: DateTime<Utc>,
         detail: &str,
     ) -> Result<(), StoreError> {
@@ -28,9 +37,9 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-        if state != "online" {
+        if state != VantageState::Online {
             sqlx::query("INSERT INTO vantage_events (state, started_at, detail) VALUES (?, ?, ?)")
-                .bind(state)
+                .bind(state.as_str())
                 .bind(at)
                 .bind(detail)
                 .execute(&mut *tx)

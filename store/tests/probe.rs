@@ -5,6 +5,7 @@
 
 //! Probe storage against a real SQLite file.
 
+use engine::{FailureClass, Role};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -27,7 +28,7 @@ fn probe(site_id: i64, at: DateTime<Utc>, ok: bool, total_ms: i64) -> ProbeRecor
         started_at: at,
         ok,
         status: Some(if ok { 200 } else { 500 }),
-        failure: (!ok).then(|| "http_status".to_owned()),
+        failure: (!ok).then_some(FailureClass::HttpStatus),
         total_ms: Some(total_ms),
         ..ProbeRecord::default()
     }
@@ -368,13 +369,7 @@ async fn attribution_keeps_history_when_a_provider_changes() {
         .await
         .unwrap();
     let a = store.list_sites().await.unwrap()[0].id;
-    let cdn = |p: &str| {
-        (
-            p.to_owned(),
-            "cdn".to_owned(),
-            vec![format!("header from {p}")],
-        )
-    };
+    let cdn = |p: &str| (p.to_owned(), Role::Cdn, vec![format!("header from {p}")]);
     store
         .record_attribution(a, &[cdn("fastly")], t("2025-01-01T00:00:00Z"))
         .await
@@ -402,7 +397,7 @@ async fn an_error_page_adds_providers_but_closes_none() {
         .await
         .unwrap();
     let a = store.list_sites().await.unwrap()[0].id;
-    let seen = |p: &str, role: &str| (p.to_owned(), role.to_owned(), vec![format!("from {p}")]);
+    let seen = |p: &str, role: &str| (p.to_owned(), Role::from(role), vec![format!("from {p}")]);
     store
         .record_attribution(
             a,

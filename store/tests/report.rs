@@ -7,6 +7,7 @@
 //! written the way the writer and the correlator write it.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use engine::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role};
 use store::{NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Store};
 
 fn t(text: &str) -> DateTime<Utc> {
@@ -44,11 +45,11 @@ fn edge_500(site_id: i64, at: DateTime<Utc>) -> ProbeRecord {
         started_at: at,
         ok: false,
         status: Some(500),
-        failure: Some("http_status".to_owned()),
+        failure: Some(FailureClass::HttpStatus),
         body_gz: Some(vec![1, 2, 3]),
         provider: Some("cloudflare".to_owned()),
-        fault_side: Some("edge".to_owned()),
-        fault: Some("edge_internal_error".to_owned()),
+        fault_side: Some(FaultSide::Edge),
+        fault: Some(Fault::EdgeError),
         confidence: Some(0.9),
         evidence: Some(r#"["server: cloudflare","cf-ray header"]"#.to_owned()),
         total_ms: Some(40),
@@ -88,7 +89,7 @@ async fn world() -> World {
     let cf = |evidence: &str| {
         vec![(
             "cloudflare".to_owned(),
-            "cdn".to_owned(),
+            Role::Cdn,
             vec![evidence.to_owned()],
         )]
     };
@@ -102,7 +103,7 @@ async fn world() -> World {
         .unwrap();
     let fastly = vec![(
         "fastly".to_owned(),
-        "cdn".to_owned(),
+        Role::Cdn,
         vec!["x-served-by".to_owned()],
     )];
     store.record_attribution(c, &fastly, start).await.unwrap();
@@ -127,9 +128,9 @@ async fn world() -> World {
             None,
             &ProviderIncidentRow {
                 provider: "cloudflare".to_owned(),
-                role: "cdn".to_owned(),
-                phase: "resolved".to_owned(),
-                pattern: "steady".to_owned(),
+                role: Role::Cdn,
+                phase: Phase::Resolved,
+                pattern: Pattern::Steady,
                 onset_at: t("2025-11-18T11:20:00Z"),
                 detected_at: t("2025-11-18T11:21:00Z"),
                 confirmed_at: Some(t("2025-11-18T11:21:00Z")),
@@ -158,9 +159,9 @@ async fn world() -> World {
             None,
             &ProviderIncidentRow {
                 provider: "fastly".to_owned(),
-                role: "cdn".to_owned(),
-                phase: "resolved".to_owned(),
-                pattern: "steady".to_owned(),
+                role: Role::Cdn,
+                phase: Phase::Resolved,
+                pattern: Pattern::Steady,
                 onset_at: start,
                 detected_at: start,
                 peak_at: start,
@@ -176,7 +177,7 @@ async fn world() -> World {
             a,
             t("2025-11-18T11:20:00Z"),
             t("2025-11-18T11:22:00Z"),
-            Some("edge_internal_error"),
+            Some(Cause::Fault(Fault::EdgeError)),
             Some(incident),
         )
         .await
@@ -209,7 +210,7 @@ async fn a_site_page_reads_status_last_error_providers_and_incidents() {
     let error = w.store.latest_failure(w.a).await.unwrap().unwrap();
     assert_eq!(error.started_at, t("2025-11-18T11:29:00Z"));
     assert_eq!(error.provider.as_deref(), Some("cloudflare"));
-    assert_eq!(error.fault_side.as_deref(), Some("edge"));
+    assert_eq!(error.fault_side, Some(FaultSide::Edge));
     assert_eq!(error.body_gz, None, "pages never carry error bodies");
     assert!(w.store.latest_failure(w.c).await.unwrap().is_none());
 
@@ -304,7 +305,7 @@ async fn an_incident_reads_its_sites_with_evidence_and_its_annotations() {
     assert_eq!(sites[0].last_failure, t("2025-11-18T11:29:00Z"));
     assert_eq!(sites[0].status, Some(500));
     assert_eq!(sites[0].generator.as_deref(), Some("cloudflare"));
-    assert_eq!(sites[0].fault.as_deref(), Some("edge_internal_error"));
+    assert_eq!(sites[0].fault, Some(Fault::EdgeError));
     assert!(sites[0]
         .evidence
         .as_deref()

@@ -136,7 +136,7 @@ fn CheckedNow(found: OnDemandResult) -> impl IntoView {
         (None, _) => format!(
             "{} is unreachable from here: {}.",
             found.host,
-            crate::words::failure(found.failure.as_deref().unwrap_or("unknown"))
+            found.failure.unwrap_or_default().plain()
         ),
     };
     view! {

@@ -3,9 +3,10 @@
 
 use super::schema::{ElementDef, FileDef, Kind};
 use super::{KnowledgeBase, Limits, LoadError, LoadErrorKind, SourceFile};
-use crate::fault::{Fault, FaultSide};
 use crate::iprange::IpRangeSet;
-use crate::provider::{ProviderId, Role};
+use crate::provider::ProviderId;
+use crate::vocab::Role;
+use crate::vocab::{Fault, FaultSide};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};

@@ -1,8 +1,8 @@
 //! The provider file format, as serde reads it. Spans are kept on every
 //! item the validator may complain about, so errors can name the line.
 
-use crate::fault::{Fault, FaultSide};
-use crate::provider::Role;
+use crate::vocab::Role;
+use crate::vocab::{Fault, FaultSide};
 use serde::Deserialize;
 use toml::Spanned;
 

@@ -2,6 +2,7 @@
 //! same monitor, prober, classifier, store and correlator as `serve`; only
 //! the clock and the name servers differ.
 
+use engine::{Cause, IncidentKind, Pattern, Role, VantageState};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,11 +12,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SimClock;
-use crate::guard::GuardPolicy;
 use crate::monitor::{Monitor, MonitorConfig};
-use crate::prober::{LiveProber, ProberConfig};
 use crate::scenario::Scenario;
 use crate::sim::world::World;
+use probe::guard::GuardPolicy;
+use probe::{LiveProber, ProberConfig};
 
 /// What a simulation detected, in the JSON shape of `scenarios/FORMAT.md`.
 #[derive(Clone, Debug, Serialize)]
@@ -33,13 +34,13 @@ pub struct Report {
 pub enum ReportIncident {
     Provider {
         provider: String,
-        role: String,
+        role: Role,
         onset_at: String,
         detected_at: String,
         resolved_at: Option<String>,
         peak_share: f64,
         sites_affected: i64,
-        pattern: String,
+        pattern: Pattern,
         confidence: f64,
     },
     Site {
@@ -47,14 +48,14 @@ pub enum ReportIncident {
         onset_at: String,
         detected_at: String,
         resolved_at: Option<String>,
-        fault: Option<String>,
+        fault: Option<Cause>,
         explained_by: Option<usize>,
     },
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportVantage {
-    pub state: String,
+    pub state: VantageState,
     pub from: String,
     pub until: Option<String>,
 }
@@ -66,7 +67,7 @@ pub enum SimulateError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot start the prober: {0}")]
-    Prober(#[from] crate::prober::ProberError),
+    Prober(#[from] probe::ProberError),
     #[error("site {0}: {1}")]
     Site(String, String),
 }
@@ -211,23 +212,23 @@ async fn report(
     all.sort_by_key(|incident| (incident.detected_at, incident.id));
     let providers: Vec<&store::Incident> = all
         .iter()
-        .filter(|i| i.kind == "provider" && i.confirmed_at.is_some())
+        .filter(|i| i.kind == IncidentKind::Provider && i.confirmed_at.is_some())
         .collect();
     let mut incidents: Vec<ReportIncident> = providers
         .iter()
         .map(|i| ReportIncident::Provider {
             provider: i.provider.clone().unwrap_or_default(),
-            role: i.role.clone().unwrap_or_default(),
+            role: i.role.unwrap_or_default(),
             onset_at: time(i.onset_at),
             detected_at: time(i.detected_at),
             resolved_at: i.resolved_at.map(time),
             peak_share: (i.peak_share.unwrap_or_default() * 100.0).round() / 100.0,
             sites_affected: i.sites_affected,
-            pattern: i.pattern.clone(),
+            pattern: i.pattern,
             confidence: (i.confidence.unwrap_or_default() * 100.0).round() / 100.0,
         })
         .collect();
-    for incident in all.iter().filter(|i| i.kind == "site") {
+    for incident in all.iter().filter(|i| i.kind == IncidentKind::Site) {
         incidents.push(ReportIncident::Site {
             site: incident
                 .site_id
@@ -236,7 +237,7 @@ async fn report(
             onset_at: time(incident.onset_at),
             detected_at: time(incident.detected_at),
             resolved_at: incident.resolved_at.map(time),
-            fault: incident.fault.clone(),
+            fault: incident.fault,
             explained_by: incident
                 .explained_by
                 .and_then(|id| providers.iter().position(|p| p.id == id)),
@@ -268,7 +269,7 @@ pub struct Detected<'a> {
     pub onset_at: DateTime<Utc>,
     pub detected_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
-    pub pattern: &'a str,
+    pub pattern: Pattern,
 }
 
 impl Report {
@@ -289,7 +290,7 @@ impl Report {
                     onset_at: parse(onset_at)?,
                     detected_at: parse(detected_at)?,
                     resolved_at: resolved_at.as_deref().and_then(parse),
-                    pattern,
+                    pattern: *pattern,
                 }),
                 ReportIncident::Site { .. } => None,
             })
@@ -331,7 +332,7 @@ pub fn check(scenario: &Scenario, report: &Report) -> Vec<String> {
                 }
             }
             if let Some(pattern) = &expect.pattern {
-                if first.pattern != pattern {
+                if first.pattern != *pattern {
                     failures.push(format!(
                         "{provider} pattern {}, expected {pattern}",
                         first.pattern
@@ -356,7 +357,12 @@ pub fn check(scenario: &Scenario, report: &Report) -> Vec<String> {
             let names: Vec<&str> = incidents.iter().map(|i| i.provider).collect();
             failures.push(format!("unexpected provider incidents: {names:?}"));
         }
-        if expect.vantage_offline && !report.vantage_events.iter().any(|e| e.state == "offline") {
+        if expect.vantage_offline
+            && !report
+                .vantage_events
+                .iter()
+                .any(|e| e.state == VantageState::Offline)
+        {
             failures.push("the vantage was never reported offline".to_owned());
         }
     }

@@ -1,6 +1,7 @@
 //! Administration over HTTP, as a browser without JavaScript uses it: plain
 //! form posts, redirects and a session cookie.
 
+use engine::{Phase, Role};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -288,8 +289,8 @@ async fn notes_added_by_an_admin_appear_on_the_public_incident_page() {
     let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
     let row = store::ProviderIncidentRow {
         provider: "cloudflare".into(),
-        role: "cdn".into(),
-        phase: "resolved".into(),
+        role: Role::Cdn,
+        phase: Phase::Resolved,
         onset_at: onset,
         detected_at: onset + chrono::TimeDelta::seconds(60),
         confirmed_at: Some(onset + chrono::TimeDelta::seconds(90)),

@@ -2,6 +2,7 @@
 //! `chromedriver`. A failing journey leaves a screenshot under
 //! `target/browser-screenshots/`.
 
+use engine::{Phase, Role};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -761,8 +762,8 @@ async fn an_open_incident_page_updates_itself() {
     let now = chrono::Utc::now();
     let row = store::ProviderIncidentRow {
         provider: "cloudflare".into(),
-        role: "cdn".into(),
-        phase: "confirmed".into(),
+        role: Role::Cdn,
+        phase: Phase::Confirmed,
         onset_at: now - chrono::TimeDelta::minutes(10),
         detected_at: now - chrono::TimeDelta::minutes(9),
         confirmed_at: Some(now - chrono::TimeDelta::minutes(8)),

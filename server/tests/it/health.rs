@@ -1,4 +1,5 @@
 use crate::support::spawn_app;
+use engine::{Pattern, Phase, Role};
 
 #[tokio::test]
 async fn healthz_reports_ok_with_the_site_count() {
@@ -40,9 +41,9 @@ async fn the_headline_names_an_active_provider_incident() {
     let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
     let row = store::ProviderIncidentRow {
         provider: "cloudflare".into(),
-        role: "cdn".into(),
-        phase: "confirmed".into(),
-        pattern: "intermittent".into(),
+        role: Role::Cdn,
+        phase: Phase::Confirmed,
+        pattern: Pattern::Intermittent,
         onset_at: onset,
         detected_at: onset + chrono::TimeDelta::seconds(90),
         confirmed_at: Some(onset + chrono::TimeDelta::seconds(100)),
@@ -75,9 +76,9 @@ async fn the_headline_quotes_the_share_failing_now_and_the_peak() {
     let minutes = |m: i64| onset + chrono::TimeDelta::minutes(m);
     let row = store::ProviderIncidentRow {
         provider: "cloudflare".into(),
-        role: "cdn".into(),
-        phase: "recovering".into(),
-        pattern: "steady".into(),
+        role: Role::Cdn,
+        phase: Phase::Recovering,
+        pattern: Pattern::Steady,
         onset_at: onset,
         detected_at: minutes(1),
         confirmed_at: Some(minutes(2)),

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, TimeDelta, Utc};
+use probe::guard::GuardPolicy;
+use probe::{LiveProber, ProberConfig};
 use server::clock::SimClock;
-use server::guard::GuardPolicy;
 use server::monitor::{Monitor, MonitorConfig};
-use server::prober::{LiveProber, ProberConfig};
 use server::sim::dns::DnsServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -81,10 +81,13 @@ async fn five_virtual_minutes_of_probing_are_stored_and_judged() {
     );
     let summary = store.site_summary().await.unwrap();
     assert_eq!((summary.probed, summary.failing), (10, 2));
-    let site_incidents = store.list_incidents(Some("site"), 10).await.unwrap();
+    let site_incidents = store
+        .list_incidents(Some(engine::IncidentKind::Site), 10)
+        .await
+        .unwrap();
     assert_eq!(site_incidents.len(), 2, "{site_incidents:#?}");
     assert!(store
-        .list_incidents(Some("provider"), 10)
+        .list_incidents(Some(engine::IncidentKind::Provider), 10)
         .await
         .unwrap()
         .is_empty());

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use server::guard::GuardPolicy;
+use probe::guard::GuardPolicy;
+use probe::{LiveProber, ProberConfig};
 use server::knowledge::Knowledge;
 use server::ondemand::LiveCheck;
-use server::prober::{LiveProber, ProberConfig};
 use server::sim::dns::DnsServer;
 
 use crate::support::spawn_app_with;

@@ -2,6 +2,7 @@
 //! feeds, over HTTP against a database holding a small Cloudflare outage.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use engine::{FailureClass, Fault, FaultSide, Pattern, Phase, Role};
 use store::{NewSite, ProbeRecord, ProviderIncidentRow, Store};
 
 use crate::support::spawn_app;
@@ -34,11 +35,7 @@ async fn populate(store: &Store) -> i64 {
         (ids[1], "cloudflare", "cf-ray header"),
         (ids[2], "fastly", "x-served-by: cache-"),
     ] {
-        let seen = vec![(
-            provider.to_owned(),
-            "cdn".to_owned(),
-            vec![evidence.to_owned()],
-        )];
+        let seen = vec![(provider.to_owned(), Role::Cdn, vec![evidence.to_owned()])];
         store.record_attribution(id, &seen, start).await.unwrap();
     }
     let mut batch = Vec::new();
@@ -51,10 +48,10 @@ async fn populate(store: &Store) -> i64 {
                     site_id: *id,
                     started_at: at,
                     status: Some(500),
-                    failure: Some("http_status".to_owned()),
+                    failure: Some(FailureClass::HttpStatus),
                     provider: Some("cloudflare".to_owned()),
-                    fault_side: Some("edge".to_owned()),
-                    fault: Some("edge_error".to_owned()),
+                    fault_side: Some(FaultSide::Edge),
+                    fault: Some(Fault::EdgeError),
                     confidence: Some(0.95),
                     evidence: Some(
                         r#"["cloudflare error page: cf-error-source","cf-ray: 8a1"]"#.to_owned(),
@@ -84,9 +81,9 @@ async fn populate(store: &Store) -> i64 {
             None,
             &ProviderIncidentRow {
                 provider: "cloudflare".to_owned(),
-                role: "cdn".to_owned(),
-                phase: "resolved".to_owned(),
-                pattern: "intermittent".to_owned(),
+                role: Role::Cdn,
+                phase: Phase::Resolved,
+                pattern: Pattern::Intermittent,
                 onset_at: t("2025-11-18T11:20:00Z"),
                 detected_at: t("2025-11-18T11:21:00Z"),
                 confirmed_at: Some(t("2025-11-18T11:21:00Z")),
@@ -251,7 +248,7 @@ async fn provider_and_incident_pages_render_on_the_server() {
             a,
             t("2025-11-18T11:20:00Z"),
             t("2025-11-18T11:22:00Z"),
-            Some("edge_error"),
+            Some(engine::Cause::Fault(Fault::EdgeError)),
             Some(incident),
         )
         .await

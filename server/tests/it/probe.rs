@@ -11,8 +11,8 @@ use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
-use server::guard::GuardPolicy;
-use server::prober::{gunzip, LiveProber, ProberConfig};
+use probe::guard::GuardPolicy;
+use probe::{gunzip, LiveProber, ProberConfig};
 use tokio::net::TcpListener;
 
 const ERROR_PAGE: &str =
@@ -128,7 +128,7 @@ async fn an_error_page_is_kept_compressed_as_evidence() {
         .probe_url(&format!("http://{addr}/error"), Utc::now())
         .await;
     assert_eq!(
-        (record.ok, record.status, record.failure.as_deref()),
+        (record.ok, record.status, record.failure.map(|w| w.as_str())),
         (false, Some(502), Some("http_status"))
     );
     let body = gunzip(record.body_gz.as_deref().unwrap(), 1 << 20).unwrap();
@@ -142,7 +142,7 @@ async fn a_gzip_error_page_is_inflated_before_it_is_kept() {
     let record = prober(GuardPolicy::loopback_only())
         .probe_url(&format!("http://{addr}/gzip-error"), Utc::now())
         .await;
-    assert_eq!(record.failure.as_deref(), Some("http_status"));
+    assert_eq!(record.failure.map(|w| w.as_str()), Some("http_status"));
     let body = gunzip(record.body_gz.as_deref().unwrap(), 1 << 20).unwrap();
     assert_eq!(body, ERROR_PAGE.as_bytes());
 }
@@ -165,7 +165,7 @@ async fn redirects_are_followed_to_a_bound() {
         .probe_url(&format!("http://{addr}/chain/0"), Utc::now())
         .await;
     assert_eq!(
-        record.failure.as_deref(),
+        record.failure.map(|w| w.as_str()),
         Some("too_many_redirects"),
         "{:?}",
         record.detail
@@ -204,7 +204,7 @@ async fn each_failure_gets_its_class() {
     ] {
         let record = prober.probe_url(&url, Utc::now()).await;
         assert_eq!(
-            record.failure.as_deref(),
+            record.failure.map(|w| w.as_str()),
             Some(class),
             "{url}: {:?}",
             record.detail
@@ -232,7 +232,7 @@ async fn private_targets_are_refused_before_any_connection() {
     ] {
         let record = prober.probe_url(&url, Utc::now()).await;
         assert_eq!(
-            record.failure.as_deref(),
+            record.failure.map(|w| w.as_str()),
             Some("blocked_target"),
             "{url}: {:?}",
             record.detail
@@ -248,7 +248,7 @@ async fn private_targets_are_refused_before_any_connection() {
         .probe_url(&format!("http://127.0.0.1:{port}/to-metadata"), Utc::now())
         .await;
     assert_eq!(
-        record.failure.as_deref(),
+        record.failure.map(|w| w.as_str()),
         Some("blocked_target"),
         "{:?}",
         record.detail
@@ -312,10 +312,9 @@ mod dns {
             serde_json::from_str(record.facts.as_deref().unwrap()).unwrap();
         assert_eq!(facts["dns"]["ns"][0], "ada.ns.cloudflare.com");
         assert!(
-            record
-                .providers
-                .iter()
-                .any(|(provider, role, _)| provider == "cloudflare" && role == "dns"),
+            record.providers.iter().any(
+                |serving| serving.provider == "cloudflare" && serving.role == engine::Role::Dns
+            ),
             "{:?}",
             record.providers
         );
@@ -323,10 +322,10 @@ mod dns {
         // The zone's servers fail: the NS read before still names them.
         dns.set_fault("shop.test", Some(DnsFault::ServFail));
         let record = prober.probe_url(&url, Utc::now()).await;
-        assert_eq!(record.failure.as_deref(), Some("dns_servfail"));
+        assert_eq!(record.failure.map(|w| w.as_str()), Some("dns_servfail"));
         assert_eq!(record.provider.as_deref(), Some("cloudflare"));
-        assert_eq!(record.fault_side.as_deref(), Some("edge"));
-        assert_eq!(record.fault.as_deref(), Some("dns_error"));
+        assert_eq!(record.fault_side.map(|w| w.as_str()), Some("edge"));
+        assert_eq!(record.fault.map(|w| w.as_str()), Some("dns_error"));
     }
 
     #[tokio::test]
@@ -342,7 +341,7 @@ mod dns {
             dns.set_fault("a.test", Some(fault));
             let record = prober.probe_url("http://a.test/", Utc::now()).await;
             assert_eq!(
-                record.failure.as_deref(),
+                record.failure.map(|w| w.as_str()),
                 Some(class),
                 "{fault:?}: {:?}",
                 record.detail
@@ -350,7 +349,7 @@ mod dns {
         }
         let record = prober.probe_url("http://missing.test/", Utc::now()).await;
         assert_eq!(
-            record.failure.as_deref(),
+            record.failure.map(|w| w.as_str()),
             Some("dns_nxdomain"),
             "{:?}",
             record.detail
@@ -370,7 +369,7 @@ mod dns {
                 .probe_url(&format!("http://{host}/"), Utc::now())
                 .await;
             assert_eq!(
-                record.failure.as_deref(),
+                record.failure.map(|w| w.as_str()),
                 Some("blocked_target"),
                 "{host}: {:?}",
                 record.detail
@@ -391,7 +390,7 @@ mod dns {
             )
             .await;
         assert_eq!(
-            record.failure.as_deref(),
+            record.failure.map(|w| w.as_str()),
             Some("blocked_target"),
             "{:?}",
             record.detail
@@ -416,7 +415,10 @@ mod dns {
             )
             .await;
         assert!(record.ok, "{record:?}");
-        assert_eq!(record.remote_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            record.remote_ip,
+            Some(std::net::IpAddr::from([127, 0, 0, 1]))
+        );
         let a_queries = dns.queries();
         assert!(
             a_queries <= 2,

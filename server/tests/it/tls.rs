@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use probe::guard::GuardPolicy;
+use probe::{LiveProber, ProberConfig};
 use rcgen::{CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use server::guard::GuardPolicy;
-use server::prober::{LiveProber, ProberConfig};
 use server::sim::dns::DnsServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -77,7 +77,7 @@ async fn tls_server(host: &str, ca: Option<&TestCa>, expired: bool) -> SocketAdd
     addr
 }
 
-async fn probe(host: &str, addr: SocketAddr, ca: &TestCa) -> store::ProbeRecord {
+async fn probe(host: &str, addr: SocketAddr, ca: &TestCa) -> probe::Outcome {
     let dns = DnsServer::start().await.unwrap();
     dns.add_addresses(host, &[addr.ip()]);
     let dir = tempfile::tempdir().unwrap();
@@ -132,7 +132,7 @@ async fn untrusted_expired_and_misnamed_certificates_are_tls_certificate_faults(
     ] {
         let record = probe(host, addr, &ca).await;
         assert_eq!(
-            record.failure.as_deref(),
+            record.failure.map(|w| w.as_str()),
             Some("tls_certificate"),
             "{host}: {:?}",
             record.detail
@@ -154,7 +154,7 @@ async fn a_server_that_does_not_speak_tls_is_a_handshake_fault() {
     });
     let record = probe("plain.test", addr, &ca).await;
     assert_eq!(
-        record.failure.as_deref(),
+        record.failure.map(|w| w.as_str()),
         Some("tls_handshake"),
         "{:?}",
         record.detail

@@ -1,9 +1,9 @@
 //! The synthetic internet plays a scenario's timeline on the virtual clock.
 
 use chrono::TimeDelta;
+use probe::guard::GuardPolicy;
+use probe::{gunzip, LiveProber, ProberConfig};
 use server::clock::SimClock;
-use server::guard::GuardPolicy;
-use server::prober::{gunzip, LiveProber, ProberConfig};
 use server::scenario::Scenario;
 use server::sim::world::World;
 

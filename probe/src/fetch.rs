@@ -24,10 +24,12 @@ use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
 use url::Url;
 
-use super::{bounded, elapsed_ms, StepFailure};
+use engine::FailureClass;
+
+use crate::{bounded, elapsed_ms, StepFailure};
 
 /// Opens connections and makes requests with one configuration.
-pub(super) struct Fetcher {
+pub(crate) struct Fetcher {
     tls: TlsConnector,
     user_agent: HeaderValue,
     connect_timeout: Duration,
@@ -36,7 +38,7 @@ pub(super) struct Fetcher {
 
 /// What one request got: the response head, how the connection went, and
 /// either where it redirects or the (bounded) body.
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub remote: SocketAddr,
@@ -52,7 +54,7 @@ pub(super) struct Answer {
 
 /// Milliseconds the connection's phases took, as far as they got.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Phases {
+pub(crate) struct Phases {
     pub connect_ms: Option<i64>,
     /// `None` over plain HTTP.
     pub tls_ms: Option<i64>,
@@ -67,7 +69,7 @@ struct Connected {
 }
 
 impl Fetcher {
-    pub(super) fn new(
+    pub(crate) fn new(
         tls: rustls::ClientConfig,
         user_agent: HeaderValue,
         connect_timeout: Duration,
@@ -85,7 +87,7 @@ impl Fetcher {
     /// `referer` is the page that redirected here, `authorization` the
     /// credentials taken from the watched URL. The phases are noted in
     /// `phases` as they end. The caller bounds the whole call in time.
-    pub(super) async fn get(
+    pub(crate) async fn get(
         &self,
         url: &Url,
         addresses: &[IpAddr],
@@ -98,7 +100,7 @@ impl Fetcher {
         let connected = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| StepFailure {
-                class: "connect_timeout",
+                class: FailureClass::ConnectTimeout,
                 detail: format!(
                     "no connection to {} within {} ms",
                     url.host_str().unwrap_or_default(),
@@ -113,13 +115,13 @@ impl Fetcher {
         let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
-            .map_err(|e| classify(&e, "http_protocol"))?;
+            .map_err(|e| classify(&e, FailureClass::HttpProtocol))?;
         let limit = self.max_body_bytes;
         let exchange = async move {
             let response = sender
                 .send_request(request)
                 .await
-                .map_err(|e| classify(&e, "http_protocol"))?;
+                .map_err(|e| classify(&e, FailureClass::HttpProtocol))?;
             let head_at = Instant::now();
             let (head, body) = response.into_parts();
             let location = redirect_target(url, head.status, &head.headers);
@@ -149,7 +151,7 @@ impl Fetcher {
         authorization: Option<&HeaderValue>,
     ) -> Result<Request<Empty<Bytes>>, StepFailure> {
         let invalid = |detail: String| StepFailure {
-            class: "invalid_url",
+            class: FailureClass::InvalidUrl,
             detail,
         };
         let host = url
@@ -206,9 +208,9 @@ impl Fetcher {
             (Some(connected), _) => connected,
             (None, Some((addr, error))) => {
                 let class = if error.kind() == std::io::ErrorKind::ConnectionRefused {
-                    "connect_refused"
+                    FailureClass::ConnectRefused
                 } else {
-                    "connect_error"
+                    FailureClass::ConnectError
                 };
                 return Err(StepFailure {
                     class,
@@ -217,7 +219,7 @@ impl Fetcher {
             }
             (None, None) => {
                 return Err(StepFailure {
-                    class: "connect_error",
+                    class: FailureClass::ConnectError,
                     detail: "no address to connect to".to_owned(),
                 })
             }
@@ -239,7 +241,7 @@ impl Fetcher {
             None => None,
         }
         .ok_or_else(|| StepFailure {
-            class: "invalid_url",
+            class: FailureClass::InvalidUrl,
             detail: format!("{url}: no name to check a certificate against"),
         })?;
         let tls_started = Instant::now();
@@ -247,7 +249,7 @@ impl Fetcher {
             .tls
             .connect(name, tcp)
             .await
-            .map_err(|e| classify(&e, "tls_handshake"))?;
+            .map_err(|e| classify(&e, FailureClass::TlsHandshake))?;
         phases.tls_ms = Some(elapsed_ms(tls_started));
         let certificate = tls
             .get_ref()
@@ -303,7 +305,7 @@ async fn drive<C: Future, F: Future>(connection: C, exchange: F) -> F::Output {
 /// Takes user and password out of `url` (they are never sent in the
 /// request line, kept in facts or followed to another host) and returns
 /// them as a Basic authorization header.
-pub(super) fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
+pub(crate) fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
     use base64::Engine;
     use percent_encoding::percent_decode_str;
     if url.username().is_empty() && url.password().is_none() {
@@ -325,7 +327,7 @@ pub(super) fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
 
 /// Whether a redirect from `previous` to `next` stays on the same host
 /// and port, so credentials may follow it.
-pub(super) fn same_origin_host(previous: &Url, next: &Url) -> bool {
+pub(crate) fn same_origin_host(previous: &Url, next: &Url) -> bool {
     previous.host_str() == next.host_str()
         && previous.port_or_known_default() == next.port_or_known_default()
 }
@@ -376,7 +378,7 @@ async fn read_body(
     let mut bytes = Vec::new();
     let mut truncated = false;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| classify(&e, "http_protocol"))?;
+        let frame = frame.map_err(|e| classify(&e, FailureClass::HttpProtocol))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
@@ -401,7 +403,7 @@ async fn read_body(
         Err(_) if truncated => {}
         Err(error) => {
             return Err(StepFailure {
-                class: "http_protocol",
+                class: FailureClass::HttpProtocol,
                 detail: bounded(&format!("error decoding response body: {error}")),
             })
         }
@@ -416,7 +418,7 @@ async fn read_body(
 
 /// Names a failure by what is in its chain: a refused connection, a
 /// certificate or handshake failure, else `fallback`.
-fn classify(error: &(dyn std::error::Error + 'static), fallback: &'static str) -> StepFailure {
+fn classify(error: &(dyn std::error::Error + 'static), fallback: FailureClass) -> StepFailure {
     let mut class = fallback;
     let mut source = Some(error);
     'chain: while let Some(current) = source {
@@ -425,7 +427,7 @@ fn classify(error: &(dyn std::error::Error + 'static), fallback: &'static str) -
         let mut io = current.downcast_ref::<std::io::Error>();
         while let Some(error) = io {
             if error.kind() == std::io::ErrorKind::ConnectionRefused {
-                class = "connect_refused";
+                class = FailureClass::ConnectRefused;
                 break 'chain;
             }
             let inner = error.get_ref();
@@ -447,10 +449,10 @@ fn classify(error: &(dyn std::error::Error + 'static), fallback: &'static str) -
     }
 }
 
-fn tls_class(error: &rustls::Error) -> &'static str {
+fn tls_class(error: &rustls::Error) -> FailureClass {
     match error {
-        rustls::Error::InvalidCertificate(_) => "tls_certificate",
-        _ => "tls_handshake",
+        rustls::Error::InvalidCertificate(_) => FailureClass::TlsCertificate,
+        _ => FailureClass::TlsHandshake,
     }
 }
 

@@ -8,30 +8,26 @@
 //! before the request and on every redirect. Redirects are followed here,
 //! each hop checked and resolved like the first, at most `max_redirects`.
 
-mod fetch;
-
-pub use fetch::tls_config;
-
-use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use engine::FailureClass;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 use serde::{Deserialize, Serialize};
-use store::ProbeRecord;
 
+use crate::fetch;
 use crate::guard::GuardPolicy;
-use crate::knowledge::Knowledge;
-use crate::monitor::Probe;
-use crate::schedule::Target;
+use crate::resolver::GuardedResolver;
+use crate::{
+    bounded, elapsed_ms, gzip, ms_between, Builtin, KnowledgeSource, Outcome, Probe, Serving,
+    StepFailure,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -70,28 +66,6 @@ impl Default for ProberConfig {
     }
 }
 
-/// What DNS said about a host, kept as evidence with failures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct DnsFacts {
-    pub cname: Vec<String>,
-    pub addresses: Vec<IpAddr>,
-    /// Name servers of the site's zone, from a cached NS lookup.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ns: Vec<String>,
-    pub resolver: String,
-}
-
-impl DnsFacts {
-    /// What the classifier reads of it.
-    fn to_engine(&self) -> engine::DnsFacts {
-        engine::DnsFacts {
-            cname: self.cname.clone(),
-            addresses: self.addresses.clone(),
-            ns: self.ns.clone(),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ProberError {
     #[error("cannot configure the DNS resolver: {0}")]
@@ -105,222 +79,12 @@ pub enum ProberError {
     },
 }
 
-/// A failure of the DNS step or the guard, in the closed taxonomy.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("{class}: {detail}")]
-struct StepFailure {
-    class: &'static str,
-    detail: String,
-}
-
 #[derive(Clone)]
 pub struct LiveProber {
     fetcher: Arc<fetch::Fetcher>,
     resolver: Arc<GuardedResolver>,
     config: Arc<ProberConfig>,
-    knowledge: Arc<Knowledge>,
-}
-
-/// Resolves through hickory and returns only the addresses the guard
-/// allowed, the ones the probe then connects to.
-struct GuardedResolver {
-    dns: TokioResolver,
-    guard: GuardPolicy,
-    timeout: Duration,
-    label: Arc<str>,
-    /// Name servers per site host, so the zone is asked once an hour, not
-    /// on every probe.
-    name_servers: Mutex<NameServers>,
-}
-
-/// Site host to when its zone's name servers were read, and what they were.
-type NameServers = HashMap<String, (Instant, Vec<String>)>;
-
-/// How long a zone's name servers are trusted before they are asked again.
-const NS_FOR: Duration = Duration::from_secs(3600);
-/// How soon a zone whose NS could not be read is asked again.
-const NS_RETRY: Duration = Duration::from_secs(300);
-/// Most site hosts whose name servers are remembered.
-const NS_CACHE_MAX: usize = 200_000;
-
-impl GuardedResolver {
-    /// After a failed lookup: where the site's own zone points (its CNAME),
-    /// to tell a failure in the site's zone from one in a provider's.
-    async fn cname_of(&self, host: &str) -> Vec<String> {
-        let fqdn = if host.ends_with('.') {
-            host.to_owned()
-        } else {
-            format!("{host}.")
-        };
-        let lookup = tokio::time::timeout(
-            self.timeout,
-            self.dns.lookup(
-                fqdn.as_str(),
-                hickory_resolver::proto::rr::RecordType::CNAME,
-            ),
-        )
-        .await;
-        let Ok(Ok(lookup)) = lookup else {
-            return Vec::new();
-        };
-        lookup
-            .answers()
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::CNAME(target) => Some(target.0.to_ascii().trim_end_matches('.').to_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The name servers of the zone `host` lives in: the NS records of the
-    /// host or of its nearest parent that has them (the registrable domain
-    /// at the latest). Cached; a failed refresh keeps the last answer,
-    /// because a zone whose servers fail is exactly when its NS matter.
-    async fn ns_of(&self, host: &str) -> Vec<String> {
-        let host = key(host);
-        let cached = self
-            .name_servers
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(&host).cloned());
-        if let Some((at, servers)) = &cached {
-            let fresh_for = if servers.is_empty() { NS_RETRY } else { NS_FOR };
-            if at.elapsed() < fresh_for {
-                return servers.clone();
-            }
-        }
-        let mut found = Vec::new();
-        let labels: Vec<&str> = host.split('.').collect();
-        // Never above a two-label name: a TLD's servers say nothing about the site.
-        for start in 0..labels.len().saturating_sub(1).min(3) {
-            let zone = labels[start..].join(".");
-            found = self.ns_records(&zone).await;
-            if !found.is_empty() {
-                break;
-            }
-        }
-        let servers = if found.is_empty() {
-            cached.map(|(_, servers)| servers).unwrap_or_default()
-        } else {
-            found
-        };
-        if let Ok(mut cache) = self.name_servers.lock() {
-            if cache.len() >= NS_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(host, (Instant::now(), servers.clone()));
-        }
-        servers
-    }
-
-    /// NS records owned by `zone` itself (not by a CNAME target).
-    async fn ns_records(&self, zone: &str) -> Vec<String> {
-        let fqdn = format!("{zone}.");
-        let lookup = tokio::time::timeout(
-            self.timeout,
-            self.dns
-                .lookup(fqdn.as_str(), hickory_resolver::proto::rr::RecordType::NS),
-        )
-        .await;
-        let Ok(Ok(lookup)) = lookup else {
-            return Vec::new();
-        };
-        lookup
-            .answers()
-            .iter()
-            .filter(|record| key(&record.name.to_ascii()) == zone)
-            .filter_map(|record| match &record.data {
-                RData::NS(server) => Some(key(&server.0.to_ascii())),
-                _ => None,
-            })
-            .take(16)
-            .collect()
-    }
-
-    /// Resolves `host`: what DNS said, and the addresses the guard allows.
-    async fn resolve(&self, host: &str) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
-        let fqdn = if host.ends_with('.') {
-            host.to_owned()
-        } else {
-            format!("{host}.")
-        };
-        let lookup = tokio::time::timeout(self.timeout, self.dns.lookup_ip(fqdn.as_str()))
-            .await
-            .map_err(|_| StepFailure {
-                class: "dns_timeout",
-                detail: format!(
-                    "no answer for {host} within {} ms",
-                    self.timeout.as_millis()
-                ),
-            })?
-            .map_err(|error| classify_dns_error(host, &error))?;
-        let mut facts = DnsFacts {
-            resolver: self.label.to_string(),
-            ..DnsFacts::default()
-        };
-        for record in lookup.as_lookup().answers() {
-            if let RData::CNAME(target) = &record.data {
-                facts
-                    .cname
-                    .push(target.0.to_ascii().trim_end_matches('.').to_owned());
-            }
-        }
-        facts.addresses = lookup.iter().collect();
-        if facts.addresses.is_empty() {
-            return Err(StepFailure {
-                class: "dns_nxdomain",
-                detail: format!("{host} has no A or AAAA records"),
-            });
-        }
-        let allowed: Vec<IpAddr> = facts
-            .addresses
-            .iter()
-            .copied()
-            .filter(|ip| self.guard.check(*ip).is_ok())
-            .collect();
-        if allowed.is_empty() {
-            let reason = facts
-                .addresses
-                .iter()
-                .find_map(|ip| self.guard.check(*ip).err().map(|r| format!("{ip} is {r}")))
-                .unwrap_or_default();
-            return Err(StepFailure {
-                class: "blocked_target",
-                detail: format!("{host} resolves only to refused addresses: {reason}"),
-            });
-        }
-        Ok((facts, allowed))
-    }
-}
-
-fn key(host: &str) -> String {
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
-fn classify_dns_error(host: &str, error: &hickory_resolver::net::NetError) -> StepFailure {
-    use hickory_resolver::net::{DnsError, NetError};
-    use hickory_resolver::proto::op::ResponseCode;
-    let class = match error {
-        _ if error.is_nx_domain() => "dns_nxdomain",
-        NetError::Dns(DnsError::NoRecordsFound(_)) => "dns_nxdomain",
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => "dns_servfail",
-        NetError::Timeout => "dns_timeout",
-        _ => {
-            let text = error.to_string().to_ascii_lowercase();
-            if text.contains("servfail") || text.contains("server failure") {
-                "dns_servfail"
-            } else if text.contains("timed out") || text.contains("timeout") {
-                "dns_timeout"
-            } else {
-                "dns_error"
-            }
-        }
-    };
-    StepFailure {
-        class,
-        detail: bounded(&format!("{host}: {error}")),
-    }
+    knowledge: Arc<dyn KnowledgeSource>,
 }
 
 impl LiveProber {
@@ -386,45 +150,45 @@ impl LiveProber {
             fetcher: Arc::new(fetcher),
             resolver: Arc::new(resolver),
             config: Arc::new(config),
-            knowledge: Knowledge::builtin(),
+            knowledge: Arc::new(Builtin),
         })
     }
 
     /// Classifies with `knowledge` (an operator's overrides) instead of
     /// the builtin provider set.
-    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+    pub fn with_knowledge(mut self, knowledge: Arc<dyn KnowledgeSource>) -> Self {
         self.knowledge = knowledge;
         self
     }
 
-    /// Probes `url`; every failure is described in the record.
-    pub async fn probe_url(&self, url: &str, now: DateTime<Utc>) -> ProbeRecord {
-        let mut record = ProbeRecord {
+    /// Probes `url`; every failure is described in the outcome.
+    pub async fn probe_url(&self, url: &str, now: DateTime<Utc>) -> Outcome {
+        let mut outcome = Outcome {
             started_at: now,
-            ..ProbeRecord::default()
+            ..Outcome::default()
         };
         let started = Instant::now();
         let mut facts = serde_json::Map::new();
-        let outcome = self.run(url, &mut record, &mut facts, started).await;
-        record.total_ms = Some(elapsed_ms(started));
-        if let Err(failure) = outcome {
-            record.ok = false;
-            record.failure = Some(failure.class.to_owned());
-            record.detail = Some(bounded(&failure.detail));
+        let finished = self.run(url, &mut outcome, &mut facts, started).await;
+        outcome.total_ms = Some(elapsed_ms(started));
+        if let Err(failure) = finished {
+            outcome.ok = false;
+            outcome.failure = Some(failure.class);
+            outcome.detail = Some(bounded(&failure.detail));
         }
-        record.facts = serde_json::to_string(&facts).ok();
-        record
+        outcome.facts = serde_json::to_string(&facts).ok();
+        outcome
     }
 
     async fn run(
         &self,
         url: &str,
-        record: &mut ProbeRecord,
+        record: &mut Outcome,
         facts: &mut serde_json::Map<String, serde_json::Value>,
         started: Instant,
     ) -> Result<(), StepFailure> {
         let mut parsed = url::Url::parse(url).map_err(|e| StepFailure {
-            class: "invalid_url",
+            class: FailureClass::InvalidUrl,
             detail: format!("{url}: {e}"),
         })?;
         let authorization = fetch::take_credentials(&mut parsed);
@@ -440,7 +204,7 @@ impl LiveProber {
                     Err(failure) => {
                         // A silent resolver says nothing about zones: only an
                         // answered failure is worth more questions.
-                        if failure.class.starts_with("dns_") && failure.class != "dns_timeout" {
+                        if failure.class.is_dns() && failure.class != FailureClass::DnsTimeout {
                             let (cname, ns) = tokio::join!(
                                 self.resolver.cname_of(host),
                                 self.resolver.ns_of(host)
@@ -479,7 +243,7 @@ impl LiveProber {
             }
             (None, _) => {
                 return Err(StepFailure {
-                    class: "invalid_url",
+                    class: FailureClass::InvalidUrl,
                     detail: "the URL has no host".to_owned(),
                 })
             }
@@ -493,13 +257,13 @@ impl LiveProber {
         record.connect_ms = phases.connect_ms;
         record.tls_ms = phases.tls_ms;
         let (final_url, answer) = answer.map_err(|_| StepFailure {
-            class: "read_timeout",
+            class: FailureClass::ReadTimeout,
             detail: format!("no complete answer within {} ms", total.as_millis()),
         })??;
         record.ttfb_ms = Some(ms_between(started, answer.head_at));
         let status = answer.status.as_u16();
-        record.status = Some(i64::from(status));
-        record.remote_ip = Some(answer.remote.ip().to_string());
+        record.status = Some(status);
+        record.remote_ip = Some(answer.remote.ip());
         facts.insert("final_url".to_owned(), final_url.as_str().into());
         if let Some(certificate) = answer.certificate.as_deref().and_then(describe_certificate) {
             facts.insert("tls".to_owned(), certificate);
@@ -546,7 +310,7 @@ impl LiveProber {
                     .map_or((), |_| ()),
             }
             return Err(StepFailure {
-                class: "http_status",
+                class: FailureClass::HttpStatus,
                 detail: format!("HTTP {status}"),
             });
         }
@@ -595,13 +359,13 @@ impl LiveProber {
             visited.push(url);
             if visited.len() > max_redirects {
                 return Err(StepFailure {
-                    class: "too_many_redirects",
+                    class: FailureClass::TooManyRedirects,
                     detail: format!("more than {max_redirects} redirects"),
                 });
             }
             if visited.contains(&next) {
                 return Err(StepFailure {
-                    class: "redirect_loop",
+                    class: FailureClass::RedirectLoop,
                     detail: format!("redirected back to {next}"),
                 });
             }
@@ -610,7 +374,7 @@ impl LiveProber {
                 (None, Some(url::Host::Domain(host))) => self.resolver.resolve(host).await?.1,
                 (None, _) => {
                     return Err(StepFailure {
-                        class: "invalid_url",
+                        class: FailureClass::InvalidUrl,
                         detail: format!("{next} has no host"),
                     })
                 }
@@ -620,28 +384,28 @@ impl LiveProber {
     }
 }
 
-/// Copies the classifier's answer into the record.
-fn apply_classification(record: &mut ProbeRecord, verdict: &engine::Classification) {
-    record.providers = providers_of(&verdict.providers);
-    record.provider = verdict.provider.as_ref().map(ToString::to_string);
-    record.fault_side = verdict.fault_side.map(|side| side.as_str().to_owned());
-    record.fault = verdict.fault.map(|fault| fault.as_str().to_owned());
+/// Copies the classifier's answer into the outcome.
+fn apply_classification(outcome: &mut Outcome, verdict: &engine::Classification) {
+    outcome.providers = providers_of(&verdict.providers);
+    outcome.provider = verdict.provider.as_ref().map(ToString::to_string);
+    outcome.fault_side = verdict.fault_side;
+    outcome.fault = verdict.fault;
     let is_error = verdict.fault.is_some();
-    record.confidence = is_error.then_some(verdict.confidence);
-    record.evidence = (is_error && !verdict.evidence.is_empty())
-        .then(|| serde_json::to_string(&verdict.evidence).unwrap_or_default());
+    outcome.confidence = is_error.then_some(verdict.confidence);
+    outcome.evidence = if is_error {
+        verdict.evidence.clone()
+    } else {
+        Vec::new()
+    };
 }
 
-/// (provider, role, evidence) for the store.
-fn providers_of(involved: &[engine::Involvement]) -> Vec<(String, String, Vec<String>)> {
+fn providers_of(involved: &[engine::Involvement]) -> Vec<Serving> {
     involved
         .iter()
-        .map(|i| {
-            (
-                i.provider.to_string(),
-                i.role.as_str().to_owned(),
-                i.evidence.clone(),
-            )
+        .map(|i| Serving {
+            provider: i.provider.to_string(),
+            role: i.role,
+            evidence: i.evidence.clone(),
         })
         .collect()
 }
@@ -649,10 +413,10 @@ fn providers_of(involved: &[engine::Involvement]) -> Vec<(String, String, Vec<St
 impl Probe for LiveProber {
     fn probe<'a>(
         &'a self,
-        target: &'a Target,
+        url: &'a str,
         now: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = ProbeRecord> + Send + 'a>> {
-        Box::pin(self.probe_url(&target.url, now))
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(self.probe_url(url, now))
     }
 }
 
@@ -686,7 +450,7 @@ fn read_certificates(
 fn check_url(url: &url::Url, guard: &GuardPolicy) -> Result<Option<IpAddr>, StepFailure> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(StepFailure {
-            class: "blocked_target",
+            class: FailureClass::BlockedTarget,
             detail: format!("scheme {} is not probed", url.scheme()),
         });
     }
@@ -696,7 +460,7 @@ fn check_url(url: &url::Url, guard: &GuardPolicy) -> Result<Option<IpAddr>, Step
         Some(url::Host::Domain(_)) => return Ok(None),
         None => {
             return Err(StepFailure {
-                class: "invalid_url",
+                class: FailureClass::InvalidUrl,
                 detail: "the URL has no host".to_owned(),
             })
         }
@@ -705,7 +469,7 @@ fn check_url(url: &url::Url, guard: &GuardPolicy) -> Result<Option<IpAddr>, Step
         .check(ip)
         .map(|()| Some(ip))
         .map_err(|refusal| StepFailure {
-            class: "blocked_target",
+            class: FailureClass::BlockedTarget,
             detail: format!("{ip} is {refusal}"),
         })
 }
@@ -717,42 +481,4 @@ fn describe_certificate(der: &[u8]) -> Option<serde_json::Value> {
         "subject": certificate.subject().to_string(),
         "not_after": certificate.validity().not_after.to_datetime().unix_timestamp(),
     }))
-}
-
-fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).ok()?;
-    encoder.finish().ok()
-}
-
-/// Inflates a stored error page, at most `limit` bytes.
-pub fn gunzip(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .take(limit)
-        .read_to_end(&mut out)
-        .ok()?;
-    Some(out)
-}
-
-fn elapsed_ms(since: Instant) -> i64 {
-    ms_between(since, Instant::now())
-}
-
-fn ms_between(from: Instant, to: Instant) -> i64 {
-    i64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Error details and header values are evidence, not payloads: cap them.
-fn bounded(text: &str) -> String {
-    const MAX: usize = 1024;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }

@@ -10,25 +10,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VantageState {
-    Online,
-    Degraded,
-    Offline,
-}
-
-impl VantageState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VantageState::Online => "online",
-            VantageState::Degraded => "degraded",
-            VantageState::Offline => "offline",
-        }
-    }
-}
+pub use crate::vocab::{FailureClass, VantageState};
 
 /// A change of state, to be recorded as a vantage event.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,12 +20,6 @@ pub struct Transition {
     pub to: VantageState,
     pub at: DateTime<Utc>,
     pub detail: String,
-}
-
-/// Failure classes that mean "the network did not carry us there", as
-/// opposed to a server that answered badly.
-pub fn is_network_failure(class: &str) -> bool {
-    class.starts_with("dns_") || class.starts_with("connect_") || class == "read_timeout"
 }
 
 /// Canary results older than this no longer count.
@@ -56,7 +33,7 @@ const MIN_SITE_SAMPLES: usize = 10;
 pub struct VantageGuard {
     /// Fewer fresh canary results than this: too early to judge.
     quorum: usize,
-    canaries: HashMap<String, (DateTime<Utc>, Option<String>)>,
+    canaries: HashMap<String, (DateTime<Utc>, Option<FailureClass>)>,
     sites: VecDeque<(DateTime<Utc>, bool)>,
     state: VantageState,
     since: DateTime<Utc>,
@@ -84,15 +61,14 @@ impl VantageGuard {
     }
 
     /// A canary probe finished; `failure` is its failure class, if any.
-    pub fn record_canary(&mut self, name: &str, failure: Option<&str>, now: DateTime<Utc>) {
-        self.canaries
-            .insert(name.to_owned(), (now, failure.map(str::to_owned)));
+    pub fn record_canary(&mut self, name: &str, failure: Option<FailureClass>, now: DateTime<Utc>) {
+        self.canaries.insert(name.to_owned(), (now, failure));
     }
 
     /// A site probe finished.
-    pub fn record_site(&mut self, failure: Option<&str>, now: DateTime<Utc>) {
+    pub fn record_site(&mut self, failure: Option<FailureClass>, now: DateTime<Utc>) {
         self.sites
-            .push_back((now, failure.is_some_and(is_network_failure)));
+            .push_back((now, failure.is_some_and(FailureClass::is_network)));
         while self
             .sites
             .front()
@@ -103,33 +79,33 @@ impl VantageGuard {
     }
 
     /// Whether a probe that failed with `failure` should be distrusted now.
-    pub fn is_suspect(&self, failure: Option<&str>) -> bool {
-        self.state != VantageState::Online && failure.is_some_and(is_network_failure)
+    pub fn is_suspect(&self, failure: Option<FailureClass>) -> bool {
+        self.state != VantageState::Online && failure.is_some_and(FailureClass::is_network)
     }
 
     /// Re-judges the state from the evidence; returns the transition if the
     /// state changed.
     pub fn evaluate(&mut self, now: DateTime<Utc>) -> Option<Transition> {
-        let fresh: Vec<&Option<String>> = self
+        let fresh: Vec<Option<FailureClass>> = self
             .canaries
             .values()
             .filter(|(at, _)| *at >= now - CANARY_FRESHNESS)
-            .map(|(_, failure)| failure)
+            .map(|(_, failure)| *failure)
             .collect();
         if fresh.len() < self.quorum {
             return None;
         }
         let canary_failing = fresh
             .iter()
-            .filter(|f| f.as_deref().is_some_and(is_network_failure))
+            .filter(|f| f.is_some_and(FailureClass::is_network))
             .count();
         let canary_share = canary_failing as f64 / fresh.len() as f64;
         let dns_only = canary_failing > 0
             && fresh
                 .iter()
-                .filter_map(|f| f.as_deref())
-                .filter(|f| is_network_failure(f))
-                .all(|f| f.starts_with("dns_"));
+                .flatten()
+                .filter(|f| f.is_network())
+                .all(|f| f.is_dns());
         let samples = self.sites.len();
         let site_share = if samples == 0 {
             0.0
@@ -190,10 +166,10 @@ mod tests {
         }
         assert_eq!(guard.evaluate(t(2)), None);
         for i in 0..20 {
-            guard.record_site(Some("dns_timeout"), t(10 + i));
+            guard.record_site(Some(FailureClass::DnsTimeout), t(10 + i));
         }
         for name in CANARIES {
-            guard.record_canary(name, Some("dns_timeout"), t(30));
+            guard.record_canary(name, Some(FailureClass::DnsTimeout), t(30));
         }
         let transition = guard.evaluate(t(31)).unwrap();
         assert_eq!(transition.to, VantageState::Offline);
@@ -202,9 +178,9 @@ mod tests {
             "{}",
             transition.detail
         );
-        assert!(guard.is_suspect(Some("connect_timeout")));
+        assert!(guard.is_suspect(Some(FailureClass::ConnectTimeout)));
         assert!(
-            !guard.is_suspect(Some("http_status")),
+            !guard.is_suspect(Some(FailureClass::HttpStatus)),
             "a server's answer is still evidence"
         );
 
@@ -220,7 +196,7 @@ mod tests {
         for name in CANARIES {
             guard.record_canary(name, None, t(1));
         }
-        guard.record_canary("cloudflare", Some("connect_timeout"), t(5));
+        guard.record_canary("cloudflare", Some(FailureClass::ConnectTimeout), t(5));
         assert_eq!(guard.evaluate(t(6)), None);
         assert_eq!(guard.state(), VantageState::Online);
     }
@@ -232,7 +208,7 @@ mod tests {
             guard.record_site(None, t(i));
         }
         for name in CANARIES {
-            guard.record_canary(name, Some("connect_refused"), t(30));
+            guard.record_canary(name, Some(FailureClass::ConnectRefused), t(30));
         }
         assert_eq!(guard.evaluate(t(31)).unwrap().to, VantageState::Degraded);
     }
@@ -241,7 +217,7 @@ mod tests {
     fn stale_canaries_do_not_count() {
         let mut guard = VantageGuard::new(CANARIES.len(), t(0));
         for name in CANARIES {
-            guard.record_canary(name, Some("dns_timeout"), t(0));
+            guard.record_canary(name, Some(FailureClass::DnsTimeout), t(0));
         }
         assert_eq!(guard.evaluate(t(600)), None);
     }

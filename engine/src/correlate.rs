@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::vocab::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role};
+
 /// One classified probe of one site.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
@@ -22,47 +24,11 @@ pub struct Observation {
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub suspect: bool,
-    /// The probe's failure class (`dns_servfail`, `connect_timeout`, `http_status`, ...).
-    pub failure: Option<String>,
+    pub failure: Option<FailureClass>,
     /// The provider that generated the error page, if the classifier knew.
     pub generator: Option<String>,
-    /// `edge`, `origin`, `policy` or `unknown`.
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Cdn,
-    Dns,
-    Host,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Cdn => "cdn",
-            Role::Dns => "dns",
-            Role::Host => "host",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Suspected,
-    Confirmed,
-    Recovering,
-    Resolved,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pattern {
-    Steady,
-    Intermittent,
+    pub fault_side: Option<FaultSide>,
+    pub fault: Option<Fault>,
 }
 
 /// A provider-wide incident as the correlator sees it.
@@ -103,7 +69,7 @@ pub enum Event {
         site_id: i64,
         at: DateTime<Utc>,
         onset_at: DateTime<Utc>,
-        fault: Option<String>,
+        cause: Option<Cause>,
         explained_by: Option<usize>,
     },
     SiteUp {
@@ -192,8 +158,9 @@ impl Correlator {
     }
 
     /// Declares that `site_id` is served by `provider` in `role`.
+    /// A firewall joins the CDN cohort ([`Role::cohort`]).
     pub fn add_member(&mut self, site_id: i64, provider: &str, role: Role) {
-        let key = (provider.to_owned(), role);
+        let key = (provider.to_owned(), role.cohort());
         if self
             .cohorts
             .entry(key.clone())
@@ -269,10 +236,7 @@ impl Correlator {
                     site_id: observation.site_id,
                     at: observation.at,
                     onset_at,
-                    fault: observation
-                        .fault
-                        .clone()
-                        .or_else(|| observation.failure.clone()),
+                    cause: Cause::of(observation.fault, observation.failure),
                     explained_by,
                 });
             }
@@ -410,7 +374,7 @@ impl Correlator {
                         incident.pattern = Pattern::Intermittent;
                     }
                 }
-                Phase::Confirmed | Phase::Resolved => {}
+                Phase::Confirmed | Phase::Resolved | Phase::Unknown => {}
             }
             incident.recovering_at = None;
             cohort.below_since = None;
@@ -447,26 +411,24 @@ pub fn weight(observation: &Observation, provider: &str, role: Role) -> f64 {
     if observation.ok || observation.suspect {
         return 0.0;
     }
-    let failure = observation.failure.as_deref().unwrap_or("");
-    let side = observation.fault_side.as_deref();
+    let failure = observation.failure;
+    let side = observation.fault_side;
     let generated_here = observation.generator.as_deref() == Some(provider);
-    match role {
+    match role.cohort() {
         Role::Cdn => {
-            if generated_here && side == Some("edge") {
+            if generated_here && side == Some(FaultSide::Edge) {
                 1.0
-            } else if side == Some("origin") || side == Some("policy") {
+            } else if matches!(side, Some(FaultSide::Origin | FaultSide::Policy)) {
                 0.0
-            } else if matches!(
-                failure,
-                "connect_timeout"
-                    | "connect_refused"
-                    | "connect_error"
-                    | "tls_handshake"
-                    | "read_timeout"
-            ) {
+            } else if failure.is_some_and(|f| f.is_connect())
+                || matches!(
+                    failure,
+                    Some(FailureClass::TlsHandshake | FailureClass::ReadTimeout)
+                )
+            {
                 // With a CDN in front, the connection goes to its edge.
                 0.6
-            } else if failure.starts_with("dns_") {
+            } else if failure.is_some_and(FailureClass::is_dns) {
                 0.3
             } else if generated_here {
                 // The provider's own error page that does not say who
@@ -479,29 +441,27 @@ pub fn weight(observation: &Observation, provider: &str, role: Role) -> f64 {
             }
         }
         Role::Dns => {
-            if matches!(
-                failure,
-                "dns_servfail" | "dns_timeout" | "dns_nxdomain" | "dns_error"
-            ) {
+            if failure.is_some_and(FailureClass::is_dns) {
                 1.0
             } else {
                 0.0
             }
         }
         Role::Host => {
-            let origin_failed = side == Some("origin")
+            let origin_failed = side == Some(FaultSide::Origin)
                 && !matches!(
-                    observation.fault.as_deref(),
-                    Some("config_error" | "not_found")
+                    observation.fault,
+                    Some(Fault::ConfigError | Fault::NotFound)
                 );
             if origin_failed || generated_here {
                 0.8
-            } else if failure.starts_with("connect_") {
+            } else if failure.is_some_and(FailureClass::is_connect) {
                 0.6
             } else {
                 0.0
             }
         }
+        Role::Waf | Role::Unknown => 0.0,
     }
 }
 
@@ -515,7 +475,7 @@ fn confidence(
     let branded = implicated
         .iter()
         .filter(|(_, _, o)| {
-            o.generator.as_deref() == Some(provider) && o.fault_side.as_deref() == Some("edge")
+            o.generator.as_deref() == Some(provider) && o.fault_side == Some(FaultSide::Edge)
         })
         .count() as f64
         / implicated.len().max(1) as f64;
@@ -531,11 +491,8 @@ fn record_sites(incident: &mut ProviderIncident, implicated: &[(i64, DateTime<Ut
             .or_insert((*since, observation.at));
         entry.1 = entry.1.max(observation.at);
         if incident.evidence.len() < 20 {
-            let what = observation
-                .fault
-                .as_deref()
-                .or(observation.failure.as_deref())
-                .unwrap_or("failure");
+            let what =
+                Cause::of(observation.fault, observation.failure).map_or("failure", Cause::as_str);
             let by = observation.generator.as_deref().unwrap_or("unknown");
             let line = format!("site {site_id}: {what} (page by {by})");
             if !incident.evidence.contains(&line) {
@@ -563,14 +520,14 @@ mod tests {
     }
 
     fn observation(site_id: i64, at: DateTime<Utc>, answer: Answer, provider: &str) -> Observation {
-        let failed = |side: &str, fault: &str| Observation {
+        let failed = |side: FaultSide, fault: Fault| Observation {
             site_id,
             at,
             ok: false,
-            failure: Some("http_status".into()),
+            failure: Some(FailureClass::HttpStatus),
             generator: Some(provider.into()),
-            fault_side: Some(side.into()),
-            fault: Some(fault.into()),
+            fault_side: Some(side),
+            fault: Some(fault),
             ..Observation::default()
         };
         match answer {
@@ -580,13 +537,13 @@ mod tests {
                 ok: true,
                 ..Observation::default()
             },
-            Answer::EdgeError => failed("edge", "edge_error"),
-            Answer::OriginDown => failed("origin", "origin_unreachable"),
+            Answer::EdgeError => failed(FaultSide::Edge, Fault::EdgeError),
+            Answer::OriginDown => failed(FaultSide::Origin, Fault::OriginUnreachable),
             Answer::Suspect => Observation {
                 site_id,
                 at,
                 suspect: true,
-                failure: Some("dns_timeout".into()),
+                failure: Some(FailureClass::DnsTimeout),
                 ..Observation::default()
             },
         }
