@@ -162,6 +162,20 @@ impl LiveProber {
     }
 
     /// Probes `url`; every failure is described in the outcome.
+    ///
+    /// The span names the host only: a watched URL may carry credentials.
+    /// At debug level, so the probe path pays nothing for it in production.
+    #[tracing::instrument(
+        level = "debug",
+        name = "probe",
+        skip_all,
+        fields(
+            probe.host = tracing::field::Empty,
+            probe.status = tracing::field::Empty,
+            probe.failure = tracing::field::Empty,
+            probe.total_ms = tracing::field::Empty,
+        )
+    )]
     pub async fn probe_url(&self, url: &str, now: DateTime<Utc>) -> Outcome {
         let mut outcome = Outcome {
             started_at: now,
@@ -177,6 +191,16 @@ impl LiveProber {
             outcome.detail = Some(bounded(&failure.detail));
         }
         outcome.facts = serde_json::to_string(&facts).ok();
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            if let Ok(parsed) = url::Url::parse(url) {
+                span.record("probe.host", parsed.host_str().unwrap_or_default());
+            }
+            span.record("probe.total_ms", outcome.total_ms);
+            span.record("probe.status", outcome.status);
+            span.record("probe.failure", outcome.failure.map(FailureClass::as_str));
+            tracing::debug!("probed");
+        }
         outcome
     }
 

@@ -4,7 +4,7 @@
 //! value checked.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::Pattern;
+use engine::{Pattern, Role};
 use serde::Deserialize;
 
 /// Scenario files larger than this are refused unread.
@@ -418,14 +418,14 @@ fn parse_target(target: &str, groups: &[String]) -> Result<FaultTarget, String> 
             Err(format!("unknown provider {value:?} in target"))
         }
     };
-    match kind {
-        "cdn" => provider(value).map(FaultTarget::Cdn),
-        "dns" => provider(value).map(FaultTarget::Dns),
-        "host" => provider(value).map(FaultTarget::Host),
-        "group" if groups.iter().any(|g| g == value) => Ok(FaultTarget::Group(value.to_owned())),
-        "group" => Err(format!("no site group named {value:?}")),
-        "site" => Ok(FaultTarget::Site(value.to_ascii_lowercase())),
-        other => Err(format!("unknown target kind {other:?}")),
+    match (kind, Role::from_name(kind)) {
+        (_, Some(Role::Cdn)) => provider(value).map(FaultTarget::Cdn),
+        (_, Some(Role::Dns)) => provider(value).map(FaultTarget::Dns),
+        (_, Some(Role::Host)) => provider(value).map(FaultTarget::Host),
+        ("group", _) if groups.iter().any(|g| g == value) => Ok(FaultTarget::Group(value.to_owned())),
+        ("group", _) => Err(format!("no site group named {value:?}")),
+        ("site", _) => Ok(FaultTarget::Site(value.to_ascii_lowercase())),
+        (other, _) => Err(format!("unknown target kind {other:?}")),
     }
 }
 
