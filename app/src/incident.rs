@@ -350,10 +350,7 @@ pub async fn list_incidents() -> Result<Vec<IncidentSummary>, ServerFnError> {
 /// An incident page's live updates, from the short memo.
 #[server]
 pub async fn poll_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => memo.incident.get_or(id, get_incident(id)).await,
-        None => get_incident(id).await,
-    }
+    crate::live::memoised(id, get_incident(id)).await
 }
 
 #[server]

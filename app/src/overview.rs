@@ -140,10 +140,7 @@ pub fn provider_name(id: &str) -> String {
 /// The overview for a page's live updates, from the short memo.
 #[server]
 pub async fn poll_overview() -> Result<Overview, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => memo.overview.get_or((), get_overview()).await,
-        None => get_overview().await,
-    }
+    crate::live::memoised((), get_overview()).await
 }
 
 #[server]

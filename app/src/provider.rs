@@ -71,10 +71,7 @@ fn cohort(c: store::ProviderCohort) -> Cohort {
 /// The provider grid for a page's live updates, from the short memo.
 #[server]
 pub async fn poll_providers() -> Result<Vec<Cohort>, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => memo.providers.get_or((), list_providers()).await,
-        None => list_providers().await,
-    }
+    crate::live::memoised((), list_providers()).await
 }
 
 /// Every provider and role with watched sites, largest first.

@@ -418,13 +418,8 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
 /// A site page's live updates, from the short memo.
 #[server]
 pub async fn poll_site(host: String, window: String) -> Result<Option<SitePage>, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => {
-            let key = (host.to_ascii_lowercase(), window.clone());
-            memo.site.get_or(key, get_site(host, window)).await
-        }
-        None => get_site(host, window).await,
-    }
+    let key = (host.to_ascii_lowercase(), window.clone());
+    crate::live::memoised(key, get_site(host, window)).await
 }
 
 #[server]
