@@ -47,7 +47,7 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnE
     }
     let observation = observation_of(&headers, &html);
     let classification = knowledge.classify(&observation);
-    let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
+    let name = crate::knowledge::provider_name;
     let answer = Explanation {
         explanation: knowledge.explain(&classification),
         status: classification.status,

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{Moment, TimeChart, YUnit};
-use crate::overview::provider_name;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
 use crate::words;
 
 /// An incident without its evidence and timeline: for lists and links.
@@ -15,6 +16,7 @@ pub struct IncidentSummary {
     /// `provider` or `site`.
     pub kind: String,
     pub provider: Option<String>,
+    pub provider_name: Option<String>,
     pub role: Option<String>,
     /// The site of a site incident.
     pub site: Option<String>,
@@ -40,6 +42,7 @@ impl IncidentSummary {
             id: incident.id,
             site: (incident.kind == "site").then_some(site).flatten(),
             kind: incident.kind,
+            provider_name: incident.provider.as_deref().map(provider_name),
             provider: incident.provider,
             role: incident.role,
             phase: incident.phase,
@@ -60,10 +63,9 @@ impl IncidentSummary {
 
     /// "Cloudflare (CDN) outage" or "example.com down".
     pub fn title(&self) -> String {
-        match (&self.kind[..], &self.provider, &self.site) {
-            ("provider", Some(provider), _) => format!(
-                "{}-wide {} outage",
-                provider_name(provider),
+        match (&self.kind[..], &self.provider_name, &self.site) {
+            ("provider", Some(name), _) => format!(
+                "{name}-wide {} outage",
                 self.role.as_deref().unwrap_or("provider").to_uppercase()
             ),
             (_, _, Some(site)) => format!("{site} down"),
@@ -96,7 +98,9 @@ pub struct AffectedSite {
     pub last_failure: DateTime<Utc>,
     pub status: Option<i64>,
     pub failure: Option<String>,
+    /// The provider that made the error page.
     pub generator: Option<String>,
+    pub generator_name: Option<String>,
     pub fault_side: Option<String>,
     pub fault: Option<String>,
     pub evidence: Vec<String>,
@@ -217,7 +221,7 @@ impl IncidentPage {
                 " At its peak at {}, {} of the watched sites served by {} were failing",
                 words::utc(at),
                 words::percent(share),
-                i.provider.as_deref().map(provider_name).unwrap_or_default(),
+                i.provider_name.as_deref().unwrap_or_default(),
             ));
             if self.cohort > 0 {
                 text.push_str(&format!(" ({} sites watched now)", self.cohort));
@@ -299,7 +303,7 @@ impl IncidentPage {
         let peak = line.iter().map(|(_, s)| *s).fold(0.0, f64::max);
         let summary = format!(
             "The share of {}'s watched sites failing, {} from {} to {}; peak {}.",
-            i.provider.as_deref().map(provider_name).unwrap_or_default(),
+            i.provider_name.as_deref().unwrap_or_default(),
             if self.derived {
                 "derived from each affected site's first and last failure"
             } else {
@@ -384,6 +388,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
             last_failure: s.last_failure,
             status: s.status,
             failure: s.failure,
+            generator_name: s.generator.as_deref().map(provider_name),
             generator: s.generator,
             fault_side: s.fault_side,
             fault: s.fault,

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod chart;
 pub mod explain;
 pub mod incident;
+pub mod knowledge;
 pub mod live;
 pub mod ondemand;
 pub mod overview;

@@ -3,6 +3,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
+
 /// The state of the watchlist as the home page reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
@@ -23,6 +26,7 @@ pub struct Overview {
 pub struct ActiveIncident {
     pub id: i64,
     pub provider: String,
+    pub provider_name: String,
     pub role: String,
     pub phase: String,
     pub onset_at: String,
@@ -39,7 +43,9 @@ pub struct FailingSite {
     pub host: String,
     /// The fault in the project's vocabulary, or the probe's failure class.
     pub what: String,
+    /// The provider that made the error page.
     pub provider: Option<String>,
+    pub provider_name: Option<String>,
     pub since: String,
 }
 
@@ -70,7 +76,7 @@ impl Overview {
             };
         }
         if let Some(incident) = self.incidents.first() {
-            let name = provider_name(&incident.provider);
+            let name = &incident.provider_name;
             let since = clock_time(&incident.onset_at);
             let now = incident.current_share * 100.0;
             let peak = incident.peak_share * 100.0;
@@ -109,32 +115,6 @@ impl Overview {
             )
         }
     }
-}
-
-/// The display name of a provider id.
-pub fn provider_name(id: &str) -> String {
-    match id {
-        "cloudflare" => "Cloudflare",
-        "akamai" => "Akamai",
-        "fastly" => "Fastly",
-        "cloudfront" => "Amazon CloudFront",
-        "aws" => "AWS",
-        "azure-front-door" => "Azure Front Door",
-        "azure" => "Azure",
-        "google" => "Google Cloud",
-        "vercel" => "Vercel",
-        "netlify" => "Netlify",
-        "fly" => "Fly.io",
-        "heroku" => "Heroku",
-        "github-pages" => "GitHub Pages",
-        "bunny" => "Bunny",
-        "imperva" => "Imperva",
-        "sucuri" => "Sucuri",
-        "stackpath" => "StackPath",
-        "keycdn" => "KeyCDN",
-        other => return other.to_owned(),
-    }
-    .to_owned()
 }
 
 /// The overview for a page's live updates, from the short memo.
@@ -177,6 +157,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         .into_iter()
         .map(|incident| ActiveIncident {
             id: incident.id,
+            provider_name: provider_name(incident.provider.as_deref().unwrap_or_default()),
             provider: incident.provider.unwrap_or_default(),
             role: incident.role.unwrap_or_default(),
             phase: incident.phase,
@@ -204,6 +185,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
                 .fault
                 .or(site.failure)
                 .unwrap_or_else(|| "failure".to_owned()),
+            provider_name: site.provider.as_deref().map(provider_name),
             provider: site.provider,
             since: rfc3339(site.since),
         })

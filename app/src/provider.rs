@@ -5,12 +5,15 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::incident::IncidentSummary;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
 use crate::site::{Series, Window};
 
 /// A provider in one role and how its watched sites fare now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cohort {
     pub provider: String,
+    pub provider_name: String,
     pub role: String,
     pub sites: i64,
     pub probed: i64,
@@ -41,13 +44,16 @@ pub struct CohortSite {
     pub ok: Option<bool>,
     pub suspect: bool,
     pub what: Option<String>,
+    /// The provider that made the error page.
     pub generator: Option<String>,
+    pub generator_name: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderPage {
     pub id: String,
+    pub name: String,
     pub cohorts: Vec<Cohort>,
     pub sites: Vec<CohortSite>,
     pub window: Window,
@@ -59,6 +65,7 @@ pub struct ProviderPage {
 #[cfg(feature = "ssr")]
 fn cohort(c: store::ProviderCohort) -> Cohort {
     Cohort {
+        provider_name: provider_name(&c.provider),
         provider: c.provider,
         role: c.role,
         sites: c.sites,
@@ -127,6 +134,7 @@ pub async fn get_provider(
             ok: s.ok,
             suspect: s.suspect.unwrap_or(false),
             what: s.fault.or(s.failure),
+            generator_name: s.generator.as_deref().map(provider_name),
             generator: s.generator,
             since: s.since,
         })
@@ -149,6 +157,7 @@ pub async fn get_provider(
         .map_err(crate::unavailable)?;
     let series = Series::from_rollups(from, until, bin, rows);
     Ok(Some(ProviderPage {
+        name: provider_name(&id),
         id,
         cohorts,
         sites,

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::{nice_ceiling, Bar, TimeChart, YUnit};
 use crate::incident::IncidentSummary;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
 
 /// Everything the site page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,8 +55,12 @@ pub struct ProbeView {
     pub ttfb_ms: Option<i64>,
     pub total_ms: Option<i64>,
     pub remote_ip: Option<String>,
+    /// The provider that made the error page.
     pub provider: Option<String>,
+    pub provider_name: Option<String>,
     pub fault_side: Option<String>,
+    /// Who is at fault, in words.
+    pub at_fault: Option<String>,
     pub fault: Option<String>,
     pub confidence: Option<f64>,
     pub evidence: Vec<String>,
@@ -64,6 +70,7 @@ pub struct ProbeView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderView {
     pub provider: String,
+    pub provider_name: String,
     pub role: String,
     pub evidence: Vec<String>,
     pub first_seen: DateTime<Utc>,
@@ -462,6 +469,11 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
         ttfb_ms: p.ttfb_ms,
         total_ms: p.total_ms,
         remote_ip: p.remote_ip,
+        provider_name: p.provider.as_deref().map(provider_name),
+        at_fault: p
+            .fault_side
+            .as_deref()
+            .map(|side| crate::words::side(side, p.provider.as_deref())),
         provider: p.provider,
         fault_side: p.fault_side,
         fault: p.fault,
@@ -487,6 +499,7 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
         .into_iter()
         .map(|p| ProviderView {
             evidence: evidence(Some(&p.evidence)),
+            provider_name: provider_name(&p.provider),
             provider: p.provider,
             role: p.role,
             first_seen: p.first_seen,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::overview::provider_name;
+use crate::knowledge::provider_name;
 
 /// "11:20 UTC, 18 Nov 2025".
 pub fn utc(at: DateTime<Utc>) -> String {
@@ -113,6 +113,8 @@ mod tests {
         assert_eq!(duration(2 * 86_400 + 3600), "2 d 1 h");
     }
 
+    // Provider names come from the knowledge base, on the server.
+    #[cfg(feature = "ssr")]
     #[test]
     fn fault_sides_name_who_is_at_fault() {
         assert_eq!(

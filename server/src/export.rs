@@ -3,7 +3,7 @@
 //! feeds of provider-wide incidents (all, or one provider's).
 
 use app::incident::IncidentSummary;
-use app::overview::provider_name;
+use app::knowledge::provider_name;
 use app::words;
 use atom_syndication::{Entry, Feed, Link, Person, Text};
 use axum::extract::{Path, State};

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use super::check::SearchForm;
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
-use crate::overview::{clock_time, get_overview, poll_overview, provider_name, Overview};
+use crate::overview::{clock_time, get_overview, poll_overview, Overview};
 use crate::provider::{list_providers, poll_providers, Cohort};
 
 #[component]
@@ -116,7 +116,7 @@ fn ProviderGrid(cohorts: Vec<Cohort>) -> impl IntoView {
                         view! {
                             <li class=format!("tile {state}")>
                                 <a href=format!("/provider/{}", c.provider)>
-                                    <strong>{provider_name(&c.provider)}</strong>
+                                    <strong>{c.provider_name.clone()}</strong>
                                     " "
                                     <span class="muted">{c.role.to_uppercase()}</span>
                                 </a>
@@ -155,7 +155,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                             .map(|incident| {
                                 view! {
                                     <li>
-                                        <a href=format!("/incident/{}", incident.id)><strong>{provider_name(&incident.provider)}</strong></a>
+                                        <a href=format!("/incident/{}", incident.id)><strong>{incident.provider_name.clone()}</strong></a>
                                         {format!(
                                             " ({}) {} since {} UTC: {:.0} % of its watched sites failing now (peak {:.0} %), {} sites affected, confidence {:.0} %",
                                             incident.role,
@@ -194,7 +194,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                                     .then(|| view! { " " <span class="host">{site.host.clone()}</span> })}
                                             </td>
                                             <td>{site.what.replace('_', " ")}</td>
-                                            <td>{site.provider.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                            <td>{site.provider_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
                                             <td><time datetime=site.since.clone()>{clock_time(&site.since).to_owned()}</time></td>
                                         </tr>
                                     }

@@ -6,7 +6,6 @@ use super::parts::{EvidenceList, ProviderLink, Time, Unavailable};
 use crate::chart::Chart;
 use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS};
-use crate::overview::provider_name;
 use crate::words;
 
 #[component]
@@ -115,7 +114,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                 </p>
             })}
             <p class="muted">
-                {i.provider.clone().map(|p| view! { "Provider: " <ProviderLink id=p/> ". " })}
+                {i.provider.clone().zip(i.provider_name.clone()).map(|(id, name)| view! { "Provider: " <ProviderLink id name/> ". " })}
                 {i.site.clone().map(|host| view! { "Site: " <a href=format!("/site/{host}")>{host.clone()}</a> ". " })}
                 {i.explained_by.map(|by| view! {
                     <span data-test="explained-by">"Explained by the provider-wide "
@@ -191,7 +190,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                                 <td><Time at=s.first_failure/></td>
                                 <td><Time at=s.last_failure/></td>
                                 <td>{s.status.map(|c| c.to_string()).or(s.failure.clone().map(|f| f.replace('_', " "))).unwrap_or_else(|| "–".to_owned())}</td>
-                                <td>{s.generator.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                <td>{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
                                 <td>{match (&s.fault_side, &s.fault) {
                                     (Some(side), Some(fault)) => format!("{side}: {}", fault.replace('_', " ")),
                                     (None, Some(fault)) => fault.replace('_', " "),

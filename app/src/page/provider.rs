@@ -4,7 +4,6 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{IncidentTable, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
-use crate::overview::provider_name;
 use crate::provider::{get_provider, ProviderPage};
 
 #[component]
@@ -41,7 +40,7 @@ pub fn Provider() -> impl IntoView {
 
 #[component]
 fn ProviderView(page: ProviderPage) -> impl IntoView {
-    let name = provider_name(&page.id);
+    let name = page.name.clone();
     let open: Vec<_> = page
         .incidents
         .iter()
@@ -144,7 +143,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                                     <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
                                     <td>{s.role.to_uppercase()}</td>
                                     <td>{now_text}</td>
-                                    <td>{s.generator.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td>{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
                                     <td>{s.since.map(|at| view! { <Time at/> })}</td>
                                 </tr>
                             }
