@@ -9,6 +9,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
+
 /// Most bytes of a pasted page read; the classifier reads no more.
 pub const MAX_PASTED_BYTES: usize = 256 * 1024;
 
@@ -30,7 +32,7 @@ pub struct Explanation {
 
 /// Classifies a pasted page and sends the browser to its answer.
 #[server(endpoint = "explain")]
-pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnError> {
+pub async fn explain_page(html: String, headers: String) -> Result<(), AppError> {
     let explanations = expect_context::<Explanations>();
     let knowledge = expect_context::<std::sync::Arc<engine::KnowledgeBase>>();
     let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -38,11 +40,8 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnE
         .map(|info| info.0.ip())
         .ok();
     if !explanations.allow(client) {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::TOO_MANY_REQUESTS);
-        }
-        return Err(ServerFnError::ServerError(
-            "Too many explanations from your address; try again in a minute.".to_owned(),
+        return Err(AppError::rate_limited(
+            "Too many explanations from your address; try again in a minute.",
         ));
     }
     let observation = observation_of(&headers, &html);
@@ -68,10 +67,12 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnE
     Ok(())
 }
 
-/// A kept answer, or `None` when it expired or never existed.
+/// A kept answer; not found when it expired or never existed.
 #[server]
-pub async fn get_explanation(id: String) -> Result<Option<Explanation>, ServerFnError> {
-    Ok(expect_context::<Explanations>().get(&id))
+pub async fn get_explanation(id: String) -> Result<Explanation, AppError> {
+    expect_context::<Explanations>()
+        .get(&id)
+        .ok_or_else(|| AppError::not_found("This answer has expired or never existed."))
 }
 
 /// Headers (a raw response head, or `Name: value` lines) and a body into

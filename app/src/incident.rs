@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{Moment, TimeChart, YUnit};
+use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
 use crate::words;
@@ -340,12 +341,11 @@ impl IncidentPage {
 
 /// Confirmed provider incidents, newest first.
 #[server]
-pub async fn list_incidents() -> Result<Vec<IncidentSummary>, ServerFnError> {
+pub async fn list_incidents() -> Result<Vec<IncidentSummary>, AppError> {
     let store = expect_context::<store::Store>();
     Ok(store
         .provider_incidents(None, 200)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, None))
         .collect())
@@ -353,22 +353,18 @@ pub async fn list_incidents() -> Result<Vec<IncidentSummary>, ServerFnError> {
 
 /// An incident page's live updates, from the short memo.
 #[server]
-pub async fn poll_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
+pub async fn poll_incident(id: i64) -> Result<IncidentPage, AppError> {
     crate::live::memoised(id, get_incident(id)).await
 }
 
 #[server]
-pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
+pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
     let store = expect_context::<store::Store>();
-    let Some(stored) = store.incident(id).await.map_err(crate::unavailable)? else {
-        return Ok(None);
+    let Some(stored) = store.incident(id).await? else {
+        return Err(AppError::not_found("No such incident."));
     };
     let site = match stored.site_id {
-        Some(site_id) => store
-            .site(site_id)
-            .await
-            .map_err(crate::unavailable)?
-            .map(|s| s.host),
+        Some(site_id) => store.site(site_id).await?.map(|s| s.host),
         None => None,
     };
     let evidence = words::evidence(Some(&stored.evidence));
@@ -377,8 +373,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
     let incident = IncidentSummary::from_store(stored, site);
     let sites: Vec<AffectedSite> = store
         .incident_sites(id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|s| AffectedSite {
             evidence: words::evidence(s.evidence.as_deref()),
@@ -397,8 +392,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
     let cohort = match (&incident.provider, &incident.role) {
         (Some(provider), Some(role)) => store
             .provider_cohorts()
-            .await
-            .map_err(crate::unavailable)?
+            .await?
             .into_iter()
             .filter(|c| {
                 &c.provider == provider && (&c.role == role || role == "cdn" && c.role == "waf")
@@ -421,8 +415,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
     }
     let annotations = store
         .annotations(id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|a| AnnotationView {
             at: a.at,
@@ -431,7 +424,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
             author: a.author,
         })
         .collect();
-    Ok(Some(IncidentPage {
+    Ok(IncidentPage {
         incident,
         evidence,
         timeline,
@@ -441,7 +434,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
         annotations,
         origin: crate::request_origin(),
         as_of: Utc::now(),
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod chart;
+pub mod error;
 pub mod explain;
 pub mod incident;
 pub mod knowledge;
@@ -89,14 +90,6 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// A storage failure at the server-function edge: logged once here, a
-/// generic message to the page.
-#[cfg(feature = "ssr")]
-pub(crate) fn unavailable(error: store::StoreError) -> ServerFnError {
-    tracing::error!(%error, "page query failed");
-    ServerFnError::new("this page is unavailable right now")
-}
-
 /// The address people reach this server at, when configured
 /// (`public_url`, without a trailing slash); otherwise each request's own.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -147,12 +140,4 @@ pub fn origin_of(headers: &http::HeaderMap) -> String {
         .unwrap_or("http");
     host.map(|host| format!("{scheme}://{host}"))
         .unwrap_or_default()
-}
-
-/// Marks the response 404 when a page finds nothing.
-pub(crate) fn not_found_status() {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::NOT_FOUND);
-    }
 }

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
 
@@ -119,24 +120,17 @@ impl Overview {
 
 /// The overview for a page's live updates, from the short memo.
 #[server]
-pub async fn poll_overview() -> Result<Overview, ServerFnError> {
+pub async fn poll_overview() -> Result<Overview, AppError> {
     crate::live::memoised((), get_overview()).await
 }
 
 #[server]
-pub async fn get_overview() -> Result<Overview, ServerFnError> {
+pub async fn get_overview() -> Result<Overview, AppError> {
     let store = expect_context::<store::Store>();
-    let summary = store.site_summary().await.map_err(|error| {
-        tracing::error!(%error, "overview query failed");
-        ServerFnError::new("the overview is unavailable right now")
-    })?;
+    let summary = store.site_summary().await?;
     let vantage = store
         .current_vantage_event()
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "vantage query failed");
-            ServerFnError::new("the overview is unavailable right now")
-        })?
+        .await?
         .map(|event| VantageNotice {
             state: event.state,
             since: event
@@ -144,16 +138,11 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             detail: event.detail,
         });
-    let unavailable = |error: store::StoreError| {
-        tracing::error!(%error, "overview query failed");
-        ServerFnError::new("the overview is unavailable right now")
-    };
     let rfc3339 =
         |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let incidents = store
         .active_provider_incidents()
-        .await
-        .map_err(unavailable)?
+        .await?
         .into_iter()
         .map(|incident| ActiveIncident {
             id: incident.id,
@@ -175,8 +164,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         .collect();
     let failing_sites = store
         .failing_sites(10)
-        .await
-        .map_err(unavailable)?
+        .await?
         .into_iter()
         .map(|site| FailingSite {
             name: site.name,

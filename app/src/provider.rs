@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 use crate::incident::IncidentSummary;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
@@ -77,31 +78,27 @@ fn cohort(c: store::ProviderCohort) -> Cohort {
 
 /// The provider grid for a page's live updates, from the short memo.
 #[server]
-pub async fn poll_providers() -> Result<Vec<Cohort>, ServerFnError> {
+pub async fn poll_providers() -> Result<Vec<Cohort>, AppError> {
     crate::live::memoised((), list_providers()).await
 }
 
 /// Every provider and role with watched sites, largest first.
 #[server]
-pub async fn list_providers() -> Result<Vec<Cohort>, ServerFnError> {
+pub async fn list_providers() -> Result<Vec<Cohort>, AppError> {
     let store = expect_context::<store::Store>();
     Ok(store
         .provider_cohorts()
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(cohort)
         .collect())
 }
 
 #[server]
-pub async fn get_provider(
-    id: String,
-    window: String,
-) -> Result<Option<ProviderPage>, ServerFnError> {
+pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, AppError> {
     let store = expect_context::<store::Store>();
     let id = id.to_ascii_lowercase();
-    let all = store.provider_cohorts().await.map_err(crate::unavailable)?;
+    let all = store.provider_cohorts().await?;
     let latest = all
         .iter()
         .filter(|c| c.provider == id)
@@ -114,18 +111,18 @@ pub async fn get_provider(
         .collect();
     let incidents: Vec<IncidentSummary> = store
         .provider_incidents(Some(&id), 100)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, None))
         .collect();
     if cohorts.is_empty() && incidents.is_empty() {
-        return Ok(None);
+        return Err(AppError::not_found(
+            "No watched site is attributed to this provider.",
+        ));
     }
     let sites = store
         .provider_sites(&id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|s| CohortSite {
             host: s.host,
@@ -153,10 +150,9 @@ pub async fn get_provider(
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
         .provider_rollups(&id, resolution, at(from), at(until))
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     let series = Series::from_rollups(from, until, bin, rows);
-    Ok(Some(ProviderPage {
+    Ok(ProviderPage {
         name: provider_name(&id),
         id,
         cohorts,
@@ -165,5 +161,5 @@ pub async fn get_provider(
         series,
         incidents,
         as_of: now,
-    }))
+    })
 }

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{nice_ceiling, Bar, TimeChart, YUnit};
+use crate::error::AppError;
 use crate::incident::IncidentSummary;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
@@ -393,7 +394,7 @@ pub enum CheckOutcome {
 /// Finds the watched site a search means; sends the browser to its page
 /// when there is one.
 #[server]
-pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
+pub async fn check_site(query: String) -> Result<CheckOutcome, AppError> {
     let store = expect_context::<store::Store>();
     let Some(host) = normalise_query(&query) else {
         return Ok(CheckOutcome::Invalid);
@@ -403,11 +404,7 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
         None => format!("www.{host}"),
     };
     for candidate in [&host, &alternative] {
-        if let Some(site) = store
-            .site_by_host(candidate)
-            .await
-            .map_err(crate::unavailable)?
-        {
+        if let Some(site) = store.site_by_host(candidate).await? {
             // Only a plain host name goes into the Location header.
             if site
                 .host
@@ -424,38 +421,32 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
 
 /// A site page's live updates, from the short memo.
 #[server]
-pub async fn poll_site(host: String, window: String) -> Result<Option<SitePage>, ServerFnError> {
+pub async fn poll_site(host: String, window: String) -> Result<SitePage, AppError> {
     let key = (host.to_ascii_lowercase(), window.clone());
     crate::live::memoised(key, get_site(host, window)).await
 }
 
 #[server]
-pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, ServerFnError> {
+pub async fn get_site(host: String, window: String) -> Result<SitePage, AppError> {
     use crate::words::evidence;
 
     let store = expect_context::<store::Store>();
     let host = host.to_ascii_lowercase();
-    let Some(site) = store
-        .site_by_host(&host)
-        .await
-        .map_err(crate::unavailable)?
-    else {
-        return Ok(None);
+    let Some(site) = store.site_by_host(&host).await? else {
+        return Err(AppError::not_found(format!(
+            "{host} is not on the watchlist."
+        )));
     };
     let now = Utc::now();
-    let status = store
-        .site_status(site.id)
-        .await
-        .map_err(crate::unavailable)?
-        .map(|s| StatusNow {
-            checked_at: s.started_at,
-            ok: s.ok,
-            suspect: s.suspect,
-            failure: s.failure,
-            fault: s.fault,
-            provider: s.provider,
-            since: s.since,
-        });
+    let status = store.site_status(site.id).await?.map(|s| StatusNow {
+        checked_at: s.started_at,
+        ok: s.ok,
+        suspect: s.suspect,
+        failure: s.failure,
+        fault: s.fault,
+        provider: s.provider,
+        since: s.since,
+    });
     let probe_view = |p: store::ProbeRecord| ProbeView {
         at: p.started_at,
         ok: p.ok,
@@ -480,22 +471,16 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
         confidence: p.confidence,
         evidence: evidence(p.evidence.as_deref()),
     };
-    let last_error = store
-        .latest_failure(site.id)
-        .await
-        .map_err(crate::unavailable)?
-        .map(probe_view);
+    let last_error = store.latest_failure(site.id).await?.map(probe_view);
     let probes = store
         .probe_history(site.id, 20)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(probe_view)
         .collect();
     let providers = store
         .site_provider_history(site.id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|p| ProviderView {
             evidence: evidence(Some(&p.evidence)),
@@ -507,10 +492,7 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
             until: p.until,
         })
         .collect();
-    let stored_incidents = store
-        .site_incidents(site.id, 50)
-        .await
-        .map_err(crate::unavailable)?;
+    let stored_incidents = store.site_incidents(site.id, 50).await?;
     let incidents: Vec<IncidentSummary> = stored_incidents
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, Some(site.host.clone())))
@@ -538,10 +520,9 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
         .rollups(site.id, window.resolution(), at(from), at(until))
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     let series = Series::from_rollups(from, until, bin, rows);
-    Ok(Some(SitePage {
+    Ok(SitePage {
         host: site.host,
         name: site.name,
         url: site.url,
@@ -555,7 +536,7 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
         providers,
         incidents,
         as_of: now,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::parts::Unavailable;
+use crate::error::{not_found_status, AppError};
 use crate::explain::{get_explanation, ExplainPage, Explanation, MAX_PASTED_BYTES};
 use leptos::server_fn::ServerFn;
 
@@ -53,9 +54,9 @@ pub fn Explanation() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Reading the answer…"</p> }>
             {move || {
                 answer.get().map(|result| match result {
-                    Ok(Some(answer)) => view! { <Answer answer/> }.into_any(),
-                    Ok(None) => {
-                        crate::not_found_status();
+                    Ok(answer) => view! { <Answer answer/> }.into_any(),
+                    Err(AppError::NotFound(_)) => {
+                        not_found_status();
                         view! {
                             <p data-test="explanation-missing">
                                 "This answer has expired or never existed. Paste the page again below."

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
 use super::check::SearchForm;
+use crate::error::AppError;
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
 use crate::overview::{clock_time, get_overview, poll_overview, Overview};
 use crate::provider::{list_providers, poll_providers, Cohort};
@@ -20,7 +21,7 @@ pub fn Home() -> impl IntoView {
     });
     let overview_gate = PollGate::default();
     let providers_gate = PollGate::default();
-    let overview: Resource<Result<Overview, ServerFnError>> = Resource::new(
+    let overview: Resource<Result<Overview, AppError>> = Resource::new(
         move || (refresh.version().get(), tick.get()),
         move |(_, tick)| {
             let poll = overview_gate.is_poll(tick);

@@ -4,6 +4,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::parts::{EvidenceList, ProviderLink, Time, Unavailable};
 use crate::chart::Chart;
+use crate::error::{not_found_status, AppError};
 use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS};
 use crate::words;
@@ -31,13 +32,13 @@ pub fn Incident() -> impl IntoView {
                 match id {
                     Some(id) if poll => poll_incident(id).await,
                     Some(id) => get_incident(id).await,
-                    None => Ok(None),
+                    None => Err(AppError::not_found("No such incident.")),
                 }
             }
         },
     );
     Effect::new(move |_| {
-        if let Some(Ok(Some(page))) = page.get() {
+        if let Some(Ok(page)) = page.get() {
             set_open.set(page.incident.is_open());
         }
     });
@@ -57,9 +58,9 @@ pub fn Incident() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading the incident…"</p> }>
             {move || {
                 page.get().map(|result| match result {
-                    Ok(Some(page)) => view! { <IncidentView page/> }.into_any(),
-                    Ok(None) => {
-                        crate::not_found_status();
+                    Ok(page) => view! { <IncidentView page/> }.into_any(),
+                    Err(AppError::NotFound(_)) => {
+                        not_found_status();
                         view! {
                             <h1>"No such incident"</h1>
                             <p><a href="/incidents">"All incidents"</a></p>

@@ -4,6 +4,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{IncidentTable, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
+use crate::error::{not_found_status, AppError};
 use crate::provider::{get_provider, ProviderPage};
 
 #[component]
@@ -23,9 +24,9 @@ pub fn Provider() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading the provider…"</p> }>
             {move || {
                 page.get().map(|result| match result {
-                    Ok(Some(page)) => view! { <ProviderView page/> }.into_any(),
-                    Ok(None) => {
-                        crate::not_found_status();
+                    Ok(page) => view! { <ProviderView page/> }.into_any(),
+                    Err(AppError::NotFound(_)) => {
+                        not_found_status();
                         view! {
                             <h1>"Unknown provider"</h1>
                             <p>"No watched site is attributed to this provider. " <a href="/">"Back to the overview"</a></p>

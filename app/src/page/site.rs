@@ -4,6 +4,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{EvidenceList, IncidentTable, ProviderLink, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
+use crate::error::{not_found_status, AppError};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
 use crate::site::{get_site, poll_site, ProbeView, SitePage};
 use crate::words;
@@ -42,7 +43,7 @@ pub fn Site() -> impl IntoView {
         },
     );
     Effect::new(move |_| {
-        if let Some(Ok(Some(page))) = page.get() {
+        if let Some(Ok(page)) = page.get() {
             set_failing.set(page.status.as_ref().is_some_and(|s| !s.ok));
         }
     });
@@ -51,9 +52,9 @@ pub fn Site() -> impl IntoView {
             {move || {
                 page.get()
                     .map(|result| match result {
-                        Ok(Some(page)) => view! { <SiteView page/> }.into_any(),
-                        Ok(None) => {
-                            crate::not_found_status();
+                        Ok(page) => view! { <SiteView page/> }.into_any(),
+                        Err(AppError::NotFound(_)) => {
+                            not_found_status();
                             let host = params.read_untracked().get("host").unwrap_or_default();
                             view! {
                                 <Title text=format!("{host} is not watched · Faultline")/>
