@@ -941,7 +941,7 @@ mod server_side {
             match header("origin") {
                 None => true,
                 Some(origin) => {
-                    let ours = crate::origin_of(headers);
+                    let ours = crate::origin::origin_of(headers);
                     let host = |o: &str| {
                         o.split_once("://")
                             .map(|(_, rest)| rest.to_owned())

@@ -432,7 +432,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         cohort,
         sites,
         annotations,
-        origin: crate::request_origin(),
+        origin: crate::origin::request_origin(),
         as_of: Utc::now(),
     })
 }
