@@ -180,6 +180,7 @@ pub async fn admin_login(username: String, password: String) -> Result<(), AppEr
         .await?;
     audit(&store, &account.username, "sign-in", "").await;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        // A hex token and fixed attributes: always a valid header value.
         if let Ok(value) =
             http::HeaderValue::from_str(&session::cookie(&token, auth.secure_cookies))
         {
@@ -199,6 +200,7 @@ pub async fn admin_logout() -> Result<(), AppError> {
         store.end_session(&session::token_hash(&token)).await?;
     }
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        // Fixed attributes only: always a valid header value.
         if let Ok(value) =
             http::HeaderValue::from_str(&session::expired_cookie(auth.secure_cookies))
         {
@@ -624,6 +626,8 @@ pub fn parse_utc(text: &str) -> Result<Option<DateTime<Utc>>, String> {
 
 #[cfg(feature = "ssr")]
 async fn client_address() -> Option<std::net::IpAddr> {
+    // Unknown without the connection's details; such clients share one
+    // sign-in budget.
     leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|info| info.0.ip())
@@ -836,6 +840,7 @@ mod server_side {
                     .unwrap_or(false)
             })
             .await
+            // A check that did not finish lets nobody in.
             .unwrap_or(false)
         }
 

@@ -35,6 +35,7 @@ pub struct Explanation {
 pub async fn explain_page(html: String, headers: String) -> Result<(), AppError> {
     let explanations = expect_context::<Explanations>();
     let knowledge = expect_context::<std::sync::Arc<engine::KnowledgeBase>>();
+    // Unknown without the connection's details; such clients share one budget.
     let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|info| info.0.ip())

@@ -41,6 +41,7 @@ pub fn use_poll(period: impl Fn() -> Option<u64> + Send + Sync + 'static) -> Rea
             },
             Duration::from_secs(STEP_SECONDS),
         );
+        // Without a timer the page stays as rendered: complete, not live.
         if let Ok(handle) = handle {
             on_cleanup(move || handle.clear());
         }

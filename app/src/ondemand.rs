@@ -45,6 +45,7 @@ pub async fn check_now(query: String) -> Result<OnDemandOutcome, AppError> {
     let Some(checks) = use_context::<OnDemand>() else {
         return Ok(OnDemandOutcome::Unavailable);
     };
+    // Unknown without the connection's details; such clients share one budget.
     let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|info| info.0.ip())

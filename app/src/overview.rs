@@ -155,6 +155,7 @@ pub async fn get_overview() -> Result<Overview, AppError> {
             current_share: serde_json::from_str::<Vec<(chrono::DateTime<chrono::Utc>, f64)>>(
                 &incident.timeline,
             )
+            // A timeline that does not read leaves the peak as the latest figure.
             .ok()
             .and_then(|timeline| timeline.last().map(|(_, share)| *share))
             .unwrap_or(incident.peak_share.unwrap_or_default()),
