@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 use crate::incident::IncidentSummary;
 
 /// The session cookie's name.
@@ -37,7 +38,7 @@ pub struct KnowledgeState {
 /// One verdict of the own-network guard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VantageLine {
-    pub state: String,
+    pub state: engine::VantageState,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub detail: String,
@@ -121,13 +122,6 @@ pub struct AdminIncident {
     pub notes: Vec<NoteLine>,
 }
 
-/// Why an admin page has nothing to show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AdminDenied {
-    SignedOut,
-    NotFound,
-}
-
 /// Watchlist formats an import accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ImportFormat {
@@ -150,7 +144,7 @@ impl ImportFormat {
 /// Signs in; back to the form with a message when the name or password is
 /// wrong or the address tried too often.
 #[server(endpoint = "admin/login")]
-pub async fn admin_login(username: String, password: String) -> Result<(), ServerFnError> {
+pub async fn admin_login(username: String, password: String) -> Result<(), AppError> {
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
     let client = client_address().await;
@@ -159,10 +153,7 @@ pub async fn admin_login(username: String, password: String) -> Result<(), Serve
         return Ok(());
     }
     let username = username.trim().to_owned();
-    let account = store
-        .admin_credentials(&username)
-        .await
-        .map_err(crate::unavailable)?;
+    let account = store.admin_credentials(&username).await?;
     let verified = match account {
         Some((account, hash)) => password::verify(password, hash).await.then_some(account),
         None => {
@@ -186,10 +177,10 @@ pub async fn admin_login(username: String, password: String) -> Result<(), Serve
             now,
             now + session::LIFETIME,
         )
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     audit(&store, &account.username, "sign-in", "").await;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        // A hex token and fixed attributes: always a valid header value.
         if let Ok(value) =
             http::HeaderValue::from_str(&session::cookie(&token, auth.secure_cookies))
         {
@@ -202,16 +193,14 @@ pub async fn admin_login(username: String, password: String) -> Result<(), Serve
 
 /// Ends the session and clears the cookie.
 #[server(endpoint = "admin/logout")]
-pub async fn admin_logout() -> Result<(), ServerFnError> {
+pub async fn admin_logout() -> Result<(), AppError> {
     let store = expect_context::<store::Store>();
     let auth = expect_context::<AdminAuth>();
     if let Some(token) = session::token_from_request() {
-        store
-            .end_session(&session::token_hash(&token))
-            .await
-            .map_err(crate::unavailable)?;
+        store.end_session(&session::token_hash(&token)).await?;
     }
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        // Fixed attributes only: always a valid header value.
         if let Ok(value) =
             http::HeaderValue::from_str(&session::expired_cookie(auth.secure_cookies))
         {
@@ -223,46 +212,39 @@ pub async fn admin_logout() -> Result<(), ServerFnError> {
 }
 
 #[server]
-pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>, ServerFnError> {
+pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
     let Some(admin) = session::current_admin(&store).await? else {
-        return Ok(Err(AdminDenied::SignedOut));
+        return Err(signed_out());
     };
     let now = Utc::now();
     let vantage = |e: store::VantageEvent| VantageLine {
-        state: e.state.as_str().to_owned(),
+        state: e.state,
         started_at: e.started_at,
         ended_at: e.ended_at,
         detail: e.detail,
     };
-    let vantage_now = store
-        .current_vantage_event()
-        .await
-        .map_err(crate::unavailable)?
-        .map(vantage);
+    let vantage_now = store.current_vantage_event().await?.map(vantage);
     let mut vantage_recent: Vec<VantageLine> = store
         .vantage_events(now - chrono::TimeDelta::days(7), now)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(vantage)
         .collect();
     vantage_recent.reverse();
     vantage_recent.truncate(20);
-    let summary = store.site_summary().await.map_err(crate::unavailable)?;
-    let removed = store.removed_sites().await.map_err(crate::unavailable)?;
+    let summary = store.site_summary().await?;
+    let removed = store.removed_sites().await?;
     let incidents = store
         .provider_incidents(None, 20)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, None))
         .collect();
     let audit = store
         .recent_audit(20)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|a| AuditLine {
             at: a.at,
@@ -271,7 +253,7 @@ pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>,
             detail: a.detail,
         })
         .collect();
-    Ok(Ok(AdminOverview {
+    Ok(AdminOverview {
         flash: auth.take_flash(admin.id),
         username: admin.username,
         knowledge: (auth.knowledge)(),
@@ -283,27 +265,22 @@ pub async fn load_admin_overview() -> Result<Result<AdminOverview, AdminDenied>,
         removed,
         incidents,
         audit,
-    }))
+    })
 }
 
 #[server]
-pub async fn load_admin_watchlist() -> Result<Result<AdminWatchlist, AdminDenied>, ServerFnError> {
+pub async fn load_admin_watchlist() -> Result<AdminWatchlist, AppError> {
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
     let Some(admin) = session::current_admin(&store).await? else {
-        return Ok(Err(AdminDenied::SignedOut));
+        return Err(signed_out());
     };
-    let health: std::collections::HashMap<i64, bool> = store
-        .site_health()
-        .await
-        .map_err(crate::unavailable)?
-        .into_iter()
-        .collect();
+    let health: std::collections::HashMap<i64, bool> =
+        store.site_health().await?.into_iter().collect();
     let mut tags = std::collections::BTreeSet::new();
     let sites = store
         .list_sites()
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|s| {
             let site_tags: Vec<String> = s
@@ -325,12 +302,12 @@ pub async fn load_admin_watchlist() -> Result<Result<AdminWatchlist, AdminDenied
             }
         })
         .collect();
-    Ok(Ok(AdminWatchlist {
+    Ok(AdminWatchlist {
         flash: auth.take_flash(admin.id),
         username: admin.username,
         sites,
         tags: tags.into_iter().collect(),
-    }))
+    })
 }
 
 /// Adds one site; a site removed earlier is watched again with its history.
@@ -340,7 +317,7 @@ pub async fn admin_add_site(
     name: String,
     tags: String,
     interval_s: String,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     let Some((admin, auth, store)) = authorize_change().await? else {
         return Ok(());
     };
@@ -362,8 +339,7 @@ pub async fn admin_add_site(
     };
     let added = store
         .add_sites(std::slice::from_ref(&site), Utc::now())
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     let message = if added == 1 {
         audit(&store, &admin.username, "add site", &site.url).await;
         format!("Now watching {}.", site.host)
@@ -375,7 +351,7 @@ pub async fn admin_add_site(
 
 /// Imports a pasted watchlist; bad lines are listed by number and skipped.
 #[server(endpoint = "admin/sites/import")]
-pub async fn admin_import(text: String, format: String) -> Result<(), ServerFnError> {
+pub async fn admin_import(text: String, format: String) -> Result<(), AppError> {
     let Some((admin, auth, store)) = authorize_change().await? else {
         return Ok(());
     };
@@ -400,10 +376,7 @@ pub async fn admin_import(text: String, format: String) -> Result<(), ServerFnEr
             )
         }
     };
-    let added = store
-        .add_sites(&parsed.sites, Utc::now())
-        .await
-        .map_err(crate::unavailable)?;
+    let added = store.add_sites(&parsed.sites, Utc::now()).await?;
     let valid = parsed.sites.len();
     audit(
         &store,
@@ -438,7 +411,7 @@ pub async fn admin_update_site(
     name: String,
     tags: String,
     interval_s: String,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     let Some((admin, auth, store)) = authorize_change().await? else {
         return Ok(());
     };
@@ -446,7 +419,7 @@ pub async fn admin_update_site(
         Ok(interval) => interval,
         Err(message) => return done(&auth, &admin, "/admin/sites", Err(message)),
     };
-    let Some(site) = store.site(id).await.map_err(crate::unavailable)? else {
+    let Some(site) = store.site(id).await? else {
         return done(&auth, &admin, "/admin/sites", Err("No such site.".into()));
     };
     // The same rules as an import, applied to the edited fields.
@@ -469,10 +442,7 @@ pub async fn admin_update_site(
         tags: Some(checked.tags),
         interval_s: Some(checked.interval_s),
     };
-    store
-        .update_site(id, &changes)
-        .await
-        .map_err(crate::unavailable)?;
+    store.update_site(id, &changes).await?;
     audit(&store, &admin.username, "edit site", &site.host).await;
     done(
         &auth,
@@ -484,17 +454,14 @@ pub async fn admin_update_site(
 
 /// Stops watching a site (its history stays), or watches it again.
 #[server(endpoint = "admin/sites/watch")]
-pub async fn admin_set_watched(id: i64, watched: bool) -> Result<(), ServerFnError> {
+pub async fn admin_set_watched(id: i64, watched: bool) -> Result<(), AppError> {
     let Some((admin, auth, store)) = authorize_change().await? else {
         return Ok(());
     };
-    let Some(site) = store.site(id).await.map_err(crate::unavailable)? else {
+    let Some(site) = store.site(id).await? else {
         return done(&auth, &admin, "/admin/sites", Err("No such site.".into()));
     };
-    store
-        .set_site_enabled(id, watched)
-        .await
-        .map_err(crate::unavailable)?;
+    store.set_site_enabled(id, watched).await?;
     let (action, message) = if watched {
         ("watch site", format!("Watching {} again.", site.host))
     } else {
@@ -511,21 +478,18 @@ pub async fn admin_set_watched(id: i64, watched: bool) -> Result<(), ServerFnErr
 }
 
 #[server]
-pub async fn load_admin_incident(
-    id: i64,
-) -> Result<Result<AdminIncident, AdminDenied>, ServerFnError> {
+pub async fn load_admin_incident(id: i64) -> Result<AdminIncident, AppError> {
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
     let Some(admin) = session::current_admin(&store).await? else {
-        return Ok(Err(AdminDenied::SignedOut));
+        return Err(signed_out());
     };
-    let Some(incident) = store.incident(id).await.map_err(crate::unavailable)? else {
-        return Ok(Err(AdminDenied::NotFound));
+    let Some(incident) = store.incident(id).await? else {
+        return Err(AppError::not_found("No such incident."));
     };
     let notes = store
         .annotations(id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|a| NoteLine {
             id: a.id,
@@ -535,12 +499,12 @@ pub async fn load_admin_incident(
             author: a.author,
         })
         .collect();
-    Ok(Ok(AdminIncident {
+    Ok(AdminIncident {
         flash: auth.take_flash(admin.id),
         username: admin.username,
         incident: IncidentSummary::from_store(incident, None),
         notes,
-    }))
+    })
 }
 
 /// Adds a note (an official statement, a link) to an incident's timeline.
@@ -551,7 +515,7 @@ pub async fn admin_add_note(
     at: String,
     text: String,
     url: String,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     let Some((admin, auth, store)) = authorize_change().await? else {
         return Ok(());
     };
@@ -580,18 +544,12 @@ pub async fn admin_add_note(
         Ok(at) => at.unwrap_or(now),
         Err(message) => return done(&auth, &admin, &back, Err(message)),
     };
-    if store
-        .incident(incident)
-        .await
-        .map_err(crate::unavailable)?
-        .is_none()
-    {
+    if store.incident(incident).await?.is_none() {
         return done(&auth, &admin, "/admin", Err("No such incident.".into()));
     }
     store
         .annotate_incident(incident, at, text, url.as_deref(), &admin.username, now)
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     audit(
         &store,
         &admin.username,
@@ -603,15 +561,12 @@ pub async fn admin_add_note(
 }
 
 #[server(endpoint = "admin/incident/note/delete")]
-pub async fn admin_delete_note(incident: i64, note: i64) -> Result<(), ServerFnError> {
+pub async fn admin_delete_note(incident: i64, note: i64) -> Result<(), AppError> {
     let Some((admin, auth, store)) = authorize_change().await? else {
         return Ok(());
     };
     let back = format!("/admin/incident/{incident}");
-    let deleted = store
-        .delete_annotation(incident, note)
-        .await
-        .map_err(crate::unavailable)?;
+    let deleted = store.delete_annotation(incident, note).await?;
     if deleted {
         audit(
             &store,
@@ -671,6 +626,8 @@ pub fn parse_utc(text: &str) -> Result<Option<DateTime<Utc>>, String> {
 
 #[cfg(feature = "ssr")]
 async fn client_address() -> Option<std::net::IpAddr> {
+    // Unknown without the connection's details; such clients share one
+    // sign-in budget.
     leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|info| info.0.ip())
@@ -694,7 +651,7 @@ fn done(
     admin: &store::AdminAccount,
     back: &str,
     outcome: Result<String, String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     let (ok, message) = match outcome {
         Ok(message) => (true, message),
         Err(message) => (false, message),
@@ -716,15 +673,14 @@ fn done(
 /// over the rate limit is refused.
 #[cfg(feature = "ssr")]
 async fn authorize_change(
-) -> Result<Option<(store::AdminAccount, AdminAuth, store::Store)>, ServerFnError> {
+) -> Result<Option<(store::AdminAccount, AdminAuth, store::Store)>, AppError> {
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
     let parts = use_context::<http::request::Parts>();
     if let Some(parts) = &parts {
         if !session::same_origin(&parts.headers) {
-            set_status(http::StatusCode::FORBIDDEN);
-            return Err(ServerFnError::ServerError(
-                "Changes are only accepted from Faultline's own pages.".into(),
+            return Err(AppError::forbidden(
+                "Changes are only accepted from Faultline's own pages.",
             ));
         }
     }
@@ -733,19 +689,17 @@ async fn authorize_change(
         return Ok(None);
     };
     if !auth.allow_change(admin.id) {
-        set_status(http::StatusCode::TOO_MANY_REQUESTS);
-        return Err(ServerFnError::ServerError(
-            "Too many changes in a minute; wait a little.".into(),
+        return Err(AppError::rate_limited(
+            "Too many changes in a minute; wait a little.",
         ));
     }
     Ok(Some((admin, auth, store)))
 }
 
+/// What an admin page's data is without a session.
 #[cfg(feature = "ssr")]
-fn set_status(status: http::StatusCode) {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(status);
-    }
+fn signed_out() -> AppError {
+    AppError::unauthorised("You are not signed in.")
 }
 
 #[cfg(feature = "ssr")]
@@ -886,6 +840,7 @@ mod server_side {
                     .unwrap_or(false)
             })
             .await
+            // A check that did not finish lets nobody in.
             .unwrap_or(false)
         }
 
@@ -973,11 +928,9 @@ mod server_side {
 
         pub(in super::super) async fn current_admin(
             store: &store::Store,
-        ) -> Result<Option<store::AdminAccount>, ServerFnError> {
+        ) -> Result<Option<store::AdminAccount>, crate::error::AppError> {
             match use_context::<http::request::Parts>() {
-                Some(parts) => admin_for(store, &parts.headers)
-                    .await
-                    .map_err(crate::unavailable),
+                Some(parts) => Ok(admin_for(store, &parts.headers).await?),
                 None => Ok(None),
             }
         }
@@ -993,7 +946,7 @@ mod server_side {
             match header("origin") {
                 None => true,
                 Some(origin) => {
-                    let ours = crate::origin_of(headers);
+                    let ours = crate::origin::origin_of(headers);
                     let host = |o: &str| {
                         o.split_once("://")
                             .map(|(_, rest)| rest.to_owned())

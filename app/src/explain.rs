@@ -9,6 +9,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
+
 /// Most bytes of a pasted page read; the classifier reads no more.
 pub const MAX_PASTED_BYTES: usize = 256 * 1024;
 
@@ -19,8 +21,10 @@ pub struct Explanation {
     pub status: Option<u16>,
     /// Display name of the provider that produced the page.
     pub provider: Option<String>,
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
+    pub fault_side: Option<engine::FaultSide>,
+    /// Whose fault, in plain words with the provider's name.
+    pub at_fault: Option<String>,
+    pub fault: Option<engine::Fault>,
     pub confidence: f64,
     pub evidence: Vec<String>,
     /// Every provider seen, as "Name (role)".
@@ -30,30 +34,31 @@ pub struct Explanation {
 
 /// Classifies a pasted page and sends the browser to its answer.
 #[server(endpoint = "explain")]
-pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnError> {
+pub async fn explain_page(html: String, headers: String) -> Result<(), AppError> {
     let explanations = expect_context::<Explanations>();
     let knowledge = expect_context::<std::sync::Arc<engine::KnowledgeBase>>();
+    // Unknown without the connection's details; such clients share one budget.
     let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|info| info.0.ip())
         .ok();
     if !explanations.allow(client) {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::TOO_MANY_REQUESTS);
-        }
-        return Err(ServerFnError::ServerError(
-            "Too many explanations from your address; try again in a minute.".to_owned(),
+        return Err(AppError::rate_limited(
+            "Too many explanations from your address; try again in a minute.",
         ));
     }
     let observation = observation_of(&headers, &html);
     let classification = knowledge.classify(&observation);
-    let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
+    let name = crate::knowledge::provider_name;
     let answer = Explanation {
         explanation: knowledge.explain(&classification),
         status: classification.status,
         provider: classification.provider.as_ref().map(|p| name(p.as_str())),
-        fault_side: classification.fault_side.map(|s| s.as_str().to_owned()),
-        fault: classification.fault.map(|f| f.as_str().to_owned()),
+        fault_side: classification.fault_side,
+        at_fault: classification.fault_side.map(|side| {
+            crate::words::side(side, classification.provider.as_ref().map(|p| p.as_str()))
+        }),
+        fault: classification.fault,
         confidence: classification.confidence,
         evidence: classification.evidence.clone(),
         seen: classification
@@ -68,10 +73,12 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), ServerFnE
     Ok(())
 }
 
-/// A kept answer, or `None` when it expired or never existed.
+/// A kept answer; not found when it expired or never existed.
 #[server]
-pub async fn get_explanation(id: String) -> Result<Option<Explanation>, ServerFnError> {
-    Ok(expect_context::<Explanations>().get(&id))
+pub async fn get_explanation(id: String) -> Result<Explanation, AppError> {
+    expect_context::<Explanations>()
+        .get(&id)
+        .ok_or_else(|| AppError::not_found("This answer has expired or never existed."))
 }
 
 /// Headers (a raw response head, or `Name: value` lines) and a body into

@@ -1,11 +1,14 @@
 //! Incidents as the list, the incident page and its citation show them.
 
 use chrono::{DateTime, Utc};
+use engine::{IncidentKind, Pattern, Role};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{Moment, TimeChart, YUnit};
-use crate::overview::provider_name;
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
 use crate::words;
 
 /// An incident without its evidence and timeline: for lists and links.
@@ -13,14 +16,15 @@ use crate::words;
 pub struct IncidentSummary {
     pub id: i64,
     /// `provider` or `site`.
-    pub kind: String,
+    pub kind: engine::IncidentKind,
     pub provider: Option<String>,
-    pub role: Option<String>,
+    pub provider_name: Option<String>,
+    pub role: Option<engine::Role>,
     /// The site of a site incident.
     pub site: Option<String>,
-    pub phase: String,
-    pub pattern: String,
-    pub fault: Option<String>,
+    pub phase: engine::Phase,
+    pub pattern: engine::Pattern,
+    pub fault: Option<engine::Cause>,
     pub onset_at: DateTime<Utc>,
     pub detected_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -41,12 +45,13 @@ impl IncidentSummary {
             site: (incident.kind == engine::IncidentKind::Site)
                 .then_some(site)
                 .flatten(),
-            kind: incident.kind.as_str().to_owned(),
+            kind: incident.kind,
+            provider_name: incident.provider.as_deref().map(provider_name),
             provider: incident.provider,
-            role: incident.role.map(|w| w.as_str().to_owned()),
-            phase: incident.phase.as_str().to_owned(),
-            pattern: incident.pattern.as_str().to_owned(),
-            fault: incident.fault.map(|w| w.as_str().to_owned()),
+            role: incident.role,
+            phase: incident.phase,
+            pattern: incident.pattern,
+            fault: incident.fault,
             onset_at: incident.onset_at,
             detected_at: incident.detected_at,
             confirmed_at: incident.confirmed_at,
@@ -62,11 +67,10 @@ impl IncidentSummary {
 
     /// "Cloudflare (CDN) outage" or "example.com down".
     pub fn title(&self) -> String {
-        match (&self.kind[..], &self.provider, &self.site) {
-            ("provider", Some(provider), _) => format!(
-                "{}-wide {} outage",
-                provider_name(provider),
-                self.role.as_deref().unwrap_or("provider").to_uppercase()
+        match (self.kind, &self.provider_name, &self.site) {
+            (IncidentKind::Provider, Some(name), _) => format!(
+                "{name}-wide {} outage",
+                self.role.map_or("provider", Role::as_str).to_uppercase()
             ),
             (_, _, Some(site)) => format!("{site} down"),
             _ => format!("Incident {}", self.id),
@@ -85,7 +89,7 @@ impl IncidentSummary {
     }
 
     pub fn is_open(&self) -> bool {
-        self.phase != "resolved"
+        self.phase.is_open()
     }
 }
 
@@ -97,10 +101,12 @@ pub struct AffectedSite {
     pub first_failure: DateTime<Utc>,
     pub last_failure: DateTime<Utc>,
     pub status: Option<i64>,
-    pub failure: Option<String>,
+    pub failure: Option<engine::FailureClass>,
+    /// The provider that made the error page.
     pub generator: Option<String>,
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
+    pub generator_name: Option<String>,
+    pub fault_side: Option<engine::FaultSide>,
+    pub fault: Option<engine::Fault>,
     pub evidence: Vec<String>,
 }
 
@@ -219,7 +225,7 @@ impl IncidentPage {
                 " At its peak at {}, {} of the watched sites served by {} were failing",
                 words::utc(at),
                 words::percent(share),
-                i.provider.as_deref().map(provider_name).unwrap_or_default(),
+                i.provider_name.as_deref().unwrap_or_default(),
             ));
             if self.cohort > 0 {
                 text.push_str(&format!(" ({} sites watched now)", self.cohort));
@@ -233,7 +239,7 @@ impl IncidentPage {
                 words::percent(confidence)
             ));
         }
-        if i.pattern == "intermittent" {
+        if i.pattern == Pattern::Intermittent {
             text.push_str("; the failures were intermittent");
         }
         text.push_str(&format!(
@@ -301,7 +307,7 @@ impl IncidentPage {
         let peak = line.iter().map(|(_, s)| *s).fold(0.0, f64::max);
         let summary = format!(
             "The share of {}'s watched sites failing, {} from {} to {}; peak {}.",
-            i.provider.as_deref().map(provider_name).unwrap_or_default(),
+            i.provider_name.as_deref().unwrap_or_default(),
             if self.derived {
                 "derived from each affected site's first and last failure"
             } else {
@@ -338,12 +344,11 @@ impl IncidentPage {
 
 /// Confirmed provider incidents, newest first.
 #[server]
-pub async fn list_incidents() -> Result<Vec<IncidentSummary>, ServerFnError> {
+pub async fn list_incidents() -> Result<Vec<IncidentSummary>, AppError> {
     let store = expect_context::<store::Store>();
     Ok(store
         .provider_incidents(None, 200)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, None))
         .collect())
@@ -351,25 +356,18 @@ pub async fn list_incidents() -> Result<Vec<IncidentSummary>, ServerFnError> {
 
 /// An incident page's live updates, from the short memo.
 #[server]
-pub async fn poll_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => memo.incident.get_or(id, get_incident(id)).await,
-        None => get_incident(id).await,
-    }
+pub async fn poll_incident(id: i64) -> Result<IncidentPage, AppError> {
+    crate::live::memoised(id, get_incident(id)).await
 }
 
 #[server]
-pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError> {
+pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
     let store = expect_context::<store::Store>();
-    let Some(stored) = store.incident(id).await.map_err(crate::unavailable)? else {
-        return Ok(None);
+    let Some(stored) = store.incident(id).await? else {
+        return Err(AppError::not_found("No such incident."));
     };
     let site = match stored.site_id {
-        Some(site_id) => store
-            .site(site_id)
-            .await
-            .map_err(crate::unavailable)?
-            .map(|s| s.host),
+        Some(site_id) => store.site(site_id).await?.map(|s| s.host),
         None => None,
     };
     let evidence = words::evidence(Some(&stored.evidence));
@@ -378,8 +376,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
     let incident = IncidentSummary::from_store(stored, site);
     let sites: Vec<AffectedSite> = store
         .incident_sites(id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|s| AffectedSite {
             evidence: words::evidence(s.evidence.as_deref()),
@@ -388,19 +385,19 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
             first_failure: s.first_failure,
             last_failure: s.last_failure,
             status: s.status,
-            failure: s.failure.map(|w| w.as_str().to_owned()),
+            failure: s.failure,
+            generator_name: s.generator.as_deref().map(provider_name),
             generator: s.generator,
-            fault_side: s.fault_side.map(|w| w.as_str().to_owned()),
-            fault: s.fault.map(|w| w.as_str().to_owned()),
+            fault_side: s.fault_side,
+            fault: s.fault,
         })
         .collect();
     let cohort = match (&incident.provider, &incident.role) {
         (Some(provider), Some(role)) => store
             .provider_cohorts()
-            .await
-            .map_err(crate::unavailable)?
+            .await?
             .into_iter()
-            .filter(|c| &c.provider == provider && c.role.cohort().as_str() == role)
+            .filter(|c| &c.provider == provider && c.role.cohort() == *role)
             .map(|c| c.sites)
             .sum(),
         _ => 0,
@@ -419,8 +416,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
     }
     let annotations = store
         .annotations(id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|a| AnnotationView {
             at: a.at,
@@ -429,7 +425,7 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
             author: a.author,
         })
         .collect();
-    Ok(Some(IncidentPage {
+    Ok(IncidentPage {
         incident,
         evidence,
         timeline,
@@ -437,9 +433,9 @@ pub async fn get_incident(id: i64) -> Result<Option<IncidentPage>, ServerFnError
         cohort,
         sites,
         annotations,
-        origin: crate::request_origin(),
+        origin: crate::origin::request_origin(),
         as_of: Utc::now(),
-    }))
+    })
 }
 
 #[cfg(test)]

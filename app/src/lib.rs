@@ -5,15 +5,20 @@
 
 pub mod admin;
 pub mod chart;
+pub mod error;
 pub mod explain;
 pub mod incident;
+pub mod knowledge;
 pub mod live;
 pub mod ondemand;
+pub mod origin;
 pub mod overview;
 mod page;
 pub mod provider;
 pub mod site;
 pub mod words;
+
+pub use origin::PublicOrigin;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -85,73 +90,5 @@ pub fn App() -> impl IntoView {
             <p>"Faultline watches sites from one vantage point and attributes failures to their providers."</p>
             <p><a href="/admin">"Administration"</a></p>
         </footer>
-    }
-}
-
-/// A storage failure at the server-function edge: logged once here, a
-/// generic message to the page.
-#[cfg(feature = "ssr")]
-pub(crate) fn unavailable(error: store::StoreError) -> ServerFnError {
-    tracing::error!(%error, "page query failed");
-    ServerFnError::new("this page is unavailable right now")
-}
-
-/// The address people reach this server at, when configured
-/// (`public_url`, without a trailing slash); otherwise each request's own.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PublicOrigin(pub Option<String>);
-
-#[cfg(feature = "ssr")]
-impl PublicOrigin {
-    pub fn new(url: Option<&str>) -> Self {
-        Self(url.map(|u| u.trim_end_matches('/').to_owned()))
-    }
-
-    /// The configured origin, or the one the request named.
-    pub fn or_request(&self, headers: &http::HeaderMap) -> String {
-        self.0.clone().unwrap_or_else(|| origin_of(headers))
-    }
-
-    /// Whether cookies must be `Secure`.
-    pub fn is_https(&self) -> bool {
-        self.0.as_deref().is_some_and(|o| o.starts_with("https://"))
-    }
-}
-
-/// The origin for permalinks: the configured public URL, else
-/// "http://host:port" as the request named this server.
-#[cfg(feature = "ssr")]
-pub fn request_origin() -> String {
-    let configured = use_context::<PublicOrigin>().unwrap_or_default();
-    match use_context::<http::request::Parts>() {
-        Some(parts) => configured.or_request(&parts.headers),
-        None => configured.0.unwrap_or_default(),
-    }
-}
-
-/// The origin from `Host` (and `X-Forwarded-Proto` behind a proxy).
-#[cfg(feature = "ssr")]
-pub fn origin_of(headers: &http::HeaderMap) -> String {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        });
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    host.map(|host| format!("{scheme}://{host}"))
-        .unwrap_or_default()
-}
-
-/// Marks the response 404 when a page finds nothing.
-pub(crate) fn not_found_status() {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::NOT_FOUND);
     }
 }

@@ -41,6 +41,7 @@ pub fn use_poll(period: impl Fn() -> Option<u64> + Send + Sync + 'static) -> Rea
             },
             Duration::from_secs(STEP_SECONDS),
         );
+        // Without a timer the page stays as rendered: complete, not live.
         if let Ok(handle) = handle {
             on_cleanup(move || handle.clear());
         }
@@ -73,7 +74,7 @@ impl PollGate {
 }
 
 #[cfg(feature = "ssr")]
-pub use memo::{LiveMemo, Memo};
+pub use memo::{memoised, LiveMemo, Memo};
 
 #[cfg(feature = "ssr")]
 mod memo {
@@ -127,18 +128,46 @@ mod memo {
         }
     }
 
-    /// The memos behind the pages' polls, shared by all requests.
+    /// The memos behind the pages' polls, shared by all requests: one per
+    /// key and answer type, made on first use. Each poll answers a type of
+    /// its own, so each has its own memo without this module knowing them.
     #[derive(Clone, Default)]
     pub struct LiveMemo {
-        pub overview: Arc<Memo<(), crate::overview::Overview>>,
-        pub providers: Arc<Memo<(), Vec<crate::provider::Cohort>>>,
-        pub incident: Arc<Memo<i64, Option<crate::incident::IncidentPage>>>,
-        pub site: Arc<Memo<(String, String), Option<crate::site::SitePage>>>,
+        memos: Arc<Mutex<http::Extensions>>,
+    }
+
+    impl LiveMemo {
+        /// The memo of `V` answers by `K` keys.
+        pub fn of<K, V>(&self) -> Arc<Memo<K, V>>
+        where
+            K: Send + Sync + 'static,
+            V: Send + Sync + 'static,
+        {
+            self.memos
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_default::<Arc<Memo<K, V>>>()
+                .clone()
+        }
     }
 
     impl std::fmt::Debug for LiveMemo {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("LiveMemo")
+        }
+    }
+
+    /// `load`'s answer for a poll, from the memo the server gave this
+    /// request when there is one.
+    pub async fn memoised<K, V, E, F>(key: K, load: F) -> Result<V, E>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<V, E>>,
+    {
+        match leptos::prelude::use_context::<LiveMemo>() {
+            Some(live) => live.of::<K, V>().get_or(key, load).await,
+            None => load.await,
         }
     }
 }

@@ -5,6 +5,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
+
 /// One probe's outcome as the check page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OnDemandResult {
@@ -28,30 +30,29 @@ pub struct OnDemandResult {
 pub enum OnDemandOutcome {
     Checked(OnDemandResult),
     Invalid,
-    /// Too many checks from this client just now.
-    RateLimited,
     /// This server was started without on-demand checks.
     Unavailable,
 }
 
-/// Probes `query` (a domain or URL) once, now.
+/// Probes `query` (a domain or URL) once, now; refused when this client
+/// asked for too many checks just now.
 #[server]
-pub async fn check_now(query: String) -> Result<OnDemandOutcome, ServerFnError> {
+pub async fn check_now(query: String) -> Result<OnDemandOutcome, AppError> {
     let Some(host) = crate::site::normalise_query(&query) else {
         return Ok(OnDemandOutcome::Invalid);
     };
     let Some(checks) = use_context::<OnDemand>() else {
         return Ok(OnDemandOutcome::Unavailable);
     };
+    // Unknown without the connection's details; such clients share one budget.
     let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|info| info.0.ip())
         .ok();
     if !checks.allow(client) {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::TOO_MANY_REQUESTS);
-        }
-        return Ok(OnDemandOutcome::RateLimited);
+        return Err(AppError::rate_limited(
+            "You have asked for several checks in a short time; try again in a minute.",
+        ));
     }
     Ok(OnDemandOutcome::Checked(checks.prober.check(&host).await))
 }

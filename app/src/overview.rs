@@ -3,6 +3,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
+
 /// The state of the watchlist as the home page reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
@@ -23,8 +27,9 @@ pub struct Overview {
 pub struct ActiveIncident {
     pub id: i64,
     pub provider: String,
-    pub role: String,
-    pub phase: String,
+    pub provider_name: String,
+    pub role: engine::Role,
+    pub phase: engine::Phase,
     pub onset_at: String,
     pub peak_share: f64,
     /// The share of the cohort failing at the correlator's last judgement.
@@ -38,8 +43,10 @@ pub struct FailingSite {
     pub name: String,
     pub host: String,
     /// The fault in the project's vocabulary, or the probe's failure class.
-    pub what: String,
+    pub what: Option<engine::Cause>,
+    /// The provider that made the error page.
     pub provider: Option<String>,
+    pub provider_name: Option<String>,
     pub since: String,
 }
 
@@ -51,7 +58,7 @@ pub fn clock_time(rfc3339: &str) -> &str {
 /// The own-network guard's verdict, when it is not "online".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VantageNotice {
-    pub state: String,
+    pub state: engine::VantageState,
     pub since: String,
     pub detail: String,
 }
@@ -61,7 +68,7 @@ impl Overview {
     pub fn headline(&self) -> String {
         if let Some(vantage) = &self.vantage {
             let since = vantage.since.get(11..16).unwrap_or(&vantage.since);
-            return if vantage.state == "offline" {
+            return if vantage.state == engine::VantageState::Offline {
                 format!(
                     "Faultline's own network connection is down since {since} UTC: failures seen now are ours, not the sites'."
                 )
@@ -70,7 +77,7 @@ impl Overview {
             };
         }
         if let Some(incident) = self.incidents.first() {
-            let name = provider_name(&incident.provider);
+            let name = &incident.provider_name;
             let since = clock_time(&incident.onset_at);
             let now = incident.current_share * 100.0;
             let peak = incident.peak_share * 100.0;
@@ -80,7 +87,7 @@ impl Overview {
             } else {
                 String::new()
             };
-            return if incident.phase == "recovering" {
+            return if incident.phase == engine::Phase::Recovering {
                 format!(
                     "{name}-wide outage since {since} UTC is recovering: {now:.0} % of watched {name} sites still failing{peak_note}."
                 )
@@ -111,83 +118,44 @@ impl Overview {
     }
 }
 
-/// The display name of a provider id.
-pub fn provider_name(id: &str) -> String {
-    match id {
-        "cloudflare" => "Cloudflare",
-        "akamai" => "Akamai",
-        "fastly" => "Fastly",
-        "cloudfront" => "Amazon CloudFront",
-        "aws" => "AWS",
-        "azure-front-door" => "Azure Front Door",
-        "azure" => "Azure",
-        "google" => "Google Cloud",
-        "vercel" => "Vercel",
-        "netlify" => "Netlify",
-        "fly" => "Fly.io",
-        "heroku" => "Heroku",
-        "github-pages" => "GitHub Pages",
-        "bunny" => "Bunny",
-        "imperva" => "Imperva",
-        "sucuri" => "Sucuri",
-        "stackpath" => "StackPath",
-        "keycdn" => "KeyCDN",
-        other => return other.to_owned(),
-    }
-    .to_owned()
-}
-
 /// The overview for a page's live updates, from the short memo.
 #[server]
-pub async fn poll_overview() -> Result<Overview, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => memo.overview.get_or((), get_overview()).await,
-        None => get_overview().await,
-    }
+pub async fn poll_overview() -> Result<Overview, AppError> {
+    crate::live::memoised((), get_overview()).await
 }
 
 #[server]
-pub async fn get_overview() -> Result<Overview, ServerFnError> {
+pub async fn get_overview() -> Result<Overview, AppError> {
     let store = expect_context::<store::Store>();
-    let summary = store.site_summary().await.map_err(|error| {
-        tracing::error!(%error, "overview query failed");
-        ServerFnError::new("the overview is unavailable right now")
-    })?;
+    let summary = store.site_summary().await?;
     let vantage = store
         .current_vantage_event()
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "vantage query failed");
-            ServerFnError::new("the overview is unavailable right now")
-        })?
+        .await?
         .map(|event| VantageNotice {
-            state: event.state.as_str().to_owned(),
+            state: event.state,
             since: event
                 .started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             detail: event.detail,
         });
-    let unavailable = |error: store::StoreError| {
-        tracing::error!(%error, "overview query failed");
-        ServerFnError::new("the overview is unavailable right now")
-    };
     let rfc3339 =
         |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let incidents = store
         .active_provider_incidents()
-        .await
-        .map_err(unavailable)?
+        .await?
         .into_iter()
         .map(|incident| ActiveIncident {
             id: incident.id,
+            provider_name: provider_name(incident.provider.as_deref().unwrap_or_default()),
             provider: incident.provider.unwrap_or_default(),
-            role: incident.role.unwrap_or_default().as_str().to_owned(),
-            phase: incident.phase.as_str().to_owned(),
+            role: incident.role.unwrap_or_default(),
+            phase: incident.phase,
             onset_at: rfc3339(incident.onset_at),
             peak_share: incident.peak_share.unwrap_or_default(),
             current_share: serde_json::from_str::<Vec<(chrono::DateTime<chrono::Utc>, f64)>>(
                 &incident.timeline,
             )
+            // A timeline that does not read leaves the peak as the latest figure.
             .ok()
             .and_then(|timeline| timeline.last().map(|(_, share)| *share))
             .unwrap_or(incident.peak_share.unwrap_or_default()),
@@ -197,14 +165,13 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         .collect();
     let failing_sites = store
         .failing_sites(10)
-        .await
-        .map_err(unavailable)?
+        .await?
         .into_iter()
         .map(|site| FailingSite {
             name: site.name,
             host: site.host,
-            what: engine::Cause::of(site.fault, site.failure)
-                .map_or_else(|| "failure".to_owned(), |cause| cause.as_str().to_owned()),
+            what: engine::Cause::of(site.fault, site.failure),
+            provider_name: site.provider.as_deref().map(provider_name),
             provider: site.provider,
             since: rfc3339(site.since),
         })

@@ -4,14 +4,18 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 use crate::incident::IncidentSummary;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
 use crate::site::{Series, Window};
 
 /// A provider in one role and how its watched sites fare now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cohort {
     pub provider: String,
-    pub role: String,
+    pub provider_name: String,
+    pub role: engine::Role,
     pub sites: i64,
     pub probed: i64,
     pub failing: i64,
@@ -37,17 +41,20 @@ impl Cohort {
 pub struct CohortSite {
     pub host: String,
     pub name: String,
-    pub role: String,
+    pub role: engine::Role,
     pub ok: Option<bool>,
     pub suspect: bool,
-    pub what: Option<String>,
+    pub what: Option<engine::Cause>,
+    /// The provider that made the error page.
     pub generator: Option<String>,
+    pub generator_name: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderPage {
     pub id: String,
+    pub name: String,
     pub cohorts: Vec<Cohort>,
     pub sites: Vec<CohortSite>,
     pub window: Window,
@@ -59,8 +66,9 @@ pub struct ProviderPage {
 #[cfg(feature = "ssr")]
 fn cohort(c: store::ProviderCohort) -> Cohort {
     Cohort {
+        provider_name: provider_name(&c.provider),
         provider: c.provider,
-        role: c.role.as_str().to_owned(),
+        role: c.role,
         sites: c.sites,
         probed: c.probed,
         failing: c.failing,
@@ -70,34 +78,27 @@ fn cohort(c: store::ProviderCohort) -> Cohort {
 
 /// The provider grid for a page's live updates, from the short memo.
 #[server]
-pub async fn poll_providers() -> Result<Vec<Cohort>, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => memo.providers.get_or((), list_providers()).await,
-        None => list_providers().await,
-    }
+pub async fn poll_providers() -> Result<Vec<Cohort>, AppError> {
+    crate::live::memoised((), list_providers()).await
 }
 
 /// Every provider and role with watched sites, largest first.
 #[server]
-pub async fn list_providers() -> Result<Vec<Cohort>, ServerFnError> {
+pub async fn list_providers() -> Result<Vec<Cohort>, AppError> {
     let store = expect_context::<store::Store>();
     Ok(store
         .provider_cohorts()
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(cohort)
         .collect())
 }
 
 #[server]
-pub async fn get_provider(
-    id: String,
-    window: String,
-) -> Result<Option<ProviderPage>, ServerFnError> {
+pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, AppError> {
     let store = expect_context::<store::Store>();
     let id = id.to_ascii_lowercase();
-    let all = store.provider_cohorts().await.map_err(crate::unavailable)?;
+    let all = store.provider_cohorts().await?;
     let latest = all
         .iter()
         .filter(|c| c.provider == id)
@@ -110,26 +111,27 @@ pub async fn get_provider(
         .collect();
     let incidents: Vec<IncidentSummary> = store
         .provider_incidents(Some(&id), 100)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, None))
         .collect();
     if cohorts.is_empty() && incidents.is_empty() {
-        return Ok(None);
+        return Err(AppError::not_found(
+            "No watched site is attributed to this provider.",
+        ));
     }
     let sites = store
         .provider_sites(&id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|s| CohortSite {
             host: s.host,
             name: s.name,
-            role: s.role.as_str().to_owned(),
+            role: s.role,
             ok: s.ok,
             suspect: s.suspect.unwrap_or(false),
-            what: engine::Cause::of(s.fault, s.failure).map(|cause| cause.as_str().to_owned()),
+            what: engine::Cause::of(s.fault, s.failure),
+            generator_name: s.generator.as_deref().map(provider_name),
             generator: s.generator,
             since: s.since,
         })
@@ -148,10 +150,10 @@ pub async fn get_provider(
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
         .provider_rollups(&id, resolution, at(from), at(until))
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     let series = Series::from_rollups(from, until, bin, rows);
-    Ok(Some(ProviderPage {
+    Ok(ProviderPage {
+        name: provider_name(&id),
         id,
         cohorts,
         sites,
@@ -159,5 +161,5 @@ pub async fn get_provider(
         series,
         incidents,
         as_of: now,
-    }))
+    })
 }

@@ -5,7 +5,10 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{nice_ceiling, Bar, TimeChart, YUnit};
+use crate::error::AppError;
 use crate::incident::IncidentSummary;
+#[cfg(feature = "ssr")]
+use crate::knowledge::provider_name;
 
 /// Everything the site page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,8 +35,8 @@ pub struct StatusNow {
     pub checked_at: DateTime<Utc>,
     pub ok: bool,
     pub suspect: bool,
-    pub failure: Option<String>,
-    pub fault: Option<String>,
+    pub failure: Option<engine::FailureClass>,
+    pub fault: Option<engine::Fault>,
     pub provider: Option<String>,
     pub since: DateTime<Utc>,
 }
@@ -45,7 +48,7 @@ pub struct ProbeView {
     pub ok: bool,
     pub suspect: bool,
     pub status: Option<i64>,
-    pub failure: Option<String>,
+    pub failure: Option<engine::FailureClass>,
     pub detail: Option<String>,
     pub dns_ms: Option<i64>,
     pub connect_ms: Option<i64>,
@@ -53,9 +56,13 @@ pub struct ProbeView {
     pub ttfb_ms: Option<i64>,
     pub total_ms: Option<i64>,
     pub remote_ip: Option<String>,
+    /// The provider that made the error page.
     pub provider: Option<String>,
-    pub fault_side: Option<String>,
-    pub fault: Option<String>,
+    pub provider_name: Option<String>,
+    pub fault_side: Option<engine::FaultSide>,
+    /// Who is at fault, in words.
+    pub at_fault: Option<String>,
+    pub fault: Option<engine::Fault>,
     pub confidence: Option<f64>,
     pub evidence: Vec<String>,
 }
@@ -64,7 +71,8 @@ pub struct ProbeView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderView {
     pub provider: String,
-    pub role: String,
+    pub provider_name: String,
+    pub role: engine::Role,
     pub evidence: Vec<String>,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
@@ -386,7 +394,7 @@ pub enum CheckOutcome {
 /// Finds the watched site a search means; sends the browser to its page
 /// when there is one.
 #[server]
-pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
+pub async fn check_site(query: String) -> Result<CheckOutcome, AppError> {
     let store = expect_context::<store::Store>();
     let Some(host) = normalise_query(&query) else {
         return Ok(CheckOutcome::Invalid);
@@ -396,11 +404,7 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
         None => format!("www.{host}"),
     };
     for candidate in [&host, &alternative] {
-        if let Some(site) = store
-            .site_by_host(candidate)
-            .await
-            .map_err(crate::unavailable)?
-        {
+        if let Some(site) = store.site_by_host(candidate).await? {
             // Only a plain host name goes into the Location header.
             if site
                 .host
@@ -417,49 +421,38 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, ServerFnError> {
 
 /// A site page's live updates, from the short memo.
 #[server]
-pub async fn poll_site(host: String, window: String) -> Result<Option<SitePage>, ServerFnError> {
-    match use_context::<crate::live::LiveMemo>() {
-        Some(memo) => {
-            let key = (host.to_ascii_lowercase(), window.clone());
-            memo.site.get_or(key, get_site(host, window)).await
-        }
-        None => get_site(host, window).await,
-    }
+pub async fn poll_site(host: String, window: String) -> Result<SitePage, AppError> {
+    let key = (host.to_ascii_lowercase(), window.clone());
+    crate::live::memoised(key, get_site(host, window)).await
 }
 
 #[server]
-pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, ServerFnError> {
+pub async fn get_site(host: String, window: String) -> Result<SitePage, AppError> {
     use crate::words::evidence;
 
     let store = expect_context::<store::Store>();
     let host = host.to_ascii_lowercase();
-    let Some(site) = store
-        .site_by_host(&host)
-        .await
-        .map_err(crate::unavailable)?
-    else {
-        return Ok(None);
+    let Some(site) = store.site_by_host(&host).await? else {
+        return Err(AppError::not_found(format!(
+            "{host} is not on the watchlist."
+        )));
     };
     let now = Utc::now();
-    let status = store
-        .site_status(site.id)
-        .await
-        .map_err(crate::unavailable)?
-        .map(|s| StatusNow {
-            checked_at: s.started_at,
-            ok: s.ok,
-            suspect: s.suspect,
-            failure: s.failure.map(|w| w.as_str().to_owned()),
-            fault: s.fault.map(|w| w.as_str().to_owned()),
-            provider: s.provider,
-            since: s.since,
-        });
+    let status = store.site_status(site.id).await?.map(|s| StatusNow {
+        checked_at: s.started_at,
+        ok: s.ok,
+        suspect: s.suspect,
+        failure: s.failure,
+        fault: s.fault,
+        provider: s.provider,
+        since: s.since,
+    });
     let probe_view = |p: store::ProbeRecord| ProbeView {
         at: p.started_at,
         ok: p.ok,
         suspect: p.suspect,
         status: p.status,
-        failure: p.failure.map(|w| w.as_str().to_owned()),
+        failure: p.failure,
         detail: p.detail,
         dns_ms: p.dns_ms,
         connect_ms: p.connect_ms,
@@ -467,42 +460,38 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
         ttfb_ms: p.ttfb_ms,
         total_ms: p.total_ms,
         remote_ip: p.remote_ip,
+        provider_name: p.provider.as_deref().map(provider_name),
+        at_fault: p
+            .fault_side
+            .map(|side| crate::words::side(side, p.provider.as_deref())),
         provider: p.provider,
-        fault_side: p.fault_side.map(|w| w.as_str().to_owned()),
-        fault: p.fault.map(|w| w.as_str().to_owned()),
+        fault_side: p.fault_side,
+        fault: p.fault,
         confidence: p.confidence,
         evidence: evidence(p.evidence.as_deref()),
     };
-    let last_error = store
-        .latest_failure(site.id)
-        .await
-        .map_err(crate::unavailable)?
-        .map(probe_view);
+    let last_error = store.latest_failure(site.id).await?.map(probe_view);
     let probes = store
         .probe_history(site.id, 20)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(probe_view)
         .collect();
     let providers = store
         .site_provider_history(site.id)
-        .await
-        .map_err(crate::unavailable)?
+        .await?
         .into_iter()
         .map(|p| ProviderView {
             evidence: evidence(Some(&p.evidence)),
+            provider_name: provider_name(&p.provider),
             provider: p.provider,
-            role: p.role.as_str().to_owned(),
+            role: p.role,
             first_seen: p.first_seen,
             last_seen: p.last_seen,
             until: p.until,
         })
         .collect();
-    let stored_incidents = store
-        .site_incidents(site.id, 50)
-        .await
-        .map_err(crate::unavailable)?;
+    let stored_incidents = store.site_incidents(site.id, 50).await?;
     let incidents: Vec<IncidentSummary> = stored_incidents
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, Some(site.host.clone())))
@@ -511,14 +500,14 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
     // the site's own incident was attributed to.
     let explained_by = last_error.as_ref().and_then(|error| {
         let covers = |i: &&IncidentSummary| {
-            i.kind == "provider"
+            i.kind == engine::IncidentKind::Provider
                 && i.onset_at <= error.at
                 && i.resolved_at.is_none_or(|end| error.at <= end)
         };
         incidents.iter().find(covers).cloned().or_else(|| {
             incidents
                 .iter()
-                .filter(|i| i.kind == "site" && i.onset_at <= error.at)
+                .filter(|i| i.kind == engine::IncidentKind::Site && i.onset_at <= error.at)
                 .find_map(|i| i.explained_by)
                 .and_then(|id| incidents.iter().find(|p| p.id == id).cloned())
         })
@@ -530,10 +519,9 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
         .rollups(site.id, window.resolution(), at(from), at(until))
-        .await
-        .map_err(crate::unavailable)?;
+        .await?;
     let series = Series::from_rollups(from, until, bin, rows);
-    Ok(Some(SitePage {
+    Ok(SitePage {
         host: site.host,
         name: site.name,
         url: site.url,
@@ -547,7 +535,7 @@ pub async fn get_site(host: String, window: String) -> Result<Option<SitePage>, 
         providers,
         incidents,
         as_of: now,
-    }))
+    })
 }
 
 #[cfg(test)]

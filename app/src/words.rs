@@ -1,9 +1,11 @@
-//! Plain words for what the store records: times, faults, fault sides and
-//! probe failures, as the pages, the citation text and the feeds say them.
+//! Plain words for times, shares and who is at fault, as the pages, the
+//! citation text and the feeds say them. The words of the domain (faults,
+//! failure classes, phases, ...) say themselves: `engine::vocab`'s `plain()`.
 
 use chrono::{DateTime, Utc};
+use engine::FaultSide;
 
-use crate::overview::provider_name;
+use crate::knowledge::provider_name;
 
 /// "11:20 UTC, 18 Nov 2025".
 pub fn utc(at: DateTime<Utc>) -> String {
@@ -36,48 +38,18 @@ pub fn duration(seconds: i64) -> String {
     }
 }
 
-/// The fault label in plain words.
-pub fn fault(fault: &str) -> String {
-    match fault {
-        "edge_error" => "the provider's edge failed to serve the page".to_owned(),
-        "origin_unreachable" => "the site's own server could not be reached".to_owned(),
-        "origin_timeout" => "the site's own server did not answer in time".to_owned(),
-        "origin_tls" => "the site's own server failed the secure connection".to_owned(),
-        "origin_error" => "the site's own server returned an error".to_owned(),
-        "blocked" => "the request was blocked by a security rule".to_owned(),
-        other => other.replace('_', " "),
-    }
-}
-
 /// Who is at fault, given the side and the provider that made the page.
-pub fn side(side: &str, provider: Option<&str>) -> String {
+/// (Faults, failure classes and the other words of the domain are said by
+/// their own `plain()`.)
+pub fn side(side: FaultSide, provider: Option<&str>) -> String {
     let by = provider.map(provider_name);
     match (side, by) {
-        ("edge", Some(name)) => format!("{name}'s edge, not the site's own servers"),
-        ("edge", None) => "a provider's edge, not the site's own servers".to_owned(),
-        ("origin", Some(name)) => {
+        (FaultSide::Edge, Some(name)) => format!("{name}'s edge, not the site's own servers"),
+        (FaultSide::Edge, None) => "a provider's edge, not the site's own servers".to_owned(),
+        (FaultSide::Origin, Some(name)) => {
             format!("the site's own servers (the error page was relayed by {name})")
         }
-        ("origin", None) => "the site's own servers".to_owned(),
-        ("policy", _) => "a deliberate block (a security or access rule), not an outage".to_owned(),
-        ("dns", Some(name)) => format!("the DNS served by {name}"),
-        (other, Some(name)) => format!("{other} ({name})"),
-        (other, None) => other.to_owned(),
-    }
-}
-
-/// The probe's failure class in plain words.
-pub fn failure(failure: &str) -> String {
-    match failure {
-        "http_status" => "an HTTP error status".to_owned(),
-        "dns_nxdomain" => "the name does not exist in DNS".to_owned(),
-        "dns_servfail" => "DNS failed to answer (SERVFAIL)".to_owned(),
-        "dns_timeout" => "DNS did not answer in time".to_owned(),
-        "connect_refused" => "the connection was refused".to_owned(),
-        "connect_timeout" => "the connection timed out".to_owned(),
-        "tls_error" => "the secure connection failed".to_owned(),
-        "timeout" => "no answer in time".to_owned(),
-        other => other.replace('_', " "),
+        (FaultSide::Policy | FaultSide::Origin | FaultSide::Unknown, _) => side.plain().to_owned(),
     }
 }
 
@@ -113,12 +85,18 @@ mod tests {
         assert_eq!(duration(2 * 86_400 + 3600), "2 d 1 h");
     }
 
+    // Provider names come from the knowledge base, on the server.
+    #[cfg(feature = "ssr")]
     #[test]
     fn fault_sides_name_who_is_at_fault() {
         assert_eq!(
-            side("edge", Some("cloudflare")),
+            side(FaultSide::Edge, Some("cloudflare")),
             "Cloudflare's edge, not the site's own servers"
         );
-        assert!(side("origin", Some("fastly")).starts_with("the site's own servers"));
+        assert!(side(FaultSide::Origin, Some("fastly")).starts_with("the site's own servers"));
+        assert_eq!(
+            side(FaultSide::Policy, Some("cloudflare")),
+            "a deliberate block (a security or access rule), not an outage"
+        );
     }
 }

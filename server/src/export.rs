@@ -3,7 +3,7 @@
 //! feeds of provider-wide incidents (all, or one provider's).
 
 use app::incident::IncidentSummary;
-use app::overview::provider_name;
+use app::knowledge::provider_name;
 use app::words;
 use atom_syndication::{Entry, Feed, Link, Person, Text};
 use axum::extract::{Path, State};
@@ -391,7 +391,7 @@ fn entry_summary(i: &IncidentSummary) -> String {
     if let Some(confidence) = i.confidence {
         text.push_str(&format!("; confidence {}", words::percent(confidence)));
     }
-    if i.pattern == "intermittent" {
+    if i.pattern == engine::Pattern::Intermittent {
         text.push_str("; intermittent");
     }
     text.push('.');

@@ -422,7 +422,9 @@ fn parse_target(target: &str, groups: &[String]) -> Result<FaultTarget, String> 
         (_, Some(Role::Cdn)) => provider(value).map(FaultTarget::Cdn),
         (_, Some(Role::Dns)) => provider(value).map(FaultTarget::Dns),
         (_, Some(Role::Host)) => provider(value).map(FaultTarget::Host),
-        ("group", _) if groups.iter().any(|g| g == value) => Ok(FaultTarget::Group(value.to_owned())),
+        ("group", _) if groups.iter().any(|g| g == value) => {
+            Ok(FaultTarget::Group(value.to_owned()))
+        }
         ("group", _) => Err(format!("no site group named {value:?}")),
         ("site", _) => Ok(FaultTarget::Site(value.to_ascii_lowercase())),
         (other, _) => Err(format!("unknown target kind {other:?}")),

@@ -10,9 +10,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::parts::{Time, Unavailable};
 use crate::admin::{
     load_admin_incident, load_admin_overview, load_admin_watchlist, AdminAddNote, AdminAddSite,
-    AdminDeleteNote, AdminDenied, AdminImport, AdminLogin, AdminLogout, AdminSetWatched,
-    AdminUpdateSite, Flash, WatchedSite,
+    AdminDeleteNote, AdminImport, AdminLogin, AdminLogout, AdminSetWatched, AdminUpdateSite, Flash,
+    WatchedSite,
 };
+use crate::error::{not_found_status, AppError};
 
 /// `/admin/login`.
 #[component]
@@ -93,18 +94,20 @@ fn FlashNotice(flash: Option<Flash>) -> impl IntoView {
     })
 }
 
+/// Why an admin page has nothing to show.
 #[component]
-fn Denied(denied: AdminDenied) -> impl IntoView {
-    match denied {
-        AdminDenied::SignedOut => view! {
+fn Denied(error: AppError) -> impl IntoView {
+    match error {
+        AppError::Unauthorised(_) => view! {
             <p data-test="signed-out">"You are not signed in. " <a href="/admin/login">"Sign in"</a></p>
         }
         .into_any(),
-        AdminDenied::NotFound => {
-            crate::not_found_status();
+        AppError::NotFound(_) => {
+            not_found_status();
             view! { <p>"There is nothing here. " <a href="/admin">"Back to administration"</a></p> }
                 .into_any()
         }
+        _ => view! { <Unavailable/> }.into_any(),
     }
 }
 
@@ -119,7 +122,7 @@ pub fn AdminHome() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(Ok(page)) => {
+                        Ok(page) => {
                             let knowledge = page.knowledge.clone();
                             let now = Utc::now();
                             view! {
@@ -193,8 +196,7 @@ pub fn AdminHome() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(Err(denied)) => view! { <Denied denied/> }.into_any(),
-                        Err(_) => view! { <Unavailable/> }.into_any(),
+                        Err(error) => view! { <Denied error/> }.into_any(),
                     })
             }}
         </Suspense>
@@ -225,7 +227,7 @@ fn VantageTable(events: Vec<crate::admin::VantageLine>) -> impl IntoView {
                         .map(|e| {
                             view! {
                                 <tr>
-                                    <td>{e.state}</td>
+                                    <td>{e.state.plain()}</td>
                                     <td><Time at=e.started_at/></td>
                                     <td>
                                         {match e.ended_at {
@@ -272,7 +274,7 @@ fn IncidentNotesTable(
                             view! {
                                 <tr>
                                     <td><a href=format!("/incident/{}", i.id)>{i.title()}</a></td>
-                                    <td>{i.phase.clone()}</td>
+                                    <td>{i.phase.plain()}</td>
                                     <td><Time at=i.onset_at/></td>
                                     <td>{i.duration(now)}</td>
                                     <td>
@@ -341,7 +343,7 @@ pub fn AdminSites() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(Ok(page)) => {
+                        Ok(page) => {
                             let (tag, text) = query
                                 .with_untracked(|q| (
                                     q.get("tag").unwrap_or_default(),
@@ -386,8 +388,7 @@ pub fn AdminSites() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(Err(denied)) => view! { <Denied denied/> }.into_any(),
-                        Err(_) => view! { <Unavailable/> }.into_any(),
+                        Err(error) => view! { <Denied error/> }.into_any(),
                     })
             }}
         </Suspense>
@@ -523,7 +524,7 @@ pub fn AdminIncidentNotes() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(Ok(page)) => {
+                        Ok(page) => {
                             let id = page.incident.id;
                             view! {
                                 <AdminBar username=page.username.clone()/>
@@ -572,8 +573,7 @@ pub fn AdminIncidentNotes() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(Err(denied)) => view! { <Denied denied/> }.into_any(),
-                        Err(_) => view! { <Unavailable/> }.into_any(),
+                        Err(error) => view! { <Denied error/> }.into_any(),
                     })
             }}
         </Suspense>

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::parts::Unavailable;
+use crate::error::{not_found_status, AppError};
 use crate::ondemand::{check_now, OnDemandOutcome, OnDemandResult};
 use crate::site::{check_site, CheckOutcome};
 
@@ -57,7 +58,7 @@ pub fn Check() -> impl IntoView {
                         // A check made now is an answer worth caching; the
                         // bare "not watched" page is a miss.
                         if !now() {
-                            crate::not_found_status();
+                            not_found_status();
                         }
                         view! {
                             <p class="headline-text" data-test="check-result">
@@ -93,7 +94,7 @@ pub fn Check() -> impl IntoView {
 #[component]
 fn CheckNow(
     host: String,
-    checked: Resource<Option<Result<OnDemandOutcome, ServerFnError>>>,
+    checked: Resource<Option<Result<OnDemandOutcome, AppError>>>,
 ) -> impl IntoView {
     view! {
         <Suspense fallback=move || view! {
@@ -101,7 +102,7 @@ fn CheckNow(
         }>
             {move || checked.get().flatten().map(|outcome| match outcome {
                 Ok(OnDemandOutcome::Checked(found)) => view! { <CheckedNow found/> }.into_any(),
-                Ok(OnDemandOutcome::RateLimited) => view! {
+                Err(AppError::RateLimited(_)) => view! {
                     <p class="error" role="alert" data-test="check-limited">
                         "You have asked for several checks in a short time; try again in a minute."
                     </p>

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::parts::Unavailable;
+use crate::error::{not_found_status, AppError};
 use crate::explain::{get_explanation, ExplainPage, Explanation, MAX_PASTED_BYTES};
 use leptos::server_fn::ServerFn;
 
@@ -53,9 +54,9 @@ pub fn Explanation() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Reading the answer…"</p> }>
             {move || {
                 answer.get().map(|result| match result {
-                    Ok(Some(answer)) => view! { <Answer answer/> }.into_any(),
-                    Ok(None) => {
-                        crate::not_found_status();
+                    Ok(answer) => view! { <Answer answer/> }.into_any(),
+                    Err(AppError::NotFound(_)) => {
+                        not_found_status();
                         view! {
                             <p data-test="explanation-missing">
                                 "This answer has expired or never existed. Paste the page again below."
@@ -74,10 +75,7 @@ pub fn Explanation() -> impl IntoView {
 
 #[component]
 fn Answer(answer: Explanation) -> impl IntoView {
-    let side = answer
-        .fault_side
-        .clone()
-        .unwrap_or_else(|| "none".to_owned());
+    let side = answer.at_fault.clone().unwrap_or_else(|| "none".to_owned());
     let confidence = format!("{:.0} %", answer.confidence * 100.0);
     view! {
         <section class="answer" aria-labelledby="answer-heading">
@@ -91,7 +89,7 @@ fn Answer(answer: Explanation) -> impl IntoView {
                 <dt>"Whose fault"</dt>
                 <dd data-test="explained-side">{side}</dd>
                 <dt>"Fault"</dt>
-                <dd>{answer.fault.clone().unwrap_or_else(|| "none".to_owned())}</dd>
+                <dd>{answer.fault.map_or("none", engine::Fault::plain)}</dd>
                 <dt>"Status"</dt>
                 <dd>{answer.status.map_or_else(|| "not given".to_owned(), |s| s.to_string())}</dd>
                 <dt>"Confidence"</dt>

@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 
 use super::check::SearchForm;
+use crate::error::AppError;
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
-use crate::overview::{clock_time, get_overview, poll_overview, provider_name, Overview};
+use crate::overview::{clock_time, get_overview, poll_overview, Overview};
 use crate::provider::{list_providers, poll_providers, Cohort};
 
 #[component]
@@ -20,7 +21,7 @@ pub fn Home() -> impl IntoView {
     });
     let overview_gate = PollGate::default();
     let providers_gate = PollGate::default();
-    let overview: Resource<Result<Overview, ServerFnError>> = Resource::new(
+    let overview: Resource<Result<Overview, AppError>> = Resource::new(
         move || (refresh.version().get(), tick.get()),
         move |(_, tick)| {
             let poll = overview_gate.is_poll(tick);
@@ -116,9 +117,9 @@ fn ProviderGrid(cohorts: Vec<Cohort>) -> impl IntoView {
                         view! {
                             <li class=format!("tile {state}")>
                                 <a href=format!("/provider/{}", c.provider)>
-                                    <strong>{provider_name(&c.provider)}</strong>
+                                    <strong>{c.provider_name.clone()}</strong>
                                     " "
-                                    <span class="muted">{c.role.to_uppercase()}</span>
+                                    <span class="muted">{c.role.plain()}</span>
                                 </a>
                                 <span class="tile-health">{c.health()}</span>
                                 <span class="muted">{format!("{} sites", c.sites)}</span>
@@ -155,7 +156,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                             .map(|incident| {
                                 view! {
                                     <li>
-                                        <a href=format!("/incident/{}", incident.id)><strong>{provider_name(&incident.provider)}</strong></a>
+                                        <a href=format!("/incident/{}", incident.id)><strong>{incident.provider_name.clone()}</strong></a>
                                         {format!(
                                             " ({}) {} since {} UTC: {:.0} % of its watched sites failing now (peak {:.0} %), {} sites affected, confidence {:.0} %",
                                             incident.role,
@@ -193,8 +194,8 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                                 {(site.name != site.host)
                                                     .then(|| view! { " " <span class="host">{site.host.clone()}</span> })}
                                             </td>
-                                            <td>{site.what.replace('_', " ")}</td>
-                                            <td>{site.provider.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                            <td>{site.what.map_or("failure", engine::Cause::plain)}</td>
+                                            <td>{site.provider_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
                                             <td><time datetime=site.since.clone()>{clock_time(&site.since).to_owned()}</time></td>
                                         </tr>
                                     }

@@ -4,9 +4,9 @@ use leptos_router::hooks::use_params_map;
 
 use super::parts::{EvidenceList, ProviderLink, Time, Unavailable};
 use crate::chart::Chart;
+use crate::error::{not_found_status, AppError};
 use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS};
-use crate::overview::provider_name;
 use crate::words;
 
 #[component]
@@ -32,13 +32,13 @@ pub fn Incident() -> impl IntoView {
                 match id {
                     Some(id) if poll => poll_incident(id).await,
                     Some(id) => get_incident(id).await,
-                    None => Ok(None),
+                    None => Err(AppError::not_found("No such incident.")),
                 }
             }
         },
     );
     Effect::new(move |_| {
-        if let Some(Ok(Some(page))) = page.get() {
+        if let Some(Ok(page)) = page.get() {
             set_open.set(page.incident.is_open());
         }
     });
@@ -58,9 +58,9 @@ pub fn Incident() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading the incident…"</p> }>
             {move || {
                 page.get().map(|result| match result {
-                    Ok(Some(page)) => view! { <IncidentView page/> }.into_any(),
-                    Ok(None) => {
-                        crate::not_found_status();
+                    Ok(page) => view! { <IncidentView page/> }.into_any(),
+                    Err(AppError::NotFound(_)) => {
+                        not_found_status();
                         view! {
                             <h1>"No such incident"</h1>
                             <p><a href="/incidents">"All incidents"</a></p>
@@ -108,14 +108,14 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         <section class="headline" aria-labelledby="incident-title">
             <h1 id="incident-title">{title.clone()}</h1>
             <p class="headline-text" data-test="incident-summary">{summary}</p>
-            {(i.pattern == "intermittent").then(|| view! {
+            {(i.pattern == engine::Pattern::Intermittent).then(|| view! {
                 <p class="badge-line" data-test="intermittent">
                     <span class="badge intermittent">"INTERMITTENT"</span>
                     {format!(" The failures came and went: {wave_count} waves above half the peak share. Each rise after a fall below the threshold counts in the same incident.")}
                 </p>
             })}
             <p class="muted">
-                {i.provider.clone().map(|p| view! { "Provider: " <ProviderLink id=p/> ". " })}
+                {i.provider.clone().zip(i.provider_name.clone()).map(|(id, name)| view! { "Provider: " <ProviderLink id name/> ". " })}
                 {i.site.clone().map(|host| view! { "Site: " <a href=format!("/site/{host}")>{host.clone()}</a> ". " })}
                 {i.explained_by.map(|by| view! {
                     <span data-test="explained-by">"Explained by the provider-wide "
@@ -190,13 +190,9 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                                 <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
                                 <td><Time at=s.first_failure/></td>
                                 <td><Time at=s.last_failure/></td>
-                                <td>{s.status.map(|c| c.to_string()).or(s.failure.clone().map(|f| f.replace('_', " "))).unwrap_or_else(|| "–".to_owned())}</td>
-                                <td>{s.generator.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
-                                <td>{match (&s.fault_side, &s.fault) {
-                                    (Some(side), Some(fault)) => format!("{side}: {}", fault.replace('_', " ")),
-                                    (None, Some(fault)) => fault.replace('_', " "),
-                                    _ => "–".to_owned(),
-                                }}</td>
+                                <td>{s.status.map(|c| c.to_string()).or(s.failure.map(|f| f.plain().to_owned())).unwrap_or_else(|| "–".to_owned())}</td>
+                                <td>{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
+                                <td>{s.fault.map_or("–", engine::Fault::plain)}</td>
                                 <td><EvidenceList evidence=s.evidence.into_iter().take(3).collect()/></td>
                             </tr>
                         }).collect_view()}

@@ -2,10 +2,7 @@ use leptos::prelude::*;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::NOT_FOUND);
-    }
+    crate::error::not_found_status();
     view! {
         <h1>"Page not found"</h1>
         <p><a href="/">"Back to the overview"</a></p>

@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::incident::IncidentSummary;
-use crate::overview::provider_name;
 use crate::site::Window;
 use crate::words;
 
@@ -63,10 +62,10 @@ pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> imp
                         .into_iter()
                         .map(|i| {
                             let href = format!("/incident/{}", i.id);
-                            let state = if i.pattern == "intermittent" {
-                                format!("{}, intermittent", i.phase)
+                            let state = if i.pattern == engine::Pattern::Intermittent {
+                                format!("{}, intermittent", i.phase.plain())
                             } else {
-                                i.phase.clone()
+                                i.phase.plain().to_owned()
                             };
                             view! {
                                 <tr class:open=i.is_open()>
@@ -89,8 +88,7 @@ pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> imp
 
 /// A provider's name linking to its page.
 #[component]
-pub fn ProviderLink(id: String) -> impl IntoView {
-    let name = provider_name(&id);
+pub fn ProviderLink(id: String, name: String) -> impl IntoView {
     view! { <a href=format!("/provider/{id}")>{name}</a> }
 }
 

@@ -4,7 +4,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{IncidentTable, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
-use crate::overview::provider_name;
+use crate::error::{not_found_status, AppError};
 use crate::provider::{get_provider, ProviderPage};
 
 #[component]
@@ -24,9 +24,9 @@ pub fn Provider() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading the provider…"</p> }>
             {move || {
                 page.get().map(|result| match result {
-                    Ok(Some(page)) => view! { <ProviderView page/> }.into_any(),
-                    Ok(None) => {
-                        crate::not_found_status();
+                    Ok(page) => view! { <ProviderView page/> }.into_any(),
+                    Err(AppError::NotFound(_)) => {
+                        not_found_status();
                         view! {
                             <h1>"Unknown provider"</h1>
                             <p>"No watched site is attributed to this provider. " <a href="/">"Back to the overview"</a></p>
@@ -41,7 +41,7 @@ pub fn Provider() -> impl IntoView {
 
 #[component]
 fn ProviderView(page: ProviderPage) -> impl IntoView {
-    let name = provider_name(&page.id);
+    let name = page.name.clone();
     let open: Vec<_> = page
         .incidents
         .iter()
@@ -83,7 +83,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
             <dl class="counts">
                 {page.cohorts.iter().map(|c| view! {
                     <div>
-                        <dt>{format!("{} sites", c.role.to_uppercase())}</dt>
+                        <dt>{format!("{} sites", c.role.plain())}</dt>
                         <dd data-test=format!("cohort-{}", c.role)>{c.health()}</dd>
                     </div>
                 }).collect_view()}
@@ -137,14 +137,14 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                                 (None, _) => "not probed yet".to_owned(),
                                 (Some(true), _) => "up".to_owned(),
                                 (Some(false), true) => "unknown (own network down)".to_owned(),
-                                (Some(false), false) => format!("down: {}", s.what.clone().unwrap_or_default().replace('_', " ")),
+                                (Some(false), false) => format!("down: {}", s.what.map_or("failure", engine::Cause::plain)),
                             };
                             view! {
                                 <tr class:failed=s.ok == Some(false)>
                                     <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
-                                    <td>{s.role.to_uppercase()}</td>
+                                    <td>{s.role.plain()}</td>
                                     <td>{now_text}</td>
-                                    <td>{s.generator.as_deref().map(provider_name).unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td>{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
                                     <td>{s.since.map(|at| view! { <Time at/> })}</td>
                                 </tr>
                             }
