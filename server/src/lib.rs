@@ -19,6 +19,7 @@ pub mod ranges;
 pub mod scenario;
 pub mod schedule;
 pub mod shutdown;
+pub mod startup;
 pub mod sim;
 pub mod telemetry;
 pub mod vantage;
