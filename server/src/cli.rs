@@ -657,8 +657,8 @@ fn read_bytes(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
     crate::telemetry::init(crate::config::LogFormat::Text, "error");
-    let text = read_input(&args.file, crate::scenario::MAX_SCENARIO_BYTES)?;
-    let scenario = crate::scenario::Scenario::parse(&text)
+    let text = read_input(&args.file, crate::sim::scenario::MAX_SCENARIO_BYTES)?;
+    let scenario = crate::sim::scenario::Scenario::parse(&text)
         .map_err(|error| Failure::Usage(format!("{}: {error}", args.file.display())))?;
     let scratch = tempfile::tempdir().map_err(|e| {
         Failure::Runtime(anyhow::Error::new(e).context("failed to create a temporary directory"))
@@ -742,10 +742,10 @@ fn demo(config_file: Option<PathBuf>, args: &DemoArgs) -> Result<(), Failure> {
         .map_err(|error| Failure::Usage(error.to_string()))?;
     crate::telemetry::init(config.log.format, "warn");
     let text = match &args.scenario {
-        Some(path) => read_input(path, crate::scenario::MAX_SCENARIO_BYTES)?,
+        Some(path) => read_input(path, crate::sim::scenario::MAX_SCENARIO_BYTES)?,
         None => DEMO_SCENARIO.to_owned(),
     };
-    let scenario = crate::scenario::Scenario::parse(&text)
+    let scenario = crate::sim::scenario::Scenario::parse(&text)
         .map_err(|error| Failure::Usage(error.to_string()))?;
     let scratch = tempfile::tempdir().map_err(|e| {
         Failure::Runtime(anyhow::Error::new(e).context("failed to create a temporary directory"))

@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::knowledge::Knowledge;
-use crate::scenario::Scenario;
+use crate::sim::scenario::Scenario;
 use crate::sim::simulate::Simulation;
 
 /// Why the service did not start or stopped with an error.
@@ -187,11 +187,9 @@ pub async fn open_store(path: &Path) -> Result<store::Store, StartupError> {
         Err(error @ store::StoreError::CreateDir { .. }) => {
             Err(StartupError::Refused(error.to_string()))
         }
-        Err(error @ store::StoreError::Migrate { .. }) => {
-            Err(anyhow::Error::new(error)
-                .context("failed to migrate the database")
-                .into())
-        }
+        Err(error @ store::StoreError::Migrate { .. }) => Err(anyhow::Error::new(error)
+            .context("failed to migrate the database")
+            .into()),
         Err(error) => Err(anyhow::Error::new(error)
             .context("failed to open the database")
             .into()),

@@ -14,7 +14,7 @@ use crate::clock::SimClock;
 use crate::guard::GuardPolicy;
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::prober::{LiveProber, ProberConfig};
-use crate::scenario::Scenario;
+use crate::sim::scenario::Scenario;
 use crate::sim::world::World;
 
 /// What a simulation detected, in the JSON shape of `scenarios/FORMAT.md`.
