@@ -5,11 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat, LogOverrides, Overrides};
-use crate::http::{self, AppState};
+use crate::startup::{Application, StartupError};
 use crate::watchlist;
 
 /// Exit code for input we refuse: bad flags, configuration or paths.
@@ -297,78 +296,23 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<StartupError> for Failure {
+    fn from(error: StartupError) -> Self {
+        match error {
+            StartupError::Refused(message) => Failure::Usage(message),
+            StartupError::Unexpected(error) => Failure::Runtime(error),
+        }
+    }
+}
+
 fn serve(config_file: Option<PathBuf>, args: &ServeArgs) -> Result<(), Failure> {
     let config = Config::load(config_file.as_deref(), &args.overrides())
         .map_err(|error| Failure::Usage(error.to_string()))?;
     crate::telemetry::init(config.log.format, &config.log.level);
-    let runtime = tokio::runtime::Runtime::new().map_err(|error| {
-        Failure::Runtime(anyhow::Error::new(error).context("cannot start the async runtime"))
-    })?;
-    runtime.block_on(serve_async(config))
-}
-
-async fn serve_async(config: Config) -> Result<(), Failure> {
-    let store = open_store(&config).await?;
-    seed_default_watchlist(&store).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|error| Failure::Usage(format!("cannot listen on {}: {error}", config.listen)))?;
-    let shutdown = CancellationToken::new();
-    crate::shutdown::cancel_on_signal(shutdown.clone());
-
-    tracing::info!(
-        address = %config.listen,
-        database = %config.database.display(),
-        "serving Faultline at http://{}",
-        config.listen
-    );
-    if let Ok(admins) = store.list_admins().await {
-        if admins.is_empty() {
-            tracing::info!(
-                "no administrator yet: create one with `faultline admin create NAME` to use /admin"
-            );
-        }
-    }
-    let knowledge = crate::knowledge::Knowledge::load(config.knowledge.dir.as_deref());
-    let watcher = tokio::spawn(
-        knowledge
-            .clone()
-            .watch(config.knowledge.reload_seconds, shutdown.clone()),
-    );
-    let monitor = if config.monitor.enabled {
-        let prober = probe::LiveProber::new(config.probe.clone())
-            .map_err(|error| Failure::Usage(error.to_string()))?
-            .with_knowledge(knowledge.clone());
-        let monitor = crate::monitor::Monitor::new(
-            store.clone(),
-            Arc::new(crate::clock::SystemClock),
-            Arc::new(prober),
-            config.monitor.to_monitor_config(),
-        );
-        Some(tokio::spawn(monitor.run(shutdown.clone())))
-    } else {
-        None
-    };
-    let on_demand = probe::LiveProber::new(config.probe.clone())
-        .map_err(|error| Failure::Usage(error.to_string()))?
-        .with_knowledge(knowledge.clone());
-    let state = AppState::new(&config, store.clone())
-        .with_knowledge(knowledge.clone())
-        .with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
-            on_demand, knowledge,
-        )));
-    let served = http::serve(listener, state, shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = watcher.await;
-    if let Some(monitor) = monitor {
-        if let Err(error) = monitor.await {
-            tracing::error!(%error, "the probe loop failed");
-        }
-    }
-    store.close().await;
-    tracing::info!("stopped cleanly");
-    served.map_err(|error| {
-        Failure::Runtime(anyhow::Error::new(error).context("the web server failed"))
+    block_on(async {
+        let application = Application::build(&config, CancellationToken::new()).await?;
+        application.run_until_stopped().await?;
+        Ok(())
     })
 }
 
@@ -388,39 +332,13 @@ fn database_config(
 }
 
 async fn open_store(config: &Config) -> Result<store::Store, Failure> {
-    store::Store::open(&config.database)
-        .await
-        .map_err(|error| Failure::Usage(error.to_string()))
+    Ok(crate::startup::open_store(&config.database).await?)
 }
 
 fn block_on<F: std::future::Future<Output = Result<(), Failure>>>(
     future: F,
 ) -> Result<(), Failure> {
     block_on_value(future)?
-}
-
-/// On first start the watchlist is empty: fill it with the default one.
-async fn seed_default_watchlist(store: &store::Store) -> Result<(), Failure> {
-    let summary = store
-        .site_summary()
-        .await
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    if summary.watched > 0 {
-        return Ok(());
-    }
-    let parsed =
-        watchlist::parse(watchlist::DEFAULT_WATCHLIST, watchlist::Format::Csv).map_err(|e| {
-            Failure::Runtime(anyhow::Error::new(e).context("the built-in watchlist is invalid"))
-        })?;
-    let added = store
-        .add_sites(&parsed.sites, chrono::Utc::now())
-        .await
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    tracing::info!(
-        sites = added,
-        "empty watchlist: added the default watchlist"
-    );
-    Ok(())
 }
 
 fn import(config_file: Option<PathBuf>, args: &ImportArgs) -> Result<(), Failure> {
@@ -718,7 +636,7 @@ fn refresh_ranges(args: &RefreshRangesArgs) -> Result<(), Failure> {
 fn block_on_value<T, F: std::future::Future<Output = T>>(future: F) -> Result<T, Failure> {
     Ok(tokio::runtime::Runtime::new()
         .map_err(|error| {
-            Failure::Runtime(anyhow::Error::new(error).context("cannot start the async runtime"))
+            Failure::Runtime(anyhow::Error::new(error).context("failed to start the async runtime"))
         })?
         .block_on(future))
 }
@@ -739,11 +657,11 @@ fn read_bytes(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
     crate::telemetry::init(crate::config::LogFormat::Text, "error");
-    let text = read_input(&args.file, crate::scenario::MAX_SCENARIO_BYTES)?;
-    let scenario = crate::scenario::Scenario::parse(&text)
+    let text = read_input(&args.file, crate::sim::scenario::MAX_SCENARIO_BYTES)?;
+    let scenario = crate::sim::scenario::Scenario::parse(&text)
         .map_err(|error| Failure::Usage(format!("{}: {error}", args.file.display())))?;
     let scratch = tempfile::tempdir().map_err(|e| {
-        Failure::Runtime(anyhow::Error::new(e).context("cannot create a temporary directory"))
+        Failure::Runtime(anyhow::Error::new(e).context("failed to create a temporary directory"))
     })?;
     let database = args
         .database
@@ -824,49 +742,17 @@ fn demo(config_file: Option<PathBuf>, args: &DemoArgs) -> Result<(), Failure> {
         .map_err(|error| Failure::Usage(error.to_string()))?;
     crate::telemetry::init(config.log.format, "warn");
     let text = match &args.scenario {
-        Some(path) => read_input(path, crate::scenario::MAX_SCENARIO_BYTES)?,
+        Some(path) => read_input(path, crate::sim::scenario::MAX_SCENARIO_BYTES)?,
         None => DEMO_SCENARIO.to_owned(),
     };
-    let scenario = crate::scenario::Scenario::parse(&text)
+    let scenario = crate::sim::scenario::Scenario::parse(&text)
         .map_err(|error| Failure::Usage(error.to_string()))?;
     let scratch = tempfile::tempdir().map_err(|e| {
-        Failure::Runtime(anyhow::Error::new(e).context("cannot create a temporary directory"))
+        Failure::Runtime(anyhow::Error::new(e).context("failed to create a temporary directory"))
     })?;
+    let database = scratch.path().join("demo.db");
     block_on(async {
-        let listener = TcpListener::bind(config.listen).await.map_err(|error| {
-            Failure::Usage(format!("cannot listen on {}: {error}", config.listen))
-        })?;
-        let simulation =
-            crate::sim::simulate::Simulation::start(&scenario, &scratch.path().join("demo.db"))
-                .await
-                .map_err(|e| {
-                    Failure::Runtime(
-                        anyhow::Error::new(e).context("cannot start the synthetic internet"),
-                    )
-                })?;
-        let shutdown = CancellationToken::new();
-        crate::shutdown::cancel_on_signal(shutdown.clone());
-        println!(
-            "Faultline demo: replaying {} ({}) at {}x on a synthetic internet.\nOpen http://{} and watch; Ctrl-C to stop.",
-            scenario.name, scenario.description, args.speed, config.listen
-        );
-        let state = AppState::new(&config, simulation.store.clone());
-        let server = tokio::spawn(http::serve(listener, state, shutdown.clone()));
-        simulation.pace(&scenario, args.speed, &shutdown).await;
-        if !shutdown.is_cancelled() {
-            println!("The replay has ended; the pages stay up until Ctrl-C.");
-            shutdown.cancelled().await;
-        }
-        let served = server.await;
-        let _ = simulation.finish(&scenario).await;
-        match served {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(Failure::Runtime(
-                anyhow::Error::new(error).context("the web server failed"),
-            )),
-            Err(error) => Err(Failure::Runtime(
-                anyhow::Error::new(error).context("the web server task failed"),
-            )),
-        }
+        crate::startup::demo(&config, &scenario, args.speed, &database).await?;
+        Ok(())
     })
 }

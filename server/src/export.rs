@@ -6,17 +6,39 @@ use app::incident::IncidentSummary;
 use app::knowledge::provider_name;
 use app::words;
 use atom_syndication::{Entry, Feed, Link, Person, Text};
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use chrono::{DateTime, Utc};
 use engine::{FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
 use serde::Serialize;
 
-use crate::http::AppState;
-
 /// Incidents in a feed.
 const FEED_LIMIT: i64 = 50;
+
+/// What the export handlers read: the store, and the public address for
+/// permalinks. The router's state provides it through `FromRef`.
+#[derive(Clone, Debug)]
+pub struct ExportState {
+    pub store: store::Store,
+    pub public_origin: app::PublicOrigin,
+}
+
+/// The export and feed routes, for a router whose state provides an
+/// `ExportState`.
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ExportState: FromRef<S>,
+{
+    Router::new()
+        .route("/incidents.atom", get(incidents_feed))
+        .route("/incidents/{id}/export.csv", get(incident_csv))
+        .route("/incidents/{id}/export.json", get(incident_json))
+        .route("/provider/{id}/incidents.atom", get(provider_feed))
+}
 
 /// What an export request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +159,7 @@ async fn export_sites(
 
 /// `GET /incidents/{id}/export.csv`: one row per affected site.
 pub async fn incident_csv(
-    State(state): State<AppState>,
+    State(state): State<ExportState>,
     Path(id): Path<String>,
 ) -> Result<Response, ExportError> {
     let id = incident_id(&id)?;
@@ -203,7 +225,7 @@ pub async fn incident_csv(
 /// `GET /incidents/{id}/export.json`: the incident, its timeline, notes
 /// and affected sites.
 pub async fn incident_json(
-    State(state): State<AppState>,
+    State(state): State<ExportState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {
@@ -262,7 +284,7 @@ pub async fn incident_json(
 
 /// `GET /incidents.atom`: every provider-wide incident.
 pub async fn incidents_feed(
-    State(state): State<AppState>,
+    State(state): State<ExportState>,
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {
     let incidents = state.store.provider_incidents(None, FEED_LIMIT).await?;
@@ -280,7 +302,7 @@ pub async fn incidents_feed(
 
 /// `GET /provider/{id}/incidents.atom`: one provider's incidents.
 pub async fn provider_feed(
-    State(state): State<AppState>,
+    State(state): State<ExportState>,
     Path(provider): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {

@@ -44,6 +44,15 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+impl FromRef<AppState> for crate::export::ExportState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            store: state.store.clone(),
+            public_origin: state.public_origin.clone(),
+        }
+    }
+}
+
 impl AppState {
     pub fn new(config: &Config, store: store::Store) -> Self {
         let leptos = LeptosOptions::builder()
@@ -91,19 +100,7 @@ pub fn router(state: AppState) -> Router {
     let admin = admin_auth(&state);
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/incidents.atom", get(crate::export::incidents_feed))
-        .route(
-            "/incidents/{id}/export.csv",
-            get(crate::export::incident_csv),
-        )
-        .route(
-            "/incidents/{id}/export.json",
-            get(crate::export::incident_json),
-        )
-        .route(
-            "/provider/{id}/incidents.atom",
-            get(crate::export::provider_feed),
-        )
+        .merge(crate::export::routes())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub mod correlation;
+pub mod writer;
+
 use crate::clock::Clock;
 use engine::schedule::{Schedule, Target};
 use engine::vantage::{VantageGuard, VantageState};
@@ -80,10 +83,10 @@ impl Monitor {
     /// Runs until `shutdown`; then waits for probes in flight (each is
     /// bounded by its own timeouts) and for the writer to store them.
     pub async fn run(self, shutdown: CancellationToken) {
-        let (sender, receiver) = crate::writer::channel();
-        let writer = tokio::spawn(crate::writer::run(self.store.clone(), receiver));
-        let (observations, observed) = crate::correlation::channel();
-        let correlation = crate::correlation::Correlation::new(
+        let (sender, receiver) = writer::channel();
+        let writer = tokio::spawn(writer::run(self.store.clone(), receiver));
+        let (observations, observed) = correlation::channel();
+        let correlation = correlation::Correlation::new(
             self.store.clone(),
             self.clock.clone(),
             self.guard.clone(),
@@ -296,7 +299,7 @@ async fn probe_one(
         guard.record_site(record.failure, finished);
         record.suspect = guard.is_suspect(record.failure);
     }
-    let observation = crate::correlation::observation_of(&record);
+    let observation = correlation::observation_of(&record);
     if sinks.records.send(record).await.is_err() {
         tracing::warn!(site = target.site_id, "writer gone; probe result dropped");
     }

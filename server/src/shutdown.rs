@@ -1,13 +1,19 @@
 //! Turns SIGINT/SIGTERM into one cancellation that every task listens to.
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Cancels `token` at the first SIGINT or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown requested; finishing in-flight work");
-        token.cancel();
+/// Cancels `token` at the first SIGINT or SIGTERM. The listener is a task
+/// on `tasks` that ends with the token, whoever cancels it.
+pub fn cancel_on_signal(tasks: &TaskTracker, token: CancellationToken) {
+    tasks.spawn(async move {
+        tokio::select! {
+            () = wait_for_signal() => {
+                tracing::info!("shutdown requested; finishing in-flight work");
+                token.cancel();
+            }
+            () = token.cancelled() => {}
+        }
     });
 }
 

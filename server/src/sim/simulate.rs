@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SimClock;
 use crate::monitor::{Monitor, MonitorConfig};
-use crate::scenario::Scenario;
+use crate::sim::scenario::Scenario;
 use crate::sim::world::World;
 use probe::guard::GuardPolicy;
 use probe::{LiveProber, ProberConfig};

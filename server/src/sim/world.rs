@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SimClock};
-use crate::scenario::{Fault, FaultKind, FaultTarget, Scenario};
 use crate::sim::dns::{DnsFault, DnsServer};
+use crate::sim::scenario::{Fault, FaultKind, FaultTarget, Scenario};
 
 /// How a provider's edge looks from outside.
 struct EdgeProfile {

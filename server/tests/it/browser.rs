@@ -223,7 +223,7 @@ impl Drop for Driver {
 /// page telling what is happening in one sentence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_home_page_names_the_cloudflare_outage() {
-    use server::scenario::Scenario;
+    use server::sim::scenario::Scenario;
     use server::sim::simulate::Simulation;
     let scenario = Scenario::parse(include_str!(
         "../../../scenarios/cloudflare-2025-11-18.toml"
@@ -289,7 +289,7 @@ struct Replayed {
 impl Replayed {
     /// Plays `file` from `scenarios/` to its end, then serves its database.
     async fn start(file: &str) -> Self {
-        use server::scenario::Scenario;
+        use server::sim::scenario::Scenario;
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../scenarios")
             .join(file);

@@ -59,6 +59,27 @@ fn an_unwritable_database_path_is_exit_code_2() {
 }
 
 #[test]
+fn a_database_that_does_not_open_is_a_failure_not_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("notes.db"),
+        "plain text where an SQLite database should be, long enough for a header\n".repeat(8),
+    )
+    .unwrap();
+    for args in [
+        &["serve", "--database", "notes.db", "--listen", "127.0.0.1:0"][..],
+        &["sites", "list", "--database", "notes.db"][..],
+    ] {
+        let (code, _, stderr) = faultline(args, dir.path());
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("failed to open the database") && stderr.contains("notes.db"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn sites_import_reports_bad_lines_and_keeps_good_ones() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -2,7 +2,7 @@
 //! `[[expect]]` blocks: which provider incidents, how soon, and none in the
 //! negative scenarios.
 
-use server::scenario::Scenario;
+use server::sim::scenario::Scenario;
 use server::sim::simulate::{check, simulate};
 
 async fn replay(file: &str) {

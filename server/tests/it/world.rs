@@ -4,7 +4,7 @@ use chrono::TimeDelta;
 use probe::guard::GuardPolicy;
 use probe::{gunzip, LiveProber, ProberConfig};
 use server::clock::SimClock;
-use server::scenario::Scenario;
+use server::sim::scenario::Scenario;
 use server::sim::world::World;
 
 const CLOUDFLARE_2025_11_18: &str = include_str!("../../../scenarios/cloudflare-2025-11-18.toml");

@@ -485,7 +485,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_parses() {
-        let text = include_str!("../../scenarios/cloudflare-2025-11-18.toml");
+        let text = include_str!("../../../scenarios/cloudflare-2025-11-18.toml");
         let scenario = Scenario::parse(text).unwrap();
         assert_eq!(scenario.name, "cloudflare-2025-11-18");
         assert_eq!(scenario.duration, TimeDelta::hours(7));

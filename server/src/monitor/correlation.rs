@@ -20,7 +20,7 @@ pub const TICK: TimeDelta = TimeDelta::seconds(10);
 const MEMBERSHIP_EVERY: TimeDelta = TimeDelta::seconds(60);
 
 pub fn channel() -> (mpsc::Sender<Observation>, mpsc::Receiver<Observation>) {
-    mpsc::channel(crate::writer::QUEUE)
+    mpsc::channel(super::writer::QUEUE)
 }
 
 pub struct Correlation {

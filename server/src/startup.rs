@@ -1,0 +1,237 @@
+//! Start-up: from a validated configuration to the running service. Opens
+//! the store, loads the knowledge base, builds the probers, the monitor and
+//! the HTTP state, and starts the long-lived tasks; `serve` and `demo` run
+//! them until shutdown. Each step says what failed.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::knowledge::Knowledge;
+use crate::sim::scenario::Scenario;
+use crate::sim::simulate::Simulation;
+
+/// Why the service did not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Input we refuse: an address we cannot listen on, a database path we
+    /// cannot create, a probe setting the prober rejects. The message names it.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// The service `faultline serve` runs: built, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    store: store::Store,
+    shutdown: CancellationToken,
+    /// Every long-lived task: the signal listener, the knowledge reloads,
+    /// the monitor (which tracks its own writer and correlation tasks).
+    tasks: TaskTracker,
+    monitor: Option<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Opens the store (creating and migrating it if needed), binds the
+    /// listener and starts the background work; `shutdown` (also cancelled
+    /// by SIGINT/SIGTERM) stops it all.
+    pub async fn build(config: &Config, shutdown: CancellationToken) -> Result<Self, StartupError> {
+        let store = open_store(&config.database).await?;
+        seed_default_watchlist(&store)
+            .await
+            .context("failed to fill the empty watchlist")?;
+        let listener = bind(config.listen).await?;
+        tracing::info!(
+            address = %config.listen,
+            database = %config.database.display(),
+            "serving Faultline at http://{}",
+            config.listen
+        );
+        match store.list_admins().await {
+            Ok(admins) if admins.is_empty() => tracing::info!(
+                "no administrator yet: create one with `faultline admin create NAME` to use /admin"
+            ),
+            Ok(_) => {}
+            // Only a hint is lost; the pages say more if the database is unwell.
+            Err(error) => tracing::debug!(%error, "cannot list the administrators"),
+        }
+        let knowledge = Knowledge::load(config.knowledge.dir.as_deref());
+        let probe_prober = if config.monitor.enabled {
+            Some(live_prober(config, &knowledge)?)
+        } else {
+            None
+        };
+        let on_demand = live_prober(config, &knowledge)?;
+
+        // Nothing below fails, so no task is left behind by an error.
+        let tasks = TaskTracker::new();
+        crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
+        tasks.spawn(
+            knowledge
+                .clone()
+                .watch(config.knowledge.reload_seconds, shutdown.clone()),
+        );
+        let monitor = probe_prober.map(|prober| {
+            let monitor = crate::monitor::Monitor::new(
+                store.clone(),
+                Arc::new(crate::clock::SystemClock),
+                Arc::new(prober),
+                config.monitor.to_monitor_config(),
+            );
+            tasks.spawn(monitor.run(shutdown.clone()))
+        });
+        let state = AppState::new(config, store.clone())
+            .with_knowledge(knowledge.clone())
+            .with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
+                on_demand, knowledge,
+            )));
+        Ok(Self {
+            listener,
+            state,
+            store,
+            shutdown,
+            tasks,
+            monitor,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn address(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until shutdown, then waits for every task to finish and
+    /// closes the store.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let Self {
+            listener,
+            state,
+            store,
+            shutdown,
+            tasks,
+            monitor,
+        } = self;
+        let served = http::serve(listener, state, shutdown.clone()).await;
+        shutdown.cancel();
+        if let Some(monitor) = monitor {
+            if let Err(error) = monitor.await {
+                tracing::error!(%error, "the probe loop failed");
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        store.close().await;
+        tracing::info!("stopped cleanly");
+        served.context("failed to serve HTTP")?;
+        Ok(())
+    }
+}
+
+/// Serves the web app over a simulation replaying `scenario` at `speed`
+/// virtual seconds per real second, with its database at `database`, until
+/// shutdown (SIGINT/SIGTERM).
+pub async fn demo(
+    config: &Config,
+    scenario: &Scenario,
+    speed: u32,
+    database: &Path,
+) -> Result<(), StartupError> {
+    let listener = bind(config.listen).await?;
+    let simulation = Simulation::start(scenario, database)
+        .await
+        .context("failed to start the synthetic internet")?;
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
+    println!(
+        "Faultline demo: replaying {} ({}) at {}x on a synthetic internet.\nOpen http://{} and watch; Ctrl-C to stop.",
+        scenario.name, scenario.description, speed, config.listen
+    );
+    let state = AppState::new(config, simulation.store.clone());
+    let server = tasks.spawn(http::serve(listener, state, shutdown.clone()));
+    simulation.pace(scenario, speed, &shutdown).await;
+    if !shutdown.is_cancelled() {
+        println!("The replay has ended; the pages stay up until Ctrl-C.");
+        shutdown.cancelled().await;
+    }
+    let served = server.await;
+    tasks.close();
+    tasks.wait().await;
+    // The report is for `simulate`; here only a failure to stop matters.
+    if let Err(error) = simulation.finish(scenario).await {
+        tracing::warn!(%error, "the simulation did not stop cleanly");
+    }
+    served
+        .context("failed to run the web server task")?
+        .context("failed to serve HTTP")?;
+    Ok(())
+}
+
+/// Opens (creating and migrating if needed) the database at `path`. A
+/// directory we cannot create is input we refuse; a database that does not
+/// open or migrate is a failure of its own, reported as such.
+pub async fn open_store(path: &Path) -> Result<store::Store, StartupError> {
+    match store::Store::open(path).await {
+        Ok(store) => Ok(store),
+        Err(error @ store::StoreError::CreateDir { .. }) => {
+            Err(StartupError::Refused(error.to_string()))
+        }
+        Err(error @ store::StoreError::Migrate { .. }) => Err(anyhow::Error::new(error)
+            .context("failed to migrate the database")
+            .into()),
+        Err(error) => Err(anyhow::Error::new(error)
+            .context("failed to open the database")
+            .into()),
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| StartupError::Refused(format!("cannot listen on {address}: {error}")))
+}
+
+fn live_prober(
+    config: &Config,
+    knowledge: &Arc<Knowledge>,
+) -> Result<probe::LiveProber, StartupError> {
+    Ok(probe::LiveProber::new(config.probe.clone())
+        .map_err(|error| StartupError::Refused(error.to_string()))?
+        .with_knowledge(knowledge.clone()))
+}
+
+/// On first start the watchlist is empty: fill it with the default one.
+async fn seed_default_watchlist(store: &store::Store) -> anyhow::Result<()> {
+    let summary = store
+        .site_summary()
+        .await
+        .context("failed to count the watched sites")?;
+    if summary.watched > 0 {
+        return Ok(());
+    }
+    let parsed = crate::watchlist::parse(
+        crate::watchlist::DEFAULT_WATCHLIST,
+        crate::watchlist::Format::Csv,
+    )
+    .context("failed to parse the built-in watchlist")?;
+    let added = store
+        .add_sites(&parsed.sites, chrono::Utc::now())
+        .await
+        .context("failed to add the default watchlist")?;
+    tracing::info!(
+        sites = added,
+        "empty watchlist: added the default watchlist"
+    );
+    Ok(())
+}
