@@ -162,20 +162,6 @@ impl LiveProber {
     }
 
     /// Probes `url`; every failure is described in the outcome.
-    ///
-    /// The span names the host only: a watched URL may carry credentials.
-    /// At debug level, so the probe path pays nothing for it in production.
-    #[tracing::instrument(
-        level = "debug",
-        name = "probe",
-        skip_all,
-        fields(
-            probe.host = tracing::field::Empty,
-            probe.status = tracing::field::Empty,
-            probe.failure = tracing::field::Empty,
-            probe.total_ms = tracing::field::Empty,
-        )
-    )]
     pub async fn probe_url(&self, url: &str, now: DateTime<Utc>) -> Outcome {
         let mut outcome = Outcome {
             started_at: now,
@@ -191,15 +177,19 @@ impl LiveProber {
             outcome.detail = Some(bounded(&failure.detail));
         }
         outcome.facts = serde_json::to_string(&facts).ok();
-        let span = tracing::Span::current();
-        if !span.is_disabled() {
-            if let Ok(parsed) = url::Url::parse(url) {
-                span.record("probe.host", parsed.host_str().unwrap_or_default());
-            }
-            span.record("probe.total_ms", outcome.total_ms);
-            span.record("probe.status", outcome.status);
-            span.record("probe.failure", outcome.failure.map(FailureClass::as_str));
-            tracing::debug!("probed");
+        // The host only: a watched URL may carry credentials. At debug
+        // level, so the probe path pays nothing for it in production.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|parsed| parsed.host_str().map(str::to_owned));
+            tracing::debug!(
+                probe.host = host.as_deref().unwrap_or_default(),
+                probe.status = outcome.status,
+                probe.failure = outcome.failure.map(FailureClass::as_str),
+                probe.total_ms = outcome.total_ms,
+                "probed"
+            );
         }
         outcome
     }

@@ -18,12 +18,27 @@ use serde::Serialize;
 /// Incidents in a feed.
 const FEED_LIMIT: i64 = 50;
 
-/// What the export handlers read: the store, and the public address for
-/// permalinks. The router's state provides it through `FromRef`.
+/// What the export handlers read: the store, the public address for
+/// permalinks and the knowledge base that names providers. The router's
+/// state provides it through `FromRef`.
 #[derive(Clone, Debug)]
 pub struct ExportState {
     pub store: store::Store,
     pub public_origin: app::PublicOrigin,
+    pub knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
+}
+
+impl ExportState {
+    /// Runs `render` with the knowledge base in force given as the pages
+    /// get it, so exports and feeds name providers as the pages do (an
+    /// operator's override names included).
+    fn named<T>(&self, render: impl FnOnce() -> T) -> T {
+        let owner = leptos::prelude::Owner::new();
+        owner.with(|| {
+            leptos::prelude::provide_context(self.knowledge.current());
+            render()
+        })
+    }
 }
 
 /// The export and feed routes, for a router whose state provides an
@@ -249,7 +264,7 @@ pub async fn incident_json(
     let export = ExportIncident {
         id,
         permalink: format!("{}/incident/{id}", state.public_origin.or_request(&headers)),
-        title: IncidentSummary::from_store(incident.clone(), None).title(),
+        title: state.named(|| IncidentSummary::from_store(incident.clone(), None).title()),
         kind: incident.kind,
         provider: incident.provider,
         role: incident.role,
@@ -289,15 +304,15 @@ pub async fn incidents_feed(
 ) -> Result<Response, ExportError> {
     let incidents = state.store.provider_incidents(None, FEED_LIMIT).await?;
     let origin = state.public_origin.or_request(&headers);
-    Ok(atom(
+    Ok(atom(state.named(|| {
         feed(
             &origin,
             "/incidents.atom",
             "Faultline: provider-wide incidents",
             incidents,
         )
-        .to_string(),
-    ))
+        .to_string()
+    })))
 }
 
 /// `GET /provider/{id}/incidents.atom`: one provider's incidents.
@@ -312,9 +327,11 @@ pub async fn provider_feed(
         .provider_incidents(Some(&provider), FEED_LIMIT)
         .await?;
     let origin = state.public_origin.or_request(&headers);
-    let title = format!("Faultline: {} incidents", provider_name(&provider));
     let path = format!("/provider/{provider}/incidents.atom");
-    Ok(atom(feed(&origin, &path, &title, incidents).to_string()))
+    Ok(atom(state.named(|| {
+        let title = format!("Faultline: {} incidents", provider_name(&provider));
+        feed(&origin, &path, &title, incidents).to_string()
+    })))
 }
 
 fn atom(body: String) -> Response {

@@ -49,6 +49,7 @@ impl FromRef<AppState> for crate::export::ExportState {
         Self {
             store: state.store.clone(),
             public_origin: state.public_origin.clone(),
+            knowledge: state.knowledge.clone(),
         }
     }
 }
