@@ -225,6 +225,7 @@ impl Fetcher {
             }
         };
         // The request goes out in one write; do not let Nagle hold TLS records.
+        // Best effort: a socket without it still works, only slower.
         let _ = tcp.set_nodelay(true);
         phases.connect_ms = Some(elapsed_ms(started));
         if !https {
@@ -317,6 +318,8 @@ pub(crate) fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
         None => None,
     };
     let pair = format!("{user}:{}", password.as_deref().unwrap_or_default());
+    // These fail only for URLs that cannot carry credentials, and such a
+    // URL has none to remove.
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
@@ -357,6 +360,7 @@ fn referer_for(next: &Url, previous: &Url) -> Option<HeaderValue> {
         return None;
     }
     let mut referer = previous.clone();
+    // As above: only a URL that cannot carry credentials refuses, and it has none.
     let _ = referer.set_username("");
     let _ = referer.set_password(None);
     referer.set_fragment(None);

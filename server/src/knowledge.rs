@@ -131,6 +131,8 @@ impl Knowledge {
                 seen = now;
                 let this = Arc::clone(&self);
                 // Loading compiles regexes: keep it off the async workers.
+                // Its outcome is recorded in the status (and logged) by
+                // `reload`; a panicked load leaves the last good set.
                 let _ = tokio::task::spawn_blocking(move || this.reload()).await;
             }
         }
