@@ -1,24 +1,35 @@
 //! The probe loop: takes due sites from the schedule, probes them with
 //! bounded concurrency (globally and per host), judges our own network with
-//! the canaries, and hands every result to the writer.
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use chrono::{DateTime, TimeDelta, Utc};
-use probe::{Outcome, Probe};
-use store::{ProbeRecord, Store};
-use tokio::sync::{mpsc, Semaphore};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+//! the canaries, and hands every result to its two stages, the writer and
+//! the correlation task.
+//!
+//! The loop owns the vantage guard. Probe and canary tasks send what they
+//! found back to it over a bounded channel; it records each result in the
+//! guard, marks a site probe suspect there and then, and passes it on. The
+//! correlation task sees the guard's state through a `watch`.
+//!
+//! `run` is the live loop; `run_once` is one step of it and `settle` waits
+//! for the probes a step started, so tests and the simulator step the very
+//! same code.
 
 pub mod correlation;
 pub mod writer;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{ProbeRecord, Store};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::clock::Clock;
+use engine::correlate::Observation;
 use engine::schedule::{Schedule, Target};
-use engine::vantage::{VantageGuard, VantageState};
+use engine::vantage::{Transition, VantageGuard, VantageState};
+use engine::FailureClass;
+use probe::{Outcome, Probe};
 
 #[derive(Clone, Debug)]
 pub struct MonitorConfig {
@@ -49,14 +60,55 @@ impl Default for MonitorConfig {
     }
 }
 
+/// Results waiting for the loop; probe tasks wait when it is full.
+const RESULTS_QUEUE: usize = 1024;
+
 pub struct Monitor {
-    /// Probes spawned and not yet handed to the writer.
-    in_flight: Arc<AtomicUsize>,
     store: Store,
     clock: Arc<dyn Clock>,
     prober: Arc<dyn Probe>,
     config: MonitorConfig,
-    guard: Arc<Mutex<VantageGuard>>,
+    /// The own-network guard; only the loop reads or changes it.
+    guard: VantageGuard,
+    /// The guard's state, for the correlation task and anyone else who asks.
+    vantage: watch::Sender<VantageState>,
+    schedule: Schedule,
+    hosts: HashMap<String, Arc<Semaphore>>,
+    global: Arc<Semaphore>,
+    next_sync: DateTime<Utc>,
+    next_canary: DateTime<Utc>,
+    next_prune: DateTime<Utc>,
+    /// When the next step is due.
+    wake: DateTime<Utc>,
+    /// Probe and canary tasks.
+    probes: TaskTracker,
+    /// Cloned into each probe task, which sends its result back with it.
+    results: mpsc::Sender<Finished>,
+    finished: mpsc::Receiver<Finished>,
+    records: mpsc::Sender<ProbeRecord>,
+    observations: mpsc::Sender<Observation>,
+    /// The stages' inputs, until `spawn_stages` hands them over.
+    stages: Option<Stages>,
+}
+
+/// The receiving ends of the writer's and the correlation task's queues.
+struct Stages {
+    records: mpsc::Receiver<ProbeRecord>,
+    observations: mpsc::Receiver<Observation>,
+}
+
+/// A probe that finished, on its way back to the loop.
+#[derive(Debug)]
+enum Finished {
+    Site {
+        record: Box<ProbeRecord>,
+        at: DateTime<Utc>,
+    },
+    Canary {
+        url: String,
+        failure: Option<FailureClass>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Monitor {
@@ -66,124 +118,193 @@ impl Monitor {
         prober: Arc<dyn Probe>,
         config: MonitorConfig,
     ) -> Self {
-        let guard = Arc::new(Mutex::new(VantageGuard::new(
-            config.canaries.len(),
-            clock.now(),
-        )));
+        let now = clock.now();
+        let guard = VantageGuard::new(config.canaries.len(), now);
+        let (vantage, _) = watch::channel(guard.state());
+        let (results, finished) = mpsc::channel(RESULTS_QUEUE);
+        let (records, written) = writer::channel();
+        let (observations, observed) = correlation::channel();
         Self {
-            in_flight: Arc::default(),
+            global: Arc::new(Semaphore::new(config.concurrency.max(1))),
             store,
             clock,
             prober,
             config,
             guard,
+            vantage,
+            schedule: Schedule::default(),
+            hosts: HashMap::new(),
+            next_sync: now,
+            next_canary: now,
+            next_prune: now,
+            wake: now,
+            probes: TaskTracker::new(),
+            results,
+            finished,
+            records,
+            observations,
+            stages: Some(Stages {
+                records: written,
+                observations: observed,
+            }),
         }
     }
 
     /// Runs until `shutdown`; then waits for probes in flight (each is
-    /// bounded by its own timeouts) and for the writer to store them.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let (sender, receiver) = writer::channel();
-        let writer = tokio::spawn(writer::run(self.store.clone(), receiver));
-        let (observations, observed) = correlation::channel();
-        let correlation = correlation::Correlation::new(
-            self.store.clone(),
-            self.clock.clone(),
-            self.guard.clone(),
-        );
-        let correlation = tokio::spawn(correlation.run(observed, shutdown.clone()));
-
-        let tasks = TaskTracker::new();
-        let global = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
-        let sinks = Sinks {
-            records: sender.clone(),
-            observations,
-        };
-        let context = ProbeContext {
-            global: global.clone(),
-            prober: self.prober.clone(),
-            clock: self.clock.clone(),
-            guard: self.guard.clone(),
-            sinks,
-        };
-        let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
-        let mut schedule = Schedule::default();
-        let now = self.clock.now();
-        let (mut next_sync, mut next_canary, mut next_prune) = (now, now, now);
-
+    /// bounded by its own timeouts), passes their results on and waits for
+    /// the writer to store them.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let stages = TaskTracker::new();
+        self.spawn_stages(&stages, &shutdown);
+        let mut wake = self.run_once(self.clock.now()).await;
         loop {
-            let now = self.clock.now();
-            if now >= next_sync {
-                match self.store.list_sites().await {
-                    Ok(sites) => {
-                        let targets = sites.into_iter().filter(|s| s.enabled).map(|s| Target {
-                            site_id: s.id,
-                            interval: TimeDelta::seconds(s.interval_s),
-                            url: s.url,
-                            host: s.host,
-                        });
-                        schedule.sync(targets, now);
-                        hosts.retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "cannot read the watchlist; keeping the current schedule")
-                    }
-                }
-                next_sync = now + self.config.sync_every;
-            }
-            if now >= next_canary {
-                self.spawn_canaries(&tasks, now);
-                next_canary = now + self.config.canary_every;
-            }
-            if now >= next_prune {
-                match self.store.prune(now, self.config.retention).await {
-                    Ok(pruned) => tracing::debug!(
-                        probes = pruned.probes,
-                        rollups = pruned.rollups,
-                        "pruned old rows"
-                    ),
-                    Err(error) => tracing::warn!(%error, "pruning failed; will retry"),
-                }
-                next_prune = now + self.config.prune_every;
-            }
-            for due in schedule.take_due(now) {
-                let host = hosts
-                    .entry(due.target.host.clone())
-                    .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
-                    .clone();
-                self.in_flight.fetch_add(1, Ordering::SeqCst);
-                let in_flight = InFlight(self.in_flight.clone());
-                tasks.spawn(probe_one(context.clone(), in_flight, due.target, host));
-            }
-            let wake = [
-                schedule.next_at(),
-                Some(next_sync),
-                Some(next_canary),
-                Some(next_prune),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(now + TimeDelta::seconds(1));
             tokio::select! {
-                () = self.clock.sleep_until(wake) => {}
+                () = self.clock.sleep_until(wake) => {
+                    wake = self.run_once(self.clock.now()).await;
+                }
+                Some(finished) = self.finished.recv() => self.pass_on(finished).await,
                 () = shutdown.cancelled() => break,
             }
         }
-        tasks.close();
-        tasks.wait().await;
-        drop(sender);
-        drop(context);
-        if let Err(error) = writer.await {
-            tracing::error!(%error, "the writer task failed");
-        }
-        if let Err(error) = correlation.await {
-            tracing::error!(%error, "the correlation task failed");
-        }
+        self.finish().await;
+        stages.close();
+        stages.wait().await;
         tracing::info!("probing stopped");
     }
 
-    fn spawn_canaries(&self, tasks: &TaskTracker, now: DateTime<Utc>) {
+    /// Starts the writer and the correlation task on `tasks`. The writer
+    /// ends once the monitor is finished and it has stored everything; the
+    /// correlation task then too, or at `shutdown`. Only the first call
+    /// starts anything.
+    pub fn spawn_stages(&mut self, tasks: &TaskTracker, shutdown: &CancellationToken) {
+        let Some(stages) = self.stages.take() else {
+            return;
+        };
+        tasks.spawn(writer::run(self.store.clone(), stages.records));
+        let correlation = correlation::Correlation::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.vantage.subscribe(),
+        );
+        tasks.spawn(correlation.run(stages.observations, shutdown.clone()));
+    }
+
+    /// One step at `now`: re-reads the watchlist, probes the canaries and
+    /// prunes old rows when each is due, and starts every probe due. Returns
+    /// when the next step is due. Results come back to `run` or `settle`.
+    #[tracing::instrument(
+        name = "monitor.step",
+        skip_all,
+        fields(monitor.sites, monitor.probes_started)
+    )]
+    pub async fn run_once(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        if now >= self.next_sync {
+            match self.store.list_sites().await {
+                Ok(sites) => {
+                    let targets = sites.into_iter().filter(|s| s.enabled).map(|s| Target {
+                        site_id: s.id,
+                        interval: TimeDelta::seconds(s.interval_s),
+                        url: s.url,
+                        host: s.host,
+                    });
+                    self.schedule.sync(targets, now);
+                    self.hosts
+                        .retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+                    tracing::Span::current().record("monitor.sites", self.schedule.len());
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the watchlist; keeping the current schedule")
+                }
+            }
+            self.next_sync = now + self.config.sync_every;
+        }
+        if now >= self.next_canary {
+            self.spawn_canaries(now);
+            self.next_canary = now + self.config.canary_every;
+        }
+        if now >= self.next_prune {
+            match self.store.prune(now, self.config.retention).await {
+                Ok(pruned) => tracing::debug!(
+                    prune.probe_rows = pruned.probes,
+                    prune.rollup_rows = pruned.rollups,
+                    "pruned old rows"
+                ),
+                Err(error) => tracing::warn!(%error, "pruning failed; will retry"),
+            }
+            self.next_prune = now + self.config.prune_every;
+        }
+        let due = self.schedule.take_due(now);
+        tracing::Span::current().record("monitor.probes_started", due.len());
+        for due in due {
+            let host = self
+                .hosts
+                .entry(due.target.host.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
+                .clone();
+            self.probes
+                .spawn(probe_one(self.probe_context(), due.target, host));
+        }
+        self.wake = [
+            self.schedule.next_at(),
+            Some(self.next_sync),
+            Some(self.next_canary),
+            Some(self.next_prune),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + TimeDelta::seconds(1));
+        self.wake
+    }
+
+    /// When the next step is due: the monitor's start until the first step.
+    pub fn next_wake(&self) -> DateTime<Utc> {
+        self.wake
+    }
+
+    /// Waits for every probe in flight and passes each result on, as `run`
+    /// does while it sleeps.
+    pub async fn settle(&mut self) {
+        self.probes.close();
+        loop {
+            tokio::select! {
+                Some(finished) = self.finished.recv() => self.pass_on(finished).await,
+                () = self.probes.wait() => break,
+            }
+        }
+        // Each task sends before it ends: what it sent is queued by now.
+        while let Ok(finished) = self.finished.try_recv() {
+            self.pass_on(finished).await;
+        }
+        self.probes.reopen();
+    }
+
+    /// Settles the probes in flight and closes the stages' inputs, so the
+    /// writer stores what is left and ends.
+    pub async fn finish(mut self) {
+        self.settle().await;
+    }
+
+    /// Observations passed on that the correlation task has not taken yet.
+    pub fn correlation_backlog(&self) -> usize {
+        self.observations.max_capacity() - self.observations.capacity()
+    }
+
+    /// The vantage guard's state as it changes.
+    pub fn vantage(&self) -> watch::Receiver<VantageState> {
+        self.vantage.subscribe()
+    }
+
+    fn probe_context(&self) -> ProbeContext {
+        ProbeContext {
+            global: self.global.clone(),
+            prober: self.prober.clone(),
+            clock: self.clock.clone(),
+            results: self.results.clone(),
+        }
+    }
+
+    fn spawn_canaries(&self, now: DateTime<Utc>) {
         for (index, url) in self.config.canaries.iter().enumerate() {
             let target = Target {
                 site_id: -(index as i64) - 1,
@@ -191,95 +312,108 @@ impl Monitor {
                 host: url.clone(),
                 interval: self.config.canary_every,
             };
-            let prober = self.prober.clone();
-            let guard = self.guard.clone();
-            let store = self.store.clone();
-            let clock = self.clock.clone();
-            self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let in_flight = InFlight(self.in_flight.clone());
-            tasks.spawn(async move {
-                let _in_flight = in_flight;
+            let ProbeContext {
+                prober,
+                clock,
+                results,
+                ..
+            } = self.probe_context();
+            self.probes.spawn(async move {
                 let outcome = prober.probe(&target.url, now).await;
-                let finished = clock.now();
-                let transition = {
-                    let Ok(mut guard) = guard.lock() else { return };
-                    guard.record_canary(&target.url, outcome.failure, finished);
-                    guard.evaluate(finished)
+                let finished = Finished::Canary {
+                    url: target.url,
+                    failure: outcome.failure,
+                    at: clock.now(),
                 };
-                if let Some(transition) = transition {
-                    tracing::warn!(
-                        from = transition.from.as_str(),
-                        to = transition.to.as_str(),
-                        detail = %transition.detail,
-                        "vantage state changed"
+                if results.send(finished).await.is_err() {
+                    // Only once the monitor itself is gone, when no one
+                    // is left to judge the network.
+                    tracing::debug!(
+                        canary.index = index,
+                        "the probe loop stopped; canary result dropped"
                     );
-                    if let Err(error) = store
-                        .record_vantage_state(transition.to, transition.at, &transition.detail)
-                        .await
-                    {
-                        tracing::error!(%error, "cannot record the vantage event");
-                    }
-                    if transition.to == VantageState::Offline {
-                        // Failures just before the verdict were ours too.
-                        let since = transition.at - TimeDelta::minutes(2);
-                        if let Err(error) = store.mark_suspect_since(since).await {
-                            tracing::error!(%error, "cannot mark earlier probes as suspect");
-                        }
-                    }
                 }
             });
         }
     }
 
-    /// Probes in flight, so a simulation can tell when the loop is idle.
-    pub fn in_flight(&self) -> Arc<AtomicUsize> {
-        self.in_flight.clone()
+    /// Records a finished probe in the guard and passes it on: a site
+    /// probe, marked suspect if the guard distrusts it now, to the writer
+    /// and the correlator; a canary, to the guard's judgement.
+    async fn pass_on(&mut self, finished: Finished) {
+        match finished {
+            Finished::Site { mut record, at } => {
+                self.guard.record_site(record.failure, at);
+                record.suspect = self.guard.is_suspect(record.failure);
+                let site_id = record.site_id;
+                let observation = correlation::observation_of(&record);
+                if self.records.send(*record).await.is_err() {
+                    tracing::warn!(site.id = site_id, "writer gone; probe result dropped");
+                }
+                if self.observations.send(observation).await.is_err() {
+                    // The correlation task stops at shutdown, before the
+                    // last probes are settled; the writer still stores them.
+                    tracing::debug!(
+                        site.id = site_id,
+                        "correlation stopped; observation dropped"
+                    );
+                }
+            }
+            Finished::Canary { url, failure, at } => {
+                self.guard.record_canary(&url, failure, at);
+                if let Some(transition) = self.guard.evaluate(at) {
+                    self.vantage.send_replace(transition.to);
+                    self.record_transition(&transition).await;
+                }
+            }
+        }
     }
 
-    /// The guard, for pages that show the vantage state.
-    pub fn guard(&self) -> Arc<Mutex<VantageGuard>> {
-        self.guard.clone()
+    async fn record_transition(&self, transition: &Transition) {
+        tracing::warn!(
+            vantage.from = transition.from.as_str(),
+            vantage.to = transition.to.as_str(),
+            vantage.detail = %transition.detail,
+            "vantage state changed"
+        );
+        if let Err(error) = self
+            .store
+            .record_vantage_state(transition.to, transition.at, &transition.detail)
+            .await
+        {
+            tracing::error!(%error, "cannot record the vantage event");
+        }
+        if transition.to == VantageState::Offline {
+            // Failures just before the verdict were ours too.
+            let since = transition.at - TimeDelta::minutes(2);
+            if let Err(error) = self.store.mark_suspect_since(since).await {
+                tracing::error!(%error, "cannot mark earlier probes as suspect");
+            }
+        }
     }
 }
 
-/// What every probe task shares.
+/// What every probe task needs.
 #[derive(Clone)]
 struct ProbeContext {
     global: Arc<Semaphore>,
     prober: Arc<dyn Probe>,
     clock: Arc<dyn Clock>,
-    guard: Arc<Mutex<VantageGuard>>,
-    sinks: Sinks,
+    results: mpsc::Sender<Finished>,
 }
 
-/// Where each probe result goes: the writer stores it, the correlator judges it.
-#[derive(Clone)]
-struct Sinks {
-    records: mpsc::Sender<ProbeRecord>,
-    observations: mpsc::Sender<engine::correlate::Observation>,
-}
-
-/// Counts a probe as in flight until dropped.
-struct InFlight(Arc<AtomicUsize>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-async fn probe_one(
-    context: ProbeContext,
-    _in_flight: InFlight,
-    target: Target,
-    host: Arc<Semaphore>,
-) {
+#[tracing::instrument(
+    name = "probe",
+    level = "debug",
+    skip_all,
+    fields(site.id = target.site_id, probe.total_ms)
+)]
+async fn probe_one(context: ProbeContext, target: Target, host: Arc<Semaphore>) {
     let ProbeContext {
         global,
         prober,
         clock,
-        guard,
-        sinks,
+        results,
     } = context;
     let Ok(_host_permit) = host.acquire_owned().await else {
         return;
@@ -294,16 +428,16 @@ async fn probe_one(
     if record.ok {
         record.facts = None;
     }
-    let finished = clock.now();
-    if let Ok(mut guard) = guard.lock() {
-        guard.record_site(record.failure, finished);
-        record.suspect = guard.is_suspect(record.failure);
+    tracing::Span::current().record("probe.total_ms", record.total_ms);
+    let finished = Finished::Site {
+        record: Box::new(record),
+        at: clock.now(),
+    };
+    if results.send(finished).await.is_err() {
+        // Only once the monitor itself is gone; `run` and `settle` keep
+        // receiving until every probe has ended.
+        tracing::debug!("the probe loop stopped; probe result dropped");
     }
-    let observation = correlation::observation_of(&record);
-    if sinks.records.send(record).await.is_err() {
-        tracing::warn!(site = target.site_id, "writer gone; probe result dropped");
-    }
-    let _ = sinks.observations.send(observation).await;
 }
 
 /// The stored form of a probe's outcome.
@@ -336,5 +470,95 @@ pub fn record_of(site_id: i64, outcome: Outcome) -> ProbeRecord {
             .into_iter()
             .map(|serving| (serving.provider, serving.role, serving.evidence))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use super::*;
+    use crate::clock::SimClock;
+
+    /// Every probe fails at the network layer, as when our own link is down.
+    struct Unreachable;
+
+    impl Probe for Unreachable {
+        fn probe<'a>(
+            &'a self,
+            _url: &'a str,
+            now: DateTime<Utc>,
+        ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+            Box::pin(async move {
+                Outcome {
+                    started_at: now,
+                    failure: Some(FailureClass::DnsTimeout),
+                    ..Outcome::default()
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_step_probes_what_is_due_and_the_loop_marks_failures_while_offline_suspect() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&dir.path().join("db")).await.expect("database");
+        let t0: DateTime<Utc> = "2025-11-18T10:30:00Z".parse().expect("time");
+        let sites: Vec<store::NewSite> = (1..=3)
+            .map(|n| {
+                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
+                    .expect("site")
+            })
+            .collect();
+        store.add_sites(&sites, t0).await.expect("sites");
+        let clock = SimClock::new(t0);
+        let mut monitor = Monitor::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Arc::new(Unreachable),
+            MonitorConfig {
+                canaries: vec!["https://a.test/".to_owned(), "https://b.test/".to_owned()],
+                ..MonitorConfig::default()
+            },
+        );
+        let vantage = monitor.vantage();
+        let Some(Stages {
+            records: mut written,
+            observations: mut observed,
+        }) = monitor.stages.take()
+        else {
+            panic!("the stages were not started");
+        };
+
+        // The first step reads the watchlist and asks the canaries; no
+        // site's slot is due yet.
+        let wake = monitor.run_once(t0).await;
+        assert!(wake > t0 && wake <= t0 + TimeDelta::seconds(20), "{wake}");
+        monitor.settle().await;
+        assert_eq!(*vantage.borrow(), VantageState::Offline);
+        assert!(written.try_recv().is_err(), "no site probed yet");
+
+        // A minute on, every site is due; each failure is ours, not theirs.
+        let later = t0 + TimeDelta::seconds(60);
+        clock.advance_to(later);
+        let wake = monitor.run_once(later).await;
+        assert!(wake > later, "{wake}");
+        monitor.settle().await;
+        let mut probed = Vec::new();
+        while let Ok(record) = written.try_recv() {
+            assert!(record.suspect, "{record:?}");
+            let observation = observed.try_recv().expect("an observation per record");
+            assert!(observation.suspect);
+            probed.push(record.site_id);
+        }
+        probed.sort_unstable();
+        assert_eq!(probed.len(), 3, "{probed:?}");
+        let events = store
+            .vantage_events(t0, later + TimeDelta::seconds(1))
+            .await
+            .expect("vantage events");
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].state, VantageState::Offline);
     }
 }

@@ -10,46 +10,53 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::clock::SimClock;
+use crate::clock::{Clock, SimClock};
+use crate::monitor::Monitor;
 
-/// Runs a simulation to `until`: whenever the simulated world is idle
-/// (`loops` tasks asleep on the clock and `busy()` false), moves the clock
-/// to the next deadline. Returns when no deadline is left before `until`.
-pub async fn drive(clock: &SimClock, until: DateTime<Utc>, loops: usize, busy: impl Fn() -> bool) {
-    drive_with(clock, until, loops, TimeDelta::zero(), busy, |_| ()).await;
-}
-
-/// Like `drive`, but steps at least `quantum` at a time (deadlines inside a
-/// step are served together, at most `quantum` late) and calls `before` with
-/// each new time before the clock moves there.
-pub async fn drive_with(
+/// Plays `monitor` on `clock` to `until`, one step at a time, as its live
+/// loop would: whenever the other `loops` tasks that sleep on the clock
+/// (the correlation task) are asleep and have taken every observation the
+/// monitor passed on, moves the clock to the next deadline,
+/// the monitor's or theirs, steps at least `quantum` at a time (deadlines
+/// inside a step are served together, at most `quantum` late) and calls
+/// `before` with each new time before the clock moves there. When the
+/// monitor is due it runs `run_once` and settles every probe that step
+/// started before the clock moves again. The step at `until` is played.
+pub async fn drive(
+    monitor: &mut Monitor,
     clock: &SimClock,
     until: DateTime<Utc>,
     loops: usize,
     quantum: TimeDelta,
-    busy: impl Fn() -> bool,
     mut before: impl FnMut(DateTime<Utc>),
 ) {
+    if clock.now() >= monitor.next_wake() {
+        monitor.run_once(clock.now()).await;
+        monitor.settle().await;
+    }
     loop {
         // Let tasks woken by the last step run before judging idleness.
         for _ in 0..16 {
             tokio::task::yield_now().await;
         }
-        if busy() || clock.sleepers() < loops {
+        if clock.sleepers() < loops || monitor.correlation_backlog() > 0 {
             tokio::time::sleep(Duration::from_micros(200)).await;
             continue;
         }
-        match clock.next_deadline() {
-            Some(at) if at <= until => {
-                let now = crate::clock::Clock::now(clock);
-                let at = at.max(now + quantum).min(until);
-                before(at);
-                clock.advance_to(at);
-                if at >= until {
-                    return;
-                }
-            }
-            _ => return,
+        let wake = monitor.next_wake();
+        let next = clock.next_deadline().map_or(wake, |at| at.min(wake));
+        if next > until {
+            return;
+        }
+        let at = next.max(clock.now() + quantum).min(until);
+        before(at);
+        clock.advance_to(at);
+        if at >= monitor.next_wake() {
+            monitor.run_once(at).await;
+            monitor.settle().await;
+        }
+        if at >= until {
+            return;
         }
     }
 }

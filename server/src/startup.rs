@@ -148,7 +148,7 @@ pub async fn demo(
     database: &Path,
 ) -> Result<(), StartupError> {
     let listener = bind(config.listen).await?;
-    let simulation = Simulation::start(scenario, database)
+    let mut simulation = Simulation::start(scenario, database)
         .await
         .context("failed to start the synthetic internet")?;
     let shutdown = CancellationToken::new();

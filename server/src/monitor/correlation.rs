@@ -3,16 +3,16 @@
 //! stores the incidents it reports.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{ProviderIncidentRow, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use engine::correlate::{Correlator, Event, Observation, ProviderIncident, Role, Thresholds};
-use engine::vantage::{VantageGuard, VantageState};
+use engine::vantage::VantageState;
 
 /// How often cohorts are judged.
 pub const TICK: TimeDelta = TimeDelta::seconds(10);
@@ -26,18 +26,23 @@ pub fn channel() -> (mpsc::Sender<Observation>, mpsc::Receiver<Observation>) {
 pub struct Correlation {
     store: Store,
     clock: Arc<dyn Clock>,
-    guard: Arc<Mutex<VantageGuard>>,
+    /// The vantage guard's state, as the probe loop that owns it publishes it.
+    vantage: watch::Receiver<VantageState>,
     correlator: Correlator,
     /// Correlator incident index to database id.
     ids: HashMap<usize, i64>,
 }
 
 impl Correlation {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, guard: Arc<Mutex<VantageGuard>>) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        vantage: watch::Receiver<VantageState>,
+    ) -> Self {
         Self {
             store,
             clock,
-            guard,
+            vantage,
             correlator: Correlator::new(Thresholds::default()),
             ids: HashMap::new(),
         }
@@ -78,13 +83,12 @@ impl Correlation {
     }
 
     /// One judgement of every cohort at `now`.
+    #[tracing::instrument(name = "correlation.tick", skip_all, fields(correlation.events))]
     pub async fn tick(&mut self, now: DateTime<Utc>) {
-        let offline = self
-            .guard
-            .lock()
-            .map(|guard| guard.state() == VantageState::Offline)
-            .unwrap_or(false);
-        for event in self.correlator.tick(now, offline) {
+        let offline = *self.vantage.borrow() == VantageState::Offline;
+        let events = self.correlator.tick(now, offline);
+        tracing::Span::current().record("correlation.events", events.len());
+        for event in events {
             self.store_event(event).await;
         }
     }

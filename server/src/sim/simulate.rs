@@ -4,12 +4,12 @@
 
 use engine::{Cause, IncidentKind, Pattern, Role, VantageState};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::SimClock;
 use crate::monitor::{Monitor, MonitorConfig};
@@ -76,19 +76,25 @@ fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Tasks besides the monitor that sleep on the virtual clock: the
+/// correlation task.
+const CLOCK_LOOPS: usize = 1;
+
 /// A scenario's world and the live pipeline running on its virtual clock.
 pub struct Simulation {
     pub clock: SimClock,
     pub world: World,
     pub store: store::Store,
-    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Stepped by `run` and `pace`.
+    monitor: Monitor,
     shutdown: CancellationToken,
-    running: tokio::task::JoinHandle<()>,
+    /// The monitor's writer and correlation task.
+    stages: TaskTracker,
 }
 
 impl Simulation {
-    /// Builds the world, fills the watchlist and starts the monitor; the
-    /// clock stands still until `run` or `pace` moves it.
+    /// Builds the world, fills the watchlist and starts the monitor's
+    /// stages; the clock stands still until `run` or `pace` moves it.
     pub async fn start(scenario: &Scenario, database: &Path) -> Result<Self, SimulateError> {
         let clock = SimClock::new(scenario.start);
         let world = World::start(scenario, clock.clone()).await?;
@@ -115,7 +121,7 @@ impl Simulation {
             guard: GuardPolicy::loopback_only(),
             ..ProberConfig::default()
         })?;
-        let monitor = Monitor::new(
+        let mut monitor = Monitor::new(
             store.clone(),
             Arc::new(clock.clone()),
             Arc::new(prober),
@@ -124,28 +130,27 @@ impl Simulation {
                 ..MonitorConfig::default()
             },
         );
-        let in_flight = monitor.in_flight();
         let shutdown = CancellationToken::new();
-        let running = tokio::spawn(monitor.run(shutdown.clone()));
+        let stages = TaskTracker::new();
+        monitor.spawn_stages(&stages, &shutdown);
         Ok(Self {
             clock,
             world,
             store,
-            in_flight,
+            monitor,
             shutdown,
-            running,
+            stages,
         })
     }
 
     /// Plays the scenario to its end as fast as the machine allows.
-    pub async fn run(&self, scenario: &Scenario) {
-        let in_flight = self.in_flight.clone();
-        crate::sim::drive_with(
+    pub async fn run(&mut self, scenario: &Scenario) {
+        crate::sim::drive(
+            &mut self.monitor,
             &self.clock,
             scenario.start + scenario.duration,
-            2,
+            CLOCK_LOOPS,
             TimeDelta::seconds(5),
-            || in_flight.load(Ordering::SeqCst) > 0,
             |at| self.world.apply_dns_faults(scenario, at),
         )
         .await;
@@ -153,26 +158,29 @@ impl Simulation {
 
     /// Plays the scenario at `speed` virtual seconds per real second, for
     /// watching (the demo), until its end or `stop`.
-    pub async fn pace(&self, scenario: &Scenario, speed: u32, stop: &CancellationToken) {
+    pub async fn pace(&mut self, scenario: &Scenario, speed: u32, stop: &CancellationToken) {
         let end = scenario.start + scenario.duration;
         let step = TimeDelta::seconds(5);
         let real_step = std::time::Duration::from_secs_f64(5.0 / f64::from(speed.max(1)));
         let mut now = scenario.start;
         while now < end && !stop.is_cancelled() {
             let next = (now + step).min(end);
-            let in_flight = self.in_flight.clone();
-            let paced = crate::sim::drive_with(
+            let paced = crate::sim::drive(
+                &mut self.monitor,
                 &self.clock,
                 next,
-                2,
+                CLOCK_LOOPS,
                 step,
-                || in_flight.load(Ordering::SeqCst) > 0,
                 |at| self.world.apply_dns_faults(scenario, at),
             );
-            tokio::select! {
-                () = async { tokio::join!(paced, tokio::time::sleep(real_step)); } => {}
-                () = stop.cancelled() => break,
-            }
+            // A step is not cut short, so no probe result is lost at `stop`.
+            let rest = async {
+                tokio::select! {
+                    () = tokio::time::sleep(real_step) => {}
+                    () = stop.cancelled() => {}
+                }
+            };
+            tokio::join!(paced, rest);
             now = next;
         }
     }
@@ -180,9 +188,9 @@ impl Simulation {
     /// Stops the monitor and the world, and reports what was detected.
     pub async fn finish(self, scenario: &Scenario) -> Result<Report, SimulateError> {
         self.shutdown.cancel();
-        if let Err(error) = self.running.await {
-            tracing::error!(%error, "the simulated monitor failed");
-        }
+        self.monitor.finish().await;
+        self.stages.close();
+        self.stages.wait().await;
         self.world.stop();
         let report = report(scenario, &self.store, scenario.start + scenario.duration).await;
         self.store.close().await;
@@ -192,7 +200,7 @@ impl Simulation {
 
 /// Runs `scenario` into the database at `database` and reports.
 pub async fn simulate(scenario: &Scenario, database: &Path) -> Result<Report, SimulateError> {
-    let simulation = Simulation::start(scenario, database).await?;
+    let mut simulation = Simulation::start(scenario, database).await?;
     simulation.run(scenario).await;
     simulation.finish(scenario).await
 }

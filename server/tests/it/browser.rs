@@ -230,7 +230,7 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
     ))
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let simulation = Simulation::start(&scenario, &dir.path().join("demo.db"))
+    let mut simulation = Simulation::start(&scenario, &dir.path().join("demo.db"))
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

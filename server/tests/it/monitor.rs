@@ -1,7 +1,6 @@
 //! The whole probe pipeline on a virtual clock: schedule, live prober over
 //! loopback, writer, correlator and store.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -14,9 +13,20 @@ use server::monitor::{Monitor, MonitorConfig};
 use server::sim::dns::DnsServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-#[tokio::test]
-async fn five_virtual_minutes_of_probing_are_stored_and_judged() {
+/// Ten sites on a loopback origin, two of them failing, and a monitor
+/// probing them once a virtual minute.
+struct Fleet {
+    store: store::Store,
+    clock: SimClock,
+    monitor: Monitor,
+    t0: DateTime<Utc>,
+    _dns: DnsServer,
+    _dir: tempfile::TempDir,
+}
+
+async fn fleet() -> Fleet {
     let origin = Router::new().route("/ok", get(|| async { "fine" })).route(
         "/fail",
         get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
@@ -57,17 +67,44 @@ async fn five_virtual_minutes_of_probing_are_stored_and_judged() {
             ..MonitorConfig::default()
         },
     );
-    let in_flight = monitor.in_flight();
+    Fleet {
+        store,
+        clock,
+        monitor,
+        t0,
+        _dns: dns,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn five_virtual_minutes_of_probing_are_stored_and_judged() {
+    let Fleet {
+        store,
+        clock,
+        mut monitor,
+        t0,
+        _dns,
+        _dir,
+    } = fleet().await;
     let shutdown = CancellationToken::new();
-    let running = tokio::spawn(monitor.run(shutdown.clone()));
+    let stages = TaskTracker::new();
+    monitor.spawn_stages(&stages, &shutdown);
 
     let started = std::time::Instant::now();
-    server::sim::drive(&clock, t0 + TimeDelta::minutes(5), 2, || {
-        in_flight.load(Ordering::SeqCst) > 0
-    })
+    server::sim::drive(
+        &mut monitor,
+        &clock,
+        t0 + TimeDelta::minutes(5),
+        1,
+        TimeDelta::zero(),
+        |_| (),
+    )
     .await;
     shutdown.cancel();
-    running.await.unwrap();
+    monitor.finish().await;
+    stages.close();
+    stages.wait().await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "{:?}",
@@ -91,4 +128,42 @@ async fn five_virtual_minutes_of_probing_are_stored_and_judged() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The live loop: it sleeps on the clock, wakes for the first slots, and at
+/// shutdown settles the probes in flight and lets the writer store them.
+#[tokio::test]
+async fn the_live_loop_probes_when_the_clock_says_and_stores_everything_at_shutdown() {
+    let Fleet {
+        store,
+        clock,
+        monitor,
+        t0,
+        _dns,
+        _dir,
+    } = fleet().await;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(monitor.run(shutdown.clone()));
+    // Both loops (the monitor and the correlation task) asleep on a time
+    // still to come: the step at the clock's time has run.
+    let asleep = || async {
+        while clock.sleepers() < 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    asleep().await;
+    assert_eq!(
+        store.probe_count().await.unwrap(),
+        0,
+        "no slot is due at start"
+    );
+    clock.advance_to(t0 + TimeDelta::seconds(60));
+    asleep().await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        store.probe_count().await.unwrap(),
+        10,
+        "every site's first slot is within the first minute"
+    );
 }
