@@ -134,7 +134,9 @@ async fn main() {
         }));
     }
     for worker in workers {
-        let _ = worker.await;
+        if let Err(error) = worker.await {
+            eprintln!("a probe worker failed: {error}");
+        }
     }
     let probes = done.load(Ordering::Relaxed);
     let probe_rate = probes as f64 / seconds as f64;

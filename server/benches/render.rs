@@ -724,6 +724,10 @@ async fn main() {
     }
 
     shutdown.cancel();
-    let _ = server.await;
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("the server failed: {error}"),
+        Err(error) => eprintln!("the server task failed: {error}"),
+    }
     store.close().await;
 }

@@ -19,6 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio_util::task::TaskTracker;
 
 /// How long a rendered page is served as is.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -38,6 +39,8 @@ pub struct PageCache {
     inner: Arc<Mutex<Inner>>,
     fresh_for: Duration,
     stale_for: Duration,
+    /// Background renders of stale pages.
+    refreshes: TaskTracker,
 }
 
 impl Default for PageCache {
@@ -87,7 +90,15 @@ impl PageCache {
             inner: Arc::default(),
             fresh_for,
             stale_for,
+            refreshes: TaskTracker::new(),
         }
+    }
+
+    /// Waits for the background renders under way; the server calls it once
+    /// it has stopped taking requests, so none outlives it.
+    pub async fn refreshed(&self) {
+        self.refreshes.close();
+        self.refreshes.wait().await;
     }
 
     fn get(&self, key: &Key) -> Option<Entry> {
@@ -198,7 +209,7 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
             fresh.headers_mut().insert(name, value.clone());
         }
     }
-    tokio::spawn(async move {
+    cache.refreshes.clone().spawn(async move {
         match render(next, fresh).await {
             Rendered::Cacheable(entry) => cache.put(key, entry),
             Rendered::Private(_) => cache.release_refresh(&key),

@@ -425,7 +425,9 @@ fn admin_password(
             "new password"
         };
         if let Ok(true) = outcome {
-            let _ = store.record_audit("command line", audit, name, now).await;
+            if let Err(error) = store.record_audit("command line", audit, name, now).await {
+                tracing::warn!(%error, "the change is made but missing from the audit trail");
+            }
         }
         store.close().await;
         match outcome.map_err(|e| Failure::Runtime(e.into()))? {

@@ -115,6 +115,7 @@ impl Clock for SimClock {
         };
         Box::pin(async move {
             let _registered = registration;
+            // An error means the clock itself is gone: no time will come.
             let _ = receiver.wait_for(|now| *now >= at).await;
         })
     }

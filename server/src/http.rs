@@ -196,17 +196,21 @@ async fn admin_gate_layer(
     response
 }
 
-/// Serves until `shutdown` is cancelled, then lets open requests finish.
+/// Serves until `shutdown` is cancelled, then lets open requests and the
+/// page renders they started finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let cache = state.cache.clone();
     // Client addresses feed the per-client rate limits.
     let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+        .await;
+    cache.refreshed().await;
+    served
 }
 
 /// Liveness and readiness: the process answers and the database reads.

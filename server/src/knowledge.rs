@@ -131,9 +131,10 @@ impl Knowledge {
                 seen = now;
                 let this = Arc::clone(&self);
                 // Loading compiles regexes: keep it off the async workers.
-                // Its outcome is recorded in the status (and logged) by
-                // `reload`; a panicked load leaves the last good set.
-                let _ = tokio::task::spawn_blocking(move || this.reload()).await;
+                // A rejected load is logged and kept in the status by `reload`.
+                if let Err(error) = tokio::task::spawn_blocking(move || this.reload()).await {
+                    tracing::error!(%error, "the provider reload failed");
+                }
             }
         }
     }

@@ -13,6 +13,7 @@ use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, NS};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DnsFault {
@@ -38,6 +39,8 @@ pub struct DnsServer {
     addr: SocketAddr,
     zones: Arc<Mutex<Zones>>,
     stop: CancellationToken,
+    /// The task answering queries.
+    tasks: TaskTracker,
 }
 
 fn key(name: &str) -> String {
@@ -50,8 +53,15 @@ impl DnsServer {
         let addr = socket.local_addr()?;
         let zones = Arc::new(Mutex::new(Zones::default()));
         let stop = CancellationToken::new();
-        tokio::spawn(serve(socket, zones.clone(), stop.clone()));
-        Ok(Self { addr, zones, stop })
+        let tasks = TaskTracker::new();
+        tasks.spawn(serve(socket, zones.clone(), stop.clone()));
+        tasks.close();
+        Ok(Self {
+            addr,
+            zones,
+            stop,
+            tasks,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -60,6 +70,11 @@ impl DnsServer {
 
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Waits until the server, once stopped, has let go of its socket.
+    pub async fn stopped(&self) {
+        self.tasks.wait().await;
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Zones) -> R) -> R {
@@ -113,6 +128,8 @@ async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationTo
             () = stop.cancelled() => return,
             received = socket.recv_from(&mut buffer) => match received {
                 Ok(received) => received,
+                // A client that went away (an ICMP "port unreachable" for
+                // an earlier answer): nothing to answer.
                 Err(_) => continue,
             },
         };
@@ -129,6 +146,8 @@ async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationTo
             answer(&mut zones, &request)
         };
         if let Some(bytes) = response.and_then(|message| message.to_vec().ok()) {
+            // A lost answer is what resolvers time out and retry on, as
+            // on the real network.
             let _ = socket.send_to(&bytes, peer).await;
         }
     }

@@ -192,6 +192,7 @@ impl Simulation {
         self.stages.close();
         self.stages.wait().await;
         self.world.stop();
+        self.world.stopped().await;
         let report = report(scenario, &self.store, scenario.start + scenario.duration).await;
         self.store.close().await;
         report

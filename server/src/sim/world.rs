@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Response, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, SimClock};
 use crate::sim::dns::{DnsFault, DnsServer};
@@ -154,6 +155,8 @@ pub struct World {
     pub port: u16,
     pub sites: Vec<SimSite>,
     stop: CancellationToken,
+    /// The edge and origin servers.
+    tasks: TaskTracker,
 }
 
 struct Shared {
@@ -188,6 +191,7 @@ impl World {
         let origin_listener = TcpListener::bind(SocketAddr::new(origin_ip, 0)).await?;
         let port = origin_listener.local_addr()?.port();
         let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let shared = Arc::new(Shared {
             clock,
             start: scenario.start,
@@ -195,7 +199,7 @@ impl World {
             sites: sites.iter().map(|s| (s.host.clone(), s.clone())).collect(),
             seed: scenario.seed,
         });
-        serve(origin_listener, shared.clone(), None, stop.clone());
+        serve(&tasks, origin_listener, shared.clone(), None, stop.clone());
         for (index, edge) in EDGES.iter().enumerate() {
             if !sites.iter().any(|s| s.cdn.as_deref() == Some(edge.id)) {
                 continue;
@@ -207,7 +211,7 @@ impl World {
                 u8::try_from(index + 1).unwrap_or(1),
             ));
             let listener = TcpListener::bind(SocketAddr::new(ip, port)).await?;
-            serve(listener, shared.clone(), Some(edge), stop.clone());
+            serve(&tasks, listener, shared.clone(), Some(edge), stop.clone());
             dns.add_addresses(&format!("edge.{}", edge.cname_suffix), &[ip]);
         }
         for site in &sites {
@@ -225,11 +229,13 @@ impl World {
                 .map_or_else(|| "ns1.neutral-dns.test".to_owned(), dns_ns);
             dns.add_ns(&site.host, &[&ns]);
         }
+        tasks.close();
         Ok(Self {
             dns,
             port,
             sites,
             stop,
+            tasks,
         })
     }
 
@@ -253,6 +259,12 @@ impl World {
     pub fn stop(&self) {
         self.stop.cancel();
         self.dns.stop();
+    }
+
+    /// Waits until every server, once stopped, has finished.
+    pub async fn stopped(&self) {
+        self.tasks.wait().await;
+        self.dns.stopped().await;
     }
 
     /// Switches DNS faults to what the scenario says at `now`; the driver
@@ -324,6 +336,7 @@ fn lot(seed: u64, name: &str) -> f64 {
 }
 
 fn serve(
+    tasks: &TaskTracker,
     listener: TcpListener,
     shared: Arc<Shared>,
     edge: Option<&'static EdgeProfile>,
@@ -336,10 +349,13 @@ fn serve(
             },
         )
         .with_state(shared);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+    tasks.spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+            .await
+        {
+            tracing::error!(%error, "a synthetic server failed");
+        }
     });
 }
 

@@ -125,6 +125,8 @@ where
     let browser = driver.session(scripts).await;
     let outcome = steps(browser.clone()).await;
     let shot = screenshot_path(name);
+    // Screenshots are for people reading a failure; a test never fails for
+    // want of one, nor for a browser that closed itself.
     if let Ok(png) = browser.screenshot().await {
         let _ = std::fs::create_dir_all(shot.parent().expect("screenshot directory"));
         let _ = std::fs::write(&shot, png);
@@ -215,6 +217,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Already ended is as good as killed.
         let _ = self.process.start_kill();
     }
 }
@@ -337,6 +340,7 @@ fn err(error: impl std::fmt::Display) -> String {
 
 /// Saves what the browser shows now under `target/browser-screenshots/`.
 async fn shot(browser: &Client, name: &str) {
+    // Best effort, as in `journey`.
     if let Ok(png) = browser.screenshot().await {
         let path = screenshot_path(name);
         let _ = std::fs::create_dir_all(path.parent().expect("screenshot directory"));
