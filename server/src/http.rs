@@ -140,8 +140,34 @@ pub fn router(state: AppState) -> Router {
             state.cache.clone(),
             crate::cache::serve_cached,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(log_response),
+        )
         .with_state(state)
+}
+
+/// One span per request. The path only: a query may carry whatever a
+/// visitor typed, a URL with its credentials included.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        "http.request",
+        http.method = %request.method(),
+        http.path = request.uri().path(),
+    )
+}
+
+fn log_response<B>(
+    response: &axum::http::Response<B>,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    tracing::debug!(
+        http.status = response.status().as_u16(),
+        http.latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        "answered"
+    );
 }
 
 /// The admin pages' shared state: the watchlist rules and the knowledge

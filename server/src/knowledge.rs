@@ -97,7 +97,7 @@ impl Knowledge {
                 *self.status.write().unwrap_or_else(PoisonError::into_inner) =
                     status_of(&base, dir.display().to_string());
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = base;
-                tracing::info!(dir = %dir.display(), "loaded provider knowledge base");
+                tracing::info!(knowledge.dir = %dir.display(), "loaded provider knowledge base");
                 Ok(())
             }
             Err(error) => {
@@ -106,7 +106,7 @@ impl Knowledge {
                 status.failed_loads += 1;
                 tracing::error!(
                     %error,
-                    in_force = %status.source,
+                    knowledge.in_force = %status.source,
                     "provider files rejected; keeping the last good knowledge base"
                 );
                 Err(error)

@@ -53,8 +53,8 @@ impl Application {
             .context("failed to fill the empty watchlist")?;
         let listener = bind(config.listen).await?;
         tracing::info!(
-            address = %config.listen,
-            database = %config.database.display(),
+            http.address = %config.listen,
+            store.path = %config.database.display(),
             "serving Faultline at http://{}",
             config.listen
         );
@@ -230,7 +230,7 @@ async fn seed_default_watchlist(store: &store::Store) -> anyhow::Result<()> {
         .await
         .context("failed to add the default watchlist")?;
     tracing::info!(
-        sites = added,
+        watchlist.sites_added = added,
         "empty watchlist: added the default watchlist"
     );
     Ok(())

@@ -126,9 +126,9 @@ impl Correlation {
                     Ok(id) => {
                         if !self.ids.contains_key(&key) {
                             tracing::warn!(
-                                provider = %incident.provider,
-                                role = incident.role.as_str(),
-                                share = incident.peak_share,
+                                provider.id = %incident.provider,
+                                provider.role = incident.role.as_str(),
+                                incident.peak_share = incident.peak_share,
                                 "possible provider-wide outage"
                             );
                         }

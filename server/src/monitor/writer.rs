@@ -35,10 +35,25 @@ pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
                 Ok(None) | Err(_) => break,
             }
         }
-        write_with_retry(&store, &batch).await;
-        attribution.record(&store, &batch).await;
+        store_batch(&store, &batch, &mut attribution).await;
         batch.clear();
     }
+}
+
+/// One batch: the probes in one transaction, then the attribution.
+#[tracing::instrument(
+    name = "writer.batch",
+    skip_all,
+    fields(writer.batch_rows = batch.len(), writer.batch_ms)
+)]
+async fn store_batch(store: &Store, batch: &[ProbeRecord], attribution: &mut Attribution) {
+    let started = std::time::Instant::now();
+    write_with_retry(store, batch).await;
+    attribution.record(store, batch).await;
+    tracing::Span::current().record(
+        "writer.batch_ms",
+        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    );
 }
 
 /// Keeps the stored attribution in step with what probes show, writing
@@ -87,7 +102,7 @@ impl Attribution {
                 }
                 Ok(()) => {}
                 Err(error) => {
-                    tracing::warn!(%error, site = probe.site_id, "cannot record attribution")
+                    tracing::warn!(%error, site.id = probe.site_id, "cannot record attribution")
                 }
             }
         }
@@ -100,11 +115,11 @@ async fn write_with_retry(store: &Store, batch: &[ProbeRecord]) {
     loop {
         match store.insert_probes(batch).await {
             Ok(()) => {
-                tracing::debug!(probes = batch.len(), "stored probe batch");
+                tracing::debug!(writer.attempts = attempt, "stored probe batch");
                 return;
             }
             Err(error) => {
-                tracing::warn!(%error, attempt, probes = batch.len(), "storing probes failed; retrying");
+                tracing::warn!(%error, writer.attempts = attempt, "storing probes failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 attempt = attempt.saturating_add(1);
