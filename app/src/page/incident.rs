@@ -1,3 +1,4 @@
+use engine::Phase;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -84,11 +85,11 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
     let wave_count = waves(&page.timeline);
     let summary = format!(
         "{} from {}{}. Peak {} of the watched sites failing; {} sites affected; confidence {}.",
-        match i.phase.as_str() {
-            "resolved" => "Resolved",
-            "recovering" => "Recovering",
-            "confirmed" => "Ongoing",
-            _ => "Suspected",
+        match i.phase {
+            Phase::Resolved => "Resolved",
+            Phase::Recovering => "Recovering",
+            Phase::Confirmed => "Ongoing",
+            Phase::Suspected | Phase::Unknown => "Suspected",
         },
         words::utc(i.onset_at),
         i.resolved_at
