@@ -9,6 +9,7 @@ use crate::chart::{Moment, TimeChart, YUnit};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
+use crate::status::Freshness;
 use crate::words;
 
 /// An incident without its evidence and timeline: for lists and links.
@@ -93,6 +94,197 @@ impl IncidentSummary {
     }
 }
 
+/// A provider incident as of the current snapshot: what the home page,
+/// the provider page and the incident page all say about it now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveIncident {
+    /// The stored incident; none in the moment before it is stored.
+    pub id: Option<i64>,
+    pub provider: String,
+    pub provider_name: String,
+    pub role: Role,
+    pub phase: engine::Phase,
+    pub pattern: Pattern,
+    pub onset_at: DateTime<Utc>,
+    /// Failures fell below the threshold at this time and have stayed
+    /// there, for less than the recovery hold.
+    pub easing_since: Option<DateTime<Utc>>,
+    pub recovering_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Its cohort now: sites failing for a reason this role explains.
+    pub now: engine::Tally,
+    /// The most sites failing at once, and when.
+    pub peak: engine::Tally,
+    pub peak_at: Option<DateTime<Utc>>,
+    /// How many times failures rose: 1 for a steady outage.
+    pub waves: u32,
+    pub sites_affected: u32,
+    pub confidence: f64,
+    /// Resolved, but these affected sites still fail with its errors.
+    pub tail: Vec<SiteName>,
+}
+
+/// A watched site as pages link it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteName {
+    pub host: String,
+    pub name: String,
+}
+
+impl LiveIncident {
+    /// "watched Cloudflare sites", what the tallies count.
+    pub fn noun(&self) -> String {
+        format!("watched {} sites", self.provider_name)
+    }
+
+    /// Where the incident is, in plain words with the moments dated on
+    /// `today`'s terms: "ongoing", "intermittent: failures come and go
+    /// (wave 3; quiet since 11:25 UTC)", "recovering since 14:31 UTC",
+    /// "over since 14:31 UTC".
+    pub fn state(&self, today: Option<chrono::NaiveDate>) -> String {
+        use engine::Phase;
+        let when = |at: DateTime<Utc>| words::when(at, today);
+        match (
+            self.phase,
+            self.resolved_at,
+            self.recovering_at,
+            self.easing_since,
+        ) {
+            (Phase::Resolved, Some(end), _, _) => format!("over since {}", when(end)),
+            (Phase::Recovering, _, Some(since), _) => format!("recovering since {}", when(since)),
+            (_, _, _, Some(quiet)) if self.waves > 1 || self.pattern == Pattern::Intermittent => {
+                format!(
+                    "intermittent: failures come and go (wave {}; quiet since {})",
+                    self.waves,
+                    when(quiet)
+                )
+            }
+            (_, _, _, Some(quiet)) => {
+                format!("failures eased at {}, not over yet", when(quiet))
+            }
+            _ if self.waves > 1 => {
+                format!("ongoing, wave {} of an intermittent outage", self.waves)
+            }
+            _ => "ongoing".to_owned(),
+        }
+    }
+
+    /// One sentence for a headline or a card, with absolute figures first.
+    pub fn sentence(&self, today: Option<chrono::NaiveDate>) -> String {
+        let name = &self.provider_name;
+        let since = words::when(self.onset_at, today);
+        let noun = self.noun();
+        let peak = if self.peak.failing > self.now.failing {
+            format!("; peak {}", self.peak.short())
+        } else {
+            String::new()
+        };
+        match self.phase {
+            engine::Phase::Resolved => {
+                let mut text = format!(
+                    "The {name}-wide outage from {since} is {}",
+                    self.state(today)
+                );
+                if !self.tail.is_empty() {
+                    text.push_str(&format!(
+                        ": {} still {} its errors",
+                        words::count(self.tail.len(), "site", "sites"),
+                        if self.tail.len() == 1 {
+                            "shows"
+                        } else {
+                            "show"
+                        },
+                    ));
+                }
+                text.push('.');
+                text
+            }
+            engine::Phase::Recovering => format!(
+                "{name}-wide outage since {since}, {}: {} still failing{peak}.",
+                self.state(today),
+                self.now.phrase(&noun),
+            ),
+            _ => {
+                let state = self.state(today);
+                let state = if state == "ongoing" {
+                    String::new()
+                } else {
+                    format!(", {state}")
+                };
+                format!(
+                    "Likely {name}-wide outage since {since}{state}: {} failing now{peak}.",
+                    self.now.phrase(&noun),
+                )
+            }
+        }
+    }
+
+    #[cfg(feature = "ssr")]
+    fn from_now(now: &engine::correlate::IncidentNow, tail: Vec<SiteName>) -> Self {
+        let incident = &now.incident;
+        let peak = engine::figures::peak(&incident.timeline);
+        Self {
+            id: now.id,
+            provider_name: provider_name(&incident.provider),
+            provider: incident.provider.clone(),
+            role: incident.role,
+            phase: incident.phase,
+            pattern: incident.pattern,
+            onset_at: incident.onset_at,
+            easing_since: now.easing_since,
+            recovering_at: incident.recovering_at,
+            resolved_at: incident.resolved_at,
+            now: now.now,
+            peak: peak.map(|point| point.tally).unwrap_or(now.now),
+            peak_at: peak.map(|point| point.at),
+            waves: now.waves(),
+            sites_affected: u32::try_from(incident.sites.len()).unwrap_or(u32::MAX),
+            confidence: incident.confidence,
+            tail,
+        }
+    }
+}
+
+/// The snapshot's incidents as the pages show them, with the names of the
+/// sites in their tails.
+#[cfg(feature = "ssr")]
+pub async fn live_incidents(
+    store: &store::Store,
+    snapshot: &engine::correlate::Snapshot,
+) -> Result<Vec<LiveIncident>, AppError> {
+    let ids: Vec<i64> = snapshot
+        .incidents
+        .iter()
+        .flat_map(|incident| incident.tail.iter().copied())
+        .collect();
+    let names: std::collections::HashMap<i64, SiteName> = store
+        .watched_sites(&ids)
+        .await?
+        .into_iter()
+        .map(|site| {
+            (
+                site.id,
+                SiteName {
+                    host: site.host,
+                    name: site.name,
+                },
+            )
+        })
+        .collect();
+    Ok(snapshot
+        .incidents
+        .iter()
+        .map(|now| {
+            let tail = now
+                .tail
+                .iter()
+                .filter_map(|id| names.get(id).cloned())
+                .collect();
+            LiveIncident::from_now(now, tail)
+        })
+        .collect())
+}
+
 /// A site affected by a provider incident, with its sample evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AffectedSite {
@@ -134,7 +326,11 @@ pub struct IncidentPage {
     pub annotations: Vec<AnnotationView>,
     /// "http://host:port" as the request named it, for the permalink.
     pub origin: String,
-    pub as_of: DateTime<Utc>,
+    /// The most sites failing at once, as counted on the timeline.
+    pub peak: Option<(DateTime<Utc>, engine::Tally)>,
+    /// The incident as of the snapshot, while it is open or recent.
+    pub live: Option<LiveIncident>,
+    pub freshness: Freshness,
 }
 
 /// The share of `cohort` between their first and last failure at each
@@ -212,25 +408,30 @@ impl IncidentPage {
             Some(end) => text.push_str(&format!(
                 " and resolved at {} ({}).",
                 words::utc(end),
-                i.duration(self.as_of)
+                i.duration(self.freshness.now)
             )),
             None => text.push_str(&format!(
-                "; still {} as of {}.",
-                i.phase,
-                words::utc(self.as_of)
+                "; {} as of {}.",
+                self.live.as_ref().map_or_else(
+                    || format!("still {}", i.phase.plain()),
+                    |live| live.state(None)
+                ),
+                words::utc(self.freshness.data_until.unwrap_or(self.freshness.now))
             )),
         }
-        if let (Some(share), Some(at)) = (i.peak_share, i.peak_at) {
-            text.push_str(&format!(
-                " At its peak at {}, {} of the watched sites served by {} were failing",
+        let name = i.provider_name.as_deref().unwrap_or_default();
+        match (self.peak, i.peak_share, i.peak_at) {
+            (Some((at, tally)), _, _) => text.push_str(&format!(
+                " At its peak at {}, {} were failing;",
+                words::utc(at),
+                tally.phrase(&format!("watched {name} sites")),
+            )),
+            (None, Some(share), Some(at)) => text.push_str(&format!(
+                " At its peak at {}, {} of the watched sites served by {name} were failing;",
                 words::utc(at),
                 words::percent(share),
-                i.provider_name.as_deref().unwrap_or_default(),
-            ));
-            if self.cohort > 0 {
-                text.push_str(&format!(" ({} sites watched now)", self.cohort));
-            }
-            text.push(';');
+            )),
+            _ => {}
         }
         text.push_str(&format!(" {} sites were affected", i.sites_affected));
         if let Some(confidence) = i.confidence {
@@ -260,8 +461,12 @@ impl IncidentPage {
         if let Some(at) = i.confirmed_at.filter(|at| *at != i.detected_at) {
             moments.push((at, "Confirmed".to_owned()));
         }
-        if let (Some(at), Some(share)) = (i.peak_at, i.peak_share) {
-            moments.push((at, format!("Peak {}", words::percent(share))));
+        match (self.peak, i.peak_at, i.peak_share) {
+            (Some((at, tally)), _, _) => moments.push((at, format!("Peak {}", tally.short()))),
+            (None, Some(at), Some(share)) => {
+                moments.push((at, format!("Peak {}", words::percent(share))));
+            }
+            _ => {}
         }
         if let Some(at) = i.recovering_at {
             moments.push((at, "Recovering".to_owned()));
@@ -371,9 +576,33 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         None => None,
     };
     let evidence = words::evidence(Some(&stored.evidence));
-    let recorded: Vec<(DateTime<Utc>, f64)> =
+    let status = expect_context::<crate::status::Status>();
+    let snapshot = status.snapshot();
+    let freshness = status.freshness(&snapshot);
+    let mut recorded: Vec<engine::TimelinePoint> =
         serde_json::from_str(&stored.timeline).unwrap_or_default();
-    let incident = IncidentSummary::from_store(stored, site);
+    let mut incident = IncidentSummary::from_store(stored, site);
+    // While the incident is in the snapshot, its phase and figures are the
+    // snapshot's, like every other page's: the stored row changes only with
+    // the phase.
+    if let Some(now) = snapshot.incidents.iter().find(|i| i.id == Some(id)) {
+        let live = &now.incident;
+        incident.phase = live.phase;
+        incident.pattern = live.pattern;
+        incident.confirmed_at = live.confirmed_at;
+        incident.recovering_at = live.recovering_at;
+        incident.resolved_at = live.resolved_at;
+        incident.peak_share = Some(live.peak_share);
+        incident.peak_at = Some(live.peak_at);
+        incident.confidence = Some(live.confidence);
+        incident.sites_affected = i64::try_from(live.sites.len()).unwrap_or(i64::MAX);
+        recorded.clone_from(&live.timeline);
+    }
+    let live = live_incidents(&store, &snapshot)
+        .await?
+        .into_iter()
+        .find(|live| live.id == Some(id));
+    let peak = engine::figures::peak(&recorded).map(|point| (point.at, point.tally));
     let sites: Vec<AffectedSite> = store
         .incident_sites(id)
         .await?
@@ -404,7 +633,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
     };
     let mut timeline: Vec<(i64, f64)> = recorded
         .into_iter()
-        .map(|(at, share)| (at.timestamp(), share))
+        .map(|point| (point.at.timestamp(), point.share))
         .collect();
     let derived = timeline.is_empty();
     if derived {
@@ -434,7 +663,9 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         sites,
         annotations,
         origin: crate::origin::request_origin(),
-        as_of: Utc::now(),
+        peak,
+        live,
+        freshness,
     })
 }
 

@@ -16,6 +16,7 @@ pub mod overview;
 mod page;
 pub mod provider;
 pub mod site;
+pub mod status;
 pub mod words;
 
 pub use origin::PublicOrigin;

@@ -1,41 +1,38 @@
-//! What the home page headline needs: how many sites are watched and failing.
+//! What the home page needs: the headline, the incidents, the provider
+//! cards and the failing sites, all from one snapshot.
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use crate::incident::LiveIncident;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
+use crate::provider::Cohort;
+use crate::status::Freshness;
+use crate::words;
 
-/// The state of the watchlist as the home page reports it.
+/// The state of the watchlist as the home page reports it: every figure
+/// from one snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
+    pub freshness: Freshness,
+    /// Sites on the watchlist.
     pub watched: i64,
-    pub probed: i64,
-    pub failing: i64,
-    /// When the server answered, RFC 3339; shown so readers know how fresh it is.
-    pub as_of: String,
+    /// Sites with a fresh, trusted probe.
+    pub probed: u32,
+    /// Of those, failing.
+    pub failing: u32,
     /// Set while our own network looks cut off: site failures are then ours.
     pub vantage: Option<VantageNotice>,
-    /// Provider-wide incidents not yet resolved.
-    pub incidents: Vec<ActiveIncident>,
+    /// Provider-wide incidents still open, then those resolved in the last
+    /// hours (with their tails).
+    pub incidents: Vec<LiveIncident>,
+    /// Every provider and role with watched sites, largest first.
+    pub cohorts: Vec<Cohort>,
     /// Sites failing now, most recent first.
     pub failing_sites: Vec<FailingSite>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ActiveIncident {
-    pub id: i64,
-    pub provider: String,
-    pub provider_name: String,
-    pub role: engine::Role,
-    pub phase: engine::Phase,
-    pub onset_at: String,
-    pub peak_share: f64,
-    /// The share of the cohort failing at the correlator's last judgement.
-    pub current_share: f64,
-    pub sites_affected: i64,
-    pub confidence: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,55 +44,53 @@ pub struct FailingSite {
     /// The provider that made the error page.
     pub provider: Option<String>,
     pub provider_name: Option<String>,
-    pub since: String,
-}
-
-/// "11:21" from an RFC 3339 time.
-pub fn clock_time(rfc3339: &str) -> &str {
-    rfc3339.get(11..16).unwrap_or(rfc3339)
+    pub since: DateTime<Utc>,
 }
 
 /// The own-network guard's verdict, when it is not "online".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VantageNotice {
     pub state: engine::VantageState,
-    pub since: String,
+    pub since: DateTime<Utc>,
     pub detail: String,
 }
 
+/// How many failing sites the home page lists.
+#[cfg(feature = "ssr")]
+const FAILING_LISTED: usize = 10;
+
 impl Overview {
+    /// Open incidents.
+    pub fn open(&self) -> impl Iterator<Item = &LiveIncident> {
+        self.incidents.iter().filter(|i| i.phase.is_open())
+    }
+
+    /// Incidents resolved in the last hours.
+    pub fn recently_resolved(&self) -> impl Iterator<Item = &LiveIncident> {
+        self.incidents.iter().filter(|i| !i.phase.is_open())
+    }
+
     /// One sentence that answers "is something down?".
     pub fn headline(&self) -> String {
+        let today = self.freshness.today();
         if let Some(vantage) = &self.vantage {
-            let since = vantage.since.get(11..16).unwrap_or(&vantage.since);
+            let since = words::when(vantage.since, today);
             return if vantage.state == engine::VantageState::Offline {
                 format!(
-                    "Faultline's own network connection is down since {since} UTC: failures seen now are ours, not the sites'."
+                    "Faultline's own network connection is down since {since}: failures seen now are ours, not the sites'."
                 )
             } else {
-                format!("Faultline's own network connection is unreliable since {since} UTC: treat failures with care.")
+                format!("Faultline's own network connection is unreliable since {since}: treat failures with care.")
             };
         }
-        if let Some(incident) = self.incidents.first() {
-            let name = &incident.provider_name;
-            let since = clock_time(&incident.onset_at);
-            let now = incident.current_share * 100.0;
-            let peak = incident.peak_share * 100.0;
-            // The share now is the news; the peak says how bad it got.
-            let peak_note = if peak - now >= 5.0 {
-                format!(" (peak {peak:.0} %)")
-            } else {
-                String::new()
-            };
-            return if incident.phase == engine::Phase::Recovering {
-                format!(
-                    "{name}-wide outage since {since} UTC is recovering: {now:.0} % of watched {name} sites still failing{peak_note}."
-                )
-            } else {
-                format!(
-                    "Likely {name}-wide outage since {since} UTC: {now:.0} % of watched {name} sites failing{peak_note}."
-                )
-            };
+        if let Some(incident) = self.open().next() {
+            return incident.sentence(today);
+        }
+        if self.freshness.stale {
+            return format!(
+                "No recent probes: the last were judged {} ago, so whether sites are up now is not known.",
+                words::age(self.freshness.age_seconds().unwrap_or_default())
+            );
         }
         if self.watched == 0 {
             "No sites are watched yet.".to_owned()
@@ -111,9 +106,21 @@ impl Overview {
             )
         } else {
             format!(
-                "{} of {} probed sites are failing.",
+                "{} of {} probed sites are failing, none of them in a provider-wide outage.",
                 self.failing, self.probed
             )
+        }
+    }
+
+    /// For the document title: the outage, or the plain name.
+    pub fn title(&self) -> String {
+        match self.open().next() {
+            Some(incident) => format!(
+                "{}-wide outage: {} failing · Faultline",
+                incident.provider_name,
+                incident.now.short()
+            ),
+            None => "Faultline: is it down, and whose fault is it?".to_owned(),
         }
     }
 }
@@ -121,68 +128,73 @@ impl Overview {
 /// The overview for a page's live updates, from the short memo.
 #[server]
 pub async fn poll_overview() -> Result<Overview, AppError> {
-    crate::live::memoised((), get_overview()).await
+    let version = expect_context::<crate::status::Status>().version();
+    crate::live::memoised(version, get_overview()).await
 }
 
 #[server]
 pub async fn get_overview() -> Result<Overview, AppError> {
     let store = expect_context::<store::Store>();
+    let status = expect_context::<crate::status::Status>();
+    let snapshot = status.snapshot();
+    let freshness = status.freshness(&snapshot);
     let summary = store.site_summary().await?;
-    let vantage = store
-        .current_vantage_event()
-        .await?
-        .map(|event| VantageNotice {
-            state: event.state,
-            since: event
-                .started_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            detail: event.detail,
-        });
-    let rfc3339 =
-        |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let incidents = store
-        .active_provider_incidents()
-        .await?
-        .into_iter()
-        .map(|incident| ActiveIncident {
-            id: incident.id,
-            provider_name: provider_name(incident.provider.as_deref().unwrap_or_default()),
-            provider: incident.provider.unwrap_or_default(),
-            role: incident.role.unwrap_or_default(),
-            phase: incident.phase,
-            onset_at: rfc3339(incident.onset_at),
-            peak_share: incident.peak_share.unwrap_or_default(),
-            current_share: serde_json::from_str::<Vec<(chrono::DateTime<chrono::Utc>, f64)>>(
-                &incident.timeline,
-            )
-            // A timeline that does not read leaves the peak as the latest figure.
-            .ok()
-            .and_then(|timeline| timeline.last().map(|(_, share)| *share))
-            .unwrap_or(incident.peak_share.unwrap_or_default()),
-            sites_affected: incident.sites_affected,
-            confidence: incident.confidence.unwrap_or_default(),
-        })
+    let vantage = match snapshot.vantage {
+        engine::VantageState::Offline | engine::VantageState::Degraded => store
+            .current_vantage_event()
+            .await?
+            .map(|event| VantageNotice {
+                state: event.state,
+                since: event.started_at,
+                detail: event.detail,
+            }),
+        _ => None,
+    };
+    let incidents = crate::incident::live_incidents(&store, &snapshot).await?;
+    let cohorts = crate::provider::cohorts(&snapshot);
+    let current = |site: &&engine::correlate::SiteNow| !site.stale && !site.suspect;
+    let probed = snapshot.sites.values().filter(current).count();
+    let mut failing: Vec<(i64, &engine::correlate::SiteNow)> = snapshot
+        .sites
+        .iter()
+        .filter(|(_, site)| current(site) && !site.ok)
+        .map(|(id, site)| (*id, site))
         .collect();
-    let failing_sites = store
-        .failing_sites(10)
+    failing.sort_by_key(|(id, site)| (std::cmp::Reverse(site.failing_since), *id));
+    let listed: Vec<i64> = failing
+        .iter()
+        .take(FAILING_LISTED)
+        .map(|(id, _)| *id)
+        .collect();
+    let names: std::collections::HashMap<i64, store::Site> = store
+        .watched_sites(&listed)
         .await?
         .into_iter()
-        .map(|site| FailingSite {
-            name: site.name,
-            host: site.host,
-            what: engine::Cause::of(site.fault, site.failure),
-            provider_name: site.provider.as_deref().map(provider_name),
-            provider: site.provider,
-            since: rfc3339(site.since),
+        .map(|site| (site.id, site))
+        .collect();
+    let failing_sites = failing
+        .iter()
+        .take(FAILING_LISTED)
+        .filter_map(|(id, now)| {
+            let site = names.get(id)?;
+            Some(FailingSite {
+                name: site.name.clone(),
+                host: site.host.clone(),
+                what: now.cause,
+                provider_name: now.generator.as_deref().map(provider_name),
+                provider: now.generator.clone(),
+                since: now.failing_since.unwrap_or(now.at),
+            })
         })
         .collect();
     Ok(Overview {
+        freshness,
+        watched: summary.watched,
+        probed: u32::try_from(probed).unwrap_or(u32::MAX),
+        failing: u32::try_from(failing.len()).unwrap_or(u32::MAX),
         vantage,
         incidents,
+        cohorts,
         failing_sites,
-        watched: summary.watched,
-        probed: summary.probed,
-        failing: summary.failing,
-        as_of: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
 }

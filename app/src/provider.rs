@@ -5,35 +5,86 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::incident::IncidentSummary;
+use crate::incident::{IncidentSummary, LiveIncident};
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
 use crate::site::{Series, Window};
+use crate::status::Freshness;
 
-/// A provider in one role and how its watched sites fare now.
+/// A provider in one role and how its watched sites fare now, as of the
+/// snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cohort {
     pub provider: String,
     pub provider_name: String,
     pub role: engine::Role,
-    pub sites: i64,
-    pub probed: i64,
-    pub failing: i64,
-    /// Failing with an error page this provider generated.
-    pub failing_here: i64,
+    /// Watched sites it serves in this role.
+    pub sites: u32,
+    /// Sites failing for a reason this role explains (edge errors for a
+    /// CDN, failed lookups for DNS), of those with a fresh probe.
+    pub tally: engine::Tally,
+    /// Sites failing for another reason, such as their own servers.
+    pub failing_otherwise: u32,
+    /// Its open provider-wide incident.
+    pub incident: Option<i64>,
 }
 
 impl Cohort {
-    /// "Healthy", "3 of 60 failing" ...
+    /// "All 60 answering", "54 of 60 failing (90 %)", with what failing
+    /// means for the role.
     pub fn health(&self) -> String {
-        if self.probed == 0 {
+        let tally = self.tally;
+        if tally.of == 0 {
             "Not probed yet".to_owned()
-        } else if self.failing == 0 {
-            format!("All {} answering", self.probed)
+        } else if tally.failing == 0 {
+            match self.role {
+                engine::Role::Dns => format!("All {} resolving", tally.of),
+                _ => format!("All {} answering", tally.of),
+            }
         } else {
-            format!("{} of {} failing", self.failing, self.probed)
+            let what = match self.role {
+                engine::Role::Dns => "failing to resolve",
+                engine::Role::Host => "failing at their servers",
+                _ => "failing at its edge",
+            };
+            format!("{} {what}", tally.short())
         }
     }
+
+    /// "down" (an open incident), "degraded" (some failing) or "up", for
+    /// the card's colour and pattern.
+    pub fn health_class(&self) -> &'static str {
+        if self.incident.is_some() {
+            "down"
+        } else if self.tally.failing > 0 {
+            "degraded"
+        } else {
+            "up"
+        }
+    }
+}
+
+/// The snapshot's cohorts as the pages show them.
+#[cfg(feature = "ssr")]
+pub fn cohorts(snapshot: &engine::correlate::Snapshot) -> Vec<Cohort> {
+    let ids: std::collections::HashMap<usize, i64> = snapshot
+        .incidents
+        .iter()
+        .filter_map(|incident| Some((incident.key, incident.id?)))
+        .collect();
+    snapshot
+        .cohorts
+        .iter()
+        .map(|c| Cohort {
+            provider_name: provider_name(&c.provider),
+            provider: c.provider.clone(),
+            role: c.role,
+            sites: c.members,
+            tally: c.tally,
+            failing_otherwise: c.failing_otherwise,
+            incident: c.incident.and_then(|key| ids.get(&key).copied()),
+        })
+        .collect()
 }
 
 /// A site behind the provider.
@@ -42,80 +93,87 @@ pub struct CohortSite {
     pub host: String,
     pub name: String,
     pub role: engine::Role,
+    /// Its latest probe, as of the snapshot; none before the first.
     pub ok: Option<bool>,
     pub suspect: bool,
     pub what: Option<engine::Cause>,
+    /// Failing for a reason this role explains.
+    pub explained: bool,
     /// The provider that made the error page.
     pub generator: Option<String>,
     pub generator_name: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
 
+impl CohortSite {
+    /// "up", "down: edge error", "failing, but not at DNS: edge error".
+    pub fn state(&self) -> String {
+        let what = self.what.map_or("failure", engine::Cause::plain);
+        match (self.ok, self.suspect, self.explained) {
+            (None, _, _) => "not probed yet".to_owned(),
+            (Some(true), _, _) => "up".to_owned(),
+            (Some(false), true, _) => "unknown (own network down)".to_owned(),
+            (Some(false), false, true) => format!("down: {what}"),
+            (Some(false), false, false) => {
+                let role = match self.role {
+                    engine::Role::Dns => "its DNS",
+                    engine::Role::Host => "its host",
+                    _ => "this edge",
+                };
+                format!("failing, but not at {role}: {what}")
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderPage {
     pub id: String,
     pub name: String,
+    pub freshness: Freshness,
     pub cohorts: Vec<Cohort>,
+    /// Its incidents in the snapshot: open, or resolved in the last hours.
+    pub live: Vec<LiveIncident>,
     pub sites: Vec<CohortSite>,
     pub window: Window,
     pub series: Series,
-    pub incidents: Vec<IncidentSummary>,
-    pub as_of: DateTime<Utc>,
-}
-
-#[cfg(feature = "ssr")]
-fn cohort(c: store::ProviderCohort) -> Cohort {
-    Cohort {
-        provider_name: provider_name(&c.provider),
-        provider: c.provider,
-        role: c.role,
-        sites: c.sites,
-        probed: c.probed,
-        failing: c.failing,
-        failing_here: c.failing_here,
-    }
-}
-
-/// The provider grid for a page's live updates, from the short memo.
-#[server]
-pub async fn poll_providers() -> Result<Vec<Cohort>, AppError> {
-    crate::live::memoised((), list_providers()).await
-}
-
-/// Every provider and role with watched sites, largest first.
-#[server]
-pub async fn list_providers() -> Result<Vec<Cohort>, AppError> {
-    let store = expect_context::<store::Store>();
-    Ok(store
-        .provider_cohorts()
-        .await?
-        .into_iter()
-        .map(cohort)
-        .collect())
+    /// Its stored incidents, except those open now.
+    pub past: Vec<IncidentSummary>,
 }
 
 #[server]
 pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, AppError> {
     let store = expect_context::<store::Store>();
+    let status = expect_context::<crate::status::Status>();
+    let snapshot = status.snapshot();
+    let freshness = status.freshness(&snapshot);
     let id = id.to_ascii_lowercase();
-    let all = store.provider_cohorts().await?;
-    let latest = all
+    let all = cohorts(&snapshot);
+    let implicated: std::collections::HashSet<(engine::Role, i64)> = snapshot
+        .cohorts
         .iter()
         .filter(|c| c.provider == id)
-        .filter_map(|c| c.latest_probe)
-        .max();
-    let cohorts: Vec<Cohort> = all
-        .into_iter()
-        .filter(|c| c.provider == id)
-        .map(cohort)
+        .flat_map(|c| c.implicated.iter().map(move |site| (c.role, *site)))
         .collect();
-    let incidents: Vec<IncidentSummary> = store
+    let cohorts: Vec<Cohort> = all.into_iter().filter(|c| c.provider == id).collect();
+    let live: Vec<LiveIncident> = crate::incident::live_incidents(&store, &snapshot)
+        .await?
+        .into_iter()
+        .filter(|incident| incident.provider == id)
+        .collect();
+    let open: Vec<i64> = live
+        .iter()
+        .filter(|incident| incident.phase.is_open())
+        .filter_map(|incident| incident.id)
+        .collect();
+    let past: Vec<IncidentSummary> = store
         .provider_incidents(Some(&id), 100)
         .await?
         .into_iter()
+        .filter(|incident| !open.contains(&incident.id))
         .map(|i| IncidentSummary::from_store(i, None))
         .collect();
-    if cohorts.is_empty() && incidents.is_empty() {
+    if cohorts.is_empty() && past.is_empty() && live.is_empty() {
         return Err(AppError::not_found(
             "No watched site is attributed to this provider.",
         ));
@@ -124,19 +182,23 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
         .provider_sites(&id)
         .await?
         .into_iter()
-        .map(|s| CohortSite {
-            host: s.host,
-            name: s.name,
-            role: s.role,
-            ok: s.ok,
-            suspect: s.suspect.unwrap_or(false),
-            what: engine::Cause::of(s.fault, s.failure),
-            generator_name: s.generator.as_deref().map(provider_name),
-            generator: s.generator,
-            since: s.since,
+        .map(|s| {
+            let now = snapshot.sites.get(&s.site_id).filter(|now| !now.stale);
+            CohortSite {
+                host: s.host,
+                name: s.name,
+                role: s.role,
+                ok: now.map(|now| now.ok),
+                suspect: now.is_some_and(|now| now.suspect),
+                what: now.and_then(|now| now.cause),
+                explained: implicated.contains(&(s.role.cohort(), s.site_id)),
+                generator_name: now.and_then(|now| now.generator.as_deref().map(provider_name)),
+                generator: now.and_then(|now| now.generator.clone()),
+                since: now.and_then(|now| now.failing_since),
+            }
         })
         .collect();
-    let now = Utc::now();
+    let now = freshness.now;
     let window = Window::parse(&window);
     // Summing hundreds of sites' minute rollups would read hundreds of
     // thousands of rows: a cohort's day is drawn in hours.
@@ -145,7 +207,8 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
         other => (other.resolution(), other.span_and_bin().1),
     };
     let (span, _) = window.span_and_bin();
-    let until = (latest.unwrap_or(now).timestamp().div_euclid(bin) + 1) * bin;
+    let latest = snapshot.data_until.unwrap_or(now);
+    let until = (latest.timestamp().div_euclid(bin) + 1) * bin;
     let from = until - span;
     let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(now);
     let rows = store
@@ -155,11 +218,12 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
     Ok(ProviderPage {
         name: provider_name(&id),
         id,
+        freshness,
         cohorts,
+        live,
         sites,
         window,
         series,
-        incidents,
-        as_of: now,
+        past,
     })
 }

@@ -12,6 +12,40 @@ pub fn utc(at: DateTime<Utc>) -> String {
     at.format("%H:%M UTC, %-d %b %Y").to_string()
 }
 
+/// "13:42:10 UTC" on `today`, "13:42:10 UTC, 18 Nov 2025" on any other
+/// day (or when today is not known).
+pub fn moment(at: DateTime<Utc>, today: Option<chrono::NaiveDate>) -> String {
+    if today == Some(at.date_naive()) {
+        at.format("%H:%M:%S UTC").to_string()
+    } else {
+        at.format("%H:%M:%S UTC, %-d %b %Y").to_string()
+    }
+}
+
+/// "11:20 UTC" on `today`, "11:20 UTC, 18 Nov 2025" on any other day:
+/// the one way pages give a time in running text.
+pub fn when(at: DateTime<Utc>, today: Option<chrono::NaiveDate>) -> String {
+    if today == Some(at.date_naive()) {
+        at.format("%H:%M UTC").to_string()
+    } else {
+        utc(at)
+    }
+}
+
+/// "1 site", "3 sites".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "8 s", "3 min", "2 h 5 min": how long ago, for freshness.
+pub fn age(seconds: i64) -> String {
+    if seconds < 60 {
+        format!("{} s", seconds.max(0))
+    } else {
+        duration(seconds)
+    }
+}
+
 /// "18 Nov 2025 11:20:05" for tables.
 pub fn stamp(at: DateTime<Utc>) -> String {
     at.format("%-d %b %Y %H:%M:%S").to_string()

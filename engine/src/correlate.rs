@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::vocab::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role};
+pub use crate::figures::{Tally, TimelinePoint};
+pub use crate::vocab::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role, VantageState};
 
 /// One classified probe of one site.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,7 +44,8 @@ pub struct ProviderIncident {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub peak_share: f64,
     pub peak_at: DateTime<Utc>,
-    /// When the share last fell below the threshold, while recovering.
+    /// When the share fell below the threshold, once that has held for
+    /// [`Thresholds::recovery_hold`].
     pub recovering_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub pattern: Pattern,
@@ -52,8 +54,9 @@ pub struct ProviderIncident {
     pub confidence: f64,
     /// Each implicated site with its first and last implicating probe.
     pub sites: BTreeMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
-    /// (time, share of the cohort implicated), one point per tick.
-    pub timeline: Vec<(DateTime<Utc>, f64)>,
+    /// One point per tick: the weighted share and the count of sites
+    /// whose failure the provider's role explains.
+    pub timeline: Vec<TimelinePoint>,
     /// Short evidence strings: which sites said what.
     pub evidence: Vec<String>,
 }
@@ -90,6 +93,10 @@ pub struct Thresholds {
     pub over_baseline: f64,
     /// Observations older than this are stale and not counted.
     pub freshness: TimeDelta,
+    /// How long the share must stay low before an incident is called
+    /// recovering: shorter lulls are the gaps between the waves of an
+    /// intermittent outage, not a recovery.
+    pub recovery_hold: TimeDelta,
     /// How long the share must stay low before an incident is resolved.
     pub resolve_after: TimeDelta,
     /// Consecutive failing (passing) probes before a site is down (up).
@@ -105,6 +112,7 @@ impl Default for Thresholds {
             min_share: 0.25,
             over_baseline: 0.15,
             freshness: TimeDelta::seconds(150),
+            recovery_hold: TimeDelta::minutes(10),
             resolve_after: TimeDelta::minutes(15),
             site_down_after: 2,
             site_up_after: 2,
@@ -147,6 +155,37 @@ pub struct Correlator {
     cohorts: BTreeMap<(String, Role), Cohort>,
     site_cohorts: HashMap<i64, Vec<(String, Role)>>,
     incidents: Vec<ProviderIncident>,
+    /// Judgements so far: the version of the next snapshot.
+    ticks: u64,
+    last_tick: Option<DateTime<Utc>>,
+    /// The newest probe observed.
+    newest: Option<DateTime<Utc>>,
+}
+
+/// A cohort as judged at one moment.
+struct Measure {
+    /// Members with a fresh probe.
+    counted: usize,
+    /// The sum of the members' weights.
+    score: f64,
+    /// Members whose failure the role explains (weight at least 0.5), with
+    /// when they began failing and their latest probe.
+    implicated: Vec<(i64, DateTime<Utc>, Observation)>,
+    /// Members failing for a reason the role does not explain.
+    failing_otherwise: usize,
+}
+
+impl Measure {
+    fn share(&self) -> f64 {
+        self.score / self.counted.max(1) as f64
+    }
+
+    fn tally(&self) -> Tally {
+        Tally::new(
+            u32::try_from(self.implicated.len()).unwrap_or(u32::MAX),
+            u32::try_from(self.counted).unwrap_or(u32::MAX),
+        )
+    }
 }
 
 impl Correlator {
@@ -180,6 +219,7 @@ impl Correlator {
     /// Takes one probe result; returns a site event if the site changed state.
     pub fn observe(&mut self, observation: Observation) -> Option<Event> {
         let thresholds = &self.thresholds;
+        self.newest = self.newest.max(Some(observation.at));
         let track = self.sites.entry(observation.site_id).or_default();
         if track
             .latest
@@ -248,6 +288,8 @@ impl Correlator {
     /// Re-judges every cohort at `now`. While our vantage is offline no
     /// incident opens or escalates.
     pub fn tick(&mut self, now: DateTime<Utc>, vantage_offline: bool) -> Vec<Event> {
+        self.ticks += 1;
+        self.last_tick = Some(now);
         let mut events = Vec::new();
         let keys: Vec<(String, Role)> = self.cohorts.keys().cloned().collect();
         for key in keys {
@@ -265,40 +307,22 @@ impl Correlator {
         vantage_offline: bool,
     ) -> Option<Event> {
         let thresholds = self.thresholds.clone();
-        let cohort = self.cohorts.get(key)?;
         let (provider, role) = (key.0.as_str(), key.1);
-        let mut counted = 0usize;
-        let mut score = 0.0;
-        let mut implicated = Vec::new();
-        for site_id in &cohort.members {
-            let Some(track) = self.sites.get(site_id) else {
-                continue;
-            };
-            let Some(latest) = track
-                .latest
-                .as_ref()
-                .filter(|o| o.at >= now - thresholds.freshness)
-            else {
-                continue;
-            };
-            counted += 1;
-            let w = weight(latest, provider, role);
-            score += w;
-            if w >= 0.5 {
-                implicated.push((
-                    *site_id,
-                    track.failing_since.unwrap_or(latest.at),
-                    latest.clone(),
-                ));
-            }
-        }
-        if counted < thresholds.min_cohort {
+        let measure = self.measure(key, now)?;
+        if measure.counted < thresholds.min_cohort {
             return None;
         }
-        let share = score / counted as f64;
+        let share = measure.share();
+        let point = TimelinePoint {
+            at: now,
+            share,
+            tally: measure.tally(),
+        };
+        let implicated = measure.implicated;
+        let baseline = self.cohorts.get(key)?.baseline;
         let threshold = thresholds
             .min_share
-            .max(cohort.baseline + thresholds.over_baseline);
+            .max(baseline + thresholds.over_baseline);
         let above =
             share >= threshold && implicated.len() >= thresholds.min_sites && !vantage_offline;
         let cohort = self.cohorts.get_mut(key)?;
@@ -331,7 +355,7 @@ impl Correlator {
                 relapses: 0,
                 confidence: confidence(share, threshold, &implicated, provider),
                 sites: BTreeMap::new(),
-                timeline: vec![(now, share)],
+                timeline: vec![point],
                 evidence: Vec::new(),
             };
             record_sites(&mut incident, &implicated);
@@ -350,9 +374,18 @@ impl Correlator {
         };
 
         let incident = self.incidents.get_mut(index)?;
-        incident.timeline.push((now, share));
+        incident.timeline.push(point);
         let before = incident.phase;
         if above {
+            // Rising again after a lull is a new wave.
+            if cohort.below_since.is_some()
+                && matches!(incident.phase, Phase::Confirmed | Phase::Recovering)
+            {
+                incident.relapses += 1;
+                if incident.relapses >= 2 {
+                    incident.pattern = Pattern::Intermittent;
+                }
+            }
             record_sites(incident, &implicated);
             if share > incident.peak_share {
                 incident.peak_share = share;
@@ -367,13 +400,7 @@ impl Correlator {
                     incident.phase = Phase::Confirmed;
                     incident.confirmed_at = Some(now);
                 }
-                Phase::Recovering => {
-                    incident.phase = Phase::Confirmed;
-                    incident.relapses += 1;
-                    if incident.relapses >= 2 {
-                        incident.pattern = Pattern::Intermittent;
-                    }
-                }
+                Phase::Recovering => incident.phase = Phase::Confirmed,
                 Phase::Confirmed | Phase::Resolved | Phase::Unknown => {}
             }
             incident.recovering_at = None;
@@ -387,14 +414,17 @@ impl Correlator {
                     incident.resolved_at = Some(now);
                     cohort.open = None;
                 }
-                Phase::Confirmed => {
-                    incident.phase = Phase::Recovering;
-                    incident.recovering_at = Some(below_since);
-                }
-                Phase::Recovering if now - below_since >= thresholds.resolve_after => {
+                Phase::Confirmed | Phase::Recovering
+                    if now - below_since >= thresholds.resolve_after =>
+                {
                     incident.phase = Phase::Resolved;
+                    incident.recovering_at.get_or_insert(below_since);
                     incident.resolved_at = Some(below_since);
                     cohort.open = None;
+                }
+                Phase::Confirmed if now - below_since >= thresholds.recovery_hold => {
+                    incident.phase = Phase::Recovering;
+                    incident.recovering_at = Some(below_since);
                 }
                 _ => {}
             }
@@ -403,6 +433,244 @@ impl Correlator {
             key: index,
             incident: incident.clone(),
         })
+    }
+}
+
+impl Correlator {
+    /// Judges one cohort's members at `now`: who has a fresh probe, and
+    /// whose failure the provider's role explains.
+    fn measure(&self, key: &(String, Role), now: DateTime<Utc>) -> Option<Measure> {
+        let cohort = self.cohorts.get(key)?;
+        let (provider, role) = (key.0.as_str(), key.1);
+        let mut measure = Measure {
+            counted: 0,
+            score: 0.0,
+            implicated: Vec::new(),
+            failing_otherwise: 0,
+        };
+        for site_id in &cohort.members {
+            let Some(track) = self.sites.get(site_id) else {
+                continue;
+            };
+            let Some(latest) = track
+                .latest
+                .as_ref()
+                .filter(|o| o.at >= now - self.thresholds.freshness)
+            else {
+                continue;
+            };
+            measure.counted += 1;
+            let w = weight(latest, provider, role);
+            measure.score += w;
+            if w >= 0.5 {
+                measure.implicated.push((
+                    *site_id,
+                    track.failing_since.unwrap_or(latest.at),
+                    latest.clone(),
+                ));
+            } else if !latest.ok && !latest.suspect {
+                measure.failing_otherwise += 1;
+            }
+        }
+        Some(measure)
+    }
+}
+
+/// How long a resolved incident stays in the snapshot, with the sites
+/// still failing with its provider's errors (its tail).
+pub const RECENT: TimeDelta = TimeDelta::hours(6);
+
+/// Everything the pages say about "now", from one judgement: every figure
+/// on every page, feed and export of that moment comes from one of these,
+/// so they cannot disagree.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Grows by one with every judgement.
+    pub version: u64,
+    /// When the correlator judged, on its clock.
+    pub judged_at: Option<DateTime<Utc>>,
+    /// The newest probe the judgement includes.
+    pub data_until: Option<DateTime<Utc>>,
+    /// Every site probed so far, by id.
+    pub sites: BTreeMap<i64, SiteNow>,
+    /// Every provider and role with members, largest first.
+    pub cohorts: Vec<CohortNow>,
+    /// Confirmed incidents still open or resolved within [`RECENT`],
+    /// newest first.
+    pub incidents: Vec<IncidentNow>,
+    /// The own-network guard's verdict, as the publisher adds it (the
+    /// correlator only hears whether it is offline).
+    pub vantage: VantageState,
+}
+
+/// A site's latest probe and state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteNow {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    /// Our own network was failing: the probe says nothing about the site.
+    pub suspect: bool,
+    /// Its latest probe is older than the freshness window.
+    pub stale: bool,
+    /// Down after flap control (it has an open site incident).
+    pub down: bool,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub cause: Option<Cause>,
+    /// Who generated the error page.
+    pub generator: Option<String>,
+    pub fault_side: Option<FaultSide>,
+}
+
+/// A provider in one role and how its watched sites fare.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CohortNow {
+    pub provider: String,
+    pub role: Role,
+    pub members: u32,
+    /// Members failing for a reason this role explains, of those with a
+    /// fresh probe: edge errors and unreachable edges for a CDN, failed
+    /// lookups for DNS, failing origins for a host.
+    pub tally: Tally,
+    /// Members failing for another reason (an origin behind a CDN).
+    pub failing_otherwise: u32,
+    /// The members counted in `tally.failing`, by id.
+    pub implicated: Vec<i64>,
+    /// Its open incident, by key.
+    pub incident: Option<usize>,
+}
+
+/// An incident as of the snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IncidentNow {
+    /// The correlator's key, as in [`Event::Provider`].
+    pub key: usize,
+    /// The stored incident's id, as the publisher adds it.
+    pub id: Option<i64>,
+    pub incident: ProviderIncident,
+    /// Its cohort now.
+    pub now: Tally,
+    /// Open, with failures down for less than the recovery hold: a lull
+    /// between waves, or the first easing of a steady outage.
+    pub easing_since: Option<DateTime<Utc>>,
+    /// Resolved, and these affected sites still fail for a reason its
+    /// provider's role explains: the tail of the outage.
+    pub tail: Vec<i64>,
+}
+
+impl IncidentNow {
+    /// How many times failures rose: 1 for a steady outage.
+    pub fn waves(&self) -> u32 {
+        self.incident.relapses + 1
+    }
+}
+
+impl Correlator {
+    /// What the latest judgement found. Pure: the same state gives the
+    /// same snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        let Some(now) = self.last_tick else {
+            return Snapshot {
+                data_until: self.newest,
+                ..Snapshot::default()
+            };
+        };
+        let freshness = self.thresholds.freshness;
+        let sites = self
+            .sites
+            .iter()
+            .filter_map(|(site_id, track)| {
+                let latest = track.latest.as_ref()?;
+                Some((
+                    *site_id,
+                    SiteNow {
+                        at: latest.at,
+                        ok: latest.ok,
+                        suspect: latest.suspect,
+                        stale: latest.at < now - freshness,
+                        down: track.down,
+                        failing_since: track.failing_since,
+                        cause: Cause::of(latest.fault, latest.failure),
+                        generator: latest.generator.clone(),
+                        fault_side: latest.fault_side,
+                    },
+                ))
+            })
+            .collect();
+        let mut measures = HashMap::new();
+        let mut cohorts = Vec::new();
+        for (key, cohort) in &self.cohorts {
+            let Some(measure) = self.measure(key, now) else {
+                continue;
+            };
+            cohorts.push(CohortNow {
+                provider: key.0.clone(),
+                role: key.1,
+                members: u32::try_from(cohort.members.len()).unwrap_or(u32::MAX),
+                tally: measure.tally(),
+                failing_otherwise: u32::try_from(measure.failing_otherwise).unwrap_or(u32::MAX),
+                implicated: {
+                    let mut ids: Vec<i64> =
+                        measure.implicated.iter().map(|(id, _, _)| *id).collect();
+                    ids.sort_unstable();
+                    ids
+                },
+                incident: cohort.open,
+            });
+            measures.insert(key.clone(), measure);
+        }
+        cohorts.sort_by(|a, b| {
+            b.members
+                .cmp(&a.members)
+                .then_with(|| a.provider.cmp(&b.provider))
+                .then_with(|| a.role.as_str().cmp(b.role.as_str()))
+        });
+        let mut incidents: Vec<IncidentNow> = self
+            .incidents
+            .iter()
+            .enumerate()
+            .filter(|(_, incident)| {
+                incident.confirmed_at.is_some()
+                    && incident.resolved_at.is_none_or(|end| end >= now - RECENT)
+            })
+            .map(|(key, incident)| {
+                let cohort_key = (incident.provider.clone(), incident.role);
+                let measure = measures.get(&cohort_key);
+                let open = incident.phase.is_open();
+                let easing_since = self
+                    .cohorts
+                    .get(&cohort_key)
+                    .filter(|_| open && incident.phase == Phase::Confirmed)
+                    .and_then(|cohort| cohort.below_since);
+                let mut tail: Vec<i64> = match measure {
+                    Some(measure) if !open => measure
+                        .implicated
+                        .iter()
+                        .map(|(site_id, _, _)| *site_id)
+                        .filter(|site_id| incident.sites.contains_key(site_id))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                tail.sort_unstable();
+                IncidentNow {
+                    key,
+                    id: None,
+                    incident: incident.clone(),
+                    now: measure.map(Measure::tally).unwrap_or_default(),
+                    easing_since,
+                    tail,
+                }
+            })
+            .collect();
+        incidents.reverse();
+        Snapshot {
+            version: self.ticks,
+            judged_at: Some(now),
+            data_until: self.newest,
+            sites,
+            cohorts,
+            incidents,
+            vantage: VantageState::Unknown,
+        }
     }
 }
 
@@ -731,5 +999,121 @@ mod tests {
             })
             .count();
         assert!(explained > 20, "{explained}");
+    }
+
+    #[test]
+    fn between_waves_an_intermittent_outage_is_never_called_recovering() {
+        // Five minutes failing, five answering, for an hour; then steady.
+        let (correlator, events) = run(40, 120, |_, minute| {
+            let failing = (20..80).contains(&minute) && (minute >= 60 || (minute - 20) % 10 < 5);
+            if failing {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        let phases: Vec<(Phase, Option<DateTime<Utc>>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Provider { incident, .. } if incident.phase != Phase::Suspected => {
+                    Some((incident.phase, incident.recovering_at))
+                }
+                _ => None,
+            })
+            .collect();
+        // Confirmed once, recovering only after the last wave, then
+        // resolved (a suspicion may come first).
+        assert_eq!(
+            phases.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            [Phase::Confirmed, Phase::Recovering, Phase::Resolved],
+            "{phases:?}"
+        );
+        let recovering_at = phases[1].1.expect("dated");
+        assert!(
+            recovering_at >= t0() + TimeDelta::minutes(80)
+                && recovering_at <= t0() + TimeDelta::minutes(82),
+            "dated from when the failures stopped: {recovering_at}"
+        );
+        let incident = &correlator.incidents()[0];
+        assert_eq!(incident.pattern, Pattern::Intermittent);
+        assert_eq!(incident.relapses + 1, 5, "five waves");
+    }
+
+    #[test]
+    fn a_snapshot_counts_what_each_role_explains_and_names_the_lull() {
+        let mut correlator = Correlator::new(Thresholds::default());
+        for id in 1..=10 {
+            correlator.add_member(id, "cloudflare", Role::Cdn);
+            correlator.add_member(id, "cloudflare", Role::Dns);
+        }
+        let mut last = Vec::new();
+        for minute in 0..12 {
+            let now = t0() + TimeDelta::minutes(minute);
+            for id in 1..=10 {
+                // Eight edge errors from minute 2 to 5, then all answer.
+                let answer = if (2..6).contains(&minute) && id <= 8 {
+                    Answer::EdgeError
+                } else if id == 10 && minute >= 2 {
+                    Answer::OriginDown
+                } else {
+                    Answer::Ok
+                };
+                correlator.observe(observation(id, now, answer, "cloudflare"));
+            }
+            correlator.tick(now, false);
+            last.push(correlator.snapshot());
+        }
+        let during = &last[4];
+        assert_eq!(during.version, 5);
+        assert_eq!(during.data_until, Some(t0() + TimeDelta::minutes(4)));
+        let cdn = during
+            .cohorts
+            .iter()
+            .find(|c| c.role == Role::Cdn)
+            .expect("cdn");
+        let dns = during
+            .cohorts
+            .iter()
+            .find(|c| c.role == Role::Dns)
+            .expect("dns");
+        assert_eq!(cdn.tally, Tally::new(8, 10));
+        assert_eq!(cdn.failing_otherwise, 1, "the origin behind it");
+        assert_eq!(
+            dns.tally,
+            Tally::new(0, 10),
+            "edge errors are not DNS failures"
+        );
+        assert_eq!(during.incidents.len(), 1);
+        assert_eq!(during.incidents[0].now, Tally::new(8, 10));
+        assert_eq!(during.incidents[0].easing_since, None);
+
+        let lull = &last[7];
+        let incident = &lull.incidents[0];
+        assert_eq!(
+            incident.incident.phase,
+            Phase::Confirmed,
+            "not recovering yet"
+        );
+        assert_eq!(incident.easing_since, Some(t0() + TimeDelta::minutes(6)));
+        assert_eq!(incident.now, Tally::new(0, 10));
+        assert!(!lull.sites[&10].ok && lull.sites[&1].ok);
+    }
+
+    #[test]
+    fn sites_still_failing_after_resolution_are_the_tail() {
+        let (correlator, _) = run(40, 60, |site, minute| {
+            let core = (10..25).contains(&minute) && site % 5 != 0;
+            let tail = minute >= 25 && site <= 3;
+            if core || tail {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        let snapshot = correlator.snapshot();
+        let incident = &snapshot.incidents[0];
+        assert_eq!(incident.incident.phase, Phase::Resolved);
+        assert_eq!(incident.tail, vec![1, 2, 3]);
+        assert_eq!(incident.now, Tally::new(3, 40));
     }
 }

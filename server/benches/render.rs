@@ -386,10 +386,11 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
             .max(1);
         let share = affected.len() as f64 / cohort as f64;
         let end = if outage.resolved { outage.until } else { now };
-        let timeline: Vec<(DateTime<Utc>, f64)> = (0..)
+        let tally = engine::Tally::new(affected.len() as u32, cohort as u32);
+        let timeline: Vec<engine::TimelinePoint> = (0..)
             .map(|m| outage.from + TimeDelta::minutes(m))
             .take_while(|at| *at <= end)
-            .map(|at| (at, share))
+            .map(|at| engine::TimelinePoint { at, share, tally })
             .collect();
         let row = ProviderIncidentRow {
             provider: outage.provider.to_owned(),

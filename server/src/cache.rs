@@ -8,6 +8,10 @@
 //! (stale-while-revalidate). Concurrent misses for one page wait for a
 //! single render. Every cached answer carries an `ETag`, and a matching
 //! `If-None-Match` gets `304 Not Modified`.
+//!
+//! Pages are also keyed by the status snapshot they were rendered from: once
+//! the correlator publishes a new one, no page of the old one is served, so
+//! a phase change reaches every page at once.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -41,6 +45,8 @@ pub struct PageCache {
     stale_for: Duration,
     /// Background renders of stale pages.
     refreshes: TaskTracker,
+    /// The current snapshot's version.
+    version: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl Default for PageCache {
@@ -70,6 +76,8 @@ struct Entry {
     body: Bytes,
     etag: HeaderValue,
     rendered_at: Instant,
+    /// The snapshot version current when the render began.
+    version: u64,
     refreshing: bool,
 }
 
@@ -91,7 +99,14 @@ impl PageCache {
             fresh_for,
             stale_for,
             refreshes: TaskTracker::new(),
+            version: Arc::new(|| 0),
         }
+    }
+
+    /// Keys pages by the snapshot version `version` reads.
+    pub fn with_version(mut self, version: Arc<dyn Fn() -> u64 + Send + Sync>) -> Self {
+        self.version = version;
+        self
     }
 
     /// Waits for the background renders under way; the server calls it once
@@ -101,9 +116,14 @@ impl PageCache {
         self.refreshes.wait().await;
     }
 
-    fn get(&self, key: &Key) -> Option<Entry> {
+    /// The kept page for `key`, if it was rendered from `version`.
+    fn get(&self, key: &Key, version: u64) -> Option<Entry> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.entries.get(key).cloned()
+        inner
+            .entries
+            .get(key)
+            .filter(|entry| entry.version == version)
+            .cloned()
     }
 
     /// Marks a stale entry as being refreshed; false if someone already is.
@@ -167,11 +187,12 @@ pub async fn serve_cached(
         return next.run(request).await;
     };
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
-    if let Some(entry) = cache.get(&key) {
+    let version = (cache.version)();
+    if let Some(entry) = cache.get(&key, version) {
         let age = entry.rendered_at.elapsed();
         if age < cache.fresh_for + cache.stale_for {
             if age >= cache.fresh_for && cache.claim_refresh(&key) {
-                refresh_in_background(cache.clone(), key.clone(), &request, next);
+                refresh_in_background(cache.clone(), key.clone(), &request, next, version);
             }
             return answer(&entry, if_none_match.as_ref(), age);
         }
@@ -179,13 +200,13 @@ pub async fn serve_cached(
     // A miss: one render per page, the other requests wait for it.
     let lock = cache.fill_lock(&key);
     let _filling = lock.lock().await;
-    if let Some(entry) = cache.get(&key) {
+    if let Some(entry) = cache.get(&key, version) {
         let age = entry.rendered_at.elapsed();
         if age < cache.fresh_for {
             return answer(&entry, if_none_match.as_ref(), age);
         }
     }
-    let response = match render(next, request).await {
+    let response = match render(next, request, version).await {
         Rendered::Cacheable(entry) => {
             cache.put(key.clone(), entry.clone());
             answer(&entry, if_none_match.as_ref(), Duration::ZERO)
@@ -200,7 +221,7 @@ pub async fn serve_cached(
 /// Renders a stale page again off the request path. The request is
 /// rebuilt from its method, URI and the headers that select a variant,
 /// because the original is answered from the cache at once.
-fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Next) {
+fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Next, version: u64) {
     let mut fresh = Request::new(Body::empty());
     *fresh.method_mut() = Method::GET;
     *fresh.uri_mut() = request.uri().clone();
@@ -210,7 +231,7 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
         }
     }
     cache.refreshes.clone().spawn(async move {
-        match render(next, fresh).await {
+        match render(next, fresh, version).await {
             Rendered::Cacheable(entry) => cache.put(key, entry),
             Rendered::Private(_) => cache.release_refresh(&key),
         }
@@ -222,7 +243,7 @@ enum Rendered {
     Private(Response),
 }
 
-async fn render(next: Next, request: Request) -> Rendered {
+async fn render(next: Next, request: Request, version: u64) -> Rendered {
     let response = next.run(request).await;
     if !shareable(&response) {
         return Rendered::Private(response);
@@ -239,6 +260,7 @@ async fn render(next: Next, request: Request) -> Rendered {
                 body,
                 etag,
                 rendered_at: Instant::now(),
+                version,
                 refreshing: false,
             })
         }

@@ -97,6 +97,17 @@ pub struct ExportSite {
     pub evidence: Vec<String>,
 }
 
+/// One judgement on an incident's timeline: the weighted share the
+/// thresholds compare, and the sites failing of those judged (absent in
+/// timelines stored before the counts were kept).
+#[derive(Debug, Serialize)]
+pub struct ExportPoint {
+    pub at: String,
+    pub share: f64,
+    pub failing: Option<u32>,
+    pub of: Option<u32>,
+}
+
 /// The JSON export of one incident.
 #[derive(Debug, Serialize)]
 pub struct ExportIncident {
@@ -119,7 +130,7 @@ pub struct ExportIncident {
     pub sites_affected: i64,
     pub evidence: Vec<String>,
     /// (time, share of the provider's watched sites implicated)
-    pub timeline: Vec<(String, f64)>,
+    pub timeline: Vec<ExportPoint>,
     pub annotations: Vec<ExportAnnotation>,
     pub sites: Vec<ExportSite>,
 }
@@ -258,7 +269,7 @@ pub async fn incident_json(
             author: a.author,
         })
         .collect();
-    let timeline: Vec<(DateTime<Utc>, f64)> =
+    let timeline: Vec<engine::TimelinePoint> =
         serde_json::from_str(&incident.timeline).unwrap_or_default();
     let time = |at: Option<DateTime<Utc>>| at.map(words::rfc3339);
     let export = ExportIncident {
@@ -282,7 +293,12 @@ pub async fn incident_json(
         evidence: evidence(Some(&incident.evidence)),
         timeline: timeline
             .into_iter()
-            .map(|(at, share)| (words::rfc3339(at), share))
+            .map(|point| ExportPoint {
+                at: words::rfc3339(point.at),
+                share: point.share,
+                failing: point.counted().then_some(point.tally.failing),
+                of: point.counted().then_some(point.tally.of),
+            })
             .collect(),
         annotations,
         sites,

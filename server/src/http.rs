@@ -36,6 +36,8 @@ pub struct AppState {
     pub on_demand: Option<app::ondemand::OnDemand>,
     /// The configured public address, for permalinks and cookies.
     pub public_origin: app::PublicOrigin,
+    /// The snapshot every page's figures come from.
+    pub status: app::status::Status,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -74,7 +76,18 @@ impl AppState {
             explanations: app::explain::Explanations::default(),
             on_demand: None,
             public_origin: app::PublicOrigin::new(config.public_url.as_ref().map(url::Url::as_str)),
+            status: app::status::Status::fixed(engine::correlate::Snapshot::default()),
         }
+    }
+
+    /// Shows `status`'s snapshots, and keys cached pages by their version.
+    pub fn with_status(mut self, status: app::status::Status) -> Self {
+        let versions = status.clone();
+        self.cache = self
+            .cache
+            .with_version(Arc::new(move || versions.version()));
+        self.status = status;
+        self
     }
 
     /// Lets visitors check sites that are not on the watchlist.
@@ -97,6 +110,7 @@ pub fn router(state: AppState) -> Router {
     let explanations = state.explanations.clone();
     let on_demand = state.on_demand.clone();
     let public_origin = state.public_origin.clone();
+    let status = state.status.clone();
     let live = app::live::LiveMemo::default();
     let admin = admin_auth(&state);
     Router::new()
@@ -112,6 +126,7 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(admin.clone());
                 leptos::prelude::provide_context(public_origin.clone());
                 leptos::prelude::provide_context(live.clone());
+                leptos::prelude::provide_context(status.clone());
                 if let Some(on_demand) = &on_demand {
                     leptos::prelude::provide_context(on_demand.clone());
                 }

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use engine::correlate::Observation;
+use engine::correlate::{Observation, Snapshot};
 use engine::schedule::{Schedule, Target};
 use engine::vantage::{Transition, VantageGuard, VantageState};
 use engine::FailureClass;
@@ -87,14 +87,18 @@ pub struct Monitor {
     finished: mpsc::Receiver<Finished>,
     records: mpsc::Sender<ProbeRecord>,
     observations: mpsc::Sender<Observation>,
+    /// The correlation task's latest snapshot.
+    status: watch::Receiver<Arc<Snapshot>>,
     /// The stages' inputs, until `spawn_stages` hands them over.
     stages: Option<Stages>,
 }
 
-/// The receiving ends of the writer's and the correlation task's queues.
+/// The receiving ends of the writer's and the correlation task's queues,
+/// and where the correlation task publishes.
 struct Stages {
     records: mpsc::Receiver<ProbeRecord>,
     observations: mpsc::Receiver<Observation>,
+    status: watch::Sender<Arc<Snapshot>>,
 }
 
 /// A probe that finished, on its way back to the loop.
@@ -124,6 +128,7 @@ impl Monitor {
         let (results, finished) = mpsc::channel(RESULTS_QUEUE);
         let (records, written) = writer::channel();
         let (observations, observed) = correlation::channel();
+        let (published, status) = watch::channel(Arc::new(Snapshot::default()));
         Self {
             global: Arc::new(Semaphore::new(config.concurrency.max(1))),
             store,
@@ -143,9 +148,11 @@ impl Monitor {
             finished,
             records,
             observations,
+            status,
             stages: Some(Stages {
                 records: written,
                 observations: observed,
+                status: published,
             }),
         }
     }
@@ -185,6 +192,7 @@ impl Monitor {
             self.store.clone(),
             self.clock.clone(),
             self.vantage.subscribe(),
+            stages.status,
         );
         tasks.spawn(correlation.run(stages.observations, shutdown.clone()));
     }
@@ -293,6 +301,12 @@ impl Monitor {
     /// The vantage guard's state as it changes.
     pub fn vantage(&self) -> watch::Receiver<VantageState> {
         self.vantage.subscribe()
+    }
+
+    /// The correlation task's snapshots as they are published: what every
+    /// page says about now.
+    pub fn status(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.status.clone()
     }
 
     fn probe_context(&self) -> ProbeContext {
@@ -526,6 +540,7 @@ mod tests {
         let Some(Stages {
             records: mut written,
             observations: mut observed,
+            ..
         }) = monitor.stages.take()
         else {
             panic!("the stages were not started");

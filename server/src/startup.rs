@@ -82,6 +82,7 @@ impl Application {
                 .clone()
                 .watch(config.knowledge.reload_seconds, shutdown.clone()),
         );
+        let mut status = None;
         let monitor = probe_prober.map(|prober| {
             let monitor = crate::monitor::Monitor::new(
                 store.clone(),
@@ -89,9 +90,18 @@ impl Application {
                 Arc::new(prober),
                 config.monitor.to_monitor_config(),
             );
+            status = Some(app::status::Status::new(
+                monitor.status(),
+                Arc::new(chrono::Utc::now),
+                stale_after(crate::watchlist::DEFAULT_INTERVAL_S),
+            ));
             tasks.spawn(monitor.run(shutdown.clone()))
         });
-        let state = AppState::new(config, store.clone())
+        let mut state = AppState::new(config, store.clone());
+        if let Some(status) = status {
+            state = state.with_status(status);
+        }
+        let state = state
             .with_knowledge(knowledge.clone())
             .with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
                 on_demand, knowledge,
@@ -158,7 +168,8 @@ pub async fn demo(
         "Faultline demo: replaying {} ({}) at {}x on a synthetic internet.\nOpen http://{} and watch; Ctrl-C to stop.",
         scenario.name, scenario.description, speed, config.listen
     );
-    let state = AppState::new(config, simulation.store.clone());
+    let state = AppState::new(config, simulation.store.clone())
+        .with_status(replay_status(&simulation, scenario));
     let server = tasks.spawn(http::serve(listener, state, shutdown.clone()));
     simulation.pace(scenario, speed, &shutdown).await;
     if !shutdown.is_cancelled() {
@@ -194,6 +205,23 @@ pub async fn open_store(path: &Path) -> Result<store::Store, StartupError> {
             .context("failed to open the database")
             .into()),
     }
+}
+
+/// What the pages over a replay show: the simulation's snapshots, judged
+/// against its virtual clock (which stands still once the replay ends).
+pub fn replay_status(simulation: &Simulation, scenario: &Scenario) -> app::status::Status {
+    let clock = simulation.clock.clone();
+    app::status::Status::new(
+        simulation.status(),
+        Arc::new(move || crate::clock::Clock::now(&clock)),
+        stale_after(scenario.probe_interval.num_seconds()),
+    )
+}
+
+/// Figures older than two probe intervals are called stale: probing may
+/// have stalled.
+fn stale_after(interval_s: i64) -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds(2 * interval_s.max(1))
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {

@@ -24,7 +24,7 @@ pub struct ProviderIncidentRow {
     /// (site id, first failure, last failure)
     pub sites: Vec<(i64, DateTime<Utc>, DateTime<Utc>)>,
     pub evidence: Vec<String>,
-    pub timeline: Vec<(DateTime<Utc>, f64)>,
+    pub timeline: Vec<engine::TimelinePoint>,
 }
 
 /// An incident as pages and exports read it.

@@ -173,6 +173,22 @@ impl Store {
         .await?)
     }
 
+    /// The watched sites among `ids`, by host: names for the sites a
+    /// snapshot mentions by id.
+    pub async fn watched_sites(&self, ids: &[i64]) -> Result<Vec<Site>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
+        Ok(sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
+             WHERE enabled = 1 AND id IN (SELECT value FROM json_each(?)) ORDER BY host",
+        )
+        .bind(ids)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
     /// One site by id.
     pub async fn site(&self, id: i64) -> Result<Option<Site>, StoreError> {
         Ok(sqlx::query_as::<_, Site>(

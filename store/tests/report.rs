@@ -145,8 +145,16 @@ async fn world() -> World {
                 ],
                 evidence: vec!["a.test: cloudflare edge 500".to_owned()],
                 timeline: vec![
-                    (t("2025-11-18T11:21:00Z"), 1.0),
-                    (t("2025-11-18T11:30:00Z"), 0.0),
+                    engine::TimelinePoint {
+                        at: t("2025-11-18T11:21:00Z"),
+                        share: 1.0,
+                        tally: engine::Tally::new(2, 2),
+                    },
+                    engine::TimelinePoint {
+                        at: t("2025-11-18T11:30:00Z"),
+                        share: 0.0,
+                        tally: engine::Tally::new(0, 2),
+                    },
                 ],
             },
             t("2025-11-18T11:35:00Z"),

@@ -1,10 +1,13 @@
 use leptos::prelude::*;
 
+use leptos_meta::Title;
+
 use super::check::SearchForm;
+use super::parts::{Freshness, IncidentCards, Time};
 use crate::error::AppError;
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
-use crate::overview::{clock_time, get_overview, poll_overview, Overview};
-use crate::provider::{list_providers, poll_providers, Cohort};
+use crate::overview::{get_overview, poll_overview, Overview};
+use crate::provider::Cohort;
 
 #[component]
 pub fn Home() -> impl IntoView {
@@ -20,7 +23,6 @@ pub fn Home() -> impl IntoView {
         })
     });
     let overview_gate = PollGate::default();
-    let providers_gate = PollGate::default();
     let overview: Resource<Result<Overview, AppError>> = Resource::new(
         move || (refresh.version().get(), tick.get()),
         move |(_, tick)| {
@@ -34,26 +36,13 @@ pub fn Home() -> impl IntoView {
             }
         },
     );
-    let providers = Resource::new(
-        move || (refresh.version().get(), tick.get()),
-        move |(_, tick)| {
-            let poll = providers_gate.is_poll(tick);
-            async move {
-                if poll {
-                    poll_providers().await
-                } else {
-                    list_providers().await
-                }
-            }
-        },
-    );
     // Set once the browser has taken over the server-rendered page, so users
     // (and tests) can tell live updates are on.
     let (live, set_live) = signal(false);
     Effect::new(move |_| set_live.set(true));
     Effect::new(move |_| {
         if let Some(Ok(overview)) = overview.get() {
-            set_busy.set(!overview.incidents.is_empty() || overview.failing > 0);
+            set_busy.set(overview.open().next().is_some() || overview.failing > 0);
         }
     });
 
@@ -86,10 +75,12 @@ pub fn Home() -> impl IntoView {
         </section>
         <Suspense fallback=|| ()>
             {move || {
-                providers
+                overview
                     .get()
                     .map(|result| match result {
-                        Ok(cohorts) if !cohorts.is_empty() => view! { <ProviderGrid cohorts/> }.into_any(),
+                        Ok(overview) if !overview.cohorts.is_empty() => {
+                            view! { <ProviderGrid cohorts=overview.cohorts/> }.into_any()
+                        }
                         _ => ().into_any(),
                     })
             }}
@@ -107,13 +98,7 @@ fn ProviderGrid(cohorts: Vec<Cohort>) -> impl IntoView {
                 {cohorts
                     .into_iter()
                     .map(|c| {
-                        let state = if c.failing_here > 0 || c.failing * 2 > c.probed.max(1) {
-                            "down"
-                        } else if c.failing > 0 {
-                            "degraded"
-                        } else {
-                            "up"
-                        };
+                        let state = c.health_class();
                         view! {
                             <li class=format!("tile {state}")>
                                 <a href=format!("/provider/{}", c.provider)>
@@ -121,7 +106,7 @@ fn ProviderGrid(cohorts: Vec<Cohort>) -> impl IntoView {
                                     " "
                                     <span class="muted">{c.role.plain()}</span>
                                 </a>
-                                <span class="tile-health">{c.health()}</span>
+                                <span class="tile-health" data-test=format!("cohort-{}-{}", c.provider, c.role)>{c.health()}</span>
                                 <span class="muted">{format!("{} sites", c.sites)}</span>
                             </li>
                         }
@@ -134,53 +119,38 @@ fn ProviderGrid(cohorts: Vec<Cohort>) -> impl IntoView {
 
 #[component]
 fn OverviewPanel(overview: Overview) -> impl IntoView {
+    let today = overview.freshness.today();
+    let open: Vec<_> = overview.open().cloned().collect();
+    let resolved: Vec<_> = overview.recently_resolved().cloned().collect();
     view! {
-        <p class="headline-text" data-test="headline">{overview.headline()}</p>
+        <Title text=overview.title()/>
+        <h1 class="headline-text" data-test="headline">{overview.headline()}</h1>
         {overview
             .vantage
             .clone()
             .map(|vantage| view! { <p class="vantage" data-test="vantage">{vantage.detail}</p> })}
+        <Freshness freshness=overview.freshness.clone()/>
         <dl class="counts">
             <div><dt>"Watched"</dt><dd data-test="watched">{overview.watched}</dd></div>
-            <div><dt>"Probed"</dt><dd>{overview.probed}</dd></div>
-            <div><dt>"Failing"</dt><dd>{overview.failing}</dd></div>
+            <div><dt>"Probed now"</dt><dd data-test="probed">{overview.probed}</dd></div>
+            <div><dt>"Failing now"</dt><dd data-test="failing-count">{overview.failing}</dd></div>
         </dl>
-        {(!overview.incidents.is_empty())
-            .then(|| {
-                view! {
-                    <h2>"Provider-wide incidents"</h2>
-                    <ul class="incidents" data-test="incidents">
-                        {overview
-                            .incidents
-                            .iter()
-                            .map(|incident| {
-                                view! {
-                                    <li>
-                                        <a href=format!("/incident/{}", incident.id)><strong>{incident.provider_name.clone()}</strong></a>
-                                        {format!(
-                                            " ({}) {} since {} UTC: {:.0} % of its watched sites failing now (peak {:.0} %), {} sites affected, confidence {:.0} %",
-                                            incident.role,
-                                            incident.phase,
-                                            clock_time(&incident.onset_at),
-                                            incident.current_share * 100.0,
-                                            incident.peak_share * 100.0,
-                                            incident.sites_affected,
-                                            incident.confidence * 100.0,
-                                        )}
-                                    </li>
-                                }
-                            })
-                            .collect_view()}
-                    </ul>
-                }
-            })}
+        {(!open.is_empty()).then(|| view! {
+            <h2>"Provider-wide outages"</h2>
+            <IncidentCards incidents=open today/>
+        })}
+        {(!resolved.is_empty()).then(|| view! {
+            <h2>"Recently resolved"</h2>
+            <IncidentCards incidents=resolved today/>
+        })}
         {(!overview.failing_sites.is_empty() && overview.vantage.is_none())
             .then(|| {
                 view! {
-                    <h2>"Failing now"</h2>
+                    <details class="failing-now" open=overview.open().next().is_none()>
+                    <summary><h2>{format!("Failing now ({})", overview.failing)}</h2></summary>
                     <table class="failing" data-test="failing">
                         <thead>
-                            <tr><th scope="col">"Site"</th><th scope="col">"What"</th><th scope="col">"Page by"</th><th scope="col">"Since (UTC)"</th></tr>
+                            <tr><th scope="col">"Site"</th><th scope="col">"What"</th><th scope="col">"Page by"</th><th scope="col">"Since"</th></tr>
                         </thead>
                         <tbody>
                             {overview
@@ -196,15 +166,15 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                             </td>
                                             <td>{site.what.map_or("failure", engine::Cause::plain)}</td>
                                             <td>{site.provider_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
-                                            <td><time datetime=site.since.clone()>{clock_time(&site.since).to_owned()}</time></td>
+                                            <td><Time at=site.since/></td>
                                         </tr>
                                     }
                                 })
                                 .collect_view()}
                         </tbody>
                     </table>
+                    </details>
                 }
             })}
-        <p class="freshness">"As of " <time data-test="as-of" datetime=overview.as_of.clone()>{overview.as_of.clone()}</time></p>
     }
 }

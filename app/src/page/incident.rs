@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::parts::{EvidenceList, ProviderLink, Time, Unavailable};
+use super::parts::{EvidenceList, Freshness, ProviderLink, Time, Unavailable};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
@@ -83,7 +83,13 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
     let moments = page.moments();
     let id = i.id;
     let wave_count = waves(&page.timeline);
-    let summary = format!(
+    let today = page.freshness.today();
+    let summary = page
+        .live
+        .as_ref()
+        .map(|live| live.sentence(today))
+        .unwrap_or_else(|| {
+            format!(
         "{} from {}{}. Peak {} of the watched sites failing; {} sites affected; confidence {}.",
         match i.phase {
             Phase::Resolved => "Resolved",
@@ -93,22 +99,25 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         },
         words::utc(i.onset_at),
         i.resolved_at
-            .map(|end| format!(" to {} ({})", words::utc(end), i.duration(page.as_of)))
-            .unwrap_or_else(|| format!(", {}", i.duration(page.as_of))),
-        i.peak_share
-            .map(words::percent)
+            .map(|end| format!(" to {} ({})", words::utc(end), i.duration(page.freshness.now)))
+            .unwrap_or_else(|| format!(", {}", i.duration(page.freshness.now))),
+        page.peak
+            .map(|(_, tally)| tally.short())
+            .or_else(|| i.peak_share.map(words::percent))
             .unwrap_or_else(|| "–".to_owned()),
         i.sites_affected,
         i.confidence
             .map(words::percent)
             .unwrap_or_else(|| "–".to_owned()),
-    );
+    )
+        });
     view! {
         <Title text=format!("{title} · Faultline")/>
         {view! {
         <section class="headline" aria-labelledby="incident-title">
             <h1 id="incident-title">{title.clone()}</h1>
             <p class="headline-text" data-test="incident-summary">{summary}</p>
+            <Freshness freshness=page.freshness.clone()/>
             {(i.pattern == engine::Pattern::Intermittent).then(|| view! {
                 <p class="badge-line" data-test="intermittent">
                     <span class="badge intermittent">"INTERMITTENT"</span>

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::incident::IncidentSummary;
+use crate::incident::{IncidentSummary, LiveIncident};
 use crate::site::Window;
+use crate::status;
 use crate::words;
 
 /// A `<time>` with the machine-readable instant and a readable UTC text.
@@ -83,6 +84,71 @@ pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> imp
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// Which snapshot the page shows and how old its data is, with a warning
+/// when probing looks stalled.
+#[component]
+pub fn Freshness(freshness: status::Freshness) -> impl IntoView {
+    let warning = freshness.warning();
+    view! {
+        <p class="freshness" data-test="freshness" data-version=freshness.version.to_string()>
+            {match (freshness.data_until, freshness.age_seconds()) {
+                (Some(at), Some(age)) => view! {
+                    "Probes up to "
+                    <time data-test="as-of" datetime=words::rfc3339(at)>{words::moment(at, freshness.today())}</time>
+                    {format!(", {} ago.", words::age(age))}
+                }.into_any(),
+                _ => view! { "No probe has been judged yet." }.into_any(),
+            }}
+        </p>
+        {warning.map(|warning| view! { <p class="stale" role="status" data-test="stale">{warning}</p> })}
+    }
+}
+
+/// A card per provider incident of the snapshot: its sentence with
+/// absolute figures, and a link to its page.
+#[component]
+pub fn IncidentCards(
+    incidents: Vec<LiveIncident>,
+    today: Option<chrono::NaiveDate>,
+) -> impl IntoView {
+    view! {
+        <ul class="incident-cards" data-test="incidents">
+            {incidents
+                .into_iter()
+                .map(|incident| {
+                    let sentence = incident.sentence(today);
+                    let open = incident.phase.is_open();
+                    let tail = incident.tail.clone();
+                    view! {
+                        <li class="incident-card" class:open=open data-test="incident-card"
+                            data-failing=incident.now.failing.to_string()
+                            data-of=incident.now.of.to_string()>
+                            <p>
+                                {match incident.id {
+                                    Some(id) => view! {
+                                        <a href=format!("/incident/{id}")><strong>{format!("{}-wide {} outage", incident.provider_name, incident.role.as_str().to_uppercase())}</strong></a>
+                                    }.into_any(),
+                                    None => view! { <strong>{format!("{}-wide outage", incident.provider_name)}</strong> }.into_any(),
+                                }}
+                            </p>
+                            <p data-test="incident-sentence">{sentence}</p>
+                            {(!tail.is_empty()).then(|| view! {
+                                <p class="tail" data-test="tail">
+                                    "Still failing with its errors: "
+                                    {tail.into_iter().enumerate().map(|(n, site)| view! {
+                                        {(n > 0).then_some(", ")}
+                                        <a class="host" href=format!("/site/{}", site.host)>{site.host.clone()}</a>
+                                    }).collect_view()}
+                                </p>
+                            })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
     }
 }
 

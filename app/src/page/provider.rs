@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::{Link, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::parts::{IncidentTable, Time, Unavailable, WindowTabs};
+use super::parts::{Freshness, IncidentCards, IncidentTable, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::provider::{get_provider, ProviderPage};
@@ -42,26 +42,10 @@ pub fn Provider() -> impl IntoView {
 #[component]
 fn ProviderView(page: ProviderPage) -> impl IntoView {
     let name = page.name.clone();
-    let open: Vec<_> = page
-        .incidents
-        .iter()
-        .filter(|i| i.is_open())
-        .cloned()
-        .collect();
-    let past: Vec<_> = page
-        .incidents
-        .iter()
-        .filter(|i| !i.is_open())
-        .cloned()
-        .collect();
-    let sentence = match open.first() {
-        Some(incident) => format!(
-            "{}: {} since {}, {} sites affected.",
-            incident.title(),
-            incident.phase,
-            crate::words::utc(incident.onset_at),
-            incident.sites_affected
-        ),
+    let today = page.freshness.today();
+    let past = page.past.clone();
+    let sentence = match page.live.iter().find(|i| i.phase.is_open()) {
+        Some(incident) => incident.sentence(today),
         None => format!("No {name}-wide incident is open."),
     };
     let availability = page.series.availability_chart(
@@ -72,7 +56,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
     let response =
         page.series
             .response_chart("cohort-response", &format!("{name}'s sites"), page.window);
-    let now = page.as_of;
+    let now = page.freshness.now;
     view! {
         <Title text=format!("{name} · Faultline")/>
         <Link rel="alternate" type_="application/atom+xml" title=format!("{name} incidents") href=format!("/provider/{}/incidents.atom", page.id)/>
@@ -88,7 +72,8 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                     </div>
                 }).collect_view()}
             </dl>
-            <p class="muted">"As of " <Time at=page.as_of long=true/> ". "
+            <Freshness freshness=page.freshness.clone()/>
+            <p class="muted">
                 <a href=format!("/provider/{}/incidents.atom", page.id) rel="external" data-test="provider-feed">"Incident feed (Atom)"</a>
             </p>
         </section>
@@ -104,11 +89,11 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
         }.into_any()}
         {view! {
         <section aria-labelledby="current-title">
-            <h2 id="current-title">"Current incidents"</h2>
-            {if open.is_empty() {
+            <h2 id="current-title">"Current and recent incidents"</h2>
+            {if page.live.is_empty() {
                 view! { <p>"None."</p> }.into_any()
             } else {
-                view! { <IncidentTable incidents=open now/> }.into_any()
+                view! { <IncidentCards incidents=page.live.clone() today/> }.into_any()
             }}
         </section>
         }.into_any()}
@@ -133,12 +118,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                     </tr></thead>
                     <tbody>
                         {page.sites.into_iter().map(|s| {
-                            let now_text = match (s.ok, s.suspect) {
-                                (None, _) => "not probed yet".to_owned(),
-                                (Some(true), _) => "up".to_owned(),
-                                (Some(false), true) => "unknown (own network down)".to_owned(),
-                                (Some(false), false) => format!("down: {}", s.what.map_or("failure", engine::Cause::plain)),
-                            };
+                            let now_text = s.state();
                             view! {
                                 <tr class:failed=s.ok == Some(false)>
                                     <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>

@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use engine::correlate::{Correlator, Event, Observation, ProviderIncident, Role, Thresholds};
+use engine::correlate::{
+    Correlator, Event, Observation, ProviderIncident, Role, Snapshot, Thresholds,
+};
 use engine::vantage::VantageState;
 
 /// How often cohorts are judged.
@@ -28,6 +30,8 @@ pub struct Correlation {
     clock: Arc<dyn Clock>,
     /// The vantage guard's state, as the probe loop that owns it publishes it.
     vantage: watch::Receiver<VantageState>,
+    /// Where each judgement's snapshot goes, for the pages.
+    status: watch::Sender<Arc<Snapshot>>,
     correlator: Correlator,
     /// Correlator incident index to database id.
     ids: HashMap<usize, i64>,
@@ -38,11 +42,13 @@ impl Correlation {
         store: Store,
         clock: Arc<dyn Clock>,
         vantage: watch::Receiver<VantageState>,
+        status: watch::Sender<Arc<Snapshot>>,
     ) -> Self {
         Self {
             store,
             clock,
             vantage,
+            status,
             correlator: Correlator::new(Thresholds::default()),
             ids: HashMap::new(),
         }
@@ -91,6 +97,20 @@ impl Correlation {
         for event in events {
             self.store_event(event).await;
         }
+        self.publish();
+    }
+
+    /// Publishes the latest judgement, with what only this task knows: the
+    /// stored incidents' ids and the own-network verdict. Published after
+    /// the events are stored, so a page never links an incident that is
+    /// not there yet.
+    fn publish(&self) {
+        let mut snapshot = self.correlator.snapshot();
+        snapshot.vantage = *self.vantage.borrow();
+        for incident in &mut snapshot.incidents {
+            incident.id = self.ids.get(&incident.key).copied();
+        }
+        self.status.send_replace(Arc::new(snapshot));
     }
 
     pub fn correlator(&self) -> &Correlator {

@@ -93,6 +93,11 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// The correlation task's snapshots, for pages served over the replay.
+    pub fn status(&self) -> tokio::sync::watch::Receiver<Arc<engine::correlate::Snapshot>> {
+        self.monitor.status()
+    }
+
     /// Builds the world, fills the watchlist and starts the monitor's
     /// stages; the clock stands still until `run` or `pace` moves it.
     pub async fn start(scenario: &Scenario, database: &Path) -> Result<Self, SimulateError> {

@@ -244,7 +244,8 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
         ..Default::default()
     };
     let stop = tokio_util::sync::CancellationToken::new();
-    let state = server::http::AppState::new(&config, simulation.store.clone());
+    let state = server::http::AppState::new(&config, simulation.store.clone())
+        .with_status(server::startup::replay_status(&simulation, &scenario));
     let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
     let replay = async {
         simulation.pace(&scenario, 3600, &stop).await;
@@ -299,9 +300,13 @@ impl Replayed {
         let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("replay.db");
-        server::sim::simulate::simulate(&scenario, &database)
+        let mut simulation = server::sim::simulate::Simulation::start(&scenario, &database)
             .await
             .unwrap();
+        simulation.run(&scenario).await;
+        // The last snapshot stays readable once the simulation has stopped.
+        let status = server::startup::replay_status(&simulation, &scenario);
+        simulation.finish(&scenario).await.unwrap();
         let store = store::Store::open(&database).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -312,7 +317,7 @@ impl Replayed {
             ..Default::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
-        let state = server::http::AppState::new(&config, store.clone());
+        let state = server::http::AppState::new(&config, store.clone()).with_status(status);
         let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
         Self {
             addr,

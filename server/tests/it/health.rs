@@ -1,5 +1,5 @@
-use crate::support::spawn_app;
-use engine::{Pattern, Phase, Role};
+use crate::support::{cloudflare_minutes, judge, spawn_app};
+use engine::Phase;
 
 #[tokio::test]
 async fn healthz_reports_ok_with_the_site_count() {
@@ -35,76 +35,114 @@ async fn an_unknown_path_is_a_404_page() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_headline_names_an_active_provider_incident() {
-    let app = spawn_app().await;
-    let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
-    let row = store::ProviderIncidentRow {
-        provider: "cloudflare".into(),
-        role: Role::Cdn,
-        phase: Phase::Confirmed,
-        pattern: Pattern::Intermittent,
-        onset_at: onset,
-        detected_at: onset + chrono::TimeDelta::seconds(90),
-        confirmed_at: Some(onset + chrono::TimeDelta::seconds(100)),
-        peak_share: 0.63,
-        peak_at: onset,
-        confidence: 0.9,
-        ..Default::default()
-    };
-    app.store
-        .save_provider_incident(None, &row, chrono::Utc::now())
-        .await
-        .unwrap();
-    let html = reqwest::get(app.url("/"))
+async fn home_page(app: &crate::support::TestApp) -> String {
+    reqwest::get(app.url("/"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The headline's text, as a reader sees it.
+fn headline(html: &str) -> &str {
+    html.split_once(r#"data-test="headline""#)
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once('<'))
+        .map_or("", |(text, _)| text)
+}
+
+fn start() -> chrono::DateTime<chrono::Utc> {
+    "2025-11-18T11:20:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_headline_names_an_active_provider_incident_with_absolute_figures() {
+    let app = spawn_app().await;
+    // Six of ten Cloudflare sites get its edge 500 from 11:30.
+    let (members, probes) =
+        cloudflare_minutes(10, start(), 20, |site, minute| site <= 6 && minute >= 10);
+    app.publish(judge(&members, &probes));
+    let html = home_page(&app).await;
+    let headline = "Likely Cloudflare-wide outage since 11:30 UTC, 18 Nov 2025: 6 of 10 watched Cloudflare sites (60 %) failing now.";
+    assert!(html.contains(headline), "{html}");
+    // The document title carries the outage too, and the card agrees.
     assert!(
-        html.contains("Likely Cloudflare-wide outage since 11:20 UTC: 63 % of watched Cloudflare sites failing."),
+        html.contains("<title>Cloudflare-wide outage: 6 of 10 (60 %) failing"),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-failing="6" data-of="10""#), "{html}");
+    // The provider card counts the same failures, the same way.
+    assert!(
+        html.contains("6 of 10 (60 %) failing at its edge"),
         "{html}"
     );
     app.stop().await;
 }
 
 #[tokio::test]
-async fn the_headline_quotes_the_share_failing_now_and_the_peak() {
+async fn the_headline_says_recovering_only_once_recovery_has_held_and_keeps_the_peak() {
     let app = spawn_app().await;
-    let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
-    let minutes = |m: i64| onset + chrono::TimeDelta::minutes(m);
-    let row = store::ProviderIncidentRow {
-        provider: "cloudflare".into(),
-        role: Role::Cdn,
-        phase: Phase::Recovering,
-        pattern: Pattern::Steady,
-        onset_at: onset,
-        detected_at: minutes(1),
-        confirmed_at: Some(minutes(2)),
-        peak_share: 0.9,
-        peak_at: minutes(30),
-        confidence: 0.9,
-        timeline: vec![(minutes(1), 0.4), (minutes(30), 0.9), (minutes(90), 0.12)],
-        ..Default::default()
-    };
-    app.store
-        .save_provider_incident(None, &row, chrono::Utc::now())
-        .await
-        .unwrap();
-    let html = reqwest::get(app.url("/"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Nine of ten failing from 11:30 to 12:00, then one until the end.
+    let (members, probes) = cloudflare_minutes(10, start(), 54, |site, minute| {
+        (site <= 9 && (10..40).contains(&minute)) || (site == 1 && minute >= 10)
+    });
+    let snapshot = judge(&members, &probes[..probes.len() - 10 * 8]);
+    assert_eq!(
+        snapshot.incidents[0].incident.phase,
+        Phase::Confirmed,
+        "six minutes on: not yet"
+    );
+    app.publish(snapshot);
+    let html = home_page(&app).await;
+    let text = headline(&html);
     assert!(
-        html.contains("Cloudflare-wide outage since 11:20 UTC is recovering: 12 % of watched Cloudflare sites still failing (peak 90 %)."),
+        text.contains("failures eased at 12:00 UTC, 18 Nov 2025, not over yet"),
+        "{text}"
+    );
+    assert!(!text.contains("recovering"), "{text}");
+
+    app.publish(judge(&members, &probes));
+    let html = home_page(&app).await;
+    assert!(
+        html.contains("Cloudflare-wide outage since 11:30 UTC, 18 Nov 2025, recovering since 12:00 UTC, 18 Nov 2025: 1 of 10 watched Cloudflare sites (10 %) still failing; peak 9 of 10 (90 %)."),
         "{html}"
     );
-    // The list of active incidents says the same, not the peak as if current.
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn between_waves_the_headline_says_intermittent_not_recovering() {
+    let app = spawn_app().await;
+    // Five minutes failing, five answering, three times; judged in the
+    // third lull.
+    let (members, probes) = cloudflare_minutes(10, start(), 38, |site, minute| {
+        site <= 8 && minute >= 10 && (minute - 10) % 10 < 5
+    });
+    app.publish(judge(&members, &probes));
+    let html = home_page(&app).await;
+    let text = headline(&html);
     assert!(
-        html.contains("12 % of its watched sites failing now (peak 90 %)"),
+        text.contains(
+            "intermittent: failures come and go (wave 3; quiet since 11:55 UTC, 18 Nov 2025)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("recovering"), "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn old_figures_are_called_stale_not_all_clear() {
+    let app = spawn_app().await;
+    let (members, probes) = cloudflare_minutes(10, start(), 5, |_, _| false);
+    app.publish(judge(&members, &probes));
+    let html = home_page(&app).await;
+    let text = headline(&html);
+    assert!(text.starts_with("No recent probes"), "{text}");
+    assert!(html.contains("probing may have stalled"), "{html}");
+    assert!(
+        html.contains(r#"Probes up to <time data-test="as-of" datetime="2025-11-18T11:24:00Z">11:24:00 UTC, 18 Nov 2025</time>"#),
         "{html}"
     );
     app.stop().await;
@@ -143,5 +181,31 @@ async fn public_pages_are_shared_compressed_and_revalidated_by_etag() {
     // Operational endpoints are never cached.
     let health = client.get(app.url("/healthz")).send().await.unwrap();
     assert!(health.headers().get("etag").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_snapshot_reaches_the_cached_pages_at_once() {
+    let app = spawn_app().await;
+    let (members, probes) =
+        cloudflare_minutes(10, start(), 20, |site, minute| site <= 6 && minute >= 10);
+    let before = judge(&members, &probes[..probes.len() - 10 * 8]);
+    let after = judge(&members, &probes);
+    assert!(after.version > before.version);
+    app.publish(before.clone());
+    let first = home_page(&app).await;
+    assert!(
+        first.contains(&format!(r#"data-version="{}""#, before.version)),
+        "{first}"
+    );
+    // Within the cache's freshness, the same version is served from it...
+    assert_eq!(home_page(&app).await, first);
+    // ...and a new one is not.
+    app.publish(after.clone());
+    let second = home_page(&app).await;
+    assert!(
+        second.contains(&format!(r#"data-version="{}""#, after.version)),
+        "{second}"
+    );
     app.stop().await;
 }

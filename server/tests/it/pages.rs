@@ -3,17 +3,19 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::{FailureClass, Fault, FaultSide, Pattern, Phase, Role};
-use store::{NewSite, ProbeRecord, ProviderIncidentRow, Store};
+use store::{NewSite, ProbeRecord, ProviderIncidentRow};
 
-use crate::support::spawn_app;
+use crate::support::{judge, spawn_app, TestApp};
 
 fn t(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
 /// a.test and b.test behind Cloudflare get its edge 500 from 11:20 to
-/// 11:29; c.test behind Fastly stays up. Returns the incident's id.
-async fn populate(store: &Store) -> i64 {
+/// 11:29; c.test behind Fastly stays up. Publishes what the correlator
+/// makes of the probes; returns the stored incident's id.
+async fn populate(app: &TestApp) -> i64 {
+    let store = &app.store;
     let start = t("2025-11-18T11:00:00Z");
     let sites: Vec<NewSite> = ["a.test", "b.test", "c.test"]
         .iter()
@@ -76,6 +78,12 @@ async fn populate(store: &Store) -> i64 {
         }
     }
     store.insert_probes(&batch).await.unwrap();
+    let members = [
+        (ids[0], "cloudflare", Role::Cdn),
+        (ids[1], "cloudflare", Role::Cdn),
+        (ids[2], "fastly", Role::Cdn),
+    ];
+    app.publish(judge(&members, &batch));
     store
         .save_provider_incident(
             None,
@@ -97,12 +105,19 @@ async fn populate(store: &Store) -> i64 {
                     (ids[1], t("2025-11-18T11:20:00Z"), t("2025-11-18T11:29:00Z")),
                 ],
                 evidence: vec!["a.test: Cloudflare's own 500 page".to_owned()],
-                timeline: vec![
-                    (t("2025-11-18T11:21:00Z"), 1.0),
-                    (t("2025-11-18T11:24:00Z"), 0.0),
-                    (t("2025-11-18T11:26:00Z"), 1.0),
-                    (t("2025-11-18T11:30:00Z"), 0.0),
-                ],
+                timeline: [
+                    ("2025-11-18T11:21:00Z", 2),
+                    ("2025-11-18T11:24:00Z", 0),
+                    ("2025-11-18T11:26:00Z", 2),
+                    ("2025-11-18T11:30:00Z", 0),
+                ]
+                .into_iter()
+                .map(|(at, failing)| engine::TimelinePoint {
+                    at: t(at),
+                    share: f64::from(failing) / 2.0,
+                    tally: engine::Tally::new(failing, 2),
+                })
+                .collect(),
             },
             t("2025-11-18T11:35:00Z"),
         )
@@ -126,7 +141,7 @@ async fn get(url: &str) -> (u16, String) {
 #[tokio::test]
 async fn the_site_page_explains_the_last_error_and_charts_the_day() {
     let app = spawn_app().await;
-    let incident = populate(&app.store).await;
+    let incident = populate(&app).await;
     let (status, html) = get(&app.url("/site/a.test")).await;
     assert_eq!(status, 200, "{html}");
     for wanted in [
@@ -158,7 +173,7 @@ async fn the_site_page_explains_the_last_error_and_charts_the_day() {
 #[tokio::test]
 async fn a_search_goes_to_the_site_page_or_says_it_is_not_watched() {
     let app = spawn_app().await;
-    populate(&app.store).await;
+    populate(&app).await;
     let client = no_redirects();
     let response = client
         .get(app.url("/check?q=https%3A%2F%2FA.test%2Fsome%2Fpage"))
@@ -188,7 +203,7 @@ async fn a_search_goes_to_the_site_page_or_says_it_is_not_watched() {
 #[tokio::test]
 async fn provider_and_incident_pages_render_on_the_server() {
     let app = spawn_app().await;
-    let incident = populate(&app.store).await;
+    let incident = populate(&app).await;
     let (status, home) = get(&app.url("/")).await;
     assert_eq!(status, 200);
     assert!(home.contains("href=\"/provider/cloudflare\""));
@@ -230,7 +245,7 @@ async fn provider_and_incident_pages_render_on_the_server() {
         "status page: investigating",
         "INTERMITTENT",
         "2 waves above half the peak share",
-        "Peak 100 %",
+        "Peak 2 of 2 (100 %)",
         "Share of sites failing over time",
         "Source: Faultline incident #",
         &format!("/incidents/{incident}/export.csv"),
@@ -267,7 +282,7 @@ async fn provider_and_incident_pages_render_on_the_server() {
 #[tokio::test]
 async fn exports_carry_the_affected_sites_and_the_figures() {
     let app = spawn_app().await;
-    let incident = populate(&app.store).await;
+    let incident = populate(&app).await;
 
     let response = reqwest::get(app.url(&format!("/incidents/{incident}/export.csv")))
         .await
@@ -319,7 +334,7 @@ async fn exports_carry_the_affected_sites_and_the_figures() {
 #[tokio::test]
 async fn the_incident_feeds_are_atom_a_feed_reader_understands() {
     let app = spawn_app().await;
-    let incident = populate(&app.store).await;
+    let incident = populate(&app).await;
     let response = reqwest::get(app.url("/incidents.atom")).await.unwrap();
     assert!(response.headers()["content-type"]
         .to_str()
@@ -369,7 +384,7 @@ async fn permalinks_use_the_configured_public_url() {
         state
     })
     .await;
-    let incident = populate(&app.store).await;
+    let incident = populate(&app).await;
     let json: serde_json::Value =
         reqwest::get(app.url(&format!("/incidents/{incident}/export.json")))
             .await

@@ -2,6 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use engine::correlate::{Correlator, Snapshot, Thresholds};
+use engine::Role;
 
 use server::config::Config;
 use server::http::{self, AppState};
@@ -13,6 +17,8 @@ pub struct TestApp {
     pub store: store::Store,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Where the test publishes the snapshot the pages show.
+    status: tokio::sync::watch::Sender<Arc<Snapshot>>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,16 +48,19 @@ pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestAp
         .await
         .expect("open the test database");
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(http::serve(
-        listener,
-        adjust(AppState::new(&config, store.clone())),
-        shutdown.clone(),
+    let (status, snapshots) = tokio::sync::watch::channel(Arc::new(Snapshot::default()));
+    let state = AppState::new(&config, store.clone()).with_status(app::status::Status::new(
+        snapshots,
+        Arc::new(chrono::Utc::now),
+        chrono::TimeDelta::seconds(120),
     ));
+    let server = tokio::spawn(http::serve(listener, adjust(state), shutdown.clone()));
     TestApp {
         addr,
         store,
         shutdown,
         server,
+        status,
         _dir: dir,
     }
 }
@@ -59,6 +68,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestAp
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Publishes `snapshot`, as the correlation task does after a judgement.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.status.send_replace(Arc::new(snapshot));
     }
 
     /// Stops the server as SIGTERM would and waits for it to finish.
@@ -70,4 +84,68 @@ impl TestApp {
             .expect("server result");
         self.store.close().await;
     }
+}
+
+/// What the correlator makes of `probes` from sites served as `members`
+/// say: each probe observed in time order, a judgement after each moment.
+pub fn judge(members: &[(i64, &str, Role)], probes: &[store::ProbeRecord]) -> Snapshot {
+    let mut correlator = Correlator::new(Thresholds::default());
+    for (site, provider, role) in members {
+        correlator.add_member(*site, provider, *role);
+    }
+    let mut probes: Vec<&store::ProbeRecord> = probes.iter().collect();
+    probes.sort_by_key(|probe| probe.started_at);
+    let mut moment = None;
+    for probe in probes {
+        if let Some(at) = moment.filter(|at| *at != probe.started_at) {
+            correlator.tick(at, false);
+        }
+        moment = Some(probe.started_at);
+        correlator.observe(server::monitor::correlation::observation_of(probe));
+    }
+    if let Some(at) = moment {
+        correlator.tick(at, false);
+    }
+    correlator.snapshot()
+}
+
+/// `count` sites behind Cloudflare's CDN probed once a minute from
+/// `start` for `minutes`; `failing(site, minute)` says which got its edge
+/// 500. Sites are numbered from 1.
+pub fn cloudflare_minutes(
+    count: i64,
+    start: chrono::DateTime<chrono::Utc>,
+    minutes: i64,
+    failing: impl Fn(i64, i64) -> bool,
+) -> (Vec<(i64, &'static str, Role)>, Vec<store::ProbeRecord>) {
+    let members = (1..=count)
+        .map(|site| (site, "cloudflare", Role::Cdn))
+        .collect();
+    let mut probes = Vec::new();
+    for minute in 0..minutes {
+        for site in 1..=count {
+            let started_at = start + chrono::TimeDelta::minutes(minute);
+            probes.push(if failing(site, minute) {
+                store::ProbeRecord {
+                    site_id: site,
+                    started_at,
+                    status: Some(500),
+                    failure: Some(engine::FailureClass::HttpStatus),
+                    provider: Some("cloudflare".to_owned()),
+                    fault_side: Some(engine::FaultSide::Edge),
+                    fault: Some(engine::Fault::EdgeError),
+                    ..store::ProbeRecord::default()
+                }
+            } else {
+                store::ProbeRecord {
+                    site_id: site,
+                    started_at,
+                    ok: true,
+                    status: Some(200),
+                    ..store::ProbeRecord::default()
+                }
+            });
+        }
+    }
+    (members, probes)
 }
