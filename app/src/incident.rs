@@ -31,6 +31,9 @@ pub struct IncidentSummary {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub peak_share: Option<f64>,
     pub peak_at: Option<DateTime<Utc>>,
+    /// The most sites failing at once, from the timeline's counts (none in
+    /// timelines stored before they were kept).
+    pub peak: Option<engine::Tally>,
     pub recovering_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub confidence: Option<f64>,
@@ -41,7 +44,10 @@ pub struct IncidentSummary {
 impl IncidentSummary {
     #[cfg(feature = "ssr")]
     pub fn from_store(incident: store::Incident, site: Option<String>) -> Self {
+        let timeline: Vec<engine::TimelinePoint> =
+            serde_json::from_str(&incident.timeline).unwrap_or_default();
         Self {
+            peak: engine::figures::peak(&timeline).map(|point| point.tally),
             id: incident.id,
             site: (incident.kind == engine::IncidentKind::Site)
                 .then_some(site)
@@ -76,6 +82,14 @@ impl IncidentSummary {
             (_, _, Some(site)) => format!("{site} down"),
             _ => format!("Incident {}", self.id),
         }
+    }
+
+    /// "2 of 2 (100 %)" or, for timelines without counts, "100 %".
+    pub fn peak_text(&self) -> String {
+        self.peak
+            .map(engine::Tally::short)
+            .or_else(|| self.peak_share.map(words::percent))
+            .unwrap_or_else(|| "–".to_owned())
     }
 
     /// How long it lasted, or has lasted by `now`.
@@ -243,6 +257,34 @@ impl LiveIncident {
             tail,
         }
     }
+}
+
+/// The stored incident as of `snapshot`: while the correlator still holds
+/// it, its phase, figures and timeline are the snapshot's (the stored row
+/// changes only with the phase), so a page, an export and a feed of one
+/// moment agree.
+#[cfg(feature = "ssr")]
+pub fn as_of_snapshot(
+    mut stored: store::Incident,
+    snapshot: &engine::correlate::Snapshot,
+) -> store::Incident {
+    let Some(now) = snapshot.incidents.iter().find(|i| i.id == Some(stored.id)) else {
+        return stored;
+    };
+    let live = &now.incident;
+    stored.phase = live.phase;
+    stored.pattern = live.pattern;
+    stored.confirmed_at = live.confirmed_at;
+    stored.recovering_at = live.recovering_at;
+    stored.resolved_at = live.resolved_at;
+    stored.peak_share = Some(live.peak_share);
+    stored.peak_at = Some(live.peak_at);
+    stored.confidence = Some(live.confidence);
+    stored.sites_affected = i64::try_from(live.sites.len()).unwrap_or(i64::MAX);
+    if let Ok(timeline) = serde_json::to_string(&live.timeline) {
+        stored.timeline = timeline;
+    }
+    stored
 }
 
 /// The snapshot's incidents as the pages show them, with the names of the
@@ -551,11 +593,12 @@ impl IncidentPage {
 #[server]
 pub async fn list_incidents() -> Result<Vec<IncidentSummary>, AppError> {
     let store = expect_context::<store::Store>();
+    let snapshot = expect_context::<crate::status::Status>().snapshot();
     Ok(store
         .provider_incidents(None, 200)
         .await?
         .into_iter()
-        .map(|i| IncidentSummary::from_store(i, None))
+        .map(|i| IncidentSummary::from_store(as_of_snapshot(i, &snapshot), None))
         .collect())
 }
 
@@ -579,25 +622,10 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
     let status = expect_context::<crate::status::Status>();
     let snapshot = status.snapshot();
     let freshness = status.freshness(&snapshot);
-    let mut recorded: Vec<engine::TimelinePoint> =
+    let stored = as_of_snapshot(stored, &snapshot);
+    let recorded: Vec<engine::TimelinePoint> =
         serde_json::from_str(&stored.timeline).unwrap_or_default();
-    let mut incident = IncidentSummary::from_store(stored, site);
-    // While the incident is in the snapshot, its phase and figures are the
-    // snapshot's, like every other page's: the stored row changes only with
-    // the phase.
-    if let Some(now) = snapshot.incidents.iter().find(|i| i.id == Some(id)) {
-        let live = &now.incident;
-        incident.phase = live.phase;
-        incident.pattern = live.pattern;
-        incident.confirmed_at = live.confirmed_at;
-        incident.recovering_at = live.recovering_at;
-        incident.resolved_at = live.resolved_at;
-        incident.peak_share = Some(live.peak_share);
-        incident.peak_at = Some(live.peak_at);
-        incident.confidence = Some(live.confidence);
-        incident.sites_affected = i64::try_from(live.sites.len()).unwrap_or(i64::MAX);
-        recorded.clone_from(&live.timeline);
-    }
+    let incident = IncidentSummary::from_store(stored, site);
     let live = live_incidents(&store, &snapshot)
         .await?
         .into_iter()

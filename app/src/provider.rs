@@ -171,7 +171,7 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
         .await?
         .into_iter()
         .filter(|incident| !open.contains(&incident.id))
-        .map(|i| IncidentSummary::from_store(i, None))
+        .map(|i| IncidentSummary::from_store(crate::incident::as_of_snapshot(i, &snapshot), None))
         .collect();
     if cohorts.is_empty() && past.is_empty() && live.is_empty() {
         return Err(AppError::not_found(

@@ -23,6 +23,9 @@ pub struct Freshness {
     pub now: DateTime<Utc>,
     /// Older than two probe intervals: probing may have stalled.
     pub stale: bool,
+    /// Set when the figures are a replay of a past outage, not live: what
+    /// the banner says.
+    pub replay: Option<String>,
 }
 
 impl Freshness {
@@ -81,6 +84,8 @@ mod server {
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
         /// Data older than this is called stale.
         stale_after: TimeDelta,
+        /// The banner of a replay.
+        replay: Option<String>,
     }
 
     impl Status {
@@ -93,7 +98,14 @@ mod server {
                 snapshots,
                 clock,
                 stale_after,
+                replay: None,
             }
+        }
+
+        /// Marks every page as a replay, with `banner` saying of what.
+        pub fn with_replay(mut self, banner: String) -> Self {
+            self.replay = Some(banner);
+            self
         }
 
         /// A status that never changes from `snapshot`, on the system clock:
@@ -123,6 +135,7 @@ mod server {
                 stale: snapshot
                     .data_until
                     .is_some_and(|at| now - at > self.stale_after),
+                replay: self.replay.clone(),
             }
         }
 

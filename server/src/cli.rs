@@ -749,10 +749,21 @@ fn demo(config_file: Option<PathBuf>, args: &DemoArgs) -> Result<(), Failure> {
     };
     let scenario = crate::sim::scenario::Scenario::parse(&text)
         .map_err(|error| Failure::Usage(error.to_string()))?;
+    // The replay writes a database of its own: a named file must be new, so
+    // a demo can never write into a real one.
     let scratch = tempfile::tempdir().map_err(|e| {
         Failure::Runtime(anyhow::Error::new(e).context("failed to create a temporary directory"))
     })?;
-    let database = scratch.path().join("demo.db");
+    let database = match &args.serve.database {
+        Some(path) if path.exists() => {
+            return Err(Failure::Usage(format!(
+                "{} already exists: the demo writes a new database, so name a file that does not exist yet",
+                path.display()
+            )))
+        }
+        Some(path) => path.clone(),
+        None => scratch.path().join("demo.db"),
+    };
     block_on(async {
         crate::startup::demo(&config, &scenario, args.speed, &database).await?;
         Ok(())

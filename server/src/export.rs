@@ -26,6 +26,8 @@ pub struct ExportState {
     pub store: store::Store,
     pub public_origin: app::PublicOrigin,
     pub knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
+    /// The snapshot the figures of an open incident come from.
+    pub status: app::status::Status,
 }
 
 impl ExportState {
@@ -108,9 +110,37 @@ pub struct ExportPoint {
     pub of: Option<u32>,
 }
 
+/// Which snapshot an export's figures come from: the same version as the
+/// pages of that moment.
+#[derive(Debug, Serialize)]
+pub struct ExportSnapshot {
+    pub version: u64,
+    /// The newest probe the figures include.
+    pub data_until: Option<String>,
+}
+
+/// A count of failing sites out of those judged, with its percentage.
+#[derive(Debug, Serialize)]
+pub struct ExportTally {
+    pub failing: u32,
+    pub of: u32,
+    pub percent: u32,
+}
+
+impl From<engine::Tally> for ExportTally {
+    fn from(tally: engine::Tally) -> Self {
+        Self {
+            failing: tally.failing,
+            of: tally.of,
+            percent: tally.percent(),
+        }
+    }
+}
+
 /// The JSON export of one incident.
 #[derive(Debug, Serialize)]
 pub struct ExportIncident {
+    pub snapshot: ExportSnapshot,
     pub id: i64,
     pub permalink: String,
     pub kind: IncidentKind,
@@ -124,6 +154,13 @@ pub struct ExportIncident {
     pub confirmed_at: Option<String>,
     pub peak_at: Option<String>,
     pub peak_share: Option<f64>,
+    /// The most sites failing at once.
+    pub peak: Option<ExportTally>,
+    /// Its provider's sites failing now, while the incident is in the
+    /// snapshot.
+    pub now: Option<ExportTally>,
+    /// Resolved, and these affected sites still fail with its errors.
+    pub tail: Vec<String>,
     pub recovering_at: Option<String>,
     pub resolved_at: Option<String>,
     pub confidence: Option<f64>,
@@ -161,8 +198,10 @@ fn incident_id(raw: &str) -> Result<i64, ExportError> {
 async fn export_sites(
     store: &store::Store,
     id: i64,
+    snapshot: &engine::correlate::Snapshot,
 ) -> Result<(store::Incident, Vec<ExportSite>), ExportError> {
     let incident = store.incident(id).await?.ok_or(ExportError::NotFound)?;
+    let incident = app::incident::as_of_snapshot(incident, snapshot);
     let sites = store
         .incident_sites(id)
         .await?
@@ -189,7 +228,7 @@ pub async fn incident_csv(
     Path(id): Path<String>,
 ) -> Result<Response, ExportError> {
     let id = incident_id(&id)?;
-    let (incident, sites) = export_sites(&state.store, id).await?;
+    let (incident, sites) = export_sites(&state.store, id, &state.status.snapshot()).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let write = |e: csv::Error| ExportError::Write(e.to_string());
     writer
@@ -256,7 +295,19 @@ pub async fn incident_json(
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {
     let id = incident_id(&id)?;
-    let (incident, sites) = export_sites(&state.store, id).await?;
+    let snapshot = state.status.snapshot();
+    let (incident, sites) = export_sites(&state.store, id, &snapshot).await?;
+    let live = snapshot.incidents.iter().find(|i| i.id == Some(id));
+    let tail = match live {
+        Some(live) => state
+            .store
+            .watched_sites(&live.tail)
+            .await?
+            .into_iter()
+            .map(|site| site.host)
+            .collect(),
+        None => Vec::new(),
+    };
     let annotations = state
         .store
         .annotations(id)
@@ -273,6 +324,13 @@ pub async fn incident_json(
         serde_json::from_str(&incident.timeline).unwrap_or_default();
     let time = |at: Option<DateTime<Utc>>| at.map(words::rfc3339);
     let export = ExportIncident {
+        snapshot: ExportSnapshot {
+            version: snapshot.version,
+            data_until: snapshot.data_until.map(words::rfc3339),
+        },
+        peak: engine::figures::peak(&timeline).map(|point| point.tally.into()),
+        now: live.map(|live| live.now.into()),
+        tail,
         id,
         permalink: format!("{}/incident/{id}", state.public_origin.or_request(&headers)),
         title: state.named(|| IncidentSummary::from_store(incident.clone(), None).title()),
@@ -318,7 +376,14 @@ pub async fn incidents_feed(
     State(state): State<ExportState>,
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {
-    let incidents = state.store.provider_incidents(None, FEED_LIMIT).await?;
+    let snapshot = state.status.snapshot();
+    let incidents = state
+        .store
+        .provider_incidents(None, FEED_LIMIT)
+        .await?
+        .into_iter()
+        .map(|incident| app::incident::as_of_snapshot(incident, &snapshot))
+        .collect();
     let origin = state.public_origin.or_request(&headers);
     Ok(atom(state.named(|| {
         feed(
@@ -326,6 +391,7 @@ pub async fn incidents_feed(
             "/incidents.atom",
             "Faultline: provider-wide incidents",
             incidents,
+            &state.status.freshness(&snapshot),
         )
         .to_string()
     })))
@@ -338,15 +404,26 @@ pub async fn provider_feed(
     headers: HeaderMap,
 ) -> Result<Response, ExportError> {
     let provider = provider.to_ascii_lowercase();
+    let snapshot = state.status.snapshot();
     let incidents = state
         .store
         .provider_incidents(Some(&provider), FEED_LIMIT)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|incident| app::incident::as_of_snapshot(incident, &snapshot))
+        .collect();
     let origin = state.public_origin.or_request(&headers);
     let path = format!("/provider/{provider}/incidents.atom");
     Ok(atom(state.named(|| {
         let title = format!("Faultline: {} incidents", provider_name(&provider));
-        feed(&origin, &path, &title, incidents).to_string()
+        feed(
+            &origin,
+            &path,
+            &title,
+            incidents,
+            &state.status.freshness(&snapshot),
+        )
+        .to_string()
     })))
 }
 
@@ -374,8 +451,15 @@ fn last_change(incident: &store::Incident) -> DateTime<Utc> {
 }
 
 /// An Atom feed of `incidents`, one entry per incident; an incident's
-/// entry is updated whenever its phase changes.
-pub fn feed(origin: &str, path: &str, title: &str, incidents: Vec<store::Incident>) -> Feed {
+/// entry is updated whenever its phase changes. Its subtitle names the
+/// snapshot the figures come from.
+pub fn feed(
+    origin: &str,
+    path: &str,
+    title: &str,
+    incidents: Vec<store::Incident>,
+    freshness: &app::status::Freshness,
+) -> Feed {
     let updated = incidents
         .iter()
         .map(last_change)
@@ -392,11 +476,11 @@ pub fn feed(origin: &str, path: &str, title: &str, incidents: Vec<store::Inciden
             entry.set_title(Text::plain(format!(
                 "{} ({})",
                 summary.title(),
-                summary.phase
+                summary.phase.plain()
             )));
             entry.set_updated(changed.fixed_offset());
             entry.set_published(Some(summary.detected_at.fixed_offset()));
-            entry.set_summary(Some(Text::plain(entry_summary(&summary))));
+            entry.set_summary(Some(Text::html(entry_html(&summary))));
             entry.set_links(vec![Link {
                 href: link,
                 mime_type: Some("text/html".to_owned()),
@@ -408,6 +492,11 @@ pub fn feed(origin: &str, path: &str, title: &str, incidents: Vec<store::Inciden
     let mut feed = Feed::default();
     feed.set_id(format!("{origin}{path}"));
     feed.set_title(Text::plain(title));
+    feed.set_subtitle(Some(Text::plain(format!(
+        "Snapshot {}. {}",
+        freshness.version,
+        freshness.sentence()
+    ))));
     feed.set_updated(updated.fixed_offset());
     feed.set_authors(vec![Person {
         name: "Faultline".to_owned(),
@@ -430,25 +519,44 @@ pub fn feed(origin: &str, path: &str, title: &str, incidents: Vec<store::Inciden
     feed
 }
 
-fn entry_summary(i: &IncidentSummary) -> String {
-    let mut text = format!("{} from {}", i.title(), words::utc(i.onset_at),);
+/// An entry's summary, as HTML a feed reader shows: the sentence, then the
+/// figures as a list.
+fn entry_html(i: &IncidentSummary) -> String {
+    let mut sentence = format!("{} from {}", i.title(), words::utc(i.onset_at));
     match i.resolved_at {
-        Some(end) => text.push_str(&format!(" to {}", words::utc(end))),
-        None => text.push_str(&format!(", {}", i.phase)),
+        Some(end) => sentence.push_str(&format!(" to {}", words::utc(end))),
+        None => sentence.push_str(&format!(", {}", i.phase.plain())),
     }
-    if let Some(share) = i.peak_share {
-        text.push_str(&format!(
-            "; peak {} of the watched sites failing",
-            words::percent(share)
-        ));
-    }
-    text.push_str(&format!("; {} sites affected", i.sites_affected));
+    sentence.push('.');
+    let mut figures = vec![format!(
+        "Peak: {} of the watched sites failing",
+        i.peak_text()
+    )];
+    figures.push(format!(
+        "Sites affected: {}",
+        words::count(
+            usize::try_from(i.sites_affected).unwrap_or(0),
+            "site",
+            "sites"
+        )
+    ));
     if let Some(confidence) = i.confidence {
-        text.push_str(&format!("; confidence {}", words::percent(confidence)));
+        figures.push(format!("Confidence: {}", words::percent(confidence)));
     }
     if i.pattern == engine::Pattern::Intermittent {
-        text.push_str("; intermittent");
+        figures.push("Pattern: intermittent, the failures came and went".to_owned());
     }
-    text.push('.');
-    text
+    let items: String = figures
+        .iter()
+        .map(|figure| format!("<li>{}</li>", escape(figure)))
+        .collect();
+    format!("<p>{}</p><ul>{items}</ul>", escape(&sentence))
+}
+
+/// Text for an HTML summary.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -52,6 +52,7 @@ impl FromRef<AppState> for crate::export::ExportState {
             store: state.store.clone(),
             public_origin: state.public_origin.clone(),
             knowledge: state.knowledge.clone(),
+            status: state.status.clone(),
         }
     }
 }

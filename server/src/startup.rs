@@ -168,8 +168,9 @@ pub async fn demo(
         "Faultline demo: replaying {} ({}) at {}x on a synthetic internet.\nOpen http://{} and watch; Ctrl-C to stop.",
         scenario.name, scenario.description, speed, config.listen
     );
-    let state = AppState::new(config, simulation.store.clone())
-        .with_status(replay_status(&simulation, scenario));
+    let state = AppState::new(config, simulation.store.clone()).with_status(
+        replay_status(&simulation, scenario).with_replay(replay_banner(scenario, speed)),
+    );
     let server = tasks.spawn(http::serve(listener, state, shutdown.clone()));
     simulation.pace(scenario, speed, &shutdown).await;
     if !shutdown.is_cancelled() {
@@ -215,6 +216,17 @@ pub fn replay_status(simulation: &Simulation, scenario: &Scenario) -> app::statu
         simulation.status(),
         Arc::new(move || crate::clock::Clock::now(&clock)),
         stale_after(scenario.probe_interval.num_seconds()),
+    )
+}
+
+/// "Replay of cloudflare-2025-11-18 (Cloudflare edge 500s, ...) at 120×":
+/// what every page of a demo says first.
+pub fn replay_banner(scenario: &Scenario, speed: u32) -> String {
+    format!(
+        "Replay of {} ({}), from {}, at {speed}× on a synthetic internet: every time shown is the replay's clock.",
+        scenario.name,
+        scenario.description,
+        scenario.start.format("%-d %b %Y %H:%M UTC"),
     )
 }
 

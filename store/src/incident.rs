@@ -160,7 +160,10 @@ impl Store {
         Ok(id)
     }
 
-    /// Opens a site incident; returns its id.
+    /// Opens a site incident; returns its id. A site never has two
+    /// incidents at once: if it still has an open one, or one that ended
+    /// after `onset_at`, that one goes on (reopened, from the earlier onset)
+    /// instead.
     pub async fn open_site_incident(
         &self,
         site_id: i64,
@@ -169,18 +172,49 @@ impl Store {
         cause: Option<Cause>,
         explained_by: Option<i64>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO incidents (kind, site_id, phase, fault, onset_at, detected_at, explained_by, sites_affected, updated_at)
-             VALUES ('site', ?, 'confirmed', ?, ?, ?, ?, 1, ?) RETURNING id",
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let overlapping: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents
+             WHERE kind = 'site' AND site_id = ? AND (phase <> 'resolved' OR resolved_at >= ?)
+             ORDER BY detected_at DESC LIMIT 1",
         )
         .bind(site_id)
-        .bind(cause.map(Cause::as_str))
         .bind(onset_at)
-        .bind(detected_at)
-        .bind(explained_by)
-        .bind(detected_at)
-        .fetch_one(self.writer())
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match overlapping {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE incidents SET phase = 'confirmed', resolved_at = NULL,
+                       onset_at = MIN(onset_at, ?), explained_by = COALESCE(explained_by, ?),
+                       updated_at = ?
+                     WHERE id = ?",
+                )
+                .bind(onset_at)
+                .bind(explained_by)
+                .bind(detected_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO incidents (kind, site_id, phase, fault, onset_at, detected_at, explained_by, sites_affected, updated_at)
+                     VALUES ('site', ?, 'confirmed', ?, ?, ?, ?, 1, ?) RETURNING id",
+                )
+                .bind(site_id)
+                .bind(cause.map(Cause::as_str))
+                .bind(onset_at)
+                .bind(detected_at)
+                .bind(explained_by)
+                .bind(detected_at)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Resolves the open incident of a site, if any.

@@ -366,8 +366,9 @@ impl Store {
             .await?)
     }
 
-    /// The sites a provider incident implicated, in the order they started
-    /// failing, each with its last implicating probe if still kept.
+    /// The sites an incident affected, in the order they started failing,
+    /// each with its last failing probe if still kept: a provider incident's
+    /// implicated sites, or a site incident's own site.
     pub async fn incident_sites(&self, incident_id: i64) -> Result<Vec<AffectedSite>, StoreError> {
         Ok(sqlx::query_as::<_, AffectedSite>(
             "SELECT s.id AS site_id, s.host, s.name, s.url, i.first_failure, i.last_failure,
@@ -378,8 +379,22 @@ impl Store {
                SELECT id FROM probes WHERE site_id = i.site_id AND started_at = i.last_failure
                ORDER BY id DESC LIMIT 1)
              WHERE i.incident_id = ?
-             ORDER BY i.first_failure, s.host",
+             UNION ALL
+             -- A site incident's own site, with its last failure in it.
+             SELECT s.id AS site_id, s.host, s.name, s.url, inc.onset_at AS first_failure,
+                    COALESCE(p.started_at, inc.detected_at) AS last_failure,
+                    p.status, p.failure, p.provider AS generator, p.fault_side, p.fault, p.evidence
+             FROM incidents inc
+             JOIN sites s ON s.id = inc.site_id
+             LEFT JOIN probes p ON p.id = (
+               SELECT id FROM probes
+               WHERE site_id = inc.site_id AND ok = 0 AND started_at >= inc.onset_at
+                 AND (inc.resolved_at IS NULL OR started_at <= inc.resolved_at)
+               ORDER BY started_at DESC, id DESC LIMIT 1)
+             WHERE inc.id = ? AND inc.kind = 'site'
+             ORDER BY first_failure, host",
         )
+        .bind(incident_id)
         .bind(incident_id)
         .fetch_all(self.reader())
         .await?)

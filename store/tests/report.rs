@@ -350,3 +350,84 @@ async fn an_incident_reads_its_sites_with_evidence_and_its_annotations() {
         ["first reports", "Cloudflare status page: investigating"]
     );
 }
+
+#[tokio::test]
+async fn a_site_incident_lists_its_own_site_with_its_last_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    let start = t("2025-11-18T11:00:00Z");
+    store
+        .add_sites(&[site("lonely.test")], start)
+        .await
+        .unwrap();
+    let id = store.site_by_host("lonely.test").await.unwrap().unwrap().id;
+    let minute = |m: i64| start + TimeDelta::minutes(m);
+    store
+        .insert_probes(&[
+            ok(id, minute(0), 100),
+            edge_500(id, minute(1)),
+            edge_500(id, minute(2)),
+            ok(id, minute(3), 100),
+            edge_500(id, minute(9)),
+        ])
+        .await
+        .unwrap();
+    let incident = store
+        .open_site_incident(
+            id,
+            minute(1),
+            minute(2),
+            Some(Cause::Fault(Fault::EdgeError)),
+            None,
+        )
+        .await
+        .unwrap();
+    store.resolve_site_incident(id, minute(3)).await.unwrap();
+    let sites = store.incident_sites(incident).await.unwrap();
+    assert_eq!(sites.len(), 1, "{sites:?}");
+    assert_eq!(sites[0].host, "lonely.test");
+    assert_eq!(sites[0].first_failure, minute(1));
+    // The last failure within the incident, not the one after it.
+    assert_eq!(sites[0].last_failure, minute(2));
+    assert_eq!(sites[0].status, Some(500));
+    assert_eq!(sites[0].fault, Some(Fault::EdgeError));
+}
+
+#[tokio::test]
+async fn a_site_incident_that_overlaps_the_last_one_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).await.unwrap();
+    let start = t("2025-11-18T11:00:00Z");
+    store.add_sites(&[site("flaky.test")], start).await.unwrap();
+    let id = store.site_by_host("flaky.test").await.unwrap().unwrap().id;
+    let minute = |m: i64| start + TimeDelta::minutes(m);
+    let cause = Some(Cause::Fault(Fault::EdgeError));
+    let first = store
+        .open_site_incident(id, minute(1), minute(2), cause, None)
+        .await
+        .unwrap();
+    // Still open: the same incident.
+    let again = store
+        .open_site_incident(id, minute(3), minute(4), cause, None)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    store.resolve_site_incident(id, minute(10)).await.unwrap();
+    // Failing again from before it ended: it goes on.
+    let overlapping = store
+        .open_site_incident(id, minute(9), minute(11), cause, None)
+        .await
+        .unwrap();
+    assert_eq!(overlapping, first);
+    let merged = store.incident(first).await.unwrap().unwrap();
+    assert_eq!(merged.phase, Phase::Confirmed);
+    assert_eq!(merged.onset_at, minute(1));
+    assert_eq!(merged.resolved_at, None);
+    store.resolve_site_incident(id, minute(12)).await.unwrap();
+    // After it ended: a new one.
+    let later = store
+        .open_site_incident(id, minute(20), minute(21), cause, None)
+        .await
+        .unwrap();
+    assert_ne!(later, first);
+}

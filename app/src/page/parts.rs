@@ -74,7 +74,7 @@ pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> imp
                                     <td>{state}</td>
                                     <td><Time at=i.onset_at/></td>
                                     <td>{i.duration(now)}</td>
-                                    <td>{i.peak_share.map(words::percent).unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td>{i.peak_text()}</td>
                                     <td class="num">{i.sites_affected}</td>
                                     <td>{i.confidence.map(words::percent).unwrap_or_else(|| "–".to_owned())}</td>
                                 </tr>
@@ -92,7 +92,9 @@ pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> imp
 #[component]
 pub fn Freshness(freshness: status::Freshness) -> impl IntoView {
     let warning = freshness.warning();
+    let replay = freshness.replay.clone();
     view! {
+        {replay.map(|banner| view! { <p class="replay-banner" role="note" data-test="replay">{banner}</p> })}
         <p class="freshness" data-test="freshness" data-version=freshness.version.to_string()>
             {match (freshness.data_until, freshness.age_seconds()) {
                 (Some(at), Some(age)) => view! {

@@ -244,8 +244,10 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
         ..Default::default()
     };
     let stop = tokio_util::sync::CancellationToken::new();
-    let state = server::http::AppState::new(&config, simulation.store.clone())
-        .with_status(server::startup::replay_status(&simulation, &scenario));
+    let state = server::http::AppState::new(&config, simulation.store.clone()).with_status(
+        server::startup::replay_status(&simulation, &scenario)
+            .with_replay(server::startup::replay_banner(&scenario, 3600)),
+    );
     let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
     let replay = async {
         simulation.pace(&scenario, 3600, &stop).await;
@@ -264,6 +266,12 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
                 .await
                 .map_err(|e| e.to_string())?;
             if headline.starts_with("Likely Cloudflare-wide outage since 11:2") {
+                expect_text(
+                    &browser,
+                    "[data-test=replay]",
+                    "Replay of cloudflare-2025-11-18",
+                )
+                .await?;
                 return expect_text(&browser, "[data-test=incidents]", "Cloudflare").await;
             }
             if tokio::time::Instant::now() > deadline {

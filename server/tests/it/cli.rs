@@ -367,3 +367,23 @@ fn providers_check_names_the_bad_file_and_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("mine.toml"), "{stderr}");
 }
+
+#[test]
+fn a_demo_never_writes_into_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("faultline.db");
+    std::fs::write(&existing, b"not to be touched").unwrap();
+    let (code, _, stderr) = faultline(
+        &[
+            "demo",
+            "--database",
+            existing.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"not to be touched");
+}

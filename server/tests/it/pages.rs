@@ -319,6 +319,10 @@ async fn exports_carry_the_affected_sites_and_the_figures() {
     assert_eq!(json["sites_affected"], 2);
     assert_eq!(json["sites"].as_array().unwrap().len(), 2);
     assert_eq!(json["timeline"].as_array().unwrap().len(), 4);
+    assert_eq!(json["timeline"][0]["failing"], 2);
+    assert_eq!(json["peak"]["failing"], 2);
+    assert_eq!(json["peak"]["percent"], 100);
+    assert!(json["snapshot"]["version"].as_u64().unwrap() > 0);
     assert!(json["permalink"]
         .as_str()
         .unwrap()
@@ -350,12 +354,18 @@ async fn the_incident_feeds_are_atom_a_feed_reader_understands() {
         .href
         .ends_with(&format!("/incident/{incident}")));
     assert_eq!(entry.updated, Some(t("2025-11-18T11:35:00Z")));
-    assert!(entry
-        .summary
-        .as_ref()
-        .unwrap()
-        .content
-        .contains("peak 100 % of the watched sites failing; 2 sites affected"));
+    let summary = entry.summary.as_ref().unwrap();
+    assert_eq!(summary.content_type.to_string(), "text/html");
+    assert!(
+        summary
+            .content
+            .contains("<li>Peak: 2 of 2 (100 %) of the watched sites failing</li><li>Sites affected: 2 sites</li>"),
+        "{}",
+        summary.content
+    );
+    // The feed names the snapshot its figures come from, as the pages do.
+    let subtitle = feed.description.as_ref().unwrap().content.clone();
+    assert!(subtitle.starts_with("Snapshot "), "{subtitle}");
 
     let mine = reqwest::get(app.url("/provider/cloudflare/incidents.atom"))
         .await
