@@ -122,7 +122,9 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
     let today = overview.freshness.today();
     let open: Vec<_> = overview.open().cloned().collect();
     let resolved: Vec<_> = overview.recently_resolved().cloned().collect();
-    view! {
+    // Each part is erased to `AnyView`: the page's view type would
+    // otherwise nest too deep for the compiler.
+    let summary = view! {
         <Title text=overview.title()/>
         <h1 class="headline-text" data-test="headline">{overview.headline()}</h1>
         {overview
@@ -130,20 +132,33 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
             .clone()
             .map(|vantage| view! { <p class="vantage" data-test="vantage">{vantage.detail}</p> })}
         <Freshness freshness=overview.freshness.clone()/>
+    }
+    .into_any();
+    let counts = view! {
         <dl class="counts">
             <div><dt>"Watched"</dt><dd data-test="watched">{overview.watched}</dd></div>
             <div><dt>"Probed now"</dt><dd data-test="probed">{overview.probed}</dd></div>
             <div><dt>"Failing now"</dt><dd data-test="failing-count">{overview.failing}</dd></div>
         </dl>
-        {(!open.is_empty()).then(|| view! {
-            <h2>"Provider-wide outages"</h2>
-            <IncidentCards incidents=open today/>
-        })}
-        {(!resolved.is_empty()).then(|| view! {
-            <h2>"Recently resolved"</h2>
-            <IncidentCards incidents=resolved today/>
-        })}
-        {(!overview.failing_sites.is_empty() && overview.vantage.is_none())
+    }
+    .into_any();
+    let outages = (!open.is_empty())
+        .then(|| {
+            view! {
+                <h2>"Provider-wide outages"</h2>
+                <IncidentCards incidents=open today/>
+            }
+        })
+        .into_any();
+    let recent = (!resolved.is_empty())
+        .then(|| {
+            view! {
+                <h2>"Recently resolved"</h2>
+                <IncidentCards incidents=resolved today/>
+            }
+        })
+        .into_any();
+    let failing = (!overview.failing_sites.is_empty() && overview.vantage.is_none())
             .then(|| {
                 view! {
                     <details class="failing-now" open=overview.open().next().is_none()>
@@ -175,6 +190,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                     </table>
                     </details>
                 }
-            })}
-    }
+            })
+        .into_any();
+    view! { {summary} {counts} {outages} {recent} {failing} }
 }
