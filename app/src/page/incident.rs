@@ -84,9 +84,17 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
     let id = i.id;
     let wave_count = waves(&page.timeline);
     let today = page.freshness.today();
+    // While open, the incident says where it is as every page does; once
+    // over, it gives its figures.
+    let tail = page
+        .live
+        .as_ref()
+        .map(|live| live.tail.clone())
+        .unwrap_or_default();
     let summary = page
         .live
         .as_ref()
+        .filter(|live| live.phase.is_open())
         .map(|live| live.sentence(today))
         .unwrap_or_else(|| {
             format!(
@@ -117,6 +125,15 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         <section class="headline" aria-labelledby="incident-title">
             <h1 id="incident-title">{title.clone()}</h1>
             <p class="headline-text" data-test="incident-summary">{summary}</p>
+            {(!tail.is_empty()).then(|| view! {
+                <p class="tail" data-test="tail">
+                    {format!("Still failing with {}'s errors: ", i.provider_name.clone().unwrap_or_default())}
+                    {tail.into_iter().enumerate().map(|(n, site)| view! {
+                        {(n > 0).then_some(", ")}
+                        <a class="host" href=format!("/site/{}", site.host)>{site.host.clone()}</a>
+                    }).collect_view()}
+                </p>
+            }.into_any())}
             <Freshness freshness=page.freshness.clone()/>
             {(i.pattern == engine::Pattern::Intermittent).then(|| view! {
                 <p class="badge-line" data-test="intermittent">
