@@ -124,7 +124,9 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         {view! {
         <section class="headline" aria-labelledby="incident-title">
             <h1 id="incident-title">{title.clone()}</h1>
-            <p class="headline-text" data-test="incident-summary">{summary}</p>
+            <p class="headline-text" data-test="incident-summary"
+                data-failing=page.live.as_ref().map(|live| live.now.failing.to_string())
+                data-of=page.live.as_ref().map(|live| live.now.of.to_string())>{summary}</p>
             {(!tail.is_empty()).then(|| view! {
                 <p class="tail" data-test="tail">
                     {format!("Still failing with {}'s errors: ", i.provider_name.clone().unwrap_or_default())}

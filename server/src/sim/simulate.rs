@@ -150,10 +150,18 @@ impl Simulation {
 
     /// Plays the scenario to its end as fast as the machine allows.
     pub async fn run(&mut self, scenario: &Scenario) {
+        self.run_until(scenario, scenario.start + scenario.duration)
+            .await;
+    }
+
+    /// Plays the scenario up to `until` (at most its end) as fast as the
+    /// machine allows, and returns once every task has settled: the pages
+    /// then show the judgement of that moment until the clock moves again.
+    pub async fn run_until(&mut self, scenario: &Scenario, until: DateTime<Utc>) {
         crate::sim::drive(
             &mut self.monitor,
             &self.clock,
-            scenario.start + scenario.duration,
+            until.min(scenario.start + scenario.duration),
             CLOCK_LOOPS,
             TimeDelta::seconds(5),
             |at| self.world.apply_dns_faults(scenario, at),

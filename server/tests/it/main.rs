@@ -16,6 +16,7 @@ mod ondemand;
 mod pages;
 mod probe;
 mod simulate;
+mod snapshot;
 mod support;
 mod tls;
 mod world;

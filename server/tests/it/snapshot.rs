@@ -1,0 +1,169 @@
+//! One truth on every page: replaying 18 Nov 2025, at ten moments the home
+//! page, Cloudflare's page, the incident page, the Atom feed and the JSON
+//! export name the same snapshot and give the same figures.
+
+use server::sim::scenario::Scenario;
+use server::sim::simulate::Simulation;
+
+/// `data-NAME="…"` of the first element carrying `marker`, after it.
+fn attribute_after<'a>(html: &'a str, marker: &str, name: &str) -> Option<&'a str> {
+    let (_, rest) = html.split_once(marker)?;
+    let element = rest.split_once('>')?.0;
+    let (_, value) = element.split_once(&format!("{name}=\""))?;
+    value.split_once('"').map(|(value, _)| value)
+}
+
+/// The element carrying `marker` may have it after other attributes: look
+/// from the element's start.
+fn attribute_of<'a>(html: &'a str, marker: &str, name: &str) -> Option<&'a str> {
+    let at = html.find(marker)?;
+    let start = html[..at].rfind('<')?;
+    attribute_after(&html[start..], "<", name)
+}
+
+async fn text(url: String) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_ten_moments_every_page_feed_and_export_gives_the_same_snapshot_and_figures() {
+    let scenario = Scenario::parse(include_str!(
+        "../../../scenarios/cloudflare-2025-11-18.toml"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut simulation = Simulation::start(&scenario, &dir.path().join("replay.db"))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = server::config::Config {
+        listen: addr,
+        site_root: crate::support::site_root(),
+        ..Default::default()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let status = server::startup::replay_status(&simulation, &scenario);
+    let state =
+        server::http::AppState::new(&config, simulation.store.clone()).with_status(status.clone());
+    let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
+    let url = |path: &str| format!("http://{addr}{path}");
+
+    // During the first waves, between them, in the steady part, in the
+    // tail after 14:30, once resolved and long after.
+    let moments = [
+        "+55m", "+62m", "+78m", "+95m", "+2h40m", "+3h30m", "+4h05m", "+4h20m", "+5h", "+6h30m",
+    ];
+    let mut seen_open = 0;
+    let mut seen_resolved = 0;
+    for moment in moments {
+        let minutes: i64 = {
+            let text = moment.trim_start_matches('+');
+            let (hours, rest) = text.split_once('h').unwrap_or(("0", text));
+            hours.parse::<i64>().unwrap() * 60
+                + rest.trim_end_matches('m').parse::<i64>().unwrap_or(0)
+        };
+        simulation
+            .run_until(
+                &scenario,
+                scenario.start + chrono::TimeDelta::minutes(minutes),
+            )
+            .await;
+        let snapshot = status.snapshot();
+        let version = snapshot.version.to_string();
+        let live = snapshot
+            .incidents
+            .iter()
+            .find(|i| i.incident.provider == "cloudflare")
+            .unwrap_or_else(|| panic!("{moment}: no Cloudflare incident in the snapshot"));
+        let id = live
+            .id
+            .unwrap_or_else(|| panic!("{moment}: the incident is not stored"));
+        let (failing, of) = (live.now.failing.to_string(), live.now.of.to_string());
+        if live.incident.phase.is_open() {
+            seen_open += 1;
+        } else {
+            seen_resolved += 1;
+        }
+
+        let home = text(url("/")).await;
+        let provider = text(url("/provider/cloudflare")).await;
+        let incident = text(url(&format!("/incident/{id}"))).await;
+        for (page, html) in [
+            ("home", &home),
+            ("provider", &provider),
+            ("incident", &incident),
+        ] {
+            assert_eq!(
+                attribute_of(html, r#"data-test="freshness""#, "data-version"),
+                Some(version.as_str()),
+                "{moment}: the {page} page shows another snapshot"
+            );
+        }
+        for (page, html) in [("home", &home), ("provider", &provider)] {
+            let card = r#"data-test="incident-card""#;
+            assert_eq!(
+                (
+                    attribute_of(html, card, "data-failing"),
+                    attribute_of(html, card, "data-of")
+                ),
+                (Some(failing.as_str()), Some(of.as_str())),
+                "{moment}: the {page} page's card disagrees"
+            );
+        }
+        if live.incident.phase.is_open() {
+            let summary = r#"data-test="incident-summary""#;
+            assert_eq!(
+                (
+                    attribute_of(&incident, summary, "data-failing"),
+                    attribute_of(&incident, summary, "data-of")
+                ),
+                (Some(failing.as_str()), Some(of.as_str())),
+                "{moment}: the incident page disagrees"
+            );
+            // Between waves and in the tail, never "recovering" too early.
+            let sentence = home
+                .split(r#"data-test="headline""#)
+                .nth(1)
+                .unwrap_or_default();
+            let sentence = sentence.split('<').next().unwrap_or_default();
+            if live.easing_since.is_some() {
+                assert!(!sentence.contains("recovering"), "{moment}: {sentence}");
+            }
+        }
+
+        let feed = reqwest::get(url("/incidents.atom"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let feed = feed_rs::parser::parse(feed.as_ref()).unwrap();
+        let subtitle = feed.description.map(|d| d.content).unwrap_or_default();
+        assert!(
+            subtitle.starts_with(&format!("Snapshot {version}.")),
+            "{moment}: the feed says {subtitle:?}"
+        );
+        let export: serde_json::Value = reqwest::get(url(&format!("/incidents/{id}/export.json")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            export["snapshot"]["version"].to_string(),
+            version,
+            "{moment}"
+        );
+        assert_eq!(export["now"]["failing"].to_string(), failing, "{moment}");
+        assert_eq!(export["now"]["of"].to_string(), of, "{moment}");
+        assert_eq!(export["phase"], live.incident.phase.as_str(), "{moment}");
+    }
+    assert!(
+        seen_open >= 5 && seen_resolved >= 2,
+        "{seen_open} open, {seen_resolved} resolved"
+    );
+    stop.cancel();
+    served.await.unwrap().unwrap();
+    simulation.finish(&scenario).await.unwrap();
+}
