@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::parts::{EvidenceList, Freshness, ProviderLink, Time, Unavailable};
+use super::parts::{EvidenceList, Freshness, ProviderLink, Tail, Time, Unavailable};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
@@ -127,15 +127,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             <p class="headline-text" data-test="incident-summary"
                 data-failing=page.live.as_ref().map(|live| live.now.failing.to_string())
                 data-of=page.live.as_ref().map(|live| live.now.of.to_string())>{summary}</p>
-            {(!tail.is_empty()).then(|| view! {
-                <p class="tail" data-test="tail">
-                    {format!("Still failing with {}'s errors: ", i.provider_name.clone().unwrap_or_default())}
-                    {tail.into_iter().enumerate().map(|(n, site)| view! {
-                        {(n > 0).then_some(", ")}
-                        <a class="host" href=format!("/site/{}", site.host)>{site.host.clone()}</a>
-                    }).collect_view()}
-                </p>
-            }.into_any())}
+            <Tail sites=tail whose=format!("{}'s", i.provider_name.clone().unwrap_or_default())/>
             <Freshness freshness=page.freshness.clone()/>
             {(i.pattern == engine::Pattern::Intermittent).then(|| view! {
                 <p class="badge-line" data-test="intermittent">

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::incident::{IncidentSummary, LiveIncident};
+use crate::incident::{IncidentSummary, LiveIncident, SiteName};
 use crate::site::Window;
 use crate::status;
 use crate::words;
@@ -137,21 +137,30 @@ pub fn IncidentCards(
                                 }}
                             </p>
                             <p data-test="incident-sentence">{sentence}</p>
-                            {(!tail.is_empty()).then(|| view! {
-                                <p class="tail" data-test="tail">
-                                    "Still failing with its errors: "
-                                    {tail.into_iter().enumerate().map(|(n, site)| view! {
-                                        {(n > 0).then_some(", ")}
-                                        <a class="host" href=format!("/site/{}", site.host)>{site.host.clone()}</a>
-                                    }).collect_view()}
-                                </p>
-                            })}
+                            <Tail sites=tail whose="its".to_owned()/>
                         </li>
                     }
                 })
                 .collect_view()}
         </ul>
     }
+}
+
+/// The sites still failing with a resolved incident's errors, each linking
+/// to its page; nothing when there are none.
+#[component]
+pub fn Tail(sites: Vec<SiteName>, whose: String) -> impl IntoView {
+    (!sites.is_empty()).then(|| {
+        view! {
+            <p class="tail" data-test="tail">
+                {format!("Still failing with {whose} errors: ")}
+                {sites.into_iter().enumerate().map(|(n, site)| view! {
+                    {(n > 0).then_some(", ")}
+                    <a class="host" href=format!("/site/{}", site.host)>{site.host.clone()}</a>
+                }).collect_view()}
+            </p>
+        }
+    })
 }
 
 /// A provider's name linking to its page.
