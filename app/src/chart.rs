@@ -6,12 +6,37 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 240.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 30.0;
+
+/// Each chart is drawn twice, for a wide screen and for a phone, and the
+/// style sheet shows one: on a phone the narrow drawing is shown about at
+/// its own size, so its 11-unit labels stay about 11 px.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    width: f64,
+    /// Most time ticks.
+    ticks: i64,
+    /// Moment labels closer than this share of the window share one label.
+    moments_apart: i64,
+    suffix: &'static str,
+}
+
+const WIDE: Layout = Layout {
+    width: 720.0,
+    ticks: 8,
+    moments_apart: 14,
+    suffix: "",
+};
+const NARROW: Layout = Layout {
+    width: 320.0,
+    ticks: 4,
+    moments_apart: 5,
+    suffix: "-narrow",
+};
 
 /// A bar over `[from, until)` (Unix seconds) reaching `value`.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +96,21 @@ impl YUnit {
     }
 }
 
+/// Joins moments closer than `within` seconds into one label, so labels
+/// drawn at the same place do not overlap: "Onset / Detected".
+pub fn merge_close(moments: Vec<Moment>, within: i64) -> Vec<Moment> {
+    let mut merged: Vec<Moment> = Vec::new();
+    for moment in moments {
+        match merged.last_mut() {
+            Some(last) if moment.at - last.at < within => {
+                last.label = format!("{} / {}", last.label, moment.label);
+            }
+            _ => merged.push(moment),
+        }
+    }
+    merged
+}
+
 /// A round upper bound for an axis: 1, 2 or 5 times a power of ten.
 pub fn nice_ceiling(max: f64) -> f64 {
     if max.is_nan() || max <= 0.0 {
@@ -84,8 +124,43 @@ pub fn nice_ceiling(max: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
+/// Distinct, round values for a y axis from 0 to at least `max`: steps of
+/// 1, 2 or 5 times a power of ten, no finer than the unit shows (1 ms,
+/// 1 %), at most five ticks.
+pub fn value_ticks(max: f64, unit: YUnit) -> Vec<f64> {
+    let finest = match unit {
+        YUnit::Percent => 0.01,
+        YUnit::Millis => 1.0,
+    };
+    let max = if max.is_nan() || max <= 0.0 {
+        finest
+    } else {
+        max
+    };
+    let rough = max / 4.0;
+    let power = 10f64.powf(rough.log10().floor());
+    // Quarters read best on a share (when they stay whole percents).
+    let multiples: &[f64] = if unit == YUnit::Percent && power >= 0.1 {
+        &[1.0, 2.0, 2.5, 5.0, 10.0]
+    } else {
+        &[1.0, 2.0, 5.0, 10.0]
+    };
+    let step = multiples
+        .iter()
+        .map(|m| m * power)
+        .find(|candidate| *candidate >= rough)
+        .unwrap_or(10.0 * power)
+        .max(finest);
+    let count = (max / step - 1e-9).ceil().max(1.0) as i64;
+    (0..=count).map(|i| i as f64 * step).collect()
+}
+
 /// Tick positions (Unix seconds) on round UTC times, at most about eight.
 pub fn time_ticks(from: i64, until: i64) -> (i64, Vec<i64>) {
+    time_ticks_at_most(from, until, 8)
+}
+
+fn time_ticks_at_most(from: i64, until: i64, most: i64) -> (i64, Vec<i64>) {
     const STEPS: [i64; 15] = [
         60, 300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400, 172800, 432000,
         604800,
@@ -93,7 +168,7 @@ pub fn time_ticks(from: i64, until: i64) -> (i64, Vec<i64>) {
     let span = (until - from).max(1);
     let step = STEPS
         .into_iter()
-        .find(|step| span / step <= 8)
+        .find(|step| span / step <= most)
         .unwrap_or(2_592_000);
     let first = from.div_euclid(step) * step + if from % step == 0 { 0 } else { step };
     let ticks = (0..)
@@ -115,10 +190,10 @@ fn tick_label(at: i64, step: i64) -> String {
 }
 
 impl TimeChart {
-    fn x(&self, at: i64) -> f64 {
+    fn x(&self, at: i64, width: f64) -> f64 {
         let span = (self.until - self.from).max(1) as f64;
         LEFT + (at - self.from).clamp(0, self.until - self.from) as f64 / span
-            * (WIDTH - LEFT - RIGHT)
+            * (width - LEFT - RIGHT)
     }
 
     fn y(&self, value: f64) -> f64 {
@@ -127,11 +202,11 @@ impl TimeChart {
         TOP + plot - (value / max).clamp(0.0, 1.0) * plot
     }
 
-    fn line_path(&self) -> String {
+    fn line_path(&self, width: f64) -> String {
         let mut path = String::new();
         let mut previous: Option<f64> = None;
         for (at, value) in &self.line {
-            let (x, y) = (self.x(*at), self.y(*value));
+            let (x, y) = (self.x(*at, width), self.y(*value));
             match previous {
                 None => path.push_str(&format!("M{x:.1},{y:.1}")),
                 Some(_) if self.step => path.push_str(&format!("H{x:.1}V{y:.1}")),
@@ -143,25 +218,51 @@ impl TimeChart {
     }
 }
 
-/// Renders a chart as a figure: the SVG and its summary as a caption.
+/// Renders a chart as a figure: the SVG (wide and narrow) and its summary
+/// as a caption.
 #[component]
 pub fn Chart(chart: TimeChart) -> impl IntoView {
-    let title_id = format!("{}-title", chart.id);
-    let desc_id = format!("{}-desc", chart.id);
-    let hatch_id = format!("{}-hatch", chart.id);
-    let dots_id = format!("{}-dots", chart.id);
-    let (step, ticks) = time_ticks(chart.from, chart.until);
-    let y_ticks: Vec<f64> = (0..=4).map(|i| chart.y_max * f64::from(i) / 4.0).collect();
+    let mut chart = chart;
+    // The axis ends on a round tick, so every tick is distinct and round.
+    let y_ticks = value_ticks(chart.y_max, chart.y_unit);
+    chart.y_max = y_ticks.last().copied().unwrap_or(chart.y_max);
+    view! {
+        <figure class="chart" data-test=format!("chart-{}", chart.id)>
+            {plot(&chart, &y_ticks, WIDE)}
+            {plot(&chart, &y_ticks, NARROW)}
+            <figcaption><strong>{chart.title.clone()}</strong>" " {chart.summary.clone()}</figcaption>
+        </figure>
+    }
+    .into_any()
+}
+
+/// One drawing of `chart` at `layout`'s width.
+fn plot(chart: &TimeChart, y_ticks: &[f64], layout: Layout) -> AnyView {
+    let width = layout.width;
+    let id = format!("{}{}", chart.id, layout.suffix);
+    let title_id = format!("{id}-title");
+    let desc_id = format!("{id}-desc");
+    let hatch_id = format!("{id}-hatch");
+    let dots_id = format!("{id}-dots");
+    let (step, ticks) = time_ticks_at_most(chart.from, chart.until, layout.ticks);
     let plot_bottom = HEIGHT - BOTTOM;
     let markers = chart.line.len() <= 200;
 
     let x_axis = ticks
         .iter()
         .map(|tick| {
-            let x = chart.x(*tick);
+            let x = chart.x(*tick, width);
+            // Labels at the edges hang inwards rather than off the drawing.
+            let anchor = if x + 18.0 > width {
+                "end"
+            } else if x - 18.0 < 0.0 {
+                "start"
+            } else {
+                "middle"
+            };
             view! {
                 <line class="grid" x1=x x2=x y1=TOP y2=plot_bottom/>
-                <text class="tick" x=x y=plot_bottom + 16.0 text-anchor="middle">{tick_label(*tick, step)}</text>
+                <text class="tick" x=x y=plot_bottom + 16.0 text-anchor=anchor>{tick_label(*tick, step)}</text>
             }
         })
         .collect_view();
@@ -170,7 +271,7 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
         .map(|value| {
             let y = chart.y(*value);
             view! {
-                <line class="grid" x1=LEFT x2=WIDTH - RIGHT y1=y y2=y/>
+                <line class="grid" x1=LEFT x2=width - RIGHT y1=y y2=y/>
                 <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{chart.y_unit.format(*value)}</text>
             }
         })
@@ -179,10 +280,10 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
         .gaps
         .iter()
         .map(|(from, until)| {
-            let x = chart.x(*from);
-            let width = (chart.x(*until) - x).max(0.5);
+            let x = chart.x(*from, width);
+            let gap_width = (chart.x(*until, width) - x).max(0.5);
             view! {
-                <rect class="gap" x=x y=TOP width=width height=plot_bottom - TOP fill=format!("url(#{dots_id})")>
+                <rect class="gap" x=x y=TOP width=gap_width height=plot_bottom - TOP fill=format!("url(#{dots_id})")>
                     <title>"No probes"</title>
                 </rect>
             }
@@ -193,11 +294,11 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
         .iter()
         .filter(|bar| bar.value > 0.0)
         .map(|bar| {
-            let x = chart.x(bar.from);
-            let width = (chart.x(bar.until) - x).max(1.0);
+            let x = chart.x(bar.from, width);
+            let bar_width = (chart.x(bar.until, width) - x).max(1.0);
             let y = chart.y(bar.value);
             view! {
-                <rect class="bar" x=x y=y width=width height=(plot_bottom - y).max(1.0) fill=format!("url(#{hatch_id})")>
+                <rect class="bar" x=x y=y width=bar_width height=(plot_bottom - y).max(1.0) fill=format!("url(#{hatch_id})")>
                     <title>{bar.label.clone()}</title>
                 </rect>
             }
@@ -212,12 +313,12 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
                     let label = format!(
                         "{}: {}",
                         DateTime::<Utc>::from_timestamp(*at, 0)
-                            .map(|t| t.format("%-d %b %H:%M UTC").to_string())
+                            .map(|t| t.format("%H:%M UTC, %-d %b %Y").to_string())
                             .unwrap_or_default(),
                         chart.y_unit.format(*value)
                     );
                     view! {
-                        <circle class="marker" cx=chart.x(*at) cy=chart.y(*value) r="2.5">
+                        <circle class="marker" cx=chart.x(*at, width) cy=chart.y(*value) r="2.5">
                             <title>{label}</title>
                         </circle>
                     }
@@ -225,60 +326,64 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
                 .collect_view()
         });
         view! {
-            <path class="series" d=chart.line_path()/>
+            <path class="series" d=chart.line_path(width)/>
             {points}
         }
     });
-    let moments = chart
-        .moments
-        .iter()
-        .enumerate()
-        .map(|(i, moment)| {
-            let x = chart.x(moment.at);
-            // Two rows of labels so neighbours do not overlap.
-            let y = if i % 2 == 0 { 12.0 } else { 26.0 };
-            // About 6.5 units per character at the labels' size.
-            let width = moment.label.chars().count() as f64 * 6.5;
-            let anchor = if x + width > WIDTH - RIGHT { "end" } else { "start" };
-            view! {
-                <g class="moment">
-                    <line x1=x x2=x y1=y + 2.0 y2=plot_bottom/>
-                    <text x=x + if anchor == "end" { -3.0 } else { 3.0 } y=y text-anchor=anchor>{moment.label.clone()}</text>
-                </g>
-            }
-        })
-        .collect_view();
+    let moments = merge_close(
+        chart.moments.clone(),
+        (chart.until - chart.from) / layout.moments_apart,
+    )
+    .into_iter()
+    .enumerate()
+    .map(|(i, moment)| {
+        let x = chart.x(moment.at, width);
+        // Two rows of labels so neighbours do not overlap.
+        let y = if i % 2 == 0 { 12.0 } else { 26.0 };
+        // About 6.5 units per character at the labels' size.
+        let label_width = moment.label.chars().count() as f64 * 6.5;
+        let anchor = if x + label_width > width - RIGHT {
+            "end"
+        } else {
+            "start"
+        };
+        view! {
+            <g class="moment">
+                <line x1=x x2=x y1=y + 2.0 y2=plot_bottom/>
+                <text x=x + if anchor == "end" { -3.0 } else { 3.0 } y=y text-anchor=anchor>{moment.label}</text>
+            </g>
+        }
+    })
+    .collect_view();
 
     view! {
-        <figure class="chart" data-test=format!("chart-{}", chart.id)>
-            <svg
-                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
-                role="img"
-                aria-labelledby=format!("{title_id} {desc_id}")
-                preserveAspectRatio="xMidYMid meet"
-            >
-                <title id=title_id.clone()>{chart.title.clone()}</title>
-                <desc id=desc_id.clone()>{chart.summary.clone()}</desc>
-                <defs>
-                    <pattern id=hatch_id.clone() width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
-                        <rect class="hatch-bg" width="6" height="6"/>
-                        <line class="hatch" x1="0" y1="0" x2="0" y2="6"/>
-                    </pattern>
-                    <pattern id=dots_id.clone() width="6" height="6" patternUnits="userSpaceOnUse">
-                        <circle class="dot" cx="3" cy="3" r="0.9"/>
-                    </pattern>
-                </defs>
-                {y_axis}
-                {x_axis}
-                {gaps}
-                {bars}
-                {line}
-                <line class="axis" x1=LEFT x2=WIDTH - RIGHT y1=plot_bottom y2=plot_bottom/>
-                <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=plot_bottom/>
-                {moments}
-            </svg>
-            <figcaption><strong>{chart.title.clone()}</strong>" " {chart.summary.clone()}</figcaption>
-        </figure>
+        <svg
+            class=if layout == WIDE { "wide" } else { "narrow" }
+            viewBox=format!("0 0 {width} {HEIGHT}")
+            role="img"
+            aria-labelledby=format!("{title_id} {desc_id}")
+            preserveAspectRatio="xMidYMid meet"
+        >
+            <title id=title_id.clone()>{chart.title.clone()}</title>
+            <desc id=desc_id.clone()>{chart.summary.clone()}</desc>
+            <defs>
+                <pattern id=hatch_id.clone() width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+                    <rect class="hatch-bg" width="6" height="6"/>
+                    <line class="hatch" x1="0" y1="0" x2="0" y2="6"/>
+                </pattern>
+                <pattern id=dots_id.clone() width="6" height="6" patternUnits="userSpaceOnUse">
+                    <circle class="dot" cx="3" cy="3" r="0.9"/>
+                </pattern>
+            </defs>
+            {y_axis}
+            {x_axis}
+            {gaps}
+            {bars}
+            {line}
+            <line class="axis" x1=LEFT x2=width - RIGHT y1=plot_bottom y2=plot_bottom/>
+            <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=plot_bottom/>
+            {moments}
+        </svg>
     }
     .into_any()
 }
@@ -286,6 +391,47 @@ pub fn Chart(chart: TimeChart) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_moments_share_one_label() {
+        let moment = |at, label: &str| Moment {
+            at,
+            label: label.to_owned(),
+        };
+        let merged = merge_close(
+            vec![
+                moment(0, "Onset"),
+                moment(20, "Detected"),
+                moment(500, "Resolved"),
+            ],
+            60,
+        );
+        assert_eq!(
+            merged,
+            [moment(0, "Onset / Detected"), moment(500, "Resolved")]
+        );
+    }
+
+    #[test]
+    fn value_ticks_are_distinct_and_round() {
+        assert_eq!(value_ticks(2.0, YUnit::Millis), [0.0, 1.0, 2.0]);
+        assert_eq!(value_ticks(130.0, YUnit::Millis), [0.0, 50.0, 100.0, 150.0]);
+        assert_eq!(
+            value_ticks(1.0, YUnit::Percent),
+            [0.0, 0.25, 0.5, 0.75, 1.0]
+        );
+        assert_eq!(value_ticks(0.0, YUnit::Percent), [0.0, 0.01]);
+        for max in [1.0, 3.0, 7.0, 19.0, 480.0, 2500.0] {
+            let labels: Vec<String> = value_ticks(max, YUnit::Millis)
+                .into_iter()
+                .map(|v| YUnit::Millis.format(v))
+                .collect();
+            let mut distinct = labels.clone();
+            distinct.dedup();
+            assert_eq!(labels, distinct, "max {max}");
+            assert!(labels.len() <= 6, "{labels:?}");
+        }
+    }
 
     #[test]
     fn axis_bounds_are_round() {
@@ -320,7 +466,7 @@ mod tests {
             step: true,
             ..TimeChart::default()
         };
-        let path = chart.line_path();
+        let path = chart.line_path(WIDE.width);
         assert!(path.starts_with("M56.0,210.0H382.0"), "{path}");
         assert!(path.ends_with("V34.0"), "{path}");
     }

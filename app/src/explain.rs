@@ -19,6 +19,8 @@ pub const MAX_PASTED_BYTES: usize = 256 * 1024;
 pub struct Explanation {
     pub explanation: String,
     pub status: Option<u16>,
+    /// The status was read from the page itself, none having been given.
+    pub status_from_page: bool,
     /// Display name of the provider that produced the page.
     pub provider: Option<String>,
     pub fault_side: Option<engine::FaultSide>,
@@ -30,6 +32,29 @@ pub struct Explanation {
     /// Every provider seen, as "Name (role)".
     pub seen: Vec<String>,
     pub server_software: Option<String>,
+    /// The live provider incident, at the time of asking, of the provider
+    /// that produced the page.
+    pub incident: Option<ExplainingIncident>,
+}
+
+/// A live provider incident named beside an explanation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExplainingIncident {
+    pub id: i64,
+    /// The incident's sentence, as the home page gives it.
+    pub sentence: String,
+}
+
+impl Explanation {
+    /// The classifier's confidence as people say it.
+    pub fn certainty(&self) -> &'static str {
+        match self.confidence {
+            c if c >= 0.9 => "very likely",
+            c if c >= 0.75 => "likely",
+            c if c > 0.0 => "possible, not certain",
+            _ => "no answer",
+        }
+    }
 }
 
 /// Classifies a pasted page and sends the browser to its answer.
@@ -47,12 +72,22 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), AppError>
             "Too many explanations from your address; try again in a minute.",
         ));
     }
-    let observation = observation_of(&headers, &html);
+    let mut observation = observation_of(&headers, &html);
+    let status_from_page = observation.status.is_none();
+    if status_from_page {
+        observation.status = engine::page::status_in_page(&observation.body);
+    }
+    let status_from_page = status_from_page && observation.status.is_some();
     let classification = knowledge.classify(&observation);
+    let incident = classification
+        .provider
+        .as_ref()
+        .and_then(|provider| live_incident_of(provider.as_str()));
     let name = crate::knowledge::provider_name;
     let answer = Explanation {
         explanation: knowledge.explain(&classification),
         status: classification.status,
+        status_from_page,
         provider: classification.provider.as_ref().map(|p| name(p.as_str())),
         fault_side: classification.fault_side,
         at_fault: classification.fault_side.map(|side| {
@@ -67,10 +102,30 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), AppError>
             .map(|i| format!("{} ({})", name(i.provider.as_str()), i.role))
             .collect(),
         server_software: classification.server_software.clone(),
+        incident,
     };
     let id = explanations.keep(answer);
     leptos_axum::redirect(&format!("/explain/{id}"));
     Ok(())
+}
+
+/// The open provider incident of `provider` in the snapshot now, if any.
+#[cfg(feature = "ssr")]
+fn live_incident_of(provider: &str) -> Option<ExplainingIncident> {
+    let status = expect_context::<crate::status::Status>();
+    let snapshot = status.snapshot();
+    let today = status.freshness(&snapshot).today();
+    snapshot
+        .incidents
+        .iter()
+        .filter(|now| now.incident.provider == provider && now.incident.phase.is_open())
+        .find_map(|now| {
+            let live = crate::incident::LiveIncident::from_now(now, Vec::new());
+            Some(ExplainingIncident {
+                id: now.id?,
+                sentence: live.sentence(today),
+            })
+        })
 }
 
 /// A kept answer; not found when it expired or never existed.

@@ -136,6 +136,26 @@ pub struct LiveIncident {
     pub confidence: f64,
     /// Resolved, but these affected sites still fail with its errors.
     pub tail: Vec<SiteName>,
+    /// The share failing over the incident, at most [`STRIP_POINTS`]
+    /// points (each the highest of its stretch): the card's timeline strip.
+    pub strip: Vec<(i64, f64)>,
+}
+
+/// Points on an incident card's timeline strip.
+pub const STRIP_POINTS: usize = 96;
+
+/// `timeline` thinned to at most `most` points, each the highest share of
+/// its stretch, so no wave is lost.
+pub fn thin(timeline: &[engine::TimelinePoint], most: usize) -> Vec<(i64, f64)> {
+    let per = timeline.len().div_ceil(most.max(1)).max(1);
+    timeline
+        .chunks(per)
+        .filter_map(|stretch| {
+            let first = stretch.first()?;
+            let highest = stretch.iter().map(|p| p.share).fold(0.0, f64::max);
+            Some((first.at.timestamp(), highest))
+        })
+        .collect()
 }
 
 /// A watched site as pages link it.
@@ -234,7 +254,7 @@ impl LiveIncident {
     }
 
     #[cfg(feature = "ssr")]
-    fn from_now(now: &engine::correlate::IncidentNow, tail: Vec<SiteName>) -> Self {
+    pub(crate) fn from_now(now: &engine::correlate::IncidentNow, tail: Vec<SiteName>) -> Self {
         let incident = &now.incident;
         let peak = engine::figures::peak(&incident.timeline);
         Self {
@@ -255,6 +275,39 @@ impl LiveIncident {
             sites_affected: u32::try_from(incident.sites.len()).unwrap_or(u32::MAX),
             confidence: incident.confidence,
             tail,
+            strip: thin(&incident.timeline, STRIP_POINTS),
+        }
+    }
+
+    /// What the outage means for someone who uses or runs a site behind
+    /// the provider, in one or two sentences.
+    pub fn meaning(&self) -> String {
+        let name = &self.provider_name;
+        if !self.phase.is_open() {
+            return match self.tail.len() {
+                0 => format!("Sites behind {name} should be back to normal."),
+                n => format!(
+                    "Most sites behind {name} are back to normal; {} below still {} its errors.",
+                    words::count(n, "site", "sites"),
+                    if n == 1 { "shows" } else { "show" }
+                ),
+            };
+        }
+        match self.role {
+            Role::Dns => format!(
+                "Sites whose names {name} answers for may not be found (\"server not found\"). \
+                 Your own router, network or browser is not the cause; switching them will not help. \
+                 Site owners can only wait for {name} or move their DNS."
+            ),
+            Role::Host => format!(
+                "Sites and apps hosted on {name} may be slow or failing. \
+                 Their owners can do little until {name} recovers; your own connection is not the cause."
+            ),
+            _ => format!(
+                "If a site shows a {name} error page, the site's own servers are probably fine: \
+                 {name} is failing in front of them. Your own connection is not the cause; \
+                 wait for {name} to recover, or watch this page."
+            ),
         }
     }
 }
@@ -327,6 +380,29 @@ pub async fn live_incidents(
         .collect())
 }
 
+/// An incident's evidence in words, naming its sites by host.
+#[cfg(feature = "ssr")]
+pub async fn readable_evidence(
+    store: &store::Store,
+    evidence_json: &str,
+) -> Result<Vec<String>, store::StoreError> {
+    let lines = words::evidence(Some(evidence_json));
+    let ids: Vec<i64> = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("site ")?.split_once(':')?.0.parse().ok())
+        .collect();
+    let hosts: std::collections::HashMap<i64, String> = store
+        .watched_sites(&ids)
+        .await?
+        .into_iter()
+        .map(|site| (site.id, site.host))
+        .collect();
+    Ok(lines
+        .iter()
+        .map(|line| words::evidence_line(line, |id| hosts.get(&id).cloned()))
+        .collect())
+}
+
 /// A site affected by a provider incident, with its sample evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AffectedSite {
@@ -373,6 +449,8 @@ pub struct IncidentPage {
     /// The incident as of the snapshot, while it is open or recent.
     pub live: Option<LiveIncident>,
     pub freshness: Freshness,
+    /// Rises above half the peak share, from the recorded timeline.
+    pub waves: Vec<engine::figures::Wave>,
 }
 
 /// The share of `cohort` between their first and last failure at each
@@ -397,21 +475,6 @@ pub fn derived_share(spans: &[(i64, i64)], cohort: i64) -> Vec<(i64, f64)> {
         }
     }
     points
-}
-
-/// Joins moments closer than `within` seconds into one label, so labels
-/// drawn at the same place do not overlap: "Onset / Detected".
-pub fn merge_close(moments: Vec<Moment>, within: i64) -> Vec<Moment> {
-    let mut merged: Vec<Moment> = Vec::new();
-    for moment in moments {
-        match merged.last_mut() {
-            Some(last) if moment.at - last.at < within => {
-                last.label = format!("{} / {}", last.label, moment.label);
-            }
-            _ => merged.push(moment),
-        }
-    }
-    merged
 }
 
 /// Separate waves above half the peak share.
@@ -475,7 +538,12 @@ impl IncidentPage {
             )),
             _ => {}
         }
-        text.push_str(&format!(" {} sites were affected", i.sites_affected));
+        let affected = usize::try_from(i.sites_affected).unwrap_or_default();
+        text.push_str(&format!(
+            " {} {} affected",
+            words::count(affected, "site", "sites"),
+            if affected == 1 { "was" } else { "were" }
+        ));
         if let Some(confidence) = i.confidence {
             text.push_str(&format!(
                 "; confidence in the attribution {}",
@@ -574,32 +642,50 @@ impl IncidentPage {
             y_unit: YUnit::Percent,
             line,
             step: true,
-            moments: merge_close(
-                self.moments()
-                    .into_iter()
-                    .map(|(at, label)| Moment {
-                        at: at.timestamp(),
-                        label,
-                    })
-                    .collect(),
-                (until - from) / 14,
-            ),
+            // The chart joins moments too close to label apart.
+            moments: self
+                .moments()
+                .into_iter()
+                .map(|(at, label)| Moment {
+                    at: at.timestamp(),
+                    label,
+                })
+                .collect(),
             ..TimeChart::default()
         }
     }
 }
 
+/// The incidents list: provider incidents as of the snapshot, newest
+/// first, and that snapshot's freshness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentList {
+    pub incidents: Vec<IncidentSummary>,
+    pub freshness: Freshness,
+}
+
 /// Confirmed provider incidents, newest first.
 #[server]
-pub async fn list_incidents() -> Result<Vec<IncidentSummary>, AppError> {
+pub async fn list_incidents() -> Result<IncidentList, AppError> {
     let store = expect_context::<store::Store>();
-    let snapshot = expect_context::<crate::status::Status>().snapshot();
-    Ok(store
+    let status = expect_context::<crate::status::Status>();
+    let snapshot = status.snapshot();
+    let incidents = store
         .provider_incidents(None, 200)
         .await?
         .into_iter()
         .map(|i| IncidentSummary::from_store(as_of_snapshot(i, &snapshot), None))
-        .collect())
+        .collect();
+    Ok(IncidentList {
+        incidents,
+        freshness: status.freshness(&snapshot),
+    })
+}
+
+/// The incidents list's live updates, from the short memo.
+#[server]
+pub async fn poll_incidents() -> Result<IncidentList, AppError> {
+    crate::live::memoised((), list_incidents()).await
 }
 
 /// An incident page's live updates, from the short memo.
@@ -618,7 +704,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         Some(site_id) => store.site(site_id).await?.map(|s| s.host),
         None => None,
     };
-    let evidence = words::evidence(Some(&stored.evidence));
+    let evidence = readable_evidence(&store, &stored.evidence).await?;
     let status = expect_context::<crate::status::Status>();
     let snapshot = status.snapshot();
     let freshness = status.freshness(&snapshot);
@@ -631,6 +717,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         .into_iter()
         .find(|live| live.id == Some(id));
     let peak = engine::figures::peak(&recorded).map(|point| (point.at, point.tally));
+    let waves = engine::figures::waves(&recorded);
     let sites: Vec<AffectedSite> = store
         .incident_sites(id)
         .await?
@@ -694,6 +781,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         peak,
         live,
         freshness,
+        waves,
     })
 }
 
@@ -706,26 +794,6 @@ mod tests {
         let points = derived_share(&[(10, 20), (15, 30)], 4);
         assert_eq!(points, [(10, 0.25), (15, 0.5), (21, 0.25), (31, 0.0)]);
         assert!(derived_share(&[(1, 2)], 0).is_empty());
-    }
-
-    #[test]
-    fn close_moments_share_one_label() {
-        let moment = |at, label: &str| Moment {
-            at,
-            label: label.to_owned(),
-        };
-        let merged = merge_close(
-            vec![
-                moment(0, "Onset"),
-                moment(20, "Detected"),
-                moment(500, "Resolved"),
-            ],
-            60,
-        );
-        assert_eq!(
-            merged,
-            [moment(0, "Onset / Detected"), moment(500, "Resolved")]
-        );
     }
 
     #[test]

@@ -25,6 +25,37 @@ pub fn provider_name(id: &str) -> String {
     id.to_owned()
 }
 
+/// The provider a search names, by id or display name, ignoring case,
+/// spaces and hyphens: "cloudflare", "Amazon CloudFront", "azure front
+/// door". Origin software (nginx, ...) is not a provider.
+#[cfg(feature = "ssr")]
+pub fn provider_named(query: &str) -> Option<String> {
+    let knowledge = leptos::prelude::use_context::<std::sync::Arc<engine::KnowledgeBase>>()
+        .unwrap_or_else(engine::KnowledgeBase::shared);
+    let squash = |text: &str| -> String {
+        text.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = squash(query);
+    if wanted.is_empty() {
+        return None;
+    }
+    let found = knowledge
+        .ids()
+        .filter(|(_, kind)| *kind == engine::knowledge::Kind::Provider)
+        .map(|(id, _)| id.as_str())
+        .find(|id| {
+            squash(id) == wanted
+                || knowledge
+                    .name_of(id)
+                    .is_some_and(|name| squash(name) == wanted)
+        })
+        .map(str::to_owned);
+    found
+}
+
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use std::sync::Arc;
@@ -50,6 +81,23 @@ mod tests {
             // Not in this request's set, although the builtin one has it.
             assert_eq!(provider_name("cloudfront"), "cloudfront");
         });
+    }
+
+    #[test]
+    fn a_search_finds_a_provider_by_id_or_name() {
+        use super::provider_named;
+        assert_eq!(provider_named("Cloudflare").as_deref(), Some("cloudflare"));
+        assert_eq!(
+            provider_named(" amazon cloudfront ").as_deref(),
+            Some("cloudfront")
+        );
+        assert_eq!(
+            provider_named("Azure Front Door").as_deref(),
+            Some("azure-front-door")
+        );
+        assert_eq!(provider_named("cloudflare.com"), None);
+        assert_eq!(provider_named("nginx"), None);
+        assert_eq!(provider_named(""), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Live updates. Once hydrated, a page that shows something still happening
-//! (an open incident, a failing site) asks for its data again every few
-//! seconds. The server answers these polls from a short memo, so a crowd of
+//! Live updates. Once hydrated, a page asks for its data afresh, then a
+//! page that shows something still happening (an open incident, a failing
+//! site) asks again every few seconds, a quiet one every minute. The server answers these polls from a short memo, so a crowd of
 //! open pages during an outage costs one query per page and interval, not
 //! one per visitor.
 
@@ -16,15 +16,17 @@ pub const QUIET_SECONDS: u64 = 60;
 pub const MEMO_TTL: Duration = Duration::from_secs(2);
 const STEP_SECONDS: u64 = 5;
 
-/// A counter that moves every `period()` seconds in the browser, never on
-/// the server (`None` pauses it). Resources that read it refetch on each
-/// move.
+/// A counter that moves once as soon as the page has hydrated (a page may
+/// come from a cache, so its data is fetched afresh), then every
+/// `period()` seconds in the browser; never on the server (`None` pauses
+/// it). Resources that read it refetch on each move.
 pub fn use_poll(period: impl Fn() -> Option<u64> + Send + Sync + 'static) -> ReadSignal<u64> {
     let (tick, set_tick) = signal(0u64);
     let waited = StoredValue::new(0u64);
     let period = std::sync::Arc::new(period);
     // Effects run only in the browser, after hydration.
     Effect::new(move |_| {
+        set_tick.update(|t| *t += 1);
         let period = period.clone();
         let handle = set_interval_with_handle(
             move || {
@@ -158,15 +160,22 @@ mod memo {
     }
 
     /// `load`'s answer for a poll, from the memo the server gave this
-    /// request when there is one.
+    /// request when there is one. Answers are kept per snapshot version,
+    /// so a poll never gets figures older than the snapshot.
     pub async fn memoised<K, V, E, F>(key: K, load: F) -> Result<V, E>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<V, E>>,
     {
+        let version =
+            leptos::prelude::use_context::<crate::status::Status>().map(|status| status.version());
         match leptos::prelude::use_context::<LiveMemo>() {
-            Some(live) => live.of::<K, V>().get_or(key, load).await,
+            Some(live) => {
+                live.of::<(Option<u64>, K), V>()
+                    .get_or((version, key), load)
+                    .await
+            }
             None => load.await,
         }
     }

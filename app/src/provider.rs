@@ -141,6 +141,13 @@ pub struct ProviderPage {
     pub past: Vec<IncidentSummary>,
 }
 
+/// A provider page's live updates, from the short memo.
+#[server]
+pub async fn poll_provider(id: String, window: String) -> Result<ProviderPage, AppError> {
+    let key = (id.clone(), window.clone());
+    crate::live::memoised(key, get_provider(id, window)).await
+}
+
 #[server]
 pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, AppError> {
     let store = expect_context::<store::Store>();

@@ -26,7 +26,9 @@ pub struct SitePage {
     pub probes: Vec<ProbeView>,
     pub providers: Vec<ProviderView>,
     pub incidents: Vec<IncidentSummary>,
+    /// The data's time: the snapshot's newest probe, or the clock.
     pub as_of: DateTime<Utc>,
+    pub freshness: crate::status::Freshness,
 }
 
 /// The latest probe's verdict.
@@ -143,14 +145,14 @@ impl Window {
     }
 }
 
-/// What a chart's bars are, by their width in seconds.
-fn bin_words(bin_s: i64) -> &'static str {
+/// What a chart's bars are, by their width in seconds: (one, many).
+fn bin_words(bin_s: i64) -> (&'static str, &'static str) {
     if bin_s <= 900 {
-        "quarter-hours"
+        ("quarter-hour", "quarter-hours")
     } else if bin_s <= 3_600 {
-        "hours"
+        ("hour", "hours")
     } else {
-        "days"
+        ("day", "days")
     }
 }
 
@@ -282,14 +284,17 @@ impl Series {
     pub fn availability_chart(&self, id: &str, what: &str, window: Window) -> TimeChart {
         let failing_bins = self.bins.iter().filter(|b| b.failures > 0).count();
         let summary = match self.availability() {
-            Some(share) => format!(
-                "{what} answered {:.2} % of {} probes over the last {}; failures in {failing_bins} of {} {} with data.",
-                share * 100.0,
-                self.bins.iter().map(|b| b.probes).sum::<i64>(),
-                window.label(),
-                self.bins.len(),
-                bin_words(self.bin_s),
-            ),
+            Some(share) => {
+                let (one, many) = bin_words(self.bin_s);
+                let probes = self.bins.iter().map(|b| b.probes).sum::<i64>();
+                format!(
+                    "{what} answered {:.2} % of {} over the last {}; failures in {failing_bins} of {} with data.",
+                    share * 100.0,
+                    crate::words::count(usize::try_from(probes).unwrap_or_default(), "probe", "probes"),
+                    window.label(),
+                    crate::words::count(self.bins.len(), one, many),
+                )
+            }
             None => format!("No probes of {what} in the last {}.", window.label()),
         };
         TimeChart {
@@ -340,7 +345,7 @@ impl Series {
             format!(
                 "{what} answered in {mean:.0} ms on average over the last {}; the slowest {} averaged {max:.0} ms.",
                 window.label(),
-                bin_words(self.bin_s).trim_end_matches('s'),
+                bin_words(self.bin_s).0,
             )
         };
         TimeChart {
@@ -386,9 +391,12 @@ pub enum CheckOutcome {
     /// Nothing that reads as a domain or URL.
     Invalid,
     /// A host that is not on the watchlist.
-    NotWatched { host: String },
+    /// `can_check`: this server checks unwatched sites on demand.
+    NotWatched { host: String, can_check: bool },
     /// A watched host: its page is at `/site/{host}`.
     Watched { host: String },
+    /// A provider, named: its page is at `/provider/{id}`.
+    Provider { id: String, name: String },
 }
 
 /// Finds the watched site a search means; sends the browser to its page
@@ -396,6 +404,12 @@ pub enum CheckOutcome {
 #[server]
 pub async fn check_site(query: String) -> Result<CheckOutcome, AppError> {
     let store = expect_context::<store::Store>();
+    if let Some(id) = crate::knowledge::provider_named(&query) {
+        // Provider ids are lowercase letters, digits and hyphens.
+        leptos_axum::redirect(&format!("/provider/{id}"));
+        let name = crate::knowledge::provider_name(&id);
+        return Ok(CheckOutcome::Provider { id, name });
+    }
     let Some(host) = normalise_query(&query) else {
         return Ok(CheckOutcome::Invalid);
     };
@@ -416,7 +430,8 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, AppError> {
             return Ok(CheckOutcome::Watched { host: site.host });
         }
     }
-    Ok(CheckOutcome::NotWatched { host })
+    let can_check = use_context::<crate::ondemand::OnDemand>().is_some();
+    Ok(CheckOutcome::NotWatched { host, can_check })
 }
 
 /// A site page's live updates, from the short memo.
@@ -437,16 +452,48 @@ pub async fn get_site(host: String, window: String) -> Result<SitePage, AppError
             "{host} is not on the watchlist."
         )));
     };
-    let now = Utc::now();
-    let status = store.site_status(site.id).await?.map(|s| StatusNow {
-        checked_at: s.started_at,
-        ok: s.ok,
-        suspect: s.suspect,
-        failure: s.failure,
-        fault: s.fault,
-        provider: s.provider,
-        since: s.since,
-    });
+    let clock = expect_context::<crate::status::Status>();
+    let snapshot = clock.snapshot();
+    let freshness = clock.freshness(&snapshot);
+    let now = freshness.data_until.unwrap_or(freshness.now);
+    let stored = store.site_status(site.id).await?;
+    // The snapshot's verdict, as every other page gives it; the stored
+    // status says since when an answering site has been up, and stands
+    // in for a site the correlator has not judged yet.
+    let status = match (snapshot.sites.get(&site.id), stored) {
+        (Some(judged), stored) => {
+            let (fault, failure) = match judged.cause {
+                Some(engine::Cause::Fault(fault)) => (Some(fault), None),
+                Some(engine::Cause::Failure(failure)) => (None, Some(failure)),
+                None => (None, None),
+            };
+            let up_since = stored
+                .filter(|s| s.ok && s.started_at <= judged.at)
+                .map(|s| s.since);
+            Some(StatusNow {
+                checked_at: judged.at,
+                ok: judged.ok,
+                suspect: judged.suspect,
+                failure,
+                fault,
+                provider: judged.generator.clone(),
+                since: if judged.ok {
+                    up_since.unwrap_or(judged.at)
+                } else {
+                    judged.failing_since.unwrap_or(judged.at)
+                },
+            })
+        }
+        (None, stored) => stored.map(|s| StatusNow {
+            checked_at: s.started_at,
+            ok: s.ok,
+            suspect: s.suspect,
+            failure: s.failure,
+            fault: s.fault,
+            provider: s.provider,
+            since: s.since,
+        }),
+    };
     let probe_view = |p: store::ProbeRecord| ProbeView {
         at: p.started_at,
         ok: p.ok,
@@ -535,6 +582,7 @@ pub async fn get_site(host: String, window: String) -> Result<SitePage, AppError
         providers,
         incidents,
         as_of: now,
+        freshness,
     })
 }
 

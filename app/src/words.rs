@@ -32,6 +32,16 @@ pub fn when(at: DateTime<Utc>, today: Option<chrono::NaiveDate>) -> String {
     }
 }
 
+/// "11:20 to 14:31 UTC, 18 Nov 2025", or with both dates when the span
+/// crosses midnight.
+pub fn span(from: DateTime<Utc>, until: DateTime<Utc>) -> String {
+    if from.date_naive() == until.date_naive() {
+        format!("{} to {}", from.format("%H:%M"), utc(until))
+    } else {
+        format!("{} to {}", utc(from), utc(until))
+    }
+}
+
 /// "1 site", "3 sites".
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -46,9 +56,9 @@ pub fn age(seconds: i64) -> String {
     }
 }
 
-/// "18 Nov 2025 11:20:05" for tables.
+/// "11:20:05 UTC, 18 Nov 2025" for tables: the same shape as running text.
 pub fn stamp(at: DateTime<Utc>) -> String {
-    at.format("%-d %b %Y %H:%M:%S").to_string()
+    moment(at, None)
 }
 
 /// RFC 3339 with seconds, for `datetime` attributes and exports.
@@ -94,9 +104,53 @@ pub fn evidence(json: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A correlator's evidence line, "site 12: edge_error (page by
+/// cloudflare)", as people read it: "shop.example: the provider's edge
+/// failed (error page by Cloudflare)". `host_of` names a site by its id;
+/// lines of any other shape are kept as they are.
+#[cfg(feature = "ssr")]
+pub fn evidence_line(line: &str, host_of: impl Fn(i64) -> Option<String>) -> String {
+    let parsed = line.strip_prefix("site ").and_then(|rest| {
+        let (id, rest) = rest.split_once(": ")?;
+        let (what, by) = rest.split_once(" (page by ")?;
+        Some((id.parse::<i64>().ok()?, what, by.strip_suffix(')')?))
+    });
+    let Some((id, what, by)) = parsed else {
+        return line.to_owned();
+    };
+    let site = host_of(id).unwrap_or_else(|| format!("a site no longer watched (#{id})"));
+    let by = match by {
+        "unknown" | "" => "a server Faultline does not recognise".to_owned(),
+        provider => provider_name(provider),
+    };
+    format!(
+        "{site}: {} (error page by {by})",
+        engine::Cause::from(what).plain()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn evidence_names_sites_and_says_what_failed() {
+        let host_of = |id| (id == 12).then(|| "shop.example".to_owned());
+        let line = evidence_line("site 12: edge_error (page by cloudflare)", host_of);
+        assert!(line.starts_with("shop.example: "), "{line}");
+        assert!(line.ends_with("(error page by Cloudflare)"), "{line}");
+        assert!(!line.contains("edge_error"), "{line}");
+        let gone = evidence_line("site 7: timeout (page by unknown)", host_of);
+        assert!(
+            gone.starts_with("a site no longer watched (#7): "),
+            "{gone}"
+        );
+        assert_eq!(
+            evidence_line("server: cloudflare", host_of),
+            "server: cloudflare"
+        );
+    }
 
     #[cfg(feature = "ssr")]
     #[test]
@@ -108,6 +162,23 @@ mod tests {
         assert_eq!(evidence(Some("[]")), Vec::<String>::new());
         assert_eq!(evidence(Some("not json")), Vec::<String>::new());
         assert_eq!(evidence(None), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_span_names_its_day_once() {
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.to_utc())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            span(at("2025-11-18T11:20:00Z"), at("2025-11-18T14:31:00Z")),
+            "11:20 to 14:31 UTC, 18 Nov 2025"
+        );
+        assert_eq!(
+            span(at("2025-11-18T23:50:00Z"), at("2025-11-19T00:20:00Z")),
+            "23:50 UTC, 18 Nov 2025 to 00:20 UTC, 19 Nov 2025"
+        );
     }
 
     #[test]

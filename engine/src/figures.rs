@@ -118,9 +118,90 @@ pub fn peak(timeline: &[TimelinePoint]) -> Option<TimelinePoint> {
         })
 }
 
+/// One rise of an incident's failures above half its peak share, until
+/// they fell below it again.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Wave {
+    pub from: DateTime<Utc>,
+    /// The first judgement below the threshold; `None` while still above.
+    pub until: Option<DateTime<Utc>>,
+    /// The wave's own peak (most failing, as [`peak`] picks).
+    pub peak: TimelinePoint,
+}
+
+/// The waves of a timeline: each rise above half the peak share is one,
+/// so a steady outage has one and an intermittent one several.
+pub fn waves(timeline: &[TimelinePoint]) -> Vec<Wave> {
+    let top = timeline.iter().map(|p| p.share).fold(0.0, f64::max);
+    if top <= 0.0 {
+        return Vec::new();
+    }
+    let mut waves: Vec<Wave> = Vec::new();
+    let mut current: Option<Wave> = None;
+    for point in timeline {
+        let above = point.share >= top / 2.0;
+        match (&mut current, above) {
+            (None, true) => {
+                current = Some(Wave {
+                    from: point.at,
+                    until: None,
+                    peak: *point,
+                });
+            }
+            (Some(wave), true) => {
+                let higher = if point.counted() {
+                    (point.tally.failing, point.tally.percent())
+                        > (wave.peak.tally.failing, wave.peak.tally.percent())
+                } else {
+                    point.share > wave.peak.share
+                };
+                if higher {
+                    wave.peak = *point;
+                }
+            }
+            (Some(wave), false) => {
+                wave.until = Some(point.at);
+                waves.extend(current.take());
+            }
+            (None, false) => {}
+        }
+    }
+    waves.extend(current);
+    waves
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_rise_above_half_the_peak_is_a_wave() {
+        let at = |minute: i64| {
+            DateTime::<Utc>::from_timestamp(1_763_464_800 + minute * 60, 0).unwrap_or_default()
+        };
+        let point = |minute, failing| TimelinePoint {
+            at: at(minute),
+            share: f64::from(failing) / 60.0,
+            tally: Tally::new(failing, 60),
+        };
+        let timeline = [
+            point(0, 10),
+            point(1, 40),
+            point(2, 54),
+            point(3, 5),
+            point(4, 30),
+            point(5, 50),
+            point(6, 12),
+            point(7, 45),
+        ];
+        let found = waves(&timeline);
+        assert_eq!(found.len(), 3);
+        assert_eq!((found[0].from, found[0].until), (at(1), Some(at(3))));
+        assert_eq!(found[0].peak.tally.failing, 54);
+        assert_eq!(found[1].peak.tally.failing, 50);
+        assert_eq!((found[2].from, found[2].until), (at(7), None));
+        assert!(waves(&[]).is_empty());
+    }
 
     #[test]
     fn a_tally_reads_as_counts_then_a_rounded_percentage() {

@@ -173,6 +173,70 @@ impl TokenSink for Sink {
     }
 }
 
+/// How much of a page's text [`status_in_page`] reads: error pages name
+/// their status in the title or the first lines.
+const STATUS_TEXT_BYTES: usize = 8 * 1024;
+
+/// The HTTP status an error page names, for a page pasted without its
+/// headers: "Error code 522", "HTTP ERROR 500", a title such as
+/// "example.com | 524: A timeout occurred" or "502 Bad Gateway". Works on
+/// HTML and on the visible text copied from a page. Only 4xx and 5xx
+/// statuses are read; a page naming none gives `None`.
+pub fn status_in_page(body: &[u8]) -> Option<u16> {
+    use regex::Regex;
+    use std::sync::LazyLock;
+    // Patterns are literals: a failed compile is a bug caught by the tests.
+    static NAMED: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:error|http(?:\s+error)?)(?:\s+code)?\s*:?\s*([45][0-9]{2})\b").ok()
+    });
+    static TITLED: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s|:\-–])([45][0-9]{2})(?:\s*[:\-–]\s*|\s+)\p{Lu}").ok()
+    });
+    let head = &body[..body.len().min(STATUS_TEXT_BYTES)];
+    let title = PageFacts::parse_title(head).title.unwrap_or_default();
+    let text = visible_text(head);
+    let read = |re: &Option<Regex>, haystack: &str| {
+        re.as_ref()?
+            .captures(haystack)?
+            .get(1)?
+            .as_str()
+            .parse::<u16>()
+            .ok()
+    };
+    read(&NAMED, &title)
+        .or_else(|| read(&TITLED, &title))
+        .or_else(|| read(&NAMED, &text))
+        .or_else(|| read(&TITLED, &text.chars().take(200).collect::<String>()))
+}
+
+/// The text of `html` with tags, scripts and styles dropped and
+/// whitespace collapsed; plain text comes back collapsed.
+fn visible_text(html: &[u8]) -> String {
+    let text = String::from_utf8_lossy(html);
+    let mut out = String::with_capacity(text.len().min(STATUS_TEXT_BYTES));
+    let mut rest: &str = &text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        let after = &rest[open..];
+        let lower = after.get(..8).unwrap_or(after).to_ascii_lowercase();
+        let close = if lower.starts_with("<script") {
+            after.find("</script").or_else(|| after.find("</SCRIPT"))
+        } else if lower.starts_with("<style") {
+            after.find("</style").or_else(|| after.find("</STYLE"))
+        } else {
+            Some(0)
+        };
+        let from = close.unwrap_or(after.len());
+        rest = match after[from..].find('>') {
+            Some(end) => &after[from + end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn cap(s: &str) -> String {
     let mut end = s.len().min(MAX_STRING);
     while !s.is_char_boundary(end) {
@@ -225,6 +289,33 @@ mod tests {
             html.push_str("<title>サーバーエラー</title>");
             let title = PageFacts::parse_title(html.as_bytes());
             assert_eq!(title.title.as_deref(), Some("サーバーエラー"), "pad {pad}");
+        }
+    }
+
+    #[test]
+    fn a_page_names_its_status_in_its_title_or_text() {
+        let cases: [(&str, Option<u16>); 9] = [
+            (
+                "<title>example.com | 524: A timeout occurred</title>",
+                Some(524),
+            ),
+            (
+                "<title>502 Bad Gateway</title><h1>502 Bad Gateway</h1>",
+                Some(502),
+            ),
+            ("<h1>Error 503 Service Unavailable</h1>", Some(503)),
+            ("<p>HTTP ERROR 500</p>", Some(500)),
+            (
+                "Connection timed out Error code 522 Visit cloudflare.com",
+                Some(522),
+            ),
+            ("Error 521 Ray ID: 615c6c2e9ae50c91", Some(521)),
+            ("<title>Welcome</title><p>Open 24 hours, 365 days</p>", None),
+            ("<script>var e = 'Error 500';</script><p>All fine</p>", None),
+            ("Error 1020 Access denied", None),
+        ];
+        for (page, wanted) in cases {
+            assert_eq!(status_in_page(page.as_bytes()), wanted, "{page}");
         }
     }
 

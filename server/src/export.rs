@@ -28,13 +28,15 @@ pub struct ExportState {
     pub knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
     /// The snapshot the figures of an open incident come from.
     pub status: app::status::Status,
+    /// Share cards already drawn.
+    pub cards: crate::card::Cards,
 }
 
 impl ExportState {
     /// Runs `render` with the knowledge base in force given as the pages
     /// get it, so exports and feeds name providers as the pages do (an
     /// operator's override names included).
-    fn named<T>(&self, render: impl FnOnce() -> T) -> T {
+    pub(crate) fn named<T>(&self, render: impl FnOnce() -> T) -> T {
         let owner = leptos::prelude::Owner::new();
         owner.with(|| {
             leptos::prelude::provide_context(self.knowledge.current());
@@ -54,6 +56,7 @@ where
         .route("/incidents.atom", get(incidents_feed))
         .route("/incidents/{id}/export.csv", get(incident_csv))
         .route("/incidents/{id}/export.json", get(incident_json))
+        .route("/incidents/{id}/card.png", get(crate::card::incident_card))
         .route("/provider/{id}/incidents.atom", get(provider_feed))
 }
 
@@ -348,7 +351,7 @@ pub async fn incident_json(
         resolved_at: time(incident.resolved_at),
         confidence: incident.confidence,
         sites_affected: incident.sites_affected,
-        evidence: evidence(Some(&incident.evidence)),
+        evidence: app::incident::readable_evidence(&state.store, &incident.evidence).await?,
         timeline: timeline
             .into_iter()
             .map(|point| ExportPoint {

@@ -38,6 +38,8 @@ pub struct AppState {
     pub public_origin: app::PublicOrigin,
     /// The snapshot every page's figures come from.
     pub status: app::status::Status,
+    /// Incidents' share cards already drawn.
+    pub cards: crate::card::Cards,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,6 +55,7 @@ impl FromRef<AppState> for crate::export::ExportState {
             public_origin: state.public_origin.clone(),
             knowledge: state.knowledge.clone(),
             status: state.status.clone(),
+            cards: state.cards.clone(),
         }
     }
 }
@@ -78,6 +81,7 @@ impl AppState {
             on_demand: None,
             public_origin: app::PublicOrigin::new(config.public_url.as_ref().map(url::Url::as_str)),
             status: app::status::Status::fixed(engine::correlate::Snapshot::default()),
+            cards: crate::card::Cards::default(),
         }
     }
 
@@ -145,6 +149,8 @@ pub fn router(state: AppState) -> Router {
             state.store.clone(),
             admin_gate_layer,
         ))
+        // Valid HTML from the framework's output; before compression.
+        .layer(axum::middleware::from_fn(crate::tidy::tidy_pages))
         .layer(CompressionLayer::new())
         // No form or server-function call needs more; larger bodies are
         // refused with 413 before they are read into memory.

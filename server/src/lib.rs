@@ -3,6 +3,7 @@
 //! `engine` and the `store`.
 
 pub mod cache;
+pub mod card;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,4 +17,5 @@ pub mod shutdown;
 pub mod sim;
 pub mod startup;
 pub mod telemetry;
+pub mod tidy;
 pub mod watchlist;

@@ -12,10 +12,10 @@ use crate::site::{check_site, CheckOutcome};
 pub fn SearchForm(#[prop(optional, into)] value: String) -> impl IntoView {
     view! {
         <form class="search" method="get" action="/check" role="search">
-            <label for="q">"Is it down? Enter a site"</label>
+            <label for="q">"Is it down? Enter a site or a provider"</label>
             <div class="search-row">
                 <input id="q" name="q" type="text" inputmode="url" autocomplete="off" spellcheck="false"
-                    placeholder="example.com or https://example.com/page" value=value required/>
+                    placeholder="example.com, a web address, or Cloudflare" value=value required/>
                 <button type="submit" data-test="check">"Check"</button>
             </div>
         </form>
@@ -54,7 +54,7 @@ pub fn Check() -> impl IntoView {
                             <a href=format!("/site/{host}")>"see its status"</a> "."
                         </p>
                     }.into_any(),
-                    Ok(CheckOutcome::NotWatched { host }) => {
+                    Ok(CheckOutcome::NotWatched { host, can_check }) => {
                         // A check made now is an answer worth caching; the
                         // bare "not watched" page is a miss.
                         if !now() {
@@ -64,7 +64,13 @@ pub fn Check() -> impl IntoView {
                             <p class="headline-text" data-test="check-result">
                                 {format!("{host} is not on Faultline's watchlist.")}
                             </p>
-                            {if now() {
+                            {if !can_check {
+                                view! {
+                                    <p data-test="not-watched">
+                                        "This Faultline server checks only the sites on its watchlist."
+                                    </p>
+                                }.into_any()
+                            } else if now() {
                                 view! { <CheckNow host=host.clone() checked/> }.into_any()
                             } else {
                                 view! {
@@ -80,8 +86,14 @@ pub fn Check() -> impl IntoView {
                             }}
                         }.into_any()
                     }
+                    Ok(CheckOutcome::Provider { id, name }) => view! {
+                        <p data-test="check-result">
+                            {format!("{name} is a provider Faultline watches sites behind: ")}
+                            <a href=format!("/provider/{id}")>{format!("see {name}'s status")}</a> "."
+                        </p>
+                    }.into_any(),
                     Ok(CheckOutcome::Invalid) => view! {
-                        <p data-test="check-result">"Enter a domain such as example.com, or a web address."</p>
+                        <p data-test="check-result">"Enter a domain such as example.com, a web address, or a provider's name such as Cloudflare."</p>
                     }.into_any(),
                     Err(_) => view! { <Unavailable/> }.into_any(),
                 })

@@ -13,7 +13,7 @@ use leptos::server_fn::ServerFn;
 fn ExplainForm() -> impl IntoView {
     view! {
         <form class="explain" method="post" action=ExplainPage::url()>
-            <label for="html">"The error page's HTML (view the page's source and copy it)"</label>
+            <label for="html">"The error page: its HTML (view the page's source), or the text you can select on screen"</label>
             <textarea id="html" name="html" rows="10" required
                 maxlength=MAX_PASTED_BYTES.to_string()
                 placeholder="<!DOCTYPE html>…"></textarea>
@@ -75,33 +75,66 @@ pub fn Explanation() -> impl IntoView {
 
 #[component]
 fn Answer(answer: Explanation) -> impl IntoView {
-    let side = answer.at_fault.clone().unwrap_or_else(|| "none".to_owned());
-    let confidence = format!("{:.0} %", answer.confidence * 100.0);
+    let side = answer
+        .at_fault
+        .clone()
+        .unwrap_or_else(|| "not named by the page".to_owned());
+    let producer = answer
+        .provider
+        .clone()
+        .or(answer.server_software.clone())
+        .unwrap_or_else(|| "not recognised: no provider's page looks like this".to_owned());
+    let status = match (answer.status, answer.status_from_page) {
+        (Some(status), true) => format!("{status}, read from the page"),
+        (Some(status), false) => status.to_string(),
+        (None, _) => "not given, and the page names none".to_owned(),
+    };
+    let certainty = format!(
+        "{} ({:.0} %)",
+        answer.certainty(),
+        answer.confidence * 100.0
+    );
+    let codes = [
+        answer.fault.map(|f| format!("fault {f}")),
+        answer.fault_side.map(|s| format!("fault side {s}")),
+        answer.status.map(|s| format!("status {s}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
     view! {
         <section class="answer" aria-labelledby="answer-heading">
             <h2 id="answer-heading" class="visually-hidden">"The answer"</h2>
             <p class="headline-text" data-test="explanation">{answer.explanation.clone()}</p>
+            {answer.incident.clone().map(|incident| view! {
+                <p class="explained" data-test="explained-incident">
+                    "Faultline sees this now: "
+                    <a href=format!("/incident/{}", incident.id)>{incident.sentence}</a>
+                </p>
+            })}
             <dl class="facts">
                 <dt>"Produced by"</dt>
-                <dd data-test="explained-provider">
-                    {answer.provider.clone().or(answer.server_software.clone()).unwrap_or_else(|| "not recognised".to_owned())}
-                </dd>
+                <dd data-test="explained-provider">{producer}</dd>
                 <dt>"Whose fault"</dt>
                 <dd data-test="explained-side">{side}</dd>
-                <dt>"Fault"</dt>
-                <dd>{answer.fault.map_or("none", engine::Fault::plain)}</dd>
+                <dt>"What went wrong"</dt>
+                <dd>{answer.fault.map_or("nothing this page marks as an error", engine::Fault::plain)}</dd>
                 <dt>"Status"</dt>
-                <dd>{answer.status.map_or_else(|| "not given".to_owned(), |s| s.to_string())}</dd>
-                <dt>"Confidence"</dt>
-                <dd>{confidence}</dd>
+                <dd data-test="explained-status">{status}</dd>
+                <dt>"How sure"</dt>
+                <dd>{certainty}</dd>
             </dl>
-            <h3>"Evidence"</h3>
-            <ul class="evidence">
-                {answer.evidence.iter().map(|e| view! { <li><code>{e.clone()}</code></li> }).collect_view()}
-            </ul>
-            {(!answer.seen.is_empty()).then(|| view! {
-                <p>"Providers seen: " {answer.seen.join(", ")} "."</p>
-            })}
+            <details class="how">
+                <summary>"How Faultline decided"</summary>
+                {(!codes.is_empty()).then(|| view! { <p>"Codes: " <code>{codes}</code></p> })}
+                <ul class="evidence">
+                    {answer.evidence.iter().map(|e| view! { <li><code>{e.clone()}</code></li> }).collect_view()}
+                </ul>
+                {(!answer.seen.is_empty()).then(|| view! {
+                    <p>"Providers seen: " {answer.seen.join(", ")} "."</p>
+                })}
+            </details>
         </section>
     }
 }

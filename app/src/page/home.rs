@@ -49,7 +49,7 @@ pub fn Home() -> impl IntoView {
     view! {
         <SearchForm/>
         <section class="headline" aria-live="polite">
-            <Suspense fallback=|| view! { <p class="headline-text">"Loading the overview…"</p> }>
+            <Transition fallback=|| view! { <p class="headline-text">"Loading the overview…"</p> }>
                 {move || {
                     overview
                         .get()
@@ -65,7 +65,7 @@ pub fn Home() -> impl IntoView {
                             }
                         })
                 }}
-            </Suspense>
+            </Transition>
             <ActionForm action=refresh attr:class="refresh">
                 <button type="submit" data-test="refresh">"Refresh"</button>
                 <span class="live" data-live=move || live.get().to_string()>
@@ -73,7 +73,7 @@ pub fn Home() -> impl IntoView {
                 </span>
             </ActionForm>
         </section>
-        <Suspense fallback=|| ()>
+        <Transition fallback=|| ()>
             {move || {
                 overview
                     .get()
@@ -84,7 +84,7 @@ pub fn Home() -> impl IntoView {
                         _ => ().into_any(),
                     })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -163,7 +163,7 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                 view! {
                     <details class="failing-now" open=overview.open().next().is_none()>
                     <summary><h2>{format!("Failing now ({})", overview.failing)}</h2></summary>
-                    <table class="failing" data-test="failing">
+                    <table class="failing cards" data-test="failing">
                         <thead>
                             <tr><th scope="col">"Site"</th><th scope="col">"What"</th><th scope="col">"Page by"</th><th scope="col">"Since"</th></tr>
                         </thead>
@@ -174,14 +174,14 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
                                 .map(|site| {
                                     view! {
                                         <tr>
-                                            <td>
+                                            <td data-label="Site">
                                                 <a href=format!("/site/{}", site.host)>{site.name.clone()}</a>
                                                 {(site.name != site.host)
                                                     .then(|| view! { " " <span class="host">{site.host.clone()}</span> })}
                                             </td>
-                                            <td>{site.what.map_or("failure", engine::Cause::plain)}</td>
-                                            <td>{site.provider_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
-                                            <td><Time at=site.since/></td>
+                                            <td data-label="What">{site.what.map_or("failure", engine::Cause::plain)}</td>
+                                            <td data-label="Page by">{site.provider_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
+                                            <td data-label="Since"><Time at=site.since/></td>
                                         </tr>
                                     }
                                 })

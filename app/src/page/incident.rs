@@ -1,6 +1,6 @@
 use engine::Phase;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
 use super::parts::{EvidenceList, Freshness, ProviderLink, Tail, Time, Unavailable};
@@ -56,7 +56,7 @@ pub fn Incident() -> impl IntoView {
                     }
                 })
         }}
-        <Suspense fallback=|| view! { <p>"Loading the incident…"</p> }>
+        <Transition fallback=|| view! { <p>"Loading the incident…"</p> }>
             {move || {
                 page.get().map(|result| match result {
                     Ok(page) => view! { <IncidentView page/> }.into_any(),
@@ -70,7 +70,7 @@ pub fn Incident() -> impl IntoView {
                     Err(_) => view! { <Unavailable/> }.into_any(),
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -82,7 +82,11 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
     let cite = page.cite();
     let moments = page.moments();
     let id = i.id;
-    let wave_count = waves(&page.timeline);
+    let wave_count = if page.waves.is_empty() {
+        waves(&page.timeline)
+    } else {
+        page.waves.len()
+    };
     let today = page.freshness.today();
     // While open, the incident says where it is as every page does; once
     // over, it gives its figures.
@@ -98,29 +102,63 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         .map(|live| live.sentence(today))
         .unwrap_or_else(|| {
             format!(
-        "{} from {}{}. Peak {} of the watched sites failing; {} sites affected; confidence {}.",
-        match i.phase {
-            Phase::Resolved => "Resolved",
-            Phase::Recovering => "Recovering",
-            Phase::Confirmed => "Ongoing",
-            Phase::Suspected | Phase::Unknown => "Suspected",
-        },
-        words::utc(i.onset_at),
-        i.resolved_at
-            .map(|end| format!(" to {} ({})", words::utc(end), i.duration(page.freshness.now)))
-            .unwrap_or_else(|| format!(", {}", i.duration(page.freshness.now))),
-        page.peak
-            .map(|(_, tally)| tally.short())
-            .or_else(|| i.peak_share.map(words::percent))
-            .unwrap_or_else(|| "–".to_owned()),
-        i.sites_affected,
-        i.confidence
-            .map(words::percent)
-            .unwrap_or_else(|| "–".to_owned()),
-    )
+                "{} {}. Peak {} of the watched sites failing; {} affected; confidence {}.",
+                match i.phase {
+                    Phase::Resolved => "Resolved:",
+                    Phase::Recovering => "Recovering:",
+                    Phase::Confirmed => "Ongoing:",
+                    Phase::Suspected | Phase::Unknown => "Suspected:",
+                },
+                i.resolved_at
+                    .map(|end| format!(
+                        "{} ({})",
+                        words::span(i.onset_at, end),
+                        i.duration(page.freshness.now)
+                    ))
+                    .unwrap_or_else(|| format!(
+                        "since {}, {}",
+                        words::utc(i.onset_at),
+                        i.duration(page.freshness.now)
+                    )),
+                page.peak
+                    .map(|(_, tally)| tally.short())
+                    .or_else(|| i.peak_share.map(words::percent))
+                    .unwrap_or_else(|| "–".to_owned()),
+                words::count(
+                    usize::try_from(i.sites_affected).unwrap_or_default(),
+                    "site",
+                    "sites"
+                ),
+                i.confidence
+                    .map(words::percent)
+                    .unwrap_or_else(|| "–".to_owned()),
+            )
         });
+    let dated = format!("{title}, {}", i.onset_at.format("%-d %b %Y"));
+    let card = format!("{}/incidents/{id}/card.png", page.origin);
+    let card_alt = format!(
+        "{dated}: the share of {}'s watched sites failing over time",
+        i.provider_name
+            .clone()
+            .unwrap_or_else(|| "the provider".to_owned())
+    );
     view! {
-        <Title text=format!("{title} · Faultline")/>
+        <Title text=format!("{dated} · Faultline")/>
+        <Meta property="og:type" content="article"/>
+        <Meta property="og:site_name" content="Faultline"/>
+        <Meta property="og:title" content=dated.clone()/>
+        <Meta property="og:description" content=summary.clone()/>
+        <Meta property="og:url" content=page.permalink()/>
+        <Meta property="og:image" content=card.clone()/>
+        <Meta property="og:image:width" content="1200"/>
+        <Meta property="og:image:height" content="630"/>
+        <Meta property="og:image:alt" content=card_alt.clone()/>
+        <Meta name="twitter:card" content="summary_large_image"/>
+        <Meta name="twitter:title" content=dated.clone()/>
+        <Meta name="twitter:description" content=summary.clone()/>
+        <Meta name="twitter:image" content=card/>
+        <Meta name="twitter:image:alt" content=card_alt/>
+        <Meta name="description" content=summary.clone()/>
         {view! {
         <section class="headline" aria-labelledby="incident-title">
             <h1 id="incident-title">{title.clone()}</h1>
@@ -134,6 +172,9 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                     <span class="badge intermittent">"INTERMITTENT"</span>
                     {format!(" The failures came and went: {wave_count} waves above half the peak share. Each rise after a fall below the threshold counts in the same incident.")}
                 </p>
+            })}
+            {(i.pattern == engine::Pattern::Intermittent && page.waves.len() > 1).then(|| view! {
+                <Waves waves=page.waves.clone() noun=format!("{} sites", i.provider_name.clone().unwrap_or_default()) today/>
             })}
             <p class="muted">
                 {i.provider.clone().zip(i.provider_name.clone()).map(|(id, name)| view! { "Provider: " <ProviderLink id name/> ". " })}
@@ -180,7 +221,8 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         {view! {
         <section aria-labelledby="cite-title">
             <h2 id="cite-title">"Cite this"</h2>
-            <blockquote class="cite" data-test="cite">{cite}</blockquote>
+            <blockquote class="cite" data-test="cite">{cite.clone()}</blockquote>
+            <CopyButton text=cite/>
         </section>
         }.into_any()}
 
@@ -199,7 +241,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         <section aria-labelledby="affected-title">
             <h2 id="affected-title">{format!("Affected sites ({})", page.sites.len())}</h2>
             <div class="scroll">
-                <table class="data" data-test="affected">
+                <table class="data cards" data-test="affected">
                     <caption class="muted">"Each site's first and last failure counted in this incident, and what its last failing probe showed (while raw probes are kept)."</caption>
                     <thead><tr>
                         <th scope="col">"Site"</th><th scope="col">"First failure"</th><th scope="col">"Last failure"</th>
@@ -208,13 +250,13 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
                     <tbody>
                         {page.sites.clone().into_iter().map(|s| view! {
                             <tr>
-                                <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
-                                <td><Time at=s.first_failure/></td>
-                                <td><Time at=s.last_failure/></td>
-                                <td>{s.status.map(|c| c.to_string()).or(s.failure.map(|f| f.plain().to_owned())).unwrap_or_else(|| "–".to_owned())}</td>
-                                <td>{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
-                                <td>{s.fault.map_or("–", engine::Fault::plain)}</td>
-                                <td><EvidenceList evidence=s.evidence.into_iter().take(3).collect()/></td>
+                                <td data-label="Site"><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
+                                <td data-label="First failure"><Time at=s.first_failure/></td>
+                                <td data-label="Last failure"><Time at=s.last_failure/></td>
+                                <td data-label="Status">{s.status.map(|c| c.to_string()).or(s.failure.map(|f| f.plain().to_owned())).unwrap_or_else(|| "–".to_owned())}</td>
+                                <td data-label="Error page by">{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
+                                <td data-label="Fault">{s.fault.map_or("–", engine::Fault::plain)}</td>
+                                <td data-label="Evidence"><EvidenceList evidence=s.evidence.into_iter().take(3).collect()/></td>
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -223,4 +265,84 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         </section>
         }.into_any()}
     }
+}
+
+/// The waves of an intermittent incident, one row each: when failures rose
+/// and fell, and the most sites failing at once.
+#[component]
+fn Waves(
+    waves: Vec<engine::figures::Wave>,
+    noun: String,
+    today: Option<chrono::NaiveDate>,
+) -> impl IntoView {
+    view! {
+        <table class="data cards" data-test="waves">
+            <caption class="muted">"Each wave: failures above half the incident's peak, until they fell below it."</caption>
+            <thead><tr>
+                <th scope="col">"Wave"</th><th scope="col">"From"</th><th scope="col">"Until"</th>
+                <th scope="col">"Lasted"</th><th scope="col">"Most failing"</th>
+            </tr></thead>
+            <tbody>
+                {waves.into_iter().enumerate().map(|(n, wave)| {
+                    let lasted = wave.until.map_or_else(
+                        || "still above".to_owned(),
+                        |until| words::duration((until - wave.from).num_seconds()),
+                    );
+                    let most = if wave.peak.counted() {
+                        format!("{} at {}", wave.peak.tally.phrase(&noun), words::when(wave.peak.at, today))
+                    } else {
+                        words::percent(wave.peak.share)
+                    };
+                    view! {
+                        <tr>
+                            <th scope="row" data-label="Wave">{(n + 1).to_string()}</th>
+                            <td data-label="From"><Time at=wave.from/></td>
+                            <td data-label="Until">{wave.until.map(|at| view! { <Time at/> })}</td>
+                            <td data-label="Lasted">{lasted}</td>
+                            <td data-label="Most failing">{most}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Copies `text` to the clipboard. Shown once the page has hydrated: before
+/// that, and without JavaScript, the citation is selected whole by a click.
+#[component]
+fn CopyButton(text: String) -> impl IntoView {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    let (said, set_said) = signal("Copy the citation");
+    let copy = move |_| {
+        let text = text.clone();
+        leptos::task::spawn_local(async move {
+            set_said.set(if copy_text(&text).await {
+                "Copied"
+            } else {
+                "Could not copy: select the text and copy it"
+            });
+        });
+    };
+    move || {
+        hydrated.get().then(|| {
+            view! {
+                <p class="copy">
+                    <button type="button" data-test="copy-cite" on:click=copy.clone()>{said}</button>
+                </p>
+            }
+        })
+    }
+}
+
+#[cfg(feature = "hydrate")]
+async fn copy_text(text: &str) -> bool {
+    let promise = window().navigator().clipboard().write_text(text);
+    wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn copy_text(_text: &str) -> bool {
+    false
 }

@@ -46,7 +46,7 @@ pub fn WindowTabs(base: String, current: Window) -> impl IntoView {
 pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> impl IntoView {
     view! {
         <div class="scroll">
-            <table class="data" data-test="incident-table">
+            <table class="data cards" data-test="incident-table">
                 <thead>
                     <tr>
                         <th scope="col">"Incident"</th>
@@ -70,13 +70,13 @@ pub fn IncidentTable(incidents: Vec<IncidentSummary>, now: DateTime<Utc>) -> imp
                             };
                             view! {
                                 <tr class:open=i.is_open()>
-                                    <td><a href=href>{i.title()}</a></td>
-                                    <td>{state}</td>
-                                    <td><Time at=i.onset_at/></td>
-                                    <td>{i.duration(now)}</td>
-                                    <td>{i.peak_text()}</td>
-                                    <td class="num">{i.sites_affected}</td>
-                                    <td>{i.confidence.map(words::percent).unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td data-label="Incident"><a href=href>{i.title()}</a></td>
+                                    <td data-label="State">{state}</td>
+                                    <td data-label="Onset (UTC)"><Time at=i.onset_at/></td>
+                                    <td data-label="Duration">{i.duration(now)}</td>
+                                    <td data-label="Peak">{i.peak_text()}</td>
+                                    <td data-label="Sites" class="num">{i.sites_affected}</td>
+                                    <td data-label="Confidence">{i.confidence.map(words::percent).unwrap_or_else(|| "–".to_owned())}</td>
                                 </tr>
                             }
                         })
@@ -137,6 +137,8 @@ pub fn IncidentCards(
                                 }}
                             </p>
                             <p data-test="incident-sentence">{sentence}</p>
+                            <Strip incident=incident.clone() today/>
+                            <p class="meaning" data-test="meaning">{incident.meaning()}</p>
                             <Tail sites=tail whose="its".to_owned()/>
                         </li>
                     }
@@ -144,6 +146,45 @@ pub fn IncidentCards(
                 .collect_view()}
         </ul>
     }
+}
+
+/// An incident card's timeline strip: the share failing from onset to
+/// now, as a small filled step line, labelled for screen readers.
+#[component]
+pub fn Strip(incident: LiveIncident, today: Option<chrono::NaiveDate>) -> impl IntoView {
+    const WIDTH: f64 = 300.0;
+    const HEIGHT: f64 = 36.0;
+    let (Some(first), Some(last)) = (incident.strip.first(), incident.strip.last()) else {
+        return ().into_any();
+    };
+    let (from, until) = (first.0, last.0.max(first.0 + 60));
+    let x = |at: i64| (at - from) as f64 / (until - from) as f64 * WIDTH;
+    let y = |share: f64| HEIGHT - share.clamp(0.0, 1.0) * (HEIGHT - 2.0);
+    let mut path = format!("M0,{HEIGHT}");
+    for (at, share) in &incident.strip {
+        path.push_str(&format!(" H{:.1} V{:.1}", x(*at), y(*share)));
+    }
+    path.push_str(&format!(" H{WIDTH} V{HEIGHT} Z"));
+    let label = format!(
+        "Share of {}'s watched sites failing from {} to {}: peak {} at {}.",
+        incident.provider_name,
+        crate::words::when(incident.onset_at, today),
+        DateTime::<Utc>::from_timestamp(until, 0)
+            .map(|at| crate::words::when(at, today))
+            .unwrap_or_default(),
+        incident.peak.short(),
+        incident
+            .peak_at
+            .map(|at| crate::words::when(at, today))
+            .unwrap_or_default(),
+    );
+    view! {
+        <svg class="strip" data-test="strip" viewBox=format!("0 0 {WIDTH} {HEIGHT}") preserveAspectRatio="none"
+            role="img" aria-label=label>
+            <path d=path/>
+        </svg>
+    }
+    .into_any()
 }
 
 /// The sites still failing with a resolved incident's errors, each linking

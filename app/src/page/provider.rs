@@ -5,23 +5,49 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::parts::{Freshness, IncidentCards, IncidentTable, Time, Unavailable, WindowTabs};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
-use crate::provider::{get_provider, ProviderPage};
+use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
+use crate::provider::{get_provider, poll_provider, ProviderPage};
 
 #[component]
 pub fn Provider() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
+    // Often while the provider has an open incident, now and then if not.
+    let (busy, set_busy) = signal(false);
+    let tick = use_poll(move || {
+        Some(if busy.get_untracked() {
+            BUSY_SECONDS
+        } else {
+            QUIET_SECONDS
+        })
+    });
+    let gate = PollGate::default();
     let page = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
                 query.read().get("window").unwrap_or_default(),
+                tick.get(),
             )
         },
-        |(id, window)| get_provider(id, window),
+        move |(id, window, tick)| {
+            let poll = gate.is_poll(tick);
+            async move {
+                if poll {
+                    poll_provider(id, window).await
+                } else {
+                    get_provider(id, window).await
+                }
+            }
+        },
     );
+    Effect::new(move |_| {
+        if let Some(Ok(page)) = page.get() {
+            set_busy.set(page.live.iter().any(|live| live.phase.is_open()));
+        }
+    });
     view! {
-        <Suspense fallback=|| view! { <p>"Loading the provider…"</p> }>
+        <Transition fallback=|| view! { <p>"Loading the provider…"</p> }>
             {move || {
                 page.get().map(|result| match result {
                     Ok(page) => view! { <ProviderView page/> }.into_any(),
@@ -35,7 +61,7 @@ pub fn Provider() -> impl IntoView {
                     Err(_) => view! { <Unavailable/> }.into_any(),
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -111,7 +137,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
         <section aria-labelledby="sites-title">
             <h2 id="sites-title">{format!("Sites behind {name}")}</h2>
             <div class="scroll">
-                <table class="data" data-test="cohort-sites">
+                <table class="data cards" data-test="cohort-sites">
                     <thead><tr>
                         <th scope="col">"Site"</th><th scope="col">"Role"</th>
                         <th scope="col">"Now"</th><th scope="col">"Error page by"</th><th scope="col">"Since"</th>
@@ -121,11 +147,11 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                             let now_text = s.state();
                             view! {
                                 <tr class:failed=s.ok == Some(false)>
-                                    <td><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
-                                    <td>{s.role.plain()}</td>
-                                    <td>{now_text}</td>
-                                    <td>{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
-                                    <td>{s.since.map(|at| view! { <Time at/> })}</td>
+                                    <td data-label="Site"><a href=format!("/site/{}", s.host)>{s.host.clone()}</a></td>
+                                    <td data-label="Role">{s.role.plain()}</td>
+                                    <td data-label="Now">{now_text}</td>
+                                    <td data-label="Error page by">{s.generator_name.clone().unwrap_or_else(|| "–".to_owned())}</td>
+                                    <td data-label="Since">{s.since.map(|at| view! { <Time at/> })}</td>
                                 </tr>
                             }
                         }).collect_view()}

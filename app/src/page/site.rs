@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::parts::{EvidenceList, IncidentTable, ProviderLink, Time, Unavailable, WindowTabs};
+use super::parts::{
+    EvidenceList, Freshness, IncidentTable, ProviderLink, Time, Unavailable, WindowTabs,
+};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
@@ -48,7 +50,7 @@ pub fn Site() -> impl IntoView {
         }
     });
     view! {
-        <Suspense fallback=|| view! { <p>"Loading the site…"</p> }>
+        <Transition fallback=|| view! { <p>"Loading the site…"</p> }>
             {move || {
                 page.get()
                     .map(|result| match result {
@@ -69,26 +71,27 @@ pub fn Site() -> impl IntoView {
                         Err(_) => view! { <Unavailable/> }.into_any(),
                     })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 
 /// The answer to "is it down?" in one sentence.
 pub fn status_sentence(page: &SitePage) -> String {
     let name = &page.host;
+    let today = page.freshness.today();
     match &page.status {
         None => format!("{name} has not been probed yet."),
         Some(s) if s.ok => format!(
             "{name} is up: it answered normally at {} (up since {}).",
-            words::utc(s.checked_at),
-            words::utc(s.since)
+            words::when(s.checked_at, today),
+            words::when(s.since, today)
         ),
         Some(s) if s.suspect => format!(
             "Unknown: Faultline's own network was cut off at the last check ({}), so that failure says nothing about {name}.",
-            words::utc(s.checked_at)
+            words::when(s.checked_at, today)
         ),
         Some(s) => {
-            let mut text = format!("{name} is down since {}", words::utc(s.since));
+            let mut text = format!("{name} is down since {}", words::when(s.since, today));
             if let Some(cause) = engine::Cause::of(s.fault, s.failure) {
                 text.push_str(&format!(": {}", cause.plain()));
             }
@@ -144,7 +147,7 @@ fn SiteView(page: SitePage) -> impl IntoView {
     let response = page
         .series
         .response_chart("response", &page.host, page.window);
-    let now = page.as_of;
+    let now = page.freshness.now;
     view! {
         <Title text=format!("Is {} down? · Faultline", page.host)/>
         {view! {
@@ -159,9 +162,9 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 <span data-test="status">{status_sentence(&page)}</span>
             </p>
             <p class="muted">
-                "Probed every " {page.interval_s} " s at " <a href=page.url.clone() rel="external nofollow">{page.url.clone()}</a>
-                ". As of " <Time at=page.as_of long=true/> "."
+                "Probed every " {page.interval_s} " s at " <a href=page.url.clone() rel="external nofollow">{page.url.clone()}</a> "."
             </p>
+            <Freshness freshness=page.freshness.clone()/>
         </section>
         }.into_any()}
 
@@ -215,7 +218,7 @@ fn SiteView(page: SitePage) -> impl IntoView {
             } else {
                 view! {
                     <div class="scroll">
-                        <table class="data" data-test="providers">
+                        <table class="data cards" data-test="providers">
                             <thead><tr>
                                 <th scope="col">"Provider"</th><th scope="col">"Role"</th>
                                 <th scope="col">"Evidence"</th><th scope="col">"Seen"</th>
@@ -223,10 +226,10 @@ fn SiteView(page: SitePage) -> impl IntoView {
                             <tbody>
                                 {page.providers.clone().into_iter().map(|p| view! {
                                     <tr>
-                                        <td><ProviderLink id=p.provider.clone() name=p.provider_name.clone()/></td>
-                                        <td>{p.role.plain()}</td>
-                                        <td><EvidenceList evidence=p.evidence/></td>
-                                        <td>
+                                        <td data-label="Provider"><ProviderLink id=p.provider.clone() name=p.provider_name.clone()/></td>
+                                        <td data-label="Role">{p.role.plain()}</td>
+                                        <td data-label="Evidence"><EvidenceList evidence=p.evidence/></td>
+                                        <td data-label="Seen">
                                             <Time at=p.first_seen/> " – "
                                             {match p.until {
                                                 Some(until) => view! { <Time at=until/> }.into_any(),
@@ -258,7 +261,7 @@ fn SiteView(page: SitePage) -> impl IntoView {
         <section aria-labelledby="probes-title">
             <h2 id="probes-title">"Recent probes"</h2>
             <div class="scroll">
-                <table class="data probes" data-test="probes">
+                <table class="data probes cards" data-test="probes">
                     <caption class="muted">"Phase timings in milliseconds; times UTC."</caption>
                     <thead><tr>
                         <th scope="col">"Time"</th><th scope="col">"Result"</th>
@@ -279,14 +282,14 @@ fn SiteView(page: SitePage) -> impl IntoView {
                             let fault = p.fault.map_or("–", engine::Fault::plain);
                             view! {
                                 <tr class:failed=!p.ok>
-                                    <td><Time at=p.at/></td>
-                                    <td>{result}</td>
-                                    <td class="num">{ms(p.dns_ms)}</td>
-                                    <td class="num">{ms(p.connect_ms)}</td>
-                                    <td class="num">{ms(p.tls_ms)}</td>
-                                    <td class="num">{ms(p.ttfb_ms)}</td>
-                                    <td class="num">{ms(p.total_ms)}</td>
-                                    <td>{fault}</td>
+                                    <td data-label="Time"><Time at=p.at/></td>
+                                    <td data-label="Result">{result}</td>
+                                    <td data-label="DNS ms" class="num">{ms(p.dns_ms)}</td>
+                                    <td data-label="Connect ms" class="num">{ms(p.connect_ms)}</td>
+                                    <td data-label="TLS ms" class="num">{ms(p.tls_ms)}</td>
+                                    <td data-label="First byte ms" class="num">{ms(p.ttfb_ms)}</td>
+                                    <td data-label="Total ms" class="num">{ms(p.total_ms)}</td>
+                                    <td data-label="Fault">{fault}</td>
                                 </tr>
                             }
                         }).collect_view()}

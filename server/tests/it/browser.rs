@@ -13,11 +13,11 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{site_root, spawn_app};
+use crate::support::{site_root, spawn_app, Replayed};
 
-type Step = Result<(), String>;
+pub(crate) type Step = Result<(), String>;
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn the_home_page_hydrates_and_a_click_fetches_fresh_numbers() {
@@ -91,7 +91,7 @@ fn sample_site() -> store::NewSite {
     }
 }
 
-async fn expect_text(browser: &Client, css: &str, wanted: &str) -> Step {
+pub(crate) async fn expect_text(browser: &Client, css: &str, wanted: &str) -> Step {
     let mut last = String::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
@@ -109,7 +109,7 @@ async fn expect_text(browser: &Client, css: &str, wanted: &str) -> Step {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Scripts {
+pub(crate) enum Scripts {
     On,
     Off,
 }
@@ -121,8 +121,17 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Step>,
 {
+    journey_with(name, scripts, &[], steps).await;
+}
+
+/// [`journey`] in a Chromium started with `flags` as well.
+pub(crate) async fn journey_with<F, Fut>(name: &str, scripts: Scripts, flags: &[&str], steps: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Step>,
+{
     let driver = Driver::start().await;
-    let browser = driver.session(scripts).await;
+    let browser = driver.session(scripts, flags).await;
     let outcome = steps(browser.clone()).await;
     let shot = screenshot_path(name);
     // Screenshots are for people reading a failure; a test never fails for
@@ -189,7 +198,7 @@ impl Driver {
         }
     }
 
-    async fn session(&self, scripts: Scripts) -> Client {
+    async fn session(&self, scripts: Scripts, flags: &[&str]) -> Client {
         let binary =
             std::env::var("FAULTLINE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
         let mut options = json!({
@@ -202,6 +211,9 @@ impl Driver {
                 format!("--user-data-dir={}", self._profile.path().display()),
             ],
         });
+        if let Some(args) = options["args"].as_array_mut() {
+            args.extend(flags.iter().map(|flag| json!(flag)));
+        }
         if scripts == Scripts::Off {
             options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
         }
@@ -289,70 +301,12 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
     simulation.finish(&scenario).await.unwrap();
 }
 
-/// A server over the database a whole scenario left behind.
-struct Replayed {
-    addr: std::net::SocketAddr,
-    store: store::Store,
-    stop: tokio_util::sync::CancellationToken,
-    served: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Replayed {
-    /// Plays `file` from `scenarios/` to its end, then serves its database.
-    async fn start(file: &str) -> Self {
-        use server::sim::scenario::Scenario;
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../scenarios")
-            .join(file);
-        let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let database = dir.path().join("replay.db");
-        let mut simulation = server::sim::simulate::Simulation::start(&scenario, &database)
-            .await
-            .unwrap();
-        simulation.run(&scenario).await;
-        // The last snapshot stays readable once the simulation has stopped.
-        let status = server::startup::replay_status(&simulation, &scenario);
-        simulation.finish(&scenario).await.unwrap();
-        let store = store::Store::open(&database).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = server::config::Config {
-            listen: addr,
-            database,
-            site_root: site_root(),
-            ..Default::default()
-        };
-        let stop = tokio_util::sync::CancellationToken::new();
-        let state = server::http::AppState::new(&config, store.clone()).with_status(status);
-        let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
-        Self {
-            addr,
-            store,
-            stop,
-            served,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn finish(self) {
-        self.stop.cancel();
-        self.served.await.unwrap().unwrap();
-        self.store.close().await;
-    }
-}
-
-fn err(error: impl std::fmt::Display) -> String {
+pub(crate) fn err(error: impl std::fmt::Display) -> String {
     error.to_string()
 }
 
 /// Saves what the browser shows now under `target/browser-screenshots/`.
-async fn shot(browser: &Client, name: &str) {
+pub(crate) async fn shot(browser: &Client, name: &str) {
     // Best effort, as in `journey`.
     if let Ok(png) = browser.screenshot().await {
         let path = screenshot_path(name);
@@ -361,7 +315,7 @@ async fn shot(browser: &Client, name: &str) {
     }
 }
 
-async fn click(browser: &Client, css: &str) -> Step {
+pub(crate) async fn click(browser: &Client, css: &str) -> Step {
     browser
         .wait()
         .at_most(WAIT)
@@ -388,7 +342,7 @@ async fn expect_path(browser: &Client, wanted: &str) -> Step {
 }
 
 /// Waits until the page in view has hydrated.
-async fn hydrated(browser: &Client) -> Step {
+pub(crate) async fn hydrated(browser: &Client) -> Step {
     browser
         .wait()
         .at_most(WAIT)

@@ -99,3 +99,70 @@ async fn one_client_cannot_flood_the_explainer() {
     assert!(refused >= 5, "only {refused} of 30 refused");
     app.stop().await;
 }
+
+/// Posts `html` to the explainer and returns the answer page.
+async fn explained(app: &crate::support::TestApp, html: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let posted = client
+        .post(app.url("/api/explain"))
+        .form(&[("html", html), ("headers", "")])
+        .send()
+        .await
+        .unwrap();
+    let location = posted.headers()["location"].to_str().unwrap().to_owned();
+    client
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_text_copied_from_an_error_page_is_explained_in_plain_words() {
+    let app = spawn_app().await;
+    let text = fixture("visible-text/cloudflare__524__1.txt");
+    let html = explained(&app, &text).await;
+    assert!(
+        html.contains("produced by Cloudflare, but the fault is the site"),
+        "{html}"
+    );
+    assert!(html.contains("524, read from the page"), "{html}");
+    // Codes only inside the details.
+    let (plain, details) = html.split_once("How Faultline decided").unwrap();
+    assert!(!plain.contains("origin_timeout"), "{plain}");
+    assert!(details.contains("origin_timeout"), "{details}");
+    // No live incident: none is named.
+    assert!(!html.contains("data-test=\"explained-incident\""), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_explained_page_links_the_live_incident_of_its_provider() {
+    use crate::support::{cloudflare_minutes, judge};
+    let app = spawn_app().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2025-11-18T11:00:00Z")
+        .unwrap()
+        .to_utc();
+    let (members, probes) =
+        cloudflare_minutes(10, start, 20, |site, minute| site <= 8 && minute >= 5);
+    let mut snapshot = judge(&members, &probes);
+    let live = snapshot
+        .incidents
+        .first_mut()
+        .expect("the judged minutes open an incident");
+    live.id = Some(41);
+    app.publish(snapshot);
+    let html = explained(&app, &fixture("error-pages/cloudflare__500__1.html")).await;
+    let (_, link) = html
+        .split_once("data-test=\"explained-incident\"")
+        .unwrap_or_else(|| panic!("no incident named: {html}"));
+    assert!(link.contains("href=\"/incident/41\""), "{link}");
+    assert!(link.contains("Cloudflare-wide outage"), "{link}");
+    app.stop().await;
+}

@@ -8,6 +8,7 @@
 
 mod admin;
 mod browser;
+mod checkers;
 mod cli;
 mod explain;
 mod health;

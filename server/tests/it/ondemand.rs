@@ -125,7 +125,22 @@ async fn the_guard_keeps_checks_off_private_addresses_and_clients_are_limited() 
 #[tokio::test]
 async fn without_a_prober_the_page_says_checks_are_off() {
     let app = spawn_app_with(|state| state).await;
+    // Not offered, and not done when asked for all the same.
+    let offered = reqwest::get(app.url("/check?q=example.com"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!offered.contains("data-test=\"check-now\""), "{offered}");
+    assert!(
+        offered.contains("checks only the sites on its watchlist"),
+        "{offered}"
+    );
     let (_, html) = page(&app, "example.com").await;
-    assert!(html.contains("does not check unwatched sites"), "{html}");
+    assert!(
+        html.contains("checks only the sites on its watchlist"),
+        "{html}"
+    );
     app.stop().await;
 }

@@ -104,7 +104,7 @@ async fn populate(app: &TestApp) -> i64 {
                     (ids[0], t("2025-11-18T11:20:00Z"), t("2025-11-18T11:29:00Z")),
                     (ids[1], t("2025-11-18T11:20:00Z"), t("2025-11-18T11:29:00Z")),
                 ],
-                evidence: vec!["a.test: Cloudflare's own 500 page".to_owned()],
+                evidence: vec![format!("site {}: edge_error (page by cloudflare)", ids[0])],
                 timeline: [
                     ("2025-11-18T11:21:00Z", 2),
                     ("2025-11-18T11:24:00Z", 0),
@@ -250,12 +250,41 @@ async fn provider_and_incident_pages_render_on_the_server() {
         "Source: Faultline incident #",
         &format!("/incidents/{incident}/export.csv"),
         "cf-ray: 8a1",
+        // Evidence names the site, in words.
+        "a.test: the provider",
+        "to serve the page (error page by Cloudflare)",
+        // The waves, the date in the title, the link preview's card.
+        "data-test=\"waves\"",
+        "<title>Cloudflare-wide CDN outage, 18 Nov 2025 · Faultline</title>",
+        "property=\"og:title\" content=\"Cloudflare-wide CDN outage, 18 Nov 2025\"",
+        "name=\"twitter:card\" content=\"summary_large_image\"",
+        &format!("/incidents/{incident}/card.png\""),
     ] {
         assert!(
             html.contains(wanted),
             "{wanted:?} missing from the incident page"
         );
     }
+    assert!(!html.contains("edge_error (page by"), "raw evidence shown");
+    let waves = html.split("data-test=\"waves\"").nth(1).unwrap();
+    let waves = waves.split("</table>").next().unwrap();
+    assert_eq!(waves.matches("<tr>").count(), 3, "{waves}");
+    let card = reqwest::get(app.url(&format!("/incidents/{incident}/card.png")))
+        .await
+        .unwrap();
+    assert_eq!(card.status(), 200);
+    assert_eq!(card.headers()["content-type"], "image/png");
+    let png = card.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (1200, 630));
+    assert_eq!(
+        reqwest::get(app.url("/incidents/999/card.png"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let a = app.store.site_by_host("a.test").await.unwrap().unwrap().id;
     let own = app
         .store

@@ -149,3 +149,61 @@ pub fn cloudflare_minutes(
     }
     (members, probes)
 }
+
+/// A server over the database a whole scenario left behind.
+pub struct Replayed {
+    pub addr: std::net::SocketAddr,
+    pub store: store::Store,
+    stop: tokio_util::sync::CancellationToken,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Replayed {
+    /// Plays `file` from `scenarios/` to its end, then serves its database.
+    pub async fn start(file: &str) -> Self {
+        use server::sim::scenario::Scenario;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(file);
+        let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("replay.db");
+        let mut simulation = server::sim::simulate::Simulation::start(&scenario, &database)
+            .await
+            .unwrap();
+        simulation.run(&scenario).await;
+        // The last snapshot stays readable once the simulation has stopped.
+        let status = server::startup::replay_status(&simulation, &scenario);
+        simulation.finish(&scenario).await.unwrap();
+        let store = store::Store::open(&database).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = server::config::Config {
+            listen: addr,
+            database,
+            site_root: site_root(),
+            ..Default::default()
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let state = server::http::AppState::new(&config, store.clone()).with_status(status);
+        let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
+        Self {
+            addr,
+            store,
+            stop,
+            served,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn finish(self) {
+        self.stop.cancel();
+        self.served.await.unwrap().unwrap();
+        self.store.close().await;
+    }
+}
