@@ -191,21 +191,15 @@ mod store_impl {
     pub struct Explanations {
         kept: Arc<Mutex<HashMap<String, (Instant, Explanation)>>>,
         limiter: Arc<Limiter>,
-        seed: u64,
     }
 
     impl Default for Explanations {
         fn default() -> Self {
             let quota =
                 governor::Quota::per_minute(NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN));
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or_default();
             Self {
                 kept: Arc::default(),
                 limiter: Arc::new(governor::RateLimiter::keyed(quota)),
-                seed,
             }
         }
     }
@@ -227,7 +221,7 @@ mod store_impl {
         }
 
         pub fn keep(&self, answer: Explanation) -> String {
-            use std::hash::{Hash, Hasher};
+            use rand::RngCore;
             let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
             kept.retain(|_, (at, _)| at.elapsed() < KEEP_FOR);
             if kept.len() >= MAX_KEPT {
@@ -239,9 +233,11 @@ mod store_impl {
                     kept.remove(&oldest);
                 }
             }
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            (self.seed, kept.len(), Instant::now(), &answer.explanation).hash(&mut hasher);
-            let id = format!("{:016x}", hasher.finish());
+            // From the operating system's random source: an answer's link
+            // cannot be guessed from another's.
+            let mut bytes = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             kept.insert(id.clone(), (Instant::now(), answer));
             id
         }

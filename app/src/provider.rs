@@ -144,7 +144,9 @@ pub struct ProviderPage {
 /// A provider page's live updates, from the short memo.
 #[server]
 pub async fn poll_provider(id: String, window: String) -> Result<ProviderPage, AppError> {
-    let key = (id.clone(), window.clone());
+    // One key per page: the id as looked up, a window the page knows.
+    let window = Window::parse(&window).key().to_owned();
+    let key = (id.to_ascii_lowercase(), window.clone());
     crate::live::memoised(key, get_provider(id, window)).await
 }
 

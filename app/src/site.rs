@@ -437,6 +437,8 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, AppError> {
 /// A site page's live updates, from the short memo.
 #[server]
 pub async fn poll_site(host: String, window: String) -> Result<SitePage, AppError> {
+    // One key per page: the host as looked up, a window the page knows.
+    let window = Window::parse(&window).key().to_owned();
     let key = (host.to_ascii_lowercase(), window.clone());
     crate::live::memoised(key, get_site(host, window)).await
 }

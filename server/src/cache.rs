@@ -12,6 +12,13 @@
 //! Pages are also keyed by the status snapshot they were rendered from: once
 //! the correlator publishes a new one, no page of the old one is served, so
 //! a phase change reaches every page at once.
+//!
+//! Nothing a client sends can make another client get a different page or
+//! fill the memory: the key is the path, the query parameters pages read
+//! ([`PAGE_PARAMETERS`]; others are dropped) and whether gzip is acceptable
+//! as HTTP defines it; the render is asked for exactly that variant; the
+//! kept bodies are bounded in bytes; and a client that goes away during a
+//! render leaves no lock behind.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -34,6 +41,23 @@ pub const STALE_FOR: Duration = Duration::from_secs(60);
 const MAX_CACHED_BODY: usize = 4 * 1024 * 1024;
 /// Most pages kept; beyond it the oldest go first.
 const MAX_ENTRIES: usize = 4096;
+/// Most bytes of bodies kept in all; beyond it the oldest go first.
+pub const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
+/// The query parameters pages read; any other, or a value a page would
+/// ignore, is not part of a page's key and is not passed to its render.
+pub const PAGE_PARAMETERS: &[&str] = &["q", "now", "window"];
+/// Longest search kept in a key; a longer one is no page's parameter.
+const MAX_QUERY_VALUE: usize = 512;
+
+/// Whether a page reads `name=value` (see [`PAGE_PARAMETERS`]).
+fn page_parameter(name: &str, value: &str) -> bool {
+    match name {
+        "q" => value.len() <= MAX_QUERY_VALUE,
+        "now" => value == "1",
+        "window" => app::site::Window::ALL.iter().any(|w| w.key() == value),
+        _ => false,
+    }
+}
 /// Paths never cached: operational endpoints, server functions, admin.
 const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/api/", "/admin"];
 
@@ -58,6 +82,8 @@ impl Default for PageCache {
 #[derive(Default)]
 struct Inner {
     entries: HashMap<Key, Entry>,
+    /// Bytes of the kept bodies.
+    bytes: usize,
     /// Keys being rendered now, with a lock the waiting misses queue on.
     filling: HashMap<Key, Arc<tokio::sync::Mutex<()>>>,
 }
@@ -140,17 +166,34 @@ impl PageCache {
 
     fn put(&self, key: Key, entry: Entry) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if inner.entries.len() >= MAX_ENTRIES && !inner.entries.contains_key(&key) {
+        if let Some(old) = inner.entries.remove(&key) {
+            inner.bytes -= old.body.len();
+        }
+        while inner.entries.len() >= MAX_ENTRIES
+            || (!inner.entries.is_empty() && inner.bytes + entry.body.len() > MAX_CACHED_BYTES)
+        {
             let oldest = inner
                 .entries
                 .iter()
                 .min_by_key(|(_, e)| e.rendered_at)
                 .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                inner.entries.remove(&oldest);
+            match oldest.and_then(|oldest| inner.entries.remove(&oldest)) {
+                Some(removed) => inner.bytes -= removed.body.len(),
+                None => break,
             }
         }
+        inner.bytes += entry.body.len();
         inner.entries.insert(key, entry);
+    }
+
+    /// Pages kept, their bytes, and renders under way.
+    pub fn usage(&self) -> CacheUsage {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        CacheUsage {
+            pages: inner.entries.len(),
+            bytes: inner.bytes,
+            filling: inner.filling.len(),
+        }
     }
 
     fn release_refresh(&self, key: &Key) {
@@ -176,6 +219,29 @@ impl PageCache {
     }
 }
 
+/// What the cache holds now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub pages: usize,
+    pub bytes: usize,
+    /// Keys with a render under way (and their fill locks).
+    pub filling: usize,
+}
+
+/// A key's fill lock, let go of when dropped: on the way out of a render,
+/// and as well when the client went away and its request was dropped.
+struct Filling {
+    cache: PageCache,
+    key: Key,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Filling {
+    fn drop(&mut self) {
+        self.cache.forget_fill_lock(&self.key, &self.lock);
+    }
+}
+
 /// The middleware: serves from the cache, or renders through `next` and
 /// keeps the answer when it may be shared.
 pub async fn serve_cached(
@@ -186,6 +252,7 @@ pub async fn serve_cached(
     let Some(key) = cache_key(&request) else {
         return next.run(request).await;
     };
+    let request = for_variant(request, &key);
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
     let version = (cache.version)();
     if let Some(entry) = cache.get(&key, version) {
@@ -198,8 +265,12 @@ pub async fn serve_cached(
         }
     }
     // A miss: one render per page, the other requests wait for it.
-    let lock = cache.fill_lock(&key);
-    let _filling = lock.lock().await;
+    let filling = Filling {
+        cache: cache.clone(),
+        key: key.clone(),
+        lock: cache.fill_lock(&key),
+    };
+    let turn = filling.lock.lock().await;
     if let Some(entry) = cache.get(&key, version) {
         let age = entry.rendered_at.elapsed();
         if age < cache.fresh_for {
@@ -213,9 +284,50 @@ pub async fn serve_cached(
         }
         Rendered::Private(response) => response,
     };
-    drop(_filling);
-    cache.forget_fill_lock(&key, &lock);
+    drop(turn);
+    drop(filling);
     response
+}
+
+/// The request as the key's variant: only the page parameters in its
+/// query, and `Accept-Encoding` exactly `gzip` or absent, so what is
+/// rendered is what the key says.
+fn for_variant(mut request: Request, key: &Key) -> Request {
+    if let Ok(uri) = key.uri.parse() {
+        *request.uri_mut() = uri;
+    }
+    let headers = request.headers_mut();
+    headers.remove(header::ACCEPT_ENCODING);
+    if key.gzip {
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    request
+}
+
+/// Whether `Accept-Encoding` values accept gzip (RFC 9110, 12.5.3): codings
+/// are case-insensitive, `x-gzip` is gzip, `*` covers it unless gzip is
+/// named, and `q=0` refuses.
+pub fn accepts_gzip<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut gzip: Option<f32> = None;
+    let mut any: Option<f32> = None;
+    for coding in values.into_iter().flat_map(|value| value.split(',')) {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mut weight = 1.0_f32;
+        for parameter in parts {
+            if let Some((k, v)) = parameter.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("q") {
+                    weight = v.trim().parse().unwrap_or(0.0);
+                }
+            }
+        }
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(gzip.unwrap_or(0.0).max(weight)),
+            "*" => any = Some(weight),
+            _ => {}
+        }
+    }
+    gzip.or(any).is_some_and(|weight| weight > 0.0)
 }
 
 /// Renders a stale page again off the request path. The request is
@@ -225,6 +337,7 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
     let mut fresh = Request::new(Body::empty());
     *fresh.method_mut() = Method::GET;
     *fresh.uri_mut() = request.uri().clone();
+    // Already the key's variant: see `for_variant`.
     for name in [header::ACCEPT_ENCODING, header::ACCEPT, header::HOST] {
         if let Some(value) = request.headers().get(&name) {
             fresh.headers_mut().insert(name, value.clone());
@@ -317,15 +430,28 @@ fn cache_key(request: &Request) -> Option<Key> {
     if headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE) {
         return None;
     }
-    let gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|c| c.trim().starts_with("gzip")));
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| path.to_owned(), ToString::to_string);
+    let gzip = accepts_gzip(
+        headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    // Only the parameters pages read, in a fixed order, each once.
+    let mut kept: Vec<(String, String)> =
+        url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .filter(|(name, value)| page_parameter(name, value))
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+    kept.sort();
+    kept.dedup_by(|a, b| a.0 == b.0);
+    let uri = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(kept)
+            .finish();
+        format!("{path}?{query}")
+    };
     Some(Key { uri, gzip })
 }
 
@@ -436,6 +562,138 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(get(app.clone(), "/", None).await.2, "<html>render 2</html>");
         assert_eq!(renders.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn gzip_is_accepted_as_http_defines_it() {
+        for (header, wanted) in [
+            ("gzip", true),
+            ("GZIP", true),
+            ("x-gzip", true),
+            ("br, Gzip;q=0.5", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0.000", false),
+            ("identity", false),
+            ("*", true),
+            ("*;q=0", false),
+            ("gzip;q=0, *", false),
+            ("", false),
+            ("deflate, br", false),
+        ] {
+            assert_eq!(accepts_gzip([header]), wanted, "{header:?}");
+        }
+        assert!(accepts_gzip(["br", "gzip"]));
+    }
+
+    #[tokio::test]
+    async fn unknown_parameters_and_values_are_not_other_pages() {
+        let renders = Arc::new(AtomicUsize::new(0));
+        let cache = PageCache::default();
+        let app = app(cache.clone(), renders.clone());
+        for n in 0..2_000 {
+            let uri = match n % 3 {
+                0 => format!("/?utm_source={n}"),
+                1 => format!("/?window={n}x"),
+                _ => format!("/?now={n}&cb={n}"),
+            };
+            let request = Request::get(uri.as_str()).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.usage().pages, 1);
+        // A value a page reads is a page of its own.
+        get(app.clone(), "/?window=7d", None).await;
+        get(app.clone(), "/?window=7d&junk=1", None).await;
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_client_gone_during_a_render_leaves_no_lock() {
+        let renders = Arc::new(AtomicUsize::new(0));
+        let cache = PageCache::default();
+        let app = app(cache.clone(), renders.clone());
+        // The render takes 50 ms; the client leaves after 10.
+        let request = Request::get("/").body(Body::empty()).unwrap();
+        let gone =
+            tokio::time::timeout(Duration::from_millis(10), app.clone().oneshot(request)).await;
+        assert!(gone.is_err(), "the render was expected to take longer");
+        assert_eq!(cache.usage().filling, 0);
+        assert_eq!(get(app.clone(), "/", None).await.0, StatusCode::OK);
+        assert_eq!(cache.usage().filling, 0);
+    }
+
+    #[tokio::test]
+    async fn compressed_and_plain_answers_never_mix() {
+        let page = "<html>".to_owned() + &"a plain page ".repeat(200) + "</html>";
+        let body = page.clone();
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(move || async move { axum::response::Html(body) }),
+            )
+            .layer(tower_http::compression::CompressionLayer::new())
+            .layer(axum::middleware::from_fn_with_state(
+                PageCache::default(),
+                serve_cached,
+            ));
+        let ask = |encoding: Option<&'static str>| {
+            let app = app.clone();
+            async move {
+                let mut request = Request::get("/").body(Body::empty()).unwrap();
+                if let Some(encoding) = encoding {
+                    request
+                        .headers_mut()
+                        .insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
+                }
+                let response = app.oneshot(request).await.unwrap();
+                let gzip = response.headers().get(header::CONTENT_ENCODING).is_some();
+                let vary = response.headers().get(header::VARY).cloned();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (gzip, vary, body)
+            }
+        };
+        // Compressed variants first, under every spelling a client may use.
+        for encoding in ["GZIP", "x-gzip", "gzip;q=1, br"] {
+            let (gzip, vary, _) = ask(Some(encoding)).await;
+            assert!(gzip, "{encoding}");
+            assert_eq!(vary.unwrap(), "accept-encoding");
+        }
+        for encoding in [None, Some("identity"), Some("gzip;q=0")] {
+            let (gzip, vary, body) = ask(encoding).await;
+            assert!(!gzip, "{encoding:?}");
+            assert_eq!(body, page.as_bytes(), "{encoding:?}");
+            assert_eq!(vary.unwrap(), "accept-encoding");
+        }
+    }
+
+    #[test]
+    fn kept_bodies_stay_within_their_byte_bound() {
+        let cache = PageCache::default();
+        let body = Bytes::from(vec![b'x'; 9 * 1024 * 1024]);
+        for n in 0..20 {
+            let key = Key {
+                uri: format!("/page/{n}"),
+                gzip: false,
+            };
+            cache.put(
+                key,
+                Entry {
+                    status: StatusCode::OK,
+                    headers: HeaderMap::new(),
+                    body: body.clone(),
+                    etag: etag_of(b"x"),
+                    rendered_at: Instant::now(),
+                    version: 0,
+                    refreshing: false,
+                },
+            );
+            let usage = cache.usage();
+            assert!(usage.bytes <= MAX_CACHED_BYTES, "{usage:?}");
+        }
+        assert_eq!(cache.usage().pages, MAX_CACHED_BYTES / body.len());
     }
 
     #[tokio::test]

@@ -188,6 +188,18 @@ fn evidence(json: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A cell a spreadsheet shows as text, never runs: one starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (a formula to Excel, Sheets
+/// and LibreOffice) gets a leading apostrophe. Hosts, URLs and evidence
+/// come from the sites Faultline watches, so they are not trusted.
+fn inert_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// A CSV cell for an optional word: empty when there is none.
 fn word(spelling: Option<&str>) -> String {
     spelling.unwrap_or_default().to_owned()
@@ -252,26 +264,27 @@ pub async fn incident_csv(
         ])
         .map_err(write)?;
     for site in &sites {
+        let record = [
+            id.to_string(),
+            incident.provider.clone().unwrap_or_default(),
+            incident
+                .role
+                .map(Role::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            site.host.clone(),
+            site.url.clone(),
+            site.first_failure.clone(),
+            site.last_failure.clone(),
+            site.status.map(|s| s.to_string()).unwrap_or_default(),
+            word(site.failure.map(FailureClass::as_str)),
+            site.error_page_by.clone().unwrap_or_default(),
+            word(site.fault_side.map(FaultSide::as_str)),
+            word(site.fault.map(Fault::as_str)),
+            site.evidence.join(" | "),
+        ];
         writer
-            .write_record([
-                id.to_string(),
-                incident.provider.clone().unwrap_or_default(),
-                incident
-                    .role
-                    .map(Role::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                site.host.clone(),
-                site.url.clone(),
-                site.first_failure.clone(),
-                site.last_failure.clone(),
-                site.status.map(|s| s.to_string()).unwrap_or_default(),
-                word(site.failure.map(FailureClass::as_str)),
-                site.error_page_by.clone().unwrap_or_default(),
-                word(site.fault_side.map(FaultSide::as_str)),
-                word(site.fault.map(Fault::as_str)),
-                site.evidence.join(" | "),
-            ])
+            .write_record(record.iter().map(|field| inert_cell(field)))
             .map_err(write)?;
     }
     let body = writer
@@ -562,4 +575,32 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert_cell;
+
+    #[test]
+    fn formulas_reach_a_spreadsheet_as_text() {
+        for formula in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            assert_eq!(inert_cell(formula), format!("'{formula}"));
+        }
+        for plain in [
+            "example.com",
+            "https://example.com/",
+            "cf-ray: 8a1",
+            "",
+            "500",
+        ] {
+            assert_eq!(inert_cell(plain), plain);
+        }
+    }
 }

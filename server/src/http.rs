@@ -266,10 +266,11 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.site_summary().await {
         Ok(summary) => (
             StatusCode::OK,
+            // Status only: where the knowledge base lives and why an
+            // override was refused are for administrators (`/admin`).
             Json(json!({
                 "status": "ok",
                 "sites": summary.watched,
-                "knowledge": state.knowledge.status(),
             })),
         ),
         Err(error) => {

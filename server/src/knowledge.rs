@@ -27,7 +27,7 @@ pub struct KnowledgeConfig {
 
 const DEFAULT_RELOAD: Duration = Duration::from_secs(30);
 
-/// What the admin and `/healthz` show about the knowledge base.
+/// What the admin shows about the knowledge base.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KnowledgeStatus {
     /// `builtin`, or the override directory in force.

@@ -88,14 +88,20 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if missing) the database at `path`, in WAL mode with
-    /// `synchronous=NORMAL`, and applies pending migrations.
+    /// `synchronous=NORMAL`, and applies pending migrations. A directory or
+    /// database file it creates is readable by the owner only (0700, 0600);
+    /// SQLite gives its WAL and shared-memory files the database's mode.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            create_private_dir(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
+        create_private_file(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source: sqlx::Error::Io(source),
+        })?;
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -171,5 +177,28 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+}
+
+/// Creates `dir` and its missing parents, owner-only on Unix.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates an empty database file, owner-only on Unix, unless one exists
+/// (SQLite takes an empty file as a new database).
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
     }
 }

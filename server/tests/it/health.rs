@@ -9,6 +9,10 @@ async fn healthz_reports_ok_with_the_site_count() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["sites"], 0);
+    // Nothing about the server's files or errors, in public.
+    let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["sites", "status"]);
     app.stop().await;
 }
 
