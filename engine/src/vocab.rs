@@ -110,7 +110,7 @@ vocabulary! {
         /// The URL could not be parsed or has no host.
         InvalidUrl => "invalid_url", "the address is not a valid web address";
         /// The SSRF guard refused the scheme or the address.
-        BlockedTarget => "blocked_target", "the address is not one Faultline may probe (a private or reserved network)";
+        BlockedTarget => "blocked_target", "Faultline may not probe this address or port (a private or reserved network, or a port other than the web's)";
         DnsNxdomain => "dns_nxdomain", "the name does not exist in DNS";
         DnsServfail => "dns_servfail", "DNS failed to answer (SERVFAIL)";
         DnsTimeout => "dns_timeout", "DNS did not answer in time";

@@ -5,8 +5,9 @@
 //! CGNAT, link-local, unique-local, multicast, broadcast, unspecified,
 //! documentation and benchmarking ranges, and IPv6 forms that embed an IPv4
 //! address (mapped, compatible, NAT64, 6to4, Teredo), judged by the address
-//! they embed. Cloud metadata addresses are refused even when private targets
-//! are allowed.
+//! they embed. Cloud metadata and platform addresses (all of link-local,
+//! fd00:ec2::/32, Azure's 168.63.129.16, ...) are refused even when private
+//! targets are allowed. A policy may also name the only ports a URL may use.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -21,6 +22,9 @@ pub struct GuardPolicy {
     pub allow_private: bool,
     /// Allow these networks only, e.g. `["127.0.0.0/8"]` for a test fleet.
     pub allowed_networks: Vec<IpNet>,
+    /// Ports a URL may name (its scheme's default when it names none);
+    /// empty: any.
+    pub allowed_ports: Vec<u16>,
 }
 
 /// Why an address was refused.
@@ -48,7 +52,23 @@ impl GuardPolicy {
                 IpNet::V4(ipnet::Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
                 IpNet::V6(ipnet::Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
             ],
+            allowed_ports: Vec::new(),
         }
+    }
+
+    /// The public "check it now" policy: public addresses only, on the
+    /// web's two ports, whatever the watchlist prober allows.
+    pub fn public_web() -> Self {
+        Self {
+            allow_private: false,
+            allowed_networks: Vec::new(),
+            allowed_ports: vec![80, 443],
+        }
+    }
+
+    /// Whether a URL may name `port`.
+    pub fn allows_port(&self, port: u16) -> bool {
+        self.allowed_ports.is_empty() || self.allowed_ports.contains(&port)
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), Refusal> {
@@ -98,16 +118,17 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 fn is_metadata(ip: IpAddr) -> bool {
-    const V4: [Ipv4Addr; 4] = [
-        Ipv4Addr::new(169, 254, 169, 254), // AWS, GCP, Azure, OpenStack
-        Ipv4Addr::new(169, 254, 170, 2),   // AWS ECS task metadata
+    const V4: [Ipv4Addr; 3] = [
         Ipv4Addr::new(100, 100, 100, 200), // Alibaba Cloud
         Ipv4Addr::new(192, 0, 0, 192),     // Oracle Cloud
+        Ipv4Addr::new(168, 63, 129, 16),   // Azure platform (WireServer, DNS, health)
     ];
-    const V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)]; // AWS IMDS IPv6
     match ip {
-        IpAddr::V4(v4) => V4.contains(&v4),
-        IpAddr::V6(v6) => V6.contains(&v6),
+        // All of link-local: AWS, GCP, Azure and OpenStack metadata at
+        // 169.254.169.254, ECS at 169.254.170.2, and others elsewhere in it.
+        IpAddr::V4(v4) => v4.is_link_local() || V4.contains(&v4),
+        // fd00:ec2::/32, AWS's IPv6 metadata endpoints.
+        IpAddr::V6(v6) => v6.segments()[..2] == [0xfd00, 0x0ec2],
     }
 }
 
@@ -213,16 +234,25 @@ mod tests {
     fn allowing_private_targets_never_allows_metadata() {
         let policy = GuardPolicy {
             allow_private: true,
-            allowed_networks: vec![],
+            ..GuardPolicy::default()
         };
         assert!(!refused(&policy, "10.0.0.1"));
         assert!(!refused(&policy, "127.0.0.1"));
+        // Just outside: other private and public neighbours stay as they were.
+        assert!(!refused(&policy, "fd00:ec3::1"));
+        assert!(!refused(&policy, "168.63.129.17"));
+        assert!(!refused(&policy, "169.253.255.255"));
         for ip in [
             "169.254.169.254",
             "::ffff:169.254.169.254",
             "100.100.100.200",
             "fd00:ec2::254",
+            "fd00:ec2::23",
             "169.254.170.2",
+            "169.254.0.1",
+            "169.254.255.254",
+            "168.63.129.16",
+            "::ffff:168.63.129.16",
         ] {
             assert_eq!(
                 policy.check(ip.parse().unwrap()),

@@ -468,6 +468,15 @@ fn check_url(url: &url::Url, guard: &GuardPolicy) -> Result<Option<IpAddr>, Step
             detail: format!("scheme {} is not probed", url.scheme()),
         });
     }
+    if let Some(port) = url
+        .port_or_known_default()
+        .filter(|p| !guard.allows_port(*p))
+    {
+        return Err(StepFailure {
+            class: FailureClass::BlockedTarget,
+            detail: format!("port {port} is not probed"),
+        });
+    }
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),

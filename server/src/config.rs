@@ -36,6 +36,25 @@ pub struct Config {
     pub monitor: MonitorSettings,
     /// Provider files overlaying the builtin knowledge base.
     pub knowledge: crate::knowledge::KnowledgeConfig,
+    /// "Check it now" for sites not on the watchlist.
+    pub on_demand: OnDemandSettings,
+}
+
+/// The public "check it now" button. Its prober never takes the watchlist
+/// prober's `allow_private` or `allowed_networks`: it reaches public
+/// addresses only, on ports 80 and 443 only, also on redirects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnDemandSettings {
+    /// Offer the button (off: the check page says it only knows the
+    /// watchlist).
+    pub enabled: bool,
+}
+
+impl Default for OnDemandSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +135,7 @@ impl Default for Config {
             probe: probe::ProberConfig::default(),
             monitor: MonitorSettings::default(),
             knowledge: crate::knowledge::KnowledgeConfig::default(),
+            on_demand: OnDemandSettings::default(),
         }
     }
 }

@@ -50,6 +50,11 @@ impl OnDemandProber for LiveCheck {
                 None => format!("{}://{host}/", self.scheme),
             };
             let record = self.prober.probe_url(&url, chrono::Utc::now()).await;
+            // The detail names addresses and ports: for the log, not for
+            // a stranger's page.
+            if let Some(detail) = &record.detail {
+                tracing::debug!(check.host = host, check.detail = %detail, "check now");
+            }
             let knowledge = self.knowledge.current();
             let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
             let explanation = record.fault.as_ref().map(|_| {
@@ -74,7 +79,7 @@ impl OnDemandProber for LiveCheck {
                 ok: record.ok,
                 status: record.status,
                 failure: record.failure,
-                detail: record.detail.clone(),
+                detail: None,
                 explanation,
                 dns_ms: record.dns_ms,
                 ttfb_ms: record.ttfb_ms,

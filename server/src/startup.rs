@@ -72,7 +72,14 @@ impl Application {
         } else {
             None
         };
-        let on_demand = live_prober(config, &knowledge)?;
+        let on_demand = if config.on_demand.enabled {
+            // Its own policy: never the watchlist prober's private ranges.
+            let mut public = config.clone();
+            public.probe.guard = probe::GuardPolicy::public_web();
+            Some(live_prober(&public, &knowledge)?)
+        } else {
+            None
+        };
 
         // Nothing below fails, so no task is left behind by an error.
         let tasks = TaskTracker::new();
@@ -101,11 +108,12 @@ impl Application {
         if let Some(status) = status {
             state = state.with_status(status);
         }
-        let state = state
-            .with_knowledge(knowledge.clone())
-            .with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
+        let mut state = state.with_knowledge(knowledge.clone());
+        if let Some(on_demand) = on_demand {
+            state = state.with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
                 on_demand, knowledge,
             )));
+        }
         Ok(Self {
             listener,
             state,

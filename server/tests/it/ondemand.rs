@@ -144,3 +144,92 @@ async fn without_a_prober_the_page_says_checks_are_off() {
     );
     app.stop().await;
 }
+
+/// A real server built as `faultline serve` builds it, from `adjust`ed
+/// settings, with the monitor off; stopped when the check is done.
+async fn served(adjust: impl FnOnce(&mut server::config::Config)) -> (String, impl FnOnce()) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = server::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: dir.path().join("faultline.db"),
+        site_root: crate::support::site_root(),
+        ..Default::default()
+    };
+    config.monitor.enabled = false;
+    adjust(&mut config);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = server::startup::Application::build(&config, stop.clone())
+        .await
+        .unwrap();
+    let origin = format!("http://{}", app.address().unwrap());
+    let running = tokio::spawn(app.run_until_stopped());
+    (origin, move || {
+        stop.cancel();
+        drop(running);
+        drop(dir);
+    })
+}
+
+#[tokio::test]
+async fn the_public_check_never_takes_the_watchlist_probers_private_ranges() {
+    // Names a stranger may ask about, resolving where they must not lead.
+    let dns = DnsServer::start().await.unwrap();
+    let targets: [(&str, &str); 6] = [
+        ("loopback.test", "127.0.0.1"),
+        ("private.test", "10.1.2.3"),
+        ("home.test", "192.168.0.1"),
+        ("metadata.test", "169.254.169.254"),
+        ("azure.test", "168.63.129.16"),
+        ("local6.test", "::1"),
+    ];
+    for (name, ip) in targets {
+        dns.add_addresses(name, &[ip.parse().unwrap()]);
+    }
+    let nameserver = dns.addr();
+    let (origin, stop) = served(move |config| {
+        config.probe.nameservers = vec![nameserver];
+        // An operator who monitors internal hosts...
+        config.probe.guard.allow_private = true;
+        config.probe.guard.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    // ...does not open them to strangers.
+    for (name, ip) in targets {
+        let html = reqwest::get(format!("{origin}/check?q={name}&now=1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains(&format!("{name} is unreachable from here")),
+            "{name} was not refused: {html}"
+        );
+        assert!(
+            html.contains("Faultline may not probe this address or port"),
+            "{name}: {html}"
+        );
+        // No internal detail: no address, no connection error text.
+        for detail in [ip, "tcp connect", "Detail:"] {
+            assert!(!html.contains(detail), "{name} leaks {detail:?}: {html}");
+        }
+    }
+    stop();
+}
+
+#[tokio::test]
+async fn check_now_can_be_switched_off() {
+    let (origin, stop) = served(|config| config.on_demand.enabled = false).await;
+    let html = reqwest::get(format!("{origin}/check?q=unwatched.example"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("checks only the sites on its watchlist"),
+        "{html}"
+    );
+    assert!(!html.contains("data-test=\"check-now\""), "{html}");
+    stop();
+}

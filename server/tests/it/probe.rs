@@ -58,6 +58,12 @@ async fn origin() -> SocketAddr {
             .route("/private", get(private))
             .route("/hop", get(|| async { Redirect::temporary("/ok") }))
             .route(
+                "/to-port/{port}",
+                get(|Path(port): Path<u16>| async move {
+                    Redirect::temporary(&format!("http://127.0.0.1:{port}/ok"))
+                }),
+            )
+            .route(
                 "/to-intranet",
                 get(|| async { Redirect::temporary("http://intranet.test/") }),
             )
@@ -173,6 +179,33 @@ async fn redirects_are_followed_to_a_bound() {
 }
 
 #[tokio::test]
+async fn a_port_policy_holds_on_the_first_request_and_on_redirects() {
+    let addr = origin().await;
+    let other = origin().await;
+    let prober = prober(GuardPolicy {
+        allowed_ports: vec![addr.port()],
+        ..GuardPolicy::loopback_only()
+    });
+    let allowed = prober
+        .probe_url(&format!("http://{addr}/hop"), Utc::now())
+        .await;
+    assert!(allowed.ok, "{:?}", allowed.detail);
+    for url in [
+        format!("http://{other}/ok"),
+        format!("http://{addr}/to-port/{}", other.port()),
+    ] {
+        let record = prober.probe_url(&url, Utc::now()).await;
+        assert_eq!(
+            record.failure.map(|w| w.as_str()),
+            Some("blocked_target"),
+            "{url}: {:?}",
+            record.detail
+        );
+        assert!(record.detail.unwrap_or_default().contains("is not probed"));
+    }
+}
+
+#[tokio::test]
 async fn an_oversized_error_page_is_cut_at_the_limit() {
     let addr = origin().await;
     let record = prober(GuardPolicy::loopback_only())
@@ -242,7 +275,7 @@ async fn private_targets_are_refused_before_any_connection() {
     // Even with private targets allowed, metadata stays out of reach.
     let permissive = self::prober(GuardPolicy {
         allow_private: true,
-        allowed_networks: vec![],
+        ..GuardPolicy::default()
     });
     let record = permissive
         .probe_url(&format!("http://127.0.0.1:{port}/to-metadata"), Utc::now())
