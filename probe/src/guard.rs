@@ -97,8 +97,9 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     if s[..6] == [0; 6] && u32::from(low32) > 1 {
         return IpAddr::V4(low32);
     }
-    // NAT64 well-known prefix 64:ff9b::/96.
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // NAT64: the well-known prefix 64:ff9b::/96, and the local-use
+    // 64:ff9b:1::/48 (RFC 8215) read the same way.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
         return IpAddr::V4(low32);
     }
     // 6to4 2002:AABB:CCDD::/48 embeds AA.BB.CC.DD.
@@ -132,51 +133,67 @@ fn is_metadata(ip: IpAddr) -> bool {
     }
 }
 
+/// The IANA special-purpose address registries, every entry, with the
+/// multicast blocks: none of it is a public web server. Sources: IANA
+/// "IPv4 Special-Purpose Address Registry" and "IPv6 Special-Purpose
+/// Address Registry" (as updated 2024-07, RFC 6890 and its updates, with
+/// RFC 9637 and RFC 9602), RFC 5771 and RFC 4291 for multicast. IPv6
+/// forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo) are
+/// judged by [`canonical`] before this table is read.
+pub const SPECIAL_PURPOSE: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "\"this network\""),
+    ("10.0.0.0/8", "private (RFC 1918)"),
+    ("100.64.0.0/10", "carrier-grade NAT"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private (RFC 1918)"),
+    ("192.0.0.0/24", "IETF protocol assignment"),
+    ("192.0.2.0/24", "documentation"),
+    ("192.31.196.0/24", "AS112"),
+    ("192.52.193.0/24", "AMT"),
+    ("192.88.99.0/24", "6to4 relay anycast"),
+    ("192.168.0.0/16", "private (RFC 1918)"),
+    ("192.175.48.0/24", "AS112 direct delegation"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+    ("255.255.255.255/32", "broadcast"),
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped"),
+    ("64:ff9b::/96", "NAT64"),
+    ("64:ff9b:1::/48", "local-use NAT64"),
+    ("100::/64", "discard-only"),
+    ("2001::/23", "IETF protocol assignment"),
+    ("2001:db8::/32", "documentation"),
+    ("2002::/16", "6to4"),
+    ("2620:4f:8000::/48", "AS112 direct delegation"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "segment routing (SRv6)"),
+    ("fc00::/7", "unique-local"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local (deprecated)"),
+    ("ff00::/8", "multicast"),
+];
+
+/// [`SPECIAL_PURPOSE`], parsed once. An entry that does not parse is left
+/// out (a test checks that every one does).
+static SPECIAL: std::sync::LazyLock<Vec<(IpNet, &'static str)>> = std::sync::LazyLock::new(|| {
+    SPECIAL_PURPOSE
+        .iter()
+        .filter_map(|(net, name)| net.parse().ok().map(|net| (net, *name)))
+        .collect()
+});
+
+/// The registry entry `ip` falls in (the most specific), if any.
 fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private (RFC 1918)")
-            } else if a == 100 && (64..128).contains(&b) {
-                Some("carrier-grade NAT")
-            } else if v4.is_link_local() {
-                Some("link-local")
-            } else if v4.is_unspecified() || a == 0 {
-                Some("unspecified")
-            } else if v4.is_broadcast() {
-                Some("broadcast")
-            } else if v4.is_multicast() || a >= 240 {
-                Some("multicast or reserved")
-            } else if v4.is_documentation() || (a == 198 && (b == 18 || b == 19)) {
-                Some("documentation or benchmarking")
-            } else if a == 192 && b == 0 && c == 0 {
-                Some("IETF protocol assignment")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else if v6.is_multicast() {
-                Some("multicast")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("unique-local")
-            } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
-                Some("link-local")
-            } else if first == 0x2001 && v6.segments()[1] == 0xdb8 {
-                Some("documentation")
-            } else {
-                None
-            }
-        }
-    }
+    SPECIAL
+        .iter()
+        .filter(|(net, _)| net.contains(&ip))
+        .max_by_key(|(net, _)| net.prefix_len())
+        .map(|(_, name)| *name)
 }
 
 #[cfg(test)]
@@ -187,10 +204,93 @@ mod tests {
         policy.check(ip.parse().unwrap()).is_err()
     }
 
+    /// The address `offset` after `net`'s last (or before its first).
+    fn beside(net: &IpNet, after: bool) -> Option<IpAddr> {
+        match net {
+            IpNet::V4(net) => {
+                let edge = if after {
+                    u32::from(net.broadcast()).checked_add(1)
+                } else {
+                    u32::from(net.network()).checked_sub(1)
+                };
+                edge.map(|n| IpAddr::V4(Ipv4Addr::from(n)))
+            }
+            IpNet::V6(net) => {
+                let edge = if after {
+                    u128::from(net.broadcast()).checked_add(1)
+                } else {
+                    u128::from(net.network()).checked_sub(1)
+                };
+                edge.map(|n| IpAddr::V6(Ipv6Addr::from(n)))
+            }
+        }
+    }
+
+    #[test]
+    fn every_registry_range_is_refused_and_its_neighbours_are_not_it() {
+        assert_eq!(
+            SPECIAL.len(),
+            SPECIAL_PURPOSE.len(),
+            "an entry does not parse"
+        );
+        let policy = GuardPolicy::default();
+        for (net, name) in SPECIAL.iter() {
+            // Inside: its first and last address. Embedded IPv4 forms are
+            // judged by the address they carry, so test them with a
+            // private one inside.
+            let inside: Vec<IpAddr> = match *name {
+                "IPv4-mapped" => vec!["::ffff:10.0.0.1".parse().unwrap()],
+                "NAT64" => vec!["64:ff9b::a00:1".parse().unwrap()],
+                "local-use NAT64" => vec!["64:ff9b:1::a9fe:a9fe".parse().unwrap()],
+                "6to4" => vec!["2002:a00:1::1".parse().unwrap()],
+                _ => vec![net.network(), net.broadcast()],
+            };
+            for ip in inside {
+                assert!(policy.check(ip).is_err(), "{ip} in {net} ({name}) allowed");
+            }
+            // Just outside: in no entry, or in another one.
+            for ip in [beside(net, true), beside(net, false)]
+                .into_iter()
+                .flatten()
+            {
+                let outside = non_public_kind(canonical(ip));
+                assert!(!net.contains(&ip), "{ip} is inside {net}");
+                if let Some(kind) = outside {
+                    assert!(
+                        kind != *name || !net.contains(&ip),
+                        "{ip} beside {net} read as {kind}"
+                    );
+                }
+            }
+        }
+        // A public neighbour of each well-known private block answers.
+        for ip in [
+            "11.0.0.0",
+            "100.128.0.0",
+            "128.0.0.0",
+            "172.32.0.0",
+            "192.169.0.0",
+            "198.20.0.0",
+            "2a00::1",
+        ] {
+            assert!(policy.check(ip.parse().unwrap()).is_ok(), "{ip} refused");
+        }
+    }
+
     #[test]
     fn private_and_special_addresses_are_refused_by_default() {
         let policy = GuardPolicy::default();
         for ip in [
+            // Named in the hardening review.
+            "168.63.129.16",
+            "192.0.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "64:ff9b:1::a00:1",
+            "5f00::1",
+            "3fff::1",
+            "100::1",
             "127.0.0.1",
             "10.1.2.3",
             "172.16.0.1",
@@ -248,6 +348,8 @@ mod tests {
             "100.100.100.200",
             "fd00:ec2::254",
             "fd00:ec2::23",
+            // Local-use NAT64 carrying the metadata address.
+            "64:ff9b:1::a9fe:a9fe",
             "169.254.170.2",
             "169.254.0.1",
             "169.254.255.254",

@@ -170,20 +170,42 @@ async fn served(adjust: impl FnOnce(&mut server::config::Config)) -> (String, im
     })
 }
 
+/// An address inside each registry range, as a name may resolve to it.
+fn inside(net: &ipnet::IpNet, name: &str) -> std::net::IpAddr {
+    match name {
+        // Judged by the IPv4 address they carry: carry a private one.
+        "IPv4-mapped" => "::ffff:10.0.0.1".parse().unwrap(),
+        "NAT64" => "64:ff9b::a00:1".parse().unwrap(),
+        "local-use NAT64" => "64:ff9b:1::a9fe:a9fe".parse().unwrap(),
+        "6to4" => "2002:a00:1::1".parse().unwrap(),
+        _ => match net {
+            ipnet::IpNet::V4(v4) if v4.prefix_len() < 32 => {
+                std::net::Ipv4Addr::from(u32::from(v4.network()) + 1).into()
+            }
+            ipnet::IpNet::V6(v6) if v6.prefix_len() < 128 => {
+                std::net::Ipv6Addr::from(u128::from(v6.network()) + 1).into()
+            }
+            other => other.network(),
+        },
+    }
+}
+
 #[tokio::test]
-async fn the_public_check_never_takes_the_watchlist_probers_private_ranges() {
-    // Names a stranger may ask about, resolving where they must not lead.
+async fn the_public_check_refuses_every_special_range_whatever_the_watchlist_allows() {
+    // Names a stranger may ask about, each resolving into one registry
+    // range, and Azure's platform address.
     let dns = DnsServer::start().await.unwrap();
-    let targets: [(&str, &str); 6] = [
-        ("loopback.test", "127.0.0.1"),
-        ("private.test", "10.1.2.3"),
-        ("home.test", "192.168.0.1"),
-        ("metadata.test", "169.254.169.254"),
-        ("azure.test", "168.63.129.16"),
-        ("local6.test", "::1"),
-    ];
-    for (name, ip) in targets {
-        dns.add_addresses(name, &[ip.parse().unwrap()]);
+    let mut targets: Vec<(String, std::net::IpAddr)> = probe::guard::SPECIAL_PURPOSE
+        .iter()
+        .enumerate()
+        .map(|(n, (net, name))| {
+            let net: ipnet::IpNet = net.parse().unwrap();
+            (format!("special-{n}.test"), inside(&net, name))
+        })
+        .collect();
+    targets.push(("azure.test".to_owned(), "168.63.129.16".parse().unwrap()));
+    for (name, ip) in &targets {
+        dns.add_addresses(name, &[*ip]);
     }
     let nameserver = dns.addr();
     let (origin, stop) = served(move |config| {
@@ -193,9 +215,22 @@ async fn the_public_check_never_takes_the_watchlist_probers_private_ranges() {
         config.probe.guard.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
-    // ...does not open them to strangers.
-    for (name, ip) in targets {
-        let html = reqwest::get(format!("{origin}/check?q={name}&now=1"))
+    // ...does not open them to strangers. Each check comes from an address
+    // of its own, as many visitors' would, to stay within the per-client
+    // limit.
+    for (n, (name, ip)) in targets.iter().enumerate() {
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([
+                127,
+                0,
+                1,
+                u8::try_from(n + 1).unwrap(),
+            ]))
+            .build()
+            .unwrap();
+        let html = client
+            .get(format!("{origin}/check?q={name}&now=1"))
+            .send()
             .await
             .unwrap()
             .text()
@@ -203,14 +238,14 @@ async fn the_public_check_never_takes_the_watchlist_probers_private_ranges() {
             .unwrap();
         assert!(
             html.contains(&format!("{name} is unreachable from here")),
-            "{name} was not refused: {html}"
+            "{name} ({ip}) was not refused: {html}"
         );
         assert!(
             html.contains("Faultline may not probe this address or port"),
-            "{name}: {html}"
+            "{name} ({ip}): {html}"
         );
         // No internal detail: no address, no connection error text.
-        for detail in [ip, "tcp connect", "Detail:"] {
+        for detail in [ip.to_string().as_str(), "tcp connect", "Detail:"] {
             assert!(!html.contains(detail), "{name} leaks {detail:?}: {html}");
         }
     }
