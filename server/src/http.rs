@@ -162,6 +162,8 @@ pub fn router(state: AppState) -> Router {
             state.cache.clone(),
             crate::cache::serve_cached,
         ))
+        // On every answer, cached or not.
+        .layer(axum::middleware::from_fn(crate::tidy::security_headers))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

@@ -11,12 +11,25 @@
 //!   which a browser moves into `<body>`; we put them there ourselves.
 //!
 //! Hydration walks the same nodes either way.
+//!
+//! The same pass reads the page's inline scripts and answers with a
+//! Content-Security-Policy that allows exactly those (by their SHA-256),
+//! the app's own files and WebAssembly, and nothing else: a cached page
+//! keeps a policy that matches it, which a per-response nonce could not.
+//! [`security_headers`] gives every other answer a closed policy and the
+//! usual companions.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use base64::Engine as _;
+use sha2::Digest as _;
+
+/// The policy of every answer that is not a page: it runs nothing.
+const CLOSED_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Largest page rewritten; a larger one is passed on as it is.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -44,11 +57,79 @@ pub async fn tidy_pages(request: Request, next: Next) -> Response {
         }
     };
     let body = match std::str::from_utf8(&bytes) {
-        Ok(html) => Body::from(tidy(html)),
+        Ok(html) => {
+            let page = tidy(html);
+            if let Ok(policy) = HeaderValue::from_str(&page_policy(&page)) {
+                parts
+                    .headers
+                    .insert(header::CONTENT_SECURITY_POLICY, policy);
+            }
+            Body::from(page)
+        }
         Err(_) => Body::from(bytes),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, body)
+}
+
+/// Middleware, outermost: every answer says not to sniff types, not to be
+/// framed and how much of its address to pass on; one without a policy of
+/// its own (not a page) gets the closed one.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CLOSED_POLICY),
+        );
+    }
+    response
+}
+
+/// The policy for `page`: its own files, WebAssembly, and its inline
+/// scripts by hash.
+pub fn page_policy(page: &str) -> String {
+    let hashes: String = inline_scripts(page)
+        .map(|script| {
+            let digest = sha2::Sha256::digest(script.as_bytes());
+            format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The text of every `<script>` without a `src`, as the browser hashes it.
+fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
+    let mut rest = page;
+    std::iter::from_fn(move || loop {
+        let start = find_ignoring_case(rest, "<script")?;
+        let after = &rest[start..];
+        let open_end = after.find('>')? + 1;
+        let close = find_ignoring_case(&after[open_end..], "</script")?;
+        let open = &after[..open_end];
+        let body = &after[open_end..open_end + close];
+        rest = &after[open_end + close..];
+        if !open.contains(" src=") {
+            return Some(body);
+        }
+    })
 }
 
 /// The page with the three rewrites above; anything else is unchanged.
@@ -166,6 +247,30 @@ mod tests {
             tidied.ends_with("<script nonce=\"Xy-12\">__RESOLVED = 1;</script></body></html>"),
             "{tidied}"
         );
+    }
+
+    #[test]
+    fn the_policy_allows_the_pages_own_inline_scripts_only() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let page = "<html><head><script type=\"module\">boot()</script>\
+                    <script src=\"/pkg/a.js\"></script></head>\
+                    <body><SCRIPT>data = 1;</SCRIPT></body></html>";
+        let policy = super::page_policy(page);
+        for script in ["boot()", "data = 1;"] {
+            let hash = base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(script.as_bytes()));
+            assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy}");
+        }
+        assert_eq!(policy.matches("'sha256-").count(), 2, "{policy}");
+        for part in [
+            "frame-ancestors 'none'",
+            "'wasm-unsafe-eval'",
+            "object-src 'none'",
+        ] {
+            assert!(policy.contains(part), "{policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
     }
 
     #[test]

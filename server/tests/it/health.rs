@@ -213,3 +213,48 @@ async fn a_new_snapshot_reaches_the_cached_pages_at_once() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_policy_and_pages_allow_only_their_own_scripts() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/incidents",
+        "/explain",
+        "/healthz",
+        "/incidents.atom",
+        "/favicon.svg",
+    ] {
+        let response = reqwest::get(app.url(path)).await.unwrap();
+        let headers = response.headers().clone();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert!(headers.contains_key("referrer-policy"), "{path}");
+        let policy = headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        let body = response.text().await.unwrap();
+        if body.starts_with("<!DOCTYPE html>") {
+            // One hash per inline script, and scripts from the app only.
+            let inline = body.matches("<script").count() - body.matches("<script src=").count();
+            assert_eq!(
+                policy.matches("'sha256-").count(),
+                inline,
+                "{path}: {policy}"
+            );
+            assert!(
+                policy.contains("script-src 'self' 'wasm-unsafe-eval'"),
+                "{path}"
+            );
+        } else {
+            assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+        }
+    }
+    app.stop().await;
+}
