@@ -71,6 +71,8 @@ pub struct PageCache {
     refreshes: TaskTracker,
     /// The current snapshot's version.
     version: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Pages link to the origin each request names: keep them apart.
+    by_origin: bool,
 }
 
 impl Default for PageCache {
@@ -88,11 +90,14 @@ struct Inner {
     filling: HashMap<Key, Arc<tokio::sync::Mutex<()>>>,
 }
 
-/// Path and query, and whether the client takes gzip.
+/// Path and query, whether the client takes gzip, and (when no public
+/// address is configured, so pages link to the one the request named) that
+/// origin.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     uri: String,
     gzip: bool,
+    origin: String,
 }
 
 #[derive(Clone)]
@@ -126,7 +131,15 @@ impl PageCache {
             stale_for,
             refreshes: TaskTracker::new(),
             version: Arc::new(|| 0),
+            by_origin: false,
         }
+    }
+
+    /// Keys pages by the origin the request names too: for a server
+    /// without a configured public address, whose links follow `Host`.
+    pub fn by_origin(mut self) -> Self {
+        self.by_origin = true;
+        self
     }
 
     /// Keys pages by the snapshot version `version` reads.
@@ -249,7 +262,7 @@ pub async fn serve_cached(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = cache_key(&request) else {
+    let Some(key) = cache_key(&request, cache.by_origin) else {
         return next.run(request).await;
     };
     let request = for_variant(request, &key);
@@ -338,7 +351,12 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
     *fresh.method_mut() = Method::GET;
     *fresh.uri_mut() = request.uri().clone();
     // Already the key's variant: see `for_variant`.
-    for name in [header::ACCEPT_ENCODING, header::ACCEPT, header::HOST] {
+    for name in [
+        header::ACCEPT_ENCODING,
+        header::ACCEPT,
+        header::HOST,
+        header::HeaderName::from_static("x-forwarded-proto"),
+    ] {
         if let Some(value) = request.headers().get(&name) {
             fresh.headers_mut().insert(name, value.clone());
         }
@@ -417,7 +435,7 @@ fn answer(entry: &Entry, if_none_match: Option<&HeaderValue>, age: Duration) -> 
 }
 
 /// The key for a request that may be answered from the cache, if it may.
-fn cache_key(request: &Request) -> Option<Key> {
+fn cache_key(request: &Request, by_origin: bool) -> Option<Key> {
     if request.method() != Method::GET {
         return None;
     }
@@ -452,7 +470,12 @@ fn cache_key(request: &Request) -> Option<Key> {
             .finish();
         format!("{path}?{query}")
     };
-    Some(Key { uri, gzip })
+    let origin = if by_origin {
+        app::origin::origin_of(headers)
+    } else {
+        String::new()
+    };
+    Some(Key { uri, gzip, origin })
 }
 
 /// Only a complete, public success may be shared between clients.
@@ -677,6 +700,7 @@ mod tests {
             let key = Key {
                 uri: format!("/page/{n}"),
                 gzip: false,
+                origin: String::new(),
             };
             cache.put(
                 key,

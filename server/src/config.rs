@@ -38,6 +38,9 @@ pub struct Config {
     pub knowledge: crate::knowledge::KnowledgeConfig,
     /// "Check it now" for sites not on the watchlist.
     pub on_demand: OnDemandSettings,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are
+    /// believed; from anyone else they are dropped. Empty: nobody's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The public "check it now" button. Its prober never takes the watchlist
@@ -136,6 +139,7 @@ impl Default for Config {
             monitor: MonitorSettings::default(),
             knowledge: crate::knowledge::KnowledgeConfig::default(),
             on_demand: OnDemandSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub status: app::status::Status,
     /// Incidents' share cards already drawn.
     pub cards: crate::card::Cards,
+    /// Whose forwarded headers are believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -76,7 +78,13 @@ impl AppState {
             leptos,
             store,
             knowledge: Knowledge::builtin(),
-            cache: crate::cache::PageCache::default(),
+            // Without a public address, links follow each request's Host.
+            cache: if config.public_url.is_some() {
+                crate::cache::PageCache::default()
+            } else {
+                crate::cache::PageCache::default().by_origin()
+            },
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             explanations: app::explain::Explanations::default(),
             on_demand: None,
             public_origin: app::PublicOrigin::new(config.public_url.as_ref().map(url::Url::as_str)),
@@ -164,6 +172,12 @@ pub fn router(state: AppState) -> Router {
         ))
         // On every answer, cached or not.
         .layer(axum::middleware::from_fn(crate::tidy::security_headers))
+        // First of all: what a client says about proxies it came through
+        // counts only from a trusted proxy.
+        .layer(axum::middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            forwarded_only_from_trusted_proxies,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -248,6 +262,34 @@ async fn admin_gate_layer(
 
 /// Serves until `shutdown` is cancelled, then lets open requests and the
 /// page renders they started finish.
+/// Drops `Forwarded` and `X-Forwarded-*` from a request whose peer is not
+/// a trusted proxy, so no client can claim another scheme, host or address.
+async fn forwarded_only_from_trusted_proxies(
+    State(trusted): State<Arc<Vec<ipnet::IpNet>>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let believed = peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
+    if !believed {
+        let headers = request.headers_mut();
+        for name in [
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-real-ip",
+        ] {
+            headers.remove(name);
+        }
+    }
+    next.run(request).await
+}
+
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

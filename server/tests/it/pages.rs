@@ -442,3 +442,82 @@ async fn permalinks_use_the_configured_public_url() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_forged_host_or_scheme_changes_no_link_another_client_gets() {
+    let app = spawn_app().await;
+    let incident = populate(&app).await;
+    let genuine = format!("http://{}", app.addr);
+    let paths = [
+        format!("/incident/{incident}"),
+        format!("/incidents/{incident}/export.json"),
+        "/incidents.atom".to_owned(),
+        "/provider/cloudflare/incidents.atom".to_owned(),
+    ];
+    let client = reqwest::Client::new();
+    for path in &paths {
+        // First the forger, so a shared cache would keep the forged page...
+        let forged = client
+            .get(app.url(path))
+            .header("host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "evil.example")
+            .header("forwarded", "host=evil.example;proto=https")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // ...whose own answer may name what it asked for, but never a
+        // scheme from a proxy it is not.
+        assert!(!forged.contains("https://evil.example"), "{path}: {forged}");
+        // Then everyone else.
+        let body = client
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains("evil.example"), "{path}: {body}");
+        assert!(
+            body.contains(&format!("{genuine}/incident/{incident}")),
+            "{path} lacks {genuine}: {body}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_believed_about_the_scheme() {
+    let app = crate::support::spawn_app_with(|mut state| {
+        state.trusted_proxies = std::sync::Arc::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        state
+    })
+    .await;
+    let incident = populate(&app).await;
+    let client = reqwest::Client::new();
+    let json = |proto: Option<&'static str>| {
+        let mut request = client.get(app.url(&format!("/incidents/{incident}/export.json")));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["permalink"].as_str().unwrap().to_owned()
+        }
+    };
+    let host = app.addr;
+    assert_eq!(
+        json(Some("https")).await,
+        format!("https://{host}/incident/{incident}")
+    );
+    // The plain variant is its own page, not the proxied one.
+    assert_eq!(
+        json(None).await,
+        format!("http://{host}/incident/{incident}")
+    );
+    app.stop().await;
+}
