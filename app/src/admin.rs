@@ -18,6 +18,10 @@ use crate::incident::IncidentSummary;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "faultline_session";
+/// The session cookie's name over https: the `__Host-` prefix makes the
+/// browser refuse it unless it is `Secure`, for this host only, path `/`,
+/// so no sibling site can set one for us.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-faultline_session";
 /// Most bytes of a pasted watchlist read.
 pub const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 /// Longest note on an incident.
@@ -145,6 +149,7 @@ impl ImportFormat {
 /// wrong or the address tried too often.
 #[server(endpoint = "admin/login")]
 pub async fn admin_login(username: String, password: String) -> Result<(), AppError> {
+    refuse_cross_site()?;
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
     let client = client_address().await;
@@ -165,6 +170,8 @@ pub async fn admin_login(username: String, password: String) -> Result<(), AppEr
     };
     let Some(account) = verified else {
         tracing::warn!(?client, "failed admin sign-in");
+        let from = client.map(|ip| ip.to_string()).unwrap_or_default();
+        audit(&store, &username, "failed sign-in", &from).await;
         leptos_axum::redirect("/admin/login?failed=1");
         return Ok(());
     };
@@ -178,11 +185,12 @@ pub async fn admin_login(username: String, password: String) -> Result<(), AppEr
             now + session::LIFETIME,
         )
         .await?;
-    audit(&store, &account.username, "sign-in", "").await;
+    let from = client.map(|ip| ip.to_string()).unwrap_or_default();
+    audit(&store, &account.username, "sign-in", &from).await;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         // A hex token and fixed attributes: always a valid header value.
         if let Ok(value) =
-            http::HeaderValue::from_str(&session::cookie(&token, auth.secure_cookies))
+            http::HeaderValue::from_str(&session::cookie(&token, session::request_is_secure()))
         {
             response.append_header(http::header::SET_COOKIE, value);
         }
@@ -194,15 +202,22 @@ pub async fn admin_login(username: String, password: String) -> Result<(), AppEr
 /// Ends the session and clears the cookie.
 #[server(endpoint = "admin/logout")]
 pub async fn admin_logout() -> Result<(), AppError> {
+    refuse_cross_site()?;
     let store = expect_context::<store::Store>();
-    let auth = expect_context::<AdminAuth>();
+    if let Some(admin) = session::current_admin(&store).await? {
+        let from = client_address()
+            .await
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        audit(&store, &admin.username, "sign-out", &from).await;
+    }
     if let Some(token) = session::token_from_request() {
         store.end_session(&session::token_hash(&token)).await?;
     }
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         // Fixed attributes only: always a valid header value.
         if let Ok(value) =
-            http::HeaderValue::from_str(&session::expired_cookie(auth.secure_cookies))
+            http::HeaderValue::from_str(&session::expired_cookie(session::request_is_secure()))
         {
             response.append_header(http::header::SET_COOKIE, value);
         }
@@ -674,16 +689,9 @@ fn done(
 #[cfg(feature = "ssr")]
 async fn authorize_change(
 ) -> Result<Option<(store::AdminAccount, AdminAuth, store::Store)>, AppError> {
+    refuse_cross_site()?;
     let auth = expect_context::<AdminAuth>();
     let store = expect_context::<store::Store>();
-    let parts = use_context::<http::request::Parts>();
-    if let Some(parts) = &parts {
-        if !session::same_origin(&parts.headers) {
-            return Err(AppError::forbidden(
-                "Changes are only accepted from Faultline's own pages.",
-            ));
-        }
-    }
     let Some(admin) = session::current_admin(&store).await? else {
         leptos_axum::redirect("/admin/login");
         return Ok(None);
@@ -694,6 +702,18 @@ async fn authorize_change(
         ));
     }
     Ok(Some((admin, auth, store)))
+}
+
+/// Refuses a state-changing request that does not show it comes from
+/// Faultline's own pages.
+#[cfg(feature = "ssr")]
+fn refuse_cross_site() -> Result<(), AppError> {
+    match use_context::<http::request::Parts>() {
+        Some(parts) if !session::same_origin(&parts.headers) => Err(AppError::forbidden(
+            "Changes are only accepted from Faultline's own pages.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What an admin page's data is without a session.
@@ -857,7 +877,7 @@ mod server_side {
     }
 
     pub mod session {
-        use super::super::SESSION_COOKIE;
+        use super::super::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
         use leptos::prelude::*;
         use sha2::{Digest, Sha256};
 
@@ -881,42 +901,74 @@ mod server_side {
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         }
 
+        /// Whether this request reached us over https: the configured
+        /// public address says so, or a trusted proxy does (forwarded
+        /// headers from anyone else are dropped before this).
+        pub fn is_secure(configured_https: bool, headers: &http::HeaderMap) -> bool {
+            configured_https
+                || headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+        }
+
+        fn name(secure: bool) -> &'static str {
+            if secure {
+                SECURE_SESSION_COOKIE
+            } else {
+                SESSION_COOKIE
+            }
+        }
+
         pub fn cookie(token: &str, secure: bool) -> String {
-            let secure = if secure { "; Secure" } else { "" };
+            let (name, flag) = (name(secure), if secure { "; Secure" } else { "" });
             format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                "{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{flag}",
                 LIFETIME.num_seconds()
             )
         }
 
         pub fn expired_cookie(secure: bool) -> String {
-            let secure = if secure { "; Secure" } else { "" };
-            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+            let (name, flag) = (name(secure), if secure { "; Secure" } else { "" });
+            format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{flag}")
         }
 
-        /// The session token a request carries, if any.
-        pub fn token_in(headers: &http::HeaderMap) -> Option<String> {
+        /// The session token a request carries, if any: over https only in
+        /// the `__Host-` cookie.
+        pub fn token_in(headers: &http::HeaderMap, secure: bool) -> Option<String> {
             headers
                 .get_all(http::header::COOKIE)
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .flat_map(|value| value.split(';'))
                 .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == SESSION_COOKIE)
+                .find(|(cookie, _)| *cookie == name(secure))
                 .map(|(_, token)| token.to_owned())
                 .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
         }
 
-        pub(in super::super) fn token_from_request() -> Option<String> {
-            use_context::<http::request::Parts>().and_then(|parts| token_in(&parts.headers))
+        /// Whether the current request came over https.
+        pub(in super::super) fn request_is_secure() -> bool {
+            let configured =
+                use_context::<super::super::AdminAuth>().is_some_and(|auth| auth.secure_cookies);
+            use_context::<http::request::Parts>()
+                .is_some_and(|parts| is_secure(configured, &parts.headers))
+                || configured
         }
 
-        /// The administrator signed in on this request.
+        pub(in super::super) fn token_from_request() -> Option<String> {
+            let secure = request_is_secure();
+            use_context::<http::request::Parts>().and_then(|parts| token_in(&parts.headers, secure))
+        }
+
+        /// The administrator signed in on this request; `configured_https`:
+        /// the public address is https.
         pub async fn admin_for(
             store: &store::Store,
             headers: &http::HeaderMap,
+            configured_https: bool,
         ) -> Result<Option<store::AdminAccount>, store::StoreError> {
-            match token_in(headers) {
+            match token_in(headers, is_secure(configured_https, headers)) {
                 Some(token) => {
                     store
                         .session_admin(&token_hash(&token), chrono::Utc::now())
@@ -930,21 +982,29 @@ mod server_side {
             store: &store::Store,
         ) -> Result<Option<store::AdminAccount>, crate::error::AppError> {
             match use_context::<http::request::Parts>() {
-                Some(parts) => Ok(admin_for(store, &parts.headers).await?),
+                Some(parts) => {
+                    let configured = use_context::<super::super::AdminAuth>()
+                        .is_some_and(|auth| auth.secure_cookies);
+                    Ok(admin_for(store, &parts.headers, configured).await?)
+                }
                 None => Ok(None),
             }
         }
 
-        /// False when the browser says the request comes from another site:
-        /// `Sec-Fetch-Site: cross-site`, or an `Origin` that is not this
-        /// server's.
+        /// True only when the request shows it comes from this server's
+        /// own pages: an `Origin` naming this server, or, without one,
+        /// `Sec-Fetch-Site: same-origin` (or `none`, typed by the user).
+        /// Every supported browser sends one of them with a form; a request
+        /// with neither is refused (fail closed), and so is one another
+        /// site sent (`cross-site`, `same-site`).
         pub fn same_origin(headers: &http::HeaderMap) -> bool {
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            if header("sec-fetch-site") == Some("cross-site") {
-                return false;
+            match header("sec-fetch-site") {
+                Some("same-origin" | "none") | None => {}
+                Some(_) => return false,
             }
             match header("origin") {
-                None => true,
+                None => matches!(header("sec-fetch-site"), Some("same-origin" | "none")),
                 Some(origin) => {
                     let ours = crate::origin::origin_of(headers);
                     let host = |o: &str| {

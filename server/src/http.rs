@@ -154,7 +154,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // Admin pages need a session; server functions check their own.
         .layer(axum::middleware::from_fn_with_state(
-            state.store.clone(),
+            (state.store.clone(), state.public_origin.is_https()),
             admin_gate_layer,
         ))
         // Valid HTML from the framework's output; before compression.
@@ -231,7 +231,7 @@ fn admin_auth(state: &AppState) -> app::admin::AdminAuth {
 /// Sends requests for admin pages without a valid session to the sign-in
 /// page, and keeps every admin answer out of shared caches.
 async fn admin_gate_layer(
-    State(store): State<store::Store>,
+    State((store, https)): State<(store::Store, bool)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -239,7 +239,7 @@ async fn admin_gate_layer(
     let is_admin_page = (path == "/admin" || path.starts_with("/admin/")) && path != "/admin/login";
     let is_admin = is_admin_page || path == "/admin/login" || path.starts_with("/api/admin");
     if is_admin_page {
-        match app::admin::session::admin_for(&store, request.headers()).await {
+        match app::admin::session::admin_for(&store, request.headers(), https).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 return axum::response::Redirect::to("/admin/login").into_response();

@@ -451,3 +451,127 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
     assert!(page.contains("larger than 1024 KiB"), "{page}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_write_that_does_not_show_its_origin_is_refused_and_sign_ins_are_audited() {
+    let app = with_admin().await;
+    // A wrong password from this address is recorded with the address.
+    let (status, location, _) = post_form(
+        &app,
+        "/api/admin/login",
+        &[("username", "ada"), ("password", "not it")],
+        None,
+    )
+    .await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(location, "/admin/login?failed=1");
+    let audit = app.store.recent_audit(10).await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "failed sign-in"
+            && e.username == "ada"
+            && e.detail == "127.0.0.1"),
+        "{audit:?}"
+    );
+    let cookie = sign_in(&app).await;
+    let add = [
+        ("url", "a.example"),
+        ("name", ""),
+        ("tags", ""),
+        ("interval_s", ""),
+    ];
+    // Neither Origin nor Sec-Fetch-Site, or a sibling site: refused, for
+    // changes, sign-in and sign-out alike.
+    for (header, value) in [(None, ""), (Some("sec-fetch-site"), "same-site")] {
+        for (path, form) in [
+            ("/api/admin/sites/add", &add[..]),
+            (
+                "/api/admin/login",
+                &[("username", "ada"), ("password", PASSWORD)][..],
+            ),
+            ("/api/admin/logout", &[][..]),
+        ] {
+            let mut request = client()
+                .post(app.url(path))
+                .header("accept", "text/html")
+                .header(COOKIE, &cookie)
+                .form(form);
+            if let Some(header) = header {
+                request = request.header(header, value);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} {header:?}"
+            );
+        }
+    }
+    assert!(app.store.list_sites().await.unwrap().is_empty());
+    // The browser's own word is enough without an Origin.
+    let response = client()
+        .post(app.url("/api/admin/sites/add"))
+        .header("accept", "text/html")
+        .header("sec-fetch-site", "same-origin")
+        .header(COOKIE, &cookie)
+        .form(&add)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(app.store.list_sites().await.unwrap().len(), 1);
+    // Signing out is recorded too.
+    post_form(&app, "/api/admin/logout", &[], Some(&cookie)).await;
+    let audit = app.store.recent_audit(10).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "sign-out"), "{audit:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_only_and_secure() {
+    let app = crate::support::spawn_app_with(|mut state| {
+        state.public_origin = app::PublicOrigin::new(Some("https://status.example.org"));
+        state
+    })
+    .await;
+    let hash = app::admin::password::hash(PASSWORD).unwrap();
+    app.store
+        .create_admin("ada", &hash, chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, location, set_cookie) = post_form(
+        &app,
+        "/api/admin/login",
+        &[("username", "ada"), ("password", PASSWORD)],
+        None,
+    )
+    .await;
+    assert_eq!(location, "/admin");
+    let set_cookie = set_cookie.unwrap();
+    assert!(
+        set_cookie.starts_with("__Host-faultline_session="),
+        "{set_cookie}"
+    );
+    for attribute in ["Secure", "Path=/", "HttpOnly", "SameSite=Strict"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let admin = |cookie: String| {
+        let url = app.url("/admin");
+        async move {
+            client()
+                .get(url)
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(admin(cookie.clone()).await, StatusCode::OK);
+    // The same token under the plain name does not count over https.
+    let plain = cookie.replacen("__Host-", "", 1);
+    assert!(admin(plain).await.is_redirection());
+    app.stop().await;
+}
