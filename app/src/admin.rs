@@ -641,12 +641,7 @@ pub fn parse_utc(text: &str) -> Result<Option<DateTime<Utc>>, String> {
 
 #[cfg(feature = "ssr")]
 async fn client_address() -> Option<std::net::IpAddr> {
-    // Unknown without the connection's details; such clients share one
-    // sign-in budget.
-    leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .map(|info| info.0.ip())
-        .ok()
+    crate::client::address().await
 }
 
 #[cfg(feature = "ssr")]
@@ -801,7 +796,7 @@ mod server_side {
         /// Whether `client` may try to sign in now. Requests whose address
         /// is unknown share one budget.
         pub fn allow_login(&self, client: Option<IpAddr>) -> bool {
-            let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let key = crate::client::rate_key(client);
             let allowed = self.logins.check_key(&key).is_ok();
             self.logins.retain_recent();
             allowed

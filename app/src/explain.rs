@@ -63,10 +63,7 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), AppError>
     let explanations = expect_context::<Explanations>();
     let knowledge = expect_context::<std::sync::Arc<engine::KnowledgeBase>>();
     // Unknown without the connection's details; such clients share one budget.
-    let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .map(|info| info.0.ip())
-        .ok();
+    let client = crate::client::address().await;
     if !explanations.allow(client) {
         return Err(AppError::rate_limited(
             "Too many explanations from your address; try again in a minute.",
@@ -214,7 +211,7 @@ mod store_impl {
         /// Whether `client` may have another explanation now. Requests
         /// whose address is unknown share one budget.
         pub fn allow(&self, client: Option<IpAddr>) -> bool {
-            let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let key = crate::client::rate_key(client);
             let allowed = self.limiter.check_key(&key).is_ok();
             self.limiter.retain_recent();
             allowed

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod chart;
+pub mod client;
 pub mod error;
 pub mod explain;
 pub mod incident;

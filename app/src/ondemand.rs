@@ -45,10 +45,7 @@ pub async fn check_now(query: String) -> Result<OnDemandOutcome, AppError> {
         return Ok(OnDemandOutcome::Unavailable);
     };
     // Unknown without the connection's details; such clients share one budget.
-    let client = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .map(|info| info.0.ip())
-        .ok();
+    let client = crate::client::address().await;
     if !checks.allow(client) {
         return Err(AppError::rate_limited(
             "You have asked for several checks in a short time; try again in a minute.",
@@ -106,7 +103,7 @@ mod limits {
         /// Whether `client` may start another check now; unknown
         /// addresses share one budget.
         pub fn allow(&self, client: Option<IpAddr>) -> bool {
-            let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let key = crate::client::rate_key(client);
             let allowed = self.limiter.check_key(&key).is_ok();
             self.limiter.retain_recent();
             allowed

@@ -263,7 +263,9 @@ async fn admin_gate_layer(
 /// Serves until `shutdown` is cancelled, then lets open requests and the
 /// page renders they started finish.
 /// Drops `Forwarded` and `X-Forwarded-*` from a request whose peer is not
-/// a trusted proxy, so no client can claim another scheme, host or address.
+/// a trusted proxy, so no client can claim another scheme, host or address;
+/// behind a trusted proxy, the client address the limits key on is the one
+/// its `X-Forwarded-For` names.
 async fn forwarded_only_from_trusted_proxies(
     State(trusted): State<Arc<Vec<ipnet::IpNet>>>,
     mut request: axum::extract::Request,
@@ -273,8 +275,30 @@ async fn forwarded_only_from_trusted_proxies(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
-    let believed = peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
-    if !believed {
+    let trusted_ip = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let believed = peer.is_some_and(|ip| trusted_ip(&ip));
+    if believed {
+        // The client is the nearest address that is not one of our own
+        // proxies, reading the chain from our side.
+        let client = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted_ip(ip));
+        if let Some(client) = client {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                    client, 0,
+                )));
+        }
+    } else {
         let headers = request.headers_mut();
         for name in [
             "forwarded",

@@ -166,3 +166,57 @@ async fn an_explained_page_links_the_live_incident_of_its_provider() {
     assert!(link.contains("Cloudflare-wide outage"), "{link}");
     app.stop().await;
 }
+
+/// Statuses of `count` explanations posted as coming from `forwarded_for`.
+async fn posted_as(app: &crate::support::TestApp, forwarded_for: &str, count: usize) -> Vec<u16> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..count {
+        let response = client
+            .post(app.url("/api/explain"))
+            .header("x-forwarded-for", forwarded_for)
+            .form(&[("html", "<html>oops</html>"), ("headers", "")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn limits_key_on_the_real_client_only_behind_a_trusted_proxy() {
+    // Not trusted: a client cannot escape its budget by naming others.
+    let app = spawn_app().await;
+    let mut refused = 0;
+    for n in 0..30 {
+        refused += posted_as(&app, &format!("198.51.100.{n}"), 1)
+            .await
+            .iter()
+            .filter(|s| **s == 429)
+            .count();
+    }
+    assert!(
+        refused >= 5,
+        "forwarded addresses were believed: {refused} refused"
+    );
+    app.stop().await;
+
+    // Trusted: each client behind the proxy has its own budget, and an
+    // IPv6 client's whole /64 shares one.
+    let app = crate::support::spawn_app_with(|mut state| {
+        state.trusted_proxies = std::sync::Arc::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        state
+    })
+    .await;
+    let flooding = posted_as(&app, "2001:db8:1:2::1, 127.0.0.1", 25).await;
+    assert!(flooding.contains(&429), "{flooding:?}");
+    let same_block = posted_as(&app, "2001:db8:1:2::ffff", 1).await;
+    assert_eq!(same_block, [429]);
+    let someone_else = posted_as(&app, "2001:db8:1:3::1", 1).await;
+    assert_ne!(someone_else, [429]);
+    app.stop().await;
+}
