@@ -258,3 +258,28 @@ async fn every_answer_carries_a_policy_and_pages_allow_only_their_own_scripts() 
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ten_thousand_random_queries_leave_the_cache_bounded() {
+    let mut cache = None;
+    let app = crate::support::spawn_app_with(|state| {
+        cache = Some(state.cache.clone());
+        state
+    })
+    .await;
+    let cache = cache.unwrap();
+    let client = reqwest::Client::new();
+    let paths = ["/", "/incidents", "/explain", "/provider/cloudflare"];
+    for n in 0..10_000u32 {
+        let path = paths[n as usize % paths.len()];
+        let junk = format!("{path}?utm={n}&window={n}&now={n}&{n}={n}");
+        client.get(app.url(&junk)).send().await.unwrap();
+    }
+    let usage = cache.usage();
+    // One page per path (the provider page is a 404, never kept).
+    assert!(usage.pages <= paths.len(), "{usage:?}");
+    assert!(usage.bytes < 1024 * 1024, "{usage:?}");
+    assert_eq!(usage.filling, 0, "{usage:?}");
+    println!("after 10 000 random queries: {usage:?}");
+    app.stop().await;
+}
