@@ -843,8 +843,23 @@ mod server_side {
                 .map_err(|error| format!("cannot hash the password: {error}"))
         }
 
-        /// Checks a password against a PHC string, off the async threads.
+        /// Verifications running at once, whoever asks: each costs tens of
+        /// milliseconds of a core and 19 MiB, so a flood of sign-ins from
+        /// many addresses queues here instead of exhausting the machine.
+        const CONCURRENT_VERIFICATIONS: usize = 2;
+        /// How long a sign-in waits for its turn before it is refused.
+        const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+        static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> =
+            std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS));
+
+        /// Checks a password against a PHC string, off the async threads,
+        /// at most [`CONCURRENT_VERIFICATIONS`] at once; false when no turn
+        /// came in time.
         pub async fn verify(password: String, hash: String) -> bool {
+            let Ok(Ok(_turn)) = tokio::time::timeout(TURN_WAIT, TURNS.acquire()).await else {
+                return false;
+            };
             tokio::task::spawn_blocking(move || {
                 PasswordHash::new(&hash)
                     .map(|parsed| {

@@ -51,11 +51,16 @@ pub async fn check_now(query: String) -> Result<OnDemandOutcome, AppError> {
             "You have asked for several checks in a short time; try again in a minute.",
         ));
     }
+    let Some(_turn) = checks.turn() else {
+        return Err(AppError::rate_limited(
+            "Faultline is checking many sites for others right now; try again in a minute.",
+        ));
+    };
     Ok(OnDemandOutcome::Checked(checks.prober.check(&host).await))
 }
 
 #[cfg(feature = "ssr")]
-pub use limits::{OnDemand, OnDemandProber};
+pub use limits::{OnDemand, OnDemandProber, CONCURRENT_CHECKS};
 
 #[cfg(feature = "ssr")]
 mod limits {
@@ -82,7 +87,13 @@ mod limits {
     pub struct OnDemand {
         pub prober: Arc<dyn OnDemandProber>,
         limiter: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
+        /// Checks in flight, whoever asked.
+        in_flight: Arc<tokio::sync::Semaphore>,
     }
+
+    /// Checks in flight at once across all clients; one more is refused
+    /// as "busy" rather than queued.
+    pub const CONCURRENT_CHECKS: usize = 16;
 
     impl std::fmt::Debug for OnDemand {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,7 +108,14 @@ mod limits {
             Self {
                 prober,
                 limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CHECKS)),
             }
+        }
+
+        /// A turn to run one check, if fewer than [`CONCURRENT_CHECKS`]
+        /// are running.
+        pub fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+            self.in_flight.clone().try_acquire_owned().ok()
         }
 
         /// Whether `client` may start another check now; unknown

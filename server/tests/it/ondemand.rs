@@ -268,3 +268,63 @@ async fn check_now_can_be_switched_off() {
     assert!(!html.contains("data-test=\"check-now\""), "{html}");
     stop();
 }
+
+/// A prober that takes its time, as a slow site does.
+struct Slow;
+
+impl app::ondemand::OnDemandProber for Slow {
+    fn check<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = app::ondemand::OnDemandResult> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            app::ondemand::OnDemandResult {
+                host: host.to_owned(),
+                url: format!("https://{host}/"),
+                ok: true,
+                status: Some(200),
+                failure: None,
+                detail: None,
+                explanation: None,
+                dns_ms: None,
+                ttfb_ms: None,
+                total_ms: None,
+                providers: Vec::new(),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn checks_in_flight_are_capped_for_everyone() {
+    let app = spawn_app_with(|state| state.with_on_demand(Arc::new(Slow))).await;
+    let ask = |n: u8| {
+        let url = app.url(&format!("/check?q=site-{n}.example&now=1"));
+        async move {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 2, n]))
+                .build()
+                .unwrap()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // As many visitors as there are turns, each from an address of its own.
+    let busy: Vec<_> = (1..=app::ondemand::CONCURRENT_CHECKS as u8)
+        .map(|n| tokio::spawn(ask(n)))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(ask(200).await, 429, "one more check was not refused");
+    for handle in busy {
+        assert_eq!(handle.await.unwrap(), 200);
+    }
+    assert_eq!(ask(201).await, 200, "a turn did not come back");
+    app.stop().await;
+}
