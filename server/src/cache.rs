@@ -414,6 +414,12 @@ fn answer(entry: &Entry, if_none_match: Option<&HeaderValue>, age: Duration) -> 
     let mut response = if not_modified {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
+        // A browser merges a 304's headers into the page it kept: the
+        // page's own policy must come with it, or another would replace it.
+        if let Some(policy) = entry.headers.get(header::CONTENT_SECURITY_POLICY) {
+            r.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+        }
         r
     } else {
         let mut r = Response::new(Body::from(entry.body.clone()));

@@ -87,7 +87,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
-    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+    // A 304 updates the headers of the page the browser kept: it must not
+    // bring the closed policy in place of the page's.
+    let revalidated = response.status() == axum::http::StatusCode::NOT_MODIFIED;
+    let headers = response.headers_mut();
+    if !revalidated && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CLOSED_POLICY),

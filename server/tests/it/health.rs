@@ -283,3 +283,27 @@ async fn ten_thousand_random_queries_leave_the_cache_bounded() {
     println!("after 10 000 random queries: {usage:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_revalidated_page_keeps_its_own_policy() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let first = client.get(app.url("/")).send().await.unwrap();
+    let policy = first.headers()["content-security-policy"].clone();
+    let etag = first.headers()["etag"].clone();
+    assert!(policy.to_str().unwrap().contains("'sha256-"), "{policy:?}");
+    let again = client
+        .get(app.url("/"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // The browser merges these headers into the page it kept: the page's
+    // policy, never the closed one of other answers.
+    assert_eq!(
+        again.headers().get("content-security-policy"),
+        Some(&policy)
+    );
+    app.stop().await;
+}
