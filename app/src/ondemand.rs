@@ -34,11 +34,33 @@ pub enum OnDemandOutcome {
     Unavailable,
 }
 
+/// The host a search means: a domain or a URL, any case, with or without
+/// scheme, path or port; international names in their ASCII form.
+#[cfg(feature = "ssr")]
+pub fn normalise_query(query: &str) -> Option<String> {
+    let query = query.trim();
+    if query.is_empty() || query.len() > 2048 {
+        return None;
+    }
+    let with_scheme = if query.contains("://") {
+        query.to_owned()
+    } else {
+        format!("https://{query}")
+    };
+    let url = url::Url::parse(&with_scheme).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    let domain = matches!(url.host(), Some(url::Host::Domain(_)));
+    (domain && host.contains('.')).then_some(host)
+}
+
 /// Probes `query` (a domain or URL) once, now; refused when this client
 /// asked for too many checks just now.
 #[server]
 pub async fn check_now(query: String) -> Result<OnDemandOutcome, AppError> {
-    let Some(host) = crate::site::normalise_query(&query) else {
+    let Some(host) = normalise_query(&query) else {
         return Ok(OnDemandOutcome::Invalid);
     };
     let Some(checks) = use_context::<OnDemand>() else {

@@ -363,28 +363,6 @@ impl Series {
     }
 }
 
-/// The host a search means: a domain or a URL, any case, with or without
-/// scheme, path or port; international names in their ASCII form.
-#[cfg(feature = "ssr")]
-pub fn normalise_query(query: &str) -> Option<String> {
-    let query = query.trim();
-    if query.is_empty() || query.len() > 2048 {
-        return None;
-    }
-    let with_scheme = if query.contains("://") {
-        query.to_owned()
-    } else {
-        format!("https://{query}")
-    };
-    let url = url::Url::parse(&with_scheme).ok()?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return None;
-    }
-    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
-    let domain = matches!(url.host(), Some(url::Host::Domain(_)));
-    (domain && host.contains('.')).then_some(host)
-}
-
 /// What a search found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CheckOutcome {
@@ -410,7 +388,7 @@ pub async fn check_site(query: String) -> Result<CheckOutcome, AppError> {
         let name = crate::knowledge::provider_name(&id);
         return Ok(CheckOutcome::Provider { id, name });
     }
-    let Some(host) = normalise_query(&query) else {
+    let Some(host) = crate::ondemand::normalise_query(&query) else {
         return Ok(CheckOutcome::Invalid);
     };
     let alternative = match host.strip_prefix("www.") {
@@ -612,7 +590,11 @@ mod tests {
             ("127.0.0.1", None),
             ("ftp://example.com", None),
         ] {
-            assert_eq!(normalise_query(query).as_deref(), host, "{query:?}");
+            assert_eq!(
+                crate::ondemand::normalise_query(query).as_deref(),
+                host,
+                "{query:?}"
+            );
         }
     }
 

@@ -55,12 +55,13 @@ impl Cards {
 /// `GET /incidents/{id}/card.png`.
 pub async fn incident_card(
     State(state): State<ExportState>,
+    State(cards): State<Cards>,
     Path(id): Path<String>,
 ) -> Result<Response, ExportError> {
     let id = id.parse::<i64>().map_err(|_| ExportError::NotFound)?;
     let snapshot = state.status.snapshot();
     let key = (id, snapshot.version);
-    let png = match state.cards.get(key) {
+    let png = match cards.get(key) {
         Some(png) => png,
         None => {
             let incident = state
@@ -77,7 +78,7 @@ pub async fn incident_card(
                 .await
                 .map_err(|e| ExportError::Write(e.to_string()))??;
             let png = Arc::new(png);
-            state.cards.keep(key, Arc::clone(&png));
+            cards.keep(key, Arc::clone(&png));
             png
         }
     };

@@ -28,8 +28,6 @@ pub struct ExportState {
     pub knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
     /// The snapshot the figures of an open incident come from.
     pub status: app::status::Status,
-    /// Share cards already drawn.
-    pub cards: crate::card::Cards,
 }
 
 impl ExportState {
@@ -56,7 +54,6 @@ where
         .route("/incidents.atom", get(incidents_feed))
         .route("/incidents/{id}/export.csv", get(incident_csv))
         .route("/incidents/{id}/export.json", get(incident_json))
-        .route("/incidents/{id}/card.png", get(crate::card::incident_card))
         .route("/provider/{id}/incidents.atom", get(provider_feed))
 }
 

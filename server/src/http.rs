@@ -57,8 +57,13 @@ impl FromRef<AppState> for crate::export::ExportState {
             public_origin: state.public_origin.clone(),
             knowledge: state.knowledge.clone(),
             status: state.status.clone(),
-            cards: state.cards.clone(),
         }
+    }
+}
+
+impl FromRef<AppState> for crate::card::Cards {
+    fn from_ref(state: &AppState) -> Self {
+        state.cards.clone()
     }
 }
 
@@ -129,6 +134,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::export::routes())
+        .route("/incidents/{id}/card.png", get(crate::card::incident_card))
         .leptos_routes_with_context(
             &state,
             routes,
