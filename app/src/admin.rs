@@ -6,7 +6,9 @@
 //! so the pages work the same with and without JavaScript. Sessions are
 //! random tokens in an `HttpOnly`, `SameSite=Strict` cookie; the database
 //! keeps only their SHA-256. Passwords are argon2id hashes. Sign-in is rate
-//! limited per client address, changes per administrator, and a change whose
+//! limited per client address and slowed per account (a delay, not a lock;
+//! an address the account signed in from before skips it), changes per
+//! administrator, and a change whose
 //! `Origin` is another site is refused.
 
 use chrono::{DateTime, Utc};
@@ -158,6 +160,17 @@ pub async fn admin_login(username: String, password: String) -> Result<(), AppEr
         return Ok(());
     }
     let username = username.trim().to_owned();
+    if let Some(wait) = auth.account_wait(&username) {
+        // Only a place this account signed in from before skips the wait:
+        // a flood of guesses from everywhere slows the account down for
+        // strangers, never for its owner at home.
+        if !known_address(&store, &username, client).await {
+            tracing::warn!(?client, "sign-in during an account's backoff");
+            tracing::debug!(wait.s = wait.as_secs(), "account backoff");
+            leptos_axum::redirect("/admin/login?failed=wait");
+            return Ok(());
+        }
+    }
     let account = store.admin_credentials(&username).await?;
     let verified = match account {
         Some((account, hash)) => password::verify(password, hash).await.then_some(account),
@@ -169,12 +182,14 @@ pub async fn admin_login(username: String, password: String) -> Result<(), AppEr
         }
     };
     let Some(account) = verified else {
+        auth.account_failed(&username);
         tracing::warn!(?client, "failed admin sign-in");
         let from = client.map(|ip| ip.to_string()).unwrap_or_default();
         audit(&store, &username, "failed sign-in", &from).await;
         leptos_axum::redirect("/admin/login?failed=1");
         return Ok(());
     };
+    auth.account_succeeded(&username);
     let token = session::new_token();
     let now = Utc::now();
     store
@@ -458,13 +473,42 @@ pub async fn admin_update_site(
         interval_s: Some(checked.interval_s),
     };
     store.update_site(id, &changes).await?;
-    audit(&store, &admin.username, "edit site", &site.host).await;
+    audit(
+        &store,
+        &admin.username,
+        "edit site",
+        &edit_detail(&site, &changes),
+    )
+    .await;
     done(
         &auth,
         &admin,
         "/admin/sites",
         Ok(format!("Saved {}.", site.host)),
     )
+}
+
+/// What an edit changed, before and after, for the audit trail:
+/// `shop.example: name "Shop" → "The shop"; interval 60 s → 30 s`.
+#[cfg(feature = "ssr")]
+fn edit_detail(site: &store::Site, changes: &store::SiteChanges) -> String {
+    let mut changed = Vec::new();
+    if let Some(name) = changes.name.as_ref().filter(|name| **name != site.name) {
+        changed.push(format!("name {:?} → {name:?}", site.name));
+    }
+    if let Some(tags) = changes.tags.as_ref().map(|tags| tags.join(",")) {
+        if tags != site.tags {
+            changed.push(format!("tags {:?} → {tags:?}", site.tags));
+        }
+    }
+    if let Some(interval) = changes.interval_s.filter(|s| *s != site.interval_s) {
+        changed.push(format!("interval {} s → {interval} s", site.interval_s));
+    }
+    if changed.is_empty() {
+        format!("{}: nothing changed", site.host)
+    } else {
+        format!("{}: {}", site.host, changed.join("; "))
+    }
 }
 
 /// Stops watching a site (its history stays), or watches it again.
@@ -644,6 +688,30 @@ async fn client_address() -> Option<std::net::IpAddr> {
     crate::client::address().await
 }
 
+/// Whether the account signed in from the client's address (an IPv6
+/// client's /64) within the last 30 days.
+#[cfg(feature = "ssr")]
+async fn known_address(
+    store: &store::Store,
+    username: &str,
+    client: Option<std::net::IpAddr>,
+) -> bool {
+    let Some(client) = client else { return false };
+    let since = Utc::now() - chrono::TimeDelta::days(30);
+    match store.admin_sign_in_addresses(username, since, 50).await {
+        Ok(addresses) => addresses
+            .iter()
+            .filter_map(|text| text.parse().ok())
+            .any(|known| {
+                crate::client::rate_key(Some(known)) == crate::client::rate_key(Some(client))
+            }),
+        Err(error) => {
+            tracing::error!(%error, "cannot read where an account signed in from");
+            false
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 async fn audit(store: &store::Store, username: &str, action: &str, detail: &str) {
     if let Err(error) = store
@@ -718,7 +786,9 @@ fn signed_out() -> AppError {
 }
 
 #[cfg(feature = "ssr")]
-pub use server_side::{password, session, AdminAuth, ParsedWatchlist, WatchlistRules};
+pub use server_side::{
+    password, session, AccountBackoff, AdminAuth, ParsedWatchlist, WatchlistRules,
+};
 
 #[cfg(feature = "ssr")]
 mod server_side {
@@ -727,6 +797,7 @@ mod server_side {
     use std::net::IpAddr;
     use std::num::NonZeroU32;
     use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    use std::time::{Duration, Instant};
 
     /// Sign-in attempts per client address per minute.
     const LOGINS_PER_MINUTE: u32 = 5;
@@ -761,6 +832,7 @@ mod server_side {
     #[derive(Clone)]
     pub struct AdminAuth {
         logins: Arc<Keyed<IpAddr>>,
+        accounts: Arc<Mutex<AccountBackoff>>,
         changes: Arc<Keyed<i64>>,
         flashes: Arc<Mutex<HashMap<i64, Flash>>>,
         pub(super) rules: Arc<dyn WatchlistRules>,
@@ -785,6 +857,7 @@ mod server_side {
                 |n: u32| governor::Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
             Self {
                 logins: Arc::new(governor::RateLimiter::keyed(per_minute(LOGINS_PER_MINUTE))),
+                accounts: Arc::default(),
                 changes: Arc::new(governor::RateLimiter::keyed(per_minute(CHANGES_PER_MINUTE))),
                 flashes: Arc::default(),
                 rules,
@@ -800,6 +873,24 @@ mod server_side {
             let allowed = self.logins.check_key(&key).is_ok();
             self.logins.retain_recent();
             allowed
+        }
+
+        /// How long sign-ins to `username` must still wait after its
+        /// failures, if at all.
+        pub fn account_wait(&self, username: &str) -> Option<Duration> {
+            self.backoff().wait(username, Instant::now())
+        }
+
+        pub(super) fn account_failed(&self, username: &str) {
+            self.backoff().failed(username, Instant::now());
+        }
+
+        pub(super) fn account_succeeded(&self, username: &str) {
+            self.backoff().succeeded(username);
+        }
+
+        fn backoff(&self) -> std::sync::MutexGuard<'_, AccountBackoff> {
+            self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
         }
 
         pub fn allow_change(&self, admin_id: i64) -> bool {
@@ -824,6 +915,77 @@ mod server_side {
         pub(super) fn decoy_hash(&self) -> &'static str {
             static DECOY: OnceLock<String> = OnceLock::new();
             DECOY.get_or_init(|| password::hash(&super::session::new_token()).unwrap_or_default())
+        }
+    }
+
+    /// Failed sign-ins per account name, from wherever they came. After
+    /// [`AccountBackoff::FREE_FAILURES`] failures each further attempt must
+    /// wait twice as long as the last (1 s, 2 s, 4 s … at most a minute): a
+    /// delay that makes guessing slow, never a lock. Unknown names are
+    /// counted like real ones, so the wait tells nothing about which exist.
+    #[derive(Debug, Default)]
+    pub struct AccountBackoff {
+        accounts: HashMap<String, Failures>,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct Failures {
+        count: u32,
+        last: Instant,
+    }
+
+    impl AccountBackoff {
+        /// Failures allowed before any wait.
+        pub const FREE_FAILURES: u32 = 5;
+        /// The longest wait.
+        pub const MAX_WAIT: Duration = Duration::from_secs(60);
+        /// Failures are forgotten after this long without another.
+        const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+        /// Account names remembered at most; past it the oldest go.
+        const MAX_ACCOUNTS: usize = 10_000;
+
+        fn key(username: &str) -> String {
+            username.trim().to_lowercase()
+        }
+
+        /// How long the next attempt for `username` must still wait.
+        pub fn wait(&self, username: &str, now: Instant) -> Option<Duration> {
+            let failures = self.accounts.get(&Self::key(username))?;
+            if failures.count < Self::FREE_FAILURES {
+                return None;
+            }
+            let doublings = (failures.count - Self::FREE_FAILURES).min(6);
+            let delay = Duration::from_secs(1 << doublings).min(Self::MAX_WAIT);
+            let ready = failures.last + delay;
+            (ready > now).then(|| ready - now)
+        }
+
+        pub fn failed(&mut self, username: &str, now: Instant) {
+            self.accounts
+                .retain(|_, f| now.saturating_duration_since(f.last) < Self::FORGET_AFTER);
+            if self.accounts.len() >= Self::MAX_ACCOUNTS {
+                if let Some(oldest) = self
+                    .accounts
+                    .iter()
+                    .min_by_key(|(_, f)| f.last)
+                    .map(|(name, _)| name.clone())
+                {
+                    self.accounts.remove(&oldest);
+                }
+            }
+            let failures = self
+                .accounts
+                .entry(Self::key(username))
+                .or_insert(Failures {
+                    count: 0,
+                    last: now,
+                });
+            failures.count = failures.count.saturating_add(1);
+            failures.last = now;
+        }
+
+        pub fn succeeded(&mut self, username: &str) {
+            self.accounts.remove(&Self::key(username));
         }
     }
 

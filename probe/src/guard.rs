@@ -7,7 +7,8 @@
 //! address (mapped, compatible, NAT64, 6to4, Teredo), judged by the address
 //! they embed. Cloud metadata and platform addresses (all of link-local,
 //! fd00:ec2::/32, Azure's 168.63.129.16, ...) are refused even when private
-//! targets are allowed. A policy may also name the only ports a URL may use.
+//! targets are allowed, and so are the server's own public addresses. A
+//! policy may also name the only ports a URL may use.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -25,12 +26,19 @@ pub struct GuardPolicy {
     /// Ports a URL may name (its scheme's default when it names none);
     /// empty: any.
     pub allowed_ports: Vec<u16>,
+    /// This server's own public addresses, refused whatever else is
+    /// allowed: a probe of ourselves reaches services bound to every
+    /// interface that the public must not. Found at start-up, never
+    /// configured.
+    #[serde(skip)]
+    pub own_addresses: Vec<IpAddr>,
 }
 
 /// Why an address was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     Metadata,
+    Own,
     NonPublic(&'static str),
 }
 
@@ -38,6 +46,7 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Metadata => f.write_str("a cloud metadata address"),
+            Refusal::Own => f.write_str("this server's own address"),
             Refusal::NonPublic(kind) => write!(f, "a {kind} address"),
         }
     }
@@ -53,6 +62,7 @@ impl GuardPolicy {
                 IpNet::V6(ipnet::Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
             ],
             allowed_ports: Vec::new(),
+            own_addresses: Vec::new(),
         }
     }
 
@@ -63,6 +73,7 @@ impl GuardPolicy {
             allow_private: false,
             allowed_networks: Vec::new(),
             allowed_ports: vec![80, 443],
+            own_addresses: Vec::new(),
         }
     }
 
@@ -76,6 +87,9 @@ impl GuardPolicy {
         if is_metadata(ip) {
             return Err(Refusal::Metadata);
         }
+        if self.own_addresses.iter().any(|own| canonical(*own) == ip) {
+            return Err(Refusal::Own);
+        }
         match non_public_kind(ip) {
             None => Ok(()),
             Some(_) if self.allow_private => Ok(()),
@@ -83,6 +97,12 @@ impl GuardPolicy {
             Some(kind) => Err(Refusal::NonPublic(kind)),
         }
     }
+}
+
+/// Whether `ip` is in no special-purpose registry entry: the kind of
+/// address a public web server has.
+pub fn is_public(ip: IpAddr) -> bool {
+    non_public_kind(canonical(ip)).is_none()
 }
 
 /// The IPv4 address an IPv6 address stands for, where it embeds one.
@@ -202,6 +222,27 @@ mod tests {
 
     fn refused(policy: &GuardPolicy, ip: &str) -> bool {
         policy.check(ip.parse().unwrap()).is_err()
+    }
+
+    #[test]
+    fn the_servers_own_addresses_are_refused_under_any_policy() {
+        let own: IpAddr = "198.51.99.10".parse().unwrap();
+        for mut policy in [
+            GuardPolicy::default(),
+            GuardPolicy::public_web(),
+            GuardPolicy {
+                allow_private: true,
+                allowed_networks: vec!["0.0.0.0/0".parse().unwrap()],
+                ..GuardPolicy::default()
+            },
+        ] {
+            assert!(!refused(&policy, "198.51.99.10"));
+            policy.own_addresses = vec![own];
+            assert_eq!(policy.check(own), Err(Refusal::Own));
+            // Also when written as IPv4-mapped IPv6.
+            assert!(refused(&policy, "::ffff:198.51.99.10"));
+            assert!(!refused(&policy, "198.51.99.11"));
+        }
     }
 
     /// The address `offset` after `net`'s last (or before its first).

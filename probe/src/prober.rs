@@ -206,12 +206,22 @@ impl LiveProber {
             detail: format!("{url}: {e}"),
         })?;
         let authorization = fetch::take_credentials(&mut parsed);
+        // One budget for the whole probe: name lookups spend from it too, so
+        // a slow resolver cannot stretch a probe past its total.
+        let total = Duration::from_millis(self.config.total_timeout_ms);
+        let deadline = tokio::time::Instant::from_std(started) + total;
+        let out_of_time = || StepFailure {
+            class: FailureClass::DnsTimeout,
+            detail: format!("no DNS answer within the probe's {} ms", total.as_millis()),
+        };
         let mut dns_facts = None;
         let addresses = match (check_url(&parsed, &self.config.guard)?, parsed.host()) {
             (Some(ip), _) => vec![ip],
             (None, Some(url::Host::Domain(host))) => {
                 let dns_started = Instant::now();
-                let result = self.resolver.resolve(host).await;
+                let result = tokio::time::timeout_at(deadline, self.resolver.resolve(host))
+                    .await
+                    .unwrap_or_else(|_| Err(out_of_time()));
                 record.dns_ms = Some(elapsed_ms(dns_started));
                 let (mut dns, allowed) = match result {
                     Ok(answer) => answer,
@@ -219,10 +229,14 @@ impl LiveProber {
                         // A silent resolver says nothing about zones: only an
                         // answered failure is worth more questions.
                         if failure.class.is_dns() && failure.class != FailureClass::DnsTimeout {
-                            let (cname, ns) = tokio::join!(
-                                self.resolver.cname_of(host),
-                                self.resolver.ns_of(host)
-                            );
+                            let (cname, ns) = tokio::time::timeout_at(deadline, async {
+                                tokio::join!(
+                                    self.resolver.cname_of(host),
+                                    self.resolver.ns_of(host)
+                                )
+                            })
+                            .await
+                            .unwrap_or_default();
                             let facts_now = engine::DnsFacts {
                                 cname,
                                 addresses: Vec::new(),
@@ -241,7 +255,9 @@ impl LiveProber {
                         return Err(failure);
                     }
                 };
-                dns.ns = self.resolver.ns_of(host).await;
+                dns.ns = tokio::time::timeout_at(deadline, self.resolver.ns_of(host))
+                    .await
+                    .unwrap_or_default();
                 facts.insert(
                     "dns".to_owned(),
                     serde_json::to_value(&dns).unwrap_or_default(),
@@ -262,10 +278,9 @@ impl LiveProber {
                 })
             }
         };
-        let total = Duration::from_millis(self.config.total_timeout_ms);
         let mut phases = fetch::Phases::default();
         let following = self.follow(parsed, addresses, authorization, &mut phases);
-        let answer = tokio::time::timeout(total, following).await;
+        let answer = tokio::time::timeout_at(deadline, following).await;
         // Only the first connection is timed; redirects count in the
         // first-byte and total times.
         record.connect_ms = phases.connect_ms;

@@ -254,9 +254,32 @@ fn live_prober(
     config: &Config,
     knowledge: &Arc<Knowledge>,
 ) -> Result<probe::LiveProber, StartupError> {
-    Ok(probe::LiveProber::new(config.probe.clone())
+    let mut settings = config.probe.clone();
+    settings.guard.own_addresses = own_public_addresses();
+    Ok(probe::LiveProber::new(settings)
         .map_err(|error| StartupError::Refused(error.to_string()))?
         .with_knowledge(knowledge.clone()))
+}
+
+/// The public addresses of this machine's interfaces: what a stranger
+/// could otherwise make the server probe on itself. Private ones are the
+/// guard's already.
+fn own_public_addresses() -> Vec<std::net::IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => {
+            let own: Vec<_> = interfaces
+                .iter()
+                .map(if_addrs::Interface::ip)
+                .filter(|ip| probe::guard::is_public(*ip))
+                .collect();
+            tracing::debug!(?own, "own public addresses refused to the probers");
+            own
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot list this machine's addresses");
+            Vec::new()
+        }
+    }
 }
 
 /// On first start the watchlist is empty: fill it with the default one.

@@ -162,6 +162,25 @@ impl Store {
         Ok(())
     }
 
+    /// The addresses `username` signed in from since `since`, newest first.
+    pub async fn admin_sign_in_addresses(
+        &self,
+        username: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT detail FROM admin_audit \
+             WHERE username = ? AND action = 'sign-in' AND at >= ? AND detail <> '' \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(username)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
     /// The newest entries of the audit trail, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as::<_, AuditEntry>(

@@ -25,6 +25,10 @@ pub fn SignIn() -> impl IntoView {
                 false,
                 "Too many attempts from your address. Wait a minute and try again.",
             )),
+            Some("wait") => Some((
+                false,
+                "Too many failed sign-ins for this name. Wait a minute and try again.",
+            )),
             Some(_) => Some((
                 false,
                 "That name and password do not match an administrator.",

@@ -225,6 +225,15 @@ async fn an_admin_manages_the_watchlist_with_plain_forms() {
     post_form(&app, "/api/admin/sites/update", &edit, Some(&cookie)).await;
     let edited = app.store.site(site.id).await.unwrap().unwrap();
     assert_eq!((edited.name.as_str(), edited.interval_s), ("Shop", 120));
+    // The audit trail keeps what it was and what it became.
+    let audit = app.store.recent_audit(5).await.unwrap();
+    let edit_line = audit.iter().find(|e| e.action == "edit site").unwrap();
+    assert!(
+        edit_line.detail
+            == "shop.example: name \"Example Shop\" → \"Shop\"; \
+                tags \"shop,eu\" → \"shop\"; interval 300 s → 120 s",
+        "{edit_line:?}"
+    );
     let remove = [("id", id.as_str()), ("watched", "false")];
     post_form(&app, "/api/admin/sites/watch", &remove, Some(&cookie)).await;
     assert!(!app.store.site(site.id).await.unwrap().unwrap().enabled);
@@ -573,5 +582,71 @@ async fn over_https_the_session_cookie_is_host_only_and_secure() {
     // The same token under the plain name does not count over https.
     let plain = cookie.replacen("__Host-", "", 1);
     assert!(admin(plain).await.is_redirection());
+    app.stop().await;
+}
+
+/// Posts the sign-in form as if from `address`, behind a trusted proxy;
+/// returns where it sent the browser.
+async fn sign_in_from(app: &TestApp, address: &str, password: &str) -> String {
+    let response = client()
+        .post(app.url("/api/admin/login"))
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", app.addr))
+        .header("x-forwarded-for", address)
+        .form(&[("username", "ada"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    response.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_passwords_slows_strangers_but_not_the_owner() {
+    let app = crate::support::spawn_app_with(|mut state| {
+        state.trusted_proxies = std::sync::Arc::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        state
+    })
+    .await;
+    let hash = app::admin::password::hash(PASSWORD).unwrap();
+    app.store
+        .create_admin("ada", &hash, chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let home = "198.51.100.7";
+    assert_eq!(sign_in_from(&app, home, PASSWORD).await, "/admin");
+
+    // Wrong guesses from many addresses, each under its own limit.
+    let mut outcomes = Vec::new();
+    for n in 1..=12 {
+        outcomes.push(sign_in_from(&app, &format!("10.9.0.{n}"), "guess").await);
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| *o == "/admin/login?failed=1")
+            .count(),
+        5,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o == "/admin/login?failed=wait"),
+        "{outcomes:?}"
+    );
+    // A stranger with the right password waits too, without a verification.
+    assert_eq!(
+        sign_in_from(&app, "203.0.113.9", PASSWORD).await,
+        "/admin/login?failed=wait"
+    );
+    let (_, page) = get_page(&app, "/admin/login?failed=wait", "").await;
+    assert!(
+        page.contains("Too many failed sign-ins for this name"),
+        "{page}"
+    );
+    // The owner, from where she signed in before, is not slowed.
+    assert_eq!(sign_in_from(&app, home, PASSWORD).await, "/admin");
+    // Her success forgets the failures; the wait was a delay, not a lock.
+    assert_eq!(sign_in_from(&app, "203.0.113.9", PASSWORD).await, "/admin");
     app.stop().await;
 }

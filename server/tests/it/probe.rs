@@ -390,6 +390,34 @@ mod dns {
     }
 
     #[tokio::test]
+    async fn a_silent_name_server_spends_from_the_probe_total() {
+        let dns = DnsServer::start().await.unwrap();
+        dns.set_fault("slow.test", Some(DnsFault::Silence));
+        let prober = LiveProber::new(ProberConfig {
+            nameservers: vec![dns.addr()],
+            // A lookup may take longer than the whole probe may.
+            dns_timeout_ms: 10_000,
+            total_timeout_ms: 600,
+            guard: GuardPolicy::loopback_only(),
+            ..ProberConfig::default()
+        })
+        .unwrap();
+        let record = prober.probe_url("http://slow.test/", Utc::now()).await;
+        assert_eq!(record.failure.map(|w| w.as_str()), Some("dns_timeout"));
+        let total = record.total_ms.unwrap();
+        assert!(total < 5_000, "the probe took {total} ms, past its total");
+        assert!(
+            record
+                .detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("600 ms"),
+            "{:?}",
+            record.detail
+        );
+    }
+
+    #[tokio::test]
     async fn a_name_resolving_to_a_private_address_is_refused() {
         let dns = DnsServer::start().await.unwrap();
         dns.add_addresses("intranet.test", &["10.0.0.1".parse().unwrap()]);
