@@ -1,5 +1,8 @@
 //! The pure core of Faultline: every decision, none of the I/O.
 //!
+//! - [`alert`]: who hears about what (scopes, event types, mute windows,
+//!   the folding of site alerts into the provider incident that explains
+//!   them).
 //! - [`vocab`]: the words of the domain (failure class, fault side, fault,
 //!   provider role, incident kind, phase and pattern, vantage state), typed
 //!   once with one spelling and one plain rendering each. Light enough for
@@ -19,6 +22,7 @@
 //! no runtime crate or `std::fs` creeps in.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod figures;
 pub mod provider;
 pub mod vocab;
@@ -57,5 +61,6 @@ pub use knowledge::{KnowledgeBase, Limits, LoadError, SourceFile};
 pub use observation::{DnsFacts, Observation};
 pub use provider::ProviderId;
 pub use vocab::{
-    Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role, VantageState,
+    AlertEvent, AlertFormat, Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase,
+    Role, VantageState,
 };

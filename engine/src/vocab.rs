@@ -273,6 +273,74 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What an alert tells its subscriber.
+    pub enum AlertEvent {
+        /// Early warning: a provider's sites start failing together.
+        ProviderSuspected => "provider.suspected", "provider outage suspected";
+        ProviderConfirmed => "provider.confirmed", "provider outage confirmed";
+        ProviderRecovering => "provider.recovering", "provider outage recovering";
+        ProviderResolved => "provider.resolved", "provider outage resolved";
+        /// A recovering outage came back (an intermittent pattern).
+        ProviderRelapsed => "provider.relapsed", "provider outage back";
+        SiteDown => "site.down", "site down";
+        SiteRecovered => "site.recovered", "site recovered";
+        /// The site is failing, and a provider incident explains it.
+        SiteExplained => "site.explained", "site down in a provider outage";
+        /// Early warning: the site's provider is failing, the site not (yet).
+        SiteProviderFailing => "site.provider_failing", "the site's provider is failing";
+        /// A test event, sent on request.
+        Test => "test", "test";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+impl AlertEvent {
+    /// What a new subscription gets unless it says otherwise: everything
+    /// but suspicions, which may end as blips.
+    pub const DEFAULTS: &'static [AlertEvent] = &[
+        AlertEvent::ProviderConfirmed,
+        AlertEvent::ProviderRecovering,
+        AlertEvent::ProviderResolved,
+        AlertEvent::ProviderRelapsed,
+        AlertEvent::SiteDown,
+        AlertEvent::SiteRecovered,
+        AlertEvent::SiteExplained,
+        AlertEvent::SiteProviderFailing,
+    ];
+
+    /// Whether it closes what an earlier alert opened: never muted.
+    pub fn is_resolution(self) -> bool {
+        matches!(self, Self::ProviderResolved | Self::SiteRecovered)
+    }
+
+    /// The event a provider incident's new phase is.
+    pub fn of_phase(phase: Phase, relapse: bool) -> Self {
+        match phase {
+            Phase::Suspected => Self::ProviderSuspected,
+            Phase::Confirmed if relapse => Self::ProviderRelapsed,
+            Phase::Confirmed => Self::ProviderConfirmed,
+            Phase::Recovering => Self::ProviderRecovering,
+            Phase::Resolved => Self::ProviderResolved,
+            Phase::Unknown => Self::Unknown,
+        }
+    }
+}
+
+vocabulary! {
+    /// How a webhook's body is shaped.
+    pub enum AlertFormat {
+        /// Standard Webhooks: signed JSON, the full payload.
+        Standard => "standard", "signed JSON (Standard Webhooks)";
+        Slack => "slack", "Slack";
+        Discord => "discord", "Discord";
+        /// Microsoft Teams, through a Workflows webhook (an adaptive card).
+        Teams => "teams", "Microsoft Teams";
+        Ntfy => "ntfy", "ntfy";
+        Unknown => "unknown", "unknown";
+    }
+}
+
 /// Why a site was down, in one word: the classifier's fault when there
 /// was an error page to read, otherwise how the probe failed. Stored as
 /// the spelling of either.

@@ -161,6 +161,23 @@ impl LiveProber {
         self
     }
 
+    /// The addresses `host` resolves to that the guard allows, through the
+    /// prober's own resolver: for other clients that must connect only
+    /// where the guard says (alert deliveries). An error says why none.
+    pub async fn allowed_addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        let total = Duration::from_millis(self.config.total_timeout_ms);
+        match tokio::time::timeout(total, self.resolver.resolve(host)).await {
+            Ok(Ok((_, allowed))) => Ok(allowed),
+            Ok(Err(failure)) => Err(failure.detail),
+            Err(_) => Err(format!("no DNS answer within {} ms", total.as_millis())),
+        }
+    }
+
+    /// The SSRF policy this prober applies.
+    pub fn guard(&self) -> &GuardPolicy {
+        &self.config.guard
+    }
+
     /// Probes `url`; every failure is described in the outcome.
     pub async fn probe_url(&self, url: &str, now: DateTime<Utc>) -> Outcome {
         let mut outcome = Outcome {

@@ -59,7 +59,7 @@ fn page_parameter(name: &str, value: &str) -> bool {
     }
 }
 /// Paths never cached: operational endpoints, server functions, admin.
-const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/api/", "/admin"];
+const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/api/", "/admin", "/alerts/"];
 
 /// The shared cache; cheap to clone.
 #[derive(Clone)]

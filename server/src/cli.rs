@@ -57,6 +57,126 @@ pub enum Command {
     /// Administrators of the web app (`/admin`).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Alert subscriptions and their deliveries.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Subscribe a webhook. Prints the subscription's id and its signing
+    /// secret (shown once).
+    AddWebhook(AddWebhookArgs),
+    /// Subscribe an email address. The address gets a confirmation mail
+    /// (sent by the running server) and nothing else until it confirms.
+    AddEmail(AddEmailArgs),
+    /// List the subscriptions.
+    List(ListArgs),
+    /// Delete a subscription and its deliveries.
+    Remove(AlertIdArgs),
+    /// Send a test event to a subscription.
+    Test(AlertIdArgs),
+    /// The latest deliveries, newest first.
+    Deliveries(ListArgs),
+    /// Send a dead delivery again, from its first attempt.
+    Replay(AlertIdArgs),
+    /// Receive webhooks on a loopback address and print each alert in one
+    /// line, checking its signature against the given secrets: a receiver
+    /// for trying alerts out (with `faultline demo`, say).
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Where to listen (loopback only).
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    pub listen: std::net::SocketAddr,
+    /// A subscription's signing secret (`whsec_...`); repeat for several.
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddEmailArgs {
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    #[command(flatten)]
+    pub scopes: ScopeArgs,
+    /// Event types, comma-separated (as for add-webhook) [default: all but
+    /// provider.suspected]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub events: Vec<String>,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AddWebhookArgs {
+    /// Where to POST alerts (http or https).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// How the body is shaped.
+    #[arg(long, value_enum, default_value_t = AlertFormatArg::Standard)]
+    pub format: AlertFormatArg,
+    #[command(flatten)]
+    pub scopes: ScopeArgs,
+    /// Event types, comma-separated (provider.suspected, provider.confirmed,
+    /// provider.recovering, provider.resolved, provider.relapsed, site.down,
+    /// site.recovered, site.explained, site.provider_failing) [default: all
+    /// but provider.suspected]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Least seconds between two alerts of one incident.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub min_interval: u32,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+/// What a subscription follows; at least one.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// A provider, by id, optionally with a role: `cloudflare`, `cloudflare/dns`.
+    #[arg(long, value_name = "ID[/ROLE]")]
+    pub provider: Vec<String>,
+    /// A site, by host.
+    #[arg(long, value_name = "HOST")]
+    pub site: Vec<String>,
+    /// Every watched site with this tag.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Every provider incident, and every site that fails on its own.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertIdArgs {
+    #[arg(value_name = "ID")]
+    pub id: i64,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum AlertFormatArg {
+    Standard,
+    Slack,
+    Discord,
+    Teams,
+    Ntfy,
+}
+
+impl From<AlertFormatArg> for engine::AlertFormat {
+    fn from(format: AlertFormatArg) -> Self {
+        match format {
+            AlertFormatArg::Standard => Self::Standard,
+            AlertFormatArg::Slack => Self::Slack,
+            AlertFormatArg::Discord => Self::Discord,
+            AlertFormatArg::Teams => Self::Teams,
+            AlertFormatArg::Ntfy => Self::Ntfy,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +390,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Admin(AdminCommand::List(database)) => admin_list(cli.config, &database),
         Command::Providers(ProvidersCommand::Check(args)) => check_providers(&args),
         Command::Providers(ProvidersCommand::RefreshRanges(args)) => refresh_ranges(&args),
+        Command::Alerts(command) => alerts(cli.config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -450,6 +571,260 @@ fn admin_password(
             false => Err(Failure::Usage(format!("no administrator named {name}"))),
         }
     })
+}
+
+fn alerts(config_file: Option<PathBuf>, command: AlertsCommand) -> Result<(), Failure> {
+    if let AlertsCommand::Listen(args) = &command {
+        return alerts_listen(args);
+    }
+    let database = match &command {
+        AlertsCommand::Listen(_) => return Ok(()),
+        AlertsCommand::AddWebhook(args) => &args.database,
+        AlertsCommand::AddEmail(args) => &args.database,
+        AlertsCommand::List(args) | AlertsCommand::Deliveries(args) => &args.database,
+        AlertsCommand::Remove(args) | AlertsCommand::Test(args) | AlertsCommand::Replay(args) => {
+            &args.database
+        }
+    };
+    let config = database_config(config_file, database)?;
+    let new = match &command {
+        AlertsCommand::AddWebhook(args) => Some(new_webhook(args, &config)?),
+        AlertsCommand::AddEmail(args) => Some(new_email(args)?),
+        _ => None,
+    };
+    block_on(async {
+        let store = open_store(&config).await?;
+        let done = alerts_with(&store, command, new).await;
+        store.close().await;
+        done
+    })
+}
+
+/// A webhook subscription from the command line, checked: the URL against
+/// the delivery guard, the scopes and the event names.
+fn new_webhook(args: &AddWebhookArgs, config: &Config) -> Result<store::NewSubscription, Failure> {
+    crate::alerts::webhook::check_target(&args.url, &config.alerts.guard()).map_err(|reason| {
+        let hint = if reason.starts_with("refused") {
+            "; deliveries reach private and loopback receivers only if [alerts] allowed_networks \
+             lists them (for example FAULTLINE_ALERTS__ALLOWED_NETWORKS='[\"127.0.0.0/8\"]')"
+        } else {
+            ""
+        };
+        Failure::Usage(format!("{}: {reason}{hint}", args.url))
+    })?;
+    let interests = interests(&args.scopes, &args.events)?;
+    Ok(store::NewSubscription {
+        channel: store::Channel::Webhook,
+        format: args.format.into(),
+        target: args.url.clone(),
+        secrets: vec![crate::alerts::sign::new_secret()],
+        interests,
+        min_interval_s: i64::from(args.min_interval),
+        confirmed_at: None,
+        created_by: "command line".to_owned(),
+    })
+}
+
+/// An email subscription from the command line, unconfirmed.
+fn new_email(args: &AddEmailArgs) -> Result<store::NewSubscription, Failure> {
+    let address = args.address.trim();
+    let valid = address.len() <= 254 && address.parse::<lettre::Address>().is_ok();
+    if !valid {
+        return Err(Failure::Usage(format!(
+            "{address:?} is not an email address"
+        )));
+    }
+    Ok(store::NewSubscription {
+        channel: store::Channel::Email,
+        format: engine::AlertFormat::Standard,
+        target: address.to_owned(),
+        secrets: Vec::new(),
+        interests: interests(&args.scopes, &args.events)?,
+        min_interval_s: 0,
+        confirmed_at: None,
+        created_by: "command line".to_owned(),
+    })
+}
+
+/// What a subscription follows and hears, from the command line's words.
+fn interests(
+    scope_args: &ScopeArgs,
+    event_names: &[String],
+) -> Result<engine::alert::Interests, Failure> {
+    let mut scopes = Vec::new();
+    if scope_args.all {
+        scopes.push("all".to_owned());
+    }
+    scopes.extend(scope_args.provider.iter().map(|p| format!("provider:{p}")));
+    scopes.extend(scope_args.site.iter().map(|s| format!("site:{s}")));
+    scopes.extend(scope_args.tag.iter().map(|t| format!("tag:{t}")));
+    if scopes.is_empty() {
+        return Err(Failure::Usage(
+            "say what to follow: --provider, --site, --tag or --all".to_owned(),
+        ));
+    }
+    if scopes.len() > engine::alert::MAX_SCOPES {
+        return Err(Failure::Usage(format!(
+            "at most {} scopes",
+            engine::alert::MAX_SCOPES
+        )));
+    }
+    let scopes = scopes
+        .iter()
+        .map(|text| engine::alert::Scope::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    let events = if event_names.is_empty() {
+        engine::AlertEvent::DEFAULTS.to_vec()
+    } else {
+        event_names
+            .iter()
+            .map(|name| {
+                engine::AlertEvent::from_name(name.trim())
+                    .filter(|e| {
+                        !matches!(e, engine::AlertEvent::Unknown | engine::AlertEvent::Test)
+                    })
+                    .ok_or_else(|| Failure::Usage(format!("{name:?} is not an event type")))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(engine::alert::Interests {
+        scopes,
+        events,
+        mutes: Vec::new(),
+    })
+}
+
+fn alerts_listen(args: &ListenArgs) -> Result<(), Failure> {
+    let addr = crate::alerts::listen::check_address(args.listen).map_err(Failure::Usage)?;
+    crate::telemetry::init(crate::config::LogFormat::Text, "warn");
+    block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|error| Failure::Usage(format!("cannot listen on {addr}: {error}")))?;
+        let shutdown = CancellationToken::new();
+        let tasks = tokio_util::task::TaskTracker::new();
+        crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
+        println!("listening for alerts on http://{addr}/ (Ctrl-C to stop)");
+        let say: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|line| println!("{line}"));
+        crate::alerts::listen::listen(listener, args.secret.clone(), say, shutdown)
+            .await
+            .map_err(|error| {
+                Failure::Runtime(anyhow::Error::new(error).context("the listener failed"))
+            })?;
+        tasks.close();
+        tasks.wait().await;
+        Ok(())
+    })
+}
+
+async fn alerts_with(
+    store: &store::Store,
+    command: AlertsCommand,
+    new: Option<store::NewSubscription>,
+) -> Result<(), Failure> {
+    let failed = |error: store::StoreError| Failure::Runtime(error.into());
+    let now = chrono::Utc::now();
+    match command {
+        AlertsCommand::AddWebhook(_) => {
+            let Some(new) = new else { return Ok(()) };
+            let id = store.create_subscription(&new, now).await.map_err(failed)?;
+            let secret = new.secrets.first().cloned().unwrap_or_default();
+            println!("subscription {id}; signing secret (shown once): {secret}");
+        }
+        AlertsCommand::AddEmail(_) => {
+            let Some(new) = new else { return Ok(()) };
+            /// Subscriptions one address may hold.
+            const PER_ADDRESS: i64 = 50;
+            if store.subscriptions_of(&new.target).await.map_err(failed)? >= PER_ADDRESS {
+                return Err(Failure::Usage(format!(
+                    "{} has {PER_ADDRESS} subscriptions already",
+                    new.target
+                )));
+            }
+            let id = store.create_subscription(&new, now).await.map_err(failed)?;
+            println!(
+                "subscription {id}; a running server mails {} a confirmation link, and nothing else until it is followed",
+                new.target
+            );
+        }
+        AlertsCommand::List(args) => {
+            for subscription in store.subscriptions().await.map_err(failed)? {
+                if args.json {
+                    let mut value = serde_json::to_value(&subscription)
+                        .map_err(|e| Failure::Runtime(e.into()))?;
+                    // The secrets were shown once, at creation.
+                    if let Some(object) = value.as_object_mut() {
+                        object.remove("secrets");
+                    }
+                    println!("{value}");
+                } else {
+                    let scopes: Vec<String> = subscription
+                        .interests
+                        .scopes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    let state = match &subscription.disabled_reason {
+                        Some(reason) => format!("disabled: {reason}"),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}\t{} {}\t{}\t{}\t{state}",
+                        subscription.id,
+                        subscription.channel.as_str(),
+                        subscription.format,
+                        subscription.target,
+                        scopes.join(" "),
+                    );
+                }
+            }
+        }
+        AlertsCommand::Remove(args) => {
+            if !store.remove_subscription(args.id).await.map_err(failed)? {
+                return Err(Failure::Usage(format!("no subscription {}", args.id)));
+            }
+            println!("removed subscription {}", args.id);
+        }
+        AlertsCommand::Test(args) => {
+            if store.subscription(args.id).await.map_err(failed)?.is_none() {
+                return Err(Failure::Usage(format!("no subscription {}", args.id)));
+            }
+            store.queue_test_event(args.id, now).await.map_err(failed)?;
+            println!(
+                "test event queued for subscription {}; a running server sends it",
+                args.id
+            );
+        }
+        AlertsCommand::Deliveries(args) => {
+            for line in store.delivery_log(100).await.map_err(failed)? {
+                if args.json {
+                    let json =
+                        serde_json::to_string(&line).map_err(|e| Failure::Runtime(e.into()))?;
+                    println!("{json}");
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{:?}\tattempts {}\t{}\t{}",
+                        line.id,
+                        line.sent_as,
+                        line.target,
+                        line.state,
+                        line.attempts,
+                        line.last_status.map(|s| s.to_string()).unwrap_or_default(),
+                        line.last_error.unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        AlertsCommand::Listen(_) => {}
+        AlertsCommand::Replay(args) => {
+            if !store.replay_delivery(args.id, now).await.map_err(failed)? {
+                return Err(Failure::Usage(format!("no dead delivery {}", args.id)));
+            }
+            println!("delivery {} queued again", args.id);
+        }
+    }
+    Ok(())
 }
 
 fn admin_list(config_file: Option<PathBuf>, database: &DatabaseArg) -> Result<(), Failure> {
@@ -722,6 +1097,12 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                     event.state,
                     event.from,
                     event.until.as_deref().unwrap_or("the end")
+                );
+            }
+            for alert in &report.alerts {
+                println!(
+                    "alert {} to {} at {}",
+                    alert.event, alert.subscription, alert.at
                 );
             }
         }

@@ -41,6 +41,8 @@ pub struct Config {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are
     /// believed; from anyone else they are dropped. Empty: nobody's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Alert deliveries: what they may reach, retries, email.
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// The public "check it now" button. Its prober never takes the watchlist
@@ -140,6 +142,7 @@ impl Default for Config {
             knowledge: crate::knowledge::KnowledgeConfig::default(),
             on_demand: OnDemandSettings::default(),
             trusted_proxies: Vec::new(),
+            alerts: crate::alerts::AlertSettings::default(),
         }
     }
 }
@@ -220,6 +223,7 @@ impl Config {
                 )));
             }
         }
+        config.alerts.check().map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 }

@@ -42,6 +42,14 @@ pub struct AppState {
     pub cards: crate::card::Cards,
     /// Whose forwarded headers are believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The links in alert mails (confirm, manage, unsubscribe).
+    pub alert_links: crate::alerts::links::LinkState,
+}
+
+impl FromRef<AppState> for crate::alerts::links::LinkState {
+    fn from_ref(state: &AppState) -> Self {
+        state.alert_links.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -81,6 +89,7 @@ impl AppState {
             .build();
         Self {
             leptos,
+            alert_links: crate::alerts::links::LinkState::new(store.clone(), None),
             store,
             knowledge: Knowledge::builtin(),
             // Without a public address, links follow each request's Host.
@@ -115,6 +124,12 @@ impl AppState {
     }
 
     /// Reports this knowledge base (the one the probes use) on `/healthz`.
+    /// Serves the links of alert mails, signed by `signer`.
+    pub fn with_alert_links(mut self, signer: crate::alerts::token::Signer) -> Self {
+        self.alert_links = crate::alerts::links::LinkState::new(self.store.clone(), Some(signer));
+        self
+    }
+
     pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
         self.knowledge = knowledge;
         self
@@ -134,6 +149,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::export::routes())
+        .merge(crate::alerts::links::routes())
         .route("/incidents/{id}/card.png", get(crate::card::incident_card))
         .leptos_routes_with_context(
             &state,

@@ -90,6 +90,7 @@ impl Application {
                 .watch(config.knowledge.reload_seconds, shutdown.clone()),
         );
         let mut status = None;
+        let mut watches = None;
         let monitor = probe_prober.map(|prober| {
             let monitor = crate::monitor::Monitor::new(
                 store.clone(),
@@ -102,13 +103,33 @@ impl Application {
                 Arc::new(chrono::Utc::now),
                 stale_after(crate::watchlist::DEFAULT_INTERVAL_S),
             ));
+            watches = Some((monitor.vantage(), monitor.status()));
             tasks.spawn(monitor.run(shutdown.clone()))
         });
+        // Email's links are signed with a key kept in the database.
+        let signer = match &config.alerts.smtp_url {
+            Some(_) => Some(
+                crate::alerts::token::Signer::load(&store)
+                    .await
+                    .context("failed to load the key that signs alert links")?,
+            ),
+            None => None,
+        };
+        if config.alerts.enabled {
+            let mut dispatcher = dispatcher(config, &store, &knowledge, signer.clone())?;
+            if let Some((vantage, snapshots)) = watches {
+                dispatcher = dispatcher.with_vantage(vantage).with_trigger(snapshots);
+            }
+            tasks.spawn(dispatcher.run(shutdown.clone()));
+        }
         let mut state = AppState::new(config, store.clone());
         if let Some(status) = status {
             state = state.with_status(status);
         }
         let mut state = state.with_knowledge(knowledge.clone());
+        if let Some(signer) = signer {
+            state = state.with_alert_links(signer);
+        }
         if let Some(on_demand) = on_demand {
             state = state.with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
                 on_demand, knowledge,
@@ -259,6 +280,41 @@ fn live_prober(
     Ok(probe::LiveProber::new(settings)
         .map_err(|error| StartupError::Refused(error.to_string()))?
         .with_knowledge(knowledge.clone()))
+}
+
+/// The alert dispatcher, delivering through its own guard: public
+/// addresses and `[alerts] allowed_networks`, never the watchlist's.
+fn dispatcher(
+    config: &Config,
+    store: &store::Store,
+    knowledge: &Arc<Knowledge>,
+    signer: Option<crate::alerts::token::Signer>,
+) -> Result<crate::alerts::Dispatcher, StartupError> {
+    let mut settings = config.probe.clone();
+    settings.guard = config.alerts.guard();
+    settings.guard.own_addresses = own_public_addresses();
+    let prober = probe::LiveProber::new(settings)
+        .map_err(|error| StartupError::Refused(error.to_string()))?;
+    let client = crate::alerts::webhook::WebhookClient::new(Arc::new(prober))
+        .map_err(|error| StartupError::Unexpected(anyhow::Error::new(error)))?;
+    let base = config
+        .public_url
+        .as_ref()
+        .map_or_else(|| format!("http://{}", config.listen), ToString::to_string);
+    let mut dispatcher = crate::alerts::Dispatcher::new(
+        store.clone(),
+        Arc::new(crate::clock::SystemClock),
+        client,
+        knowledge.clone(),
+        base.clone(),
+        &config.alerts,
+    );
+    if let (Some(smtp), Some(signer)) = (&config.alerts.smtp_url, signer) {
+        let mailer = crate::alerts::mail::Mailer::new(smtp, &config.alerts.from, &base)
+            .map_err(StartupError::Refused)?;
+        dispatcher = dispatcher.with_mail(mailer, signer);
+    }
+    Ok(dispatcher)
 }
 
 /// The public addresses of this machine's interfaces: what a stranger

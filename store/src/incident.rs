@@ -1,9 +1,10 @@
 //! Incidents: provider-wide and per site, as the correlator reports them.
 
 use chrono::{DateTime, Utc};
-use engine::{Cause, IncidentKind, Pattern, Phase, Role};
+use engine::{AlertEvent, Cause, IncidentKind, Pattern, Phase, Role};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertDetail;
 use crate::{Store, StoreError};
 
 /// A provider incident to insert or update, keyed by its database id.
@@ -80,6 +81,28 @@ pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, site_id, ph
     confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, explained_by,
     evidence, timeline";
 
+/// A provider incident's figures at the moment of an alert event.
+fn provider_detail(row: &ProviderIncidentRow) -> AlertDetail {
+    AlertDetail {
+        provider: Some(row.provider.clone()),
+        role: Some(row.role),
+        phase: Some(row.phase),
+        tally: row
+            .timeline
+            .last()
+            .filter(|point| point.counted())
+            .map(|point| point.tally),
+        peak_share: Some(row.peak_share),
+        affected_sites: Some(row.sites.len() as i64),
+        onset_at: Some(row.onset_at),
+        confirmed_at: row.confirmed_at,
+        resolved_at: row.resolved_at,
+        confidence: Some(row.confidence),
+        evidence: row.evidence.iter().take(5).cloned().collect(),
+        ..AlertDetail::default()
+    }
+}
+
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
 }
@@ -93,6 +116,16 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let before: Option<String> = match id {
+            Some(id) => {
+                sqlx::query_scalar("SELECT phase FROM incidents WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        let before = before.map(|phase| Phase::from(phase.as_str()));
         let id = match id {
             Some(id) => {
                 sqlx::query(
@@ -156,6 +189,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The alert event goes with the change that causes it.
+        if before != Some(row.phase) {
+            let event = AlertEvent::of_phase(row.phase, before == Some(Phase::Recovering));
+            crate::alert::insert_event(&mut tx, id, event, now, now, &provider_detail(row)).await?;
+        }
         tx.commit().await?;
         Ok(id)
     }
@@ -213,6 +251,22 @@ impl Store {
                 .await?
             }
         };
+        let detail = AlertDetail {
+            site_id: Some(site_id),
+            onset_at: Some(onset_at),
+            cause: cause.map(|cause| cause.as_str().to_owned()),
+            explained_by,
+            ..AlertDetail::default()
+        };
+        crate::alert::insert_event(
+            &mut tx,
+            id,
+            AlertEvent::SiteDown,
+            detected_at,
+            detected_at + crate::alert::SITE_EVENT_WAIT,
+            &detail,
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -223,15 +277,34 @@ impl Store {
         site_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let resolved: Vec<i64> = sqlx::query_scalar(
             "UPDATE incidents SET phase = 'resolved', resolved_at = ?, updated_at = ?
-             WHERE kind = 'site' AND site_id = ? AND phase <> 'resolved'",
+             WHERE kind = 'site' AND site_id = ? AND phase <> 'resolved' RETURNING id",
         )
         .bind(at)
         .bind(at)
         .bind(site_id)
-        .execute(self.writer())
+        .fetch_all(&mut *tx)
         .await?;
+        let detail = AlertDetail {
+            site_id: Some(site_id),
+            resolved_at: Some(at),
+            ..AlertDetail::default()
+        };
+        for id in resolved {
+            // Waits as long as the site's going down did, so it follows it.
+            crate::alert::insert_event(
+                &mut tx,
+                id,
+                AlertEvent::SiteRecovered,
+                at,
+                at + crate::alert::SITE_EVENT_WAIT,
+                &detail,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

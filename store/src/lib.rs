@@ -35,6 +35,7 @@ macro_rules! typed_row {
 }
 
 mod admin;
+mod alert;
 mod attribution;
 mod incident;
 mod probe;
@@ -43,6 +44,10 @@ mod site;
 mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
+pub use alert::{
+    AfterAttempt, AlertDetail, AlertEventRow, Attempt, Channel, DeliveryLine, DeliveryState,
+    DueDelivery, NewDelivery, NewSubscription, ProviderAudience, Subscription, SITE_EVENT_WAIT,
+};
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};

@@ -4,7 +4,7 @@
 //! value checked.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{Pattern, Role};
+use engine::{AlertEvent, Pattern, Role};
 use serde::Deserialize;
 
 /// Scenario files larger than this are refused unread.
@@ -22,8 +22,21 @@ pub struct Scenario {
     pub seed: u64,
     pub sites: Vec<SiteGroup>,
     pub faults: Vec<Fault>,
+    pub subscriptions: Vec<Subscription>,
     pub expects: Vec<Expect>,
 }
+
+/// A subscriber the simulation delivers alerts to, over real HTTP to a
+/// receiver it runs on loopback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscription {
+    /// What the report and the expectations call it.
+    pub name: String,
+    pub interests: engine::alert::Interests,
+}
+
+/// Most subscriptions one scenario may have.
+pub const MAX_SUBSCRIPTIONS: usize = 1_000;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +123,12 @@ pub struct Expect {
     pub not_provider_incident: Vec<String>,
     pub no_provider_incident: bool,
     pub vantage_offline: bool,
+    /// This event must reach `subscription` (by `by`, if given).
+    pub alert: Option<AlertEvent>,
+    pub subscription: Option<String>,
+    pub by: Option<TimeDelta>,
+    /// At most this many alerts reach `subscription` (or all of them).
+    pub alerts_max: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +179,25 @@ struct RawScenario {
     #[serde(default)]
     fault: Vec<toml::Spanned<RawFault>>,
     #[serde(default)]
+    subscription: Vec<toml::Spanned<RawSubscription>>,
+    #[serde(default)]
     expect: Vec<toml::Spanned<RawExpect>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscription {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    provider: Vec<String>,
+    #[serde(default)]
+    site: Vec<String>,
+    #[serde(default)]
+    tag: Vec<String>,
+    #[serde(default)]
+    all: bool,
+    events: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +236,10 @@ struct RawExpect {
     no_provider_incident: bool,
     #[serde(default)]
     vantage_offline: bool,
+    alert: Option<String>,
+    subscription: Option<String>,
+    by: Option<String>,
+    alerts_max: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -334,6 +375,86 @@ impl Scenario {
                 delay,
             });
         }
+        let mut subscriptions: Vec<Subscription> = Vec::new();
+        for spanned in raw.subscription {
+            let at = spanned.span().start;
+            let raw = spanned.into_inner();
+            if subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                return Err(invalid(
+                    at,
+                    format!("more than {MAX_SUBSCRIPTIONS} subscriptions"),
+                ));
+            }
+            let plain_name = !raw.name.is_empty()
+                && raw.name.len() <= 64
+                && raw
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !plain_name {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "subscription name {:?}: use letters, digits, - and _",
+                        raw.name
+                    ),
+                ));
+            }
+            if subscriptions.iter().any(|s| s.name == raw.name) {
+                return Err(invalid(
+                    at,
+                    format!("subscription {:?} is defined twice", raw.name),
+                ));
+            }
+            if raw.kind != "webhook" {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "subscription kind {:?}: only \"webhook\" is simulated",
+                        raw.kind
+                    ),
+                ));
+            }
+            let mut scopes = Vec::new();
+            if raw.all {
+                scopes.push(engine::alert::Scope::Everything);
+            }
+            let texts = raw
+                .provider
+                .iter()
+                .map(|p| format!("provider:{p}"))
+                .chain(raw.site.iter().map(|s| format!("site:{s}")))
+                .chain(raw.tag.iter().map(|t| format!("tag:{t}")));
+            for text in texts {
+                scopes.push(
+                    engine::alert::Scope::parse(&text).map_err(|e| invalid(at, e.to_string()))?,
+                );
+            }
+            if scopes.is_empty() || scopes.len() > engine::alert::MAX_SCOPES {
+                return Err(invalid(
+                    at,
+                    "a subscription follows 1 to 64 of provider, site, tag or all".to_owned(),
+                ));
+            }
+            let events = match raw.events {
+                None => AlertEvent::DEFAULTS.to_vec(),
+                Some(names) => names
+                    .iter()
+                    .map(|name| {
+                        event_named(name)
+                            .ok_or_else(|| invalid(at, format!("unknown event {name:?}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            subscriptions.push(Subscription {
+                name: raw.name,
+                interests: engine::alert::Interests {
+                    scopes,
+                    events,
+                    mutes: Vec::new(),
+                },
+            });
+        }
         let mut expects = Vec::new();
         for spanned in raw.expect {
             let at = spanned.span().start;
@@ -365,7 +486,26 @@ impl Scenario {
                     ))
                 }
             };
+            if let Some(name) = &raw.subscription {
+                if !subscriptions.iter().any(|s| s.name == *name) {
+                    return Err(invalid(at, format!("no subscription named {name:?}")));
+                }
+            }
+            let alert = raw
+                .alert
+                .as_deref()
+                .map(|name| {
+                    event_named(name).ok_or_else(|| invalid(at, format!("unknown event {name:?}")))
+                })
+                .transpose()?;
+            if alert.is_some() && raw.subscription.is_none() {
+                return Err(invalid(at, "alert goes with subscription".to_owned()));
+            }
             expects.push(Expect {
+                alert,
+                by: offset(raw.by.as_ref())?,
+                subscription: raw.subscription,
+                alerts_max: raw.alerts_max,
                 detected_by: offset(raw.detected_by.as_ref())?,
                 resolved_by: offset(raw.resolved_by.as_ref())?,
                 provider_incident: raw.provider_incident,
@@ -385,6 +525,7 @@ impl Scenario {
             seed: raw.seed,
             sites,
             faults,
+            subscriptions,
             expects,
         })
     }
@@ -402,6 +543,11 @@ impl Scenario {
         }
         out
     }
+}
+
+/// An event type a scenario may name (not the test event).
+fn event_named(name: &str) -> Option<AlertEvent> {
+    AlertEvent::from_name(name).filter(|e| !matches!(e, AlertEvent::Test | AlertEvent::Unknown))
 }
 
 fn parse_target(target: &str, groups: &[String]) -> Result<FaultTarget, String> {

@@ -27,6 +27,20 @@ pub struct Report {
     pub probes: i64,
     pub incidents: Vec<ReportIncident>,
     pub vantage_events: Vec<ReportVantage>,
+    /// Every alert the scenario's subscriptions received, in order.
+    pub alerts: Vec<ReportAlert>,
+}
+
+/// One alert as the simulation's receiver got it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportAlert {
+    /// The subscription's name in the scenario.
+    pub subscription: String,
+    pub event: engine::AlertEvent,
+    /// Its index in `incidents`, when it is about one listed there.
+    pub incident: Option<usize>,
+    pub at: String,
+    pub channel: &'static str,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -70,6 +84,8 @@ pub enum SimulateError {
     Prober(#[from] probe::ProberError),
     #[error("site {0}: {1}")]
     Site(String, String),
+    #[error("cannot start the alert dispatcher: {0}")]
+    Alerts(String),
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -77,8 +93,15 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 /// Tasks besides the monitor that sleep on the virtual clock: the
-/// correlation task.
-const CLOCK_LOOPS: usize = 1;
+/// correlation task and the alert dispatcher.
+const CLOCK_LOOPS: usize = 2;
+
+/// The scenario's subscribers: the receiver their webhooks point at, and
+/// each subscription's name by id.
+struct SimAlerts {
+    receiver: crate::sim::receiver::WebhookReceiver,
+    names: std::collections::HashMap<i64, String>,
+}
 
 /// A scenario's world and the live pipeline running on its virtual clock.
 pub struct Simulation {
@@ -90,6 +113,7 @@ pub struct Simulation {
     shutdown: CancellationToken,
     /// The monitor's writer and correlation task.
     stages: TaskTracker,
+    alerts: Option<SimAlerts>,
 }
 
 impl Simulation {
@@ -138,6 +162,17 @@ impl Simulation {
         let shutdown = CancellationToken::new();
         let stages = TaskTracker::new();
         monitor.spawn_stages(&stages, &shutdown);
+        // Always dispatching: the scenario's subscribers and any made
+        // during a demo, from the command line or the pages.
+        let alerts = if scenario.subscriptions.is_empty() {
+            None
+        } else {
+            Some(subscribe(scenario, &store, &clock).await?)
+        };
+        let dispatcher = dispatcher(&world, &store, &clock)?
+            .with_vantage(monitor.vantage())
+            .with_trigger(monitor.status());
+        stages.spawn(dispatcher.run(shutdown.clone()));
         Ok(Self {
             clock,
             world,
@@ -145,6 +180,7 @@ impl Simulation {
             monitor,
             shutdown,
             stages,
+            alerts,
         })
     }
 
@@ -206,10 +242,87 @@ impl Simulation {
         self.stages.wait().await;
         self.world.stop();
         self.world.stopped().await;
-        let report = report(scenario, &self.store, scenario.start + scenario.duration).await;
+        let received = match &self.alerts {
+            Some(alerts) => {
+                alerts.receiver.stop();
+                alerts
+                    .receiver
+                    .received()
+                    .into_iter()
+                    .filter(|r| alerts.names.values().any(|name| *name == r.name))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let report = report(
+            scenario,
+            &self.store,
+            scenario.start + scenario.duration,
+            &received,
+        )
+        .await;
         self.store.close().await;
         report
     }
+}
+
+/// Makes the scenario's subscriptions, each posting to the receiver under
+/// its name.
+async fn subscribe(
+    scenario: &Scenario,
+    store: &store::Store,
+    clock: &SimClock,
+) -> Result<SimAlerts, SimulateError> {
+    let receiver = crate::sim::receiver::WebhookReceiver::start(clock.clone()).await?;
+    let mut names = std::collections::HashMap::new();
+    for subscription in &scenario.subscriptions {
+        let id = store
+            .create_subscription(
+                &store::NewSubscription {
+                    channel: store::Channel::Webhook,
+                    format: engine::AlertFormat::Standard,
+                    target: receiver.url(&subscription.name),
+                    secrets: vec![crate::alerts::sign::new_secret()],
+                    interests: subscription.interests.clone(),
+                    min_interval_s: 0,
+                    confirmed_at: None,
+                    created_by: "scenario".to_owned(),
+                },
+                scenario.start,
+            )
+            .await?;
+        names.insert(id, subscription.name.clone());
+    }
+    Ok(SimAlerts { receiver, names })
+}
+
+/// The alert dispatcher on the virtual clock, delivering to loopback.
+fn dispatcher(
+    world: &World,
+    store: &store::Store,
+    clock: &SimClock,
+) -> Result<crate::alerts::Dispatcher, SimulateError> {
+    let settings = crate::alerts::AlertSettings {
+        allowed_networks: GuardPolicy::loopback_only().allowed_networks,
+        ..crate::alerts::AlertSettings::default()
+    };
+    let prober = LiveProber::new(ProberConfig {
+        nameservers: vec![world.dns.addr()],
+        dns_timeout_ms: 100,
+        total_timeout_ms: 2_000,
+        guard: settings.guard(),
+        ..ProberConfig::default()
+    })?;
+    let client = crate::alerts::webhook::WebhookClient::new(Arc::new(prober))
+        .map_err(|error| SimulateError::Alerts(error.to_string()))?;
+    Ok(crate::alerts::Dispatcher::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        client,
+        crate::knowledge::Knowledge::builtin(),
+        "http://faultline.test".to_owned(),
+        &settings,
+    ))
 }
 
 /// Runs `scenario` into the database at `database` and reports.
@@ -223,6 +336,7 @@ async fn report(
     scenario: &Scenario,
     store: &store::Store,
     end: DateTime<Utc>,
+    received: &[crate::sim::receiver::Received],
 ) -> Result<Report, SimulateError> {
     let hosts: std::collections::HashMap<i64, String> = store
         .list_sites()
@@ -250,7 +364,15 @@ async fn report(
             confidence: (i.confidence.unwrap_or_default() * 100.0).round() / 100.0,
         })
         .collect();
+    // Database id to index in `incidents`: provider incidents first, then
+    // site incidents, as they are listed.
+    let mut index: std::collections::HashMap<i64, usize> = providers
+        .iter()
+        .enumerate()
+        .map(|(n, incident)| (incident.id, n))
+        .collect();
     for incident in all.iter().filter(|i| i.kind == IncidentKind::Site) {
+        index.insert(incident.id, incidents.len());
         incidents.push(ReportIncident::Site {
             site: incident
                 .site_id
@@ -275,6 +397,18 @@ async fn report(
             until: event.ended_at.map(time),
         })
         .collect();
+    let alerts = received
+        .iter()
+        .map(|r| ReportAlert {
+            subscription: r.name.clone(),
+            event: engine::AlertEvent::from(r.body["type"].as_str().unwrap_or_default()),
+            incident: r.body["data"]["incident"]["id"]
+                .as_i64()
+                .and_then(|id| index.get(&id).copied()),
+            at: time(r.at),
+            channel: "webhook",
+        })
+        .collect();
     Ok(Report {
         scenario: scenario.name.clone(),
         start: time(scenario.start),
@@ -282,6 +416,7 @@ async fn report(
         probes: store.probe_count().await?,
         incidents,
         vantage_events,
+        alerts,
     })
 }
 
@@ -378,6 +513,40 @@ pub fn check(scenario: &Scenario, report: &Report) -> Vec<String> {
         if expect.no_provider_incident && !incidents.is_empty() {
             let names: Vec<&str> = incidents.iter().map(|i| i.provider).collect();
             failures.push(format!("unexpected provider incidents: {names:?}"));
+        }
+        if let Some(max) = expect.alerts_max {
+            let count = report
+                .alerts
+                .iter()
+                .filter(|a| {
+                    expect
+                        .subscription
+                        .as_ref()
+                        .is_none_or(|s| *s == a.subscription)
+                })
+                .count();
+            if count > max as usize {
+                let to = expect
+                    .subscription
+                    .as_deref()
+                    .unwrap_or("all subscriptions");
+                failures.push(format!("{count} alerts to {to}, at most {max} expected"));
+            }
+        }
+        if let (Some(event), Some(name)) = (expect.alert, &expect.subscription) {
+            let by = expect.by.map(|by| scenario.start + by);
+            let arrived = report.alerts.iter().any(|a| {
+                a.subscription == *name
+                    && a.event == event
+                    && by.is_none_or(|by| a.at.parse::<DateTime<Utc>>().is_ok_and(|at| at <= by))
+            });
+            if !arrived {
+                let when = expect
+                    .by
+                    .map(|by| format!(" by +{}m", by.num_minutes()))
+                    .unwrap_or_default();
+                failures.push(format!("no {event} alert to {name}{when}"));
+            }
         }
         if expect.vantage_offline
             && !report

@@ -7,7 +7,9 @@
 )]
 
 mod admin;
+mod alerts;
 mod browser;
+mod chat;
 mod checkers;
 mod cli;
 mod explain;

@@ -1,0 +1,207 @@
+//! An alert as every channel tells it: the Standard Webhooks JSON payload
+//! (`{"type", "timestamp", "data"}`), with a headline in plain words.
+//!
+//! The payload is built from the stored event alone (its figures were kept
+//! when it happened), so every retry of a delivery sends the same bytes.
+//! Its schema is `docs/alert-payload.schema.json`.
+
+use chrono::{DateTime, Utc};
+use engine::{AlertEvent, Role, Tally};
+use serde::Serialize;
+use store::AlertEventRow;
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    /// The event, as this subscription hears it (`provider.confirmed`).
+    #[serde(rename = "type")]
+    pub event: AlertEvent,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    pub data: AlertData,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertData {
+    /// The alert in one sentence.
+    pub headline: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteRef>,
+    pub figures: Figures,
+    /// Which sites said what.
+    pub evidence: Vec<String>,
+    /// Said when the alert was held back (Faultline's own network was down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IncidentRef {
+    pub id: i64,
+    /// `provider` or `site`.
+    pub kind: &'static str,
+    /// The incident's phase when this was sent.
+    pub phase: engine::Phase,
+    /// This event's number among the incident's events: 1, 2, 3 ...
+    pub sequence: i64,
+    pub permalink: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProviderRef {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub permalink: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteRef {
+    pub host: String,
+    pub permalink: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Figures {
+    /// Watched sites behind the provider failing in the way its role
+    /// explains, of those with a fresh probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub of: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affected_sites: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onset_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// Site events: why the site fails, in one word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// What building a payload needs besides the event.
+pub struct Context<'a> {
+    /// Where permalinks point: the configured public URL, without a
+    /// trailing slash.
+    pub base: &'a str,
+    /// A provider's display name.
+    pub name_of: &'a dyn Fn(&str) -> String,
+}
+
+/// The alert a subscription gets for `event`, heard as `sent_as`. `host`
+/// is the site concerned, for site events and for a site subscriber
+/// warned of its provider.
+pub fn build(
+    event: &AlertEventRow,
+    sent_as: AlertEvent,
+    host: Option<&str>,
+    context: &Context<'_>,
+) -> Alert {
+    let detail = &event.detail;
+    let provider = detail.provider.as_ref().map(|id| ProviderRef {
+        id: id.clone(),
+        name: (context.name_of)(id),
+        role: detail.role.unwrap_or_default(),
+        permalink: format!("{}/provider/{id}", context.base),
+    });
+    let site = host.map(|host| SiteRef {
+        host: host.to_owned(),
+        permalink: format!("{}/site/{host}", context.base),
+    });
+    let incident = event.incident_id.map(|id| IncidentRef {
+        id,
+        kind: if detail.provider.is_some() {
+            "provider"
+        } else {
+            "site"
+        },
+        phase: detail.phase.unwrap_or(match event.event {
+            AlertEvent::SiteRecovered => engine::Phase::Resolved,
+            _ => engine::Phase::Confirmed,
+        }),
+        sequence: event.seq,
+        permalink: format!("{}/incident/{id}", context.base),
+    });
+    let figures = Figures {
+        failing: detail.tally.map(|t| t.failing),
+        of: detail.tally.map(|t| t.of),
+        share: detail.tally.map(Tally::share),
+        peak_share: detail.peak_share,
+        affected_sites: detail.affected_sites,
+        onset_at: detail.onset_at,
+        confirmed_at: detail.confirmed_at,
+        resolved_at: detail.resolved_at,
+        confidence: detail.confidence,
+        cause: detail.cause.clone(),
+    };
+    let headline = headline(sent_as, provider.as_ref(), host, detail, event.at);
+    Alert {
+        event: sent_as,
+        timestamp: event.at,
+        data: AlertData {
+            headline,
+            incident,
+            provider,
+            site,
+            figures,
+            evidence: detail.evidence.clone(),
+            note: None,
+        },
+    }
+}
+
+/// The alert in one sentence.
+fn headline(
+    event: AlertEvent,
+    provider: Option<&ProviderRef>,
+    host: Option<&str>,
+    detail: &store::AlertDetail,
+    at: DateTime<Utc>,
+) -> String {
+    let who = provider
+        .map(|p| format!("{} ({})", p.name, p.role.plain()))
+        .unwrap_or_else(|| "A provider".to_owned());
+    let name = provider.map(|p| p.name.as_str()).unwrap_or("its provider");
+    let counted = detail
+        .tally
+        .map(|tally| format!(": {} watched sites behind it are failing", tally.short()))
+        .unwrap_or_default();
+    let site = host.unwrap_or("A watched site");
+    let time = at.format("%H:%M UTC");
+    match event {
+        AlertEvent::ProviderSuspected => format!("Possible {who} outage{counted}"),
+        AlertEvent::ProviderConfirmed => format!("{who} outage confirmed{counted}"),
+        AlertEvent::ProviderRelapsed => format!("{who} outage is back{counted}"),
+        AlertEvent::ProviderRecovering => {
+            format!("{who} outage recovering: failures have stayed low since {time}")
+        }
+        AlertEvent::ProviderResolved if detail.confirmed_at.is_none() => {
+            format!("The suspected {who} outage did not confirm")
+        }
+        AlertEvent::ProviderResolved => format!("{who} outage resolved at {time}"),
+        AlertEvent::SiteDown => match detail.cause.as_deref() {
+            Some(cause) => format!("{site} is down: {}", engine::Cause::from(cause).plain()),
+            None => format!("{site} is down"),
+        },
+        AlertEvent::SiteRecovered => format!("{site} is back up at {time}"),
+        AlertEvent::SiteExplained => format!("{site} is down in the {who} outage"),
+        AlertEvent::SiteProviderFailing => {
+            format!("{name}, which serves {site}, is failing; {site} is still up")
+        }
+        AlertEvent::Test => "Test alert from Faultline: this endpoint receives alerts".to_owned(),
+        AlertEvent::Unknown => "Faultline alert".to_owned(),
+    }
+}

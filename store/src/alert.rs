@@ -1,0 +1,862 @@
+//! Alerts: subscriptions, the outbox of alert events and their deliveries.
+//!
+//! An incident change writes its alert event in its own transaction
+//! ([`insert_event`], called by the incident writes); the dispatcher later
+//! fans each event out into one delivery per subscription that hears it
+//! ([`Store::fan_out`], idempotent), then delivers, recording each attempt.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use engine::{AlertEvent, AlertFormat, Phase, Role};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+use std::collections::hash_map::Entry;
+
+use crate::{Store, StoreError};
+
+/// How long a site event waits before it is fanned out, so that a
+/// provider incident detected a little later can explain it (and fold it).
+pub const SITE_EVENT_WAIT: TimeDelta = TimeDelta::seconds(90);
+
+/// A channel's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Webhook,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Email => "email",
+        }
+    }
+}
+
+/// A subscription as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: i64,
+    pub channel: Channel,
+    pub format: AlertFormat,
+    pub target: String,
+    /// Webhooks: `whsec_` secrets, newest first; several during a rotation.
+    pub secrets: Vec<String>,
+    pub interests: engine::alert::Interests,
+    pub min_interval_s: i64,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl Subscription {
+    /// Whether anything may be sent to it now.
+    pub fn is_active(&self) -> bool {
+        self.disabled_at.is_none()
+            && (self.channel == Channel::Webhook || self.confirmed_at.is_some())
+    }
+}
+
+/// A subscription to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSubscription {
+    pub channel: Channel,
+    pub format: AlertFormat,
+    pub target: String,
+    pub secrets: Vec<String>,
+    pub interests: engine::alert::Interests,
+    pub min_interval_s: i64,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: i64,
+    channel: String,
+    format: String,
+    target: String,
+    secrets: String,
+    scopes: String,
+    events: String,
+    mutes: String,
+    min_interval_s: i64,
+    confirmed_at: Option<DateTime<Utc>>,
+    disabled_at: Option<DateTime<Utc>>,
+    disabled_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    created_by: String,
+}
+
+impl From<SubscriptionRow> for Subscription {
+    fn from(row: SubscriptionRow) -> Self {
+        // Lenient, like every word read back: an entry this version does not
+        // know is left out rather than failing the whole subscription.
+        let texts = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
+        let interests = engine::alert::Interests {
+            scopes: texts(&row.scopes)
+                .iter()
+                .filter_map(|text| engine::alert::Scope::parse(text).ok())
+                .collect(),
+            events: texts(&row.events)
+                .iter()
+                .map(|text| AlertEvent::from(text.as_str()))
+                .filter(|event| *event != AlertEvent::Unknown)
+                .collect(),
+            mutes: serde_json::from_str(&row.mutes).unwrap_or_default(),
+        };
+        Self {
+            id: row.id,
+            channel: if row.channel == "email" {
+                Channel::Email
+            } else {
+                Channel::Webhook
+            },
+            format: AlertFormat::from(row.format.as_str()),
+            target: row.target,
+            secrets: texts(&row.secrets),
+            interests,
+            min_interval_s: row.min_interval_s,
+            confirmed_at: row.confirmed_at,
+            disabled_at: row.disabled_at,
+            disabled_reason: row.disabled_reason,
+            created_at: row.created_at,
+            created_by: row.created_by,
+        }
+    }
+}
+
+const SUBSCRIPTION_COLUMNS: &str =
+    "id, channel, format, target, secrets, scopes, events, mutes, min_interval_s,
+    confirmed_at, disabled_at, disabled_reason, created_at, created_by";
+
+/// The figures of an incident at the moment of an alert event, kept with
+/// the event so every delivery and retry of it says the same.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Sites failing in the way the provider's role explains, of those judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<engine::Tally>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected_sites: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onset_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// Site events: why the site is down (a fault or failure spelling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained_by: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+/// An event of the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertEventRow {
+    pub id: i64,
+    pub incident_id: Option<i64>,
+    pub event: AlertEvent,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub detail: AlertDetail,
+    pub test_for: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    incident_id: Option<i64>,
+    event: String,
+    seq: i64,
+    at: DateTime<Utc>,
+    not_before: DateTime<Utc>,
+    detail: String,
+    test_for: Option<i64>,
+}
+
+impl From<EventRow> for AlertEventRow {
+    fn from(row: EventRow) -> Self {
+        Self {
+            id: row.id,
+            incident_id: row.incident_id,
+            event: AlertEvent::from(row.event.as_str()),
+            seq: row.seq,
+            at: row.at,
+            not_before: row.not_before,
+            detail: serde_json::from_str(&row.detail).unwrap_or_default(),
+            test_for: row.test_for,
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str = "id, incident_id, event, seq, at, not_before, detail, test_for";
+
+/// Writes an alert event inside the transaction of the change that caused
+/// it, numbered after the incident's earlier events.
+pub(crate) async fn insert_event(
+    tx: &mut SqliteConnection,
+    incident_id: i64,
+    event: AlertEvent,
+    at: DateTime<Utc>,
+    not_before: DateTime<Utc>,
+    detail: &AlertDetail,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_events (incident_id, event, seq, at, not_before, detail)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE incident_id = ?1), ?3, ?4, ?5)",
+    )
+    .bind(incident_id)
+    .bind(event.as_str())
+    .bind(at)
+    .bind(not_before)
+    .bind(serde_json::to_string(detail).unwrap_or_else(|_| "{}".to_owned()))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A delivery's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    /// Decided during a mute window: known, never sent.
+    Muted,
+    /// Every attempt failed; an administrator may replay it.
+    Dead,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Muted => "muted",
+            Self::Dead => "dead",
+        }
+    }
+
+    fn from_text(text: &str) -> Self {
+        match text {
+            "delivered" => Self::Delivered,
+            "muted" => Self::Muted,
+            "dead" => Self::Dead,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// One delivery the fan-out decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDelivery {
+    pub subscription_id: i64,
+    pub sent_as: AlertEvent,
+    /// The site it concerns, if one.
+    pub host: Option<String>,
+    pub state: DeliveryState,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A delivery due now, with what sending it needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub sent_as: AlertEvent,
+    pub host: Option<String>,
+    pub attempts: i64,
+    pub event: AlertEventRow,
+    pub subscription: Subscription,
+}
+
+/// What one attempt found, and what comes next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub next: AfterAttempt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    Dead,
+}
+
+/// A line of the delivery log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryLine {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub target: String,
+    pub event_id: i64,
+    pub incident_id: Option<i64>,
+    pub sent_as: AlertEvent,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// What the fan-out of a provider event needs: each watched site behind
+/// the provider in the incident's role, and whether it is affected.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProviderAudience {
+    pub sites: Vec<(engine::alert::SiteFacts, bool)>,
+}
+
+impl Store {
+    pub async fn create_subscription(
+        &self,
+        new: &NewSubscription,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let scopes: Vec<String> = new
+            .interests
+            .scopes
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let events: Vec<&str> = new.interests.events.iter().map(|e| e.as_str()).collect();
+        Ok(sqlx::query_scalar(
+            "INSERT INTO alert_subscriptions (channel, format, target, secrets, scopes, events, mutes,
+               min_interval_s, confirmed_at, created_at, created_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.channel.as_str())
+        .bind(new.format.as_str())
+        .bind(&new.target)
+        .bind(json(&new.secrets))
+        .bind(json(&scopes))
+        .bind(json(&events))
+        .bind(json(&new.interests.mutes))
+        .bind(new.min_interval_s)
+        .bind(new.confirmed_at)
+        .bind(now)
+        .bind(&new.created_by)
+        .fetch_one(self.writer())
+        .await?)
+    }
+
+    /// How many subscriptions an address (email) or URL (webhook) has.
+    pub async fn subscriptions_of(&self, target: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM alert_subscriptions WHERE target = ?")
+                .bind(target)
+                .fetch_one(self.reader())
+                .await?,
+        )
+    }
+
+    /// Confirms an email subscription; `false` when there is no such
+    /// subscription. Confirming twice changes nothing.
+    pub async fn confirm_subscription(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE alert_subscriptions SET confirmed_at = COALESCE(confirmed_at, ?)
+             WHERE id = ? AND channel = 'email'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Email subscriptions whose confirmation mail has not gone out yet.
+    pub async fn confirmations_to_send(&self, limit: i64) -> Result<Vec<Subscription>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+             WHERE channel = 'email' AND confirmed_at IS NULL AND confirmation_sent_at IS NULL
+               AND disabled_at IS NULL ORDER BY id LIMIT ?"
+        );
+        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.into_iter().map(Subscription::from).collect())
+    }
+
+    pub async fn confirmation_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE alert_subscriptions SET confirmation_sent_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// The key named `name`, stored from `fresh` the first time it is
+    /// asked for: the same key for every later caller and process.
+    pub async fn server_key(
+        &self,
+        name: &str,
+        fresh: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO server_keys (name, key, created_at) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(fresh)
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT key FROM server_keys WHERE name = ?")
+                .bind(name)
+                .fetch_one(self.writer())
+                .await?,
+        )
+    }
+
+    /// Every subscription, oldest first.
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions ORDER BY id");
+        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.into_iter().map(Subscription::from).collect())
+    }
+
+    pub async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError> {
+        let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions WHERE id = ?");
+        let row = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(Subscription::from))
+    }
+
+    /// Deletes a subscription and its deliveries; `false` when there is none.
+    pub async fn remove_subscription(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM alert_subscriptions WHERE id = ?")
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stops sending to a subscription, saying why; its pending deliveries
+    /// stay pending, for an administrator to replay once it is fixed.
+    pub async fn disable_subscription(
+        &self,
+        id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE alert_subscriptions SET disabled_at = ?, disabled_reason = ?
+             WHERE id = ? AND disabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Queues a test event for one subscription.
+    pub async fn queue_test_event(
+        &self,
+        subscription_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO alert_events (event, seq, at, not_before, test_for) VALUES ('test', 1, ?, ?, ?)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(subscription_id)
+        .fetch_one(self.writer())
+        .await?)
+    }
+
+    /// Events not yet fanned out whose time has come, oldest first.
+    pub async fn events_to_fan_out(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<AlertEventRow>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM alert_events
+             WHERE fanned_out_at IS NULL AND not_before <= ? ORDER BY id LIMIT ?"
+        );
+        let rows = sqlx::query_as::<_, EventRow>(&sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.into_iter().map(AlertEventRow::from).collect())
+    }
+
+    /// When the next event waiting to be fanned out is due, if any.
+    pub async fn next_event_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(not_before) FROM alert_events WHERE fanned_out_at IS NULL",
+        )
+        .fetch_one(self.reader())
+        .await?)
+    }
+
+    /// The subscriptions that heard of `incident` before (anything but
+    /// skipped: sent, pending, muted or dead).
+    pub async fn heard_of(&self, incident: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT d.subscription_id FROM alert_deliveries d
+             JOIN alert_events e ON e.id = d.event_id WHERE e.incident_id = ?",
+        )
+        .bind(incident)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// When each subscription last had an alert of `incident` sent or
+    /// scheduled, for the minimum interval between two.
+    pub async fn last_alert_of(
+        &self,
+        incident: i64,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.subscription_id, MAX(d.due_at) FROM alert_deliveries d
+             JOIN alert_events e ON e.id = d.event_id
+             WHERE e.incident_id = ? AND d.state <> 'muted' GROUP BY d.subscription_id",
+        )
+        .bind(incident)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// The watched sites behind `provider` in `role` (a firewall counts
+    /// with the CDNs), each with whether `incident` lists it as affected.
+    pub async fn provider_audience(
+        &self,
+        provider: &str,
+        role: Role,
+        incident: i64,
+    ) -> Result<ProviderAudience, StoreError> {
+        let roles: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| r.cohort() == role.cohort())
+            .map(|r| r.as_str())
+            .collect();
+        let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
+            "SELECT s.host, s.tags, sp.role,
+                    EXISTS (SELECT 1 FROM incident_sites i WHERE i.incident_id = ? AND i.site_id = s.id)
+             FROM site_providers sp JOIN sites s ON s.id = sp.site_id
+             WHERE sp.provider = ? AND sp.until IS NULL AND s.enabled = 1",
+        )
+        .bind(incident)
+        .bind(provider)
+        .fetch_all(self.reader())
+        .await?;
+        let mut sites: Vec<(engine::alert::SiteFacts, bool)> = Vec::new();
+        for (host, tags, row_role, affected) in rows {
+            if !roles.contains(&row_role.as_str()) {
+                continue;
+            }
+            match sites.iter_mut().find(|(site, _)| site.host == host) {
+                Some((_, seen)) => *seen |= affected,
+                None => sites.push((site_facts(host, &tags), affected)),
+            }
+        }
+        Ok(ProviderAudience { sites })
+    }
+
+    /// A watched site's facts for the rules, and the provider incident that
+    /// explains its failure at `at`: the one the correlator named, or a
+    /// confirmed provider incident that lists the site and was open then.
+    pub async fn site_audience(
+        &self,
+        site_id: i64,
+        explained_by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(engine::alert::SiteFacts, Option<i64>)>, StoreError> {
+        let Some((host, tags)) =
+            sqlx::query_as::<_, (String, String)>("SELECT host, tags FROM sites WHERE id = ?")
+                .bind(site_id)
+                .fetch_optional(self.reader())
+                .await?
+        else {
+            return Ok(None);
+        };
+        let explaining = match explained_by {
+            Some(id) => Some(id),
+            None => {
+                sqlx::query_scalar(
+                    "SELECT i.id FROM incidents i JOIN incident_sites s ON s.incident_id = i.id
+                     WHERE i.kind = 'provider' AND s.site_id = ? AND i.confirmed_at IS NOT NULL
+                       AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
+                     ORDER BY i.detected_at DESC LIMIT 1",
+                )
+                .bind(site_id)
+                .bind(at)
+                .fetch_optional(self.reader())
+                .await?
+            }
+        };
+        Ok(Some((site_facts(host, &tags), explaining)))
+    }
+
+    /// Records an event's deliveries and marks it fanned out, at once: a
+    /// crash before the commit leaves the event to be fanned out again, and
+    /// a delivery that already exists is kept as it is.
+    pub async fn fan_out(
+        &self,
+        event_id: i64,
+        deliveries: &[NewDelivery],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        for delivery in deliveries {
+            sqlx::query(
+                "INSERT INTO alert_deliveries (event_id, subscription_id, sent_as, host, state, due_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, subscription_id) DO NOTHING",
+            )
+            .bind(event_id)
+            .bind(delivery.subscription_id)
+            .bind(delivery.sent_as.as_str())
+            .bind(delivery.host.as_deref())
+            .bind(delivery.state.as_str())
+            .bind(delivery.due_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE alert_events SET fanned_out_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pending deliveries due by `now` to active subscriptions, oldest
+    /// first.
+    pub async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+            "SELECT d.id, d.sent_as, d.host, d.attempts, d.event_id, d.subscription_id
+             FROM alert_deliveries d JOIN alert_subscriptions s ON s.id = d.subscription_id
+             WHERE d.state = 'pending' AND d.due_at <= ? AND s.disabled_at IS NULL
+             ORDER BY d.due_at, d.id LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        let mut events: std::collections::HashMap<i64, AlertEventRow> = Default::default();
+        let mut subscriptions: std::collections::HashMap<i64, Subscription> = Default::default();
+        for (id, sent_as, host, attempts, event_id, subscription_id) in rows {
+            if let Entry::Vacant(slot) = events.entry(event_id) {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?");
+                let row = sqlx::query_as::<_, EventRow>(&sql)
+                    .bind(event_id)
+                    .fetch_one(self.reader())
+                    .await?;
+                slot.insert(row.into());
+            }
+            if let Entry::Vacant(slot) = subscriptions.entry(subscription_id) {
+                let Some(subscription) = self.subscription(subscription_id).await? else {
+                    continue;
+                };
+                slot.insert(subscription);
+            }
+            let (Some(event), Some(subscription)) =
+                (events.get(&event_id), subscriptions.get(&subscription_id))
+            else {
+                continue;
+            };
+            due.push(DueDelivery {
+                id,
+                sent_as: AlertEvent::from(sent_as.as_str()),
+                host,
+                attempts,
+                event: event.clone(),
+                subscription: subscription.clone(),
+            });
+        }
+        Ok(due)
+    }
+
+    /// When the next pending delivery is due, if any.
+    pub async fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(d.due_at) FROM alert_deliveries d
+             JOIN alert_subscriptions s ON s.id = d.subscription_id
+             WHERE d.state = 'pending' AND s.disabled_at IS NULL",
+        )
+        .fetch_one(self.reader())
+        .await?)
+    }
+
+    /// Moves a pending delivery's time without an attempt (its endpoint's
+    /// breaker is open).
+    pub async fn defer_delivery(
+        &self,
+        delivery_id: i64,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE alert_deliveries SET due_at = ? WHERE id = ? AND state = 'pending'")
+            .bind(until)
+            .bind(delivery_id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Records one attempt and what follows it.
+    pub async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO alert_attempts (delivery_id, at, status, duration_ms, error) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(delivery_id)
+        .bind(attempt.at)
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.duration_ms)
+        .bind(attempt.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let (state, due_at, delivered_at) = match attempt.next {
+            AfterAttempt::Delivered => (DeliveryState::Delivered, None, Some(attempt.at)),
+            AfterAttempt::RetryAt(at) => (DeliveryState::Pending, Some(at), None),
+            AfterAttempt::Dead => (DeliveryState::Dead, None, None),
+        };
+        sqlx::query(
+            "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,
+               due_at = COALESCE(?, due_at), delivered_at = COALESCE(?, delivered_at)
+             WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(attempt.status.map(i64::from))
+        .bind(attempt.error.as_deref())
+        .bind(due_at)
+        .bind(delivered_at)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sends a dead delivery again from its first attempt; `false` when
+    /// there is no dead delivery with that id.
+    pub async fn replay_delivery(
+        &self,
+        delivery_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE alert_deliveries SET state = 'pending', attempts = 0, due_at = ?
+             WHERE id = ? AND state = 'dead'",
+        )
+        .bind(now)
+        .bind(delivery_id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The newest deliveries, newest first.
+    pub async fn delivery_log(&self, limit: i64) -> Result<Vec<DeliveryLine>, StoreError> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT d.id, d.subscription_id, s.target, d.event_id, e.incident_id, d.sent_as, d.state,
+                    d.attempts, d.last_status, d.last_error, d.due_at, d.delivered_at
+             FROM alert_deliveries d
+             JOIN alert_subscriptions s ON s.id = d.subscription_id
+             JOIN alert_events e ON e.id = d.event_id
+             ORDER BY d.id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeliveryLine {
+                id: row.0,
+                subscription_id: row.1,
+                target: row.2,
+                event_id: row.3,
+                incident_id: row.4,
+                sent_as: AlertEvent::from(row.5.as_str()),
+                state: DeliveryState::from_text(&row.6),
+                attempts: row.7,
+                last_status: row.8,
+                last_error: row.9,
+                due_at: row.10,
+                delivered_at: row.11,
+            })
+            .collect())
+    }
+}
+
+/// JSON text of a value, for a column; a value that cannot be written
+/// (none here can fail) is stored as an empty array.
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn site_facts(host: String, tags: &str) -> engine::alert::SiteFacts {
+    engine::alert::SiteFacts {
+        host,
+        tags: tags
+            .split(',')
+            .map(|tag| tag.trim().to_ascii_lowercase())
+            .filter(|tag| !tag.is_empty())
+            .collect(),
+    }
+}
