@@ -432,6 +432,9 @@ pub struct AnnotationView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentPage {
     pub incident: IncidentSummary,
+    /// This server takes email subscriptions.
+    #[serde(default)]
+    pub email_alerts: bool,
     pub evidence: Vec<String>,
     /// (Unix seconds, share of the cohort implicated), as judged.
     pub timeline: Vec<(i64, f64)>,
@@ -770,6 +773,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         })
         .collect();
     Ok(IncidentPage {
+        email_alerts: crate::subscribe::email_offered(),
         incident,
         evidence,
         timeline,

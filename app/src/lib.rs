@@ -18,6 +18,7 @@ mod page;
 pub mod provider;
 pub mod site;
 pub mod status;
+pub mod subscribe;
 pub mod words;
 
 pub use origin::PublicOrigin;

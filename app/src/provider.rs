@@ -129,6 +129,9 @@ impl CohortSite {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderPage {
     pub id: String,
+    /// This server takes email subscriptions.
+    #[serde(default)]
+    pub email_alerts: bool,
     pub name: String,
     pub freshness: Freshness,
     pub cohorts: Vec<Cohort>,
@@ -225,6 +228,7 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
         .await?;
     let series = Series::from_rollups(from, until, bin, rows);
     Ok(ProviderPage {
+        email_alerts: crate::subscribe::email_offered(),
         name: provider_name(&id),
         id,
         freshness,

@@ -14,6 +14,9 @@ use crate::knowledge::provider_name;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SitePage {
     pub host: String,
+    /// This server takes email subscriptions.
+    #[serde(default)]
+    pub email_alerts: bool,
     pub name: String,
     pub url: String,
     pub interval_s: i64,
@@ -549,6 +552,7 @@ pub async fn get_site(host: String, window: String) -> Result<SitePage, AppError
         .await?;
     let series = Series::from_rollups(from, until, bin, rows);
     Ok(SitePage {
+        email_alerts: crate::subscribe::email_offered(),
         host: site.host,
         name: site.name,
         url: site.url,

@@ -45,7 +45,7 @@ const MAX_ENTRIES: usize = 4096;
 pub const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
 /// The query parameters pages read; any other, or a value a page would
 /// ignore, is not part of a page's key and is not passed to its render.
-pub const PAGE_PARAMETERS: &[&str] = &["q", "now", "window"];
+pub const PAGE_PARAMETERS: &[&str] = &["q", "now", "window", "alerts"];
 /// Longest search kept in a key; a longer one is no page's parameter.
 const MAX_QUERY_VALUE: usize = 512;
 
@@ -55,6 +55,7 @@ fn page_parameter(name: &str, value: &str) -> bool {
         "q" => value.len() <= MAX_QUERY_VALUE,
         "now" => value == "1",
         "window" => app::site::Window::ALL.iter().any(|w| w.key() == value),
+        "alerts" => app::subscribe::Outcome::from_key(value).is_some(),
         _ => false,
     }
 }

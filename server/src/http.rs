@@ -44,6 +44,9 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// The links in alert mails (confirm, manage, unsubscribe).
     pub alert_links: crate::alerts::links::LinkState,
+    /// "Get alerts" by email on the public pages; none unless this server
+    /// sends email.
+    pub alert_offer: Option<app::subscribe::AlertOffer>,
 }
 
 impl FromRef<AppState> for crate::alerts::links::LinkState {
@@ -90,6 +93,7 @@ impl AppState {
         Self {
             leptos,
             alert_links: crate::alerts::links::LinkState::new(store.clone(), None),
+            alert_offer: None,
             store,
             knowledge: Knowledge::builtin(),
             // Without a public address, links follow each request's Host.
@@ -127,6 +131,7 @@ impl AppState {
     /// Serves the links of alert mails, signed by `signer`.
     pub fn with_alert_links(mut self, signer: crate::alerts::token::Signer) -> Self {
         self.alert_links = crate::alerts::links::LinkState::new(self.store.clone(), Some(signer));
+        self.alert_offer = Some(app::subscribe::AlertOffer::new());
         self
     }
 
@@ -142,6 +147,7 @@ pub fn router(state: AppState) -> Router {
     let knowledge = state.knowledge.clone();
     let explanations = state.explanations.clone();
     let on_demand = state.on_demand.clone();
+    let alert_offer = state.alert_offer.clone();
     let public_origin = state.public_origin.clone();
     let status = state.status.clone();
     let live = app::live::LiveMemo::default();
@@ -164,6 +170,9 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(status.clone());
                 if let Some(on_demand) = &on_demand {
                     leptos::prelude::provide_context(on_demand.clone());
+                }
+                if let Some(offer) = &alert_offer {
+                    leptos::prelude::provide_context(offer.clone());
                 }
             },
             {

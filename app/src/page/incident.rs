@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
-use super::parts::{EvidenceList, Freshness, ProviderLink, Tail, Time, Unavailable};
+use super::parts::{EvidenceList, Freshness, GetAlerts, ProviderLink, Tail, Time, Unavailable};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::incident::{get_incident, poll_incident, waves, IncidentPage};
@@ -142,6 +142,17 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             .clone()
             .unwrap_or_else(|| "the provider".to_owned())
     );
+    let alerts = page
+        .email_alerts
+        .then(|| page.incident.provider.clone())
+        .flatten()
+        .map(|id| {
+            (
+                format!("provider:{id}"),
+                format!("/incident/{}", page.incident.id),
+                page.incident.provider_name.clone().unwrap_or(id),
+            )
+        });
     view! {
         <Title text=format!("{dated} · Faultline")/>
         <Meta property="og:type" content="article"/>
@@ -264,6 +275,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             </div>
         </section>
         }.into_any()}
+        {alerts.map(|(scope, back, about)| view! { <GetAlerts scope about back/> }.into_any())}
     }
 }
 

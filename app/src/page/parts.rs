@@ -223,6 +223,34 @@ pub fn EvidenceList(evidence: Vec<String>) -> impl IntoView {
 }
 
 /// The error of a server function, as a page says it.
+/// "Get alerts" for a site or a provider (`scope`): one address field, a
+/// plain POST back to this page (`back`), the outcome read from `?alerts=`.
+#[component]
+pub fn GetAlerts(scope: String, about: String, back: String) -> impl IntoView {
+    use crate::subscribe::{Outcome, SubscribeEmail};
+    use leptos::server_fn::ServerFn;
+    let query = leptos_router::hooks::use_query_map();
+    let outcome = move || query.with(|q| q.get("alerts").as_deref().and_then(Outcome::from_key));
+    view! {
+        <section id="alerts" aria-labelledby="alerts-title">
+            <h2 id="alerts-title">"Get alerts"</h2>
+            <p>
+                {format!("An email when {about} has an outage, once per change and with the evidence. Nothing is sent until you confirm your address, and every mail can stop them in one click.")}
+            </p>
+            {move || outcome().map(|o| view! {
+                <p class=if o == Outcome::Sent { "notice" } else { "error" } role="status" data-test="alerts-message">{o.message()}</p>
+            })}
+            <form class="stack narrow" method="post" action=SubscribeEmail::url()>
+                <label for="alerts-address">"Email address"</label>
+                <input id="alerts-address" name="address" type="email" required maxlength="254" autocomplete="email"/>
+                <input type="hidden" name="scope" value=scope/>
+                <input type="hidden" name="back" value=back/>
+                <button type="submit" data-test="get-alerts">"Get alerts"</button>
+            </form>
+        </section>
+    }
+}
+
 #[component]
 pub fn Unavailable() -> impl IntoView {
     view! { <p class="error" role="alert">"This page is unavailable right now. Try again in a moment."</p> }

@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::{Link, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::parts::{Freshness, IncidentCards, IncidentTable, Time, Unavailable, WindowTabs};
+use super::parts::{
+    Freshness, GetAlerts, IncidentCards, IncidentTable, Time, Unavailable, WindowTabs,
+};
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
@@ -83,6 +85,13 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
         page.series
             .response_chart("cohort-response", &format!("{name}'s sites"), page.window);
     let now = page.freshness.now;
+    let alerts = page.email_alerts.then(|| {
+        (
+            format!("provider:{}", page.id),
+            format!("/provider/{}", page.id),
+        )
+    });
+    let about = name.clone();
     view! {
         <Title text=format!("{name} · Faultline")/>
         <Link rel="alternate" type_="application/atom+xml" title=format!("{name} incidents") href=format!("/provider/{}/incidents.atom", page.id)/>
@@ -160,5 +169,6 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
             </div>
         </section>
         }.into_any()}
+        {alerts.map(|(scope, back)| view! { <GetAlerts scope about back/> }.into_any())}
     }
 }

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{
-    EvidenceList, Freshness, IncidentTable, ProviderLink, Time, Unavailable, WindowTabs,
+    EvidenceList, Freshness, GetAlerts, IncidentTable, ProviderLink, Time, Unavailable, WindowTabs,
 };
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
@@ -148,6 +148,13 @@ fn SiteView(page: SitePage) -> impl IntoView {
         .series
         .response_chart("response", &page.host, page.window);
     let now = page.freshness.now;
+    let alerts = page.email_alerts.then(|| {
+        (
+            format!("site:{}", page.host),
+            format!("/site/{}", page.host),
+            page.host.clone(),
+        )
+    });
     view! {
         <Title text=format!("Is {} down? · Faultline", page.host)/>
         {view! {
@@ -298,5 +305,6 @@ fn SiteView(page: SitePage) -> impl IntoView {
             </div>
         </section>
         }.into_any()}
+        {alerts.map(|(scope, back, about)| view! { <GetAlerts scope about back/> }.into_any())}
     }
 }

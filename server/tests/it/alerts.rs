@@ -1131,3 +1131,118 @@ async fn round_at_clock(dispatcher: &mut Dispatcher, clock: &SimClock, seconds: 
     clock.advance_to(clock.now() + TimeDelta::seconds(seconds));
     dispatcher.round().await.unwrap();
 }
+
+/// A past Cloudflare incident, so the provider has a page.
+async fn with_a_cloudflare_incident(app: &crate::support::TestApp) {
+    let now = Utc::now();
+    app.store
+        .save_provider_incident(None, &incident(Phase::Resolved, now), now)
+        .await
+        .unwrap();
+}
+
+async fn page_text(app: &crate::support::TestApp, path: &str) -> String {
+    reqwest::get(app.url(path))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_visitor_asks_for_alerts_on_a_provider_page_without_javascript() {
+    let signer = server::alerts::token::Signer::with_key(b"a test key for links").unwrap();
+    let app = crate::support::spawn_app_with(move |state| state.with_alert_links(signer)).await;
+    with_a_cloudflare_incident(&app).await;
+    let page = page_text(&app, "/provider/cloudflare").await;
+    assert!(page.contains("Get alerts"), "{page}");
+    assert!(
+        page.contains("name=\"scope\" value=\"provider:cloudflare\""),
+        "{page}"
+    );
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = |address: &'static str, scope: &'static str, back: &'static str| {
+        let request = client
+            .post(app.url("/api/alerts/subscribe"))
+            .header("accept", "text/html")
+            .form(&[("address", address), ("scope", scope), ("back", back)]);
+        async move {
+            let response = request.send().await.unwrap();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (response.status(), location.unwrap_or_default())
+        }
+    };
+    let (status, location) = ask(
+        "ada@example.org",
+        "provider:cloudflare",
+        "/provider/cloudflare",
+    )
+    .await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(location, "/provider/cloudflare?alerts=sent#alerts");
+    let page = page_text(&app, "/provider/cloudflare?alerts=sent").await;
+    assert!(page.contains("a confirmation link is on its way"), "{page}");
+    let subscriptions = app.store.subscriptions().await.unwrap();
+    assert_eq!(subscriptions.len(), 1);
+    assert_eq!(subscriptions[0].channel, store::Channel::Email);
+    assert!(subscriptions[0].confirmed_at.is_none());
+    assert!(
+        !subscriptions[0].is_active(),
+        "active before its confirmation"
+    );
+    assert_eq!(subscriptions[0].created_by, "public");
+
+    // Asking again changes nothing and says the same; a bad address is
+    // named; the way back never leaves this site.
+    let (_, location) = ask(
+        "ada@example.org",
+        "provider:cloudflare",
+        "/provider/cloudflare",
+    )
+    .await;
+    assert_eq!(location, "/provider/cloudflare?alerts=sent#alerts");
+    assert_eq!(app.store.subscriptions().await.unwrap().len(), 1);
+    let (_, location) = ask(
+        "not an address",
+        "provider:cloudflare",
+        "/provider/cloudflare",
+    )
+    .await;
+    assert_eq!(location, "/provider/cloudflare?alerts=invalid#alerts");
+    let (_, location) = ask(
+        "bob@example.org",
+        "site:shop.example",
+        "https://evil.example/",
+    )
+    .await;
+    assert_eq!(location, "/?alerts=sent#alerts");
+    // Only a site or a provider, from this form.
+    let (status, _) = ask("eve@example.org", "all", "/provider/cloudflare").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Ten requests an hour per client address.
+    let mut last = String::new();
+    for _ in 0..10 {
+        last = ask("carol@example.org", "provider:fastly", "/provider/fastly")
+            .await
+            .1;
+    }
+    assert_eq!(last, "/provider/fastly?alerts=limit#alerts");
+    app.stop().await;
+
+    // Without email, the same page offers no form.
+    let plain = crate::support::spawn_app().await;
+    with_a_cloudflare_incident(&plain).await;
+    let page = page_text(&plain, "/provider/cloudflare").await;
+    assert!(page.contains("Past incidents"), "{page}");
+    assert!(!page.contains("Get alerts"));
+    plain.stop().await;
+}
