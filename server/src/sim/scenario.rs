@@ -611,6 +611,11 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
                 ))
             }
         };
+        // Bounded as a whole as well, so that the start plus any duration
+        // or offset is still a time the simulator can compute.
+        if total > TimeDelta::hours(1_000_000) {
+            return Err(format!("duration {text:?} is too long"));
+        }
         digits.clear();
         units += 1;
     }
@@ -663,6 +668,24 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert!(parse_offset("50m").is_err());
+    }
+
+    #[test]
+    fn a_duration_past_the_end_of_the_calendar_is_refused() {
+        // 18 KiB of "1000000h": the simulator's `start + duration`
+        // overflowed and `faultline simulate` panicked.
+        let text = format!(
+            "name = \"x\"\nstart = \"9999-01-01T00:00:00Z\"\nduration = \"{}\"\n",
+            "1000000h".repeat(2300)
+        );
+        let error = Scenario::parse(&text).unwrap_err().to_string();
+        assert!(error.starts_with("line 3: "), "{error:.80}");
+        assert!(error.ends_with("is too long"), "{error:.80}");
+        assert!(parse_offset(&format!("+{}", "600000h".repeat(2))).is_err());
+        assert_eq!(
+            parse_duration("1000000h").unwrap(),
+            TimeDelta::hours(1_000_000)
+        );
     }
 
     #[test]
