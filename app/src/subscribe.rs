@@ -120,13 +120,11 @@ async fn subscribe(address: &str, scope: &str) -> Result<Outcome, AppError> {
     // The same answer either way: the form tells nothing about an address.
     let held = store.subscriptions_of(&address).await?;
     let already = store
-        .subscriptions()
-        .await?
-        .into_iter()
-        .any(|s| s.target == address && s.interests.scopes == [scope.clone()]);
+        .has_subscription(&address, std::slice::from_ref(&scope))
+        .await?;
     if held < AlertOffer::PER_ADDRESS && !already {
         let new = store::NewSubscription {
-            channel: store::Channel::Email,
+            channel: engine::AlertChannel::Email,
             format: engine::AlertFormat::Standard,
             target: address,
             secrets: Vec::new(),

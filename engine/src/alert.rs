@@ -159,18 +159,14 @@ impl Interests {
         })
     }
 
-    fn follows_site(&self, site: &SiteFacts) -> bool {
+    /// Whether these interests follow `site` itself (by host or tag).
+    pub fn follows_site(&self, site: &SiteFacts) -> bool {
         self.scopes.iter().any(|scope| match scope {
             Scope::Site(host) => *host == site.host,
             Scope::Tag(tag) => site.tags.iter().any(|t| t == tag),
             _ => false,
         })
     }
-}
-
-/// Whether `interests` follow `site` itself (by host or tag).
-pub fn follows_site(interests: &Interests, site: &SiteFacts) -> bool {
-    interests.follows_site(site)
 }
 
 /// A watched site as the rules need it.

@@ -61,6 +61,6 @@ pub use knowledge::{KnowledgeBase, Limits, LoadError, SourceFile};
 pub use observation::{DnsFacts, Observation};
 pub use provider::ProviderId;
 pub use vocab::{
-    AlertEvent, AlertFormat, Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase,
-    Role, VantageState,
+    AlertChannel, AlertEvent, AlertFormat, Cause, DeliveryState, FailureClass, Fault, FaultSide,
+    IncidentKind, Pattern, Phase, Role, VantageState,
 };

@@ -328,6 +328,28 @@ impl AlertEvent {
 }
 
 vocabulary! {
+    /// Where a subscription's alerts go.
+    pub enum AlertChannel {
+        Webhook => "webhook", "webhook";
+        Email => "email", "email";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+vocabulary! {
+    /// Where one alert's delivery to one subscription stands.
+    pub enum DeliveryState {
+        Pending => "pending", "waiting to be sent";
+        Delivered => "delivered", "delivered";
+        /// Decided during a mute window: known, never sent.
+        Muted => "muted", "muted";
+        /// Every attempt failed; an administrator may replay it.
+        Dead => "dead", "failed every attempt";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+vocabulary! {
     /// How a webhook's body is shaped.
     pub enum AlertFormat {
         /// Standard Webhooks: signed JSON, the full payload.

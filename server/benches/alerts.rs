@@ -34,16 +34,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use engine::correlate::Snapshot;
+use engine::{AlertChannel, DeliveryState};
 use engine::{AlertEvent, AlertFormat, Phase, Role};
 use server::alerts::mail::Mailer;
 use server::alerts::token::Signer;
 use server::alerts::webhook::WebhookClient;
 use server::alerts::{AlertSettings, Dispatcher, IN_FLIGHT};
 use server::clock::SystemClock;
-use store::{
-    AfterAttempt, Attempt, Channel, DeliveryState, NewDelivery, NewSubscription,
-    ProviderIncidentRow, Store,
-};
+use store::{AfterAttempt, Attempt, NewDelivery, NewSubscription, ProviderIncidentRow, Store};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -431,7 +429,7 @@ impl Running {
 
 fn webhook(target: String) -> NewSubscription {
     NewSubscription {
-        channel: Channel::Webhook,
+        channel: AlertChannel::Webhook,
         format: AlertFormat::Standard,
         target,
         secrets: vec![server::alerts::sign::new_secret()],
@@ -1006,7 +1004,7 @@ async fn email(mails: usize, rounds: usize) -> Email {
     subscribe_all(
         &store,
         (0..mails).map(|i| NewSubscription {
-            channel: Channel::Email,
+            channel: AlertChannel::Email,
             format: AlertFormat::Standard,
             target: format!("reader{i}@example.org"),
             secrets: Vec::new(),

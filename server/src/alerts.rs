@@ -33,10 +33,9 @@ use engine::alert::{decide, Decision, Happening, Heard};
 use engine::{AlertEvent, VantageState};
 use serde::{Deserialize, Serialize};
 use store::{
-    AfterAttempt, AlertEventRow, Attempt, Channel, DueDelivery, NewDelivery, Store, StoreError,
-    Subscription,
+    AfterAttempt, AlertEventRow, Attempt, DueDelivery, NewDelivery, Store, StoreError, Subscription,
 };
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -121,17 +120,6 @@ impl AlertSettings {
     }
 }
 
-/// Wakes the dispatcher when an incident changed, instead of waiting for
-/// its next round.
-#[derive(Clone, Debug, Default)]
-pub struct Wake(Arc<Notify>);
-
-impl Wake {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
-
 /// An endpoint's recent failures.
 #[derive(Debug, Default)]
 struct Breaker {
@@ -152,7 +140,6 @@ pub struct Dispatcher {
     vantage: Option<watch::Receiver<VantageState>>,
     /// Each new judgement may have stored events: a round follows it.
     snapshots: Option<watch::Receiver<Arc<engine::correlate::Snapshot>>>,
-    wake: Wake,
     breakers: HashMap<i64, Breaker>,
     /// When Faultline's own network went down, while it is.
     held_since: Option<DateTime<Utc>>,
@@ -183,7 +170,6 @@ impl Dispatcher {
                 .collect(),
             vantage: None,
             snapshots: None,
-            wake: Wake::default(),
             breakers: HashMap::new(),
             held_since: None,
             last_hold: None,
@@ -212,11 +198,6 @@ impl Dispatcher {
         self
     }
 
-    /// What wakes this dispatcher early.
-    pub fn waker(&self) -> Wake {
-        self.wake.clone()
-    }
-
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
             let next = match self.round().await {
@@ -228,7 +209,6 @@ impl Dispatcher {
             };
             let now = self.clock.now();
             let until = next.map_or(now + IDLE, |next| next.min(now + IDLE));
-            let wake = self.wake.0.clone();
             let clock = self.clock.clone();
             let snapshots = &mut self.snapshots;
             let judged = async {
@@ -243,7 +223,6 @@ impl Dispatcher {
             };
             tokio::select! {
                 () = clock.sleep_until(until) => {}
-                () = wake.notified() => {}
                 () = judged => {}
                 () = shutdown.cancelled() => break,
             }
@@ -317,8 +296,8 @@ impl Dispatcher {
                 explaining_incident: explaining.contains(&subscription.id),
             };
             let (sent_as, state) = match decide(happening, &subscription.interests, heard, now) {
-                Decision::Send(sent_as) => (sent_as, store::DeliveryState::Pending),
-                Decision::Muted(sent_as) => (sent_as, store::DeliveryState::Muted),
+                Decision::Send(sent_as) => (sent_as, engine::DeliveryState::Pending),
+                Decision::Muted(sent_as) => (sent_as, engine::DeliveryState::Muted),
                 Decision::Skip => return,
             };
             let spacing = TimeDelta::seconds(subscription.min_interval_s.max(0));
@@ -394,9 +373,7 @@ impl Dispatcher {
                     let host = audience
                         .sites
                         .iter()
-                        .filter(|(site, _)| {
-                            engine::alert::follows_site(&subscription.interests, site)
-                        })
+                        .filter(|(site, _)| subscription.interests.follows_site(site))
                         .max_by_key(|(_, affected)| *affected)
                         .map(|(site, _)| site.host.clone());
                     decide_for(subscription, &happening, &HashSet::new(), host);
@@ -519,7 +496,7 @@ impl Dispatcher {
                 until.format("%H:%M")
             ));
         }
-        if subscription.channel == Channel::Email {
+        if subscription.channel == engine::AlertChannel::Email {
             let Some((mailer, signer)) = &self.mail else {
                 return Err("email is not configured ([alerts] smtp_url)".to_owned());
             };

@@ -18,6 +18,7 @@ use engine::figures::TimelinePoint;
 use resvg::{tiny_skia, usvg};
 
 use crate::export::{ExportError, ExportState};
+use crate::markup::escape;
 
 const WIDTH: f64 = 1200.0;
 const HEIGHT: f64 = 630.0;
@@ -208,11 +209,4 @@ fn rasterise(svg: &str) -> Result<Vec<u8>, ExportError> {
         .ok_or_else(|| failed("no memory for the picture"))?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| failed(&e.to_string()))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -574,11 +574,8 @@ fn admin_password(
 }
 
 fn alerts(config_file: Option<PathBuf>, command: AlertsCommand) -> Result<(), Failure> {
-    if let AlertsCommand::Listen(args) = &command {
-        return alerts_listen(args);
-    }
     let database = match &command {
-        AlertsCommand::Listen(_) => return Ok(()),
+        AlertsCommand::Listen(args) => return alerts_listen(args),
         AlertsCommand::AddWebhook(args) => &args.database,
         AlertsCommand::AddEmail(args) => &args.database,
         AlertsCommand::List(args) | AlertsCommand::Deliveries(args) => &args.database,
@@ -614,7 +611,7 @@ fn new_webhook(args: &AddWebhookArgs, config: &Config) -> Result<store::NewSubsc
     })?;
     let interests = interests(&args.scopes, &args.events)?;
     Ok(store::NewSubscription {
-        channel: store::Channel::Webhook,
+        channel: engine::AlertChannel::Webhook,
         format: args.format.into(),
         target: args.url.clone(),
         secrets: vec![crate::alerts::sign::new_secret()],
@@ -635,7 +632,7 @@ fn new_email(args: &AddEmailArgs) -> Result<store::NewSubscription, Failure> {
         )));
     }
     Ok(store::NewSubscription {
-        channel: store::Channel::Email,
+        channel: engine::AlertChannel::Email,
         format: engine::AlertFormat::Standard,
         target: address.to_owned(),
         secrets: Vec::new(),

@@ -2,6 +2,7 @@
 //! incident's affected sites as CSV, the whole incident as JSON, and Atom
 //! feeds of provider-wide incidents (all, or one provider's).
 
+use crate::markup::escape;
 use app::incident::IncidentSummary;
 use app::knowledge::provider_name;
 use app::words;
@@ -564,14 +565,6 @@ fn entry_html(i: &IncidentSummary) -> String {
         .map(|figure| format!("<li>{}</li>", escape(figure)))
         .collect();
     format!("<p>{}</p><ul>{items}</ul>", escape(&sentence))
-}
-
-/// Text for an HTML summary.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod knowledge;
+pub mod markup;
 pub mod monitor;
 pub mod ondemand;
 pub mod ranges;

@@ -6,10 +6,10 @@
 //! ([`Store::fan_out`], idempotent), then delivers, recording each attempt.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{AlertEvent, AlertFormat, Phase, Role};
+use engine::{AlertChannel, AlertEvent, AlertFormat, DeliveryState, Phase, Role};
 use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
-use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 use crate::{Store, StoreError};
 
@@ -17,28 +17,11 @@ use crate::{Store, StoreError};
 /// provider incident detected a little later can explain it (and fold it).
 pub const SITE_EVENT_WAIT: TimeDelta = TimeDelta::seconds(90);
 
-/// A channel's kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Webhook,
-    Email,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Webhook => "webhook",
-            Self::Email => "email",
-        }
-    }
-}
-
 /// A subscription as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
     pub id: i64,
-    pub channel: Channel,
+    pub channel: AlertChannel,
     pub format: AlertFormat,
     pub target: String,
     /// Webhooks: `whsec_` secrets, newest first; several during a rotation.
@@ -56,14 +39,14 @@ impl Subscription {
     /// Whether anything may be sent to it now.
     pub fn is_active(&self) -> bool {
         self.disabled_at.is_none()
-            && (self.channel == Channel::Webhook || self.confirmed_at.is_some())
+            && (self.channel == AlertChannel::Webhook || self.confirmed_at.is_some())
     }
 }
 
 /// A subscription to create.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewSubscription {
-    pub channel: Channel,
+    pub channel: AlertChannel,
     pub format: AlertFormat,
     pub target: String,
     pub secrets: Vec<String>,
@@ -110,11 +93,7 @@ impl From<SubscriptionRow> for Subscription {
         };
         Self {
             id: row.id,
-            channel: if row.channel == "email" {
-                Channel::Email
-            } else {
-                Channel::Webhook
-            },
+            channel: AlertChannel::from(row.channel.as_str()),
             format: AlertFormat::from(row.format.as_str()),
             target: row.target,
             secrets: texts(&row.secrets),
@@ -237,37 +216,9 @@ pub(crate) async fn insert_event(
     Ok(())
 }
 
-/// A delivery's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryState {
-    Pending,
-    Delivered,
-    /// Decided during a mute window: known, never sent.
-    Muted,
-    /// Every attempt failed; an administrator may replay it.
-    Dead,
-}
-
-impl DeliveryState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Muted => "muted",
-            Self::Dead => "dead",
-        }
-    }
-
-    fn from_text(text: &str) -> Self {
-        match text {
-            "delivered" => Self::Delivered,
-            "muted" => Self::Muted,
-            "dead" => Self::Dead,
-            _ => Self::Pending,
-        }
-    }
-}
+/// A due delivery as first read: id, event as heard, host, attempts,
+/// event id, subscription id.
+type DueRow = (i64, String, Option<String>, i64, i64, i64);
 
 /// One delivery the fan-out decided.
 #[derive(Clone, Debug, PartialEq)]
@@ -338,12 +289,7 @@ impl Store {
         new: &NewSubscription,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let scopes: Vec<String> = new
-            .interests
-            .scopes
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let scopes = scope_texts(&new.interests.scopes);
         let events: Vec<&str> = new.interests.events.iter().map(|e| e.as_str()).collect();
         Ok(sqlx::query_scalar(
             "INSERT INTO alert_subscriptions (channel, format, target, secrets, scopes, events, mutes,
@@ -353,10 +299,10 @@ impl Store {
         .bind(new.channel.as_str())
         .bind(new.format.as_str())
         .bind(&new.target)
-        .bind(json(&new.secrets))
-        .bind(json(&scopes))
-        .bind(json(&events))
-        .bind(json(&new.interests.mutes))
+        .bind(crate::json(&new.secrets))
+        .bind(crate::json(&scopes))
+        .bind(crate::json(&events))
+        .bind(crate::json(&new.interests.mutes))
         .bind(new.min_interval_s)
         .bind(new.confirmed_at)
         .bind(now)
@@ -373,6 +319,21 @@ impl Store {
                 .fetch_one(self.reader())
                 .await?,
         )
+    }
+
+    /// Whether `target` already has a subscription to exactly `scopes`.
+    pub async fn has_subscription(
+        &self,
+        target: &str,
+        scopes: &[engine::alert::Scope],
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM alert_subscriptions WHERE target = ? AND scopes = ?)",
+        )
+        .bind(target)
+        .bind(crate::json(&scope_texts(scopes)))
+        .fetch_one(self.reader())
+        .await?)
     }
 
     /// Confirms an email subscription; `false` when there is no such
@@ -669,7 +630,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let rows: Vec<(i64, String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<DueRow> = sqlx::query_as(
             "SELECT d.id, d.sent_as, d.host, d.attempts, d.event_id, d.subscription_id
              FROM alert_deliveries d JOIN alert_subscriptions s ON s.id = d.subscription_id
              WHERE d.state = 'pending' AND d.due_at <= ? AND s.disabled_at IS NULL
@@ -679,38 +640,48 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        let mut due = Vec::with_capacity(rows.len());
-        let mut events: std::collections::HashMap<i64, AlertEventRow> = Default::default();
-        let mut subscriptions: std::collections::HashMap<i64, Subscription> = Default::default();
-        for (id, sent_as, host, attempts, event_id, subscription_id) in rows {
-            if let Entry::Vacant(slot) = events.entry(event_id) {
-                let sql = format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?");
-                let row = sqlx::query_as::<_, EventRow>(&sql)
-                    .bind(event_id)
-                    .fetch_one(self.reader())
-                    .await?;
-                slot.insert(row.into());
-            }
-            if let Entry::Vacant(slot) = subscriptions.entry(subscription_id) {
-                let Some(subscription) = self.subscription(subscription_id).await? else {
-                    continue;
-                };
-                slot.insert(subscription);
-            }
-            let (Some(event), Some(subscription)) =
-                (events.get(&event_id), subscriptions.get(&subscription_id))
-            else {
-                continue;
-            };
-            due.push(DueDelivery {
-                id,
-                sent_as: AlertEvent::from(sent_as.as_str()),
-                host,
-                attempts,
-                event: event.clone(),
-                subscription: subscription.clone(),
-            });
-        }
+        // The events and subscriptions these deliveries need, one query
+        // each (a round may hold hundreds of deliveries of one event).
+        let ids = |pick: fn(&DueRow) -> i64| {
+            let mut ids: Vec<i64> = rows.iter().map(pick).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            crate::json(&ids)
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN (SELECT value FROM json_each(?))"
+        );
+        let events: HashMap<i64, AlertEventRow> = sqlx::query_as::<_, EventRow>(&sql)
+            .bind(ids(|row| row.4))
+            .fetch_all(self.reader())
+            .await?
+            .into_iter()
+            .map(|row| (row.id, AlertEventRow::from(row)))
+            .collect();
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+             WHERE id IN (SELECT value FROM json_each(?))"
+        );
+        let subscriptions: HashMap<i64, Subscription> = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .bind(ids(|row| row.5))
+            .fetch_all(self.reader())
+            .await?
+            .into_iter()
+            .map(|row| (row.id, Subscription::from(row)))
+            .collect();
+        let due = rows
+            .into_iter()
+            .filter_map(|(id, sent_as, host, attempts, event_id, subscription_id)| {
+                Some(DueDelivery {
+                    id,
+                    sent_as: AlertEvent::from(sent_as.as_str()),
+                    host,
+                    attempts,
+                    event: events.get(&event_id)?.clone(),
+                    subscription: subscriptions.get(&subscription_id)?.clone(),
+                })
+            })
+            .collect();
         Ok(due)
     }
 
@@ -833,7 +804,7 @@ impl Store {
                 event_id: row.3,
                 incident_id: row.4,
                 sent_as: AlertEvent::from(row.5.as_str()),
-                state: DeliveryState::from_text(&row.6),
+                state: DeliveryState::from(row.6.as_str()),
                 attempts: row.7,
                 last_status: row.8,
                 last_error: row.9,
@@ -844,10 +815,9 @@ impl Store {
     }
 }
 
-/// JSON text of a value, for a column; a value that cannot be written
-/// (none here can fail) is stored as an empty array.
-fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+/// Scopes as they are stored: their texts, in order.
+fn scope_texts(scopes: &[engine::alert::Scope]) -> Vec<String> {
+    scopes.iter().map(ToString::to_string).collect()
 }
 
 fn site_facts(host: String, tags: &str) -> engine::alert::SiteFacts {

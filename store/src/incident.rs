@@ -103,10 +103,6 @@ fn provider_detail(row: &ProviderIncidentRow) -> AlertDetail {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
-}
-
 impl Store {
     /// Inserts (`id` None) or updates a provider incident; returns its id.
     pub async fn save_provider_incident(
@@ -142,8 +138,8 @@ impl Store {
                 .bind(row.resolved_at)
                 .bind(row.confidence)
                 .bind(row.sites.len() as i64)
-                .bind(to_json(&row.evidence))
-                .bind(to_json(&row.timeline))
+                .bind(crate::json(&row.evidence))
+                .bind(crate::json(&row.timeline))
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
@@ -170,8 +166,8 @@ impl Store {
                 .bind(row.resolved_at)
                 .bind(row.confidence)
                 .bind(row.sites.len() as i64)
-                .bind(to_json(&row.evidence))
-                .bind(to_json(&row.timeline))
+                .bind(crate::json(&row.evidence))
+                .bind(crate::json(&row.timeline))
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?

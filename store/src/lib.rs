@@ -45,8 +45,8 @@ mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
 pub use alert::{
-    AfterAttempt, AlertDetail, AlertEventRow, Attempt, Channel, DeliveryLine, DeliveryState,
-    DueDelivery, NewDelivery, NewSubscription, ProviderAudience, Subscription, SITE_EVENT_WAIT,
+    AfterAttempt, AlertDetail, AlertEventRow, Attempt, DeliveryLine, DueDelivery, NewDelivery,
+    NewSubscription, ProviderAudience, Subscription, SITE_EVENT_WAIT,
 };
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};
@@ -183,6 +183,12 @@ impl Store {
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+}
+
+/// JSON text of a value, for a column; a value that cannot be written
+/// (none of ours can fail) is stored as an empty array.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// Creates `dir` and its missing parents, owner-only on Unix.

@@ -20,6 +20,7 @@ use axum::Router;
 use chrono::Utc;
 
 use super::token::{Purpose, Signer, TokenError};
+use crate::markup::escape;
 
 /// Requests to these pages per client address per minute.
 const PER_MINUTE: u32 = 30;
@@ -115,11 +116,7 @@ async fn subscription(
         )),
         Err(error) => {
             tracing::error!(%error, "cannot read a subscription");
-            Err(page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "<p>Faultline cannot read its database just now; try again in a minute.</p>",
-            ))
+            Err(unavailable())
         }
     }
 }
@@ -160,11 +157,7 @@ async fn confirm(
         .await
     {
         tracing::error!(%error, "cannot confirm a subscription");
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "<p>Faultline cannot write to its database just now; try the link again in a minute.</p>",
-        );
+        return unavailable();
     }
     let manage = state
         .signer
@@ -226,11 +219,7 @@ async fn unsubscribe(
         ),
         Err(error) => {
             tracing::error!(%error, "cannot remove a subscription");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "<p>Faultline cannot write to its database just now; try again in a minute.</p>",
-            )
+            unavailable()
         }
     }
 }
@@ -271,6 +260,15 @@ async fn manage_page(
     )
 }
 
+/// The page for a database that does not answer: the visitor may retry.
+fn unavailable() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        "<p>Faultline cannot use its database just now; try the link again in a minute.</p>",
+    )
+}
+
 /// A small page in the site's style, with a policy of its own: the style
 /// sheet, forms to this site, nothing else.
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -297,11 +295,4 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         ),
     );
     response
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

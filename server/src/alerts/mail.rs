@@ -8,6 +8,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::payload::Alert;
+use crate::markup::escape;
 
 /// What a mail needs besides its text: where its links point.
 pub struct Links {
@@ -226,11 +227,4 @@ fn figure_lines(alert: &Alert) -> Vec<String> {
         lines.push(format!("Confidence: {:.0} %", confidence * 100.0));
     }
     lines
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -34,12 +34,7 @@ pub fn signature_header(secrets: &[String], id: &str, timestamp: i64, body: &[u8
         .iter()
         .filter_map(|secret| key_of(secret))
         .filter_map(|key| {
-            let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-            mac.update(id.as_bytes());
-            mac.update(b".");
-            mac.update(timestamp.to_string().as_bytes());
-            mac.update(b".");
-            mac.update(body);
+            let mac = signed(&key, id, &timestamp.to_string(), body)?;
             Some(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())))
         })
         .collect::<Vec<_>>()
@@ -59,16 +54,19 @@ pub fn verify(secret: &str, header: &str, id: &str, timestamp: &str, body: &[u8]
         let Ok(expected) = BASE64.decode(encoded) else {
             return false;
         };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
-            return false;
-        };
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
+        signed(&key, id, timestamp, body).is_some_and(|mac| mac.verify_slice(&expected).is_ok())
     })
+}
+
+/// The HMAC of `id.timestamp.body` under `key`, before it is finished.
+fn signed(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Some(mac)
 }
 
 #[cfg(test)]

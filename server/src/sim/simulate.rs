@@ -40,7 +40,7 @@ pub struct ReportAlert {
     /// Its index in `incidents`, when it is about one listed there.
     pub incident: Option<usize>,
     pub at: String,
-    pub channel: &'static str,
+    pub channel: engine::AlertChannel,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -279,7 +279,7 @@ async fn subscribe(
         let id = store
             .create_subscription(
                 &store::NewSubscription {
-                    channel: store::Channel::Webhook,
+                    channel: engine::AlertChannel::Webhook,
                     format: engine::AlertFormat::Standard,
                     target: receiver.url(&subscription.name),
                     secrets: vec![crate::alerts::sign::new_secret()],
@@ -406,7 +406,7 @@ async fn report(
                 .as_i64()
                 .and_then(|id| index.get(&id).copied()),
             at: time(r.at),
-            channel: "webhook",
+            channel: engine::AlertChannel::Webhook,
         })
         .collect();
     Ok(Report {

@@ -129,7 +129,7 @@ async fn subscribe(store: &Store, target: String, scopes: &[&str], secrets: Vec<
     store
         .create_subscription(
             &NewSubscription {
-                channel: store::Channel::Webhook,
+                channel: engine::AlertChannel::Webhook,
                 format: engine::AlertFormat::Standard,
                 target,
                 secrets,
@@ -458,7 +458,7 @@ async fn failures_are_retried_on_schedule_gone_endpoints_disabled_and_redirects_
     round_at(&mut fixture, 21).await;
     assert_eq!(receiver.got().len(), 3);
     let log = fixture.store.delivery_log(10).await.unwrap();
-    assert_eq!(log[0].state, store::DeliveryState::Dead, "{log:?}");
+    assert_eq!(log[0].state, engine::DeliveryState::Dead, "{log:?}");
     assert_eq!(log[0].attempts, 3);
     // An administrator replays it; the receiver is back.
     assert!(fixture
@@ -471,7 +471,7 @@ async fn failures_are_retried_on_schedule_gone_endpoints_disabled_and_redirects_
     assert_eq!(receiver.got().len(), 3, "sent through an open breaker");
     round_at(&mut fixture, 10).await;
     let log = fixture.store.delivery_log(10).await.unwrap();
-    assert_eq!(log[0].state, store::DeliveryState::Delivered, "{log:?}");
+    assert_eq!(log[0].state, engine::DeliveryState::Delivered, "{log:?}");
     let got = receiver.got();
     assert_eq!(got.len(), 4);
     assert!(got
@@ -588,7 +588,7 @@ async fn private_and_metadata_targets_are_refused_unless_allow_listed() {
     let log = fixture.store.delivery_log(10).await.unwrap();
     let refused: Vec<_> = log
         .iter()
-        .filter(|line| line.state == store::DeliveryState::Dead)
+        .filter(|line| line.state == engine::DeliveryState::Dead)
         .collect();
     assert_eq!(refused.len(), 4, "{log:?}");
     assert!(
@@ -953,7 +953,7 @@ async fn email_alerts_need_a_confirmed_address_and_stop_with_one_click() {
     )
     .with_mail(mailer, signer);
     let email = |address: &str| NewSubscription {
-        channel: store::Channel::Email,
+        channel: engine::AlertChannel::Email,
         format: engine::AlertFormat::Standard,
         target: address.to_owned(),
         secrets: Vec::new(),
@@ -1192,7 +1192,7 @@ async fn a_visitor_asks_for_alerts_on_a_provider_page_without_javascript() {
     assert!(page.contains("a confirmation link is on its way"), "{page}");
     let subscriptions = app.store.subscriptions().await.unwrap();
     assert_eq!(subscriptions.len(), 1);
-    assert_eq!(subscriptions[0].channel, store::Channel::Email);
+    assert_eq!(subscriptions[0].channel, engine::AlertChannel::Email);
     assert!(subscriptions[0].confirmed_at.is_none());
     assert!(
         !subscriptions[0].is_active(),
