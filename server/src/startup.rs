@@ -187,7 +187,7 @@ pub async fn demo(
     database: &Path,
 ) -> Result<(), StartupError> {
     let listener = bind(config.listen).await?;
-    let mut simulation = Simulation::start(scenario, database)
+    let mut simulation = Simulation::start(scenario, database, &site_url(config))
         .await
         .context("failed to start the synthetic internet")?;
     let shutdown = CancellationToken::new();
@@ -217,6 +217,15 @@ pub async fn demo(
         .context("failed to run the web server task")?
         .context("failed to serve HTTP")?;
     Ok(())
+}
+
+/// Where links that leave the server (alerts, mails) lead: `public_url`, or
+/// the address it listens on.
+fn site_url(config: &Config) -> String {
+    config
+        .public_url
+        .as_ref()
+        .map_or_else(|| format!("http://{}", config.listen), ToString::to_string)
 }
 
 /// Opens (creating and migrating if needed) the database at `path`. A
@@ -297,10 +306,7 @@ fn dispatcher(
         .map_err(|error| StartupError::Refused(error.to_string()))?;
     let client = crate::alerts::webhook::WebhookClient::new(Arc::new(prober))
         .map_err(|error| StartupError::Unexpected(anyhow::Error::new(error)))?;
-    let base = config
-        .public_url
-        .as_ref()
-        .map_or_else(|| format!("http://{}", config.listen), ToString::to_string);
+    let base = site_url(config);
     let mut dispatcher = crate::alerts::Dispatcher::new(
         store.clone(),
         Arc::new(crate::clock::SystemClock),

@@ -124,7 +124,12 @@ impl Simulation {
 
     /// Builds the world, fills the watchlist and starts the monitor's
     /// stages; the clock stands still until `run` or `pace` moves it.
-    pub async fn start(scenario: &Scenario, database: &Path) -> Result<Self, SimulateError> {
+    /// Links in the alerts it delivers start with `site_url`.
+    pub async fn start(
+        scenario: &Scenario,
+        database: &Path,
+        site_url: &str,
+    ) -> Result<Self, SimulateError> {
         let clock = SimClock::new(scenario.start);
         let world = World::start(scenario, clock.clone()).await?;
         let store = store::Store::open(database).await?;
@@ -169,7 +174,7 @@ impl Simulation {
         } else {
             Some(subscribe(scenario, &store, &clock).await?)
         };
-        let dispatcher = dispatcher(&world, &store, &clock)?
+        let dispatcher = dispatcher(&world, &store, &clock, site_url)?
             .with_vantage(monitor.vantage())
             .with_trigger(monitor.status());
         stages.spawn(dispatcher.run(shutdown.clone()));
@@ -301,6 +306,7 @@ fn dispatcher(
     world: &World,
     store: &store::Store,
     clock: &SimClock,
+    site_url: &str,
 ) -> Result<crate::alerts::Dispatcher, SimulateError> {
     let settings = crate::alerts::AlertSettings {
         allowed_networks: GuardPolicy::loopback_only().allowed_networks,
@@ -320,14 +326,18 @@ fn dispatcher(
         Arc::new(clock.clone()),
         client,
         crate::knowledge::Knowledge::builtin(),
-        "http://faultline.test".to_owned(),
+        site_url.to_owned(),
         &settings,
     ))
 }
 
+/// Where a simulation without pages says its alerts' links lead: a name
+/// that can never resolve (`.test` is reserved by RFC 2606).
+pub const SIMULATED_SITE_URL: &str = "http://faultline.test";
+
 /// Runs `scenario` into the database at `database` and reports.
 pub async fn simulate(scenario: &Scenario, database: &Path) -> Result<Report, SimulateError> {
-    let mut simulation = Simulation::start(scenario, database).await?;
+    let mut simulation = Simulation::start(scenario, database, SIMULATED_SITE_URL).await?;
     simulation.run(scenario).await;
     simulation.finish(scenario).await
 }

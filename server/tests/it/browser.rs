@@ -245,9 +245,13 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
     ))
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut simulation = Simulation::start(&scenario, &dir.path().join("demo.db"))
-        .await
-        .unwrap();
+    let mut simulation = Simulation::start(
+        &scenario,
+        &dir.path().join("demo.db"),
+        server::sim::simulate::SIMULATED_SITE_URL,
+    )
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = server::config::Config {

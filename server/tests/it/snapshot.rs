@@ -55,9 +55,13 @@ async fn at_ten_moments_every_page_feed_and_export_gives_the_same_snapshot_and_f
     ))
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut simulation = Simulation::start(&scenario, &dir.path().join("replay.db"))
-        .await
-        .unwrap();
+    let mut simulation = Simulation::start(
+        &scenario,
+        &dir.path().join("replay.db"),
+        server::sim::simulate::SIMULATED_SITE_URL,
+    )
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = server::config::Config {

@@ -169,9 +169,13 @@ impl Replayed {
         let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("replay.db");
-        let mut simulation = server::sim::simulate::Simulation::start(&scenario, &database)
-            .await
-            .unwrap();
+        let mut simulation = server::sim::simulate::Simulation::start(
+            &scenario,
+            &database,
+            server::sim::simulate::SIMULATED_SITE_URL,
+        )
+        .await
+        .unwrap();
         simulation.run(&scenario).await;
         // The last snapshot stays readable once the simulation has stopped.
         let status = server::startup::replay_status(&simulation, &scenario);
