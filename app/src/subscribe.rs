@@ -136,8 +136,11 @@ async fn subscribe(address: &str, scope: &str) -> Result<Outcome, AppError> {
             min_interval_s: 0,
             confirmed_at: None,
             created_by: "public".to_owned(),
+            owner: None,
         };
         store.create_subscription(&new, chrono::Utc::now()).await?;
+        // The confirmation goes now, not at the dispatcher's next round.
+        offer.wake();
     }
     Ok(Outcome::Sent)
 }
@@ -163,6 +166,8 @@ mod server_side {
     #[derive(Clone)]
     pub struct AlertOffer {
         limiter: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
+        /// Tells the alert dispatcher that a confirmation waits.
+        wake: Option<Arc<tokio::sync::Notify>>,
     }
 
     impl std::fmt::Debug for AlertOffer {
@@ -189,6 +194,19 @@ mod server_side {
             );
             Self {
                 limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+                wake: None,
+            }
+        }
+
+        /// Rings `wake` whenever a subscription is made.
+        pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+            self.wake = Some(wake);
+            self
+        }
+
+        pub(super) fn wake(&self) {
+            if let Some(wake) = &self.wake {
+                wake.notify_one();
             }
         }
 

@@ -437,6 +437,7 @@ fn webhook(target: String) -> NewSubscription {
         min_interval_s: 0,
         confirmed_at: None,
         created_by: "bench".to_owned(),
+        owner: None,
     }
 }
 
@@ -810,7 +811,7 @@ async fn store_costs(
     confirm(store).await;
     let now = Utc::now();
     let event = store
-        .events_to_fan_out(now, 1)
+        .events_to_fan_out(now, store::Sendable::All, 1)
         .await
         .expect("the outbox")
         .pop()
@@ -880,7 +881,7 @@ async fn store_costs(
 async fn record_batch(store: &Store, due: &mut Vec<Duration>, record: &mut Vec<Duration>) -> bool {
     let started = Instant::now();
     let batch = store
-        .due_deliveries(Utc::now(), ROUND_BATCH as i64)
+        .due_deliveries(Utc::now(), store::Sendable::All, ROUND_BATCH as i64)
         .await
         .expect("due deliveries");
     if batch.is_empty() {
@@ -1012,6 +1013,7 @@ async fn email(mails: usize, rounds: usize) -> Email {
             min_interval_s: 0,
             confirmed_at: Some(Utc::now()),
             created_by: "bench".to_owned(),
+            owner: None,
         }),
     )
     .await;

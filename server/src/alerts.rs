@@ -20,6 +20,7 @@ pub mod format;
 pub mod links;
 pub mod listen;
 pub mod mail;
+pub mod manage;
 pub mod payload;
 pub mod sign;
 pub mod token;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::alert::{decide, Decision, Happening, Heard};
-use engine::{AlertEvent, VantageState};
+use engine::{AlertEvent, KnowledgeBase, VantageState};
 use serde::{Deserialize, Serialize};
 use store::{
     AfterAttempt, AlertEventRow, Attempt, DueDelivery, NewDelivery, Store, StoreError, Subscription,
@@ -140,6 +141,9 @@ pub struct Dispatcher {
     vantage: Option<watch::Receiver<VantageState>>,
     /// Each new judgement may have stored events: a round follows it.
     snapshots: Option<watch::Receiver<Arc<engine::correlate::Snapshot>>>,
+    /// Rung by the pages when they queue something (a test event, a
+    /// confirmation mail): a round follows at once.
+    wake: Arc<tokio::sync::Notify>,
     breakers: HashMap<i64, Breaker>,
     /// When Faultline's own network went down, while it is.
     held_since: Option<DateTime<Utc>>,
@@ -170,6 +174,7 @@ impl Dispatcher {
                 .collect(),
             vantage: None,
             snapshots: None,
+            wake: Arc::new(tokio::sync::Notify::new()),
             breakers: HashMap::new(),
             held_since: None,
             last_hold: None,
@@ -186,6 +191,12 @@ impl Dispatcher {
     /// Holds alerts while the own-network guard says our network is down.
     pub fn with_vantage(mut self, vantage: watch::Receiver<VantageState>) -> Self {
         self.vantage = Some(vantage);
+        self
+    }
+
+    /// Runs a round whenever `wake` is notified.
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
         self
     }
 
@@ -210,6 +221,7 @@ impl Dispatcher {
             let now = self.clock.now();
             let until = next.map_or(now + IDLE, |next| next.min(now + IDLE));
             let clock = self.clock.clone();
+            let wake = self.wake.clone();
             let snapshots = &mut self.snapshots;
             let judged = async {
                 let changed = match snapshots.as_mut() {
@@ -224,6 +236,7 @@ impl Dispatcher {
             tokio::select! {
                 () = clock.sleep_until(until) => {}
                 () = judged => {}
+                () = wake.notified() => {}
                 () = shutdown.cancelled() => break,
             }
         }
@@ -233,10 +246,14 @@ impl Dispatcher {
     /// when the next is due, if anything waits.
     pub async fn round(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = self.clock.now();
-        if self.holding(now) {
-            return Ok(Some(now + TimeDelta::seconds(10)));
-        }
-        let events = self.store.events_to_fan_out(now, BATCH).await?;
+        // While our own network is down, what is said about outages waits;
+        // confirmations and test alerts, which a person is waiting for, go.
+        let which = if self.holding(now) {
+            store::Sendable::TestsOnly
+        } else {
+            store::Sendable::All
+        };
+        let events = self.store.events_to_fan_out(now, which, BATCH).await?;
         if !events.is_empty() {
             let subscriptions = self.store.subscriptions().await?;
             for event in &events {
@@ -244,8 +261,11 @@ impl Dispatcher {
             }
         }
         self.send_confirmations(now).await?;
-        let due = self.store.due_deliveries(now, BATCH).await?;
+        let due = self.store.due_deliveries(now, which, BATCH).await?;
         self.send_all(due, now).await?;
+        if which == store::Sendable::TestsOnly {
+            return Ok(Some(now + TimeDelta::seconds(10)));
+        }
         let next_event = self.store.next_event_due().await?;
         let next_delivery = self.store.next_delivery_due().await?;
         Ok([next_event, next_delivery].into_iter().flatten().min())
@@ -394,7 +414,7 @@ impl Dispatcher {
                 self.base,
                 signer.token(token::Purpose::Confirm, subscription.id, Utc::now())
             );
-            let follows = follows_in_words(&subscription);
+            let follows = follows_in_words(&subscription, &self.knowledge.current());
             let sent = match mailer.confirmation(&subscription.target, &confirm, &follows) {
                 Ok(message) => mailer.send(message).await,
                 Err(error) => mail::Sent {
@@ -600,29 +620,33 @@ enum Request {
 }
 
 /// What a subscription follows, in words: "Cloudflare, shop.example and
-/// sites tagged eu".
-pub fn follows_in_words(subscription: &Subscription) -> String {
+/// sites tagged eu", with providers named by `knowledge`.
+pub fn follows_in_words(subscription: &Subscription, knowledge: &KnowledgeBase) -> String {
     let words: Vec<String> = subscription
         .interests
         .scopes
         .iter()
-        .map(|scope| match scope {
-            engine::alert::Scope::Everything => "every provider outage".to_owned(),
-            engine::alert::Scope::Site(host) => host.clone(),
-            engine::alert::Scope::Provider { id, role: None } => format!("provider {id}"),
-            engine::alert::Scope::Provider {
-                id,
-                role: Some(role),
-            } => {
-                format!("provider {id} ({})", role.plain())
-            }
-            engine::alert::Scope::Tag(tag) => format!("sites tagged {tag}"),
-        })
+        .map(|scope| scope_in_words(scope, knowledge))
         .collect();
     match words.as_slice() {
         [] => "nothing".to_owned(),
         [one] => one.clone(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// One scope in words: "Cloudflare (CDN)", "sites tagged eu".
+pub fn scope_in_words(scope: &engine::alert::Scope, knowledge: &KnowledgeBase) -> String {
+    let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
+    match scope {
+        engine::alert::Scope::Everything => "every provider outage".to_owned(),
+        engine::alert::Scope::Site(host) => host.clone(),
+        engine::alert::Scope::Provider { id, role: None } => name(id),
+        engine::alert::Scope::Provider {
+            id,
+            role: Some(role),
+        } => format!("{} ({})", name(id), role.plain()),
+        engine::alert::Scope::Tag(tag) => format!("sites tagged {tag}"),
     }
 }
 

@@ -619,6 +619,7 @@ fn new_webhook(args: &AddWebhookArgs, config: &Config) -> Result<store::NewSubsc
         min_interval_s: i64::from(args.min_interval),
         confirmed_at: None,
         created_by: "command line".to_owned(),
+        owner: None,
     })
 }
 
@@ -640,6 +641,7 @@ fn new_email(args: &AddEmailArgs) -> Result<store::NewSubscription, Failure> {
         min_interval_s: 0,
         confirmed_at: None,
         created_by: "command line".to_owned(),
+        owner: None,
     })
 }
 

@@ -55,6 +55,12 @@ impl FromRef<AppState> for crate::alerts::links::LinkState {
     }
 }
 
+impl FromRef<AppState> for Arc<Knowledge> {
+    fn from_ref(state: &AppState) -> Self {
+        state.knowledge.clone()
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()
@@ -92,7 +98,7 @@ impl AppState {
             .build();
         Self {
             leptos,
-            alert_links: crate::alerts::links::LinkState::new(store.clone(), None),
+            alert_links: crate::alerts::links::LinkState::off(store.clone()),
             alert_offer: None,
             store,
             knowledge: Knowledge::builtin(),
@@ -127,14 +133,26 @@ impl AppState {
         self
     }
 
-    /// Reports this knowledge base (the one the probes use) on `/healthz`.
-    /// Serves the links of alert mails, signed by `signer`.
-    pub fn with_alert_links(mut self, signer: crate::alerts::token::Signer) -> Self {
-        self.alert_links = crate::alerts::links::LinkState::new(self.store.clone(), Some(signer));
-        self.alert_offer = Some(app::subscribe::AlertOffer::new());
+    /// Serves the links of alert mails, signed by `signer`; webhooks added
+    /// from them deliver within `guard`, and `wake` tells the dispatcher
+    /// when a page queued something.
+    pub fn with_alert_links(
+        mut self,
+        signer: crate::alerts::token::Signer,
+        guard: probe::GuardPolicy,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        self.alert_links = crate::alerts::links::LinkState::new(
+            self.store.clone(),
+            Some(signer),
+            guard,
+            wake.clone(),
+        );
+        self.alert_offer = Some(app::subscribe::AlertOffer::new().with_wake(wake));
         self
     }
 
+    /// Reports this knowledge base (the one the probes use) on `/healthz`.
     pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
         self.knowledge = knowledge;
         self

@@ -115,8 +115,19 @@ impl Application {
             ),
             None => None,
         };
+        // Deliveries, and webhooks added from the pages, keep to one guard.
+        let mut delivery_guard = config.alerts.guard();
+        delivery_guard.own_addresses = own_public_addresses();
+        let wake = Arc::new(tokio::sync::Notify::new());
         if config.alerts.enabled {
-            let mut dispatcher = dispatcher(config, &store, &knowledge, signer.clone())?;
+            let mut dispatcher = dispatcher(
+                config,
+                &store,
+                &knowledge,
+                signer.clone(),
+                delivery_guard.clone(),
+            )?
+            .with_wake(wake.clone());
             if let Some((vantage, snapshots)) = watches {
                 dispatcher = dispatcher.with_vantage(vantage).with_trigger(snapshots);
             }
@@ -128,7 +139,7 @@ impl Application {
         }
         let mut state = state.with_knowledge(knowledge.clone());
         if let Some(signer) = signer {
-            state = state.with_alert_links(signer);
+            state = state.with_alert_links(signer, delivery_guard, wake);
         }
         if let Some(on_demand) = on_demand {
             state = state.with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
@@ -298,10 +309,10 @@ fn dispatcher(
     store: &store::Store,
     knowledge: &Arc<Knowledge>,
     signer: Option<crate::alerts::token::Signer>,
+    guard: probe::GuardPolicy,
 ) -> Result<crate::alerts::Dispatcher, StartupError> {
     let mut settings = config.probe.clone();
-    settings.guard = config.alerts.guard();
-    settings.guard.own_addresses = own_public_addresses();
+    settings.guard = guard;
     let prober = probe::LiveProber::new(settings)
         .map_err(|error| StartupError::Refused(error.to_string()))?;
     let client = crate::alerts::webhook::WebhookClient::new(Arc::new(prober))

@@ -17,6 +17,15 @@ use crate::{Store, StoreError};
 /// provider incident detected a little later can explain it (and fold it).
 pub const SITE_EVENT_WAIT: TimeDelta = TimeDelta::seconds(90);
 
+/// Which alerts may go now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sendable {
+    All,
+    /// While Faultline's own network is down, only test alerts: a person
+    /// asked for them, and they say nothing about anyone's outage.
+    TestsOnly,
+}
+
 /// A subscription as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
@@ -33,6 +42,8 @@ pub struct Subscription {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// Webhooks added from an email subscriber's page: that address.
+    pub owner: Option<String>,
 }
 
 impl Subscription {
@@ -54,6 +65,7 @@ pub struct NewSubscription {
     pub min_interval_s: i64,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub created_by: String,
+    pub owner: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -72,6 +84,7 @@ struct SubscriptionRow {
     disabled_reason: Option<String>,
     created_at: DateTime<Utc>,
     created_by: String,
+    owner: Option<String>,
 }
 
 impl From<SubscriptionRow> for Subscription {
@@ -104,13 +117,14 @@ impl From<SubscriptionRow> for Subscription {
             disabled_reason: row.disabled_reason,
             created_at: row.created_at,
             created_by: row.created_by,
+            owner: row.owner,
         }
     }
 }
 
 const SUBSCRIPTION_COLUMNS: &str =
     "id, channel, format, target, secrets, scopes, events, mutes, min_interval_s,
-    confirmed_at, disabled_at, disabled_reason, created_at, created_by";
+    confirmed_at, disabled_at, disabled_reason, created_at, created_by, owner";
 
 /// The figures of an incident at the moment of an alert event, kept with
 /// the event so every delivery and retry of it says the same.
@@ -293,8 +307,8 @@ impl Store {
         let events: Vec<&str> = new.interests.events.iter().map(|e| e.as_str()).collect();
         Ok(sqlx::query_scalar(
             "INSERT INTO alert_subscriptions (channel, format, target, secrets, scopes, events, mutes,
-               min_interval_s, confirmed_at, created_at, created_by)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+               min_interval_s, confirmed_at, created_at, created_by, owner)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.channel.as_str())
         .bind(new.format.as_str())
@@ -307,6 +321,7 @@ impl Store {
         .bind(new.confirmed_at)
         .bind(now)
         .bind(&new.created_by)
+        .bind(&new.owner)
         .fetch_one(self.writer())
         .await?)
     }
@@ -417,6 +432,58 @@ impl Store {
         Ok(row.map(Subscription::from))
     }
 
+    /// An email address's own subscriptions, oldest first.
+    pub async fn email_subscriptions_of(
+        &self,
+        address: &str,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+             WHERE channel = 'email' AND target = ? ORDER BY id"
+        );
+        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .bind(address)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.into_iter().map(Subscription::from).collect())
+    }
+
+    /// The webhook endpoints an email address added, oldest first.
+    pub async fn webhooks_owned_by(&self, address: &str) -> Result<Vec<Subscription>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+             WHERE channel = 'webhook' AND owner = ? ORDER BY id"
+        );
+        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .bind(address)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.into_iter().map(Subscription::from).collect())
+    }
+
+    /// Replaces what a subscription follows and hears; `false` when there
+    /// is no such subscription.
+    pub async fn set_interests(
+        &self,
+        id: i64,
+        interests: &engine::alert::Interests,
+        min_interval_s: i64,
+    ) -> Result<bool, StoreError> {
+        let events: Vec<&str> = interests.events.iter().map(|e| e.as_str()).collect();
+        let done = sqlx::query(
+            "UPDATE alert_subscriptions SET scopes = ?, events = ?, mutes = ?, min_interval_s = ?
+             WHERE id = ?",
+        )
+        .bind(crate::json(&scope_texts(&interests.scopes)))
+        .bind(crate::json(&events))
+        .bind(crate::json(&interests.mutes))
+        .bind(min_interval_s)
+        .bind(id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deletes a subscription and its deliveries; `false` when there is none.
     pub async fn remove_subscription(&self, id: i64) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM alert_subscriptions WHERE id = ?")
@@ -424,6 +491,34 @@ impl Store {
             .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes an email subscription. When it was its address's last, the
+    /// webhooks that address added go with it: a webhook needs a confirmed
+    /// owner who can manage it. `None` when there was no such subscription,
+    /// else how many webhooks went.
+    pub async fn remove_email_subscription(&self, id: i64) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let address: Option<String> = sqlx::query_scalar(
+            "DELETE FROM alert_subscriptions WHERE id = ? AND channel = 'email' RETURNING target",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        let webhooks = sqlx::query(
+            "DELETE FROM alert_subscriptions WHERE channel = 'webhook' AND owner = ?1
+               AND NOT EXISTS (SELECT 1 FROM alert_subscriptions
+                               WHERE channel = 'email' AND target = ?1)",
+        )
+        .bind(&address)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some(webhooks))
     }
 
     /// Stops sending to a subscription, saying why; its pending deliveries
@@ -467,14 +562,17 @@ impl Store {
     pub async fn events_to_fan_out(
         &self,
         now: DateTime<Utc>,
+        which: Sendable,
         limit: i64,
     ) -> Result<Vec<AlertEventRow>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM alert_events
-             WHERE fanned_out_at IS NULL AND not_before <= ? ORDER BY id LIMIT ?"
+             WHERE fanned_out_at IS NULL AND not_before <= ? AND (? OR event = 'test')
+             ORDER BY id LIMIT ?"
         );
         let rows = sqlx::query_as::<_, EventRow>(&sql)
             .bind(now)
+            .bind(which == Sendable::All)
             .bind(limit)
             .fetch_all(self.reader())
             .await?;
@@ -628,15 +726,18 @@ impl Store {
     pub async fn due_deliveries(
         &self,
         now: DateTime<Utc>,
+        which: Sendable,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let rows: Vec<DueRow> = sqlx::query_as(
             "SELECT d.id, d.sent_as, d.host, d.attempts, d.event_id, d.subscription_id
              FROM alert_deliveries d JOIN alert_subscriptions s ON s.id = d.subscription_id
              WHERE d.state = 'pending' AND d.due_at <= ? AND s.disabled_at IS NULL
+               AND (? OR d.sent_as = 'test')
              ORDER BY d.due_at, d.id LIMIT ?",
         )
         .bind(now)
+        .bind(which == Sendable::All)
         .bind(limit)
         .fetch_all(self.reader())
         .await?;

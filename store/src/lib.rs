@@ -46,7 +46,7 @@ mod vantage;
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
 pub use alert::{
     AfterAttempt, AlertDetail, AlertEventRow, Attempt, DeliveryLine, DueDelivery, NewDelivery,
-    NewSubscription, ProviderAudience, Subscription, SITE_EVENT_WAIT,
+    NewSubscription, ProviderAudience, Sendable, Subscription, SITE_EVENT_WAIT,
 };
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};

@@ -15,11 +15,12 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
 
 use super::token::{Purpose, Signer, TokenError};
+use crate::knowledge::Knowledge;
 use crate::markup::escape;
 
 /// Requests to these pages per client address per minute.
@@ -31,6 +32,11 @@ pub struct LinkState {
     pub store: store::Store,
     pub signer: Option<Signer>,
     pub limiter: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    /// Where webhooks added from the manage page may deliver: the
+    /// dispatcher's own guard.
+    pub guard: probe::GuardPolicy,
+    /// Rung when a page queues a test alert, so it goes at once.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for LinkState {
@@ -40,13 +46,30 @@ impl std::fmt::Debug for LinkState {
 }
 
 impl LinkState {
-    pub fn new(store: store::Store, signer: Option<Signer>) -> Self {
+    /// Link pages that say email alerts are off.
+    pub fn off(store: store::Store) -> Self {
+        Self::new(
+            store,
+            None,
+            super::AlertSettings::default().guard(),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+    }
+
+    pub fn new(
+        store: store::Store,
+        signer: Option<Signer>,
+        guard: probe::GuardPolicy,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
         let quota =
             governor::Quota::per_minute(NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN));
         Self {
             store,
             signer,
             limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+            guard,
+            wake,
         }
     }
 }
@@ -55,6 +78,7 @@ pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     LinkState: FromRef<S>,
+    Arc<Knowledge>: FromRef<S>,
 {
     Router::new()
         .route("/alerts/confirm/{token}", get(confirm_page).post(confirm))
@@ -62,11 +86,15 @@ where
             "/alerts/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
         )
-        .route("/alerts/manage/{token}", get(manage_page))
+        .route("/alerts/manage/{token}", get(super::manage::manage_page))
+        .route(
+            "/alerts/manage/{token}/{action}",
+            post(super::manage::manage_action),
+        )
 }
 
 /// The subscription a link is for, or the page that says why not.
-async fn subscription(
+pub(super) async fn subscription(
     state: &LinkState,
     client: SocketAddr,
     token: &str,
@@ -81,6 +109,7 @@ async fn subscription(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
             "<p>Too many requests from your address; wait a minute.</p>",
+            Width::Narrow,
         ));
     }
     state.limiter.retain_recent();
@@ -89,6 +118,7 @@ async fn subscription(
             StatusCode::NOT_FOUND,
             "Email alerts are off",
             "<p>This server does not send email alerts.</p>",
+            Width::Narrow,
         ));
     };
     let id =
@@ -98,12 +128,14 @@ async fn subscription(
                 StatusCode::GONE,
                 "This link has expired",
                 "<p>Confirmation links work for 48 hours. Subscribe again to get a new one.</p>",
+                Width::Narrow,
             )),
             Err(TokenError::Invalid) => {
                 return Err(page(
                     StatusCode::NOT_FOUND,
                     "This link is not valid",
                     "<p>Check that the whole link was copied from the mail.</p>",
+                    Width::Narrow,
                 ))
             }
         };
@@ -113,6 +145,7 @@ async fn subscription(
             StatusCode::OK,
             "No such subscription",
             "<p>This subscription does not exist any more: nothing is sent for it.</p>",
+            Width::Narrow,
         )),
         Err(error) => {
             tracing::error!(%error, "cannot read a subscription");
@@ -123,6 +156,7 @@ async fn subscription(
 
 async fn confirm_page(
     State(state): State<LinkState>,
+    State(knowledge): State<Arc<Knowledge>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
 ) -> Response {
@@ -136,14 +170,15 @@ async fn confirm_page(
         &format!(
             "<p>Send alerts about {} to <strong>{}</strong>?</p>\
              <form method=\"post\"><button type=\"submit\" data-test=\"confirm\">Confirm</button></form>",
-            escape(&super::follows_in_words(&subscription)),
+            escape(&super::follows_in_words(&subscription, &knowledge.current())),
             escape(&subscription.target)
-        ),
+        ), Width::Narrow,
     )
 }
 
 async fn confirm(
     State(state): State<LinkState>,
+    State(knowledge): State<Arc<Knowledge>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
 ) -> Response {
@@ -170,15 +205,16 @@ async fn confirm(
         &format!(
             "<p>Alerts about {} will go to <strong>{}</strong>.</p>\
              <p>Every alert has a link to <a href=\"/alerts/manage/{}\">manage them</a> and one to unsubscribe.</p>",
-            escape(&super::follows_in_words(&subscription)),
+            escape(&super::follows_in_words(&subscription, &knowledge.current())),
             escape(&subscription.target),
             escape(&manage)
-        ),
+        ), Width::Narrow,
     )
 }
 
 async fn unsubscribe_page(
     State(state): State<LinkState>,
+    State(knowledge): State<Arc<Knowledge>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
 ) -> Response {
@@ -192,9 +228,9 @@ async fn unsubscribe_page(
         &format!(
             "<p>Stop sending alerts about {} to <strong>{}</strong>?</p>\
              <form method=\"post\"><button type=\"submit\" data-test=\"unsubscribe\">Unsubscribe</button></form>",
-            escape(&super::follows_in_words(&subscription)),
+            escape(&super::follows_in_words(&subscription, &knowledge.current())),
             escape(&subscription.target)
-        ),
+        ), Width::Narrow,
     )
 }
 
@@ -208,15 +244,23 @@ async fn unsubscribe(
         Ok(subscription) => subscription,
         Err(page) => return page,
     };
-    match state.store.remove_subscription(subscription.id).await {
-        Ok(_) => page(
-            StatusCode::OK,
-            "Unsubscribed",
-            &format!(
-                "<p>No more alerts will go to <strong>{}</strong> for this subscription.</p>",
-                escape(&subscription.target)
-            ),
-        ),
+    match state.store.remove_email_subscription(subscription.id).await {
+        Ok(webhooks) => {
+            let also = match webhooks.unwrap_or(0) {
+                0 => String::new(),
+                1 => " It was this address's last subscription, so the webhook it added is removed too.".to_owned(),
+                n => format!(" It was this address's last subscription, so the {n} webhooks it added are removed too."),
+            };
+            page(
+                StatusCode::OK,
+                "Unsubscribed",
+                &format!(
+                    "<p>No more alerts will go to <strong>{}</strong> for this subscription.{also}</p>",
+                    escape(&subscription.target)
+                ),
+                Width::Narrow,
+            )
+        }
         Err(error) => {
             tracing::error!(%error, "cannot remove a subscription");
             unavailable()
@@ -224,60 +268,37 @@ async fn unsubscribe(
     }
 }
 
-async fn manage_page(
-    State(state): State<LinkState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Path(token): Path<String>,
-) -> Response {
-    let subscription = match subscription(&state, client, &token, Purpose::Manage).await {
-        Ok(subscription) => subscription,
-        Err(page) => return page,
-    };
-    let events: Vec<&str> = subscription
-        .interests
-        .events
-        .iter()
-        .map(|event| event.plain())
-        .collect();
-    let state_line = match (&subscription.disabled_reason, subscription.confirmed_at) {
-        (Some(reason), _) => format!("Stopped: {}", escape(reason)),
-        (None, None) => "Waiting for the address to be confirmed".to_owned(),
-        (None, Some(_)) => "Active".to_owned(),
-    };
-    page(
-        StatusCode::OK,
-        "Your alerts",
-        &format!(
-            "<dl><dt>To</dt><dd>{}</dd><dt>About</dt><dd>{}</dd><dt>Events</dt><dd>{}</dd>\
-             <dt>State</dt><dd>{state_line}</dd></dl>\
-             <form method=\"post\" action=\"/alerts/unsubscribe/{}\">\
-             <button type=\"submit\" data-test=\"unsubscribe\">Unsubscribe</button></form>",
-            escape(&subscription.target),
-            escape(&super::follows_in_words(&subscription)),
-            escape(&events.join(", ")),
-            escape(&token)
-        ),
-    )
-}
-
 /// The page for a database that does not answer: the visitor may retry.
-fn unavailable() -> Response {
+pub(super) fn unavailable() -> Response {
     page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Unavailable",
         "<p>Faultline cannot use its database just now; try the link again in a minute.</p>",
+        Width::Narrow,
     )
+}
+
+/// How wide a page's column is: a sentence and a button, or the forms of
+/// the manage page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Width {
+    Narrow,
+    Wide,
 }
 
 /// A small page in the site's style, with a policy of its own: the style
 /// sheet, forms to this site, nothing else.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str, width: Width) -> Response {
+    let column = match width {
+        Width::Narrow => "stack narrow",
+        Width::Wide => "alerts-page",
+    };
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex\">\
          <title>{} · Faultline</title><link rel=\"stylesheet\" href=\"/pkg/faultline.css\"></head>\
-         <body><main class=\"stack narrow\"><p><a href=\"/\">Faultline</a></p><h1>{}</h1>{body}</main></body></html>",
+         <body><main class=\"{column}\"><p><a href=\"/\">Faultline</a></p><h1>{}</h1>{body}</main></body></html>",
         escape(title),
         escape(title)
     );

@@ -292,6 +292,7 @@ async fn subscribe(
                     min_interval_s: 0,
                     confirmed_at: None,
                     created_by: "scenario".to_owned(),
+                    owner: None,
                 },
                 scenario.start,
             )

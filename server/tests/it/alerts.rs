@@ -15,10 +15,10 @@ use store::{NewSubscription, ProviderIncidentRow, Store};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 /// An answer the receiver is told to give: a status and extra headers.
@@ -27,13 +27,13 @@ type Answer = (u16, Vec<(&'static str, String)>);
 /// A webhook receiver answering from a script of statuses (then 204), with
 /// optional extra headers per answer.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Vec<Answer>>>,
 }
 
 impl Receiver {
-    async fn start(&self) -> std::net::SocketAddr {
+    pub(crate) async fn start(&self) -> std::net::SocketAddr {
         let me = self.clone();
         let app = axum::Router::new().fallback(
             move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
@@ -77,7 +77,7 @@ impl Receiver {
         }
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
@@ -144,6 +144,7 @@ async fn subscribe(store: &Store, target: String, scopes: &[&str], secrets: Vec<
                 min_interval_s: 0,
                 confirmed_at: None,
                 created_by: "test".to_owned(),
+                owner: None,
             },
             Utc::now(),
         )
@@ -175,7 +176,7 @@ async fn round_at(fixture: &mut Fixture, seconds: i64) {
     fixture.dispatcher.round().await.unwrap();
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python");
     assert!(
         python.exists(),
@@ -187,7 +188,7 @@ fn python() -> PathBuf {
 
 /// Asks the reference verifier about each request; returns "ok" or the
 /// error it raised, per request.
-fn verify(secret: &str, requests: &[(String, String, String, Vec<u8>)]) -> Vec<String> {
+pub(crate) fn verify(secret: &str, requests: &[(String, String, String, Vec<u8>)]) -> Vec<String> {
     use std::io::Write;
     const SCRIPT: &str = r#"
 import base64, json, sys
@@ -267,11 +268,11 @@ for line in sys.stdin:
         .collect()
 }
 
-fn header(request: &Received, name: &str) -> String {
+pub(crate) fn header(request: &Received, name: &str) -> String {
     request.headers[name].to_str().unwrap().to_owned()
 }
 
-fn as_signed(request: &Received) -> (String, String, String, Vec<u8>) {
+pub(crate) fn as_signed(request: &Received) -> (String, String, String, Vec<u8>) {
     (
         header(request, "webhook-id"),
         header(request, "webhook-timestamp"),
@@ -908,7 +909,7 @@ impl Drop for MailServer {
 }
 
 /// The token at the end of the first link to `path` in `text`.
-fn token_after(text: &str, path: &str) -> String {
+pub(crate) fn token_after(text: &str, path: &str) -> String {
     let start = text
         .find(path)
         .unwrap_or_else(|| panic!("no {path} in {text}"))
@@ -926,7 +927,14 @@ async fn email_alerts_need_a_confirmed_address_and_stop_with_one_click() {
     let signer = server::alerts::token::Signer::with_key(b"a test key for links").unwrap();
     let app = {
         let signer = signer.clone();
-        crate::support::spawn_app_with(move |state| state.with_alert_links(signer)).await
+        crate::support::spawn_app_with(move |state| {
+            state.with_alert_links(
+                signer,
+                probe::GuardPolicy::loopback_only(),
+                Arc::new(tokio::sync::Notify::new()),
+            )
+        })
+        .await
     };
     let store = app.store.clone();
     let settings = AlertSettings::default();
@@ -965,6 +973,7 @@ async fn email_alerts_need_a_confirmed_address_and_stop_with_one_click() {
         min_interval_s: 0,
         confirmed_at: None,
         created_by: "test".to_owned(),
+        owner: None,
     };
     let ada = store
         .create_subscription(&email("ada@example.org"), Utc::now())
@@ -986,7 +995,7 @@ async fn email_alerts_need_a_confirmed_address_and_stop_with_one_click() {
         .unwrap();
     assert_eq!(to_ada["subject"], "Confirm your Faultline alerts");
     let text = to_ada["text"].as_str().unwrap();
-    assert!(text.contains("provider cloudflare"), "{text}");
+    assert!(text.contains("send alerts about Cloudflare to this address"), "{text}");
     let confirm = token_after(text, "/alerts/confirm/");
     assert!(to_ada["html"].as_str().unwrap().contains(&confirm));
 
@@ -1153,7 +1162,14 @@ async fn page_text(app: &crate::support::TestApp, path: &str) -> String {
 #[tokio::test]
 async fn a_visitor_asks_for_alerts_on_a_provider_page_without_javascript() {
     let signer = server::alerts::token::Signer::with_key(b"a test key for links").unwrap();
-    let app = crate::support::spawn_app_with(move |state| state.with_alert_links(signer)).await;
+    let app = crate::support::spawn_app_with(move |state| {
+        state.with_alert_links(
+            signer,
+            probe::GuardPolicy::loopback_only(),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+    })
+    .await;
     with_a_cloudflare_incident(&app).await;
     let page = page_text(&app, "/provider/cloudflare").await;
     assert!(page.contains("Get alerts"), "{page}");
@@ -1245,4 +1261,61 @@ async fn a_visitor_asks_for_alerts_on_a_provider_page_without_javascript() {
     assert!(page.contains("Past incidents"), "{page}");
     assert!(!page.contains("Get alerts"));
     plain.stop().await;
+}
+
+#[tokio::test]
+async fn while_our_network_is_down_outage_alerts_wait_and_test_alerts_go() {
+    let Fixture {
+        store,
+        clock,
+        dispatcher,
+        _dir,
+    } = fixture(vec![5]).await;
+    let (vantage, watched) = tokio::sync::watch::channel(engine::VantageState::Offline);
+    let mut dispatcher = dispatcher.with_vantage(watched);
+    let receiver = Receiver::default();
+    let addr = receiver.start().await;
+    let secret = server::alerts::sign::new_secret();
+    let id = subscribe(
+        &store,
+        format!("http://{addr}/hook"),
+        &["provider:cloudflare"],
+        vec![secret.clone()],
+    )
+    .await;
+
+    let now = clock.now();
+    store
+        .save_provider_incident(None, &incident(Phase::Confirmed, now), now)
+        .await
+        .unwrap();
+    store.queue_test_event(id, now).await.unwrap();
+    clock.advance_to(now + TimeDelta::seconds(1));
+    dispatcher.round().await.unwrap();
+    dispatcher.round().await.unwrap();
+    let types = |got: &[Received]| -> Vec<String> {
+        got.iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                body["type"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(types(&receiver.got()), ["test"]);
+
+    // Back online: the held alert goes, and says it was held.
+    vantage.send(engine::VantageState::Online).unwrap();
+    clock.advance_to(now + TimeDelta::seconds(60));
+    dispatcher.round().await.unwrap();
+    let got = receiver.got();
+    assert_eq!(types(&got), ["test", "provider.confirmed"]);
+    let body: serde_json::Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert!(
+        body["data"]["note"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Held while Faultline's own network was down"),
+        "{body}"
+    );
+    assert_eq!(verify(&secret, &[as_signed(&got[1])]), ["ok"]);
 }

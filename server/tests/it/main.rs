@@ -14,6 +14,7 @@ mod checkers;
 mod cli;
 mod explain;
 mod health;
+mod manage;
 mod monitor;
 mod ondemand;
 mod pages;

@@ -1,0 +1,6 @@
+-- A webhook endpoint added from an email subscriber's own page belongs to
+-- that confirmed address: listed, tested and removed from there.
+ALTER TABLE alert_subscriptions ADD COLUMN owner TEXT;
+CREATE INDEX alert_subscriptions_owner ON alert_subscriptions (owner) WHERE owner IS NOT NULL;
+-- The public form and the manage page look subscriptions up by address.
+CREATE INDEX alert_subscriptions_target ON alert_subscriptions (target);
