@@ -222,7 +222,6 @@ pub fn EvidenceList(evidence: Vec<String>) -> impl IntoView {
     })
 }
 
-/// The error of a server function, as a page says it.
 /// "Get alerts" for a site or a provider (`scope`): one address field, a
 /// plain POST back to this page (`back`), the outcome read from `?alerts=`.
 #[component]

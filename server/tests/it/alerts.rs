@@ -152,7 +152,7 @@ async fn subscribe(store: &Store, target: String, scopes: &[&str], secrets: Vec<
         .unwrap()
 }
 
-fn incident(phase: Phase, at: chrono::DateTime<Utc>) -> ProviderIncidentRow {
+pub(crate) fn incident(phase: Phase, at: chrono::DateTime<Utc>) -> ProviderIncidentRow {
     ProviderIncidentRow {
         provider: "cloudflare".to_owned(),
         role: Role::Cdn,
@@ -830,14 +830,14 @@ fn the_command_line_subscribes_lists_tests_and_removes_webhooks() {
 /// A real SMTP server (aiosmtpd) on loopback that writes each mail it
 /// accepts as one JSON line: recipients, subject, the headers that matter,
 /// and the decoded text and HTML parts.
-struct MailServer {
-    port: u16,
+pub(crate) struct MailServer {
+    pub(crate) port: u16,
     child: std::process::Child,
     dir: tempfile::TempDir,
 }
 
 impl MailServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         const SCRIPT: &str = r#"
 import email, email.policy, json, sys, time
 from aiosmtpd.controller import Controller
@@ -892,7 +892,7 @@ while True:
         Self { port, child, dir }
     }
 
-    fn mails(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn mails(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join("mail.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -995,7 +995,10 @@ async fn email_alerts_need_a_confirmed_address_and_stop_with_one_click() {
         .unwrap();
     assert_eq!(to_ada["subject"], "Confirm your Faultline alerts");
     let text = to_ada["text"].as_str().unwrap();
-    assert!(text.contains("send alerts about Cloudflare to this address"), "{text}");
+    assert!(
+        text.contains("send alerts about Cloudflare to this address"),
+        "{text}"
+    );
     let confirm = token_after(text, "/alerts/confirm/");
     assert!(to_ada["html"].as_str().unwrap().contains(&confirm));
 
@@ -1142,7 +1145,7 @@ async fn round_at_clock(dispatcher: &mut Dispatcher, clock: &SimClock, seconds: 
 }
 
 /// A past Cloudflare incident, so the provider has a page.
-async fn with_a_cloudflare_incident(app: &crate::support::TestApp) {
+pub(crate) async fn with_a_cloudflare_incident(app: &crate::support::TestApp) {
     let now = Utc::now();
     app.store
         .save_provider_incident(None, &incident(Phase::Resolved, now), now)

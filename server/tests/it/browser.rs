@@ -331,7 +331,7 @@ pub(crate) async fn click(browser: &Client, css: &str) -> Step {
         .map_err(|e| format!("click {css}: {e}"))
 }
 
-async fn expect_path(browser: &Client, wanted: &str) -> Step {
+pub(crate) async fn expect_path(browser: &Client, wanted: &str) -> Step {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let url = browser.current_url().await.map_err(err)?;

@@ -8,6 +8,7 @@
 
 mod admin;
 mod alerts;
+mod alerts_browser;
 mod browser;
 mod chat;
 mod checkers;
