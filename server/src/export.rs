@@ -56,6 +56,7 @@ where
         .route("/incidents/{id}/export.csv", get(incident_csv))
         .route("/incidents/{id}/export.json", get(incident_json))
         .route("/provider/{id}/incidents.atom", get(provider_feed))
+        .route("/site/{host}/incidents.atom", get(site_feed))
 }
 
 /// What an export request can fail with.
@@ -63,6 +64,8 @@ where
 pub enum ExportError {
     #[error("no such incident")]
     NotFound,
+    #[error("no such site")]
+    NoSite,
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot write the export: {0}")]
@@ -73,6 +76,9 @@ impl IntoResponse for ExportError {
     fn into_response(self) -> Response {
         match self {
             ExportError::NotFound => (StatusCode::NOT_FOUND, "no such incident\n").into_response(),
+            ExportError::NoSite => {
+                (StatusCode::NOT_FOUND, "no such site on the watchlist\n").into_response()
+            }
             error => {
                 tracing::error!(%error, "export failed");
                 (
@@ -402,8 +408,12 @@ pub async fn incidents_feed(
     Ok(atom(state.named(|| {
         feed(
             &origin,
-            "/incidents.atom",
-            "Faultline: provider-wide incidents",
+            FeedOf {
+                path: "/incidents.atom",
+                page: "/incidents",
+                title: "Faultline: provider-wide incidents",
+                site: None,
+            },
             incidents,
             &state.status.freshness(&snapshot),
         )
@@ -432,8 +442,51 @@ pub async fn provider_feed(
         let title = format!("Faultline: {} incidents", provider_name(&provider));
         feed(
             &origin,
-            &path,
-            &title,
+            FeedOf {
+                path: &path,
+                page: &format!("/provider/{provider}"),
+                title: &title,
+                site: None,
+            },
+            incidents,
+            &state.status.freshness(&snapshot),
+        )
+        .to_string()
+    })))
+}
+
+/// `GET /site/{host}/incidents.atom`: one site's own incidents and the
+/// provider outages it was caught in.
+pub async fn site_feed(
+    State(state): State<ExportState>,
+    Path(host): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ExportError> {
+    let host = host.to_ascii_lowercase();
+    let site = state
+        .store
+        .site_by_host(&host)
+        .await?
+        .ok_or(ExportError::NoSite)?;
+    let snapshot = state.status.snapshot();
+    let incidents = state
+        .store
+        .site_incidents(site.id, FEED_LIMIT)
+        .await?
+        .into_iter()
+        .map(|incident| app::incident::as_of_snapshot(incident, &snapshot))
+        .collect();
+    let origin = state.public_origin.or_request(&headers);
+    let path = format!("/site/{}/incidents.atom", site.host);
+    Ok(atom(state.named(|| {
+        feed(
+            &origin,
+            FeedOf {
+                path: &path,
+                page: &format!("/site/{}", site.host),
+                title: &format!("Faultline: {} incidents", site.host),
+                site: Some(&site.host),
+            },
             incidents,
             &state.status.freshness(&snapshot),
         )
@@ -464,13 +517,21 @@ fn last_change(incident: &store::Incident) -> DateTime<Utc> {
     .unwrap_or(incident.detected_at)
 }
 
+/// What a feed is: where it and its page live, its title, and the site
+/// its site incidents are about (for a site's feed).
+pub struct FeedOf<'a> {
+    pub path: &'a str,
+    pub page: &'a str,
+    pub title: &'a str,
+    pub site: Option<&'a str>,
+}
+
 /// An Atom feed of `incidents`, one entry per incident; an incident's
 /// entry is updated whenever its phase changes. Its subtitle names the
 /// snapshot the figures come from.
 pub fn feed(
     origin: &str,
-    path: &str,
-    title: &str,
+    of: FeedOf<'_>,
     incidents: Vec<store::Incident>,
     freshness: &app::status::Freshness,
 ) -> Feed {
@@ -483,7 +544,7 @@ pub fn feed(
         .into_iter()
         .map(|incident| {
             let changed = last_change(&incident);
-            let summary = IncidentSummary::from_store(incident, None);
+            let summary = IncidentSummary::from_store(incident, of.site.map(str::to_owned));
             let link = format!("{origin}/incident/{}", summary.id);
             let mut entry = Entry::default();
             entry.set_id(link.clone());
@@ -504,8 +565,8 @@ pub fn feed(
         })
         .collect::<Vec<_>>();
     let mut feed = Feed::default();
-    feed.set_id(format!("{origin}{path}"));
-    feed.set_title(Text::plain(title));
+    feed.set_id(format!("{origin}{}", of.path));
+    feed.set_title(Text::plain(of.title));
     feed.set_subtitle(Some(Text::plain(format!(
         "Snapshot {}. {}",
         freshness.version,
@@ -518,13 +579,13 @@ pub fn feed(
     }]);
     feed.set_links(vec![
         Link {
-            href: format!("{origin}{path}"),
+            href: format!("{origin}{}", of.path),
             rel: "self".to_owned(),
             mime_type: Some("application/atom+xml".to_owned()),
             ..Link::default()
         },
         Link {
-            href: format!("{origin}/incidents"),
+            href: format!("{origin}{}", of.page),
             mime_type: Some("text/html".to_owned()),
             ..Link::default()
         },
@@ -542,6 +603,21 @@ fn entry_html(i: &IncidentSummary) -> String {
         None => sentence.push_str(&format!(", {}", i.phase.plain())),
     }
     sentence.push('.');
+    if i.kind == engine::IncidentKind::Site {
+        // A site's own incident: its cause and the outage that explains it.
+        let mut figures = Vec::new();
+        if let Some(fault) = i.fault {
+            figures.push(format!("Fault: {}", fault.plain()));
+        }
+        if let Some(id) = i.explained_by {
+            figures.push(format!("Explained by provider incident {id}"));
+        }
+        let items: String = figures
+            .iter()
+            .map(|figure| format!("<li>{}</li>", escape(figure)))
+            .collect();
+        return format!("<p>{}</p><ul>{items}</ul>", escape(&sentence));
+    }
     let mut figures = vec![format!(
         "Peak: {} of the watched sites failing",
         i.peak_text()

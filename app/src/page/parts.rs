@@ -230,6 +230,12 @@ pub fn GetAlerts(scope: String, about: String, back: String) -> impl IntoView {
     use leptos::server_fn::ServerFn;
     let query = leptos_router::hooks::use_query_map();
     let outcome = move || query.with(|q| q.get("alerts").as_deref().and_then(Outcome::from_key));
+    // The same incidents as a feed, for a feed reader instead of a mailbox.
+    let feed = match scope.split_once(':') {
+        Some(("provider", id)) => Some(format!("/provider/{id}/incidents.atom")),
+        Some(("site", host)) => Some(format!("/site/{host}/incidents.atom")),
+        _ => None,
+    };
     view! {
         <section id="alerts" aria-labelledby="alerts-title">
             <h2 id="alerts-title">"Get alerts"</h2>
@@ -246,6 +252,9 @@ pub fn GetAlerts(scope: String, about: String, back: String) -> impl IntoView {
                 <input type="hidden" name="back" value=back/>
                 <button type="submit" data-test="get-alerts">"Get alerts"</button>
             </form>
+            {feed.map(|feed| view! {
+                <p class="muted">"Or follow the " <a href=feed rel="external" data-test="alerts-feed">"Atom feed"</a> " of these incidents in a feed reader: no address needed."</p>
+            })}
         </section>
     }
 }

@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Link, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::parts::{
@@ -157,6 +157,7 @@ fn SiteView(page: SitePage) -> impl IntoView {
     });
     view! {
         <Title text=format!("Is {} down? · Faultline", page.host)/>
+        <Link rel="alternate" type_="application/atom+xml" title=format!("{} incidents", page.host) href=format!("/site/{}/incidents.atom", page.host)/>
         {view! {
         <section class="headline" aria-labelledby="site-title">
             <h1 id="site-title">
@@ -169,7 +170,8 @@ fn SiteView(page: SitePage) -> impl IntoView {
                 <span data-test="status">{status_sentence(&page)}</span>
             </p>
             <p class="muted">
-                "Probed every " {page.interval_s} " s at " <a href=page.url.clone() rel="external nofollow">{page.url.clone()}</a> "."
+                "Probed every " {page.interval_s} " s at " <a href=page.url.clone() rel="external nofollow">{page.url.clone()}</a> ". "
+                <a href=format!("/site/{}/incidents.atom", page.host) rel="external" data-test="site-feed">"Incident feed (Atom)"</a>
             </p>
             <Freshness freshness=page.freshness.clone()/>
         </section>

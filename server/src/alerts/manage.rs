@@ -319,6 +319,12 @@ async fn follow(
             let host = site_host(form.get("site")).ok_or_else(|| {
                 Refused::Input("Enter a site's address, such as example.com.".to_owned())
             })?;
+            // Only watched sites are probed, so only they have alerts.
+            if state.store.site_by_host(&host).await?.is_none() {
+                return refuse(format!(
+                    "Faultline does not watch {host}: only sites on its watchlist have alerts."
+                ));
+            }
             Scope::Site(host)
         }
         _ => return refuse("Follow a provider or a site."),
@@ -695,8 +701,21 @@ async fn render(
     // What it follows.
     html.push_str("<section><h2>What you follow</h2><ul class=\"follows\">");
     for scope in &subscription.interests.scopes {
+        // A feed of the same incidents, for a feed reader.
+        let feed = match scope {
+            Scope::Provider { id, .. } => Some(format!("/provider/{id}/incidents.atom")),
+            Scope::Site(host) => Some(format!("/site/{host}/incidents.atom")),
+            _ => None,
+        }
+        .map(|feed| {
+            format!(
+                " <a href=\"{}\" rel=\"external\">Atom feed</a>",
+                escape(&feed)
+            )
+        })
+        .unwrap_or_default();
         html.push_str(&format!(
-            "<li>{} <form class=\"inline\" method=\"post\" action=\"{}\">\
+            "<li>{}{feed} <form class=\"inline\" method=\"post\" action=\"{}\">\
              <input type=\"hidden\" name=\"scope\" value=\"{}\">\
              <button type=\"submit\" class=\"link\">stop following</button></form></li>",
             escape(&super::scope_in_words(scope, &base)),

@@ -120,6 +120,13 @@ async fn a_subscriber_edits_follows_events_and_quiet_times_from_the_signed_link(
         .await
         .unwrap();
     let link = manage.link(ada);
+    store
+        .add_sites(
+            &[server::watchlist::site("https://news.example/", None, "", None).unwrap()],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
 
     let (status, page) = manage.get(&link).await;
     assert_eq!(status, StatusCode::OK);
@@ -174,6 +181,26 @@ async fn a_subscriber_edits_follows_events_and_quiet_times_from_the_signed_link(
     let (_, page) = manage.get(&location).await;
     assert!(
         page.contains("New alerts about it will come here"),
+        "{page}"
+    );
+
+    // A site that is not watched has no alerts to follow.
+    let (status, _, page) = manage
+        .post(
+            &format!("{link}/follow"),
+            &[("kind", "site"), ("site", "elsewhere.example")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("does not watch elsewhere.example"), "{page}");
+    // The followed site's and provider's feeds are linked.
+    let (_, page) = manage.get(&link).await;
+    assert!(
+        page.contains("href=\"/site/news.example/incidents.atom\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/provider/cloudflare/incidents.atom\""),
         "{page}"
     );
 

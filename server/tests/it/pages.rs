@@ -413,6 +413,66 @@ async fn the_incident_feeds_are_atom_a_feed_reader_understands() {
     let none = feed_rs::parser::parse(none.as_ref()).unwrap();
     assert!(none.entries.is_empty());
     assert!(none.title.unwrap().content.contains("Fastly"));
+
+    // A site's feed: the outages it was caught in, and its own incidents.
+    let c = app.store.site_by_host("c.test").await.unwrap().unwrap().id;
+    let own = app
+        .store
+        .open_site_incident(
+            c,
+            t("2025-11-18T12:00:00Z"),
+            t("2025-11-18T12:01:00Z"),
+            Some(engine::Cause::Fault(Fault::OriginError)),
+            None,
+        )
+        .await
+        .unwrap();
+    let site_feed = |host: &'static str| {
+        let url = app.url(&format!("/site/{host}/incidents.atom"));
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            let status = response.status();
+            (status, response.bytes().await.unwrap())
+        }
+    };
+    let (status, body) = site_feed("A.test").await;
+    assert_eq!(status, 200);
+    let a = feed_rs::parser::parse(body.as_ref()).unwrap();
+    assert_eq!(a.title.unwrap().content, "Faultline: a.test incidents");
+    let titles: Vec<String> = a
+        .entries
+        .iter()
+        .map(|e| e.title.as_ref().unwrap().content.clone())
+        .collect();
+    assert_eq!(titles, ["Cloudflare-wide CDN outage (resolved)"]);
+    assert!(a.links.iter().any(|l| l.href.ends_with("/site/a.test")));
+    let (_, body) = site_feed("c.test").await;
+    let c_feed = feed_rs::parser::parse(body.as_ref()).unwrap();
+    assert_eq!(c_feed.entries.len(), 1);
+    let entry = &c_feed.entries[0];
+    assert!(
+        entry
+            .title
+            .as_ref()
+            .unwrap()
+            .content
+            .starts_with("c.test down"),
+        "{:?}",
+        entry.title
+    );
+    assert!(entry.links[0].href.ends_with(&format!("/incident/{own}")));
+    assert!(
+        entry
+            .summary
+            .as_ref()
+            .unwrap()
+            .content
+            .contains("Fault: the site's own server returned an error"),
+        "{:?}",
+        entry.summary
+    );
+    let (status, _) = site_feed("unknown.test").await;
+    assert_eq!(status, 404);
     app.stop().await;
 }
 
@@ -453,6 +513,7 @@ async fn a_forged_host_or_scheme_changes_no_link_another_client_gets() {
         format!("/incidents/{incident}/export.json"),
         "/incidents.atom".to_owned(),
         "/provider/cloudflare/incidents.atom".to_owned(),
+        "/site/a.test/incidents.atom".to_owned(),
     ];
     let client = reqwest::Client::new();
     for path in &paths {
