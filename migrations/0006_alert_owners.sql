@@ -4,3 +4,8 @@ ALTER TABLE alert_subscriptions ADD COLUMN owner TEXT;
 CREATE INDEX alert_subscriptions_owner ON alert_subscriptions (owner) WHERE owner IS NOT NULL;
 -- The public form and the manage page look subscriptions up by address.
 CREATE INDEX alert_subscriptions_target ON alert_subscriptions (target);
+-- Endpoint health: since when every attempt failed (cleared by a
+-- delivery), and the last delivery. A webhook failing for days is stopped
+-- and its owner told.
+ALTER TABLE alert_subscriptions ADD COLUMN failing_since TEXT;
+ALTER TABLE alert_subscriptions ADD COLUMN last_delivered_at TEXT;

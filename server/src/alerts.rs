@@ -72,6 +72,9 @@ pub struct AlertSettings {
     pub smtp_url: Option<String>,
     /// The sender of email alerts.
     pub from: String,
+    /// A webhook whose every attempt has failed for this many hours is
+    /// stopped, and its owner told.
+    pub stop_after_hours: u64,
 }
 
 impl Default for AlertSettings {
@@ -82,6 +85,7 @@ impl Default for AlertSettings {
             retry_seconds: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
             smtp_url: None,
             from: "Faultline <alerts@localhost>".to_owned(),
+            stop_after_hours: 72,
         }
     }
 }
@@ -96,6 +100,12 @@ impl AlertSettings {
         if let Some(wait) = self.retry_seconds.iter().find(|s| **s > 7 * 24 * 3600) {
             return Err(format!(
                 "alerts.retry_seconds: {wait} s is longer than a week"
+            ));
+        }
+        if !(1..=30 * 24).contains(&self.stop_after_hours) {
+            return Err(format!(
+                "alerts.stop_after_hours: {} is not from 1 to 720 hours",
+                self.stop_after_hours
             ));
         }
         if let Some(smtp) = &self.smtp_url {
@@ -138,6 +148,8 @@ pub struct Dispatcher {
     /// Where permalinks point.
     base: String,
     retries: Vec<TimeDelta>,
+    /// How long a webhook may fail before it is stopped.
+    stop_after: TimeDelta,
     vantage: Option<watch::Receiver<VantageState>>,
     /// Each new judgement may have stored events: a round follows it.
     snapshots: Option<watch::Receiver<Arc<engine::correlate::Snapshot>>>,
@@ -172,6 +184,9 @@ impl Dispatcher {
                 .iter()
                 .map(|s| TimeDelta::seconds(i64::try_from(*s).unwrap_or(i64::MAX / 1_000_000)))
                 .collect(),
+            stop_after: TimeDelta::hours(
+                i64::try_from(settings.stop_after_hours).unwrap_or(i64::MAX / 3_600_000),
+            ),
             vantage: None,
             snapshots: None,
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -602,6 +617,7 @@ impl Dispatcher {
                 }
             }
         };
+        let gone = outcome.status == Some(410);
         let attempt = Attempt {
             at: now,
             status: outcome.status,
@@ -609,7 +625,66 @@ impl Dispatcher {
             error: outcome.error.clone(),
             next,
         };
-        self.store.record_attempt(delivery.id, &attempt).await
+        let failing_since = self.store.record_attempt(delivery.id, &attempt).await?;
+        let webhook = &delivery.subscription;
+        if let Some(since) = failing_since.filter(|since| {
+            !gone
+                && webhook.channel == engine::AlertChannel::Webhook
+                && now - *since >= self.stop_after
+        }) {
+            let last = match (outcome.status, &outcome.error) {
+                (Some(status), _) => format!("HTTP {status}"),
+                (None, Some(error)) => error.clone(),
+                (None, None) => "no answer".to_owned(),
+            };
+            let why = format!(
+                "every attempt has failed since {} UTC (the last: {last})",
+                since.format("%Y-%m-%d %H:%M")
+            );
+            tracing::warn!(alerts.subscription = subscription, %why, "webhook stopped");
+            // Several attempts may end together: one stops it, one tells.
+            if self
+                .store
+                .disable_subscription(subscription, &why, now)
+                .await?
+            {
+                self.tell_owner(webhook, &why).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Mails a stopped webhook's owner, if it has one and mail is set up;
+    /// a webhook from the command line or the admin pages is seen there.
+    async fn tell_owner(&self, webhook: &Subscription, why: &str) -> Result<(), StoreError> {
+        let (Some(owner), Some((mailer, signer))) = (&webhook.owner, &self.mail) else {
+            return Ok(());
+        };
+        let Some(page) = self
+            .store
+            .email_subscriptions_of(owner)
+            .await?
+            .first()
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let manage = format!(
+            "{}/alerts/manage/{}",
+            self.base,
+            signer.token(token::Purpose::Manage, page.id, Utc::now())
+        );
+        let sent = match mailer.webhook_stopped(owner, &webhook.target, why, &manage) {
+            Ok(message) => mailer.send(message).await,
+            Err(error) => mail::Sent {
+                code: None,
+                error: Some(error),
+            },
+        };
+        if let Some(error) = sent.error {
+            tracing::warn!(alerts.subscription = webhook.id, %error, "could not tell a stopped webhook's owner");
+        }
+        Ok(())
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Subscription {
     pub created_by: String,
     /// Webhooks added from an email subscriber's page: that address.
     pub owner: Option<String>,
+    /// Since when every attempt failed; none after a delivery.
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_delivered_at: Option<DateTime<Utc>>,
 }
 
 impl Subscription {
@@ -85,6 +88,8 @@ struct SubscriptionRow {
     created_at: DateTime<Utc>,
     created_by: String,
     owner: Option<String>,
+    failing_since: Option<DateTime<Utc>>,
+    last_delivered_at: Option<DateTime<Utc>>,
 }
 
 impl From<SubscriptionRow> for Subscription {
@@ -118,13 +123,16 @@ impl From<SubscriptionRow> for Subscription {
             created_at: row.created_at,
             created_by: row.created_by,
             owner: row.owner,
+            failing_since: row.failing_since,
+            last_delivered_at: row.last_delivered_at,
         }
     }
 }
 
 const SUBSCRIPTION_COLUMNS: &str =
     "id, channel, format, target, secrets, scopes, events, mutes, min_interval_s,
-    confirmed_at, disabled_at, disabled_reason, created_at, created_by, owner";
+    confirmed_at, disabled_at, disabled_reason, created_at, created_by, owner,
+    failing_since, last_delivered_at";
 
 /// The figures of an incident at the moment of an alert event, kept with
 /// the event so every delivery and retry of it says the same.
@@ -523,13 +531,14 @@ impl Store {
 
     /// Stops sending to a subscription, saying why; its pending deliveries
     /// stay pending, for an administrator to replay once it is fixed.
+    /// `false` when it was stopped already (or is gone).
     pub async fn disable_subscription(
         &self,
         id: i64,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE alert_subscriptions SET disabled_at = ?, disabled_reason = ?
              WHERE id = ? AND disabled_at IS NULL",
         )
@@ -538,7 +547,7 @@ impl Store {
         .bind(id)
         .execute(self.writer())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Queues a test event for one subscription.
@@ -813,11 +822,14 @@ impl Store {
     }
 
     /// Records one attempt and what follows it.
+    /// Records an attempt and where its delivery stands after it, and the
+    /// endpoint's health; returns since when the endpoint has been failing
+    /// (none after a delivery).
     pub async fn record_attempt(
         &self,
         delivery_id: i64,
         attempt: &Attempt,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO alert_attempts (delivery_id, at, status, duration_ms, error) VALUES (?, ?, ?, ?, ?)",
@@ -847,8 +859,35 @@ impl Store {
         .bind(delivery_id)
         .execute(&mut *tx)
         .await?;
+        let delivered = matches!(attempt.next, AfterAttempt::Delivered);
+        let failing_since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+            "UPDATE alert_subscriptions
+             SET failing_since = CASE WHEN ?1 THEN NULL ELSE COALESCE(failing_since, ?2) END,
+                 last_delivered_at = CASE WHEN ?1 THEN ?2 ELSE last_delivered_at END
+             WHERE id = (SELECT subscription_id FROM alert_deliveries WHERE id = ?3)
+             RETURNING failing_since",
+        )
+        .bind(delivered)
+        .bind(attempt.at)
+        .bind(delivery_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(failing_since.flatten())
+    }
+
+    /// Starts a stopped subscription again, its failures forgotten; `false`
+    /// when there is no such subscription.
+    pub async fn resume_subscription(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE alert_subscriptions
+             SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
+             WHERE id = ?",
+        )
+        .bind(id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Sends a dead delivery again from its first attempt; `false` when

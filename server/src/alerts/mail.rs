@@ -74,6 +74,29 @@ impl Mailer {
         self.message(to, "Confirm your Faultline alerts", text, html, None)
     }
 
+    /// Tells the owner of a webhook that it was stopped, why, and where to
+    /// start it again.
+    pub fn webhook_stopped(
+        &self,
+        to: &str,
+        webhook: &str,
+        why: &str,
+        manage: &str,
+    ) -> Result<Message, String> {
+        let text = format!(
+            "Faultline stopped sending alerts to your webhook {webhook}: {why}.\n\n\
+             Once it answers again, start it from your alerts page:\n{manage}"
+        );
+        let html = format!(
+            "<p>Faultline stopped sending alerts to your webhook <code>{}</code>: {}.</p>\
+             <p>Once it answers again, start it from <a href=\"{}\">your alerts page</a>.</p>",
+            escape(webhook),
+            escape(why),
+            escape(manage)
+        );
+        self.message(to, "Your Faultline webhook was stopped", text, html, None)
+    }
+
     /// An alert, for a confirmed address.
     pub fn alert(&self, to: &str, alert: &Alert, links: &Links) -> Result<Message, String> {
         let data = &alert.data;

@@ -76,10 +76,11 @@ enum Done {
     Unmuted,
     TestQueued,
     WebhookRemoved,
+    WebhookResumed,
 }
 
 impl Done {
-    const ALL: [Done; 7] = [
+    const ALL: [Done; 8] = [
         Self::Followed,
         Self::Unfollowed,
         Self::Events,
@@ -87,6 +88,7 @@ impl Done {
         Self::Unmuted,
         Self::TestQueued,
         Self::WebhookRemoved,
+        Self::WebhookResumed,
     ];
 
     fn key(self) -> &'static str {
@@ -98,6 +100,7 @@ impl Done {
             Self::Unmuted => "unmuted",
             Self::TestQueued => "test",
             Self::WebhookRemoved => "webhook-removed",
+            Self::WebhookResumed => "webhook-resumed",
         }
     }
 
@@ -112,6 +115,9 @@ impl Done {
             Self::Unmuted => "Quiet time removed.",
             Self::TestQueued => "A test alert is on its way.",
             Self::WebhookRemoved => "Webhook removed. Nothing more is sent to it.",
+            Self::WebhookResumed => {
+                "Webhook started again. Send it a test alert to see that it answers."
+            }
         }
     }
 
@@ -201,6 +207,7 @@ pub(super) async fn manage_action(
         "test" => test(&state, &subscription, &form, now).await,
         "add-webhook" => add_webhook(&state, &knowledge, &token, &subscription, &form, now).await,
         "remove-webhook" => remove_webhook(&state, &subscription, &form).await,
+        "resume-webhook" => resume_webhook(&state, &subscription, &form).await,
         _ => {
             return page(
                 StatusCode::NOT_FOUND,
@@ -540,7 +547,7 @@ async fn test(
     if !target.is_active() {
         return refuse(match target.channel {
             AlertChannel::Email => "Confirm your address first: the link is in the first mail.",
-            _ => "That webhook is stopped; add it again to start it.",
+            _ => "That webhook is stopped; start it again first.",
         });
     }
     state.store.queue_test_event(target.id, now).await?;
@@ -558,6 +565,18 @@ async fn remove_webhook(
     };
     state.store.remove_subscription(webhook.id).await?;
     Ok(Answer::Done(Done::WebhookRemoved))
+}
+
+async fn resume_webhook(
+    state: &LinkState,
+    subscription: &Subscription,
+    form: &Form,
+) -> Result<Answer, Refused> {
+    let Some(webhook) = endpoint(state, subscription, form).await? else {
+        return refuse("That is not one of your webhooks.");
+    };
+    state.store.resume_subscription(webhook.id).await?;
+    Ok(Answer::Done(Done::WebhookResumed))
 }
 
 /// Adds a webhook that follows and hears what this subscription does, and
@@ -819,9 +838,20 @@ async fn render(
         } else {
             html.push_str("<table class=\"data\" data-test=\"webhooks\"><thead><tr><th>Address</th><th>Kind</th><th>Follows</th><th>State</th><th></th></tr></thead><tbody>");
             for webhook in &webhooks {
-                let state = match &webhook.disabled_reason {
-                    Some(reason) => format!("stopped: {}", escape(reason)),
-                    None => "active".to_owned(),
+                let state = match (&webhook.disabled_reason, webhook.failing_since) {
+                    (Some(reason), _) => format!(
+                        "stopped: {} <form class=\"inline\" method=\"post\" action=\"{}\">\
+                         <input type=\"hidden\" name=\"endpoint\" value=\"{}\">\
+                         <button type=\"submit\" data-test=\"resume-webhook\">Start again</button></form>",
+                        escape(reason),
+                        action("resume-webhook"),
+                        webhook.id
+                    ),
+                    (None, Some(since)) => format!(
+                        "failing since {} UTC",
+                        since.format("%Y-%m-%d %H:%M")
+                    ),
+                    (None, None) => "active".to_owned(),
                 };
                 html.push_str(&format!(
                     "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{state}</td><td>\

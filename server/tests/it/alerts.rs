@@ -1322,3 +1322,139 @@ async fn while_our_network_is_down_outage_alerts_wait_and_test_alerts_go() {
     );
     assert_eq!(verify(&secret, &[as_signed(&got[1])]), ["ok"]);
 }
+
+#[tokio::test]
+async fn a_webhook_failing_for_days_is_stopped_and_its_owner_told() {
+    let smtp = MailServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+    let day = 24 * 3600;
+    // Retries are jittered by a tenth: a step this long passes each one.
+    let step = (day + day / 5) as i64;
+    let settings = AlertSettings {
+        allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        retry_seconds: vec![day, day, day, day, day],
+        stop_after_hours: 72,
+        ..AlertSettings::default()
+    };
+    let prober = probe::LiveProber::new(probe::ProberConfig {
+        nameservers: vec!["127.0.0.1:9".parse().unwrap()],
+        guard: settings.guard(),
+        ..probe::ProberConfig::default()
+    })
+    .unwrap();
+    let mailer = server::alerts::mail::Mailer::new(
+        &format!("smtp://127.0.0.1:{}", smtp.port),
+        "Faultline <alerts@faultline.example>",
+        "https://faultline.example",
+    )
+    .unwrap();
+    let clock = SimClock::new(Utc::now());
+    let mut dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        WebhookClient::new(Arc::new(prober)).unwrap(),
+        server::knowledge::Knowledge::builtin(),
+        "https://faultline.example".to_owned(),
+        &settings,
+    )
+    .with_mail(
+        mailer,
+        server::alerts::token::Signer::with_key(b"a test key for links").unwrap(),
+    );
+    let receiver = Receiver::default();
+    let addr = receiver.start().await;
+    // Ada's address owns the webhook; her email subscription hears
+    // nothing of this provider, so the only mail is about the webhook.
+    let mut page = NewSubscription {
+        channel: engine::AlertChannel::Email,
+        format: engine::AlertFormat::Standard,
+        target: "ada@example.org".to_owned(),
+        secrets: Vec::new(),
+        interests: engine::alert::Interests {
+            scopes: vec![engine::alert::Scope::parse("provider:fastly").unwrap()],
+            events: engine::AlertEvent::DEFAULTS.to_vec(),
+            mutes: Vec::new(),
+        },
+        min_interval_s: 0,
+        confirmed_at: Some(Utc::now()),
+        created_by: "test".to_owned(),
+        owner: None,
+    };
+    store.create_subscription(&page, Utc::now()).await.unwrap();
+    page.channel = engine::AlertChannel::Webhook;
+    page.target = format!("http://{addr}/hook");
+    page.secrets = vec![server::alerts::sign::new_secret()];
+    page.interests.scopes = vec![engine::alert::Scope::parse("provider:cloudflare").unwrap()];
+    page.owner = Some("ada@example.org".to_owned());
+    let webhook = store.create_subscription(&page, Utc::now()).await.unwrap();
+
+    // Fails, then answers once: the failing clock starts again.
+    receiver.answer(&[(500, &[]), (200, &[])]);
+    let now = clock.now();
+    store
+        .save_provider_incident(None, &incident(Phase::Confirmed, now), now)
+        .await
+        .unwrap();
+    round_at_clock(&mut dispatcher, &clock, 1).await;
+    let failing = store.subscription(webhook).await.unwrap().unwrap();
+    assert!(failing.failing_since.is_some());
+    round_at_clock(&mut dispatcher, &clock, step).await;
+    let answered = store.subscription(webhook).await.unwrap().unwrap();
+    assert_eq!(answered.failing_since, None);
+    assert!(answered.last_delivered_at.is_some());
+
+    // From now on it fails: a new alert every day, retried daily. Two
+    // days of failure are not enough; three are.
+    let none: &[(&'static str, &str)] = &[];
+    receiver.answer(&[(503, none); 20]);
+    let mut stopped_after = None;
+    for days in 1..=4 {
+        let now = clock.now();
+        store
+            .save_provider_incident(None, &incident(Phase::Confirmed, now), now)
+            .await
+            .unwrap();
+        round_at_clock(&mut dispatcher, &clock, 1).await;
+        let state = store.subscription(webhook).await.unwrap().unwrap();
+        if state.disabled_at.is_some() && stopped_after.is_none() {
+            stopped_after = Some(days);
+        }
+        round_at_clock(&mut dispatcher, &clock, step).await;
+    }
+    let stopped = store.subscription(webhook).await.unwrap().unwrap();
+    let reason = stopped.disabled_reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("every attempt has failed since") && reason.contains("HTTP 503"),
+        "{reason}"
+    );
+    assert!(stopped_after.unwrap_or(99) >= 3, "{stopped_after:?}");
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0]["to"][0], "ada@example.org");
+    assert_eq!(mails[0]["subject"], "Your Faultline webhook was stopped");
+    let text = mails[0]["text"].as_str().unwrap();
+    assert!(text.contains(&format!("http://{addr}/hook")), "{text}");
+    assert!(
+        text.contains("https://faultline.example/alerts/manage/"),
+        "{text}"
+    );
+
+    // Stopped, it is sent nothing; started again, it is.
+    let before = receiver.got().len();
+    round_at_clock(&mut dispatcher, &clock, 2 * day as i64).await;
+    assert_eq!(receiver.got().len(), before);
+    assert!(store.resume_subscription(webhook).await.unwrap());
+    receiver.script.lock().unwrap().clear();
+    round_at_clock(&mut dispatcher, &clock, 1).await;
+    assert!(receiver.got().len() > before);
+    assert_eq!(
+        store
+            .subscription(webhook)
+            .await
+            .unwrap()
+            .unwrap()
+            .failing_since,
+        None
+    );
+}
