@@ -713,7 +713,7 @@ async fn known_address(
 }
 
 #[cfg(feature = "ssr")]
-async fn audit(store: &store::Store, username: &str, action: &str, detail: &str) {
+pub(crate) async fn audit(store: &store::Store, username: &str, action: &str, detail: &str) {
     if let Err(error) = store
         .record_audit(username, action, detail, Utc::now())
         .await
@@ -724,7 +724,7 @@ async fn audit(store: &store::Store, username: &str, action: &str, detail: &str)
 
 /// Leaves the outcome for the next page and sends the browser there.
 #[cfg(feature = "ssr")]
-fn done(
+pub(crate) fn done(
     auth: &AdminAuth,
     admin: &store::AdminAccount,
     back: &str,
@@ -750,7 +750,7 @@ fn done(
 /// missing session sends the browser to sign in; a cross-site request or one
 /// over the rate limit is refused.
 #[cfg(feature = "ssr")]
-async fn authorize_change(
+pub(crate) async fn authorize_change(
 ) -> Result<Option<(store::AdminAccount, AdminAuth, store::Store)>, AppError> {
     refuse_cross_site()?;
     let auth = expect_context::<AdminAuth>();
@@ -781,7 +781,7 @@ fn refuse_cross_site() -> Result<(), AppError> {
 
 /// What an admin page's data is without a session.
 #[cfg(feature = "ssr")]
-fn signed_out() -> AppError {
+pub(crate) fn signed_out() -> AppError {
     AppError::unauthorised("You are not signed in.")
 }
 
@@ -904,7 +904,7 @@ mod server_side {
                 .insert(admin_id, flash);
         }
 
-        pub(super) fn take_flash(&self, admin_id: i64) -> Option<Flash> {
+        pub(crate) fn take_flash(&self, admin_id: i64) -> Option<Flash> {
             self.flashes
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -1150,7 +1150,7 @@ mod server_side {
             }
         }
 
-        pub(in super::super) async fn current_admin(
+        pub(crate) async fn current_admin(
             store: &store::Store,
         ) -> Result<Option<store::AdminAccount>, crate::error::AppError> {
             match use_context::<http::request::Parts>() {

@@ -4,6 +4,7 @@
 //! server functions from the database) and with `hydrate` into the browser.
 
 pub mod admin;
+pub mod admin_alerts;
 pub mod chart;
 pub mod client;
 pub mod error;
@@ -86,6 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin") view=page::AdminHome ssr=SsrMode::Async/>
                     <Route path=path!("/admin/login") view=page::SignIn ssr=SsrMode::Async/>
                     <Route path=path!("/admin/sites") view=page::AdminSites ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/alerts") view=page::AdminAlerts ssr=SsrMode::Async/>
                     <Route path=path!("/admin/incident/:id") view=page::AdminIncidentNotes ssr=SsrMode::Async/>
                 </Routes>
             </main>

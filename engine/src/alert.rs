@@ -97,6 +97,24 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// In words, providers named by `knowledge`: "Cloudflare (CDN)",
+    /// "shop.example", "sites tagged eu".
+    pub fn in_words(&self, knowledge: &crate::KnowledgeBase) -> String {
+        let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
+        match self {
+            Self::Everything => "every provider outage".to_owned(),
+            Self::Site(host) => host.clone(),
+            Self::Provider { id, role: None } => name(id),
+            Self::Provider {
+                id,
+                role: Some(role),
+            } => format!("{} ({})", name(id), role.plain()),
+            Self::Tag(tag) => format!("sites tagged {tag}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -141,6 +159,21 @@ pub struct Interests {
 }
 
 impl Interests {
+    /// What they follow, in words: "Cloudflare, shop.example and sites
+    /// tagged eu".
+    pub fn follows_in_words(&self, knowledge: &crate::KnowledgeBase) -> String {
+        let words: Vec<String> = self
+            .scopes
+            .iter()
+            .map(|scope| scope.in_words(knowledge))
+            .collect();
+        match words.as_slice() {
+            [] => "nothing".to_owned(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        }
+    }
+
     fn wants(&self, event: AlertEvent) -> bool {
         event == AlertEvent::Test || self.events.contains(&event)
     }

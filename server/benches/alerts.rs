@@ -499,7 +499,7 @@ async fn settled(store: &Store) {
 /// Delivered deliveries of `incident`, from the store's log.
 async fn delivered_in_store(store: &Store, incident: i64, at_most: usize) -> usize {
     store
-        .delivery_log(at_most as i64 + 10)
+        .delivery_log(None, at_most as i64 + 10)
         .await
         .expect("the delivery log")
         .iter()

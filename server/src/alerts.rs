@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::alert::{decide, Decision, Happening, Heard};
-use engine::{AlertEvent, KnowledgeBase, VantageState};
+use engine::{AlertEvent, VantageState};
 use serde::{Deserialize, Serialize};
 use store::{
     AfterAttempt, AlertEventRow, Attempt, DueDelivery, NewDelivery, Store, StoreError, Subscription,
@@ -429,7 +429,9 @@ impl Dispatcher {
                 self.base,
                 signer.token(token::Purpose::Confirm, subscription.id, Utc::now())
             );
-            let follows = follows_in_words(&subscription, &self.knowledge.current());
+            let follows = subscription
+                .interests
+                .follows_in_words(&self.knowledge.current());
             let sent = match mailer.confirmation(&subscription.target, &confirm, &follows) {
                 Ok(message) => mailer.send(message).await,
                 Err(error) => mail::Sent {
@@ -692,37 +694,6 @@ impl Dispatcher {
 enum Request {
     Webhook(String, reqwest::header::HeaderMap, Vec<u8>),
     Mail(Box<lettre::Message>),
-}
-
-/// What a subscription follows, in words: "Cloudflare, shop.example and
-/// sites tagged eu", with providers named by `knowledge`.
-pub fn follows_in_words(subscription: &Subscription, knowledge: &KnowledgeBase) -> String {
-    let words: Vec<String> = subscription
-        .interests
-        .scopes
-        .iter()
-        .map(|scope| scope_in_words(scope, knowledge))
-        .collect();
-    match words.as_slice() {
-        [] => "nothing".to_owned(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-/// One scope in words: "Cloudflare (CDN)", "sites tagged eu".
-pub fn scope_in_words(scope: &engine::alert::Scope, knowledge: &KnowledgeBase) -> String {
-    let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
-    match scope {
-        engine::alert::Scope::Everything => "every provider outage".to_owned(),
-        engine::alert::Scope::Site(host) => host.clone(),
-        engine::alert::Scope::Provider { id, role: None } => name(id),
-        engine::alert::Scope::Provider {
-            id,
-            role: Some(role),
-        } => format!("{} ({})", name(id), role.plain()),
-        engine::alert::Scope::Tag(tag) => format!("sites tagged {tag}"),
-    }
 }
 
 /// `wait`, give or take a tenth, so endpoints that failed together do not

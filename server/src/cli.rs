@@ -796,7 +796,7 @@ async fn alerts_with(
             );
         }
         AlertsCommand::Deliveries(args) => {
-            for line in store.delivery_log(100).await.map_err(failed)? {
+            for line in store.delivery_log(None, 100).await.map_err(failed)? {
                 if args.json {
                     let json =
                         serde_json::to_string(&line).map_err(|e| Failure::Runtime(e.into()))?;

@@ -296,6 +296,9 @@ pub struct DeliveryLine {
     pub last_error: Option<String>,
     pub due_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The last attempt: when, and how long it took.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_ms: Option<i64>,
 }
 
 /// What the fan-out of a provider event needs: each watched site behind
@@ -876,6 +879,25 @@ impl Store {
         Ok(failing_since.flatten())
     }
 
+    /// How many deliveries each subscription has in each state.
+    pub async fn delivery_counts(
+        &self,
+    ) -> Result<HashMap<i64, HashMap<DeliveryState, i64>>, StoreError> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT subscription_id, state, COUNT(*) FROM alert_deliveries GROUP BY 1, 2",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut counts: HashMap<i64, HashMap<DeliveryState, i64>> = HashMap::new();
+        for (id, state, count) in rows {
+            counts
+                .entry(id)
+                .or_default()
+                .insert(DeliveryState::from(state.as_str()), count);
+        }
+        Ok(counts)
+    }
+
     /// Starts a stopped subscription again, its failures forgotten; `false`
     /// when there is no such subscription.
     pub async fn resume_subscription(&self, id: i64) -> Result<bool, StoreError> {
@@ -909,7 +931,12 @@ impl Store {
     }
 
     /// The newest deliveries, newest first.
-    pub async fn delivery_log(&self, limit: i64) -> Result<Vec<DeliveryLine>, StoreError> {
+    /// The newest deliveries, only those in state `only` if given.
+    pub async fn delivery_log(
+        &self,
+        only: Option<DeliveryState>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryLine>, StoreError> {
         type Row = (
             i64,
             i64,
@@ -923,15 +950,21 @@ impl Store {
             Option<String>,
             DateTime<Utc>,
             Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<i64>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT d.id, d.subscription_id, s.target, d.event_id, e.incident_id, d.sent_as, d.state,
-                    d.attempts, d.last_status, d.last_error, d.due_at, d.delivered_at
+                    d.attempts, d.last_status, d.last_error, d.due_at, d.delivered_at, a.at, a.duration_ms
              FROM alert_deliveries d
              JOIN alert_subscriptions s ON s.id = d.subscription_id
              JOIN alert_events e ON e.id = d.event_id
-             ORDER BY d.id DESC LIMIT ?",
+             LEFT JOIN alert_attempts a ON a.id =
+                 (SELECT MAX(id) FROM alert_attempts WHERE delivery_id = d.id)
+             WHERE ?1 IS NULL OR d.state = ?1
+             ORDER BY d.id DESC LIMIT ?2",
         )
+        .bind(only.map(DeliveryState::as_str))
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
@@ -950,6 +983,8 @@ impl Store {
                 last_error: row.9,
                 due_at: row.10,
                 delivered_at: row.11,
+                last_attempt_at: row.12,
+                last_ms: row.13,
             })
             .collect())
     }

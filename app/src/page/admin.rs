@@ -13,6 +13,10 @@ use crate::admin::{
     AdminDeleteNote, AdminImport, AdminLogin, AdminLogout, AdminSetWatched, AdminUpdateSite, Flash,
     WatchedSite,
 };
+use crate::admin_alerts::{
+    load_admin_alerts, AdminChangeSubscription, AdminReplayDelivery, DeliveryLine,
+    SubscriptionChange, SubscriptionLine,
+};
 use crate::error::{not_found_status, AppError};
 
 /// `/admin/login`.
@@ -70,6 +74,7 @@ fn AdminBar(username: String) -> impl IntoView {
         <nav class="admin-bar" aria-label="Administration">
             <a href="/admin">"Status"</a>
             <a href="/admin/sites">"Watchlist"</a>
+            <a href="/admin/alerts">"Alerts"</a>
             <span class="muted">"Signed in as " {username}</span>
             <form method="post" action=AdminLogout::url()>
                 <button type="submit" class="link" data-test="sign-out">"Sign out"</button>
@@ -504,6 +509,173 @@ fn SiteRow(site: WatchedSite) -> impl IntoView {
                 </form>
             </td>
         </tr>
+    }
+    .into_any()
+}
+
+/// `/admin/alerts`: subscriptions and their endpoints' health, dead
+/// deliveries to replay, and the delivery log.
+#[component]
+pub fn AdminAlerts() -> impl IntoView {
+    let data = Resource::new(|| (), |_| load_admin_alerts());
+    view! {
+        <Title text="Alerts · Faultline"/>
+        <h1>"Alerts"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(page) => view! {
+                            <AdminBar username=page.username.clone()/>
+                            <FlashNotice flash=page.flash.clone()/>
+                            <h2>{format!("{} subscriptions", page.subscriptions.len())}</h2>
+                            <p class="muted">"Made from the command line (" <code>"faultline alerts add-webhook"</code> ", " <code>"add-email"</code> ") or by visitors from the public pages."</p>
+                            <SubscriptionsTable subscriptions=page.subscriptions.clone()/>
+                            <h2>{format!("Dead deliveries: {}", page.dead.len())}</h2>
+                            <p class="muted">"Every attempt failed. Replay one once its endpoint answers again: it starts over from its first attempt, with the same message id."</p>
+                            <DeliveriesTable lines=page.dead.clone() replay=true test="dead"/>
+                            <h2>"Delivery log"</h2>
+                            <DeliveriesTable lines=page.log.clone() replay=false test="deliveries"/>
+                        }
+                        .into_any(),
+                        Err(error) => view! { <Denied error/> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SubscriptionsTable(subscriptions: Vec<SubscriptionLine>) -> impl IntoView {
+    let change = |id: i64, change: SubscriptionChange, label: &'static str| {
+        view! {
+            <form class="inline" method="post" action=AdminChangeSubscription::url()>
+                <input type="hidden" name="id" value=id.to_string()/>
+                <input type="hidden" name="change" value=change.key()/>
+                <button type="submit" class="link" data-test=format!("{}-{id}", change.key())>{label}</button>
+            </form>
+        }
+    };
+    view! {
+        <div class="scroll">
+            <table class="data" data-test="subscriptions">
+                <thead>
+                    <tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">"To"</th>
+                        <th scope="col">"Follows"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Health"</th>
+                        <th scope="col">"Deliveries"</th>
+                        <th scope="col">"Change"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {subscriptions
+                        .into_iter()
+                        .map(|s| {
+                            let health = match (s.failing_since, s.last_delivered_at) {
+                                (Some(since), _) => view! { "failing since " <Time at=since/> }.into_any(),
+                                (None, Some(last)) => view! { "last delivered " <Time at=last/> }.into_any(),
+                                (None, None) => view! { "nothing delivered yet" }.into_any(),
+                            };
+                            let events: Vec<&str> = s.events.iter().map(|e| e.plain()).collect();
+                            let kind = match s.channel {
+                                engine::AlertChannel::Email => "email".to_owned(),
+                                _ => s.format.plain().to_owned(),
+                            };
+                            view! {
+                                <tr data-subscription=s.id.to_string()>
+                                    <td class="num">{s.id}</td>
+                                    <td>
+                                        <code>{s.target.clone()}</code>
+                                        <br/>
+                                        <small class="muted">
+                                            {kind} ", by " {s.created_by.clone()}
+                                            {s.owner.clone().map(|owner| format!(", owned by {owner}"))}
+                                        </small>
+                                    </td>
+                                    <td>{s.follows.clone()} <br/> <small class="muted">{events.join(", ")}</small></td>
+                                    <td>{s.state.clone()}</td>
+                                    <td>{health}</td>
+                                    <td class="num">{format!("{} delivered, {} waiting, {} dead", s.delivered, s.pending, s.dead)}</td>
+                                    <td>
+                                        {change(s.id, SubscriptionChange::Test, "Send a test alert")}
+                                        {if s.stopped {
+                                            change(s.id, SubscriptionChange::Start, "Start again").into_any()
+                                        } else {
+                                            change(s.id, SubscriptionChange::Stop, "Stop").into_any()
+                                        }}
+                                        {change(s.id, SubscriptionChange::Remove, "Remove")}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn DeliveriesTable(lines: Vec<DeliveryLine>, replay: bool, test: &'static str) -> impl IntoView {
+    view! {
+        <div class="scroll">
+            <table class="data" data-test=test>
+                <thead>
+                    <tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">"Alert"</th>
+                        <th scope="col">"To"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Attempts"</th>
+                        <th scope="col">"Last answer"</th>
+                        <th scope="col">"Last attempt"</th>
+                        {replay.then(|| view! { <th scope="col">"Replay"</th> })}
+                    </tr>
+                </thead>
+                <tbody>
+                    {lines
+                        .into_iter()
+                        .map(|line| {
+                            let answer = match (line.last_status, &line.last_error) {
+                                (Some(status), None) => status.to_string(),
+                                (Some(status), Some(error)) => format!("{status}: {error}"),
+                                (None, Some(error)) => error.clone(),
+                                (None, None) => "—".to_owned(),
+                            };
+                            view! {
+                                <tr>
+                                    <td class="num">{line.id}</td>
+                                    <td>
+                                        {line.event.plain()}
+                                        {line.incident_id.map(|id| view! { " " <a href=format!("/incident/{id}")>{format!("incident {id}")}</a> })}
+                                    </td>
+                                    <td><code>{line.target.clone()}</code></td>
+                                    <td>{line.state.plain()}</td>
+                                    <td class="num">{line.attempts}</td>
+                                    <td>{answer}</td>
+                                    <td>
+                                        {line.last_attempt_at.map(|at| view! { <Time at/> })}
+                                        {line.last_ms.map(|ms| format!(" in {ms} ms"))}
+                                    </td>
+                                    {replay.then(|| view! {
+                                        <td>
+                                            <form method="post" action=AdminReplayDelivery::url()>
+                                                <input type="hidden" name="id" value=line.id.to_string()/>
+                                                <button type="submit" class="link" data-test=format!("replay-{}", line.id)>"Replay"</button>
+                                            </form>
+                                        </td>
+                                    })}
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
     .into_any()
 }

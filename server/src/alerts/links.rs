@@ -170,7 +170,7 @@ async fn confirm_page(
         &format!(
             "<p>Send alerts about {} to <strong>{}</strong>?</p>\
              <form method=\"post\"><button type=\"submit\" data-test=\"confirm\">Confirm</button></form>",
-            escape(&super::follows_in_words(&subscription, &knowledge.current())),
+            escape(&subscription.interests.follows_in_words(&knowledge.current())),
             escape(&subscription.target)
         ), Width::Narrow,
     )
@@ -205,7 +205,7 @@ async fn confirm(
         &format!(
             "<p>Alerts about {} will go to <strong>{}</strong>.</p>\
              <p>Every alert has a link to <a href=\"/alerts/manage/{}\">manage them</a> and one to unsubscribe.</p>",
-            escape(&super::follows_in_words(&subscription, &knowledge.current())),
+            escape(&subscription.interests.follows_in_words(&knowledge.current())),
             escape(&subscription.target),
             escape(&manage)
         ), Width::Narrow,
@@ -228,7 +228,7 @@ async fn unsubscribe_page(
         &format!(
             "<p>Stop sending alerts about {} to <strong>{}</strong>?</p>\
              <form method=\"post\"><button type=\"submit\" data-test=\"unsubscribe\">Unsubscribe</button></form>",
-            escape(&super::follows_in_words(&subscription, &knowledge.current())),
+            escape(&subscription.interests.follows_in_words(&knowledge.current())),
             escape(&subscription.target)
         ), Width::Narrow,
     )

@@ -643,7 +643,7 @@ async fn add_webhook(
         &format!(
             "<p>Alerts about {} will also go to <code>{}</code> (webhook {id}).</p>{signing}\
              <p><a href=\"/alerts/manage/{}\">Back to your alerts</a>, where you can send it a test alert.</p>",
-            escape(&super::follows_in_words(subscription, &knowledge.current())),
+            escape(&subscription.interests.follows_in_words(&knowledge.current())),
             escape(url),
             escape(token),
         ),
@@ -696,7 +696,11 @@ async fn render(
     };
     html.push_str(&format!(
         "<p>Alerts about {} to <strong data-test=\"address\">{}</strong>: {state_line}.</p>",
-        escape(&super::follows_in_words(subscription, &knowledge.current())),
+        escape(
+            &subscription
+                .interests
+                .follows_in_words(&knowledge.current())
+        ),
         escape(&subscription.target),
     ));
     match notice {
@@ -737,7 +741,7 @@ async fn render(
             "<li>{}{feed} <form class=\"inline\" method=\"post\" action=\"{}\">\
              <input type=\"hidden\" name=\"scope\" value=\"{}\">\
              <button type=\"submit\" class=\"link\">stop following</button></form></li>",
-            escape(&super::scope_in_words(scope, &base)),
+            escape(&scope.in_words(&base)),
             action("unfollow"),
             escape(&scope.to_string()),
         ));
@@ -861,7 +865,7 @@ async fn render(
                      <button type=\"submit\" class=\"link\">remove</button></form></td></tr>",
                     escape(&webhook.target),
                     escape(webhook.format.plain()),
-                    escape(&super::follows_in_words(webhook, &base)),
+                    escape(&webhook.interests.follows_in_words(&base)),
                     action("test"),
                     action("remove-webhook"),
                     id = webhook.id,
@@ -904,7 +908,7 @@ async fn render(
             html.push_str(&format!(
                 "<li><a href=\"/alerts/manage/{}\">{}</a></li>",
                 escape(&signer.token(Purpose::Manage, other.id, now)),
-                escape(&super::follows_in_words(other, &base)),
+                escape(&other.interests.follows_in_words(&base)),
             ));
         }
         html.push_str("</ul></section>");

@@ -92,7 +92,12 @@ async fn get_page(app: &TestApp, path: &str, cookie: &str) -> (StatusCode, Strin
 #[tokio::test]
 async fn admin_pages_send_a_stranger_to_sign_in() {
     let app = with_admin().await;
-    for path in ["/admin", "/admin/sites", "/admin/incident/1"] {
+    for path in [
+        "/admin",
+        "/admin/sites",
+        "/admin/alerts",
+        "/admin/incident/1",
+    ] {
         let response = client().get(app.url(path)).send().await.unwrap();
         assert!(response.status().is_redirection(), "{path}");
         assert_eq!(response.headers()[LOCATION], "/admin/login", "{path}");
@@ -648,5 +653,169 @@ async fn a_flood_of_wrong_passwords_slows_strangers_but_not_the_owner() {
     assert_eq!(sign_in_from(&app, home, PASSWORD).await, "/admin");
     // Her success forgets the failures; the wait was a delay, not a lock.
     assert_eq!(sign_in_from(&app, "203.0.113.9", PASSWORD).await, "/admin");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_sees_every_subscription_and_replays_a_dead_delivery() {
+    use server::alerts::{AlertSettings, Dispatcher};
+    let app = with_admin().await;
+    let cookie = sign_in(&app).await;
+    let receiver = crate::alerts::Receiver::default();
+    let addr = receiver.start().await;
+    let hook = format!("http://{addr}/hook");
+    let webhook = app
+        .store
+        .create_subscription(
+            &store::NewSubscription {
+                channel: engine::AlertChannel::Webhook,
+                format: engine::AlertFormat::Slack,
+                target: hook.clone(),
+                secrets: vec![server::alerts::sign::new_secret()],
+                interests: engine::alert::Interests {
+                    scopes: vec![engine::alert::Scope::parse("provider:cloudflare").unwrap()],
+                    events: engine::AlertEvent::DEFAULTS.to_vec(),
+                    mutes: Vec::new(),
+                },
+                min_interval_s: 0,
+                confirmed_at: None,
+                created_by: "command line".to_owned(),
+                owner: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    // One attempt and no retries: a failure is dead at once.
+    let settings = AlertSettings {
+        allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        retry_seconds: Vec::new(),
+        ..AlertSettings::default()
+    };
+    let prober = probe::LiveProber::new(probe::ProberConfig {
+        nameservers: vec!["127.0.0.1:9".parse().unwrap()],
+        guard: settings.guard(),
+        ..probe::ProberConfig::default()
+    })
+    .unwrap();
+    let mut dispatcher = Dispatcher::new(
+        app.store.clone(),
+        std::sync::Arc::new(server::clock::SystemClock),
+        server::alerts::webhook::WebhookClient::new(std::sync::Arc::new(prober)).unwrap(),
+        server::knowledge::Knowledge::builtin(),
+        "https://faultline.example".to_owned(),
+        &settings,
+    );
+    receiver.answer(&[(500, &[])]);
+    let now = chrono::Utc::now();
+    app.store
+        .save_provider_incident(
+            None,
+            &crate::alerts::incident(engine::Phase::Confirmed, now),
+            now,
+        )
+        .await
+        .unwrap();
+    dispatcher.round().await.unwrap();
+    let dead = app
+        .store
+        .delivery_log(Some(engine::DeliveryState::Dead), 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    let delivery = dead[0].id;
+
+    // The page lists the subscription with its health, and the dead
+    // delivery with the answer it got and how long it took.
+    let (status, page) = get_page(&app, "/admin/alerts", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&hook), "{page}");
+    assert!(page.contains("Cloudflare"), "{page}");
+    assert!(page.contains("failing since"), "{page}");
+    assert!(page.contains("0 delivered, 0 waiting, 1 dead"), "{page}");
+    assert!(page.contains("Dead deliveries: 1"), "{page}");
+    assert!(
+        page.contains(&format!("data-test=\"replay-{delivery}\"")),
+        "{page}"
+    );
+    assert!(page.contains(" ms"), "{page}");
+
+    // Replay it: it goes again and, the endpoint fixed, arrives.
+    let (_, location, _) = post_form(
+        &app,
+        "/api/admin/alerts/replay",
+        &[("id", &delivery.to_string())],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(location, "/admin/alerts");
+    dispatcher.round().await.unwrap();
+    assert_eq!(receiver.got().len(), 2);
+    let (_, page) = get_page(&app, "/admin/alerts", &cookie).await;
+    assert!(page.contains("queued again"), "{page}");
+    assert!(page.contains("1 delivered, 0 waiting, 0 dead"), "{page}");
+    assert!(page.contains("last delivered"), "{page}");
+    assert!(page.contains("Dead deliveries: 0"), "{page}");
+
+    // Stop it, start it again, send it a test alert, remove it.
+    let change = |change: &'static str| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            post_form(
+                app,
+                "/api/admin/alerts/subscription",
+                &[("id", &webhook.to_string()), ("change", change)],
+                Some(&cookie),
+            )
+            .await
+            .1
+        }
+    };
+    assert_eq!(change("stop").await, "/admin/alerts");
+    let stopped = app.store.subscription(webhook).await.unwrap().unwrap();
+    assert_eq!(stopped.disabled_reason.as_deref(), Some("stopped by ada"));
+    let (_, page) = get_page(&app, "/admin/alerts", &cookie).await;
+    assert!(page.contains("stopped: stopped by ada"), "{page}");
+    change("test").await;
+    let (_, page) = get_page(&app, "/admin/alerts", &cookie).await;
+    assert!(page.contains("is not active"), "{page}");
+    change("start").await;
+    assert!(app
+        .store
+        .subscription(webhook)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_active());
+    change("test").await;
+    dispatcher.round().await.unwrap();
+    assert_eq!(receiver.got().len(), 3);
+    change("remove").await;
+    assert!(app.store.subscription(webhook).await.unwrap().is_none());
+    let audit = app.store.recent_audit(20).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in [
+        "replay delivery",
+        "stop subscription",
+        "start subscription",
+        "test subscription",
+        "remove subscription",
+    ] {
+        assert!(actions.contains(&action), "{actions:?}");
+    }
+
+    // Nobody else sees it or changes anything.
+    let (status, page) = get_page(&app, "/admin/alerts", "faultline_session=nothing").await;
+    assert!(status.is_redirection(), "{status}");
+    assert!(!page.contains(&hook));
+    let (_, location, _) = post_form(
+        &app,
+        "/api/admin/alerts/replay",
+        &[("id", &delivery.to_string())],
+        None,
+    )
+    .await;
+    assert_eq!(location, "/admin/login");
     app.stop().await;
 }

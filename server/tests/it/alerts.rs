@@ -67,7 +67,7 @@ impl Receiver {
         addr
     }
 
-    fn answer(&self, answers: &[(u16, &[(&'static str, &str)])]) {
+    pub(crate) fn answer(&self, answers: &[(u16, &[(&'static str, &str)])]) {
         let mut script = self.script.lock().unwrap();
         for (status, headers) in answers {
             script.push((
@@ -418,7 +418,7 @@ async fn every_phase_reaches_a_provider_subscriber_signed_and_the_verifier_accep
     assert!(verify(&server::alerts::sign::new_secret(), &signed[..1])[0] != "ok");
 
     // The log shows each attempt.
-    let log = fixture.store.delivery_log(10).await.unwrap();
+    let log = fixture.store.delivery_log(None, 10).await.unwrap();
     assert!(log.iter().all(|line| line.subscription_id != elsewhere));
     let first = log
         .iter()
@@ -458,7 +458,7 @@ async fn failures_are_retried_on_schedule_gone_endpoints_disabled_and_redirects_
     assert_eq!(receiver.got().len(), 2, "Retry-After not honoured");
     round_at(&mut fixture, 21).await;
     assert_eq!(receiver.got().len(), 3);
-    let log = fixture.store.delivery_log(10).await.unwrap();
+    let log = fixture.store.delivery_log(None, 10).await.unwrap();
     assert_eq!(log[0].state, engine::DeliveryState::Dead, "{log:?}");
     assert_eq!(log[0].attempts, 3);
     // An administrator replays it; the receiver is back.
@@ -471,7 +471,7 @@ async fn failures_are_retried_on_schedule_gone_endpoints_disabled_and_redirects_
     round_at(&mut fixture, 1).await;
     assert_eq!(receiver.got().len(), 3, "sent through an open breaker");
     round_at(&mut fixture, 10).await;
-    let log = fixture.store.delivery_log(10).await.unwrap();
+    let log = fixture.store.delivery_log(None, 10).await.unwrap();
     assert_eq!(log[0].state, engine::DeliveryState::Delivered, "{log:?}");
     let got = receiver.got();
     assert_eq!(got.len(), 4);
@@ -499,7 +499,7 @@ async fn failures_are_retried_on_schedule_gone_endpoints_disabled_and_redirects_
     let got = receiver.got();
     assert_eq!(got.last().unwrap().path, "/moved");
     assert!(got.iter().all(|r| r.path != "/elsewhere"));
-    let log = fixture.store.delivery_log(1).await.unwrap();
+    let log = fixture.store.delivery_log(None, 1).await.unwrap();
     assert_eq!(log[0].last_status, Some(302));
     assert!(log[0]
         .last_error
@@ -586,7 +586,7 @@ async fn private_and_metadata_targets_are_refused_unless_allow_listed() {
     let got = receiver.got();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/allowed");
-    let log = fixture.store.delivery_log(10).await.unwrap();
+    let log = fixture.store.delivery_log(None, 10).await.unwrap();
     let refused: Vec<_> = log
         .iter()
         .filter(|line| line.state == engine::DeliveryState::Dead)

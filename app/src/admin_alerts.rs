@@ -1,0 +1,252 @@
+//! `/admin/alerts`: every subscription with its endpoint's health, the
+//! dead deliveries (to replay once the endpoint is fixed) and the delivery
+//! log with status codes and timings; and the changes an administrator
+//! makes there, each audited like the watchlist's.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::admin::Flash;
+use crate::error::AppError;
+
+/// Deliveries shown in the log, and dead ones listed for replay.
+pub const LOG_LINES: i64 = 100;
+
+/// One subscription as the administrator sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionLine {
+    pub id: i64,
+    pub channel: engine::AlertChannel,
+    pub format: engine::AlertFormat,
+    pub target: String,
+    /// "Cloudflare and shop.example".
+    pub follows: String,
+    pub events: Vec<engine::AlertEvent>,
+    /// "active", "waiting for confirmation", "stopped: ...".
+    pub state: String,
+    pub stopped: bool,
+    pub owner: Option<String>,
+    pub created_by: String,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    pub delivered: i64,
+    pub pending: i64,
+    pub dead: i64,
+}
+
+/// One delivery in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryLine {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub target: String,
+    pub incident_id: Option<i64>,
+    pub event: engine::AlertEvent,
+    pub state: engine::DeliveryState,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_ms: Option<i64>,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminAlerts {
+    pub username: String,
+    pub flash: Option<Flash>,
+    pub subscriptions: Vec<SubscriptionLine>,
+    pub dead: Vec<DeliveryLine>,
+    pub log: Vec<DeliveryLine>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<store::DeliveryLine> for DeliveryLine {
+    fn from(line: store::DeliveryLine) -> Self {
+        Self {
+            id: line.id,
+            subscription_id: line.subscription_id,
+            target: line.target,
+            incident_id: line.incident_id,
+            event: line.sent_as,
+            state: line.state,
+            attempts: line.attempts,
+            last_status: line.last_status,
+            last_error: line.last_error,
+            last_attempt_at: line.last_attempt_at,
+            last_ms: line.last_ms,
+            due_at: line.due_at,
+        }
+    }
+}
+
+#[server]
+pub async fn load_admin_alerts() -> Result<AdminAlerts, AppError> {
+    use engine::DeliveryState;
+    let auth = expect_context::<crate::admin::AdminAuth>();
+    let store = expect_context::<store::Store>();
+    let Some(admin) = crate::admin::session::current_admin(&store).await? else {
+        return Err(crate::admin::signed_out());
+    };
+    let knowledge = use_context::<std::sync::Arc<engine::KnowledgeBase>>()
+        .unwrap_or_else(engine::KnowledgeBase::shared);
+    let counts = store.delivery_counts().await?;
+    let subscriptions = store
+        .subscriptions()
+        .await?
+        .into_iter()
+        .map(|s| {
+            let count = |state| {
+                counts
+                    .get(&s.id)
+                    .and_then(|c| c.get(&state))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let state = match (&s.disabled_reason, s.channel, s.confirmed_at) {
+                (Some(reason), _, _) => format!("stopped: {reason}"),
+                (None, engine::AlertChannel::Email, None) => {
+                    "waiting for the address to be confirmed".to_owned()
+                }
+                (None, _, _) => "active".to_owned(),
+            };
+            SubscriptionLine {
+                follows: s.interests.follows_in_words(&knowledge),
+                events: s.interests.events.clone(),
+                stopped: s.disabled_at.is_some(),
+                delivered: count(DeliveryState::Delivered),
+                pending: count(DeliveryState::Pending),
+                dead: count(DeliveryState::Dead),
+                state,
+                id: s.id,
+                channel: s.channel,
+                format: s.format,
+                target: s.target,
+                owner: s.owner,
+                created_by: s.created_by,
+                failing_since: s.failing_since,
+                last_delivered_at: s.last_delivered_at,
+            }
+        })
+        .collect();
+    let dead = store
+        .delivery_log(Some(DeliveryState::Dead), LOG_LINES)
+        .await?
+        .into_iter()
+        .map(DeliveryLine::from)
+        .collect();
+    let log = store
+        .delivery_log(None, LOG_LINES)
+        .await?
+        .into_iter()
+        .map(DeliveryLine::from)
+        .collect();
+    Ok(AdminAlerts {
+        flash: auth.take_flash(admin.id),
+        username: admin.username,
+        subscriptions,
+        dead,
+        log,
+    })
+}
+
+const BACK: &str = "/admin/alerts";
+
+/// Sends a dead delivery again, from its first attempt.
+#[server(endpoint = "admin/alerts/replay")]
+pub async fn admin_replay_delivery(id: i64) -> Result<(), AppError> {
+    let Some((admin, auth, store)) = crate::admin::authorize_change().await? else {
+        return Ok(());
+    };
+    if !store.replay_delivery(id, Utc::now()).await? {
+        return crate::admin::done(&auth, &admin, BACK, Err("No such dead delivery.".into()));
+    }
+    crate::admin::audit(&store, &admin.username, "replay delivery", &id.to_string()).await;
+    crate::admin::done(
+        &auth,
+        &admin,
+        BACK,
+        Ok(format!("Delivery {id} is queued again.")),
+    )
+}
+
+/// What an administrator may do to a subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    Test,
+    Stop,
+    Start,
+    Remove,
+}
+
+impl SubscriptionChange {
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Stop => "stop",
+            Self::Start => "start",
+            Self::Remove => "remove",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        [Self::Test, Self::Stop, Self::Start, Self::Remove]
+            .into_iter()
+            .find(|change| change.key() == key)
+    }
+}
+
+/// Sends a subscription a test alert, stops it, starts it again or
+/// removes it.
+#[server(endpoint = "admin/alerts/subscription")]
+pub async fn admin_change_subscription(id: i64, change: String) -> Result<(), AppError> {
+    let Some((admin, auth, store)) = crate::admin::authorize_change().await? else {
+        return Ok(());
+    };
+    let Some(change) = SubscriptionChange::from_key(&change) else {
+        return Err(AppError::bad_input("No such change."));
+    };
+    let Some(subscription) = store.subscription(id).await? else {
+        return crate::admin::done(&auth, &admin, BACK, Err("No such subscription.".into()));
+    };
+    let now = Utc::now();
+    let who = format!("{id} ({})", subscription.target);
+    let message = match change {
+        SubscriptionChange::Test if !subscription.is_active() => {
+            return crate::admin::done(
+                &auth,
+                &admin,
+                BACK,
+                Err(format!(
+                    "Subscription {who} is not active: nothing can be sent to it."
+                )),
+            );
+        }
+        SubscriptionChange::Test => {
+            store.queue_test_event(id, now).await?;
+            format!("A test alert is queued for {who}.")
+        }
+        SubscriptionChange::Stop => {
+            let reason = format!("stopped by {}", admin.username);
+            store.disable_subscription(id, &reason, now).await?;
+            format!("Stopped {who}.")
+        }
+        SubscriptionChange::Start => {
+            store.resume_subscription(id).await?;
+            format!("Started {who} again.")
+        }
+        SubscriptionChange::Remove => {
+            store.remove_subscription(id).await?;
+            format!("Removed {who} and its deliveries.")
+        }
+    };
+    crate::admin::audit(
+        &store,
+        &admin.username,
+        &format!("{} subscription", change.key()),
+        &who,
+    )
+    .await;
+    crate::admin::done(&auth, &admin, BACK, Ok(message))
+}
