@@ -151,6 +151,7 @@ pub async fn load_admin_alerts() -> Result<AdminAlerts, AppError> {
     })
 }
 
+#[cfg(feature = "ssr")]
 const BACK: &str = "/admin/alerts";
 
 /// Sends a dead delivery again, from its first attempt.

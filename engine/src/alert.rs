@@ -100,6 +100,7 @@ impl Scope {
 impl Scope {
     /// In words, providers named by `knowledge`: "Cloudflare (CDN)",
     /// "shop.example", "sites tagged eu".
+    #[cfg(feature = "detect")]
     pub fn in_words(&self, knowledge: &crate::KnowledgeBase) -> String {
         let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();
         match self {
@@ -161,6 +162,7 @@ pub struct Interests {
 impl Interests {
     /// What they follow, in words: "Cloudflare, shop.example and sites
     /// tagged eu".
+    #[cfg(feature = "detect")]
     pub fn follows_in_words(&self, knowledge: &crate::KnowledgeBase) -> String {
         let words: Vec<String> = self
             .scopes
