@@ -9,3 +9,6 @@ CREATE INDEX alert_subscriptions_target ON alert_subscriptions (target);
 -- and its owner told.
 ALTER TABLE alert_subscriptions ADD COLUMN failing_since TEXT;
 ALTER TABLE alert_subscriptions ADD COLUMN last_delivered_at TEXT;
+-- Reminders while a confirmed outage stays open: every this many seconds
+-- after the last alert of it; 0 (the default) for none.
+ALTER TABLE alert_subscriptions ADD COLUMN remind_every_s INTEGER NOT NULL DEFAULT 0;

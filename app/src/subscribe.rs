@@ -134,6 +134,7 @@ async fn subscribe(address: &str, scope: &str) -> Result<Outcome, AppError> {
                 mutes: Vec::new(),
             },
             min_interval_s: 0,
+            remind_every_s: 0,
             confirmed_at: None,
             created_by: "public".to_owned(),
             owner: None,

@@ -256,6 +256,18 @@ pub enum Decision {
     Skip,
 }
 
+/// Whether a subscription that asked to be reminded every `every` of an
+/// outage it heard of, last alerted about it at `last`, is due a reminder
+/// now. Never during its mute windows: a reminder is no news.
+pub fn reminder_due(
+    interests: &Interests,
+    every: chrono::TimeDelta,
+    last: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    every > chrono::TimeDelta::zero() && now - last >= every && !interests.muted_at(now)
+}
+
 /// Decides what, if anything, one subscription hears of `happening`.
 pub fn decide(
     happening: &Happening<'_>,
@@ -599,5 +611,26 @@ mod tests {
             ),
             Decision::Send(AlertEvent::ProviderSuspected)
         );
+    }
+
+    #[test]
+    fn reminders_come_at_their_interval_never_when_off_or_muted() {
+        let mut follows = interests(&["provider:cloudflare"], AlertEvent::DEFAULTS);
+        let every = chrono::TimeDelta::minutes(20);
+        assert!(!reminder_due(&follows, every, at(0), at(19)));
+        assert!(reminder_due(&follows, every, at(0), at(20)));
+        assert!(reminder_due(&follows, every, at(0), at(45)));
+        assert!(!reminder_due(
+            &follows,
+            chrono::TimeDelta::zero(),
+            at(0),
+            at(59)
+        ));
+        follows.mutes.push(MuteWindow {
+            from: at(30),
+            until: at(50),
+        });
+        assert!(!reminder_due(&follows, every, at(0), at(45)));
+        assert!(reminder_due(&follows, every, at(0), at(50)));
     }
 }

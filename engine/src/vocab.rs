@@ -283,6 +283,9 @@ vocabulary! {
         ProviderResolved => "provider.resolved", "provider outage resolved";
         /// A recovering outage came back (an intermittent pattern).
         ProviderRelapsed => "provider.relapsed", "provider outage back";
+        /// A reminder that a confirmed outage is still going, for those
+        /// who asked for reminders.
+        ProviderOngoing => "provider.ongoing", "provider outage still going";
         SiteDown => "site.down", "site down";
         SiteRecovered => "site.recovered", "site recovered";
         /// The site is failing, and a provider incident explains it.

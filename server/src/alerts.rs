@@ -275,6 +275,11 @@ impl Dispatcher {
                 self.fan_out(event, &subscriptions, now).await?;
             }
         }
+        if which == store::Sendable::All {
+            // Checked each round: the dispatcher wakes at least every
+            // 30 s, well within any reminder's hours.
+            self.store.queue_reminders(now).await?;
+        }
         self.send_confirmations(now).await?;
         let due = self.store.due_deliveries(now, which, BATCH).await?;
         self.send_all(due, now).await?;

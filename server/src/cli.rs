@@ -106,6 +106,9 @@ pub struct AddEmailArgs {
     /// provider.suspected]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub events: Vec<String>,
+    /// While a provider outage stays confirmed, a reminder this often.
+    #[arg(long, value_name = "HOURS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=168))]
+    pub remind_hours: u16,
     #[command(flatten)]
     pub database: DatabaseArg,
 }
@@ -129,6 +132,9 @@ pub struct AddWebhookArgs {
     /// Least seconds between two alerts of one incident.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub min_interval: u32,
+    /// While a provider outage stays confirmed, a reminder this often.
+    #[arg(long, value_name = "HOURS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=168))]
+    pub remind_hours: u16,
     #[command(flatten)]
     pub database: DatabaseArg,
 }
@@ -617,6 +623,7 @@ fn new_webhook(args: &AddWebhookArgs, config: &Config) -> Result<store::NewSubsc
         secrets: vec![crate::alerts::sign::new_secret()],
         interests,
         min_interval_s: i64::from(args.min_interval),
+        remind_every_s: i64::from(args.remind_hours) * 3600,
         confirmed_at: None,
         created_by: "command line".to_owned(),
         owner: None,
@@ -639,6 +646,7 @@ fn new_email(args: &AddEmailArgs) -> Result<store::NewSubscription, Failure> {
         secrets: Vec::new(),
         interests: interests(&args.scopes, &args.events)?,
         min_interval_s: 0,
+        remind_every_s: i64::from(args.remind_hours) * 3600,
         confirmed_at: None,
         created_by: "command line".to_owned(),
         owner: None,

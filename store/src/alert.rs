@@ -37,6 +37,8 @@ pub struct Subscription {
     pub secrets: Vec<String>,
     pub interests: engine::alert::Interests,
     pub min_interval_s: i64,
+    /// Reminders of an open outage this often; 0 for none.
+    pub remind_every_s: i64,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub disabled_reason: Option<String>,
@@ -57,6 +59,24 @@ impl Subscription {
     }
 }
 
+/// How often a subscription may hear of one outage: at least
+/// `min_interval_s` apart, and reminded every `remind_every_s` while it
+/// stays confirmed (0: never).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cadence {
+    pub min_interval_s: i64,
+    pub remind_every_s: i64,
+}
+
+impl Subscription {
+    pub fn cadence(&self) -> Cadence {
+        Cadence {
+            min_interval_s: self.min_interval_s,
+            remind_every_s: self.remind_every_s,
+        }
+    }
+}
+
 /// A subscription to create.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewSubscription {
@@ -66,6 +86,7 @@ pub struct NewSubscription {
     pub secrets: Vec<String>,
     pub interests: engine::alert::Interests,
     pub min_interval_s: i64,
+    pub remind_every_s: i64,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub created_by: String,
     pub owner: Option<String>,
@@ -82,6 +103,7 @@ struct SubscriptionRow {
     events: String,
     mutes: String,
     min_interval_s: i64,
+    remind_every_s: i64,
     confirmed_at: Option<DateTime<Utc>>,
     disabled_at: Option<DateTime<Utc>>,
     disabled_reason: Option<String>,
@@ -117,6 +139,7 @@ impl From<SubscriptionRow> for Subscription {
             secrets: texts(&row.secrets),
             interests,
             min_interval_s: row.min_interval_s,
+            remind_every_s: row.remind_every_s,
             confirmed_at: row.confirmed_at,
             disabled_at: row.disabled_at,
             disabled_reason: row.disabled_reason,
@@ -130,7 +153,7 @@ impl From<SubscriptionRow> for Subscription {
 }
 
 const SUBSCRIPTION_COLUMNS: &str =
-    "id, channel, format, target, secrets, scopes, events, mutes, min_interval_s,
+    "id, channel, format, target, secrets, scopes, events, mutes, min_interval_s, remind_every_s,
     confirmed_at, disabled_at, disabled_reason, created_at, created_by, owner,
     failing_since, last_delivered_at";
 
@@ -318,8 +341,8 @@ impl Store {
         let events: Vec<&str> = new.interests.events.iter().map(|e| e.as_str()).collect();
         Ok(sqlx::query_scalar(
             "INSERT INTO alert_subscriptions (channel, format, target, secrets, scopes, events, mutes,
-               min_interval_s, confirmed_at, created_at, created_by, owner)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+               min_interval_s, remind_every_s, confirmed_at, created_at, created_by, owner)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.channel.as_str())
         .bind(new.format.as_str())
@@ -329,6 +352,7 @@ impl Store {
         .bind(crate::json(&events))
         .bind(crate::json(&new.interests.mutes))
         .bind(new.min_interval_s)
+        .bind(new.remind_every_s)
         .bind(new.confirmed_at)
         .bind(now)
         .bind(&new.created_by)
@@ -478,17 +502,19 @@ impl Store {
         &self,
         id: i64,
         interests: &engine::alert::Interests,
-        min_interval_s: i64,
+        cadence: Cadence,
     ) -> Result<bool, StoreError> {
         let events: Vec<&str> = interests.events.iter().map(|e| e.as_str()).collect();
         let done = sqlx::query(
-            "UPDATE alert_subscriptions SET scopes = ?, events = ?, mutes = ?, min_interval_s = ?
+            "UPDATE alert_subscriptions
+             SET scopes = ?, events = ?, mutes = ?, min_interval_s = ?, remind_every_s = ?
              WHERE id = ?",
         )
         .bind(crate::json(&scope_texts(&interests.scopes)))
         .bind(crate::json(&events))
         .bind(crate::json(&interests.mutes))
-        .bind(min_interval_s)
+        .bind(cadence.min_interval_s)
+        .bind(cadence.remind_every_s)
         .bind(id)
         .execute(self.writer())
         .await?;
@@ -877,6 +903,96 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(failing_since.flatten())
+    }
+
+    /// Queues a reminder of each confirmed provider outage still open for
+    /// every subscription that heard of it, asked for reminders and is due
+    /// one (`engine::alert::reminder_due`): one event per outage, fanned
+    /// out at once to those due, with the outage's figures as stored now.
+    /// Returns how many reminders it queued.
+    pub async fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        type Candidate = (i64, i64, i64, String, DateTime<Utc>);
+        let candidates: Vec<Candidate> = sqlx::query_as(
+            "SELECT i.id, s.id, s.remind_every_s, s.mutes, MAX(d.created_at)
+             FROM incidents i
+             JOIN alert_events e ON e.incident_id = i.id
+             JOIN alert_deliveries d ON d.event_id = e.id AND d.state IN ('pending', 'delivered')
+             JOIN alert_subscriptions s ON s.id = d.subscription_id
+             WHERE i.kind = 'provider' AND i.phase = 'confirmed'
+               AND s.remind_every_s > 0 AND s.disabled_at IS NULL
+               AND (s.channel = 'webhook' OR s.confirmed_at IS NOT NULL)
+             GROUP BY i.id, s.id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut due: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (incident, subscription, every, mutes, last) in candidates {
+            let interests = engine::alert::Interests {
+                mutes: serde_json::from_str(&mutes).unwrap_or_default(),
+                ..engine::alert::Interests::default()
+            };
+            if engine::alert::reminder_due(&interests, TimeDelta::seconds(every), last, now) {
+                due.entry(incident).or_default().push(subscription);
+            }
+        }
+        let mut queued = 0;
+        for (incident, subscriptions) in due {
+            let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+            // What the last phase change said, with the figures of now.
+            let said: Option<String> = sqlx::query_scalar(
+                "SELECT detail FROM alert_events WHERE incident_id = ? AND event LIKE 'provider.%'
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(incident)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut detail: AlertDetail = said
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default();
+            let now_figures: Option<(String, Option<f64>, i64)> = sqlx::query_as(
+                "SELECT timeline, peak_share, sites_affected FROM incidents WHERE id = ?",
+            )
+            .bind(incident)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((timeline, peak_share, affected)) = now_figures {
+                let timeline: Vec<engine::TimelinePoint> =
+                    serde_json::from_str(&timeline).unwrap_or_default();
+                if let Some(point) = timeline.iter().rev().find(|point| point.counted()) {
+                    detail.tally = Some(point.tally);
+                }
+                detail.peak_share = peak_share.or(detail.peak_share);
+                detail.affected_sites = Some(affected);
+            }
+            detail.phase = Some(Phase::Confirmed);
+            let event: i64 = sqlx::query_scalar(
+                "INSERT INTO alert_events (incident_id, event, seq, at, not_before, detail, fanned_out_at)
+                 VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE incident_id = ?1),
+                         ?3, ?3, ?4, ?3)
+                 RETURNING id",
+            )
+            .bind(incident)
+            .bind(AlertEvent::ProviderOngoing.as_str())
+            .bind(now)
+            .bind(crate::json(&detail))
+            .fetch_one(&mut *tx)
+            .await?;
+            for subscription in &subscriptions {
+                sqlx::query(
+                    "INSERT INTO alert_deliveries (event_id, subscription_id, sent_as, state, due_at, created_at)
+                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                )
+                .bind(event)
+                .bind(subscription)
+                .bind(AlertEvent::ProviderOngoing.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            queued += subscriptions.len();
+        }
+        Ok(queued)
     }
 
     /// How many deliveries each subscription has in each state.

@@ -45,8 +45,8 @@ mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
 pub use alert::{
-    AfterAttempt, AlertDetail, AlertEventRow, Attempt, DeliveryLine, DueDelivery, NewDelivery,
-    NewSubscription, ProviderAudience, Sendable, Subscription, SITE_EVENT_WAIT,
+    AfterAttempt, AlertDetail, AlertEventRow, Attempt, Cadence, DeliveryLine, DueDelivery,
+    NewDelivery, NewSubscription, ProviderAudience, Sendable, Subscription, SITE_EVENT_WAIT,
 };
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};

@@ -35,6 +35,8 @@ const MAX_URL: usize = 2048;
 const MAX_FORM: usize = 8 * 1024;
 /// Longest quiet time: a holiday, not a way to unsubscribe.
 const LONGEST_MUTE: TimeDelta = TimeDelta::days(31);
+/// Longest time between two reminders of an open outage.
+const MAX_REMIND_HOURS: i64 = 7 * 24;
 /// Largest least interval between two alerts of one incident.
 const MAX_INTERVAL_MINUTES: i64 = 24 * 60;
 
@@ -289,12 +291,12 @@ async fn save(
     state: &LinkState,
     subscription: &Subscription,
     interests: &engine::alert::Interests,
-    min_interval_s: i64,
+    cadence: store::Cadence,
     done: Done,
 ) -> Result<Answer, Refused> {
     state
         .store
-        .set_interests(subscription.id, interests, min_interval_s)
+        .set_interests(subscription.id, interests, cadence)
         .await?;
     Ok(Answer::Done(done))
 }
@@ -351,7 +353,7 @@ async fn follow(
         state,
         subscription,
         &interests,
-        subscription.min_interval_s,
+        subscription.cadence(),
         Done::Followed,
     )
     .await
@@ -394,7 +396,7 @@ async fn unfollow(
         state,
         subscription,
         &interests,
-        subscription.min_interval_s,
+        subscription.cadence(),
         Done::Unfollowed,
     )
     .await
@@ -427,9 +429,24 @@ async fn events(
             }
         },
     };
+    let remind_hours = match form.get("remind_hours") {
+        "" => 0,
+        text => match text.parse::<i64>() {
+            Ok(hours) if (0..=MAX_REMIND_HOURS).contains(&hours) => hours,
+            _ => {
+                return refuse(format!(
+                    "Reminders come every 1 to {MAX_REMIND_HOURS} hours, or never (0)."
+                ))
+            }
+        },
+    };
     let mut interests = subscription.interests.clone();
     interests.events = events;
-    save(state, subscription, &interests, minutes * 60, Done::Events).await
+    let cadence = store::Cadence {
+        min_interval_s: minutes * 60,
+        remind_every_s: remind_hours * 3600,
+    };
+    save(state, subscription, &interests, cadence, Done::Events).await
 }
 
 /// A time as a browser's `datetime-local` field sends it, read as UTC.
@@ -474,7 +491,7 @@ async fn mute(
         state,
         subscription,
         &interests,
-        subscription.min_interval_s,
+        subscription.cadence(),
         Done::Muted,
     )
     .await
@@ -504,7 +521,7 @@ async fn unmute(
         state,
         subscription,
         &interests,
-        subscription.min_interval_s,
+        subscription.cadence(),
         Done::Unmuted,
     )
     .await
@@ -620,6 +637,7 @@ async fn add_webhook(
         secrets: vec![secret.clone()],
         interests: subscription.interests.clone(),
         min_interval_s: subscription.min_interval_s,
+        remind_every_s: subscription.remind_every_s,
         confirmed_at: None,
         created_by: "public".to_owned(),
         owner: Some(subscription.target.clone()),
@@ -795,8 +813,11 @@ async fn render(
     html.push_str(&format!(
         "</fieldset><label for=\"min-interval\">At least this many minutes between two alerts about one outage (0: as it happens)</label>\
          <input id=\"min-interval\" name=\"min_interval\" type=\"number\" min=\"0\" max=\"{MAX_INTERVAL_MINUTES}\" value=\"{}\">\
+         <label for=\"remind-hours\">While an outage stays confirmed, remind me every this many hours (0: never)</label>\
+         <input id=\"remind-hours\" name=\"remind_hours\" type=\"number\" min=\"0\" max=\"{MAX_REMIND_HOURS}\" value=\"{}\">\
          <button type=\"submit\" data-test=\"save-events\">Save</button></form></section>",
-        subscription.min_interval_s / 60
+        subscription.min_interval_s / 60,
+        subscription.remind_every_s / 3600
     ));
 
     // Quiet times.
@@ -967,11 +988,17 @@ mod tests {
 
     #[test]
     fn the_choices_are_every_event_a_subscriber_can_hear() {
+        // Reminders have their own field; tests are asked for.
         let offered: Vec<AlertEvent> = CHOICES.iter().map(|(event, _)| *event).collect();
         let hearable: Vec<AlertEvent> = AlertEvent::ALL
             .iter()
             .copied()
-            .filter(|event| !matches!(event, AlertEvent::Test | AlertEvent::Unknown))
+            .filter(|event| {
+                !matches!(
+                    event,
+                    AlertEvent::Test | AlertEvent::Unknown | AlertEvent::ProviderOngoing
+                )
+            })
             .collect();
         assert_eq!(offered, hearable);
     }

@@ -185,6 +185,13 @@ fn headline(
         AlertEvent::ProviderSuspected => format!("Possible {who} outage{counted}"),
         AlertEvent::ProviderConfirmed => format!("{who} outage confirmed{counted}"),
         AlertEvent::ProviderRelapsed => format!("{who} outage is back{counted}"),
+        AlertEvent::ProviderOngoing => match detail.onset_at {
+            Some(onset) => format!(
+                "{who} outage still going since {}{counted}",
+                onset.format("%H:%M UTC")
+            ),
+            None => format!("{who} outage still going{counted}"),
+        },
         AlertEvent::ProviderRecovering => {
             format!("{who} outage recovering: failures have stayed low since {time}")
         }

@@ -290,6 +290,7 @@ async fn subscribe(
                     secrets: vec![crate::alerts::sign::new_secret()],
                     interests: subscription.interests.clone(),
                     min_interval_s: 0,
+                    remind_every_s: 0,
                     confirmed_at: None,
                     created_by: "scenario".to_owned(),
                     owner: None,

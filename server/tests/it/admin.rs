@@ -678,6 +678,7 @@ async fn an_admin_sees_every_subscription_and_replays_a_dead_delivery() {
                     mutes: Vec::new(),
                 },
                 min_interval_s: 0,
+                remind_every_s: 0,
                 confirmed_at: None,
                 created_by: "command line".to_owned(),
                 owner: None,

@@ -142,6 +142,7 @@ async fn subscribe(store: &Store, target: String, scopes: &[&str], secrets: Vec<
                     mutes: Vec::new(),
                 },
                 min_interval_s: 0,
+                remind_every_s: 0,
                 confirmed_at: None,
                 created_by: "test".to_owned(),
                 owner: None,
@@ -971,6 +972,7 @@ async fn email_alerts_need_a_confirmed_address_and_stop_with_one_click() {
             mutes: Vec::new(),
         },
         min_interval_s: 0,
+        remind_every_s: 0,
         confirmed_at: None,
         created_by: "test".to_owned(),
         owner: None,
@@ -1377,6 +1379,7 @@ async fn a_webhook_failing_for_days_is_stopped_and_its_owner_told() {
             mutes: Vec::new(),
         },
         min_interval_s: 0,
+        remind_every_s: 0,
         confirmed_at: Some(Utc::now()),
         created_by: "test".to_owned(),
         owner: None,
@@ -1457,4 +1460,100 @@ async fn a_webhook_failing_for_days_is_stopped_and_its_owner_told() {
             .failing_since,
         None
     );
+}
+
+#[tokio::test]
+async fn reminders_come_while_an_outage_stays_confirmed_for_those_who_asked() {
+    let mut fixture = fixture(vec![5]).await;
+    let receiver = Receiver::default();
+    let addr = receiver.start().await;
+    let secret = server::alerts::sign::new_secret();
+    let reminded = subscribe(
+        &fixture.store,
+        format!("http://{addr}/reminded"),
+        &["provider:cloudflare"],
+        vec![secret.clone()],
+    )
+    .await;
+    let stored = fixture.store.subscription(reminded).await.unwrap().unwrap();
+    fixture
+        .store
+        .set_interests(
+            reminded,
+            &stored.interests,
+            store::Cadence {
+                min_interval_s: 0,
+                remind_every_s: 3600,
+            },
+        )
+        .await
+        .unwrap();
+    subscribe(
+        &fixture.store,
+        format!("http://{addr}/quiet"),
+        &["provider:cloudflare"],
+        vec![server::alerts::sign::new_secret()],
+    )
+    .await;
+    let heard = |receiver: &Receiver| -> Vec<(String, String)> {
+        receiver
+            .got()
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                (r.path.clone(), body["type"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+
+    let now = fixture.clock.now();
+    let id = fixture
+        .store
+        .save_provider_incident(None, &incident(Phase::Confirmed, now), now)
+        .await
+        .unwrap();
+    round_at(&mut fixture, 1).await;
+    assert_eq!(heard(&receiver).len(), 2);
+    // Half an hour: nothing. An hour after the alert: a reminder, to the
+    // subscription that asked for one, signed like every alert.
+    round_at(&mut fixture, 1800).await;
+    assert_eq!(heard(&receiver).len(), 2);
+    round_at(&mut fixture, 1801).await;
+    let got = heard(&receiver);
+    assert_eq!(
+        got[2..],
+        [("/reminded".to_owned(), "provider.ongoing".to_owned())]
+    );
+    let reminder = &receiver.got()[2];
+    assert_eq!(verify(&secret, &[as_signed(reminder)]), ["ok"]);
+    let body: serde_json::Value = serde_json::from_slice(&reminder.body).unwrap();
+    let headline = body["data"]["headline"].as_str().unwrap();
+    assert!(
+        headline.starts_with("Cloudflare (CDN) outage still going since"),
+        "{headline}"
+    );
+    assert_eq!(body["data"]["incident"]["sequence"], 2, "{body}");
+    assert!(against_schema(std::slice::from_ref(&reminder.body))
+        .iter()
+        .all(|v| v == "ok"));
+    // The next one an hour after that one.
+    round_at(&mut fixture, 1800).await;
+    assert_eq!(heard(&receiver).len(), 3);
+    round_at(&mut fixture, 1801).await;
+    assert_eq!(heard(&receiver).len(), 4);
+
+    // Resolved: both hear it, and the reminders stop.
+    let now = fixture.clock.now();
+    fixture
+        .store
+        .save_provider_incident(Some(id), &incident(Phase::Resolved, now), now)
+        .await
+        .unwrap();
+    round_at(&mut fixture, 1).await;
+    round_at(&mut fixture, 3 * 3600).await;
+    let got = heard(&receiver);
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert!(got[4..]
+        .iter()
+        .all(|(_, event)| event == "provider.resolved"));
 }

@@ -30,6 +30,7 @@ fn email(address: &str, scope: &str, confirmed: bool) -> NewSubscription {
             mutes: Vec::new(),
         },
         min_interval_s: 0,
+        remind_every_s: 0,
         confirmed_at: confirmed.then(Utc::now),
         created_by: "public".to_owned(),
         owner: None,
@@ -257,6 +258,7 @@ async fn a_subscriber_edits_follows_events_and_quiet_times_from_the_signed_link(
                 ("event", "provider.confirmed"),
                 ("event", "provider.resolved"),
                 ("min_interval", "15"),
+                ("remind_hours", "6"),
             ],
         )
         .await;
@@ -272,6 +274,7 @@ async fn a_subscriber_edits_follows_events_and_quiet_times_from_the_signed_link(
         ]
     );
     assert_eq!(saved.min_interval_s, 900);
+    assert_eq!(saved.remind_every_s, 6 * 3600);
     let (_, page) = manage.get(&link).await;
     assert!(page.contains("value=\"provider.suspected\" checked"));
     assert!(!page.contains("value=\"site.down\" checked"));
@@ -279,6 +282,7 @@ async fn a_subscriber_edits_follows_events_and_quiet_times_from_the_signed_link(
         vec![("min_interval", "5")],
         vec![("event", "test")],
         vec![("event", "provider.confirmed"), ("min_interval", "-1")],
+        vec![("event", "provider.confirmed"), ("remind_hours", "500")],
     ] {
         let (status, _, _) = manage.post(&format!("{link}/events"), &bad).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
