@@ -538,6 +538,9 @@ impl Dispatcher {
                 until.format("%H:%M")
             ));
         }
+        // Stable across retries and restarts: the same event for the same
+        // subscription is the same message.
+        let id = format!("msg_{}_{}", delivery.event.id, subscription.id);
         if subscription.channel == engine::AlertChannel::Email {
             let Some((mailer, signer)) = &self.mail else {
                 return Err("email is not configured ([alerts] smtp_url)".to_owned());
@@ -547,14 +550,11 @@ impl Dispatcher {
                 manage: format!("{}/alerts/manage/{manage}", self.base),
                 unsubscribe: format!("{}/alerts/unsubscribe/{manage}", self.base),
             };
-            let message = mailer.alert(&subscription.target, &alert, &links)?;
+            let message = mailer.alert(&subscription.target, &id, &alert, &links)?;
             return Ok(Request::Mail(Box::new(message)));
         }
         let rendered = format::render(subscription.format, &alert, &subscription.target)?;
         let body = rendered.body;
-        // Stable across retries and restarts: the same event for the same
-        // subscription is the same message.
-        let id = format!("msg_{}_{}", delivery.event.id, subscription.id);
         // The attempt's real time, which receivers check against their own
         // clock (a replay's events happened long ago).
         let timestamp = Utc::now().timestamp();

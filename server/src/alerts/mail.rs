@@ -98,7 +98,16 @@ impl Mailer {
     }
 
     /// An alert, for a confirmed address.
-    pub fn alert(&self, to: &str, alert: &Alert, links: &Links) -> Result<Message, String> {
+    /// Its headers name the alert for mail filters: `X-Faultline-Id` (the
+    /// same on a redelivery, as a webhook's `webhook-id`),
+    /// `X-Faultline-Event` and, for an incident, `X-Faultline-Incident`.
+    pub fn alert(
+        &self,
+        to: &str,
+        id: &str,
+        alert: &Alert,
+        links: &Links,
+    ) -> Result<Message, String> {
         let data = &alert.data;
         let mut lines = vec![data.headline.clone(), String::new()];
         if let Some(note) = &data.note {
@@ -156,7 +165,20 @@ impl Mailer {
             escape(&links.manage),
             escape(&links.unsubscribe)
         ));
-        self.message(to, &data.headline, text, html, Some(links))
+        let mut message = self.message(to, &data.headline, text, html, Some(links))?;
+        let headers = message.headers_mut();
+        let mut put = |name: &'static str, value: String| {
+            headers.insert_raw(HeaderValue::new(
+                HeaderName::new_from_ascii_str(name),
+                value,
+            ));
+        };
+        put("X-Faultline-Id", id.to_owned());
+        put("X-Faultline-Event", alert.event.as_str().to_owned());
+        if let Some(incident) = &data.incident {
+            put("X-Faultline-Incident", incident.id.to_string());
+        }
+        Ok(message)
     }
 
     fn message(

@@ -14,14 +14,28 @@ const MAX_KEPT: usize = 100_000;
 /// Largest body read.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// One request the receiver got.
+/// One alert a simulation's receiver got, by webhook or by mail.
 #[derive(Clone, Debug)]
 pub struct Received {
-    /// The path's first segment: the subscription's name.
+    /// The subscription's name: a webhook's path, a mail's recipient.
     pub name: String,
-    pub webhook_id: String,
-    pub body: serde_json::Value,
+    /// The message's id, the same on a redelivery.
+    pub id: String,
+    pub event: engine::AlertEvent,
+    /// The incident's database id, for an alert about one.
+    pub incident: Option<i64>,
     pub at: DateTime<Utc>,
+    pub channel: engine::AlertChannel,
+}
+
+/// What arrived, in order, each message once (a redelivery of the same
+/// id is left out).
+pub fn once_each(got: &[Received]) -> Vec<Received> {
+    let mut seen = std::collections::HashSet::new();
+    got.iter()
+        .filter(|r| seen.insert(r.id.clone()))
+        .cloned()
+        .collect()
 }
 
 #[derive(Clone)]
@@ -43,15 +57,21 @@ impl WebhookReceiver {
                     let kept = kept.clone();
                     let clock = clock.clone();
                     async move {
+                        let body: serde_json::Value =
+                            serde_json::from_slice(&body).unwrap_or_default();
                         let received = Received {
                             name: uri.path().trim_matches('/').to_owned(),
-                            webhook_id: headers
+                            id: headers
                                 .get("webhook-id")
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or_default()
                                 .to_owned(),
-                            body: serde_json::from_slice(&body).unwrap_or_default(),
+                            event: engine::AlertEvent::from(
+                                body["type"].as_str().unwrap_or_default(),
+                            ),
+                            incident: body["data"]["incident"]["id"].as_i64(),
                             at: clock.now(),
+                            channel: engine::AlertChannel::Webhook,
                         };
                         let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
                         if kept.len() < MAX_KEPT {
@@ -85,12 +105,7 @@ impl WebhookReceiver {
     /// What arrived, in order, each message once (a redelivery of the same
     /// `webhook-id` is left out).
     pub fn received(&self) -> Vec<Received> {
-        let got = self.got.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut seen = std::collections::HashSet::new();
-        got.iter()
-            .filter(|r| seen.insert(r.webhook_id.clone()))
-            .cloned()
-            .collect()
+        once_each(&self.got.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub fn stop(&self) {

@@ -26,12 +26,13 @@ pub struct Scenario {
     pub expects: Vec<Expect>,
 }
 
-/// A subscriber the simulation delivers alerts to, over real HTTP to a
-/// receiver it runs on loopback.
+/// A subscriber the simulation delivers alerts to: by webhook over real
+/// HTTP, or by mail over real SMTP, to receivers it runs on loopback.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subscription {
     /// What the report and the expectations call it.
     pub name: String,
+    pub channel: engine::AlertChannel,
     pub interests: engine::alert::Interests,
 }
 
@@ -406,15 +407,19 @@ impl Scenario {
                     format!("subscription {:?} is defined twice", raw.name),
                 ));
             }
-            if raw.kind != "webhook" {
-                return Err(invalid(
-                    at,
-                    format!(
-                        "subscription kind {:?}: only \"webhook\" is simulated",
-                        raw.kind
-                    ),
-                ));
-            }
+            let channel = match raw.kind.as_str() {
+                "webhook" => engine::AlertChannel::Webhook,
+                "email" => engine::AlertChannel::Email,
+                _ => {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "subscription kind {:?}: \"webhook\" or \"email\"",
+                            raw.kind.chars().take(40).collect::<String>()
+                        ),
+                    ))
+                }
+            };
             let mut scopes = Vec::new();
             if raw.all {
                 scopes.push(engine::alert::Scope::Everything);
@@ -448,6 +453,7 @@ impl Scenario {
             };
             subscriptions.push(Subscription {
                 name: raw.name,
+                channel,
                 interests: engine::alert::Interests {
                     scopes,
                     events,
@@ -695,6 +701,7 @@ mod tests {
             ("[[sites]]\ngroup = \"a\"\ncdn = \"cloudflair\"\n", "line 4", "cloudflair"),
             ("[[sites]]\ngroup = \"a\"\n\n[[fault]]\ntarget = \"group:b\"\nkind = \"edge_error\"\nfrom = \"+1m\"\nuntil = \"+2m\"\n", "line 7", "no site group"),
             ("[[fault]]\ntarget = \"cdn:fastly\"\nkind = \"edge_error\"\nfrom = \"+5m\"\nuntil = \"+2m\"\n", "line 4", "until must come after"),
+            ("[[subscription]]\nname = \"x\"\nkind = \"pigeon\"\nall = true\n", "line 4", "\"webhook\" or \"email\""),
         ];
         for (tail, line, words) in cases {
             let error = Scenario::parse(&format!("{base}{tail}"))

@@ -100,6 +100,7 @@ const CLOCK_LOOPS: usize = 2;
 /// each subscription's name by id.
 struct SimAlerts {
     receiver: crate::sim::receiver::WebhookReceiver,
+    mailbox: crate::sim::mailbox::MailReceiver,
     names: std::collections::HashMap<i64, String>,
 }
 
@@ -174,9 +175,21 @@ impl Simulation {
         } else {
             Some(subscribe(scenario, &store, &clock).await?)
         };
-        let dispatcher = dispatcher(&world, &store, &clock, site_url)?
+        let mut dispatcher = dispatcher(&world, &store, &clock, site_url)?
             .with_vantage(monitor.vantage())
             .with_trigger(monitor.status());
+        if let Some(alerts) = &alerts {
+            let mailer = crate::alerts::mail::Mailer::new(
+                &alerts.mailbox.smtp_url(),
+                "Faultline <alerts@faultline.test>",
+                site_url,
+            )
+            .map_err(SimulateError::Alerts)?;
+            let signer = crate::alerts::token::Signer::load(&store)
+                .await
+                .map_err(|error| SimulateError::Alerts(error.to_string()))?;
+            dispatcher = dispatcher.with_mail(mailer, signer);
+        }
         stages.spawn(dispatcher.run(shutdown.clone()));
         Ok(Self {
             clock,
@@ -250,12 +263,17 @@ impl Simulation {
         let received = match &self.alerts {
             Some(alerts) => {
                 alerts.receiver.stop();
-                alerts
+                alerts.mailbox.stop();
+                let mut received: Vec<_> = alerts
                     .receiver
                     .received()
                     .into_iter()
+                    .chain(alerts.mailbox.received())
                     .filter(|r| alerts.names.values().any(|name| *name == r.name))
-                    .collect()
+                    .collect();
+                // Stable: in arrival order within a moment.
+                received.sort_by_key(|r| r.at);
+                received
             }
             None => Vec::new(),
         };
@@ -279,19 +297,33 @@ async fn subscribe(
     clock: &SimClock,
 ) -> Result<SimAlerts, SimulateError> {
     let receiver = crate::sim::receiver::WebhookReceiver::start(clock.clone()).await?;
+    let mailbox = crate::sim::mailbox::MailReceiver::start(clock.clone()).await?;
     let mut names = std::collections::HashMap::new();
     for subscription in &scenario.subscriptions {
+        // A scenario's mail subscribers have confirmed their address.
+        let (target, secrets, confirmed_at) = match subscription.channel {
+            engine::AlertChannel::Email => (
+                crate::sim::mailbox::MailReceiver::address(&subscription.name),
+                Vec::new(),
+                Some(scenario.start),
+            ),
+            _ => (
+                receiver.url(&subscription.name),
+                vec![crate::alerts::sign::new_secret()],
+                None,
+            ),
+        };
         let id = store
             .create_subscription(
                 &store::NewSubscription {
-                    channel: engine::AlertChannel::Webhook,
+                    channel: subscription.channel,
                     format: engine::AlertFormat::Standard,
-                    target: receiver.url(&subscription.name),
-                    secrets: vec![crate::alerts::sign::new_secret()],
+                    target,
+                    secrets,
                     interests: subscription.interests.clone(),
                     min_interval_s: 0,
                     remind_every_s: 0,
-                    confirmed_at: None,
+                    confirmed_at,
                     created_by: "scenario".to_owned(),
                     owner: None,
                 },
@@ -300,7 +332,11 @@ async fn subscribe(
             .await?;
         names.insert(id, subscription.name.clone());
     }
-    Ok(SimAlerts { receiver, names })
+    Ok(SimAlerts {
+        receiver,
+        mailbox,
+        names,
+    })
 }
 
 /// The alert dispatcher on the virtual clock, delivering to loopback.
@@ -413,12 +449,10 @@ async fn report(
         .iter()
         .map(|r| ReportAlert {
             subscription: r.name.clone(),
-            event: engine::AlertEvent::from(r.body["type"].as_str().unwrap_or_default()),
-            incident: r.body["data"]["incident"]["id"]
-                .as_i64()
-                .and_then(|id| index.get(&id).copied()),
+            event: r.event,
+            incident: r.incident.and_then(|id| index.get(&id).copied()),
             at: time(r.at),
-            channel: engine::AlertChannel::Webhook,
+            channel: r.channel,
         })
         .collect();
     Ok(Report {
