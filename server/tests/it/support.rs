@@ -190,7 +190,16 @@ impl Replayed {
             ..Default::default()
         };
         let stop = tokio_util::sync::CancellationToken::new();
-        let state = server::http::AppState::new(&config, store.clone()).with_status(status);
+        // As a server that mails alerts: the pages offer them, and the
+        // links in mails lead somewhere.
+        let signer = server::alerts::token::Signer::load(&store).await.unwrap();
+        let state = server::http::AppState::new(&config, store.clone())
+            .with_status(status)
+            .with_alert_links(
+                signer,
+                probe::GuardPolicy::loopback_only(),
+                std::sync::Arc::new(tokio::sync::Notify::new()),
+            );
         let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
         Self {
             addr,
