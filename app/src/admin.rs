@@ -787,7 +787,7 @@ pub(crate) fn signed_out() -> AppError {
 
 #[cfg(feature = "ssr")]
 pub use server_side::{
-    password, session, AccountBackoff, AdminAuth, ParsedWatchlist, WatchlistRules,
+    password, session, AccountBackoff, AdminAuth, ParsedWatchlist, WatchlistRules, WebhookRules,
 };
 
 #[cfg(feature = "ssr")]
@@ -825,6 +825,26 @@ mod server_side {
         fn parse(&self, text: &str, format: ImportFormat) -> Result<ParsedWatchlist, String>;
     }
 
+    /// What the server says about webhooks added from `/admin`: whether
+    /// alerts may go to a URL (the delivery guard), and a new signing
+    /// secret.
+    pub trait WebhookRules: Send + Sync {
+        fn check(&self, url: &str) -> Result<(), String>;
+        fn new_secret(&self) -> String;
+    }
+
+    struct NoWebhooks;
+
+    impl WebhookRules for NoWebhooks {
+        fn check(&self, _url: &str) -> Result<(), String> {
+            Err("webhooks cannot be added here".to_owned())
+        }
+
+        fn new_secret(&self) -> String {
+            String::new()
+        }
+    }
+
     type Keyed<K> = governor::DefaultKeyedRateLimiter<K>;
 
     /// What the admin server functions share: rate limits, one-time
@@ -839,6 +859,8 @@ mod server_side {
         pub(super) knowledge: Arc<dyn Fn() -> KnowledgeState + Send + Sync>,
         /// Add `Secure` to the cookie (the public URL is https).
         pub(super) secure_cookies: bool,
+        /// Webhooks added from `/admin`: refused unless given.
+        pub(crate) webhooks: Arc<dyn WebhookRules>,
     }
 
     impl std::fmt::Debug for AdminAuth {
@@ -863,7 +885,14 @@ mod server_side {
                 rules,
                 knowledge,
                 secure_cookies,
+                webhooks: Arc::new(NoWebhooks),
             }
+        }
+
+        /// Lets `/admin` add webhooks, judged and keyed by `webhooks`.
+        pub fn with_webhooks(mut self, webhooks: Arc<dyn WebhookRules>) -> Self {
+            self.webhooks = webhooks;
+            self
         }
 
         /// Whether `client` may try to sign in now. Requests whose address

@@ -172,6 +172,109 @@ pub async fn admin_replay_delivery(id: i64) -> Result<(), AppError> {
     )
 }
 
+/// Adds a subscription: a webhook (its secret shown once, in the notice
+/// that follows) or an email address (mailed a confirmation first, as
+/// from the public pages). `follows` lists `provider:ID[/ROLE]`,
+/// `site:HOST`, `tag:TAG` or `all`, separated by spaces or commas.
+#[server(endpoint = "admin/alerts/add")]
+pub async fn admin_add_subscription(
+    channel: String,
+    target: String,
+    format: String,
+    follows: String,
+    early: Option<String>,
+    remind_hours: String,
+) -> Result<(), AppError> {
+    let Some((admin, auth, store)) = crate::admin::authorize_change().await? else {
+        return Ok(());
+    };
+    let refuse = |why: String| crate::admin::done(&auth, &admin, BACK, Err(why));
+    let target = target.trim().to_owned();
+    let (channel, format) = match channel.as_str() {
+        "webhook" => {
+            if target.len() > 2048 {
+                return refuse("A webhook URL is at most 2048 characters.".into());
+            }
+            if let Err(why) = auth.webhooks.check(&target) {
+                return refuse(format!("{target} cannot take alerts: {why}."));
+            }
+            match engine::AlertFormat::from_name(&format) {
+                Some(format) if format != engine::AlertFormat::Unknown => {
+                    (engine::AlertChannel::Webhook, format)
+                }
+                _ => return refuse("Pick the kind of webhook.".into()),
+            }
+        }
+        "email" if crate::subscribe::plausible_address(&target) => {
+            (engine::AlertChannel::Email, engine::AlertFormat::Standard)
+        }
+        "email" => return refuse(format!("{target:.80} is not an email address.")),
+        _ => return refuse("Pick a webhook or an email address.".into()),
+    };
+    let mut scopes = Vec::new();
+    for word in follows
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        match engine::alert::Scope::parse(word) {
+            Ok(scope) if !scopes.contains(&scope) => scopes.push(scope),
+            Ok(_) => {}
+            Err(error) => return refuse(format!("{error}.")),
+        }
+    }
+    if scopes.is_empty() || scopes.len() > engine::alert::MAX_SCOPES {
+        return refuse(format!(
+            "Say what it follows: 1 to {} of provider:ID, site:HOST, tag:TAG or all.",
+            engine::alert::MAX_SCOPES
+        ));
+    }
+    let remind_hours = match remind_hours.trim() {
+        "" => 0,
+        text => match text.parse::<i64>() {
+            Ok(hours) if (0..=168).contains(&hours) => hours,
+            _ => return refuse("Reminders come every 1 to 168 hours, or never (0).".into()),
+        },
+    };
+    let mut events = engine::AlertEvent::DEFAULTS.to_vec();
+    if early.is_some() {
+        events.insert(0, engine::AlertEvent::ProviderSuspected);
+    }
+    let secret = (channel == engine::AlertChannel::Webhook).then(|| auth.webhooks.new_secret());
+    let new = store::NewSubscription {
+        channel,
+        format,
+        target: target.clone(),
+        secrets: secret.iter().cloned().collect(),
+        interests: engine::alert::Interests {
+            scopes,
+            events,
+            mutes: Vec::new(),
+        },
+        min_interval_s: 0,
+        remind_every_s: remind_hours * 3600,
+        confirmed_at: None,
+        created_by: admin.username.clone(),
+        owner: None,
+    };
+    let id = store.create_subscription(&new, Utc::now()).await?;
+    crate::admin::audit(
+        &store,
+        &admin.username,
+        "add subscription",
+        &format!("{id} ({target})"),
+    )
+    .await;
+    let message = match secret {
+        Some(secret) => format!(
+            "Added subscription {id}. Its signing secret, shown only this once: {secret}"
+        ),
+        None => format!(
+            "Added subscription {id}: {target} gets a confirmation link, and nothing else until it is followed."
+        ),
+    };
+    crate::admin::done(&auth, &admin, BACK, Ok(message))
+}
+
 /// What an administrator may do to a subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubscriptionChange {

@@ -98,7 +98,7 @@ impl AppState {
             .build();
         Self {
             leptos,
-            alert_links: crate::alerts::links::LinkState::off(store.clone()),
+            alert_links: crate::alerts::links::LinkState::off(store.clone(), config.alerts.guard()),
             alert_offer: None,
             store,
             knowledge: Knowledge::builtin(),
@@ -275,6 +275,9 @@ fn admin_auth(state: &AppState) -> app::admin::AdminAuth {
         }),
         state.public_origin.is_https(),
     )
+    .with_webhooks(Arc::new(crate::alerts::webhook::AdminWebhooks {
+        guard: state.alert_links.guard.clone(),
+    }))
 }
 
 /// Sends requests for admin pages without a valid session to the sign-in

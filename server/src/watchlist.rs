@@ -248,7 +248,12 @@ pub fn site(
     let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .unwrap_or(host.trim_start_matches("www."))
+        .unwrap_or_else(|| {
+            // One "www." off, and only when a name is left.
+            host.strip_prefix("www.")
+                .filter(|rest| rest.trim_end_matches('.').contains('.'))
+                .unwrap_or(&host)
+        })
         .to_owned();
     if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(format!(
@@ -305,6 +310,13 @@ pub fn normalize_url(target: &str) -> Result<url::Url, String> {
         None => return Err("the URL has no host".to_owned()),
     }
     url.set_fragment(None);
+    // Percent-encoding lengthens a URL: the stored one must fit as well,
+    // or the site could be added but never edited.
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(format!(
+            "the URL is longer than {MAX_URL_LEN} characters once encoded"
+        ));
+    }
     Ok(url)
 }
 
@@ -409,6 +421,29 @@ mod tests {
     fn unicode_hosts_become_punycode_and_duplicates_collapse() {
         let parsed = parse("bücher.example\nxn--bcher-kva.example\n", Format::Plain).unwrap();
         assert_eq!(urls(&parsed), ["https://xn--bcher-kva.example/"]);
+    }
+
+    #[test]
+    fn a_site_is_named_after_its_host_without_one_www() {
+        let name = |target: &str| site(target, None, "", None).unwrap().name;
+        assert_eq!(name("www.example.com"), "example.com");
+        assert_eq!(name("www.www.example.com"), "www.example.com");
+        // "www." off would leave no name, or no domain.
+        assert_eq!(name("www.www."), "www.www.");
+        assert_eq!(name("www.com"), "www.com");
+    }
+
+    #[test]
+    fn a_url_that_encoding_lengthens_past_the_limit_is_refused() {
+        // 700 spaces fit as typed; encoded (%20 each), they do not.
+        let typed = format!("https://example.com/{}", " x".repeat(700));
+        assert!(typed.len() <= MAX_URL_LEN);
+        let error = site(&typed, None, "", None).unwrap_err();
+        assert!(error.contains("once encoded"), "{error}");
+        let fits = format!("https://example.com/{}", " x".repeat(100));
+        let stored = site(&fits, None, "", None).unwrap();
+        // What is stored can be read back as is: an edit keeps it.
+        assert_eq!(site(&stored.url, None, "", None).unwrap().url, stored.url);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::admin::{
     WatchedSite,
 };
 use crate::admin_alerts::{
-    load_admin_alerts, AdminChangeSubscription, AdminReplayDelivery, DeliveryLine,
-    SubscriptionChange, SubscriptionLine,
+    load_admin_alerts, AdminAddSubscription, AdminChangeSubscription, AdminReplayDelivery,
+    DeliveryLine, SubscriptionChange, SubscriptionLine,
 };
 use crate::error::{not_found_status, AppError};
 
@@ -528,8 +528,9 @@ pub fn AdminAlerts() -> impl IntoView {
                         Ok(page) => view! {
                             <AdminBar username=page.username.clone()/>
                             <FlashNotice flash=page.flash.clone()/>
+                            <div class="admin-forms"><AddSubscriptionForm/></div>
                             <h2>{format!("{} subscriptions", page.subscriptions.len())}</h2>
-                            <p class="muted">"Made from the command line (" <code>"faultline alerts add-webhook"</code> ", " <code>"add-email"</code> ") or by visitors from the public pages."</p>
+                            <p class="muted">"Made here, from the command line (" <code>"faultline alerts add-webhook"</code> ", " <code>"add-email"</code> ") or by visitors from the public pages."</p>
                             <SubscriptionsTable subscriptions=page.subscriptions.clone()/>
                             <h2>{format!("Dead deliveries: {}", page.dead.len())}</h2>
                             <p class="muted">"Every attempt failed. Replay one once its endpoint answers again: it starts over from its first attempt, with the same message id."</p>
@@ -543,6 +544,36 @@ pub fn AdminAlerts() -> impl IntoView {
             }}
         </Suspense>
     }
+}
+
+#[component]
+fn AddSubscriptionForm() -> impl IntoView {
+    let formats = engine::AlertFormat::ALL
+        .iter()
+        .filter(|format| **format != engine::AlertFormat::Unknown)
+        .map(|format| view! { <option value=format.as_str()>{format.plain()}</option> })
+        .collect_view();
+    view! {
+        <form class="stack" method="post" action=AdminAddSubscription::url() data-test="add-subscription">
+            <h2>"Add a subscription"</h2>
+            <label for="sub-channel">"Send alerts by"</label>
+            <select id="sub-channel" name="channel">
+                <option value="webhook" selected>"webhook"</option>
+                <option value="email">"email (confirmed by the address first)"</option>
+            </select>
+            <label for="sub-target">"Webhook URL or email address"</label>
+            <input id="sub-target" name="target" required maxlength="2048"/>
+            <label for="sub-format">"Webhook kind"</label>
+            <select id="sub-format" name="format">{formats}</select>
+            <label for="sub-follows">"Follows: provider:ID, site:HOST, tag:TAG or all"</label>
+            <input id="sub-follows" name="follows" required maxlength="2000" placeholder="provider:cloudflare site:shop.example"/>
+            <label class="choice"><input type="checkbox" name="early" value="on"/>" Early warnings too (suspected outages)"</label>
+            <label for="sub-remind">"Remind every N hours while an outage stays confirmed (0: never)"</label>
+            <input id="sub-remind" name="remind_hours" type="number" min="0" max="168" value="0"/>
+            <button type="submit">"Add"</button>
+        </form>
+    }
+    .into_any()
 }
 
 #[component]

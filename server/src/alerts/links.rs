@@ -46,14 +46,10 @@ impl std::fmt::Debug for LinkState {
 }
 
 impl LinkState {
-    /// Link pages that say email alerts are off.
-    pub fn off(store: store::Store) -> Self {
-        Self::new(
-            store,
-            None,
-            super::AlertSettings::default().guard(),
-            Arc::new(tokio::sync::Notify::new()),
-        )
+    /// Link pages that say email alerts are off; `guard` still judges
+    /// webhooks added from `/admin`.
+    pub fn off(store: store::Store, guard: probe::GuardPolicy) -> Self {
+        Self::new(store, None, guard, Arc::new(tokio::sync::Notify::new()))
     }
 
     pub fn new(

@@ -159,6 +159,22 @@ pub fn check_target(url: &str, guard: &probe::GuardPolicy) -> Result<url::Url, S
     Ok(target)
 }
 
+/// Webhooks as `/admin` adds them: checked against the delivery guard,
+/// keyed with a new Standard Webhooks secret.
+pub struct AdminWebhooks {
+    pub guard: probe::GuardPolicy,
+}
+
+impl app::admin::WebhookRules for AdminWebhooks {
+    fn check(&self, url: &str) -> Result<(), String> {
+        check_target(url, &self.guard).map(|_| ())
+    }
+
+    fn new_secret(&self) -> String {
+        super::sign::new_secret()
+    }
+}
+
 /// `Retry-After` as seconds or an HTTP date, at most a day.
 fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     const MOST: Duration = Duration::from_secs(24 * 3600);

@@ -142,6 +142,20 @@ pub enum ScenarioError {
     Invalid { line: usize, message: String },
 }
 
+/// Longest error message: a huge value quoted in one is cut in the
+/// middle, so the message stays short and keeps its reason at the end.
+const MAX_MESSAGE: usize = 300;
+
+fn bounded(message: String) -> String {
+    let chars: Vec<char> = message.chars().collect();
+    if chars.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let head: String = chars[..MAX_MESSAGE / 2].iter().collect();
+    let tail: String = chars[chars.len() - MAX_MESSAGE / 3..].iter().collect();
+    format!("{head} … {tail}")
+}
+
 /// The provider ids a scenario may name.
 pub const PROVIDERS: &[&str] = &[
     "cloudflare",
@@ -259,16 +273,16 @@ impl Scenario {
             return Err(ScenarioError::TooLarge { size: text.len() });
         }
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
-            ScenarioError::Toml(
+            ScenarioError::Toml(bounded(
                 e.to_string()
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" "),
-            )
+            ))
         })?;
         let invalid = |offset: usize, message: String| ScenarioError::Invalid {
             line: line_of(text, offset),
-            message,
+            message: bounded(message),
         };
         let start = DateTime::parse_from_rfc3339(&raw.start)
             .map_err(|e| {
@@ -715,5 +729,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("cnd") && error.contains("line 6"), "{error}");
+    }
+
+    #[test]
+    fn a_huge_value_makes_no_huge_message() {
+        let base = "name = \"x\"\nstart = \"2025-01-01T00:00:00Z\"\nduration = \"1h\"\n";
+        let huge = "q".repeat(100_000);
+        for tail in [
+            format!("[[sites]]\ngroup = \"a\"\ncdn = \"{huge}\"\n"),
+            format!("[[sites]]\ngroup = \"a\"\ncdn = {huge}\n"),
+        ] {
+            let error = Scenario::parse(&format!("{base}{tail}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.chars().count() < 400, "{} chars", error.len());
+        }
     }
 }

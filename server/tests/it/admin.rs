@@ -806,6 +806,120 @@ async fn an_admin_sees_every_subscription_and_replays_a_dead_delivery() {
         assert!(actions.contains(&action), "{actions:?}");
     }
 
+    // Add subscriptions from the page: a webhook gets its secret in the
+    // notice, once; an address is mailed a confirmation first; what the
+    // delivery guard refuses, or a scope that is not one, is named.
+    let add = |form: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            post_form(app, "/api/admin/alerts/add", &form, Some(&cookie)).await;
+            get_page(app, "/admin/alerts", &cookie).await.1
+        }
+    };
+    let page = add(vec![
+        ("channel", "webhook"),
+        ("target", "https://hooks.example.com/faultline"),
+        ("format", "slack"),
+        ("follows", "provider:cloudflare, site:shop.example"),
+        ("early", "on"),
+        ("remind_hours", "4"),
+    ])
+    .await;
+    let added = app
+        .store
+        .subscriptions()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.target == "https://hooks.example.com/faultline")
+        .expect("the webhook was added");
+    assert_eq!(added.created_by, "ada");
+    assert_eq!(added.format, engine::AlertFormat::Slack);
+    assert_eq!(added.interests.scopes.len(), 2);
+    assert!(added
+        .interests
+        .events
+        .contains(&engine::AlertEvent::ProviderSuspected));
+    assert_eq!(added.remind_every_s, 4 * 3600);
+    assert!(page.contains(&added.secrets[0]), "{page}");
+    let (_, again) = get_page(&app, "/admin/alerts", &cookie).await;
+    assert!(
+        !again.contains(&added.secrets[0]),
+        "the secret is shown once"
+    );
+    let page = add(vec![
+        ("channel", "email"),
+        ("target", "ops@example.org"),
+        ("format", "standard"),
+        ("follows", "all"),
+        ("remind_hours", "0"),
+    ])
+    .await;
+    assert!(page.contains("gets a confirmation link"), "{page}");
+    let mail = app
+        .store
+        .email_subscriptions_of("ops@example.org")
+        .await
+        .unwrap();
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].confirmed_at.is_none() && !mail[0].is_active());
+    let before = app.store.subscriptions().await.unwrap().len();
+    for (form, why) in [
+        (
+            vec![
+                ("channel", "webhook"),
+                ("target", "http://127.0.0.1:9/hook"),
+                ("format", "standard"),
+                ("follows", "all"),
+                ("remind_hours", "0"),
+            ],
+            "cannot take alerts",
+        ),
+        (
+            vec![
+                ("channel", "webhook"),
+                ("target", "http://169.254.169.254/"),
+                ("format", "standard"),
+                ("follows", "all"),
+                ("remind_hours", "0"),
+            ],
+            "cannot take alerts",
+        ),
+        (
+            vec![
+                ("channel", "webhook"),
+                ("target", "https://hooks.example.com/x"),
+                ("format", "standard"),
+                ("follows", "provider"),
+                ("remind_hours", "0"),
+            ],
+            "is not a scope",
+        ),
+        (
+            vec![
+                ("channel", "email"),
+                ("target", "not an address"),
+                ("format", "standard"),
+                ("follows", "all"),
+                ("remind_hours", "0"),
+            ],
+            "is not an email address",
+        ),
+    ] {
+        let page = add(form).await;
+        assert!(page.contains(why), "{why}: {page}");
+    }
+    assert_eq!(app.store.subscriptions().await.unwrap().len(), before);
+    let audit = app.store.recent_audit(20).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "add subscription")
+            .count(),
+        2
+    );
+
     // Nobody else sees it or changes anything.
     let (status, page) = get_page(&app, "/admin/alerts", "faultline_session=nothing").await;
     assert!(status.is_redirection(), "{status}");
