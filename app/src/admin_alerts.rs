@@ -231,8 +231,13 @@ pub async fn admin_add_subscription(
     let remind_hours = match remind_hours.trim() {
         "" => 0,
         text => match text.parse::<i64>() {
-            Ok(hours) if (0..=168).contains(&hours) => hours,
-            _ => return refuse("Reminders come every 1 to 168 hours, or never (0).".into()),
+            Ok(hours) if (0..=engine::alert::MAX_REMIND_HOURS).contains(&hours) => hours,
+            _ => {
+                return refuse(format!(
+                    "Reminders come every 1 to {} hours, or never (0).",
+                    engine::alert::MAX_REMIND_HOURS
+                ))
+            }
         },
     };
     let mut events = engine::AlertEvent::DEFAULTS.to_vec();

@@ -19,6 +19,9 @@ pub const MAX_SCOPES: usize = 64;
 /// Most mute windows one subscription may keep.
 pub const MAX_MUTES: usize = 16;
 
+/// Longest time between two reminders of an open outage, in hours.
+pub const MAX_REMIND_HOURS: i64 = 7 * 24;
+
 /// One thing a subscription follows.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {

@@ -174,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::export::routes())
         .merge(crate::alerts::links::routes())
+        .merge(crate::alerts::manage::routes())
         .route("/incidents/{id}/card.png", get(crate::card::incident_card))
         .leptos_routes_with_context(
             &state,

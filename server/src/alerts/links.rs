@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
 
@@ -81,11 +81,6 @@ where
         .route(
             "/alerts/unsubscribe/{token}",
             get(unsubscribe_page).post(unsubscribe),
-        )
-        .route("/alerts/manage/{token}", get(super::manage::manage_page))
-        .route(
-            "/alerts/manage/{token}/{action}",
-            post(super::manage::manage_action),
         )
 }
 

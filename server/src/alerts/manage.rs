@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use engine::alert::{MuteWindow, Scope};
+use engine::alert::{MuteWindow, Scope, MAX_REMIND_HOURS};
 use engine::{AlertChannel, AlertEvent, AlertFormat};
 
 use super::links::{page, subscription, unavailable, LinkState, Width};
@@ -35,8 +35,6 @@ const MAX_URL: usize = 2048;
 const MAX_FORM: usize = 8 * 1024;
 /// Longest quiet time: a holiday, not a way to unsubscribe.
 const LONGEST_MUTE: TimeDelta = TimeDelta::days(31);
-/// Longest time between two reminders of an open outage.
-const MAX_REMIND_HOURS: i64 = 7 * 24;
 /// Largest least interval between two alerts of one incident.
 const MAX_INTERVAL_MINUTES: i64 = 24 * 60;
 
@@ -147,12 +145,28 @@ enum Answer {
     Page(Response),
 }
 
+/// The manage page and its forms, for a router whose state provides a
+/// `LinkState` and the knowledge base.
+pub fn routes<S>() -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    LinkState: axum::extract::FromRef<S>,
+    Arc<Knowledge>: axum::extract::FromRef<S>,
+{
+    axum::Router::new()
+        .route("/alerts/manage/{token}", axum::routing::get(manage_page))
+        .route(
+            "/alerts/manage/{token}/{action}",
+            axum::routing::post(manage_action),
+        )
+}
+
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct PageQuery {
     done: Option<String>,
 }
 
-pub(super) async fn manage_page(
+async fn manage_page(
     State(state): State<LinkState>,
     State(knowledge): State<Arc<Knowledge>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -179,7 +193,7 @@ pub(super) async fn manage_page(
     .await
 }
 
-pub(super) async fn manage_action(
+async fn manage_action(
     State(state): State<LinkState>,
     State(knowledge): State<Arc<Knowledge>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -527,6 +541,17 @@ async fn unmute(
     .await
 }
 
+/// The webhook of this address that the form's `endpoint` names.
+async fn own_webhook(
+    state: &LinkState,
+    subscription: &Subscription,
+    form: &Form,
+) -> Result<Subscription, Refused> {
+    endpoint(state, subscription, form)
+        .await?
+        .ok_or_else(|| Refused::Input("That is not one of your webhooks.".to_owned()))
+}
+
 /// A webhook of this address named by the form's `endpoint`, or `None`
 /// for the subscription itself.
 async fn endpoint(
@@ -577,9 +602,7 @@ async fn remove_webhook(
     subscription: &Subscription,
     form: &Form,
 ) -> Result<Answer, Refused> {
-    let Some(webhook) = endpoint(state, subscription, form).await? else {
-        return refuse("That is not one of your webhooks.");
-    };
+    let webhook = own_webhook(state, subscription, form).await?;
     state.store.remove_subscription(webhook.id).await?;
     Ok(Answer::Done(Done::WebhookRemoved))
 }
@@ -589,9 +612,7 @@ async fn resume_webhook(
     subscription: &Subscription,
     form: &Form,
 ) -> Result<Answer, Refused> {
-    let Some(webhook) = endpoint(state, subscription, form).await? else {
-        return refuse("That is not one of your webhooks.");
-    };
+    let webhook = own_webhook(state, subscription, form).await?;
     state.store.resume_subscription(webhook.id).await?;
     Ok(Answer::Done(Done::WebhookResumed))
 }
