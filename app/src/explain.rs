@@ -60,6 +60,17 @@ impl Explanation {
 /// Classifies a pasted page and sends the browser to its answer.
 #[server(endpoint = "explain")]
 pub async fn explain_page(html: String, headers: String) -> Result<(), AppError> {
+    let answer = explain(&html, &headers).await?;
+    let id = expect_context::<Explanations>().keep(answer);
+    leptos_axum::redirect(&format!("/explain/{id}"));
+    Ok(())
+}
+
+/// Classifies a pasted page (and the headers pasted with it, if any) as
+/// a probe's answer would be, limited per client: the page's form and
+/// the API both ask here.
+#[cfg(feature = "ssr")]
+pub async fn explain(html: &str, headers: &str) -> Result<Explanation, AppError> {
     let explanations = expect_context::<Explanations>();
     let knowledge = expect_context::<std::sync::Arc<engine::KnowledgeBase>>();
     // Unknown without the connection's details; such clients share one budget.
@@ -69,7 +80,7 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), AppError>
             "Too many explanations from your address; try again in a minute.",
         ));
     }
-    let mut observation = observation_of(&headers, &html);
+    let mut observation = observation_of(headers, html);
     let status_from_page = observation.status.is_none();
     if status_from_page {
         observation.status = engine::page::status_in_page(&observation.body);
@@ -101,9 +112,7 @@ pub async fn explain_page(html: String, headers: String) -> Result<(), AppError>
         server_software: classification.server_software.clone(),
         incident,
     };
-    let id = explanations.keep(answer);
-    leptos_axum::redirect(&format!("/explain/{id}"));
-    Ok(())
+    Ok(answer)
 }
 
 /// The open provider incident of `provider` in the snapshot now, if any.

@@ -192,7 +192,13 @@ impl Bin {
         }
     }
 
-    fn mean_ms(&self) -> Option<f64> {
+    /// The share of counted probes that answered; none without any.
+    pub fn availability(&self) -> Option<f64> {
+        (self.counted() > 0).then(|| (1.0 - self.failed_share()).clamp(0.0, 1.0))
+    }
+
+    /// The mean response time of the probes that answered.
+    pub fn mean_ms(&self) -> Option<f64> {
         let answered = (self.probes - self.failures - self.suspect).max(0);
         (answered > 0 && self.total_ms_sum > 0).then(|| self.total_ms_sum as f64 / answered as f64)
     }

@@ -49,6 +49,17 @@ pub const PAGE_PARAMETERS: &[&str] = &["q", "now", "window", "alerts"];
 /// Longest search kept in a key; a longer one is no page's parameter.
 const MAX_QUERY_VALUE: usize = 512;
 
+/// The query parameters the API reads; their values are checked by the
+/// API itself, which refuses what it cannot read.
+pub const API_PARAMETERS: &[&str] = &[
+    "q", "window", "provider", "state", "kind", "since", "until", "cursor", "limit",
+];
+
+/// Whether the API reads `name=value` (see [`API_PARAMETERS`]).
+fn api_parameter(name: &str, value: &str) -> bool {
+    API_PARAMETERS.contains(&name) && value.len() <= MAX_QUERY_VALUE
+}
+
 /// Whether a page reads `name=value` (see [`PAGE_PARAMETERS`]).
 fn page_parameter(name: &str, value: &str) -> bool {
     match name {
@@ -61,6 +72,13 @@ fn page_parameter(name: &str, value: &str) -> bool {
 }
 /// Paths never cached: operational endpoints, server functions, admin.
 const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/api/", "/admin", "/alerts/"];
+/// Under those, the public API's reads are shared like pages.
+const CACHED_API: &[&str] = &["/api/v1/", "/api/openapi.json"];
+
+/// Whether `path` is one of the API's shared reads.
+fn api_path(path: &str) -> bool {
+    CACHED_API.iter().any(|p| path.starts_with(p))
+}
 
 /// The shared cache; cheap to clone.
 #[derive(Clone)]
@@ -447,7 +465,8 @@ fn cache_key(request: &Request, by_origin: bool) -> Option<Key> {
         return None;
     }
     let path = request.uri().path();
-    if UNCACHED_PREFIXES.iter().any(|p| path.starts_with(p)) {
+    let api = api_path(path);
+    if !api && UNCACHED_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return None;
     }
     let headers = request.headers();
@@ -464,7 +483,13 @@ fn cache_key(request: &Request, by_origin: bool) -> Option<Key> {
     // Only the parameters pages read, in a fixed order, each once.
     let mut kept: Vec<(String, String)> =
         url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-            .filter(|(name, value)| page_parameter(name, value))
+            .filter(|(name, value)| {
+                if api {
+                    api_parameter(name, value)
+                } else {
+                    page_parameter(name, value)
+                }
+            })
             .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .collect();
     kept.sort();

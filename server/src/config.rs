@@ -43,6 +43,25 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Alert deliveries: what they may reach, retries, email.
     pub alerts: crate::alerts::AlertSettings,
+    /// The public API under `/api/v1`.
+    pub api: ApiSettings,
+}
+
+/// The public API's limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Requests a minute from one client address (an IPv6 client by its
+    /// /64), cached answers included.
+    pub requests_per_minute: u32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 300,
+        }
+    }
 }
 
 /// The public "check it now" button. Its prober never takes the watchlist
@@ -141,6 +160,7 @@ impl Default for Config {
             monitor: MonitorSettings::default(),
             knowledge: crate::knowledge::KnowledgeConfig::default(),
             on_demand: OnDemandSettings::default(),
+            api: ApiSettings::default(),
             trusted_proxies: Vec::new(),
             alerts: crate::alerts::AlertSettings::default(),
         }

@@ -47,6 +47,8 @@ pub struct AppState {
     /// "Get alerts" by email on the public pages; none unless this server
     /// sends email.
     pub alert_offer: Option<app::subscribe::AlertOffer>,
+    /// Each client's budget of API requests.
+    pub api_limits: crate::api::ApiLimits,
 }
 
 impl FromRef<AppState> for crate::alerts::links::LinkState {
@@ -100,6 +102,7 @@ impl AppState {
             leptos,
             alert_links: crate::alerts::links::LinkState::off(store.clone(), config.alerts.guard()),
             alert_offer: None,
+            api_limits: crate::api::ApiLimits::per_minute(config.api.requests_per_minute),
             store,
             knowledge: Knowledge::builtin(),
             // Without a public address, links follow each request's Host.
@@ -159,46 +162,92 @@ impl AppState {
     }
 }
 
+/// What every page and server function finds in its context. The API
+/// runs the pages' own functions with it, so both answer from one query
+/// layer.
+#[derive(Clone)]
+pub struct PageContext {
+    store: store::Store,
+    knowledge: Arc<Knowledge>,
+    explanations: app::explain::Explanations,
+    admin: app::admin::AdminAuth,
+    public_origin: app::PublicOrigin,
+    live: app::live::LiveMemo,
+    status: app::status::Status,
+    on_demand: Option<app::ondemand::OnDemand>,
+    alert_offer: Option<app::subscribe::AlertOffer>,
+}
+
+impl PageContext {
+    fn new(state: &AppState) -> Self {
+        Self {
+            store: state.store.clone(),
+            knowledge: state.knowledge.clone(),
+            explanations: state.explanations.clone(),
+            admin: admin_auth(state),
+            public_origin: state.public_origin.clone(),
+            live: app::live::LiveMemo::default(),
+            status: state.status.clone(),
+            on_demand: state.on_demand.clone(),
+            alert_offer: state.alert_offer.clone(),
+        }
+    }
+
+    /// Provides the context to the reactive owner now current.
+    fn provide(&self) {
+        use leptos::prelude::provide_context;
+        provide_context(self.store.clone());
+        provide_context(self.knowledge.current());
+        provide_context(self.explanations.clone());
+        provide_context(self.admin.clone());
+        provide_context(self.public_origin.clone());
+        provide_context(self.live.clone());
+        provide_context(self.status.clone());
+        if let Some(on_demand) = &self.on_demand {
+            provide_context(on_demand.clone());
+        }
+        if let Some(offer) = &self.alert_offer {
+            provide_context(offer.clone());
+        }
+    }
+
+    /// Runs `work` (a page's function) for the request `parts` came from,
+    /// with the context a page render would have.
+    pub async fn run<T>(
+        &self,
+        parts: axum::http::request::Parts,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        use leptos::prelude::provide_context;
+        use leptos::reactive::{computed::ScopedFuture, owner::Owner};
+        let context = self.clone();
+        Owner::new()
+            .with(|| {
+                ScopedFuture::new(async move {
+                    provide_context(parts);
+                    provide_context(leptos_axum::ResponseOptions::default());
+                    context.provide();
+                    work.await
+                })
+            })
+            .await
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let store = state.store.clone();
-    let knowledge = state.knowledge.clone();
-    let explanations = state.explanations.clone();
-    let on_demand = state.on_demand.clone();
-    let alert_offer = state.alert_offer.clone();
-    let public_origin = state.public_origin.clone();
-    let status = state.status.clone();
-    let live = app::live::LiveMemo::default();
-    let admin = admin_auth(&state);
+    let pages = PageContext::new(&state);
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::export::routes())
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
+        .merge(crate::api::routes().with_state(crate::api::ApiState::new(&state, pages.clone())))
         .route("/incidents/{id}/card.png", get(crate::card::incident_card))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || {
-                leptos::prelude::provide_context(store.clone());
-                leptos::prelude::provide_context(knowledge.current());
-                leptos::prelude::provide_context(explanations.clone());
-                leptos::prelude::provide_context(admin.clone());
-                leptos::prelude::provide_context(public_origin.clone());
-                leptos::prelude::provide_context(live.clone());
-                leptos::prelude::provide_context(status.clone());
-                if let Some(on_demand) = &on_demand {
-                    leptos::prelude::provide_context(on_demand.clone());
-                }
-                if let Some(offer) = &alert_offer {
-                    leptos::prelude::provide_context(offer.clone());
-                }
-            },
-            {
-                let options = state.leptos.clone();
-                move || app::shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&state, routes, move || pages.provide(), {
+            let options = state.leptos.clone();
+            move || app::shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
@@ -219,6 +268,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.cache.clone(),
             crate::cache::serve_cached,
+        ))
+        // The API's budgets and cross-origin reads, cached answers too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.api_limits.clone(),
+            crate::api::edge,
         ))
         // On every answer, cached or not.
         .layer(axum::middleware::from_fn(crate::tidy::security_headers))

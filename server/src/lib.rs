@@ -3,6 +3,7 @@
 //! `engine` and the `store`.
 
 pub mod alerts;
+pub mod api;
 pub mod cache;
 pub mod card;
 pub mod cli;

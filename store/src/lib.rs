@@ -52,7 +52,8 @@ pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
 pub use report::{
-    AffectedSite, Annotation, CohortSite, ProviderCohort, ProviderSighting, SiteStatus,
+    AffectedSite, Annotation, CohortSite, IncidentFilter, ProviderCohort, ProviderSighting,
+    SiteStatus,
 };
 pub use site::{FailingSite, NewSite, Site, SiteSummary};
 pub use vantage::VantageEvent;

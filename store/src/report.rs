@@ -3,7 +3,7 @@
 //! with its affected sites and annotations. Read-only queries.
 
 use chrono::{DateTime, Utc};
-use engine::{FailureClass, Fault, FaultSide, Role};
+use engine::{FailureClass, Fault, FaultSide, IncidentKind, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::incident::INCIDENT_COLUMNS;
@@ -160,6 +160,21 @@ pub struct Annotation {
 const PROBE_COLUMNS_WITHOUT_BODY: &str = "site_id, started_at, ok, status, failure, detail, dns_ms,
     connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, NULL AS body_gz, provider, fault_side,
     fault, confidence, evidence, suspect";
+
+/// Which incidents a list shows; every field narrows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    pub kind: Option<IncidentKind>,
+    pub provider: Option<String>,
+    /// Open (not resolved) or resolved.
+    pub open: Option<bool>,
+    /// Still open at or resolved after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Begun at or before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only incidents older than this id: the cursor of the next page.
+    pub before_id: Option<i64>,
+}
 
 impl Store {
     /// The watched site for a host, the oldest first when several URLs share it.
@@ -345,16 +360,77 @@ impl Store {
         provider: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Incident>, StoreError> {
+        let filter = IncidentFilter {
+            kind: Some(IncidentKind::Provider),
+            provider: provider.map(str::to_owned),
+            ..IncidentFilter::default()
+        };
+        self.incidents(&filter, limit).await
+    }
+
+    /// The incidents `filter` picks, newest first (by id, which follows
+    /// detection), at most `limit`. Provider suspicions that never
+    /// confirmed are not incidents and never listed.
+    pub async fn incidents(
+        &self,
+        filter: &IncidentFilter,
+        limit: i64,
+    ) -> Result<Vec<Incident>, StoreError> {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents
-             WHERE kind = 'provider' AND confirmed_at IS NOT NULL AND (?1 IS NULL OR provider = ?1)
-             ORDER BY detected_at DESC, id DESC LIMIT ?2"
+             WHERE (kind <> 'provider' OR confirmed_at IS NOT NULL)
+               AND (?1 IS NULL OR kind = ?1)
+               AND (?2 IS NULL OR provider = ?2)
+               AND (?3 IS NULL OR (?3 = 'open') = (phase <> 'resolved'))
+               AND (?4 IS NULL OR resolved_at IS NULL OR julianday(resolved_at) >= julianday(?4))
+               AND (?5 IS NULL OR julianday(onset_at) <= julianday(?5))
+               AND (?6 IS NULL OR id < ?6)
+             ORDER BY id DESC LIMIT ?7"
         );
         Ok(sqlx::query_as::<_, Incident>(&sql)
-            .bind(provider)
+            .bind(filter.kind.map(IncidentKind::as_str))
+            .bind(filter.provider.as_deref())
+            .bind(
+                filter
+                    .open
+                    .map(|open| if open { "open" } else { "resolved" }),
+            )
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(filter.before_id)
             .bind(limit)
             .fetch_all(self.reader())
             .await?)
+    }
+
+    /// Enabled sites whose host or name contains `text` (any case; all
+    /// when none), by host, after the host `after`, at most `limit`.
+    pub async fn search_sites(
+        &self,
+        text: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Site>, StoreError> {
+        // LIKE's wildcards in the search are meant literally.
+        let pattern = text.map(|text| {
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        Ok(sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
+             WHERE enabled = 1
+               AND (?1 IS NULL OR host LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\')
+               AND (?2 IS NULL OR host > ?2)
+             ORDER BY host, id LIMIT ?3",
+        )
+        .bind(pattern)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?)
     }
 
     /// One incident by id.

@@ -7,8 +7,8 @@
 //! written the way the writer and the correlator write it.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role};
-use store::{NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Store};
+use engine::{Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
+use store::{IncidentFilter, NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Store};
 
 fn t(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -430,4 +430,118 @@ async fn a_site_incident_that_overlaps_the_last_one_continues_it() {
         .await
         .unwrap();
     assert_ne!(later, first);
+}
+
+#[tokio::test]
+async fn incident_lists_filter_by_kind_provider_state_and_time_and_page_by_cursor() {
+    let world = world().await;
+    let store = &world.store;
+    let ids = |incidents: Vec<store::Incident>| -> Vec<i64> {
+        incidents.into_iter().map(|i| i.id).collect()
+    };
+    let everything = ids(store
+        .incidents(&IncidentFilter::default(), 10)
+        .await
+        .unwrap());
+    // The site incident and the provider incident; never the suspicion.
+    assert_eq!(everything.len(), 2, "{everything:?}");
+    assert!(everything.contains(&world.incident));
+    assert!(everything.windows(2).all(|w| w[0] > w[1]), "newest first");
+
+    let provider = |provider: &str| IncidentFilter {
+        kind: Some(IncidentKind::Provider),
+        provider: Some(provider.to_owned()),
+        ..IncidentFilter::default()
+    };
+    assert_eq!(
+        ids(store.incidents(&provider("cloudflare"), 10).await.unwrap()),
+        [world.incident]
+    );
+    assert!(store
+        .incidents(&provider("fastly"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let open = IncidentFilter {
+        open: Some(true),
+        kind: Some(IncidentKind::Provider),
+        ..IncidentFilter::default()
+    };
+    assert!(store.incidents(&open, 10).await.unwrap().is_empty());
+    let resolved = IncidentFilter {
+        open: Some(false),
+        ..open.clone()
+    };
+    assert_eq!(
+        ids(store.incidents(&resolved, 10).await.unwrap()),
+        [world.incident]
+    );
+
+    // In a window: resolved 11:35, so a window from 11:40 misses it and
+    // one ending 11:10, before its onset, does too.
+    let window = |since: &str, until: &str| IncidentFilter {
+        kind: Some(IncidentKind::Provider),
+        since: Some(t(since)),
+        until: Some(t(until)),
+        ..IncidentFilter::default()
+    };
+    let within = store
+        .incidents(&window("2025-11-18T11:30:00Z", "2025-11-18T12:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(within), [world.incident]);
+    for (since, until) in [
+        ("2025-11-18T11:40:00Z", "2025-11-18T12:00:00Z"),
+        ("2025-11-18T10:00:00Z", "2025-11-18T11:10:00Z"),
+    ] {
+        assert!(store
+            .incidents(&window(since, until), 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    // Pages of one: the cursor is the last id seen.
+    let first = ids(store
+        .incidents(&IncidentFilter::default(), 1)
+        .await
+        .unwrap());
+    let next = IncidentFilter {
+        before_id: first.last().copied(),
+        ..IncidentFilter::default()
+    };
+    let second = ids(store.incidents(&next, 1).await.unwrap());
+    assert_eq!([first, second].concat(), everything);
+}
+
+#[tokio::test]
+async fn a_site_search_matches_host_or_name_literally_and_pages_by_host() {
+    let world = world().await;
+    let store = &world.store;
+    let hosts =
+        |sites: Vec<store::Site>| -> Vec<String> { sites.into_iter().map(|s| s.host).collect() };
+    assert_eq!(
+        hosts(store.search_sites(None, None, 10).await.unwrap()),
+        ["a.test", "b.test", "c.test"]
+    );
+    assert_eq!(
+        hosts(store.search_sites(Some("B.TE"), None, 10).await.unwrap()),
+        ["b.test"]
+    );
+    // A wildcard in the search is a character, not a pattern.
+    assert!(store
+        .search_sites(Some("%"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .search_sites(Some("a_test"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        hosts(store.search_sites(None, Some("a.test"), 1).await.unwrap()),
+        ["b.test"]
+    );
 }

@@ -9,6 +9,7 @@
 mod admin;
 mod alerts;
 mod alerts_browser;
+mod api;
 mod browser;
 mod chat;
 mod checkers;

@@ -14,7 +14,7 @@ fn t(text: &str) -> DateTime<Utc> {
 /// a.test and b.test behind Cloudflare get its edge 500 from 11:20 to
 /// 11:29; c.test behind Fastly stays up. Publishes what the correlator
 /// makes of the probes; returns the stored incident's id.
-async fn populate(app: &TestApp) -> i64 {
+pub(crate) async fn populate(app: &TestApp) -> i64 {
     let store = &app.store;
     let start = t("2025-11-18T11:00:00Z");
     let sites: Vec<NewSite> = ["a.test", "b.test", "c.test"]
