@@ -161,6 +161,7 @@ pub struct Dispatcher {
     held_since: Option<DateTime<Utc>>,
     /// The last hold, told in the alerts sent after it.
     last_hold: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Dispatcher {
@@ -193,7 +194,14 @@ impl Dispatcher {
             breakers: HashMap::new(),
             held_since: None,
             last_hold: None,
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// Counts delivery attempts by outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sends email alerts (and confirmations) with `mailer`, their links
@@ -625,6 +633,12 @@ impl Dispatcher {
             }
         };
         let gone = outcome.status == Some(410);
+        self.metrics.delivery(match next {
+            AfterAttempt::Delivered => "delivered",
+            AfterAttempt::RetryAt(_) => "retry",
+            AfterAttempt::Dead if gone => "gone",
+            AfterAttempt::Dead => "dead",
+        });
         let attempt = Attempt {
             at: now,
             status: outcome.status,

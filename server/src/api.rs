@@ -646,7 +646,7 @@ async fn one_incident(
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The JSON does not have the fields asked for", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many checks from this client, or in all", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "This server does not check sites on demand", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "This server does not check sites on demand", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn check(
     State(state): State<ApiState>,
@@ -663,8 +663,9 @@ async fn check(
         OnDemandOutcome::Invalid => Err(ApiError::bad_request(
             "url must be a public domain name or an http(s) URL.",
         )),
+        // Not a failure: the operator turned checks off.
         OnDemandOutcome::Unavailable => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_FOUND,
             "This server does not check sites on demand.",
         )),
     }

@@ -71,7 +71,7 @@ fn page_parameter(name: &str, value: &str) -> bool {
     }
 }
 /// Paths never cached: operational endpoints, server functions, admin.
-const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/api/", "/admin", "/alerts/"];
+const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/metrics", "/api/", "/admin", "/alerts/"];
 /// Under those, the public API's reads are shared like pages.
 const CACHED_API: &[&str] = &["/api/v1/", "/api/openapi.json"];
 
@@ -92,6 +92,7 @@ pub struct PageCache {
     version: Arc<dyn Fn() -> u64 + Send + Sync>,
     /// Pages link to the origin each request names: keep them apart.
     by_origin: bool,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Default for PageCache {
@@ -151,6 +152,19 @@ impl PageCache {
             refreshes: TaskTracker::new(),
             version: Arc::new(|| 0),
             by_origin: false,
+            metrics: None,
+        }
+    }
+
+    /// Counts hits, stale answers and misses in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, outcome: &'static str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.cache(outcome);
         }
     }
 
@@ -293,6 +307,11 @@ pub async fn serve_cached(
             if age >= cache.fresh_for && cache.claim_refresh(&key) {
                 refresh_in_background(cache.clone(), key.clone(), &request, next, version);
             }
+            cache.count(if age < cache.fresh_for {
+                "hit"
+            } else {
+                "stale"
+            });
             return answer(&entry, if_none_match.as_ref(), age);
         }
     }
@@ -306,9 +325,11 @@ pub async fn serve_cached(
     if let Some(entry) = cache.get(&key, version) {
         let age = entry.rendered_at.elapsed();
         if age < cache.fresh_for {
+            cache.count("hit");
             return answer(&entry, if_none_match.as_ref(), age);
         }
     }
+    cache.count("miss");
     let response = match render(next, request, version).await {
         Rendered::Cacheable(entry) => {
             cache.put(key.clone(), entry.clone());

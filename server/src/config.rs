@@ -45,6 +45,34 @@ pub struct Config {
     pub alerts: crate::alerts::AlertSettings,
     /// The public API under `/api/v1`.
     pub api: ApiSettings,
+    /// `/metrics` for Prometheus.
+    pub metrics: MetricsSettings,
+}
+
+/// Where `/metrics` is served. Off unless one of the two is set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// A listener of its own (`127.0.0.1:9464`), without a token: for a
+    /// private network the public cannot reach.
+    pub listen: Option<SocketAddr>,
+    /// On the public listener, for scrapes that bring this bearer token
+    /// (only its hash is kept in memory). At least 16 characters.
+    pub token: Option<String>,
+}
+
+impl MetricsSettings {
+    /// The SHA-256 of the token, once it is long enough to be a secret.
+    pub fn token_sha256(&self) -> Result<Option<[u8; 32]>, String> {
+        use sha2::Digest as _;
+        match self.token.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some(token) if token.len() < 16 => {
+                Err("metrics.token must be at least 16 characters".to_owned())
+            }
+            Some(token) => Ok(Some(sha2::Sha256::digest(token.as_bytes()).into())),
+        }
+    }
 }
 
 /// The public API's limits.
@@ -161,6 +189,7 @@ impl Default for Config {
             knowledge: crate::knowledge::KnowledgeConfig::default(),
             on_demand: OnDemandSettings::default(),
             api: ApiSettings::default(),
+            metrics: MetricsSettings::default(),
             trusted_proxies: Vec::new(),
             alerts: crate::alerts::AlertSettings::default(),
         }

@@ -49,6 +49,27 @@ pub struct AppState {
     pub alert_offer: Option<app::subscribe::AlertOffer>,
     /// Each client's budget of API requests.
     pub api_limits: crate::api::ApiLimits,
+    /// What this process counts, for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
+    /// The hash of the token `/metrics` asks for on this listener; none:
+    /// not served here.
+    pub metrics_token: Option<[u8; 32]>,
+    /// The own-network guard's state, for `/metrics`.
+    pub vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
+    /// The database file, whose size `/metrics` reports.
+    pub database: std::path::PathBuf,
+}
+
+impl FromRef<AppState> for crate::metrics::MetricsState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            metrics: state.metrics.clone(),
+            status: state.status.clone(),
+            vantage: state.vantage.clone(),
+            database: state.database.clone(),
+            token_sha256: state.metrics_token,
+        }
+    }
 }
 
 impl FromRef<AppState> for crate::alerts::links::LinkState {
@@ -98,8 +119,12 @@ impl AppState {
             // Production mode: no live-reload socket in the page.
             .env(Env::PROD)
             .build();
+        let metrics = crate::metrics::Metrics::new();
         Self {
             leptos,
+            metrics_token: None,
+            vantage: None,
+            database: config.database.clone(),
             alert_links: crate::alerts::links::LinkState::off(store.clone(), config.alerts.guard()),
             alert_offer: None,
             api_limits: crate::api::ApiLimits::per_minute(config.api.requests_per_minute),
@@ -110,7 +135,9 @@ impl AppState {
                 crate::cache::PageCache::default()
             } else {
                 crate::cache::PageCache::default().by_origin()
-            },
+            }
+            .with_metrics(metrics.clone()),
+            metrics,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             explanations: app::explain::Explanations::default(),
             on_demand: None,
@@ -152,6 +179,22 @@ impl AppState {
             wake.clone(),
         );
         self.alert_offer = Some(app::subscribe::AlertOffer::new().with_wake(wake));
+        self
+    }
+
+    /// Counts in `metrics` (the monitor's and the dispatcher's too), and
+    /// reports `vantage` on `/metrics`, served here to scrapes that bring
+    /// the token hashed as `token_sha256`.
+    pub fn with_metrics(
+        mut self,
+        metrics: crate::metrics::Metrics,
+        vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
+        token_sha256: Option<[u8; 32]>,
+    ) -> Self {
+        self.cache = self.cache.with_metrics(metrics.clone());
+        self.metrics = metrics;
+        self.vantage = vantage;
+        self.metrics_token = token_sha256;
         self
     }
 
@@ -239,6 +282,7 @@ pub fn router(state: AppState) -> Router {
     let pages = PageContext::new(&state);
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(metrics_route(&state))
         .merge(crate::export::routes())
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
@@ -434,6 +478,23 @@ pub async fn serve(
         .await;
     cache.refreshed().await;
     served
+}
+
+/// `/metrics` on this listener when a token guards it; otherwise nothing
+/// here (it may have a listener of its own).
+fn metrics_route(state: &AppState) -> Router<AppState> {
+    if state.metrics_token.is_some() {
+        Router::new().route("/metrics", get(crate::metrics::scrape))
+    } else {
+        Router::new()
+    }
+}
+
+/// A router with `/metrics` alone, for a listener of its own.
+pub fn metrics_router(state: crate::metrics::MetricsState) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::scrape))
+        .with_state(state)
 }
 
 /// Liveness and readiness: the process answers and the database reads.

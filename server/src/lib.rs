@@ -13,6 +13,7 @@ pub mod export;
 pub mod http;
 pub mod knowledge;
 pub mod markup;
+pub mod metrics;
 pub mod monitor;
 pub mod ondemand;
 pub mod ranges;

@@ -91,6 +91,7 @@ pub struct Monitor {
     status: watch::Receiver<Arc<Snapshot>>,
     /// The stages' inputs, until `spawn_stages` hands them over.
     stages: Option<Stages>,
+    metrics: crate::metrics::Metrics,
 }
 
 /// The receiving ends of the writer's and the correlation task's queues,
@@ -154,7 +155,15 @@ impl Monitor {
                 observations: observed,
                 status: published,
             }),
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// Counts probes, their phases and lateness, and the writer's work in
+    /// `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown`; then waits for probes in flight (each is
@@ -187,7 +196,11 @@ impl Monitor {
         let Some(stages) = self.stages.take() else {
             return;
         };
-        tasks.spawn(writer::run(self.store.clone(), stages.records));
+        tasks.spawn(writer::run(
+            self.store.clone(),
+            stages.records,
+            self.metrics.clone(),
+        ));
         let correlation = correlation::Correlation::new(
             self.store.clone(),
             self.clock.clone(),
@@ -250,7 +263,7 @@ impl Monitor {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1))))
                 .clone();
             self.probes
-                .spawn(probe_one(self.probe_context(), due.target, host));
+                .spawn(probe_one(self.probe_context(), due, host));
         }
         self.wake = [
             self.schedule.next_at(),
@@ -298,6 +311,11 @@ impl Monitor {
         self.observations.max_capacity() - self.observations.capacity()
     }
 
+    /// What the monitor counts.
+    pub fn metrics(&self) -> crate::metrics::Metrics {
+        self.metrics.clone()
+    }
+
     /// The vantage guard's state as it changes.
     pub fn vantage(&self) -> watch::Receiver<VantageState> {
         self.vantage.subscribe()
@@ -315,6 +333,7 @@ impl Monitor {
             prober: self.prober.clone(),
             clock: self.clock.clone(),
             results: self.results.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -359,6 +378,7 @@ impl Monitor {
             Finished::Site { mut record, at } => {
                 self.guard.record_site(record.failure, at);
                 record.suspect = self.guard.is_suspect(record.failure);
+                self.metrics.probe_finished(&record);
                 let site_id = record.site_id;
                 let observation = correlation::observation_of(&record);
                 if self.records.send(*record).await.is_err() {
@@ -414,21 +434,33 @@ struct ProbeContext {
     prober: Arc<dyn Probe>,
     clock: Arc<dyn Clock>,
     results: mpsc::Sender<Finished>,
+    metrics: crate::metrics::Metrics,
+}
+
+/// Counts a probe in flight for as long as it lives.
+struct InFlight(crate::metrics::Metrics);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.probe_ended();
+    }
 }
 
 #[tracing::instrument(
     name = "probe",
     level = "debug",
     skip_all,
-    fields(site.id = target.site_id, probe.total_ms)
+    fields(site.id = due.target.site_id, probe.total_ms)
 )]
-async fn probe_one(context: ProbeContext, target: Target, host: Arc<Semaphore>) {
+async fn probe_one(context: ProbeContext, due: engine::schedule::Due, host: Arc<Semaphore>) {
     let ProbeContext {
         global,
         prober,
         clock,
         results,
+        metrics,
     } = context;
+    let target = due.target;
     let Ok(_host_permit) = host.acquire_owned().await else {
         return;
     };
@@ -436,6 +468,8 @@ async fn probe_one(context: ProbeContext, target: Target, host: Arc<Semaphore>) 
         return;
     };
     let started = clock.now();
+    metrics.probe_started(started - due.slot);
+    let _in_flight = InFlight(metrics);
     let mut record = record_of(target.site_id, prober.probe(&target.url, started).await);
     // DNS and TLS facts are evidence for failures; healthy probes drop them
     // to keep the database small (attribution keeps its own record).

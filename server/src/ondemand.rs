@@ -18,6 +18,7 @@ pub struct LiveCheck {
     /// default, unless an internal deployment says otherwise.
     scheme: &'static str,
     port: Option<u16>,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl LiveCheck {
@@ -27,7 +28,14 @@ impl LiveCheck {
             knowledge,
             scheme: "https",
             port: None,
+            metrics: None,
         }
+    }
+
+    /// Counts checks by outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Asks checked hosts over plain HTTP on `port` (internal networks and
@@ -54,6 +62,9 @@ impl OnDemandProber for LiveCheck {
             // a stranger's page.
             if let Some(detail) = &record.detail {
                 tracing::debug!(check.host = host, check.detail = %detail, "check now");
+            }
+            if let Some(metrics) = &self.metrics {
+                metrics.on_demand(if record.ok { "up" } else { "down" });
             }
             let knowledge = self.knowledge.current();
             let name = |id: &str| knowledge.name_of(id).unwrap_or(id).to_owned();

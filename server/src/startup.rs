@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::FromRef;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,16 @@ impl Application {
             None
         };
 
+        let metrics_token = config
+            .metrics
+            .token_sha256()
+            .map_err(StartupError::Refused)?;
+        let metrics_listener = match config.metrics.listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
+        let metrics = crate::metrics::Metrics::new();
+
         // Nothing below fails, so no task is left behind by an error.
         let tasks = TaskTracker::new();
         crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
@@ -97,7 +108,8 @@ impl Application {
                 Arc::new(crate::clock::SystemClock),
                 Arc::new(prober),
                 config.monitor.to_monitor_config(),
-            );
+            )
+            .with_metrics(metrics.clone());
             status = Some(app::status::Status::new(
                 monitor.status(),
                 Arc::new(chrono::Utc::now),
@@ -127,8 +139,9 @@ impl Application {
                 signer.clone(),
                 delivery_guard.clone(),
             )?
-            .with_wake(wake.clone());
-            if let Some((vantage, snapshots)) = watches {
+            .with_wake(wake.clone())
+            .with_metrics(metrics.clone());
+            if let Some((vantage, snapshots)) = watches.clone() {
                 dispatcher = dispatcher.with_vantage(vantage).with_trigger(snapshots);
             }
             tasks.spawn(dispatcher.run(shutdown.clone()));
@@ -137,14 +150,33 @@ impl Application {
         if let Some(status) = status {
             state = state.with_status(status);
         }
-        let mut state = state.with_knowledge(knowledge.clone());
+        let mut state = state.with_knowledge(knowledge.clone()).with_metrics(
+            metrics.clone(),
+            watches.map(|(vantage, _)| vantage),
+            metrics_token,
+        );
+        if let Some(listener) = metrics_listener {
+            let mut scrapes = crate::metrics::MetricsState::from_ref(&state);
+            // Its own listener, on a network the operator chose: no token.
+            scrapes.token_sha256 = None;
+            let router = http::metrics_router(scrapes);
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
         if let Some(signer) = signer {
             state = state.with_alert_links(signer, delivery_guard, wake);
         }
         if let Some(on_demand) = on_demand {
-            state = state.with_on_demand(Arc::new(crate::ondemand::LiveCheck::new(
-                on_demand, knowledge,
-            )));
+            state = state.with_on_demand(Arc::new(
+                crate::ondemand::LiveCheck::new(on_demand, knowledge).with_metrics(metrics),
+            ));
         }
         Ok(Self {
             listener,
@@ -208,9 +240,19 @@ pub async fn demo(
         "Faultline demo: replaying {} ({}) at {}x on a synthetic internet.\nOpen http://{} and watch; Ctrl-C to stop.",
         scenario.name, scenario.description, speed, config.listen
     );
-    let state = AppState::new(config, simulation.store.clone()).with_status(
-        replay_status(&simulation, scenario).with_replay(replay_banner(scenario, speed)),
-    );
+    let metrics_token = config
+        .metrics
+        .token_sha256()
+        .map_err(StartupError::Refused)?;
+    let state = AppState::new(config, simulation.store.clone())
+        .with_status(
+            replay_status(&simulation, scenario).with_replay(replay_banner(scenario, speed)),
+        )
+        .with_metrics(
+            simulation.metrics(),
+            Some(simulation.vantage()),
+            metrics_token,
+        );
     let server = tasks.spawn(http::serve(listener, state, shutdown.clone()));
     simulation.pace(scenario, speed, &shutdown).await;
     if !shutdown.is_cancelled() {

@@ -23,7 +23,11 @@ pub fn channel() -> (mpsc::Sender<ProbeRecord>, mpsc::Receiver<ProbeRecord>) {
 /// returns. A failed batch is retried until it is stored, so a busy or
 /// briefly unwritable database loses nothing; meanwhile the bounded queue
 /// fills and probes wait.
-pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
+pub async fn run(
+    store: Store,
+    mut receiver: mpsc::Receiver<ProbeRecord>,
+    metrics: crate::metrics::Metrics,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut attribution = Attribution::default();
     while let Some(first) = receiver.recv().await {
@@ -35,7 +39,9 @@ pub async fn run(store: Store, mut receiver: mpsc::Receiver<ProbeRecord>) {
                 Ok(None) | Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         store_batch(&store, &batch, &mut attribution).await;
+        metrics.batch_stored(started.elapsed(), receiver.len());
         batch.clear();
     }
 }

@@ -123,6 +123,16 @@ impl Simulation {
         self.monitor.status()
     }
 
+    /// What the replay's monitor and dispatcher count, for `/metrics`.
+    pub fn metrics(&self) -> crate::metrics::Metrics {
+        self.monitor.metrics()
+    }
+
+    /// The replay's own-network guard.
+    pub fn vantage(&self) -> tokio::sync::watch::Receiver<engine::VantageState> {
+        self.monitor.vantage()
+    }
+
     /// Builds the world, fills the watchlist and starts the monitor's
     /// stages; the clock stands still until `run` or `pace` moves it.
     /// Links in the alerts it delivers start with `site_url`.
@@ -177,7 +187,8 @@ impl Simulation {
         };
         let mut dispatcher = dispatcher(&world, &store, &clock, site_url)?
             .with_vantage(monitor.vantage())
-            .with_trigger(monitor.status());
+            .with_trigger(monitor.status())
+            .with_metrics(monitor.metrics());
         if let Some(alerts) = &alerts {
             let mailer = crate::alerts::mail::Mailer::new(
                 &alerts.mailbox.smtp_url(),

@@ -17,6 +17,7 @@ mod cli;
 mod explain;
 mod health;
 mod manage;
+mod metrics;
 mod monitor;
 mod ondemand;
 mod pages;

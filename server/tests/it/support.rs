@@ -162,6 +162,11 @@ pub struct Replayed {
 impl Replayed {
     /// Plays `file` from `scenarios/` to its end, then serves its database.
     pub async fn start(file: &str) -> Self {
+        Self::start_with(file, |state| state).await
+    }
+
+    /// As [`Replayed::start`], with the server's state as `adjust` makes it.
+    pub async fn start_with(file: &str, adjust: impl FnOnce(AppState) -> AppState) -> Self {
         use server::sim::scenario::Scenario;
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../scenarios")
@@ -200,7 +205,7 @@ impl Replayed {
                 probe::GuardPolicy::loopback_only(),
                 std::sync::Arc::new(tokio::sync::Notify::new()),
             );
-        let served = tokio::spawn(server::http::serve(listener, state, stop.clone()));
+        let served = tokio::spawn(server::http::serve(listener, adjust(state), stop.clone()));
         Self {
             addr,
             store,
