@@ -287,6 +287,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
         .merge(crate::api::routes().with_state(crate::api::ApiState::new(&state, pages.clone())))
+        .merge(
+            crate::widget::routes().with_state(crate::widget::WidgetState {
+                store: state.store.clone(),
+                status: state.status.clone(),
+                public_origin: state.public_origin.clone(),
+                pages: pages.clone(),
+            }),
+        )
         .route("/incidents/{id}/card.png", get(crate::card::incident_card))
         .leptos_routes_with_context(&state, routes, move || pages.provide(), {
             let options = state.leptos.clone();

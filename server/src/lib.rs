@@ -23,3 +23,4 @@ pub mod startup;
 pub mod telemetry;
 pub mod tidy;
 pub mod watchlist;
+pub mod widget;

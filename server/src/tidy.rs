@@ -36,6 +36,10 @@ const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Middleware: rewrites `text/html` answers with [`tidy`].
 pub async fn tidy_pages(request: Request, next: Next) -> Response {
+    // The widgets are written valid, with a framing policy of their own.
+    if crate::widget::is_embed_path(request.uri().path()) {
+        return next.run(request).await;
+    }
     let response = next.run(request).await;
     let is_html = response
         .headers()
@@ -76,13 +80,17 @@ pub async fn tidy_pages(request: Request, next: Next) -> Response {
 /// framed and how much of its address to pass on; one without a policy of
 /// its own (not a page) gets the closed one.
 pub async fn security_headers(request: Request, next: Next) -> Response {
+    // Only the widgets may be framed, by whoever embeds them.
+    let framable = crate::widget::is_embed_path(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !framable {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("strict-origin-when-cross-origin"),

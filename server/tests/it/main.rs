@@ -26,4 +26,5 @@ mod simulate;
 mod snapshot;
 mod support;
 mod tls;
+mod widgets;
 mod world;
