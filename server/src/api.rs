@@ -12,6 +12,7 @@
 
 pub mod doc;
 pub mod types;
+pub mod write;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -22,7 +23,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use governor::clock::{Clock as _, DefaultClock};
@@ -48,6 +49,8 @@ pub struct ApiState {
     status: app::status::Status,
     public_origin: app::PublicOrigin,
     pages: PageContext,
+    /// Each token's budget of writes.
+    writes: write::WriteLimits,
 }
 
 impl ApiState {
@@ -57,6 +60,30 @@ impl ApiState {
             status: state.status.clone(),
             public_origin: state.public_origin.clone(),
             pages,
+            writes: state.api_limits.writes.clone(),
+        }
+    }
+
+    /// A watched site as lists give it, with its state in the snapshot.
+    fn site_item(&self, parts: &Parts, site: store::Site) -> SiteItem {
+        let snapshot = self.status.snapshot();
+        let now = snapshot.sites.get(&site.id);
+        SiteItem {
+            href: format!("{}/api/v1/sites/{}", self.origin(parts), site.host),
+            state: SiteState::of(now),
+            failing_since: now.filter(|n| !n.ok).and_then(|n| n.failing_since),
+            cause: now.filter(|n| !n.ok).and_then(|n| n.cause),
+            tags: site
+                .tags
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            host: site.host,
+            name: site.name,
+            url: site.url,
+            interval_s: site.interval_s,
         }
     }
 
@@ -70,8 +97,19 @@ impl ApiState {
 /// The API's routes, the document and its reference page.
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/api/v1/sites", get(list_sites))
-        .route("/api/v1/sites/{host}", get(one_site))
+        .route("/api/v1/sites", get(list_sites).post(write::add_site))
+        .route("/api/v1/sites/import", post(write::import_sites))
+        .route(
+            "/api/v1/sites/{host}",
+            get(one_site)
+                .patch(write::edit_site)
+                .delete(write::remove_site),
+        )
+        .route("/api/v1/incidents/{id}/notes", post(write::add_note))
+        .route(
+            "/api/v1/incidents/{id}/notes/{note}",
+            delete(write::delete_note),
+        )
         .route("/api/v1/providers", get(list_providers))
         .route("/api/v1/providers/{id}", get(one_provider))
         .route("/api/v1/incidents", get(list_incidents))
@@ -103,6 +141,10 @@ impl ApiError {
 
     fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    fn unauthorised(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
     }
 }
 
@@ -146,6 +188,12 @@ pub fn problem(status: StatusCode, detail: &str, retry_after: Option<u64>) -> Re
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(seconds) = retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"faultline\""),
+        );
     }
     response
 }
@@ -269,32 +317,12 @@ async fn list_sites(
     sites.truncate(limit as usize);
     let snapshot = state.status.snapshot();
     let freshness = state.status.freshness(&snapshot);
-    let origin = state.origin(&parts);
     let next_cursor = more
         .then(|| sites.last().map(|s| cursor("site", &s.host)))
         .flatten();
     let items = sites
         .into_iter()
-        .map(|site| {
-            let now = snapshot.sites.get(&site.id);
-            SiteItem {
-                href: format!("{origin}/api/v1/sites/{}", site.host),
-                state: SiteState::of(now),
-                failing_since: now.filter(|n| !n.ok).and_then(|n| n.failing_since),
-                cause: now.filter(|n| !n.ok).and_then(|n| n.cause),
-                tags: site
-                    .tags
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                host: site.host,
-                name: site.name,
-                url: site.url,
-                interval_s: site.interval_s,
-            }
-        })
+        .map(|site| state.site_item(&parts, site))
         .collect();
     Ok(Json(SiteList {
         items,
@@ -703,11 +731,26 @@ type ReadLimiter = governor::RateLimiter<
     StateInformationMiddleware,
 >;
 
-/// The per-client budget of API requests; cheap to clone.
+type TokenLimiter = governor::RateLimiter<
+    i64,
+    DefaultKeyedStateStore<i64>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
+/// A token's budget, against a client address's.
+const TOKEN_BUDGET_FACTOR: u32 = 10;
+
+/// The per-client budget of API requests (a token's is its own, and ten
+/// times larger), and each token's budget of writes; cheap to clone.
 #[derive(Clone)]
 pub struct ApiLimits {
     limiter: Arc<ReadLimiter>,
+    tokens: Arc<TokenLimiter>,
     per_minute: u32,
+    writes: write::WriteLimits,
+    /// When each token's use was last written down.
+    touched: Arc<std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for ApiLimits {
@@ -726,10 +769,32 @@ impl ApiLimits {
     pub fn per_minute(per_minute: u32) -> Self {
         let per_minute = per_minute.max(1);
         let quota =
-            governor::Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+            |n: u32| governor::Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         Self {
-            limiter: Arc::new(governor::RateLimiter::keyed(quota).with_middleware()),
+            limiter: Arc::new(governor::RateLimiter::keyed(quota(per_minute)).with_middleware()),
+            tokens: Arc::new(
+                governor::RateLimiter::keyed(quota(per_minute.saturating_mul(TOKEN_BUDGET_FACTOR)))
+                    .with_middleware(),
+            ),
             per_minute,
+            writes: write::WriteLimits::default(),
+            touched: Arc::default(),
+        }
+    }
+
+    /// Whether a token's use is worth writing down now: once a minute.
+    fn due_for_touch(&self, id: i64) -> bool {
+        let mut touched = self
+            .touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match touched.get(&id) {
+            Some(at) if now.duration_since(*at) < std::time::Duration::from_secs(60) => false,
+            _ => {
+                touched.insert(id, now);
+                true
+            }
         }
     }
 }
@@ -740,7 +805,11 @@ const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 /// Every API answer's edge, outside the page cache: the client's budget
 /// (with `RateLimit` headers, and 429 with `Retry-After` past it), and
 /// reads open to other origins.
-pub async fn edge(State(limits): State<ApiLimits>, request: Request, next: Next) -> Response {
+pub async fn edge(
+    State((limits, store)): State<(ApiLimits, store::Store)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     let is_api = path.starts_with("/api/v1/") || path == "/api/openapi.json";
     if !is_api {
@@ -758,9 +827,43 @@ pub async fn edge(State(limits): State<ApiLimits>, request: Request, next: Next)
     if limits.limiter.len() > TRACKED_CLIENTS {
         limits.limiter.retain_recent();
     }
-    let policy = HeaderValue::from_str(&format!("\"api\";q={};w=60", limits.per_minute))
+    // A token brought is checked here, for reads and writes alike; the
+    // token itself is never logged.
+    let (parts, body) = request.into_parts();
+    let token = match write::bearer(&parts) {
+        None => None,
+        Some(token) => match store.api_token_by_hash(&write::token_hash(token)).await {
+            Ok(Some(found)) => Some(found),
+            Ok(None) => {
+                return problem(
+                    StatusCode::UNAUTHORIZED,
+                    "This API token is not known or was revoked.",
+                    None,
+                )
+            }
+            Err(error) => return ApiError::from(error).into_response(),
+        },
+    };
+    request = Request::from_parts(parts, body);
+    let quota = match &token {
+        Some(_) => limits.per_minute.saturating_mul(TOKEN_BUDGET_FACTOR),
+        None => limits.per_minute,
+    };
+    let policy = HeaderValue::from_str(&format!("\"api\";q={quota};w=60"))
         .unwrap_or_else(|_| HeaderValue::from_static("\"api\""));
-    let (mut response, remaining, reset) = match limits.limiter.check_key(&key) {
+    let checked = match &token {
+        Some(token) => limits.tokens.check_key(&token.id),
+        None => limits.limiter.check_key(&key),
+    };
+    if let Some(token) = token {
+        if limits.due_for_touch(token.id) {
+            if let Err(error) = store.touch_api_token(token.id, chrono::Utc::now()).await {
+                tracing::warn!(%error, "cannot note a token's use");
+            }
+        }
+        request.extensions_mut().insert(write::Authenticated(token));
+    }
+    let (mut response, remaining, reset) = match checked {
         Ok(state) => {
             let response = next.run(request).await;
             (response, state.remaining_burst_capacity(), 0)
@@ -773,8 +876,7 @@ pub async fn edge(State(limits): State<ApiLimits>, request: Request, next: Next)
             let response = problem(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!(
-                    "More than {} API requests a minute from your address; try again in {wait} s.",
-                    limits.per_minute
+                    "More than {quota} API requests a minute from your address or token; try again in {wait} s."
                 ),
                 Some(wait),
             );

@@ -60,6 +60,38 @@ pub enum Command {
     /// Alert subscriptions and their deliveries.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// API tokens: for the API's writes, or reads with a budget of their own.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Make a token. Prints it once; only its hash is kept.
+    Create(TokenCreateArgs),
+    /// List the tokens, with when each was last used.
+    List(ListArgs),
+    /// Revoke a token: it stops working at once.
+    Revoke(AlertIdArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ScopeArg {
+    /// Reads, with a budget of its own.
+    Read,
+    /// Reads and changes: the watchlist, incident notes.
+    Write,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// What the token is for, such as the tool that uses it.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[arg(long, value_enum, default_value = "read")]
+    pub scope: ScopeArg,
+    #[command(flatten)]
+    pub database: DatabaseArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -397,6 +429,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Providers(ProvidersCommand::Check(args)) => check_providers(&args),
         Command::Providers(ProvidersCommand::RefreshRanges(args)) => refresh_ranges(&args),
         Command::Alerts(command) => alerts(cli.config, command),
+        Command::Tokens(command) => tokens(cli.config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -832,6 +865,106 @@ async fn alerts_with(
         }
     }
     Ok(())
+}
+
+/// Longest token name.
+const MAX_TOKEN_NAME: usize = 100;
+
+fn tokens(config_file: Option<PathBuf>, command: TokensCommand) -> Result<(), Failure> {
+    match command {
+        TokensCommand::Create(args) => {
+            let name = args.name.trim();
+            if name.is_empty()
+                || name.chars().count() > MAX_TOKEN_NAME
+                || name.chars().any(char::is_control)
+            {
+                return Err(Failure::Usage(format!(
+                    "a token's name needs 1 to {MAX_TOKEN_NAME} printable characters"
+                )));
+            }
+            let scope = match args.scope {
+                ScopeArg::Read => store::TokenScope::Read,
+                ScopeArg::Write => store::TokenScope::Write,
+            };
+            let config = database_config(config_file, &args.database)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                let (token, hash) = crate::api::write::new_token();
+                let made = store
+                    .create_api_token(name, scope, &hash, "command line", chrono::Utc::now())
+                    .await;
+                if made.is_ok() {
+                    let _ = store
+                        .record_audit("command line", "create token", name, chrono::Utc::now())
+                        .await;
+                }
+                store.close().await;
+                let id = made.map_err(|e| Failure::Runtime(e.into()))?;
+                eprintln!(
+                    "Token {id} ({}) for {name}. Shown once: keep it now.",
+                    scope.as_str()
+                );
+                println!("{token}");
+                Ok(())
+            })
+        }
+        TokensCommand::List(args) => {
+            let config = database_config(config_file, &args.database)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                let tokens = store.api_tokens().await;
+                store.close().await;
+                for token in tokens.map_err(|e| Failure::Runtime(e.into()))? {
+                    if args.json {
+                        let line = serde_json::to_string(&token)
+                            .map_err(|e| Failure::Runtime(e.into()))?;
+                        println!("{line}");
+                    } else {
+                        let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                            at.map_or("-".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
+                        };
+                        println!(
+                            "{}\t{}\t{}\tused {}\t{}",
+                            token.id,
+                            token.name,
+                            token.scope.as_str(),
+                            when(token.last_used_at),
+                            token.revoked_at.map_or("live".to_owned(), |at| format!(
+                                "revoked {}",
+                                when(Some(at))
+                            ))
+                        );
+                    }
+                }
+                Ok(())
+            })
+        }
+        TokensCommand::Revoke(args) => {
+            let config = database_config(config_file, &args.database)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                let revoked = store.revoke_api_token(args.id, chrono::Utc::now()).await;
+                if matches!(revoked, Ok(true)) {
+                    let _ = store
+                        .record_audit(
+                            "command line",
+                            "revoke token",
+                            &args.id.to_string(),
+                            chrono::Utc::now(),
+                        )
+                        .await;
+                }
+                store.close().await;
+                match revoked.map_err(|e| Failure::Runtime(e.into()))? {
+                    true => {
+                        eprintln!("Token {} revoked.", args.id);
+                        Ok(())
+                    }
+                    false => Err(Failure::Usage(format!("no live token {}", args.id))),
+                }
+            })
+        }
+    }
 }
 
 fn admin_list(config_file: Option<PathBuf>, database: &DatabaseArg) -> Result<(), Failure> {

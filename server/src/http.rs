@@ -323,7 +323,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // The API's budgets and cross-origin reads, cached answers too.
         .layer(axum::middleware::from_fn_with_state(
-            state.api_limits.clone(),
+            (state.api_limits.clone(), state.store.clone()),
             crate::api::edge,
         ))
         // On every answer, cached or not.

@@ -41,6 +41,7 @@ mod incident;
 mod probe;
 mod report;
 mod site;
+mod token;
 mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
@@ -56,6 +57,7 @@ pub use report::{
     SiteStatus,
 };
 pub use site::{FailingSite, NewSite, Site, SiteSummary};
+pub use token::{ApiToken, TokenScope};
 pub use vantage::VantageEvent;
 
 use std::path::{Path, PathBuf};

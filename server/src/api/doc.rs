@@ -33,16 +33,47 @@ use crate::markup::escape;
         super::one_incident,
         super::check,
         super::explain,
+        super::write::add_site,
+        super::write::edit_site,
+        super::write::remove_site,
+        super::write::import_sites,
+        super::write::add_note,
+        super::write::delete_note,
     ),
     components(schemas(Problem)),
+    modifiers(&TokenScheme),
     tags(
         (name = "sites", description = "Watched sites: their state, errors, providers and history"),
         (name = "providers", description = "CDNs, DNS and hosts, and how their watched sites fare"),
         (name = "incidents", description = "Provider-wide outages and single sites down"),
         (name = "tools", description = "Check a site now; explain an error page"),
+        (name = "watchlist", description = "Changes to the watchlist, with a token that may write"),
     )
 )]
 struct ApiDoc;
+
+/// The bearer tokens administrators make (`faultline tokens create`).
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`flt_…`) made with `faultline tokens create` or on \
+                         /admin/tokens. A read token has a budget of its own; changes need \
+                         the write scope.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The document, made once.
 pub fn document() -> &'static Document {

@@ -468,7 +468,13 @@ async fn schemathesis_finds_no_server_error_undocumented_status_or_schema_violat
         .text()
         .await
         .unwrap();
-    std::fs::write(&document, text).unwrap();
+    std::fs::write(&document, &text).unwrap();
+    let operations: usize = serde_json::from_str::<Value>(&text).unwrap()["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
 
     let validated = tokio::process::Command::new(tool("openapi-spec-validator"))
         .arg(&document)
@@ -506,6 +512,193 @@ async fn schemathesis_finds_no_server_error_undocumented_status_or_schema_violat
         "schemathesis found failures:\n{report}\n{}",
         String::from_utf8_lossy(&fuzzed.stderr)
     );
-    assert!(report.contains("Tested: 8"), "{report}");
+    // Every operation the document lists, the writes included (which
+    // answer 401 to a fuzzer without a token, as documented).
+    assert!(
+        report.contains(&format!("Tested: {operations}")),
+        "{report}"
+    );
     replay.finish().await;
+}
+
+/// A token made as `faultline tokens create` makes one.
+async fn token(
+    app: &crate::support::TestApp,
+    name: &str,
+    scope: store::TokenScope,
+) -> (i64, String) {
+    let (token, hash) = server::api::write::new_token();
+    let id = app
+        .store
+        .create_api_token(name, scope, &hash, "test", chrono::Utc::now())
+        .await
+        .unwrap();
+    (id, token)
+}
+
+#[tokio::test]
+async fn a_write_token_keeps_the_watchlist_and_notes_and_nothing_else_may() {
+    let app = spawn_app().await;
+    let incident = populate(&app).await;
+    let (writer_id, writer) = token(&app, "newsroom", store::TokenScope::Write).await;
+    let (_, reader) = token(&app, "dashboard", store::TokenScope::Read).await;
+    let client = reqwest::Client::new();
+    let add = |token: Option<&str>| {
+        let mut request = client
+            .post(app.url("/api/v1/sites"))
+            .json(&serde_json::json!({ "url": "https://d.test/", "tags": ["shop"] }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+    };
+
+    // No token, an unknown one, one that may only read.
+    let refused = add(None).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(
+        add(Some("flt_nonsense")).send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(add(Some(&reader)).send().await.unwrap().status(), 403);
+    // A read token reads, on a budget of its own.
+    let read = client
+        .get(app.url("/api/v1/providers"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.headers()["ratelimit-policy"], "\"api\";q=3000;w=60");
+
+    // Added, then already there.
+    let added = add(Some(&writer)).send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    assert_eq!(added.headers()["location"], "/api/v1/sites/d.test");
+    let site: Value = added.json().await.unwrap();
+    assert_eq!(site["host"], "d.test");
+    assert_eq!(site["tags"][0], "shop");
+    assert_eq!(add(Some(&writer)).send().await.unwrap().status(), 200);
+
+    // Edited within the watchlist's rules.
+    let edit = |body: Value| {
+        client
+            .patch(app.url("/api/v1/sites/d.test"))
+            .bearer_auth(&writer)
+            .json(&body)
+            .send()
+    };
+    let edited: Value = edit(serde_json::json!({ "name": "Dee", "interval_s": 120 }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(edited["name"], "Dee");
+    assert_eq!(edited["interval_s"], 120);
+    assert_eq!(edited["tags"][0], "shop", "left out, so kept");
+    let refused = edit(serde_json::json!({ "interval_s": 1 })).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused = edit(serde_json::json!({ "colour": "red" })).await.unwrap();
+    assert_eq!(refused.status(), 422);
+
+    // Imported: the good line added, the bad one said.
+    let imported: Value = client
+        .post(app.url("/api/v1/sites/import"))
+        .bearer_auth(&writer)
+        .json(&serde_json::json!({ "format": "plain", "text": "https://e.test/\nftp://nope\n" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(imported["added"], 1, "{imported}");
+    assert_eq!(imported["rejected"].as_array().unwrap().len(), 1);
+    assert!(imported["rejected"][0].as_str().unwrap().contains("line 2"));
+
+    // Removed; its history stays, so a second removal finds nothing.
+    let remove = || {
+        client
+            .delete(app.url("/api/v1/sites/d.test"))
+            .bearer_auth(&writer)
+            .send()
+    };
+    assert_eq!(remove().await.unwrap().status(), 204);
+    assert_eq!(remove().await.unwrap().status(), 404);
+    let (_, _, listed) = json(&app.url("/api/v1/sites?q=d.test")).await;
+    assert!(listed["items"].as_array().unwrap().is_empty(), "{listed}");
+
+    // A note on the incident, shown with its author, then deleted.
+    let note: Value = client
+        .post(app.url(&format!("/api/v1/incidents/{incident}/notes")))
+        .bearer_auth(&writer)
+        .json(&serde_json::json!({
+            "text": "Cloudflare: investigating",
+            "url": "https://www.cloudflarestatus.com/",
+            "at": "2025-11-18T11:48:00Z",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(note["author"], "token:newsroom");
+    let (_, _, detail) = json(&app.url(&format!("/api/v1/incidents/{incident}"))).await;
+    assert_eq!(
+        detail["annotations"][0]["text"],
+        "Cloudflare: investigating"
+    );
+    let deleted = client
+        .delete(app.url(&format!(
+            "/api/v1/incidents/{incident}/notes/{}",
+            note["id"]
+        )))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    // Every change is in the audit trail under the token's name, and the
+    // token's use is noted.
+    let audit = app.store.recent_audit(20).await.unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.username == "token:newsroom")
+        .map(|e| e.action.as_str())
+        .collect();
+    for action in [
+        "add site",
+        "edit site",
+        "import",
+        "remove site",
+        "add note",
+        "delete note",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let tokens = app.store.api_tokens().await.unwrap();
+    let used = tokens.iter().find(|t| t.id == writer_id).unwrap();
+    assert!(used.last_used_at.is_some());
+
+    // Revoked: refused at once.
+    app.store
+        .revoke_api_token(writer_id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(add(Some(&writer)).send().await.unwrap().status(), 401);
+    app.stop().await;
 }

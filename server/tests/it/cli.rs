@@ -387,3 +387,49 @@ fn a_demo_never_writes_into_an_existing_database() {
     assert!(stderr.contains("already exists"), "{stderr}");
     assert_eq!(std::fs::read(&existing).unwrap(), b"not to be touched");
 }
+
+#[test]
+fn a_token_is_shown_once_listed_by_name_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("faultline.db");
+    let database = database.to_str().unwrap();
+    let (code, token, said) = faultline(
+        &[
+            "tokens",
+            "create",
+            "newsroom",
+            "--scope",
+            "write",
+            "--database",
+            database,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{said}");
+    let token = token.trim();
+    assert!(token.starts_with("flt_") && token.len() > 40, "{token}");
+    assert!(said.contains("Shown once"), "{said}");
+
+    let (code, listed, _) = faultline(&["tokens", "list", "--database", database], dir.path());
+    assert_eq!(code, 0);
+    assert!(listed.contains("newsroom\twrite\tused -\tlive"), "{listed}");
+    assert!(!listed.contains(token), "a listing never shows the token");
+
+    let (code, _, _) = faultline(
+        &["tokens", "revoke", "1", "--database", database],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    let (_, listed, _) = faultline(&["tokens", "list", "--database", database], dir.path());
+    assert!(listed.contains("revoked"), "{listed}");
+    let (code, _, said) = faultline(
+        &["tokens", "revoke", "1", "--database", database],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{said}");
+    let (code, _, _) = faultline(
+        &["tokens", "create", "", "--database", database],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+}
