@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admin_alerts;
+pub mod admin_tokens;
 pub mod chart;
 pub mod client;
 pub mod error;
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/login") view=page::SignIn ssr=SsrMode::Async/>
                     <Route path=path!("/admin/sites") view=page::AdminSites ssr=SsrMode::Async/>
                     <Route path=path!("/admin/alerts") view=page::AdminAlerts ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/tokens") view=page::AdminTokens ssr=SsrMode::Async/>
                     <Route path=path!("/admin/incident/:id") view=page::AdminIncidentNotes ssr=SsrMode::Async/>
                 </Routes>
             </main>

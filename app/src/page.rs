@@ -11,7 +11,7 @@ mod parts;
 mod provider;
 mod site;
 
-pub use admin::{AdminAlerts, AdminHome, AdminIncidentNotes, AdminSites, SignIn};
+pub use admin::{AdminAlerts, AdminHome, AdminIncidentNotes, AdminSites, AdminTokens, SignIn};
 pub use check::Check;
 pub use explain::{Explain, Explanation};
 pub use home::Home;

@@ -832,7 +832,10 @@ pub async fn edge(
     let (parts, body) = request.into_parts();
     let token = match write::bearer(&parts) {
         None => None,
-        Some(token) => match store.api_token_by_hash(&write::token_hash(token)).await {
+        Some(token) => match store
+            .api_token_by_hash(&app::admin_tokens::token_hash(token))
+            .await
+        {
             Ok(Some(found)) => Some(found),
             Ok(None) => {
                 return problem(

@@ -867,19 +867,14 @@ async fn alerts_with(
     Ok(())
 }
 
-/// Longest token name.
-const MAX_TOKEN_NAME: usize = 100;
-
 fn tokens(config_file: Option<PathBuf>, command: TokensCommand) -> Result<(), Failure> {
     match command {
         TokensCommand::Create(args) => {
             let name = args.name.trim();
-            if name.is_empty()
-                || name.chars().count() > MAX_TOKEN_NAME
-                || name.chars().any(char::is_control)
-            {
+            if !app::admin_tokens::valid_name(name) {
                 return Err(Failure::Usage(format!(
-                    "a token's name needs 1 to {MAX_TOKEN_NAME} printable characters"
+                    "a token's name needs 1 to {} printable characters",
+                    app::admin_tokens::MAX_TOKEN_NAME
                 )));
             }
             let scope = match args.scope {
@@ -889,7 +884,7 @@ fn tokens(config_file: Option<PathBuf>, command: TokensCommand) -> Result<(), Fa
             let config = database_config(config_file, &args.database)?;
             block_on(async {
                 let store = open_store(&config).await?;
-                let (token, hash) = crate::api::write::new_token();
+                let (token, hash) = app::admin_tokens::new_token();
                 let made = store
                     .create_api_token(name, scope, &hash, "command line", chrono::Utc::now())
                     .await;

@@ -75,6 +75,7 @@ fn AdminBar(username: String) -> impl IntoView {
             <a href="/admin">"Status"</a>
             <a href="/admin/sites">"Watchlist"</a>
             <a href="/admin/alerts">"Alerts"</a>
+            <a href="/admin/tokens">"API tokens"</a>
             <span class="muted">"Signed in as " {username}</span>
             <form method="post" action=AdminLogout::url()>
                 <button type="submit" class="link" data-test="sign-out">"Sign out"</button>
@@ -780,6 +781,87 @@ pub fn AdminIncidentNotes() -> impl IntoView {
                             }
                                 .into_any()
                         }
+                        Err(error) => view! { <Denied error/> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+/// `/admin/tokens`: API tokens, made (shown once), listed with their last
+/// use, and revoked.
+#[component]
+pub fn AdminTokens() -> impl IntoView {
+    use crate::admin_tokens::{load_admin_tokens, AdminCreateToken, AdminRevokeToken};
+    let data = Resource::new(|| (), |_| load_admin_tokens());
+    view! {
+        <Title text="API tokens · Faultline"/>
+        <h1>"API tokens"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(page) => view! {
+                            <AdminBar username=page.username.clone()/>
+                            <FlashNotice flash=page.flash.clone()/>
+                            <div class="admin-forms">
+                                <form class="stack" method="post" action=AdminCreateToken::url() data-test="create-token">
+                                    <h2>"Make a token"</h2>
+                                    <label for="token-name">"What it is for"</label>
+                                    <input id="token-name" name="name" required maxlength="100" placeholder="newsroom dashboard"/>
+                                    <label for="token-scope">"It may"</label>
+                                    <select id="token-scope" name="scope">
+                                        <option value="read" selected>"read, with a budget of its own"</option>
+                                        <option value="write">"read and change the watchlist and notes"</option>
+                                    </select>
+                                    <button type="submit">"Make"</button>
+                                </form>
+                            </div>
+                            <h2>{format!("{} tokens", page.tokens.len())}</h2>
+                            <p class="muted">"A token is shown once, when it is made; only its hash is kept. Also from the command line: " <code>"faultline tokens create NAME --scope write"</code> ". The API is described at " <a href="/api">"/api"</a> "."</p>
+                            <div class="scroll">
+                                <table class="data" data-test="tokens">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"#"</th>
+                                            <th scope="col">"Name"</th>
+                                            <th scope="col">"May"</th>
+                                            <th scope="col">"Made"</th>
+                                            <th scope="col">"Last used"</th>
+                                            <th scope="col">"State"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {page.tokens.clone().into_iter().map(|t| {
+                                            let state = match t.revoked_at {
+                                                Some(at) => view! { "revoked " <Time at/> }.into_any(),
+                                                None => view! {
+                                                    <form class="inline" method="post" action=AdminRevokeToken::url()>
+                                                        <input type="hidden" name="id" value=t.id.to_string()/>
+                                                        <button type="submit" class="link" data-test=format!("revoke-{}", t.id)>"Revoke"</button>
+                                                    </form>
+                                                }.into_any(),
+                                            };
+                                            let used = match t.last_used_at {
+                                                Some(at) => view! { <Time at/> }.into_any(),
+                                                None => view! { "never" }.into_any(),
+                                            };
+                                            view! {
+                                                <tr data-token=t.id.to_string()>
+                                                    <td class="num">{t.id}</td>
+                                                    <td>{t.name.clone()}</td>
+                                                    <td>{t.scope.clone()}</td>
+                                                    <td><Time at=t.created_at/> <br/> <small class="muted">"by " {t.created_by.clone()}</small></td>
+                                                    <td>{used}</td>
+                                                    <td>{state}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }
+                        .into_any(),
                         Err(error) => view! { <Denied error/> }.into_any(),
                     })
             }}

@@ -13,40 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 use utoipa::ToSchema;
 
 use super::types::{Problem, SiteItem};
 use super::{ApiError, ApiJson, ApiState};
 use app::admin::{ImportFormat, WatchlistRules as _};
 
-/// Prefix of every token, so a leaked one is recognisable.
-const TOKEN_PREFIX: &str = "flt_";
 /// Writes per token per minute.
 const WRITES_PER_MINUTE: u32 = 60;
-
-/// A new token and the hash the database keeps of it.
-pub fn new_token() -> (String, String) {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
-    );
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-/// What the database keeps of a token: its SHA-256, hex. A token is 32
-/// random bytes, so a fast hash is enough to make a stolen database
-/// useless for signing in.
-pub fn token_hash(token: &str) -> String {
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// The bearer token a request brings, if any.
 pub fn bearer(parts: &Parts) -> Option<&str> {

@@ -934,3 +934,69 @@ async fn an_admin_sees_every_subscription_and_replays_a_dead_delivery() {
     assert_eq!(location, "/admin/login");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_makes_a_token_once_sees_its_use_and_revokes_it() {
+    let app = with_admin().await;
+    let cookie = sign_in(&app).await;
+    let (status, location, _) = post_form(
+        &app,
+        "/api/admin/tokens/create",
+        &[("name", "newsroom"), ("scope", "write")],
+        Some(&cookie),
+    )
+    .await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(location, "/admin/tokens");
+    let (_, page) = get_page(&app, "/admin/tokens", &cookie).await;
+    let token = page
+        .split("Shown only this once: ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no token shown: {page}"))
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("flt_"), "{token}");
+    // Once: the next visit lists it by name, never the token.
+    let (_, page) = get_page(&app, "/admin/tokens", &cookie).await;
+    assert!(!page.contains(&token));
+    assert!(page.contains("newsroom"));
+    assert!(page.contains("never"), "not used yet");
+
+    let added = client()
+        .post(app.url("/api/v1/sites"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "url": "https://from-the-api.test/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let (_, page) = get_page(&app, "/admin/tokens", &cookie).await;
+    assert!(!page.contains(">never<"), "its use is shown: {page}");
+
+    let id = app.store.api_tokens().await.unwrap()[0].id.to_string();
+    let (status, _, _) = post_form(
+        &app,
+        "/api/admin/tokens/revoke",
+        &[("id", id.as_str())],
+        Some(&cookie),
+    )
+    .await;
+    assert!(status.is_redirection(), "{status}");
+    let refused = client()
+        .get(app.url("/api/v1/providers"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let audit = app.store.recent_audit(10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"create token"), "{actions:?}");
+    assert!(actions.contains(&"revoke token"), "{actions:?}");
+    assert!(
+        audit.iter().all(|e| !e.detail.contains(&token)),
+        "the token is never written down"
+    );
+    app.stop().await;
+}

@@ -527,7 +527,7 @@ async fn token(
     name: &str,
     scope: store::TokenScope,
 ) -> (i64, String) {
-    let (token, hash) = server::api::write::new_token();
+    let (token, hash) = app::admin_tokens::new_token();
     let id = app
         .store
         .create_api_token(name, scope, &hash, "test", chrono::Utc::now())
