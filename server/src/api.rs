@@ -31,7 +31,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use serde::Deserialize;
 
-use crate::http::PageContext;
+use crate::pages::PageContext;
 use app::error::AppError;
 use types::*;
 
@@ -54,13 +54,19 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(state: &crate::http::AppState, pages: PageContext) -> Self {
+    pub fn new(
+        store: store::Store,
+        status: app::status::Status,
+        public_origin: app::PublicOrigin,
+        pages: PageContext,
+        limits: &ApiLimits,
+    ) -> Self {
         Self {
-            store: state.store.clone(),
-            status: state.status.clone(),
-            public_origin: state.public_origin.clone(),
+            store,
+            status,
+            public_origin,
             pages,
-            writes: state.api_limits.writes.clone(),
+            writes: limits.writes.clone(),
         }
     }
 

@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::knowledge::Knowledge;
+use crate::pages::PageContext;
 
 /// Largest request body accepted: a pasted 1 MiB watchlist, form-encoded.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -205,88 +206,37 @@ impl AppState {
     }
 }
 
-/// What every page and server function finds in its context. The API
-/// runs the pages' own functions with it, so both answer from one query
-/// layer.
-#[derive(Clone)]
-pub struct PageContext {
-    store: store::Store,
-    knowledge: Arc<Knowledge>,
-    explanations: app::explain::Explanations,
-    admin: app::admin::AdminAuth,
-    public_origin: app::PublicOrigin,
-    live: app::live::LiveMemo,
-    status: app::status::Status,
-    on_demand: Option<app::ondemand::OnDemand>,
-    alert_offer: Option<app::subscribe::AlertOffer>,
-}
-
-impl PageContext {
-    fn new(state: &AppState) -> Self {
-        Self {
-            store: state.store.clone(),
-            knowledge: state.knowledge.clone(),
-            explanations: state.explanations.clone(),
-            admin: admin_auth(state),
-            public_origin: state.public_origin.clone(),
-            live: app::live::LiveMemo::default(),
-            status: state.status.clone(),
-            on_demand: state.on_demand.clone(),
-            alert_offer: state.alert_offer.clone(),
-        }
-    }
-
-    /// Provides the context to the reactive owner now current.
-    fn provide(&self) {
-        use leptos::prelude::provide_context;
-        provide_context(self.store.clone());
-        provide_context(self.knowledge.current());
-        provide_context(self.explanations.clone());
-        provide_context(self.admin.clone());
-        provide_context(self.public_origin.clone());
-        provide_context(self.live.clone());
-        provide_context(self.status.clone());
-        if let Some(on_demand) = &self.on_demand {
-            provide_context(on_demand.clone());
-        }
-        if let Some(offer) = &self.alert_offer {
-            provide_context(offer.clone());
-        }
-    }
-
-    /// Runs `work` (a page's function) for the request `parts` came from,
-    /// with the context a page render would have.
-    pub async fn run<T>(
-        &self,
-        parts: axum::http::request::Parts,
-        work: impl std::future::Future<Output = T>,
-    ) -> T {
-        use leptos::prelude::provide_context;
-        use leptos::reactive::{computed::ScopedFuture, owner::Owner};
-        let context = self.clone();
-        Owner::new()
-            .with(|| {
-                ScopedFuture::new(async move {
-                    provide_context(parts);
-                    provide_context(leptos_axum::ResponseOptions::default());
-                    context.provide();
-                    work.await
-                })
-            })
-            .await
+/// The pages' context for `state`.
+fn page_context(state: &AppState) -> PageContext {
+    PageContext {
+        store: state.store.clone(),
+        knowledge: state.knowledge.clone(),
+        explanations: state.explanations.clone(),
+        admin: admin_auth(state),
+        public_origin: state.public_origin.clone(),
+        live: app::live::LiveMemo::default(),
+        status: state.status.clone(),
+        on_demand: state.on_demand.clone(),
+        alert_offer: state.alert_offer.clone(),
     }
 }
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let pages = PageContext::new(&state);
+    let pages = page_context(&state);
     Router::new()
         .route("/healthz", get(healthz))
         .merge(metrics_route(&state))
         .merge(crate::export::routes())
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
-        .merge(crate::api::routes().with_state(crate::api::ApiState::new(&state, pages.clone())))
+        .merge(crate::api::routes().with_state(crate::api::ApiState::new(
+            state.store.clone(),
+            state.status.clone(),
+            state.public_origin.clone(),
+            pages.clone(),
+            &state.api_limits,
+        )))
         .merge(
             crate::widget::routes().with_state(crate::widget::WidgetState {
                 store: state.store.clone(),

@@ -16,6 +16,7 @@ pub mod markup;
 pub mod metrics;
 pub mod monitor;
 pub mod ondemand;
+pub mod pages;
 pub mod ranges;
 pub mod shutdown;
 pub mod sim;

@@ -14,8 +14,8 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::api::types::{Health, SiteState};
-use crate::http::PageContext;
 use crate::markup::escape;
+use crate::pages::PageContext;
 
 /// Paths another site may frame.
 const EMBED_PREFIX: &str = "/embed/";
