@@ -188,79 +188,19 @@ pub async fn admin_add_subscription(
     let Some((admin, auth, store)) = crate::admin::authorize_change().await? else {
         return Ok(());
     };
-    let refuse = |why: String| crate::admin::done(&auth, &admin, BACK, Err(why));
-    let target = target.trim().to_owned();
-    let (channel, format) = match channel.as_str() {
-        "webhook" => {
-            if target.len() > 2048 {
-                return refuse("A webhook URL is at most 2048 characters.".into());
-            }
-            if let Err(why) = auth.webhooks.check(&target) {
-                return refuse(format!("{target} cannot take alerts: {why}."));
-            }
-            match engine::AlertFormat::from_name(&format) {
-                Some(format) if format != engine::AlertFormat::Unknown => {
-                    (engine::AlertChannel::Webhook, format)
-                }
-                _ => return refuse("Pick the kind of webhook.".into()),
-            }
-        }
-        "email" if crate::subscribe::plausible_address(&target) => {
-            (engine::AlertChannel::Email, engine::AlertFormat::Standard)
-        }
-        "email" => return refuse(format!("{target:.80} is not an email address.")),
-        _ => return refuse("Pick a webhook or an email address.".into()),
+    let asked = SubscriptionRequest {
+        channel: &channel,
+        target: &target,
+        format: &format,
+        follows: &follows,
+        early: early.is_some(),
+        remind_hours: &remind_hours,
     };
-    let mut scopes = Vec::new();
-    for word in follows
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|w| !w.is_empty())
-    {
-        match engine::alert::Scope::parse(word) {
-            Ok(scope) if !scopes.contains(&scope) => scopes.push(scope),
-            Ok(_) => {}
-            Err(error) => return refuse(format!("{error}.")),
-        }
-    }
-    if scopes.is_empty() || scopes.len() > engine::alert::MAX_SCOPES {
-        return refuse(format!(
-            "Say what it follows: 1 to {} of provider:ID, site:HOST, tag:TAG or all.",
-            engine::alert::MAX_SCOPES
-        ));
-    }
-    let remind_hours = match remind_hours.trim() {
-        "" => 0,
-        text => match text.parse::<i64>() {
-            Ok(hours) if (0..=engine::alert::MAX_REMIND_HOURS).contains(&hours) => hours,
-            _ => {
-                return refuse(format!(
-                    "Reminders come every 1 to {} hours, or never (0).",
-                    engine::alert::MAX_REMIND_HOURS
-                ))
-            }
-        },
+    let (new, secret) = match asked.check(auth.webhooks.as_ref(), &admin.username) {
+        Ok(checked) => checked,
+        Err(why) => return crate::admin::done(&auth, &admin, BACK, Err(why)),
     };
-    let mut events = engine::AlertEvent::DEFAULTS.to_vec();
-    if early.is_some() {
-        events.insert(0, engine::AlertEvent::ProviderSuspected);
-    }
-    let secret = (channel == engine::AlertChannel::Webhook).then(|| auth.webhooks.new_secret());
-    let new = store::NewSubscription {
-        channel,
-        format,
-        target: target.clone(),
-        secrets: secret.iter().cloned().collect(),
-        interests: engine::alert::Interests {
-            scopes,
-            events,
-            mutes: Vec::new(),
-        },
-        min_interval_s: 0,
-        remind_every_s: remind_hours * 3600,
-        confirmed_at: None,
-        created_by: admin.username.clone(),
-        owner: None,
-    };
+    let target = new.target.clone();
     let id = store.create_subscription(&new, Utc::now()).await?;
     crate::admin::audit(
         &store,
@@ -278,6 +218,124 @@ pub async fn admin_add_subscription(
         ),
     };
     crate::admin::done(&auth, &admin, BACK, Ok(message))
+}
+
+/// A subscription as an administrator (on `/admin/alerts` or with a token
+/// through the API) asks for it, before it is checked.
+#[cfg(feature = "ssr")]
+pub struct SubscriptionRequest<'a> {
+    /// `webhook` or `email`.
+    pub channel: &'a str,
+    pub target: &'a str,
+    /// A webhook's kind: `standard`, `slack`, `discord`, `teams`, `ntfy`.
+    pub format: &'a str,
+    /// `provider:ID[/ROLE]`, `site:HOST`, `tag:TAG` or `all`, separated by
+    /// spaces or commas.
+    pub follows: &'a str,
+    /// Early warnings (suspected outages) too.
+    pub early: bool,
+    /// Hours between reminders while an outage stays confirmed; empty or
+    /// 0 for none.
+    pub remind_hours: &'a str,
+}
+
+#[cfg(feature = "ssr")]
+impl SubscriptionRequest<'_> {
+    /// The subscription to store and, for a webhook, its new signing
+    /// secret; or why it is refused, in words.
+    pub fn check(
+        &self,
+        webhooks: &dyn crate::admin::WebhookRules,
+        created_by: &str,
+    ) -> Result<(store::NewSubscription, Option<String>), String> {
+        let target = self.target.trim().to_owned();
+        let (channel, format) = self.channel_and_format(&target, webhooks)?;
+        let scopes = self.scopes()?;
+        let remind_hours = match self.remind_hours.trim() {
+            "" => 0,
+            text => match text.parse::<i64>() {
+                Ok(hours) if (0..=engine::alert::MAX_REMIND_HOURS).contains(&hours) => hours,
+                _ => {
+                    return Err(format!(
+                        "Reminders come every 1 to {} hours, or never (0).",
+                        engine::alert::MAX_REMIND_HOURS
+                    ))
+                }
+            },
+        };
+        let mut events = engine::AlertEvent::DEFAULTS.to_vec();
+        if self.early {
+            events.insert(0, engine::AlertEvent::ProviderSuspected);
+        }
+        let secret = (channel == engine::AlertChannel::Webhook).then(|| webhooks.new_secret());
+        let new = store::NewSubscription {
+            channel,
+            format,
+            target,
+            secrets: secret.iter().cloned().collect(),
+            interests: engine::alert::Interests {
+                scopes,
+                events,
+                mutes: Vec::new(),
+            },
+            min_interval_s: 0,
+            remind_every_s: remind_hours * 3600,
+            confirmed_at: None,
+            created_by: created_by.to_owned(),
+            owner: None,
+        };
+        Ok((new, secret))
+    }
+
+    fn channel_and_format(
+        &self,
+        target: &str,
+        webhooks: &dyn crate::admin::WebhookRules,
+    ) -> Result<(engine::AlertChannel, engine::AlertFormat), String> {
+        match self.channel {
+            "webhook" => {
+                if target.len() > 2048 {
+                    return Err("A webhook URL is at most 2048 characters.".into());
+                }
+                if let Err(why) = webhooks.check(target) {
+                    return Err(format!("{target} cannot take alerts: {why}."));
+                }
+                match engine::AlertFormat::from_name(self.format) {
+                    Some(format) if format != engine::AlertFormat::Unknown => {
+                        Ok((engine::AlertChannel::Webhook, format))
+                    }
+                    _ => Err("Pick the kind of webhook.".into()),
+                }
+            }
+            "email" if crate::subscribe::plausible_address(target) => {
+                Ok((engine::AlertChannel::Email, engine::AlertFormat::Standard))
+            }
+            "email" => Err(format!("{target:.80} is not an email address.")),
+            _ => Err("Pick a webhook or an email address.".into()),
+        }
+    }
+
+    fn scopes(&self) -> Result<Vec<engine::alert::Scope>, String> {
+        let mut scopes = Vec::new();
+        for word in self
+            .follows
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            match engine::alert::Scope::parse(word) {
+                Ok(scope) if !scopes.contains(&scope) => scopes.push(scope),
+                Ok(_) => {}
+                Err(error) => return Err(format!("{error}.")),
+            }
+        }
+        if scopes.is_empty() || scopes.len() > engine::alert::MAX_SCOPES {
+            return Err(format!(
+                "Say what it follows: 1 to {} of provider:ID, site:HOST, tag:TAG or all.",
+                engine::alert::MAX_SCOPES
+            ));
+        }
+        Ok(scopes)
+    }
 }
 
 /// What an administrator may do to a subscription.

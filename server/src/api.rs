@@ -51,6 +51,8 @@ pub struct ApiState {
     pages: PageContext,
     /// Each token's budget of writes.
     writes: write::WriteLimits,
+    /// Which webhooks may take alerts (the delivery guard), and their secrets.
+    webhooks: Arc<dyn app::admin::WebhookRules>,
 }
 
 impl ApiState {
@@ -60,6 +62,7 @@ impl ApiState {
         public_origin: app::PublicOrigin,
         pages: PageContext,
         limits: &ApiLimits,
+        webhooks: Arc<dyn app::admin::WebhookRules>,
     ) -> Self {
         Self {
             store,
@@ -67,6 +70,7 @@ impl ApiState {
             public_origin,
             pages,
             writes: limits.writes.clone(),
+            webhooks,
         }
     }
 
@@ -112,6 +116,14 @@ pub fn routes() -> Router<ApiState> {
                 .delete(write::remove_site),
         )
         .route("/api/v1/incidents/{id}/notes", post(write::add_note))
+        .route(
+            "/api/v1/subscriptions",
+            get(write::list_subscriptions).post(write::add_subscription),
+        )
+        .route(
+            "/api/v1/subscriptions/{id}",
+            delete(write::remove_subscription),
+        )
         .route(
             "/api/v1/incidents/{id}/notes/{note}",
             delete(write::delete_note),

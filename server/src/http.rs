@@ -236,6 +236,9 @@ pub fn router(state: AppState) -> Router {
             state.public_origin.clone(),
             pages.clone(),
             &state.api_limits,
+            Arc::new(crate::alerts::webhook::AdminWebhooks {
+                guard: state.alert_links.guard.clone(),
+            }),
         )))
         .merge(
             crate::widget::routes().with_state(crate::widget::WidgetState {

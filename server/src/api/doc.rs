@@ -39,6 +39,9 @@ use crate::markup::escape;
         super::write::import_sites,
         super::write::add_note,
         super::write::delete_note,
+        super::write::list_subscriptions,
+        super::write::add_subscription,
+        super::write::remove_subscription,
     ),
     components(schemas(Problem)),
     modifiers(&TokenScheme),
@@ -48,6 +51,7 @@ use crate::markup::escape;
         (name = "incidents", description = "Provider-wide outages and single sites down"),
         (name = "tools", description = "Check a site now; explain an error page"),
         (name = "watchlist", description = "Changes to the watchlist, with a token that may write"),
+        (name = "alerts", description = "Alert subscriptions, with a token that may write"),
     )
 )]
 struct ApiDoc;

@@ -456,3 +456,167 @@ pub(super) async fn delete_note(
     audit(&state, &writer, "delete note", &format!("incident {id}")).await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A subscription to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRequestBody {
+    /// `webhook`, or `email` (the address confirms before anything else is
+    /// sent).
+    pub channel: String,
+    /// The webhook's URL or the email address.
+    pub target: String,
+    /// A webhook's kind: `standard` (signed per Standard Webhooks, the
+    /// default), `slack`, `discord`, `teams` or `ntfy`.
+    pub format: Option<String>,
+    /// What it follows: `provider:ID[/ROLE]`, `site:HOST`, `tag:TAG` or `all`.
+    pub follows: Vec<String>,
+    /// Early warnings (suspected outages) too.
+    #[serde(default)]
+    pub early_warning: bool,
+    /// Hours between reminders while an outage stays confirmed; none unless
+    /// given.
+    pub remind_hours: Option<i64>,
+}
+
+/// A subscription as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionOut {
+    pub id: i64,
+    /// `webhook` or `email`.
+    pub channel: String,
+    pub format: String,
+    pub target: String,
+    /// What it follows, in words.
+    pub follows: String,
+    /// `active`, `waiting for confirmation` or `stopped: WHY`.
+    pub state: String,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<Utc>,
+    /// A new webhook's signing secret: in the answer that made it, once.
+    pub secret: Option<String>,
+}
+
+fn subscription_out(
+    subscription: store::Subscription,
+    knowledge: &engine::KnowledgeBase,
+    secret: Option<String>,
+) -> SubscriptionOut {
+    let state = match (&subscription.disabled_reason, subscription.is_active()) {
+        (Some(reason), _) => format!("stopped: {reason}"),
+        (None, true) => "active".to_owned(),
+        (None, false) => "waiting for confirmation".to_owned(),
+    };
+    SubscriptionOut {
+        id: subscription.id,
+        channel: subscription.channel.as_str().to_owned(),
+        format: subscription.format.as_str().to_owned(),
+        follows: subscription.interests.follows_in_words(knowledge),
+        target: subscription.target,
+        state,
+        created_by: subscription.created_by,
+        created_at: subscription.created_at,
+        secret,
+    }
+}
+
+/// Every alert subscription; their targets are private, so a write token
+/// is needed.
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "alerts",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The subscriptions", body = Vec<SubscriptionOut>),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token that may only read", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn list_subscriptions(
+    State(state): State<ApiState>,
+    _writer: Writer,
+) -> Result<Json<Vec<SubscriptionOut>>, ApiError> {
+    let knowledge = state.pages.knowledge.current();
+    let listed = state
+        .store
+        .subscriptions()
+        .await?
+        .into_iter()
+        .map(|s| subscription_out(s, &knowledge, None))
+        .collect();
+    Ok(Json(listed))
+}
+
+/// Subscribes a webhook (its signing secret in this answer, once) or an
+/// email address (mailed a confirmation first).
+#[utoipa::path(post, path = "/api/v1/subscriptions", tag = "alerts", request_body = SubscriptionRequestBody,
+    security(("token" = [])),
+    responses(
+        (status = 201, description = "Subscribed", body = SubscriptionOut),
+        (status = 400, description = "The subscription is refused, or the body does not read", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token that may only read", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The JSON does not have the fields asked for", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn add_subscription(
+    State(state): State<ApiState>,
+    writer: Writer,
+    ApiJson(request): ApiJson<SubscriptionRequestBody>,
+) -> Result<Response, ApiError> {
+    let follows = request.follows.join(" ");
+    let remind_hours = request.remind_hours.unwrap_or(0).to_string();
+    let asked = app::admin_alerts::SubscriptionRequest {
+        channel: &request.channel,
+        target: &request.target,
+        format: request.format.as_deref().unwrap_or("standard"),
+        follows: &follows,
+        early: request.early_warning,
+        remind_hours: &remind_hours,
+    };
+    let (new, secret) = asked
+        .check(state.webhooks.as_ref(), &writer.author())
+        .map_err(ApiError::bad_request)?;
+    let id = state.store.create_subscription(&new, Utc::now()).await?;
+    audit(
+        &state,
+        &writer,
+        "add subscription",
+        &format!("{id} ({})", new.target),
+    )
+    .await;
+    let Some(made) = state.store.subscription(id).await? else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The subscription was made but cannot be read back.",
+        ));
+    };
+    let knowledge = state.pages.knowledge.current();
+    let body = subscription_out(made, &knowledge, secret);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Deletes a subscription and its deliveries.
+#[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "alerts",
+    params(("id" = i64, Path, description = "The subscription's id")),
+    security(("token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token that may only read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subscription", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn remove_subscription(
+    State(state): State<ApiState>,
+    writer: Writer,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let no_such = || ApiError::new(StatusCode::NOT_FOUND, "No such subscription.");
+    let id: i64 = id.parse().map_err(|_| no_such())?;
+    if !state.store.remove_subscription(id).await? {
+        return Err(no_such());
+    }
+    audit(&state, &writer, "remove subscription", &id.to_string()).await;
+    Ok(StatusCode::NO_CONTENT)
+}

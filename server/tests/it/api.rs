@@ -669,6 +669,62 @@ async fn a_write_token_keeps_the_watchlist_and_notes_and_nothing_else_may() {
         .unwrap();
     assert_eq!(deleted.status(), 204);
 
+    // Alert subscriptions: a webhook the delivery guard refuses, one it
+    // takes (its secret in that answer only), listed, removed.
+    let subscribe = |target: &str| {
+        client
+            .post(app.url("/api/v1/subscriptions"))
+            .bearer_auth(&writer)
+            .json(&serde_json::json!({
+                "channel": "webhook",
+                "target": target,
+                "follows": ["provider:cloudflare"],
+                "early_warning": true,
+            }))
+            .send()
+    };
+    let refused = subscribe("http://127.0.0.1:9/hook").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let made = subscribe("https://hooks.example.com/faultline")
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    assert!(
+        made["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{made}"
+    );
+    assert_eq!(made["state"], "active");
+    assert!(
+        made["follows"].as_str().unwrap().contains("Cloudflare"),
+        "{made}"
+    );
+    let listed: Value = client
+        .get(app.url("/api/v1/subscriptions"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["target"], "https://hooks.example.com/faultline");
+    assert!(listed[0]["secret"].is_null(), "a secret is shown once");
+    let listing = client
+        .get(app.url("/api/v1/subscriptions"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 403, "targets are private");
+    let removed = client
+        .delete(app.url(&format!("/api/v1/subscriptions/{}", made["id"])))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+
     // Every change is in the audit trail under the token's name, and the
     // token's use is noted.
     let audit = app.store.recent_audit(20).await.unwrap();
@@ -684,6 +740,8 @@ async fn a_write_token_keeps_the_watchlist_and_notes_and_nothing_else_may() {
         "remove site",
         "add note",
         "delete note",
+        "add subscription",
+        "remove subscription",
     ] {
         assert!(
             actions.contains(&action),
