@@ -48,7 +48,7 @@ pub struct ApiState {
     store: store::Store,
     status: app::status::Status,
     public_origin: app::PublicOrigin,
-    pages: PageContext,
+    pages: Arc<PageContext>,
     /// Each token's budget of writes.
     writes: write::WriteLimits,
     /// Which webhooks may take alerts (the delivery guard), and their secrets.
@@ -60,7 +60,7 @@ impl ApiState {
         store: store::Store,
         status: app::status::Status,
         public_origin: app::PublicOrigin,
-        pages: PageContext,
+        pages: Arc<PageContext>,
         limits: &ApiLimits,
         webhooks: Arc<dyn app::admin::WebhookRules>,
     ) -> Self {
@@ -824,10 +824,11 @@ const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 /// (with `RateLimit` headers, and 429 with `Retry-After` past it), and
 /// reads open to other origins.
 pub async fn edge(
-    State((limits, store)): State<(ApiLimits, store::Store)>,
+    State(edge): State<Arc<(ApiLimits, store::Store)>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let (limits, store) = &*edge;
     let path = request.uri().path();
     let is_api = path.starts_with("/api/v1/") || path == "/api/openapi.json";
     if !is_api {

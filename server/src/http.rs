@@ -23,9 +23,31 @@ use crate::pages::PageContext;
 /// Largest request body accepted: a pasted 1 MiB watchlist, form-encoded.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// What every handler may need. Cheap to clone.
+/// What every handler may need: one shared copy, so a clone (the router
+/// makes several per request, cached answers included) is one reference
+/// count. Reads go through `Deref`; the builder methods below change a
+/// state not yet shared.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    /// Copies the parts first if the state is already shared.
+    fn deref_mut(&mut self) -> &mut AppParts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Clone, Debug)]
+pub struct AppParts {
     pub leptos: LeptosOptions,
     pub store: store::Store,
     pub knowledge: Arc<Knowledge>,
@@ -121,7 +143,7 @@ impl AppState {
             .env(Env::PROD)
             .build();
         let metrics = crate::metrics::Metrics::new();
-        Self {
+        Self(Arc::new(AppParts {
             leptos,
             metrics_token: None,
             vantage: None,
@@ -145,7 +167,7 @@ impl AppState {
             public_origin: app::PublicOrigin::new(config.public_url.as_ref().map(url::Url::as_str)),
             status: app::status::Status::fixed(engine::correlate::Snapshot::default()),
             cards: crate::card::Cards::default(),
-        }
+        }))
     }
 
     /// Shows `status`'s snapshots, and keys cached pages by their version.
@@ -153,6 +175,7 @@ impl AppState {
         let versions = status.clone();
         self.cache = self
             .cache
+            .clone()
             .with_version(Arc::new(move || versions.version()));
         self.status = status;
         self
@@ -192,7 +215,7 @@ impl AppState {
         vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
         token_sha256: Option<[u8; 32]>,
     ) -> Self {
-        self.cache = self.cache.with_metrics(metrics.clone());
+        self.cache = self.cache.clone().with_metrics(metrics.clone());
         self.metrics = metrics;
         self.vantage = vantage;
         self.metrics_token = token_sha256;
@@ -223,7 +246,8 @@ fn page_context(state: &AppState) -> PageContext {
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let pages = page_context(&state);
+    // Shared: every route's service holds it, and is cloned per request.
+    let pages = Arc::new(page_context(&state));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(metrics_route(&state))
@@ -276,7 +300,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // The API's budgets and cross-origin reads, cached answers too.
         .layer(axum::middleware::from_fn_with_state(
-            (state.api_limits.clone(), state.store.clone()),
+            Arc::new((state.api_limits.clone(), state.store.clone())),
             crate::api::edge,
         ))
         // On every answer, cached or not.

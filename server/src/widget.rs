@@ -32,7 +32,7 @@ pub struct WidgetState {
     pub store: store::Store,
     pub status: app::status::Status,
     pub public_origin: app::PublicOrigin,
-    pub pages: PageContext,
+    pub pages: std::sync::Arc<PageContext>,
 }
 
 pub fn routes() -> Router<WidgetState> {
@@ -242,7 +242,7 @@ const EMBED_STYLE: &str = "\
 body{margin:0;font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;background:#fff;color:#202124}\
 a.widget{display:block;padding:8px 10px;color:inherit;text-decoration:none;border:1px solid #dadce0;border-radius:8px}\
 a.widget:hover,a.widget:focus{border-color:#5f6368}\
-.name{margin:0;font-weight:600;overflow-wrap:anywhere}\
+.name{margin:0;font-size:14px;font-weight:600;overflow-wrap:anywhere}\
 .state{margin:0 0 4px;font-weight:600}\
 .up{color:#1e6b22}.down{color:#b3261e}.degraded{color:#7a4a00}.unknown{color:#5f6368}\
 .strip{display:block;width:100%;height:18px}\
@@ -318,7 +318,7 @@ fn embed_page(title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{EMBED_STYLE}</style></head><body>{body}</body></html>",
+         <title>{}</title><style>{EMBED_STYLE}</style></head><body><main>{body}</main></body></html>",
         escape(title)
     );
     let style_hash = base64::engine::general_purpose::STANDARD
@@ -343,7 +343,7 @@ fn embed_not_found(what: &str) -> Response {
     let mut response = embed_page(
         "Not watched · Faultline",
         &format!(
-            "<div class=\"widget\"><p class=\"name\">{}</p>\
+            "<div class=\"widget\"><h1 class=\"name\">{}</h1>\
              <p class=\"state unknown\">Not watched by this Faultline</p></div>",
             escape(what)
         ),
@@ -397,7 +397,7 @@ async fn site_embed(
     let summary = strip_summary(&page.series);
     let body = format!(
         "<a class=\"widget\" href=\"{origin}/site/{host}\" target=\"_blank\" rel=\"noopener\">\
-         <p class=\"name\">{name}</p><p class=\"state {class}\">{words} <small>{since}</small></p>\
+         <h1 class=\"name\">{name}</h1><p class=\"state {class}\">{words} <small>{since}</small></p>\
          {strip}<p class=\"caption\">{summary}</p>\
          <p class=\"foot\">{fresh}</p></a>",
         origin = escape(&origin),
@@ -451,7 +451,7 @@ async fn provider_embed(
     let summary = strip_summary(&page.series);
     let body = format!(
         "<a class=\"widget\" href=\"{origin}/provider/{id}\" target=\"_blank\" rel=\"noopener\">\
-         <p class=\"name\">{name}</p><p class=\"state {class}\">{words}</p>\
+         <h1 class=\"name\">{name}</h1><p class=\"state {class}\">{words}</p>\
          <p class=\"caption\">{detail}</p>{strip}<p class=\"caption\">{summary}</p>\
          <p class=\"foot\">{fresh}</p></a>",
         origin = escape(&origin),

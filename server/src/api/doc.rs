@@ -174,7 +174,7 @@ pub fn reference_page(doc: &Document) -> String {
          (OpenAPI {}). Every answer says which snapshot its figures come from; the pages of the \
          same moment say the same.</p>\
          <h2 id=\"examples\">Examples</h2>\
-         <pre><code>curl -s https://faultline.example/api/v1/providers\n\
+         <pre tabindex=\"0\"><code>curl -s https://faultline.example/api/v1/providers\n\
          curl -s 'https://faultline.example/api/v1/incidents?provider=cloudflare&amp;state=open'\n\
          curl -s https://faultline.example/api/v1/sites/example.com?window=7d\n\
          curl -s -X POST -H 'content-type: application/json' \\\n  \
@@ -212,7 +212,7 @@ pub fn reference_page(doc: &Document) -> String {
             let parameters = operation.parameters.as_deref().unwrap_or_default();
             if !parameters.is_empty() {
                 body.push_str(
-                    "<table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th>\
+                    "<div class=\"scroll\"><table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th>\
                      <th scope=\"col\">In</th><th scope=\"col\">Required</th>\
                      <th scope=\"col\">Meaning</th></tr></thead><tbody>",
                 );
@@ -232,7 +232,7 @@ pub fn reference_page(doc: &Document) -> String {
                         escape(parameter.description.as_deref().unwrap_or_default())
                     );
                 }
-                body.push_str("</tbody></table>");
+                body.push_str("</tbody></table></div>");
             }
             if let Some(request) = &operation.request_body {
                 for (kind, content) in &request.content {
@@ -245,7 +245,7 @@ pub fn reference_page(doc: &Document) -> String {
                 }
             }
             body.push_str(
-                "<table><caption>Answers</caption><thead><tr><th scope=\"col\">Status</th>\
+                "<div class=\"scroll\"><table><caption>Answers</caption><thead><tr><th scope=\"col\">Status</th>\
                  <th scope=\"col\">Meaning</th><th scope=\"col\">Body</th></tr></thead><tbody>",
             );
             for (status, response) in &operation.responses.responses {
@@ -268,7 +268,7 @@ pub fn reference_page(doc: &Document) -> String {
                     escape(&description)
                 );
             }
-            body.push_str("</tbody></table></section>");
+            body.push_str("</tbody></table></div></section>");
         }
     }
     body.push_str("<h2 id=\"schemas\">Schemas</h2>");
@@ -278,7 +278,7 @@ pub fn reference_page(doc: &Document) -> String {
             let _ = write!(
                 body,
                 "<section class=\"api-schema\" id=\"schema-{}\"><h3><code>{}</code></h3>\
-                 <pre><code>{}</code></pre></section>",
+                 <pre tabindex=\"0\"><code>{}</code></pre></section>",
                 anchor(name),
                 escape(name),
                 escape(&json)

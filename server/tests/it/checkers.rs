@@ -81,6 +81,9 @@ async fn public_pages(replay: &Replayed) -> Vec<(String, String)> {
         ("explanation", explanation),
         ("check", "/check?q=unwatched.example".to_owned()),
         ("sign-in", "/admin/login".to_owned()),
+        ("api-reference", "/api".to_owned()),
+        ("embed-provider", "/embed/provider/cloudflare".to_owned()),
+        ("embed-site", format!("/embed/site/{host}")),
         ("not-found", "/no/such/page".to_owned()),
     ]
     .into_iter()
@@ -239,8 +242,12 @@ async fn every_public_page_passes_axe_and_reads_on_a_phone() {
                     browser.set_window_size(width, height).await.map_err(err)?;
                     for (name, url) in &pages {
                         browser.goto(url).await.map_err(err)?;
-                        // The pages behind mail links are plain HTML.
-                        if !name.starts_with("alerts-") {
+                        // The pages behind mail links, the API reference and
+                        // the widgets are plain HTML.
+                        if !["alerts-", "api-", "embed-"]
+                            .iter()
+                            .any(|plain| name.starts_with(plain))
+                        {
                             hydrated(&browser).await?;
                         }
                         for violation in axe_violations(&browser, &source).await? {
