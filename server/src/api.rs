@@ -382,13 +382,7 @@ async fn one_site(
         page: format!("{origin}/site/{}", page.host),
         status: page.status.as_ref().map(|s| SiteStatus {
             checked_at: s.checked_at,
-            state: if s.suspect {
-                SiteState::Unknown
-            } else if s.ok {
-                SiteState::Up
-            } else {
-                SiteState::Down
-            },
+            state: SiteState::from_verdict(Some(s.ok), s.suspect),
             failure: s.failure,
             fault: s.fault,
             error_page_by: s.provider.clone(),
@@ -428,11 +422,6 @@ async fn one_site(
     }))
 }
 
-/// The worst health among `cohorts`.
-fn worst(cohorts: &[Cohort]) -> Health {
-    cohorts.iter().map(|c| c.health).max().unwrap_or(Health::Up)
-}
-
 /// Every provider serving a watched site, with its health now.
 #[utoipa::path(get, path = "/api/v1/providers", tag = "providers",
     responses(
@@ -461,7 +450,7 @@ async fn list_providers(State(state): State<ApiState>, parts: Parts) -> Json<Pro
         }
     }
     for item in &mut items {
-        item.health = worst(&item.cohorts);
+        item.health = Health::worst(item.cohorts.iter().map(|c| c.health));
     }
     items.sort_by(|a, b| a.id.cmp(&b.id));
     Json(ProviderList {
@@ -498,7 +487,7 @@ async fn one_provider(
     let cohorts: Vec<Cohort> = page.cohorts.iter().map(Cohort::from).collect();
     Ok(Json(ProviderDetail {
         page: format!("{origin}/provider/{}", page.id),
-        health: worst(&cohorts),
+        health: Health::worst(cohorts.iter().map(|c| c.health)),
         cohorts,
         incidents_now: page
             .live
@@ -512,12 +501,7 @@ async fn one_provider(
                 host: s.host.clone(),
                 name: s.name.clone(),
                 role: s.role,
-                state: match (s.ok, s.suspect) {
-                    (None, _) => SiteState::NotProbedYet,
-                    (Some(_), true) => SiteState::Unknown,
-                    (Some(true), false) => SiteState::Up,
-                    (Some(false), false) => SiteState::Down,
-                },
+                state: SiteState::from_verdict(s.ok, s.suspect),
                 cause: s.what,
                 explained: s.explained,
                 error_page_by: s.generator.clone(),

@@ -198,11 +198,7 @@ async fn provider_health(state: &WidgetState, parts: Parts, id: &str) -> Option<
         .await;
     let mine: Vec<&app::provider::Cohort> = cohorts.iter().filter(|c| c.provider == id).collect();
     let name = mine.first()?.provider_name.clone();
-    let health = mine
-        .iter()
-        .map(|c| crate::api::types::Cohort::from(*c).health)
-        .max()
-        .unwrap_or(Health::Up);
+    let health = Health::worst(mine.iter().map(|c| Health::of(c)));
     Some((name, health))
 }
 
@@ -431,12 +427,7 @@ async fn provider_embed(
         Err(app::error::AppError::NotFound(_)) => return embed_not_found(&id),
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    let health = page
-        .cohorts
-        .iter()
-        .map(|c| crate::api::types::Cohort::from(c).health)
-        .max()
-        .unwrap_or(Health::Up);
+    let health = Health::worst(page.cohorts.iter().map(Health::of));
     let (class, words) = match health {
         Health::Up => ("up", "● Operational"),
         Health::Degraded => ("degraded", "▲ Some sites failing"),

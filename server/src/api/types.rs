@@ -120,12 +120,22 @@ pub enum SiteState {
 }
 
 impl SiteState {
+    /// The state of a site whose latest probe answered `ok` (none before
+    /// the first), or whose probe says nothing (`unsure`: taken while our
+    /// network failed, or too old).
+    pub fn from_verdict(ok: Option<bool>, unsure: bool) -> Self {
+        match (ok, unsure) {
+            (None, _) => Self::NotProbedYet,
+            (Some(_), true) => Self::Unknown,
+            (Some(true), false) => Self::Up,
+            (Some(false), false) => Self::Down,
+        }
+    }
+
     pub fn of(now: Option<&engine::correlate::SiteNow>) -> Self {
         match now {
             None => Self::NotProbedYet,
-            Some(now) if now.stale || now.suspect => Self::Unknown,
-            Some(now) if now.ok => Self::Up,
-            Some(_) => Self::Down,
+            Some(now) => Self::from_verdict(Some(now.ok), now.stale || now.suspect),
         }
     }
 }
@@ -446,6 +456,22 @@ pub enum Health {
     Down,
 }
 
+impl Health {
+    /// A cohort's health, as its card on the pages is coloured.
+    pub fn of(cohort: &app::provider::Cohort) -> Self {
+        match cohort.health_class() {
+            "down" => Self::Down,
+            "degraded" => Self::Degraded,
+            _ => Self::Up,
+        }
+    }
+
+    /// The worst of `healths`; up when there are none.
+    pub fn worst(healths: impl IntoIterator<Item = Health>) -> Self {
+        healths.into_iter().max().unwrap_or(Self::Up)
+    }
+}
+
 impl From<&app::provider::Cohort> for Cohort {
     fn from(c: &app::provider::Cohort) -> Self {
         Self {
@@ -453,11 +479,7 @@ impl From<&app::provider::Cohort> for Cohort {
             sites: c.sites,
             failing: c.tally.into(),
             failing_otherwise: c.failing_otherwise,
-            health: match c.health_class() {
-                "down" => Health::Down,
-                "degraded" => Health::Degraded,
-                _ => Health::Up,
-            },
+            health: Health::of(c),
             health_text: c.health(),
             incident: c.incident,
         }
