@@ -21,6 +21,9 @@ pub struct IncidentSummary {
     pub provider: Option<String>,
     pub provider_name: Option<String>,
     pub role: Option<engine::Role>,
+    /// What showed a provider incident (`None` for a site incident, or one
+    /// stored before this was kept: its own failures).
+    pub mechanism: Option<engine::Mechanism>,
     /// The site of a site incident.
     pub site: Option<String>,
     pub phase: engine::Phase,
@@ -56,6 +59,7 @@ impl IncidentSummary {
             provider_name: incident.provider.as_deref().map(provider_name),
             provider: incident.provider,
             role: incident.role,
+            mechanism: incident.mechanism,
             phase: incident.phase,
             pattern: incident.pattern,
             fault: incident.fault,
@@ -75,6 +79,11 @@ impl IncidentSummary {
     /// "Cloudflare (CDN) outage" or "example.com down".
     pub fn title(&self) -> String {
         match (self.kind, &self.provider_name, &self.site) {
+            (IncidentKind::Provider, Some(name), _)
+                if self.mechanism == Some(engine::Mechanism::EdgeToOrigin) =>
+            {
+                format!("{name}-wide edge-to-origin failure")
+            }
             (IncidentKind::Provider, Some(name), _) => format!(
                 "{name}-wide {} outage",
                 self.role.map_or("provider", Role::as_str).to_uppercase()
@@ -117,6 +126,11 @@ pub struct LiveIncident {
     pub provider: String,
     pub provider_name: String,
     pub role: Role,
+    /// What shows it: its own failures, or its pages blaming unrelated
+    /// origins at once.
+    pub mechanism: engine::Mechanism,
+    /// An edge-to-origin failure: how many unrelated origins fail.
+    pub origins: u32,
     pub phase: engine::Phase,
     pub pattern: Pattern,
     pub onset_at: DateTime<Utc>,
@@ -245,6 +259,15 @@ impl LiveIncident {
                 } else {
                     format!(", {state}")
                 };
+                if self.mechanism == engine::Mechanism::EdgeToOrigin {
+                    return format!(
+                        "Likely {name}-wide failure between its edge and the sites' servers \
+                         since {since}{state}: {} get {name}'s page saying it cannot reach \
+                         their servers, across {} unrelated origins{peak}.",
+                        self.now.phrase(&noun),
+                        self.origins,
+                    );
+                }
                 format!(
                     "Likely {name}-wide outage since {since}{state}: {} failing now{peak}.",
                     self.now.phrase(&noun),
@@ -262,6 +285,8 @@ impl LiveIncident {
             provider_name: provider_name(&incident.provider),
             provider: incident.provider.clone(),
             role: incident.role,
+            mechanism: incident.mechanism,
+            origins: incident.origins,
             phase: incident.phase,
             pattern: incident.pattern,
             onset_at: incident.onset_at,
@@ -292,6 +317,14 @@ impl LiveIncident {
                     if n == 1 { "shows" } else { "show" }
                 ),
             };
+        }
+        if self.mechanism == engine::Mechanism::EdgeToOrigin {
+            return format!(
+                "{name}'s error pages say each site's own servers cannot be reached, but \
+                 unrelated servers do not fail together at the same moment: the network \
+                 between {name} and them is the likely cause. Site owners' servers are \
+                 probably fine, and your own connection is not the cause."
+            );
         }
         match self.role {
             Role::Dns => format!(

@@ -26,6 +26,9 @@ pub struct Overview {
     pub failing: u32,
     /// Set while our own network looks cut off: site failures are then ours.
     pub vantage: Option<VantageNotice>,
+    /// Our resolvers failing while another answers: probes go on through
+    /// the others.
+    pub resolvers_failing: Vec<ResolverNotice>,
     /// Provider-wide incidents still open, then those resolved in the last
     /// hours (with their tails).
     pub incidents: Vec<LiveIncident>,
@@ -49,6 +52,13 @@ pub struct FailingSite {
 
 /// The own-network guard's verdict, when it is not "online".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolverNotice {
+    /// The resolver as configured (`ip:port`).
+    pub resolver: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VantageNotice {
     pub state: engine::VantageState,
     pub since: DateTime<Utc>,
@@ -68,6 +78,24 @@ impl Overview {
     /// Incidents resolved in the last hours.
     pub fn recently_resolved(&self) -> impl Iterator<Item = &LiveIncident> {
         self.incidents.iter().filter(|i| !i.phase.is_open())
+    }
+
+    /// What a failing resolver of ours means, in one sentence; `None` while
+    /// every resolver answers.
+    pub fn resolver_notice(&self) -> Option<String> {
+        let today = self.freshness.today();
+        let first = self.resolvers_failing.first()?;
+        let which = self
+            .resolvers_failing
+            .iter()
+            .map(|r| r.resolver.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "Faultline's own DNS resolver {which} has been failing since {}; probes go on \
+             through its other resolver, so this says nothing about the sites.",
+            words::when(first.since, today)
+        ))
     }
 
     /// One sentence that answers "is something down?".
@@ -193,6 +221,14 @@ pub async fn get_overview() -> Result<Overview, AppError> {
         probed: u32::try_from(probed).unwrap_or(u32::MAX),
         failing: u32::try_from(failing.len()).unwrap_or(u32::MAX),
         vantage,
+        resolvers_failing: snapshot
+            .resolvers_failing
+            .iter()
+            .map(|r| ResolverNotice {
+                resolver: r.resolver.clone(),
+                since: r.since,
+            })
+            .collect(),
         incidents,
         cohorts,
         failing_sites,

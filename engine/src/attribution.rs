@@ -201,3 +201,27 @@ pub(crate) fn quote(value: &str) -> String {
         s
     }
 }
+
+/// The registrable domain a host name belongs to (`shop.example.co.uk` →
+/// `example.co.uk`), by the Public Suffix List: names under one owner
+/// usually share an origin, names of different owners do not. A name the
+/// list cannot split is its own owner.
+pub fn owner_domain(host: &str) -> String {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    psl::domain_str(&host).map_or_else(|| host.clone(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_domain;
+
+    #[test]
+    fn names_of_one_owner_share_a_domain_and_others_do_not() {
+        assert_eq!(owner_domain("shop.example.co.uk"), "example.co.uk");
+        assert_eq!(owner_domain("WWW.Example.com."), "example.com");
+        assert_eq!(owner_domain("api.bigshop.test"), "bigshop.test");
+        assert_eq!(owner_domain("cloudfront-001.test"), "cloudfront-001.test");
+        assert_ne!(owner_domain("a.github.io"), owner_domain("b.github.io"));
+        assert_eq!(owner_domain("localhost"), "localhost");
+    }
+}

@@ -4,8 +4,12 @@
 //!
 //! A provider is implicated only by failures that point at it: its own edge
 //! errors (and, for a CDN, failures to reach its edge at all; for a DNS
-//! provider, failed lookups). Origin errors behind a provider do not count.
-//! Each cohort (the sites sharing a provider in one role) is judged against
+//! provider, failed lookups). Origin errors behind a provider do not count,
+//! with one exception: when, within a few minutes, a large share of a CDN's
+//! cohort gets the CDN's own page saying it could not reach or hear from
+//! the origin, and those origins are unrelated (different owners), the path
+//! between its edge and the origins is what failed: an edge-to-origin
+//! incident ([`Mechanism::EdgeToOrigin`]). Each cohort (the sites sharing a provider in one role) is judged against
 //! its own baseline, so a noisy cohort needs a clear jump, and a small
 //! cohort or a single site can never open a provider incident. Probes the
 //! own-network guard marked suspect never count.
@@ -16,7 +20,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::figures::{Tally, TimelinePoint};
-pub use crate::vocab::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role, VantageState};
+pub use crate::vocab::{
+    Cause, FailureClass, Fault, FaultSide, Mechanism, Pattern, Phase, Role, VantageState,
+};
 
 /// One classified probe of one site.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -37,6 +43,14 @@ pub struct Observation {
 pub struct ProviderIncident {
     pub provider: String,
     pub role: Role,
+    /// What shows it: the provider's own failures, or pages blaming
+    /// unrelated origins at once.
+    #[serde(default)]
+    pub mechanism: Mechanism,
+    /// For an edge-to-origin incident, how many unrelated origins (owners)
+    /// failed together when it opened.
+    #[serde(default)]
+    pub origins: u32,
     pub phase: Phase,
     /// First failing probe among the implicated sites.
     pub onset_at: DateTime<Utc>,
@@ -102,6 +116,14 @@ pub struct Thresholds {
     /// Consecutive failing (passing) probes before a site is down (up).
     pub site_down_after: u32,
     pub site_up_after: u32,
+    /// An edge-to-origin incident needs its origin-blaming failures to
+    /// begin within this window: scattered failures never add up.
+    pub origin_burst: TimeDelta,
+    /// The lowest share of the cohort such a burst must reach.
+    pub min_origin_share: f64,
+    /// Fewest unrelated origins (owners) in such a burst; and at least
+    /// half the failing sites must be of different owners.
+    pub min_origins: usize,
 }
 
 impl Default for Thresholds {
@@ -116,6 +138,9 @@ impl Default for Thresholds {
             resolve_after: TimeDelta::minutes(15),
             site_down_after: 2,
             site_up_after: 2,
+            origin_burst: TimeDelta::minutes(10),
+            min_origin_share: 0.3,
+            min_origins: 5,
         }
     }
 }
@@ -144,6 +169,8 @@ const FLAP_CALM_PASSES: u32 = 10;
 struct Cohort {
     members: HashSet<i64>,
     baseline: f64,
+    /// The usual share of members whose pages blame their origin.
+    origin_baseline: f64,
     open: Option<usize>,
     below_since: Option<DateTime<Utc>>,
 }
@@ -154,6 +181,9 @@ pub struct Correlator {
     sites: HashMap<i64, SiteTrack>,
     cohorts: BTreeMap<(String, Role), Cohort>,
     site_cohorts: HashMap<i64, Vec<(String, Role)>>,
+    /// Each site's owner (its registrable domain): sites of one owner are
+    /// not unrelated origins.
+    owners: HashMap<i64, String>,
     incidents: Vec<ProviderIncident>,
     /// Judgements so far: the version of the next snapshot.
     ticks: u64,
@@ -173,6 +203,9 @@ struct Measure {
     implicated: Vec<(i64, DateTime<Utc>, Observation)>,
     /// Members failing for a reason the role does not explain.
     failing_otherwise: usize,
+    /// Members of a CDN cohort whose latest probe got the provider's own
+    /// page saying it could not reach, or hear from, their origin.
+    origin_blamed: Vec<(i64, DateTime<Utc>, Observation)>,
 }
 
 impl Measure {
@@ -208,6 +241,15 @@ impl Correlator {
             .insert(site_id)
         {
             self.site_cohorts.entry(site_id).or_default().push(key);
+        }
+    }
+
+    /// Declares who owns `site_id` (its registrable domain, see
+    /// [`crate::attribution::owner_domain`]). A site with no owner declared
+    /// is taken as unrelated to every other.
+    pub fn set_owner(&mut self, site_id: i64, owner: &str) {
+        if self.owners.get(&site_id).is_none_or(|known| known != owner) {
+            self.owners.insert(site_id, owner.to_owned());
         }
     }
 
@@ -269,7 +311,9 @@ impl Correlator {
                     .and_then(|keys| {
                         keys.iter().find_map(|key| {
                             let open = self.cohorts.get(key)?.open?;
-                            (weight(&observation, &key.0, key.1) >= 0.5).then_some(open)
+                            let mechanism = self.incidents.get(open)?.mechanism;
+                            (weight_in(&observation, &key.0, key.1, mechanism) >= 0.5)
+                                .then_some(open)
                         })
                     });
                 event = Some(Event::SiteDown {
@@ -312,39 +356,49 @@ impl Correlator {
         if measure.counted < thresholds.min_cohort {
             return None;
         }
-        let share = measure.share();
-        let point = TimelinePoint {
-            at: now,
-            share,
-            tally: measure.tally(),
-        };
-        let implicated = measure.implicated;
-        let baseline = self.cohorts.get(key)?.baseline;
+        let cohort = self.cohorts.get(key)?;
+        let baseline = cohort.baseline;
         let threshold = thresholds
             .min_share
             .max(baseline + thresholds.over_baseline);
-        let above =
-            share >= threshold && implicated.len() >= thresholds.min_sites && !vantage_offline;
-        let cohort = self.cohorts.get_mut(key)?;
 
         let Some(index) = cohort.open else {
-            if !above {
+            let share = measure.share();
+            let origin_share = measure.origin_share();
+            let above = share >= threshold
+                && measure.implicated.len() >= thresholds.min_sites
+                && self.unrelated_enough(role, &measure.implicated)
+                && !vantage_offline;
+            let opening = if above {
+                Some(Opening {
+                    mechanism: Mechanism::Own,
+                    confidence: confidence(share, threshold, &measure.implicated, provider),
+                    onset_at: earliest(&measure.implicated).unwrap_or(now),
+                    origins: 0,
+                    measure,
+                })
+            } else if vantage_offline {
+                None
+            } else {
+                self.edge_to_origin(key, &measure, cohort.origin_baseline, now)
+            };
+            let Some(opening) = opening else {
                 // Learn what normal looks like for this cohort.
                 if !vantage_offline {
+                    let cohort = self.cohorts.get_mut(key)?;
                     cohort.baseline = 0.98 * cohort.baseline + 0.02 * share;
+                    cohort.origin_baseline = 0.98 * cohort.origin_baseline + 0.02 * origin_share;
                 }
                 return None;
-            }
-            let onset_at = implicated
-                .iter()
-                .map(|(_, since, _)| *since)
-                .min()
-                .unwrap_or(now);
+            };
+            let share = opening.measure.share();
             let mut incident = ProviderIncident {
                 provider: provider.to_owned(),
                 role,
+                mechanism: opening.mechanism,
+                origins: u32::try_from(opening.origins).unwrap_or(u32::MAX),
                 phase: Phase::Suspected,
-                onset_at,
+                onset_at: opening.onset_at,
                 detected_at: now,
                 confirmed_at: None,
                 peak_share: share,
@@ -353,18 +407,34 @@ impl Correlator {
                 resolved_at: None,
                 pattern: Pattern::Steady,
                 relapses: 0,
-                confidence: confidence(share, threshold, &implicated, provider),
+                confidence: opening.confidence,
                 sites: BTreeMap::new(),
-                timeline: vec![point],
+                timeline: vec![TimelinePoint {
+                    at: now,
+                    share,
+                    tally: opening.measure.tally(),
+                }],
                 evidence: Vec::new(),
             };
-            record_sites(&mut incident, &implicated);
+            if opening.mechanism == Mechanism::EdgeToOrigin {
+                incident.evidence.push(format!(
+                    "{} of {} sites ({:.0} %) got {provider}'s page saying it could not reach \
+                     their servers, across {} unrelated origins, since {}",
+                    opening.measure.implicated.len(),
+                    opening.measure.counted,
+                    100.0 * share,
+                    opening.origins,
+                    opening.onset_at.format("%H:%M UTC"),
+                ));
+            }
+            record_sites(&mut incident, &opening.measure.implicated);
             if share >= 0.5 {
                 incident.phase = Phase::Confirmed;
                 incident.confirmed_at = Some(now);
             }
             self.incidents.push(incident);
             let index = self.incidents.len() - 1;
+            let cohort = self.cohorts.get_mut(key)?;
             cohort.open = Some(index);
             cohort.below_since = None;
             return Some(Event::Provider {
@@ -373,6 +443,19 @@ impl Correlator {
             });
         };
 
+        let share = measure.share();
+        let above = share >= threshold
+            && measure.implicated.len() >= thresholds.min_sites
+            && self.unrelated_enough(role, &measure.implicated)
+            && !vantage_offline;
+        let point = TimelinePoint {
+            at: now,
+            share,
+            tally: measure.tally(),
+        };
+        let implicated = measure.implicated;
+        let origins = self.owners_among(&implicated);
+        let cohort = self.cohorts.get_mut(key)?;
         let incident = self.incidents.get_mut(index)?;
         incident.timeline.push(point);
         let before = incident.phase;
@@ -387,14 +470,22 @@ impl Correlator {
                 }
             }
             record_sites(incident, &implicated);
+            if incident.mechanism == Mechanism::EdgeToOrigin {
+                incident.origins = incident
+                    .origins
+                    .max(u32::try_from(origins).unwrap_or(u32::MAX));
+            }
             if share > incident.peak_share {
                 incident.peak_share = share;
                 incident.peak_at = now;
             }
-            incident.confidence =
-                incident
-                    .confidence
-                    .max(confidence(share, threshold, &implicated, provider));
+            let now_confidence = match incident.mechanism {
+                Mechanism::EdgeToOrigin => {
+                    origin_confidence(share, threshold, origins, implicated.len())
+                }
+                _ => confidence(share, threshold, &implicated, provider),
+            };
+            incident.confidence = incident.confidence.max(now_confidence);
             match incident.phase {
                 Phase::Suspected => {
                     incident.phase = Phase::Confirmed;
@@ -434,12 +525,135 @@ impl Correlator {
             incident: incident.clone(),
         })
     }
+
+    /// Whether a CDN cohort's origin-blaming failures show the path between
+    /// its edge and the origins failing: enough of them began together,
+    /// well above what is usual for the cohort, at unrelated origins.
+    fn edge_to_origin(
+        &self,
+        key: &(String, Role),
+        measure: &Measure,
+        origin_baseline: f64,
+        now: DateTime<Utc>,
+    ) -> Option<Opening> {
+        let thresholds = &self.thresholds;
+        let burst: Vec<_> = measure
+            .origin_blamed
+            .iter()
+            .filter(|(_, since, _)| *since >= now - thresholds.origin_burst)
+            .cloned()
+            .collect();
+        let threshold = thresholds
+            .min_origin_share
+            .max(origin_baseline + thresholds.over_baseline);
+        let share = burst.len() as f64 / measure.counted.max(1) as f64;
+        let origins = self.owners_among(&burst);
+        let unrelated = burst.len() >= thresholds.min_sites
+            && share >= threshold
+            && origins >= thresholds.min_origins
+            && origins * 2 >= burst.len();
+        if !unrelated {
+            return None;
+        }
+        let measure = self.measure_as(key, now, Mechanism::EdgeToOrigin)?;
+        Some(Opening {
+            mechanism: Mechanism::EdgeToOrigin,
+            confidence: origin_confidence(measure.share(), threshold, origins, burst.len()),
+            onset_at: earliest(&burst).unwrap_or(now),
+            origins,
+            measure,
+        })
+    }
+
+    /// Whether a host's failing sites are of enough different owners: one
+    /// customer's many sites failing is that customer's outage, not the
+    /// host's. A CDN's or DNS provider's own errors need no such check.
+    fn unrelated_enough(
+        &self,
+        role: Role,
+        implicated: &[(i64, DateTime<Utc>, Observation)],
+    ) -> bool {
+        if role.cohort() != Role::Host {
+            return true;
+        }
+        let owners: HashSet<Owner<'_>> = implicated
+            .iter()
+            .map(|(site_id, _, _)| match self.owners.get(site_id) {
+                Some(owner) => Owner::Named(owner),
+                None => Owner::Alone(*site_id),
+            })
+            .collect();
+        owners.len() >= self.thresholds.min_sites && owners.len() * 2 >= implicated.len()
+    }
+
+    /// How many unrelated origins the sites have: origins on one known
+    /// hosting provider are one network (its failure explains them all),
+    /// the rest count by owner.
+    fn owners_among(&self, sites: &[(i64, DateTime<Utc>, Observation)]) -> usize {
+        let owners: HashSet<Owner<'_>> = sites
+            .iter()
+            .map(|(site_id, _, _)| {
+                let host = self.site_cohorts.get(site_id).and_then(|keys| {
+                    keys.iter()
+                        .find(|(_, role)| *role == Role::Host)
+                        .map(|(provider, _)| provider.as_str())
+                });
+                match (host, self.owners.get(site_id)) {
+                    (Some(host), _) => Owner::Host(host),
+                    (None, Some(owner)) => Owner::Named(owner),
+                    (None, None) => Owner::Alone(*site_id),
+                }
+            })
+            .collect();
+        owners.len()
+    }
+}
+
+/// Where a site's origin is, for counting unrelated origins.
+#[derive(PartialEq, Eq, Hash)]
+enum Owner<'a> {
+    /// On this hosting provider's network.
+    Host(&'a str),
+    /// Run by the owner of this registrable domain.
+    Named(&'a str),
+    /// Nothing known: related to no other site.
+    Alone(i64),
+}
+
+/// What opens an incident.
+struct Opening {
+    mechanism: Mechanism,
+    measure: Measure,
+    onset_at: DateTime<Utc>,
+    confidence: f64,
+    origins: usize,
+}
+
+/// When the first of these sites began failing.
+fn earliest(sites: &[(i64, DateTime<Utc>, Observation)]) -> Option<DateTime<Utc>> {
+    sites.iter().map(|(_, since, _)| *since).min()
 }
 
 impl Correlator {
-    /// Judges one cohort's members at `now`: who has a fresh probe, and
-    /// whose failure the provider's role explains.
+    /// Judges one cohort's members at `now` as its open incident sees
+    /// them (by their own failures when none is open).
     fn measure(&self, key: &(String, Role), now: DateTime<Utc>) -> Option<Measure> {
+        let cohort = self.cohorts.get(key)?;
+        let mechanism = cohort
+            .open
+            .and_then(|index| self.incidents.get(index))
+            .map_or(Mechanism::Own, |incident| incident.mechanism);
+        self.measure_as(key, now, mechanism)
+    }
+
+    /// Judges one cohort's members at `now`: who has a fresh probe, and
+    /// whose failure the provider's role explains, by `mechanism`.
+    fn measure_as(
+        &self,
+        key: &(String, Role),
+        now: DateTime<Utc>,
+        mechanism: Mechanism,
+    ) -> Option<Measure> {
         let cohort = self.cohorts.get(key)?;
         let (provider, role) = (key.0.as_str(), key.1);
         let mut measure = Measure {
@@ -447,6 +661,7 @@ impl Correlator {
             score: 0.0,
             implicated: Vec::new(),
             failing_otherwise: 0,
+            origin_blamed: Vec::new(),
         };
         for site_id in &cohort.members {
             let Some(track) = self.sites.get(site_id) else {
@@ -460,19 +675,28 @@ impl Correlator {
                 continue;
             };
             measure.counted += 1;
-            let w = weight(latest, provider, role);
+            let since = track.failing_since.unwrap_or(latest.at);
+            if role.cohort() == Role::Cdn && blames_origin(latest, provider) {
+                measure
+                    .origin_blamed
+                    .push((*site_id, since, latest.clone()));
+            }
+            let w = weight_in(latest, provider, role, mechanism);
             measure.score += w;
             if w >= 0.5 {
-                measure.implicated.push((
-                    *site_id,
-                    track.failing_since.unwrap_or(latest.at),
-                    latest.clone(),
-                ));
+                measure.implicated.push((*site_id, since, latest.clone()));
             } else if !latest.ok && !latest.suspect {
                 measure.failing_otherwise += 1;
             }
         }
         Some(measure)
+    }
+}
+
+impl Measure {
+    /// The share of members whose pages blame their origin.
+    fn origin_share(&self) -> f64 {
+        self.origin_blamed.len() as f64 / self.counted.max(1) as f64
     }
 }
 
@@ -501,6 +725,9 @@ pub struct Snapshot {
     /// The own-network guard's verdict, as the publisher adds it (the
     /// correlator only hears whether it is offline).
     pub vantage: VantageState,
+    /// Our resolvers failing while another answers, as the publisher adds
+    /// them.
+    pub resolvers_failing: Vec<crate::vantage::FailingResolver>,
 }
 
 /// A site's latest probe and state.
@@ -642,15 +869,25 @@ impl Correlator {
                     .filter(|_| open && incident.phase == Phase::Confirmed)
                     .and_then(|cohort| cohort.below_since);
                 let mut tail: Vec<i64> = match measure {
-                    Some(measure) if !open => measure
-                        .implicated
-                        .iter()
-                        .map(|(site_id, _, _)| *site_id)
-                        .filter(|site_id| incident.sites.contains_key(site_id))
-                        .collect(),
+                    Some(measure) if !open => {
+                        // An edge-to-origin incident's tail is the sites
+                        // still getting the pages that blamed their origin.
+                        let blamed = match incident.mechanism {
+                            Mechanism::EdgeToOrigin => measure.origin_blamed.as_slice(),
+                            _ => &[],
+                        };
+                        measure
+                            .implicated
+                            .iter()
+                            .chain(blamed)
+                            .map(|(site_id, _, _)| *site_id)
+                            .filter(|site_id| incident.sites.contains_key(site_id))
+                            .collect()
+                    }
                     _ => Vec::new(),
                 };
                 tail.sort_unstable();
+                tail.dedup();
                 IncidentNow {
                     key,
                     id: None,
@@ -670,7 +907,39 @@ impl Correlator {
             cohorts,
             incidents,
             vantage: VantageState::Unknown,
+            resolvers_failing: Vec::new(),
         }
+    }
+}
+
+/// Whether the provider's own page says it could not reach, or hear from,
+/// the site's origin.
+fn blames_origin(observation: &Observation, provider: &str) -> bool {
+    !observation.ok
+        && !observation.suspect
+        && observation.generator.as_deref() == Some(provider)
+        && observation.fault_side == Some(FaultSide::Origin)
+        && matches!(
+            observation.fault,
+            Some(Fault::OriginUnreachable | Fault::OriginTimeout)
+        )
+}
+
+/// [`weight`], as an incident of `mechanism` sees it: an edge-to-origin
+/// incident counts the pages that blame the origin in full.
+pub fn weight_in(
+    observation: &Observation,
+    provider: &str,
+    role: Role,
+    mechanism: Mechanism,
+) -> f64 {
+    if mechanism == Mechanism::EdgeToOrigin
+        && role.cohort() == Role::Cdn
+        && blames_origin(observation, provider)
+    {
+        1.0
+    } else {
+        weight(observation, provider, role)
     }
 }
 
@@ -751,6 +1020,16 @@ fn confidence(
     (0.5 + 0.25 * over + 0.15 * branded + 0.1 * breadth).clamp(0.0, 0.99)
 }
 
+/// An edge-to-origin incident's confidence: lower than for the
+/// provider's own errors (its pages blame someone else), rising with the
+/// share over the threshold and with how unrelated the origins are.
+fn origin_confidence(share: f64, threshold: f64, origins: usize, failing: usize) -> f64 {
+    let over = ((share - threshold) / (1.0 - threshold).max(0.01)).clamp(0.0, 1.0);
+    let unrelated = origins as f64 / failing.max(1) as f64;
+    let breadth = (origins as f64 / 20.0).min(1.0);
+    (0.4 + 0.2 * over + 0.2 * unrelated + 0.1 * breadth).clamp(0.0, 0.9)
+}
+
 fn record_sites(incident: &mut ProviderIncident, implicated: &[(i64, DateTime<Utc>, Observation)]) {
     for (site_id, since, observation) in implicated {
         let entry = incident
@@ -824,9 +1103,20 @@ mod tests {
         minutes: i64,
         answer: impl Fn(i64, i64) -> Answer,
     ) -> (Correlator, Vec<Event>) {
+        run_owned(sites, minutes, |site| format!("site-{site}.test"), answer)
+    }
+
+    /// [`run`], with each site's owner given by `owner(site)`.
+    fn run_owned(
+        sites: i64,
+        minutes: i64,
+        owner: impl Fn(i64) -> String,
+        answer: impl Fn(i64, i64) -> Answer,
+    ) -> (Correlator, Vec<Event>) {
         let mut correlator = Correlator::new(Thresholds::default());
         for id in 1..=sites {
             correlator.add_member(id, "cloudflare", Role::Cdn);
+            correlator.set_owner(id, &owner(id));
         }
         let mut events = Vec::new();
         for second in (0..minutes * 60).step_by(10) {
@@ -920,17 +1210,149 @@ mod tests {
     }
 
     #[test]
-    fn many_origins_failing_behind_the_cdn_do_not_implicate_it() {
-        let (correlator, _) = run(40, 60, |site, minute| {
+    fn unrelated_origins_failing_at_once_behind_a_cdn_open_an_edge_to_origin_incident() {
+        let (correlator, events) = run(40, 60, |site, minute| {
             if site % 2 == 0 && minute >= 10 {
                 Answer::OriginDown
             } else {
                 Answer::Ok
             }
         });
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        let incident = incidents[0];
+        assert_eq!(incident.mechanism, Mechanism::EdgeToOrigin);
+        assert_eq!(incident.origins, 20);
+        assert!(incident.detected_at - (t0() + TimeDelta::minutes(10)) <= TimeDelta::minutes(2));
+        assert!(incident.confidence < 0.9, "{}", incident.confidence);
+        assert!(
+            incident.evidence[0].contains("unrelated origins, since 10:40 UTC"),
+            "{:?}",
+            incident.evidence
+        );
+        // Sites going down inside it are explained by it.
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::SiteDown {
+                explained_by: Some(0),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn many_sites_of_one_owner_failing_behind_the_cdn_do_not_implicate_it() {
+        let (correlator, _) = run_owned(
+            40,
+            60,
+            |site| {
+                if site % 2 == 0 {
+                    "bigshop.test".to_owned()
+                } else {
+                    format!("site-{site}.test")
+                }
+            },
+            |site, minute| {
+                if site % 2 == 0 && minute >= 10 {
+                    Answer::OriginDown
+                } else {
+                    Answer::Ok
+                }
+            },
+        );
         assert!(correlator.incidents().is_empty());
     }
 
+    #[test]
+    fn origins_on_one_failing_host_are_one_network_not_unrelated_origins() {
+        let mut correlator = Correlator::new(Thresholds::default());
+        for id in 1..=40 {
+            correlator.add_member(id, "cloudflare", Role::Cdn);
+            correlator.set_owner(id, &format!("site-{id}.test"));
+            if id % 2 == 0 {
+                correlator.add_member(id, "aws", Role::Host);
+            }
+        }
+        for second in (0..40 * 60).step_by(10) {
+            let now = t0() + TimeDelta::seconds(second);
+            for id in 1..=40 {
+                let phase = (id * 60 / 40) % 60;
+                if second % 60 <= phase && phase < second % 60 + 10 {
+                    let answer = if id % 2 == 0 && second >= 600 {
+                        Answer::OriginDown
+                    } else {
+                        Answer::Ok
+                    };
+                    correlator.observe(observation(id, now, answer, "cloudflare"));
+                }
+            }
+            correlator.tick(now, false);
+        }
+        assert!(
+            correlator
+                .incidents()
+                .iter()
+                .all(|incident| incident.provider != "cloudflare"),
+            "{:#?}",
+            correlator.incidents()
+        );
+    }
+
+    #[test]
+    fn a_host_is_implicated_by_its_customers_failing_not_by_one_customer() {
+        for (owners, expect_incident) in [(40, true), (1, false)] {
+            let mut correlator = Correlator::new(Thresholds::default());
+            for id in 1..=40 {
+                correlator.add_member(id, "vercel", Role::Host);
+                let owner = if id % 2 == 0 {
+                    format!("owner-{}.test", id % owners)
+                } else {
+                    format!("site-{id}.test")
+                };
+                correlator.set_owner(id, &owner);
+            }
+            for second in (0..40 * 60).step_by(10) {
+                let now = t0() + TimeDelta::seconds(second);
+                for id in 1..=40 {
+                    let phase = (id * 60 / 40) % 60;
+                    if second % 60 <= phase && phase < second % 60 + 10 {
+                        let answer = if id % 2 == 0 && second >= 600 {
+                            Answer::OriginDown
+                        } else {
+                            Answer::Ok
+                        };
+                        correlator.observe(observation(id, now, answer, "vercel"));
+                    }
+                }
+                correlator.tick(now, false);
+            }
+            assert_eq!(
+                !confirmed(&correlator).is_empty(),
+                expect_incident,
+                "{owners} owners: {:#?}",
+                correlator.incidents()
+            );
+        }
+    }
+
+    #[test]
+    fn origin_failures_spread_over_hours_do_not_implicate_the_cdn() {
+        // 24 of 40 sites fail, each from its own minute over four hours,
+        // for an hour and a half each.
+        let (correlator, _) = run(40, 300, |site, minute| {
+            let from = site * 10;
+            if site <= 24 && (from..from + 90).contains(&minute) {
+                Answer::OriginDown
+            } else {
+                Answer::Ok
+            }
+        });
+        assert!(
+            correlator.incidents().is_empty(),
+            "{:#?}",
+            correlator.incidents()
+        );
+    }
     #[test]
     fn suspect_probes_never_make_an_incident() {
         let (correlator, events) = run(40, 60, |_, minute| {
@@ -1115,5 +1537,109 @@ mod tests {
         assert_eq!(incident.incident.phase, Phase::Resolved);
         assert_eq!(incident.tail, vec![1, 2, 3]);
         assert_eq!(incident.now, Tally::new(3, 40));
+    }
+
+    /// A stable pseudo-random number for `site` under `seed` (FNV-1a).
+    fn lot(seed: u64, site: i64, salt: u8) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+        for byte in site.to_le_bytes().into_iter().chain([salt]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+
+    mod edge_to_origin {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(32))]
+
+            /// Unrelated origins (a few sharing an owner) failing together
+            /// behind one CDN, from any share above the bar: one
+            /// edge-to-origin incident, within two probe intervals.
+            #[test]
+            fn a_burst_at_unrelated_origins_opens_one_incident(
+                sites in 20i64..80,
+                failing_percent in 45u64..95,
+                onset in 5i64..30,
+                seed in any::<u64>(),
+            ) {
+                let fails = |site: i64| lot(seed, site, 0) % 100 < failing_percent;
+                let failing = (1..=sites).filter(|site| fails(*site)).count() as f64;
+                prop_assume!(failing / sites as f64 >= 0.4);
+                let (correlator, _) = run_owned(
+                    sites,
+                    onset + 60,
+                    |site| match lot(seed, site, 1) % 10 {
+                        0 | 1 => format!("shared-{}.test", lot(seed, site, 2) % 3),
+                        _ => format!("site-{site}.test"),
+                    },
+                    |site, minute| {
+                        let from = onset + i64::from(lot(seed, site, 3).is_multiple_of(2));
+                        if fails(site) && (from..onset + 40).contains(&minute) {
+                            Answer::OriginDown
+                        } else {
+                            Answer::Ok
+                        }
+                    },
+                );
+                let incidents = confirmed(&correlator);
+                prop_assert_eq!(incidents.len(), 1, "{:#?}", incidents);
+                let incident = incidents[0];
+                prop_assert_eq!(incident.mechanism, Mechanism::EdgeToOrigin);
+                let start = t0() + TimeDelta::minutes(onset);
+                prop_assert!(
+                    incident.detected_at - start <= TimeDelta::seconds(130),
+                    "detected {} after {start}", incident.detected_at
+                );
+                prop_assert!(incident.onset_at >= start);
+            }
+
+            /// The same failures spread over hours (recovering or not), a
+            /// burst at the sites of a few owners, or a burst too small for
+            /// the cohort: never a provider incident.
+            #[test]
+            fn scattered_related_or_few_origin_failures_open_nothing(
+                sites in 20i64..80,
+                shape in 0u8..4,
+                seed in any::<u64>(),
+            ) {
+                let (correlator, _) = run_owned(
+                    sites,
+                    300,
+                    |site| match shape {
+                        1 => format!("owner-{}.test", lot(seed, site, 1) % 3),
+                        _ => format!("site-{site}.test"),
+                    },
+                    |site, minute| {
+                        let failing = match shape {
+                            // 60 %, each from its own time over four hours,
+                            // for half an hour to an hour and a half.
+                            0 => {
+                                let from = (lot(seed, site, 2) % 240) as i64;
+                                let lasts = 30 + (lot(seed, site, 3) % 60) as i64;
+                                lot(seed, site, 0) % 100 < 60
+                                    && (from..from + lasts).contains(&minute)
+                            }
+                            // 60 %, each from its own time over four hours,
+                            // staying down: in the end most of the cohort
+                            // fails, but never together.
+                            3 => {
+                                let from = (lot(seed, site, 2) % 240) as i64;
+                                lot(seed, site, 0) % 100 < 60 && minute >= from
+                            }
+                            // 60 % at once, at three owners' origins.
+                            1 => lot(seed, site, 0) % 100 < 60 && (30..90).contains(&minute),
+                            // A fifth at once: too few for the cohort.
+                            _ => site % 5 == 0 && (30..90).contains(&minute),
+                        };
+                        if failing { Answer::OriginDown } else { Answer::Ok }
+                    },
+                );
+                prop_assert!(correlator.incidents().is_empty(), "{:#?}", correlator.incidents());
+            }
+        }
     }
 }

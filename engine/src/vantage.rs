@@ -22,6 +22,15 @@ pub struct Transition {
     pub detail: String,
 }
 
+/// One of our own resolvers, failing while another answers: probes go on
+/// through the others, so nothing about the sites follows from it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailingResolver {
+    /// The resolver as configured (`ip:port`).
+    pub resolver: String,
+    pub since: DateTime<Utc>,
+}
+
 /// Canary results older than this no longer count.
 const CANARY_FRESHNESS: TimeDelta = TimeDelta::minutes(2);
 /// Site probes are judged over this window.

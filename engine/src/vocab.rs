@@ -231,6 +231,19 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// What shows a provider-wide incident: the provider's own failures, or
+    /// pages that blame the customers' origins, from unrelated origins at
+    /// once, which only the path between its edge and them explains.
+    pub enum Mechanism {
+        /// Its own error pages, an edge that stops answering, failed lookups.
+        Own => "own", "its own failures";
+        /// Its pages blame origins, but unrelated origins failed together.
+        EdgeToOrigin => "edge_to_origin", "a failure between its edge and the sites' servers";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+vocabulary! {
     /// Where an incident is in its life.
     pub enum Phase {
         /// Above the threshold, not yet for long or broadly enough.
@@ -458,6 +471,7 @@ mod tests {
         round_trips(Role::ALL);
         round_trips(IncidentKind::ALL);
         round_trips(Phase::ALL);
+        round_trips(Mechanism::ALL);
         round_trips(Pattern::ALL);
         round_trips(VantageState::ALL);
     }

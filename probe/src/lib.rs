@@ -89,6 +89,9 @@ pub struct Outcome {
     pub evidence: Vec<String>,
     /// Providers this probe showed serving the site.
     pub providers: Vec<Serving>,
+    /// After a name lookup: our resolvers set aside for failing while
+    /// another answered (`None`: no lookup, as for an address in the URL).
+    pub resolvers_failing: Option<Vec<String>>,
 }
 
 /// A provider seen serving the site in a role, and why we think so.

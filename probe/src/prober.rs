@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch;
 use crate::guard::GuardPolicy;
-use crate::resolver::GuardedResolver;
+use crate::resolver::{GuardedResolver, Upstream};
 use crate::{
     bounded, elapsed_ms, gzip, ms_between, Builtin, KnowledgeSource, Outcome, Probe, Serving,
     StepFailure,
@@ -32,7 +32,9 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProberConfig {
-    /// Name servers as `ip:port`; empty uses the system's resolver configuration.
+    /// Independent recursive resolvers as `ip:port`, asked in this order:
+    /// when one fails and another answers, the probe goes on and the
+    /// failing one is reported. Empty: the system's resolver configuration.
     pub nameservers: Vec<SocketAddr>,
     pub dns_timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -89,12 +91,14 @@ pub struct LiveProber {
 
 impl LiveProber {
     pub fn new(config: ProberConfig) -> Result<Self, ProberError> {
-        let (resolver_config, label) = if config.nameservers.is_empty() {
+        // Each configured name server is an independent resolver, asked in
+        // turn; none: the system's configuration, as one.
+        let configs: Vec<(ResolverConfig, String)> = if config.nameservers.is_empty() {
             let (system, _) = hickory_resolver::system_conf::read_system_conf()
                 .map_err(|e| ProberError::Resolver(e.to_string()))?;
-            (system, "system".to_owned())
+            vec![(system, "system".to_owned())]
         } else {
-            let servers = config
+            config
                 .nameservers
                 .iter()
                 .map(|addr| {
@@ -102,32 +106,34 @@ impl LiveProber {
                     for connection in &mut server.connections {
                         connection.port = addr.port();
                     }
-                    server
+                    (
+                        ResolverConfig::from_name_servers(vec![server]),
+                        addr.to_string(),
+                    )
                 })
-                .collect();
-            let label = config
-                .nameservers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            (ResolverConfig::from_name_servers(servers), label)
+                .collect()
         };
-        let mut builder =
-            TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default());
-        let options = builder.options_mut();
-        options.timeout = Duration::from_millis(config.dns_timeout_ms);
-        options.attempts = 1;
-        // One A query when the site has IPv4 (nearly all do); AAAA only if not.
-        options.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4thenIpv6;
-        let dns = builder
-            .build()
-            .map_err(|e| ProberError::Resolver(e.to_string()))?;
+        let mut upstreams = Vec::new();
+        for (resolver_config, label) in configs {
+            let mut builder = TokioResolver::builder_with_config(
+                resolver_config,
+                TokioRuntimeProvider::default(),
+            );
+            let options = builder.options_mut();
+            options.timeout = Duration::from_millis(config.dns_timeout_ms);
+            options.attempts = 1;
+            // One A query when the site has IPv4 (nearly all do); AAAA only if not.
+            options.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4thenIpv6;
+            let dns = builder
+                .build()
+                .map_err(|e| ProberError::Resolver(e.to_string()))?;
+            upstreams.push(Upstream::new(dns, label));
+        }
         let resolver = GuardedResolver {
-            dns,
+            upstreams,
+            last_lookup: Mutex::default(),
             guard: config.guard.clone(),
             timeout: Duration::from_millis(config.dns_timeout_ms),
-            label: Arc::from(label),
             name_servers: Mutex::default(),
         };
         let extra_roots = match &config.ca_file {
@@ -166,7 +172,10 @@ impl LiveProber {
     /// where the guard says (alert deliveries). An error says why none.
     pub async fn allowed_addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, String> {
         let total = Duration::from_millis(self.config.total_timeout_ms);
-        match tokio::time::timeout(total, self.resolver.resolve(host)).await {
+        // Deliveries run outside the probes' clock: the wall clock keeps
+        // their resolvers' set-aside times.
+        let now = Utc::now();
+        match tokio::time::timeout(total, self.resolver.resolve(host, now)).await {
             Ok(Ok((_, allowed))) => Ok(allowed),
             Ok(Err(failure)) => Err(failure.detail),
             Err(_) => Err(format!("no DNS answer within {} ms", total.as_millis())),
@@ -232,14 +241,16 @@ impl LiveProber {
             detail: format!("no DNS answer within the probe's {} ms", total.as_millis()),
         };
         let mut dns_facts = None;
+        let now = record.started_at;
         let addresses = match (check_url(&parsed, &self.config.guard)?, parsed.host()) {
             (Some(ip), _) => vec![ip],
             (None, Some(url::Host::Domain(host))) => {
                 let dns_started = Instant::now();
-                let result = tokio::time::timeout_at(deadline, self.resolver.resolve(host))
+                let result = tokio::time::timeout_at(deadline, self.resolver.resolve(host, now))
                     .await
                     .unwrap_or_else(|_| Err(out_of_time()));
                 record.dns_ms = Some(elapsed_ms(dns_started));
+                record.resolvers_failing = Some(self.resolver.failing(now));
                 let (mut dns, allowed) = match result {
                     Ok(answer) => answer,
                     Err(failure) => {
@@ -296,7 +307,7 @@ impl LiveProber {
             }
         };
         let mut phases = fetch::Phases::default();
-        let following = self.follow(parsed, addresses, authorization, &mut phases);
+        let following = self.follow(parsed, addresses, authorization, &mut phases, now);
         let answer = tokio::time::timeout_at(deadline, following).await;
         // Only the first connection is timed; redirects count in the
         // first-byte and total times.
@@ -373,6 +384,7 @@ impl LiveProber {
         mut addresses: Vec<IpAddr>,
         mut authorization: Option<hyper::header::HeaderValue>,
         phases: &mut fetch::Phases,
+        now: DateTime<Utc>,
     ) -> Result<(url::Url, fetch::Answer), StepFailure> {
         let max_redirects = self.config.max_redirects;
         let mut later = fetch::Phases::default();
@@ -417,7 +429,7 @@ impl LiveProber {
             }
             addresses = match (check_url(&next, &self.config.guard)?, next.host()) {
                 (Some(ip), _) => vec![ip],
-                (None, Some(url::Host::Domain(host))) => self.resolver.resolve(host).await?.1,
+                (None, Some(url::Host::Domain(host))) => self.resolver.resolve(host, now).await?.1,
                 (None, _) => {
                     return Err(StepFailure {
                         class: FailureClass::InvalidUrl,

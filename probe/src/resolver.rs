@@ -2,12 +2,19 @@
 //! the addresses the guard allows, the ones the probe then connects to, so
 //! there is no second lookup a rebinding DNS server could change. The
 //! zone's name servers are cached per host for an hour, for attribution.
+//!
+//! Several independent resolvers can be configured: our own resolver is not
+//! the internet's DNS, and can fail alone (as 1.1.1.1 did on 14 July 2025).
+//! A lookup goes to the first resolver not known to be failing; when one
+//! fails and another answers, the failing one is set aside for a while and
+//! reported, and the probe goes on with the answer.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, TimeDelta, Utc};
 use engine::FailureClass;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
@@ -38,13 +45,46 @@ impl DnsFacts {
     }
 }
 
+/// One independent recursive resolver.
+pub(crate) struct Upstream {
+    pub(crate) dns: TokioResolver,
+    pub(crate) label: Arc<str>,
+    /// Failed while another answered: asked last until then (on the
+    /// probes' clock, so a simulation's virtual time holds too).
+    pub(crate) set_aside_until: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Upstream {
+    pub(crate) fn new(dns: TokioResolver, label: String) -> Self {
+        Self {
+            dns,
+            label: Arc::from(label),
+            set_aside_until: Mutex::new(None),
+        }
+    }
+
+    fn set_aside(&self, now: DateTime<Utc>) -> bool {
+        self.set_aside_until
+            .lock()
+            .ok()
+            .and_then(|until| *until)
+            .is_some_and(|until| until > now)
+    }
+}
+
+/// How long a resolver that failed while another answered is asked last;
+/// then one lookup tries it first again.
+const SET_ASIDE: TimeDelta = TimeDelta::seconds(30);
+
 /// Resolves through hickory and returns only the addresses the guard
 /// allowed, the ones the probe then connects to.
 pub(crate) struct GuardedResolver {
-    pub(crate) dns: TokioResolver,
+    /// Independent resolvers, in the order of preference.
+    pub(crate) upstreams: Vec<Upstream>,
+    /// The probe time of the latest lookup.
+    pub(crate) last_lookup: Mutex<Option<DateTime<Utc>>>,
     pub(crate) guard: GuardPolicy,
     pub(crate) timeout: Duration,
-    pub(crate) label: Arc<str>,
     /// Name servers per site host, so the zone is asked once an hour, not
     /// on every probe.
     pub(crate) name_servers: Mutex<NameServers>,
@@ -61,6 +101,37 @@ const NS_RETRY: Duration = Duration::from_secs(300);
 const NS_CACHE_MAX: usize = 200_000;
 
 impl GuardedResolver {
+    /// The resolvers in the order to ask them: those not set aside first.
+    fn order(&self, now: DateTime<Utc>) -> Vec<&Upstream> {
+        let (aside, ready): (Vec<&Upstream>, Vec<&Upstream>) = self
+            .upstreams
+            .iter()
+            .partition(|upstream| upstream.set_aside(now));
+        ready.into_iter().chain(aside).collect()
+    }
+
+    /// The resolver to ask for facts around a lookup (CNAME, NS): the
+    /// first not set aside at the last lookup.
+    fn first(&self) -> Option<&TokioResolver> {
+        let now = self
+            .last_lookup
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.order(now).first().map(|upstream| &upstream.dns)
+    }
+
+    /// The resolvers set aside at `now`, having failed while another
+    /// answered.
+    pub(crate) fn failing(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.upstreams
+            .iter()
+            .filter(|upstream| upstream.set_aside(now))
+            .map(|upstream| upstream.label.to_string())
+            .collect()
+    }
+
     /// After a failed lookup: where the site's own zone points (its CNAME),
     /// to tell a failure in the site's zone from one in a provider's.
     pub(crate) async fn cname_of(&self, host: &str) -> Vec<String> {
@@ -69,9 +140,12 @@ impl GuardedResolver {
         } else {
             format!("{host}.")
         };
+        let Some(dns) = self.first() else {
+            return Vec::new();
+        };
         let lookup = tokio::time::timeout(
             self.timeout,
-            self.dns.lookup(
+            dns.lookup(
                 fqdn.as_str(),
                 hickory_resolver::proto::rr::RecordType::CNAME,
             ),
@@ -134,10 +208,12 @@ impl GuardedResolver {
     /// NS records owned by `zone` itself (not by a CNAME target).
     async fn ns_records(&self, zone: &str) -> Vec<String> {
         let fqdn = format!("{zone}.");
+        let Some(dns) = self.first() else {
+            return Vec::new();
+        };
         let lookup = tokio::time::timeout(
             self.timeout,
-            self.dns
-                .lookup(fqdn.as_str(), hickory_resolver::proto::rr::RecordType::NS),
+            dns.lookup(fqdn.as_str(), hickory_resolver::proto::rr::RecordType::NS),
         )
         .await;
         let Ok(Ok(lookup)) = lookup else {
@@ -156,13 +232,53 @@ impl GuardedResolver {
     }
 
     /// Resolves `host`: what DNS said, and the addresses the guard allows.
-    pub(crate) async fn resolve(&self, host: &str) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
+    /// Asks the next resolver when one fails without an answer (silence,
+    /// SERVFAIL, a refusal); a name that does not exist is an answer. A
+    /// resolver that failed where another then answered is set aside.
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
+        if let Ok(mut last) = self.last_lookup.lock() {
+            *last = Some(now);
+        }
+        let mut failed: Vec<&Upstream> = Vec::new();
+        let mut last = None;
+        for upstream in self.order(now) {
+            match self.resolve_with(upstream, host).await {
+                Err(failure) if failure.class != FailureClass::DnsNxdomain => {
+                    failed.push(upstream);
+                    last = Some(failure);
+                }
+                answered => {
+                    let until = now + SET_ASIDE;
+                    for upstream in &failed {
+                        if let Ok(mut aside) = upstream.set_aside_until.lock() {
+                            *aside = Some(until);
+                        }
+                    }
+                    return answered;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| StepFailure {
+            class: FailureClass::DnsError,
+            detail: "no resolver is configured".to_owned(),
+        }))
+    }
+
+    async fn resolve_with(
+        &self,
+        upstream: &Upstream,
+        host: &str,
+    ) -> Result<(DnsFacts, Vec<IpAddr>), StepFailure> {
         let fqdn = if host.ends_with('.') {
             host.to_owned()
         } else {
             format!("{host}.")
         };
-        let lookup = tokio::time::timeout(self.timeout, self.dns.lookup_ip(fqdn.as_str()))
+        let lookup = tokio::time::timeout(self.timeout, upstream.dns.lookup_ip(fqdn.as_str()))
             .await
             .map_err(|_| StepFailure {
                 class: FailureClass::DnsTimeout,
@@ -173,7 +289,7 @@ impl GuardedResolver {
             })?
             .map_err(|error| classify_dns_error(host, &error))?;
         let mut facts = DnsFacts {
-            resolver: self.label.to_string(),
+            resolver: upstream.label.to_string(),
             ..DnsFacts::default()
         };
         for record in lookup.as_lookup().answers() {

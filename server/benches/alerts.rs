@@ -464,6 +464,8 @@ async fn subscribe_all(store: &Store, subscriptions: impl Iterator<Item = NewSub
 async fn confirm(store: &Store) -> i64 {
     let now = Utc::now();
     let row = ProviderIncidentRow {
+        mechanism: engine::Mechanism::Own,
+        origins: 0,
         provider: "cloudflare".to_owned(),
         role: Role::Cdn,
         phase: Phase::Confirmed,

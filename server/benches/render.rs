@@ -393,6 +393,8 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
             .map(|at| engine::TimelinePoint { at, share, tally })
             .collect();
         let row = ProviderIncidentRow {
+            mechanism: engine::Mechanism::Own,
+            origins: 0,
             provider: outage.provider.to_owned(),
             role: Role::Cdn,
             phase: if outage.resolved {

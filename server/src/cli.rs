@@ -1203,6 +1203,8 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                 if let crate::sim::simulate::ReportIncident::Provider {
                     provider,
                     role,
+                    mechanism,
+                    origins,
                     onset_at,
                     detected_at,
                     resolved_at,
@@ -1212,6 +1214,12 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                     confidence,
                 } = incident
                 {
+                    let role = match (mechanism, origins) {
+                        (engine::Mechanism::EdgeToOrigin, Some(origins)) => {
+                            format!("{role}, edge to origin, {origins} unrelated origins")
+                        }
+                        _ => role.to_string(),
+                    };
                     println!(
                         "provider incident: {provider} ({role}), onset {onset_at}, detected {detected_at}, resolved {}, peak {:.0} %, {sites_affected} sites, {pattern}, confidence {:.0} %",
                         resolved_at.as_deref().unwrap_or("no"),
@@ -1230,6 +1238,14 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                 println!(
                     "vantage {} from {} until {}",
                     event.state,
+                    event.from,
+                    event.until.as_deref().unwrap_or("the end")
+                );
+            }
+            for event in &report.resolver_events {
+                println!(
+                    "resolver {} failing from {} until {} (probes went on through the others)",
+                    event.resolver,
                     event.from,
                     event.until.as_deref().unwrap_or("the end")
                 );

@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use engine::correlate::{Observation, Snapshot};
 use engine::schedule::{Schedule, Target};
-use engine::vantage::{Transition, VantageGuard, VantageState};
+use engine::vantage::{FailingResolver, Transition, VantageGuard, VantageState};
 use engine::FailureClass;
 use probe::{Outcome, Probe};
 
@@ -72,6 +72,9 @@ pub struct Monitor {
     guard: VantageGuard,
     /// The guard's state, for the correlation task and anyone else who asks.
     vantage: watch::Sender<VantageState>,
+    /// Our resolvers failing while another answers, since when; only the
+    /// loop changes it, the correlation task publishes it.
+    resolvers: watch::Sender<Vec<FailingResolver>>,
     schedule: Schedule,
     hosts: HashMap<String, Arc<Semaphore>>,
     global: Arc<Semaphore>,
@@ -108,11 +111,14 @@ enum Finished {
     Site {
         record: Box<ProbeRecord>,
         at: DateTime<Utc>,
+        /// Our resolvers set aside after this probe's lookup, if it made one.
+        resolvers_failing: Option<Vec<String>>,
     },
     Canary {
         url: String,
         failure: Option<FailureClass>,
         at: DateTime<Utc>,
+        resolvers_failing: Option<Vec<String>>,
     },
 }
 
@@ -126,6 +132,7 @@ impl Monitor {
         let now = clock.now();
         let guard = VantageGuard::new(config.canaries.len(), now);
         let (vantage, _) = watch::channel(guard.state());
+        let (resolvers, _) = watch::channel(Vec::new());
         let (results, finished) = mpsc::channel(RESULTS_QUEUE);
         let (records, written) = writer::channel();
         let (observations, observed) = correlation::channel();
@@ -138,6 +145,7 @@ impl Monitor {
             config,
             guard,
             vantage,
+            resolvers,
             schedule: Schedule::default(),
             hosts: HashMap::new(),
             next_sync: now,
@@ -206,7 +214,8 @@ impl Monitor {
             self.clock.clone(),
             self.vantage.subscribe(),
             stages.status,
-        );
+        )
+        .with_resolvers(self.resolvers.subscribe());
         tasks.spawn(correlation.run(stages.observations, shutdown.clone()));
     }
 
@@ -321,6 +330,11 @@ impl Monitor {
         self.vantage.subscribe()
     }
 
+    /// Our resolvers failing while another answers, as that changes.
+    pub fn resolvers(&self) -> watch::Receiver<Vec<FailingResolver>> {
+        self.resolvers.subscribe()
+    }
+
     /// The correlation task's snapshots as they are published: what every
     /// page says about now.
     pub fn status(&self) -> watch::Receiver<Arc<Snapshot>> {
@@ -357,6 +371,7 @@ impl Monitor {
                     url: target.url,
                     failure: outcome.failure,
                     at: clock.now(),
+                    resolvers_failing: outcome.resolvers_failing,
                 };
                 if results.send(finished).await.is_err() {
                     // Only once the monitor itself is gone, when no one
@@ -375,7 +390,12 @@ impl Monitor {
     /// and the correlator; a canary, to the guard's judgement.
     async fn pass_on(&mut self, finished: Finished) {
         match finished {
-            Finished::Site { mut record, at } => {
+            Finished::Site {
+                mut record,
+                at,
+                resolvers_failing,
+            } => {
+                self.note_resolvers(resolvers_failing, at).await;
                 self.guard.record_site(record.failure, at);
                 record.suspect = self.guard.is_suspect(record.failure);
                 self.metrics.probe_finished(&record);
@@ -393,7 +413,13 @@ impl Monitor {
                     );
                 }
             }
-            Finished::Canary { url, failure, at } => {
+            Finished::Canary {
+                url,
+                failure,
+                at,
+                resolvers_failing,
+            } => {
+                self.note_resolvers(resolvers_failing, at).await;
                 self.guard.record_canary(&url, failure, at);
                 if let Some(transition) = self.guard.evaluate(at) {
                     self.vantage.send_replace(transition.to);
@@ -401,6 +427,50 @@ impl Monitor {
                 }
             }
         }
+    }
+
+    /// Keeps track of our resolvers that fail while another answers, from
+    /// what a probe's lookup left set aside: each start and end is logged
+    /// and stored once.
+    async fn note_resolvers(&mut self, failing: Option<Vec<String>>, at: DateTime<Utc>) {
+        let Some(failing) = failing else {
+            return;
+        };
+        let known: Vec<String> = self
+            .resolvers
+            .borrow()
+            .iter()
+            .map(|r| r.resolver.clone())
+            .collect();
+        if known == failing {
+            return;
+        }
+        for resolver in failing.iter().filter(|r| !known.contains(r)) {
+            tracing::warn!(
+                resolver = %resolver,
+                "one of our resolvers fails while another answers; probing through the others"
+            );
+            if let Err(error) = self.store.record_resolver_failing(resolver, at).await {
+                tracing::error!(%error, "cannot record the resolver event");
+            }
+        }
+        for resolver in known.iter().filter(|r| !failing.contains(r)) {
+            tracing::info!(resolver = %resolver, "our resolver answers again");
+            if let Err(error) = self.store.record_resolver_recovered(resolver, at).await {
+                tracing::error!(%error, "cannot record the resolver event");
+            }
+        }
+        self.resolvers.send_modify(|resolvers| {
+            resolvers.retain(|r| failing.contains(&r.resolver));
+            for resolver in &failing {
+                if !resolvers.iter().any(|r| &r.resolver == resolver) {
+                    resolvers.push(FailingResolver {
+                        resolver: resolver.clone(),
+                        since: at,
+                    });
+                }
+            }
+        });
     }
 
     async fn record_transition(&self, transition: &Transition) {
@@ -470,7 +540,9 @@ async fn probe_one(context: ProbeContext, due: engine::schedule::Due, host: Arc<
     let started = clock.now();
     metrics.probe_started(started - due.slot);
     let _in_flight = InFlight(metrics);
-    let mut record = record_of(target.site_id, prober.probe(&target.url, started).await);
+    let mut outcome = prober.probe(&target.url, started).await;
+    let resolvers_failing = outcome.resolvers_failing.take();
+    let mut record = record_of(target.site_id, outcome);
     // DNS and TLS facts are evidence for failures; healthy probes drop them
     // to keep the database small (attribution keeps its own record).
     if record.ok {
@@ -480,6 +552,7 @@ async fn probe_one(context: ProbeContext, due: engine::schedule::Due, host: Arc<
     let finished = Finished::Site {
         record: Box::new(record),
         at: clock.now(),
+        resolvers_failing,
     };
     if results.send(finished).await.is_err() {
         // Only once the monitor itself is gone; `run` and `settle` keep

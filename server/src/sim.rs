@@ -2,6 +2,7 @@
 //! CDN edges and origins, for tests, the simulator and the demo.
 
 pub mod dns;
+pub mod front;
 pub mod mailbox;
 pub mod receiver;
 pub mod scenario;

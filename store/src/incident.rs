@@ -1,7 +1,7 @@
 //! Incidents: provider-wide and per site, as the correlator reports them.
 
 use chrono::{DateTime, Utc};
-use engine::{AlertEvent, Cause, IncidentKind, Pattern, Phase, Role};
+use engine::{AlertEvent, Cause, IncidentKind, Mechanism, Pattern, Phase, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::AlertDetail;
@@ -12,6 +12,9 @@ use crate::{Store, StoreError};
 pub struct ProviderIncidentRow {
     pub provider: String,
     pub role: Role,
+    pub mechanism: Mechanism,
+    /// Edge-to-origin incidents: unrelated origins failing together.
+    pub origins: u32,
     pub phase: Phase,
     pub pattern: Pattern,
     pub onset_at: DateTime<Utc>,
@@ -35,6 +38,10 @@ pub struct Incident {
     pub kind: IncidentKind,
     pub provider: Option<String>,
     pub role: Option<Role>,
+    /// Provider incidents: what shows it (`None` when stored before this
+    /// was kept: the provider's own failures).
+    pub mechanism: Option<Mechanism>,
+    pub origins: Option<i64>,
     pub site_id: Option<i64>,
     pub phase: Phase,
     pub pattern: Pattern,
@@ -59,6 +66,8 @@ typed_row!(Incident {
     kind: word,
     provider: plain,
     role: maybe_word,
+    mechanism: maybe_word,
+    origins: plain,
     site_id: plain,
     phase: word,
     pattern: word,
@@ -77,7 +86,7 @@ typed_row!(Incident {
     timeline: plain,
 });
 
-pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, site_id, phase, pattern, fault, onset_at, detected_at,
+pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, mechanism, origins, site_id, phase, pattern, fault, onset_at, detected_at,
     confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, explained_by,
     evidence, timeline";
 
@@ -127,7 +136,7 @@ impl Store {
                 sqlx::query(
                     "UPDATE incidents SET phase = ?, pattern = ?, confirmed_at = ?, peak_share = ?, peak_at = ?,
                        recovering_at = ?, resolved_at = ?, confidence = ?, sites_affected = ?, evidence = ?,
-                       timeline = ?, updated_at = ? WHERE id = ?",
+                       timeline = ?, origins = ?, updated_at = ? WHERE id = ?",
                 )
                 .bind(row.phase.as_str())
                 .bind(row.pattern.as_str())
@@ -140,6 +149,7 @@ impl Store {
                 .bind(row.sites.len() as i64)
                 .bind(crate::json(&row.evidence))
                 .bind(crate::json(&row.timeline))
+                .bind(i64::from(row.origins))
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
@@ -148,13 +158,15 @@ impl Store {
             }
             None => {
                 sqlx::query_scalar(
-                    "INSERT INTO incidents (kind, provider, role, phase, pattern, onset_at, detected_at, confirmed_at,
-                       peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, evidence,
-                       timeline, updated_at)
-                     VALUES ('provider', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    "INSERT INTO incidents (kind, provider, role, mechanism, origins, phase, pattern, onset_at,
+                       detected_at, confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence,
+                       sites_affected, evidence, timeline, updated_at)
+                     VALUES ('provider', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 )
                 .bind(&row.provider)
                 .bind(row.role.as_str())
+                .bind(row.mechanism.as_str())
+                .bind(i64::from(row.origins))
                 .bind(row.phase.as_str())
                 .bind(row.pattern.as_str())
                 .bind(row.onset_at)

@@ -58,7 +58,7 @@ pub use report::{
 };
 pub use site::{FailingSite, NewSite, Site, SiteSummary};
 pub use token::{ApiToken, TokenScope};
-pub use vantage::VantageEvent;
+pub use vantage::{ResolverEvent, VantageEvent};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -100,4 +100,64 @@ impl Store {
         .fetch_optional(self.reader())
         .await?)
     }
+
+    /// One of our resolvers began failing while another answered; nothing
+    /// is recorded if it is already recorded as failing.
+    pub async fn record_resolver_failing(
+        &self,
+        resolver: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO resolver_events (resolver, started_at)
+             SELECT ?1, ?2 WHERE NOT EXISTS
+               (SELECT 1 FROM resolver_events WHERE resolver = ?1 AND ended_at IS NULL)",
+        )
+        .bind(resolver)
+        .bind(at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// One of our resolvers answers again.
+    pub async fn record_resolver_recovered(
+        &self,
+        resolver: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE resolver_events SET ended_at = ? WHERE resolver = ? AND ended_at IS NULL",
+        )
+        .bind(at)
+        .bind(resolver)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Resolver failures overlapping `[from, until)`, oldest first.
+    pub async fn resolver_events(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<ResolverEvent>, StoreError> {
+        Ok(sqlx::query_as::<_, ResolverEvent>(
+            "SELECT id, resolver, started_at, ended_at FROM resolver_events
+             WHERE started_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at, id",
+        )
+        .bind(until)
+        .bind(from)
+        .fetch_all(self.reader())
+        .await?)
+    }
+}
+
+/// A time one of our own resolvers failed while another answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ResolverEvent {
+    pub id: i64,
+    pub resolver: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
 }

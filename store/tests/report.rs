@@ -127,6 +127,8 @@ async fn world() -> World {
         .save_provider_incident(
             None,
             &ProviderIncidentRow {
+                mechanism: engine::Mechanism::Own,
+                origins: 0,
                 provider: "cloudflare".to_owned(),
                 role: Role::Cdn,
                 phase: Phase::Resolved,
@@ -166,6 +168,8 @@ async fn world() -> World {
         .save_provider_incident(
             None,
             &ProviderIncidentRow {
+                mechanism: engine::Mechanism::Own,
+                origins: 0,
                 provider: "fastly".to_owned(),
                 role: Role::Cdn,
                 phase: Phase::Resolved,

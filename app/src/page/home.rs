@@ -131,6 +131,9 @@ fn OverviewPanel(overview: Overview) -> impl IntoView {
             .vantage
             .clone()
             .map(|vantage| view! { <p class="vantage" data-test="vantage">{vantage.detail}</p> })}
+        {overview
+            .resolver_notice()
+            .map(|notice| view! { <p class="vantage" data-test="resolver">{notice}</p> })}
         <Freshness freshness=overview.freshness.clone()/>
     }
     .into_any();

@@ -6,7 +6,9 @@ use app::incident::{IncidentPage, IncidentSummary, LiveIncident};
 use app::site::{Series, Window};
 use app::status::Freshness;
 use chrono::{DateTime, Utc};
-use engine::{Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
+use engine::{
+    Cause, FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::ToSchema;
@@ -48,6 +50,7 @@ word_schemas! {
     IncidentKind => incident_kind, incident_kind_or_null;
     Phase => phase, phase_or_null;
     Pattern => pattern, pattern_or_null;
+    Mechanism => mechanism, mechanism_or_null;
 }
 
 /// A cause is a fault's spelling or a failure class's.
@@ -335,6 +338,12 @@ pub struct IncidentItem {
     pub provider_name: Option<String>,
     #[schema(schema_with = role_or_null)]
     pub role: Option<Role>,
+    /// What showed a provider incident: `own` (its own error pages, an
+    /// unreachable edge, failed lookups) or `edge_to_origin` (its pages
+    /// blamed the sites' servers, but unrelated servers failed together).
+    /// Null for a site incident.
+    #[schema(schema_with = mechanism_or_null)]
+    pub mechanism: Option<Mechanism>,
     /// The site of a site incident.
     pub site: Option<String>,
     #[schema(schema_with = phase)]
@@ -371,6 +380,10 @@ impl IncidentItem {
             provider: summary.provider,
             provider_name: summary.provider_name,
             role: summary.role,
+            mechanism: match summary.kind {
+                IncidentKind::Provider => Some(summary.mechanism.unwrap_or(Mechanism::Own)),
+                _ => None,
+            },
             site: summary.site,
             phase: summary.phase,
             pattern: summary.pattern,

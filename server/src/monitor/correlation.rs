@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use engine::correlate::{
     Correlator, Event, Observation, ProviderIncident, Role, Snapshot, Thresholds,
 };
-use engine::vantage::VantageState;
+use engine::vantage::{FailingResolver, VantageState};
 
 /// How often cohorts are judged.
 pub const TICK: TimeDelta = TimeDelta::seconds(10);
@@ -30,6 +30,8 @@ pub struct Correlation {
     clock: Arc<dyn Clock>,
     /// The vantage guard's state, as the probe loop that owns it publishes it.
     vantage: watch::Receiver<VantageState>,
+    /// Our resolvers failing while another answers, as the loop publishes them.
+    resolvers: Option<watch::Receiver<Vec<FailingResolver>>>,
     /// Where each judgement's snapshot goes, for the pages.
     status: watch::Sender<Arc<Snapshot>>,
     correlator: Correlator,
@@ -48,10 +50,17 @@ impl Correlation {
             store,
             clock,
             vantage,
+            resolvers: None,
             status,
             correlator: Correlator::new(Thresholds::default()),
             ids: HashMap::new(),
         }
+    }
+
+    /// Publishes our failing resolvers with each snapshot.
+    pub fn with_resolvers(mut self, resolvers: watch::Receiver<Vec<FailingResolver>>) -> Self {
+        self.resolvers = Some(resolvers);
+        self
     }
 
     /// Runs until the observation channel closes (the probe loop stopped)
@@ -107,6 +116,9 @@ impl Correlation {
     fn publish(&self) {
         let mut snapshot = self.correlator.snapshot();
         snapshot.vantage = *self.vantage.borrow();
+        if let Some(resolvers) = &self.resolvers {
+            snapshot.resolvers_failing = resolvers.borrow().clone();
+        }
         for incident in &mut snapshot.incidents {
             incident.id = self.ids.get(&incident.key).copied();
         }
@@ -128,6 +140,16 @@ impl Correlation {
             Err(error) => {
                 tracing::warn!(%error, "cannot read provider attribution; cohorts unchanged")
             }
+        }
+        // Who owns each site: sites of one owner are not unrelated origins.
+        match self.store.list_sites().await {
+            Ok(sites) => {
+                for site in sites {
+                    self.correlator
+                        .set_owner(site.id, &engine::attribution::owner_domain(&site.host));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the watchlist; owners unchanged"),
         }
     }
 
@@ -183,6 +205,8 @@ fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
     ProviderIncidentRow {
         provider: incident.provider.clone(),
         role: incident.role,
+        mechanism: incident.mechanism,
+        origins: incident.origins,
         phase: incident.phase,
         pattern: incident.pattern,
         onset_at: incident.onset_at,

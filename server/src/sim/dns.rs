@@ -1,7 +1,9 @@
 //! A small authoritative DNS server on loopback UDP, speaking the real wire
 //! protocol (hickory-proto), with faults that can be switched on per zone:
 //! SERVFAIL, NXDOMAIN or silence. Answers carry TTL 0 so a switched fault
-//! is seen on the next query.
+//! is seen on the next query. It can listen on several sockets, standing
+//! for the vantage's several independent resolvers, each of which can be
+//! made to fail alone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -30,13 +32,15 @@ struct Zones {
     addresses: HashMap<String, Vec<Vec<IpAddr>>>,
     ns: HashMap<String, Vec<String>>,
     faults: HashMap<String, DnsFault>,
+    /// Per listening socket: a fault of that resolver itself.
+    resolver_faults: Vec<Option<DnsFault>>,
     queries: u64,
 }
 
 /// A running server; dropping the handle does not stop it, `stop` does.
 #[derive(Clone, Debug)]
 pub struct DnsServer {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     zones: Arc<Mutex<Zones>>,
     stop: CancellationToken,
     /// The task answering queries.
@@ -49,23 +53,52 @@ fn key(name: &str) -> String {
 
 impl DnsServer {
     pub async fn start() -> std::io::Result<Self> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
-        let addr = socket.local_addr()?;
-        let zones = Arc::new(Mutex::new(Zones::default()));
+        Self::start_with(1).await
+    }
+
+    /// A server answering on `resolvers` sockets, the same zones on each.
+    pub async fn start_with(resolvers: usize) -> std::io::Result<Self> {
+        let zones = Arc::new(Mutex::new(Zones {
+            resolver_faults: vec![None; resolvers.max(1)],
+            ..Zones::default()
+        }));
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(serve(socket, zones.clone(), stop.clone()));
+        let mut addrs = Vec::new();
+        for index in 0..resolvers.max(1) {
+            let socket = UdpSocket::bind("127.0.0.1:0").await?;
+            addrs.push(socket.local_addr()?);
+            tasks.spawn(serve(socket, index, zones.clone(), stop.clone()));
+        }
         tasks.close();
         Ok(Self {
-            addr,
+            addrs,
             zones,
             stop,
             tasks,
         })
     }
 
+    /// The first socket's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addrs
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Every socket's address, one per resolver.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// Makes resolver `index` (from 0) fail every query; `None` heals it.
+    pub fn set_resolver_fault(&self, index: usize, fault: Option<DnsFault>) {
+        self.with(|z| {
+            if let Some(slot) = z.resolver_faults.get_mut(index) {
+                *slot = fault;
+            }
+        });
     }
 
     pub fn stop(&self) {
@@ -121,7 +154,7 @@ impl DnsServer {
     }
 }
 
-async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationToken) {
+async fn serve(socket: UdpSocket, index: usize, zones: Arc<Mutex<Zones>>, stop: CancellationToken) {
     let mut buffer = vec![0u8; 4096];
     loop {
         let (len, peer) = tokio::select! {
@@ -143,7 +176,10 @@ async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationTo
             let mut zones = zones
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            answer(&mut zones, &request)
+            match zones.resolver_faults.get(index).copied().flatten() {
+                Some(fault) => resolver_failure(&request, fault),
+                None => answer(&mut zones, &request),
+            }
         };
         if let Some(bytes) = response.and_then(|message| message.to_vec().ok()) {
             // A lost answer is what resolvers time out and retry on, as
@@ -151,6 +187,27 @@ async fn serve(socket: UdpSocket, zones: Arc<Mutex<Zones>>, stop: CancellationTo
             let _ = socket.send_to(&bytes, peer).await;
         }
     }
+}
+
+/// What a failing resolver says to any query: nothing, or SERVFAIL.
+fn resolver_failure(request: &Message, fault: DnsFault) -> Option<Message> {
+    if fault == DnsFault::Silence {
+        return None;
+    }
+    let mut response = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.response_code = match fault {
+        DnsFault::NxDomain => ResponseCode::NXDomain,
+        _ => ResponseCode::ServFail,
+    };
+    if let Some(query) = request.queries.first() {
+        response.add_query(query.clone());
+    }
+    Some(response)
 }
 
 fn fault_for(zones: &Zones, name: &str) -> Option<DnsFault> {

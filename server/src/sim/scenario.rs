@@ -20,6 +20,8 @@ pub struct Scenario {
     pub duration: TimeDelta,
     pub probe_interval: TimeDelta,
     pub seed: u64,
+    /// Independent recursive resolvers the vantage uses.
+    pub resolvers: u8,
     pub sites: Vec<SiteGroup>,
     pub faults: Vec<Fault>,
     pub subscriptions: Vec<Subscription>,
@@ -34,6 +36,13 @@ pub struct Subscription {
     pub name: String,
     pub channel: engine::AlertChannel,
     pub interests: engine::alert::Interests,
+}
+
+/// Most resolvers a scenario's vantage may use.
+pub const MAX_RESOLVERS: u8 = 4;
+
+fn one_resolver() -> u8 {
+    1
 }
 
 /// Most subscriptions one scenario may have.
@@ -61,6 +70,8 @@ pub enum FaultTarget {
     Group(String),
     Site(String),
     Vantage,
+    /// One of the vantage's own resolvers, numbered from 1.
+    Resolver(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -124,6 +135,8 @@ pub struct Expect {
     pub not_provider_incident: Vec<String>,
     pub no_provider_incident: bool,
     pub vantage_offline: bool,
+    /// One of our resolvers is reported failing while another answered.
+    pub resolver_failed: bool,
     /// This event must reach `subscription` (by `by`, if given).
     pub alert: Option<AlertEvent>,
     pub subscription: Option<String>,
@@ -176,6 +189,7 @@ pub const PROVIDERS: &[&str] = &[
     "sucuri",
     "stackpath",
     "keycdn",
+    "pantheon",
 ];
 
 #[derive(Deserialize)]
@@ -189,6 +203,8 @@ struct RawScenario {
     probe_interval: Option<toml::Spanned<String>>,
     #[serde(default = "seed_one")]
     seed: u64,
+    #[serde(default = "one_resolver")]
+    resolvers: u8,
     #[serde(default)]
     sites: Vec<toml::Spanned<SiteGroup>>,
     #[serde(default)]
@@ -251,6 +267,8 @@ struct RawExpect {
     no_provider_incident: bool,
     #[serde(default)]
     vantage_offline: bool,
+    #[serde(default)]
+    resolver_failed: bool,
     alert: Option<String>,
     subscription: Option<String>,
     by: Option<String>,
@@ -303,6 +321,13 @@ impl Scenario {
         if probe_interval < TimeDelta::seconds(10) {
             return Err(invalid(0, "probe_interval must be at least 10s".to_owned()));
         }
+        let resolvers = raw.resolvers;
+        if !(1..=MAX_RESOLVERS).contains(&resolvers) {
+            return Err(invalid(
+                0,
+                format!("resolvers must be between 1 and {MAX_RESOLVERS}"),
+            ));
+        }
         let mut total = 0u32;
         let mut sites = Vec::new();
         let mut groups = Vec::new();
@@ -315,6 +340,14 @@ impl Scenario {
             for provider in [&group.cdn, &group.dns, &group.host].into_iter().flatten() {
                 if !PROVIDERS.contains(&provider.as_str()) {
                     return Err(invalid(at, format!("unknown provider {provider:?}")));
+                }
+            }
+            if let Some(cdn) = &group.cdn {
+                if crate::sim::front::front(cdn).is_none() {
+                    return Err(invalid(
+                        at,
+                        format!("the synthetic internet has no front for {cdn:?}"),
+                    ));
                 }
             }
             if !(0.0..=1.0).contains(&group.flaky) {
@@ -339,6 +372,20 @@ impl Scenario {
             let raw = spanned.into_inner();
             let offset = |value: &str| parse_offset(value).map_err(|m| invalid(at, m));
             let target = parse_target(&raw.target, &groups).map_err(|m| invalid(at, m))?;
+            if let FaultTarget::Resolver(n) = target {
+                if n == 0 || n > resolvers {
+                    return Err(invalid(
+                        at,
+                        format!("resolver {n}: the scenario has {resolvers} (resolvers = N)"),
+                    ));
+                }
+                if !matches!(raw.kind, FaultKind::DnsServfail | FaultKind::DnsTimeout) {
+                    return Err(invalid(
+                        at,
+                        "a resolver fails with dns_servfail or dns_timeout".to_owned(),
+                    ));
+                }
+            }
             if (raw.kind == FaultKind::NetworkLoss) != (target == FaultTarget::Vantage) {
                 return Err(invalid(
                     at,
@@ -534,20 +581,58 @@ impl Scenario {
                 not_provider_incident: raw.not_provider_incident,
                 no_provider_incident: raw.no_provider_incident,
                 vantage_offline: raw.vantage_offline,
+                resolver_failed: raw.resolver_failed,
             });
         }
-        Ok(Scenario {
+        let scenario = Scenario {
             name: raw.name,
             description: raw.description,
             start,
             duration,
             probe_interval,
             seed: raw.seed,
+            resolvers,
             sites,
             faults,
             subscriptions,
             expects,
-        })
+        };
+        scenario.check_edge_pages()?;
+        Ok(scenario)
+    }
+
+    /// Refuses an `edge_error` on a front with no edge page on record: the
+    /// synthetic internet serves only pages a real user has seen.
+    fn check_edge_pages(&self) -> Result<(), ScenarioError> {
+        let names = self.site_names();
+        for fault in self
+            .faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::EdgeError)
+        {
+            let fronts = names.iter().filter_map(|(host, group)| {
+                let hit = match &fault.target {
+                    FaultTarget::Cdn(id) => group.cdn.as_ref() == Some(id),
+                    FaultTarget::Host(id) => group.host.as_ref() == Some(id),
+                    FaultTarget::Group(name) => &group.group == name,
+                    FaultTarget::Site(name) => host == name,
+                    FaultTarget::Dns(_) | FaultTarget::Vantage | FaultTarget::Resolver(_) => false,
+                };
+                hit.then_some(group.cdn.as_deref()?)
+            });
+            for id in fronts {
+                if crate::sim::front::front(id).is_some_and(|front| front.edge_error.is_none()) {
+                    return Err(ScenarioError::Invalid {
+                        line: 0,
+                        message: format!(
+                            "{id} has no page of its own edge failing on record: \
+                             give its sites edge_unreachable instead of edge_error"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Host names of every site, group by group: `<group>-<n>.test` unless named.
@@ -573,6 +658,12 @@ fn event_named(name: &str) -> Option<AlertEvent> {
 fn parse_target(target: &str, groups: &[String]) -> Result<FaultTarget, String> {
     if target == "vantage" {
         return Ok(FaultTarget::Vantage);
+    }
+    if let Some(n) = target.strip_prefix("resolver:") {
+        return n
+            .parse()
+            .map(FaultTarget::Resolver)
+            .map_err(|_| format!("resolver {n:?} is not a number"));
     }
     let (kind, value) = target
         .split_once(':')
@@ -677,6 +768,53 @@ mod tests {
             scenario.expects[0].detected_by,
             Some(TimeDelta::minutes(53))
         );
+    }
+
+    #[test]
+    fn resolvers_and_fronts_are_checked() {
+        let head = "name = \"x\"\nstart = \"2025-01-01T00:00:00Z\"\nduration = \"1h\"\n";
+        let fault = |target: &str, kind: &str| {
+            format!(
+                "[[fault]]\ntarget = \"{target}\"\nkind = \"{kind}\"\n\
+                 from = \"+1m\"\nuntil = \"+2m\"\n"
+            )
+        };
+        let two = format!(
+            "{head}resolvers = 2\n{}",
+            fault("resolver:2", "dns_timeout")
+        );
+        assert_eq!(
+            Scenario::parse(&two).unwrap().faults[0].target,
+            FaultTarget::Resolver(2)
+        );
+        for (text, reason) in [
+            (
+                format!(
+                    "{head}resolvers = 2\n{}",
+                    fault("resolver:3", "dns_timeout")
+                ),
+                "the scenario has 2",
+            ),
+            (
+                format!("{head}{}", fault("resolver:1", "edge_error")),
+                "dns_servfail or dns_timeout",
+            ),
+            (format!("{head}resolvers = 9\n"), "between 1 and 4"),
+            (
+                format!(
+                    "{head}[[sites]]\ngroup = \"h\"\ncdn = \"heroku\"\n{}",
+                    fault("cdn:heroku", "edge_error")
+                ),
+                "give its sites edge_unreachable",
+            ),
+            (
+                format!("{head}[[sites]]\ngroup = \"x\"\ncdn = \"stackpath\"\n"),
+                "no front for \"stackpath\"",
+            ),
+        ] {
+            let error = Scenario::parse(&text).unwrap_err().to_string();
+            assert!(error.contains(reason), "{error}");
+        }
     }
 
     #[test]

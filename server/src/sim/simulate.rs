@@ -27,6 +27,8 @@ pub struct Report {
     pub probes: i64,
     pub incidents: Vec<ReportIncident>,
     pub vantage_events: Vec<ReportVantage>,
+    /// Times one of our resolvers failed while another answered.
+    pub resolver_events: Vec<ReportResolver>,
     /// Every alert the scenario's subscriptions received, in order.
     pub alerts: Vec<ReportAlert>,
 }
@@ -49,6 +51,11 @@ pub enum ReportIncident {
     Provider {
         provider: String,
         role: Role,
+        /// What showed it: `own` or `edge_to_origin`.
+        mechanism: engine::Mechanism,
+        /// Edge-to-origin incidents: unrelated origins failing together.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        origins: Option<i64>,
         onset_at: String,
         detected_at: String,
         resolved_at: Option<String>,
@@ -65,6 +72,15 @@ pub enum ReportIncident {
         fault: Option<Cause>,
         explained_by: Option<usize>,
     },
+}
+
+/// One of the vantage's resolvers failing, numbered from 1 as the
+/// scenario's `resolver:N` targets are.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportResolver {
+    pub resolver: usize,
+    pub from: String,
+    pub until: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -158,7 +174,7 @@ impl Simulation {
         }
         store.add_sites(&sites, scenario.start).await?;
         let prober = LiveProber::new(ProberConfig {
-            nameservers: vec![world.dns.addr()],
+            nameservers: world.dns.addrs(),
             // Loopback DNS answers in well under a millisecond.
             dns_timeout_ms: 100,
             connect_timeout_ms: 1_000,
@@ -293,6 +309,7 @@ impl Simulation {
             &self.store,
             scenario.start + scenario.duration,
             &received,
+            &self.world.dns.addrs(),
         )
         .await;
         self.store.close().await;
@@ -396,6 +413,7 @@ async fn report(
     store: &store::Store,
     end: DateTime<Utc>,
     received: &[crate::sim::receiver::Received],
+    resolvers: &[std::net::SocketAddr],
 ) -> Result<Report, SimulateError> {
     let hosts: std::collections::HashMap<i64, String> = store
         .list_sites()
@@ -414,6 +432,10 @@ async fn report(
         .map(|i| ReportIncident::Provider {
             provider: i.provider.clone().unwrap_or_default(),
             role: i.role.unwrap_or_default(),
+            mechanism: i.mechanism.unwrap_or(engine::Mechanism::Own),
+            origins: i
+                .origins
+                .filter(|_| i.mechanism == Some(engine::Mechanism::EdgeToOrigin)),
             onset_at: time(i.onset_at),
             detected_at: time(i.detected_at),
             resolved_at: i.resolved_at.map(time),
@@ -456,6 +478,19 @@ async fn report(
             until: event.ended_at.map(time),
         })
         .collect();
+    let resolver_events = store
+        .resolver_events(scenario.start, end + TimeDelta::seconds(1))
+        .await?
+        .into_iter()
+        .map(|event| ReportResolver {
+            resolver: resolvers
+                .iter()
+                .position(|addr| addr.to_string() == event.resolver)
+                .map_or(0, |index| index + 1),
+            from: time(event.started_at),
+            until: event.ended_at.map(time),
+        })
+        .collect();
     let alerts = received
         .iter()
         .map(|r| ReportAlert {
@@ -473,6 +508,7 @@ async fn report(
         probes: store.probe_count().await?,
         incidents,
         vantage_events,
+        resolver_events,
         alerts,
     })
 }
@@ -612,6 +648,9 @@ pub fn check(scenario: &Scenario, report: &Report) -> Vec<String> {
                 .any(|e| e.state == VantageState::Offline)
         {
             failures.push("the vantage was never reported offline".to_owned());
+        }
+        if expect.resolver_failed && report.resolver_events.is_empty() {
+            failures.push("no resolver was ever reported failing".to_owned());
         }
     }
     failures

@@ -18,121 +18,24 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, SimClock};
 use crate::sim::dns::{DnsFault, DnsServer};
+use crate::sim::front::{front, fronts, Front, Page, ERROR_PAGES};
 use crate::sim::scenario::{Fault, FaultKind, FaultTarget, Scenario};
 
-/// How a provider's edge looks from outside.
-struct EdgeProfile {
-    id: &'static str,
-    /// CNAME target suffix customers point their names at.
-    cname_suffix: &'static str,
-    ns: &'static str,
-    headers: &'static [(&'static str, &'static str)],
-    edge_error: (u16, &'static str),
-    origin_down: (u16, &'static str),
-    origin_timeout: (u16, &'static str),
-}
-
-// The labelled fixture pages (sources in engine/tests/fixtures/error-pages/SOURCES.md).
-const CLOUDFLARE_500: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/cloudflare__500__1.html");
-const CLOUDFLARE_521: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/cloudflare__521__1.html");
-const CLOUDFLARE_524: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/cloudflare__524__1.html");
-const CLOUDFRONT_502: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/cloudfront__502__2.html");
-const CLOUDFRONT_504: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/cloudfront__504__1.html");
-const FASTLY_503: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/fastly__503__1.html");
-const AKAMAI_500: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/akamai__500__1.html");
-const AKAMAI_ERROR: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/akamai__error__1.html");
-const AZURE_FRONT_DOOR: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/azure_frontdoor__error__2.html");
-const NGINX_502: &str =
-    include_str!("../../../engine/tests/fixtures/error-pages/nginx__502__1.html");
-/// Fastly's own "Service Unavailable" (edge fault), in its Varnish template.
-const FASTLY_EDGE_503: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\"\n \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n<html>\n  <head>\n    <title>503 Service Unavailable</title>\n  </head>\n  <body>\n    <h1>Error 503 Service Unavailable</h1>\n    <p>Service Unavailable</p>\n    <h3>Guru Mediation:</h3>\n    <p>Details: cache-lhr7331-LHR 1623145620 2043920337</p>\n    <hr>\n    <p>Varnish cache server</p>\n  </body>\n</html>\n";
-
-const EDGES: &[EdgeProfile] = &[
-    EdgeProfile {
-        id: "cloudflare",
-        cname_suffix: "cdn.cloudflare.net",
-        ns: "ns.cloudflare.com",
-        headers: &[
-            ("server", "cloudflare"),
-            ("cf-ray", "8a1b2c3d4e5f6a7b-IAD"),
-            ("cf-cache-status", "DYNAMIC"),
-        ],
-        edge_error: (500, CLOUDFLARE_500),
-        origin_down: (521, CLOUDFLARE_521),
-        origin_timeout: (524, CLOUDFLARE_524),
-    },
-    EdgeProfile {
-        id: "fastly",
-        cname_suffix: "global.ssl.fastly.net",
-        ns: "ns1.fastly.net",
-        headers: &[
-            ("via", "1.1 varnish"),
-            ("x-served-by", "cache-lhr7331-LHR"),
-            ("x-cache", "MISS"),
-            ("x-timer", "S1623145620.1,VS0,VE1"),
-        ],
-        edge_error: (503, FASTLY_EDGE_503),
-        origin_down: (503, FASTLY_503),
-        origin_timeout: (503, FASTLY_503),
-    },
-    EdgeProfile {
-        id: "akamai",
-        cname_suffix: "edgekey.net",
-        ns: "a1-64.akam.net",
-        headers: &[
-            ("server", "AkamaiGHost"),
-            ("x-akamai-request-id", "1a2b3c4d"),
-        ],
-        edge_error: (500, AKAMAI_ERROR),
-        origin_down: (503, AKAMAI_500),
-        origin_timeout: (504, AKAMAI_500),
-    },
-    EdgeProfile {
-        id: "cloudfront",
-        cname_suffix: "cloudfront.net",
-        ns: "ns-1.awsdns-01.com",
-        headers: &[
-            ("server", "CloudFront"),
-            ("via", "1.1 5f2a0c1b.cloudfront.net (CloudFront)"),
-            ("x-amz-cf-pop", "IAD89-C3"),
-            ("x-amz-cf-id", "Zm9vYmFyYmF6cXV4cXV1eA=="),
-        ],
-        edge_error: (500, CLOUDFRONT_502),
-        origin_down: (502, CLOUDFRONT_502),
-        origin_timeout: (504, CLOUDFRONT_504),
-    },
-    EdgeProfile {
-        id: "azure-front-door",
-        cname_suffix: "azurefd.net",
-        ns: "ns1-06.azure-dns.com",
-        headers: &[("x-azure-ref", "0xyQLYAAAAADiRmVVknX7Qb8+IEvRqKr8")],
-        edge_error: (503, AZURE_FRONT_DOOR),
-        origin_down: (502, AZURE_FRONT_DOOR),
-        origin_timeout: (504, AZURE_FRONT_DOOR),
-    },
-];
-
-fn profile(id: &str) -> Option<&'static EdgeProfile> {
-    EDGES.iter().find(|edge| edge.id == id)
-}
-
-/// Name servers of DNS providers that are not CDNs in `EDGES`.
+/// Name servers of DNS providers the synthetic internet has no front for.
 fn dns_ns(provider: &str) -> String {
     match provider {
         "aws" => "ns-2.awsdns-02.org".to_owned(),
         "google" => "ns-cloud-a1.googledomains.com".to_owned(),
-        other => {
-            profile(other).map_or_else(|| format!("ns1.{other}.test"), |edge| edge.ns.to_owned())
-        }
+        other => front(other).map_or_else(|| format!("ns1.{other}.test"), |f| f.ns.clone()),
+    }
+}
+
+/// The name a fronted site's own name points at: under the front's CNAME
+/// suffix, or the site's own name when the front has none.
+fn front_name(site: &SimSite, front: &Front) -> String {
+    match &front.cname_suffix {
+        Some(suffix) => format!("{}.{suffix}", site.host.replace('.', "-")),
+        None => site.host.clone(),
     }
 }
 
@@ -154,9 +57,18 @@ pub struct World {
     pub dns: DnsServer,
     pub port: u16,
     pub sites: Vec<SimSite>,
+    /// Each running front's addresses, by provider id.
+    edges: HashMap<String, Edge>,
     stop: CancellationToken,
     /// The edge and origin servers.
     tasks: TaskTracker,
+}
+
+/// A running front's address, and the one where nothing listens that its
+/// sites point at while their edge is unreachable.
+struct Edge {
+    ip: IpAddr,
+    unreachable: IpAddr,
 }
 
 struct Shared {
@@ -171,7 +83,7 @@ impl World {
     /// Builds DNS zones and starts the edges and the origin server, all on
     /// one port across several loopback addresses.
     pub async fn start(scenario: &Scenario, clock: SimClock) -> std::io::Result<Self> {
-        let dns = DnsServer::start().await?;
+        let dns = DnsServer::start_with(usize::from(scenario.resolvers)).await?;
         let sites: Vec<SimSite> = scenario
             .site_names()
             .into_iter()
@@ -200,26 +112,34 @@ impl World {
             seed: scenario.seed,
         });
         serve(&tasks, origin_listener, shared.clone(), None, stop.clone());
-        for (index, edge) in EDGES.iter().enumerate() {
-            if !sites.iter().any(|s| s.cdn.as_deref() == Some(edge.id)) {
+        let fronts = fronts().map_err(std::io::Error::other)?;
+        let mut edges = HashMap::new();
+        for (index, front) in fronts.iter().enumerate() {
+            if !sites
+                .iter()
+                .any(|s| s.cdn.as_deref() == Some(front.id.as_str()))
+            {
                 continue;
             }
-            let ip = IpAddr::V4(Ipv4Addr::new(
-                127,
-                0,
-                1,
-                u8::try_from(index + 1).unwrap_or(1),
-            ));
+            let n = u8::try_from(index + 1).map_err(std::io::Error::other)?;
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 1, n));
             let listener = TcpListener::bind(SocketAddr::new(ip, port)).await?;
-            serve(&tasks, listener, shared.clone(), Some(edge), stop.clone());
-            dns.add_addresses(&format!("edge.{}", edge.cname_suffix), &[ip]);
+            serve(&tasks, listener, shared.clone(), Some(front), stop.clone());
+            // Where nothing listens: the edge of a front that stopped
+            // answering refuses the connection.
+            let unreachable = IpAddr::V4(Ipv4Addr::new(127, 0, 3, n));
+            edges.insert(front.id.clone(), Edge { ip, unreachable });
         }
         for site in &sites {
-            match site.cdn.as_deref().and_then(profile) {
-                Some(edge) => {
-                    let target = format!("{}.{}", site.host.replace('.', "-"), edge.cname_suffix);
-                    dns.add_cname(&site.host, &target);
-                    dns.add_cname(&target, &format!("edge.{}", edge.cname_suffix));
+            match site.cdn.as_deref().and_then(front) {
+                Some(front) => {
+                    let name = front_name(site, front);
+                    if name != site.host {
+                        dns.add_cname(&site.host, &name);
+                    }
+                    if let Some(edge) = edges.get(&front.id) {
+                        dns.add_addresses(&name, &[edge.ip]);
+                    }
                 }
                 None => dns.add_addresses(&site.host, &[origin_ip]),
             }
@@ -234,6 +154,7 @@ impl World {
             dns,
             port,
             sites,
+            edges,
             stop,
             tasks,
         })
@@ -278,6 +199,17 @@ impl World {
             .iter()
             .any(|f| f.kind == FaultKind::NetworkLoss && f.active_at(offset));
         self.dns.set_fault("", lost.then_some(DnsFault::Silence));
+        for n in 1..=scenario.resolvers {
+            let fault = scenario.faults.iter().find_map(|f| {
+                (f.target == FaultTarget::Resolver(n) && f.active_at(offset)).then_some(
+                    match f.kind {
+                        FaultKind::DnsServfail => DnsFault::ServFail,
+                        _ => DnsFault::Silence,
+                    },
+                )
+            });
+            self.dns.set_resolver_fault(usize::from(n - 1), fault);
+        }
         for site in &self.sites {
             let active = scenario.faults.iter().find_map(|f| {
                 let kind = match f.kind {
@@ -288,11 +220,13 @@ impl World {
                 };
                 (f.active_at(offset) && hits(f, site) && site.lot < f.share).then_some((f, kind))
             });
-            let cname = site
-                .cdn
-                .as_deref()
-                .and_then(profile)
-                .map(|edge| format!("{}.{}", site.host.replace('.', "-"), edge.cname_suffix));
+            let fronted = site.cdn.as_deref().and_then(front);
+            if let Some(front) = fronted {
+                self.point_at_edge(scenario, site, front, offset);
+            }
+            let cname = fronted
+                .filter(|front| front.cname_suffix.is_some())
+                .map(|front| front_name(site, front));
             let (in_cdn_zone, fault) = match active {
                 Some((f, kind)) => (matches!(f.target, FaultTarget::Cdn(_)), Some(kind)),
                 None => (false, None),
@@ -313,6 +247,29 @@ impl World {
     }
 }
 
+impl World {
+    /// Points a fronted site's name at its front's edge, or, while an
+    /// `edge_unreachable` fault holds it, at an address that refuses
+    /// connections, as an edge that stopped answering does.
+    fn point_at_edge(&self, scenario: &Scenario, site: &SimSite, front: &Front, offset: TimeDelta) {
+        let Some(edge) = self.edges.get(&front.id) else {
+            return;
+        };
+        let unreachable = scenario.faults.iter().any(|f| {
+            f.kind == FaultKind::EdgeUnreachable
+                && f.active_at(offset)
+                && hits(f, site)
+                && site.lot < f.share
+        });
+        let ip = if unreachable {
+            edge.unreachable
+        } else {
+            edge.ip
+        };
+        self.dns.add_addresses(&front_name(site, front), &[ip]);
+    }
+}
+
 /// Whether fault `f` concerns `site`.
 fn hits(f: &Fault, site: &SimSite) -> bool {
     match &f.target {
@@ -321,7 +278,7 @@ fn hits(f: &Fault, site: &SimSite) -> bool {
         FaultTarget::Host(id) => site.host_provider.as_deref() == Some(id),
         FaultTarget::Group(group) => &site.group == group,
         FaultTarget::Site(host) => &site.host == host,
-        FaultTarget::Vantage => false,
+        FaultTarget::Vantage | FaultTarget::Resolver(_) => false,
     }
 }
 
@@ -339,13 +296,13 @@ fn serve(
     tasks: &TaskTracker,
     listener: TcpListener,
     shared: Arc<Shared>,
-    edge: Option<&'static EdgeProfile>,
+    front: Option<&'static Front>,
     stop: CancellationToken,
 ) {
     let app = axum::Router::new()
         .fallback(
             move |State(shared): State<Arc<Shared>>, headers: HeaderMap| async move {
-                answer(&shared, edge, &headers).await
+                answer(&shared, front, &headers).await
             },
         )
         .with_state(shared);
@@ -385,18 +342,14 @@ const HOST_HEADERS: &[(&str, &str, &str)] = &[
 
 async fn answer(
     shared: &Shared,
-    edge: Option<&'static EdgeProfile>,
+    front: Option<&'static Front>,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    let mut response = answer_without_host(shared, edge, headers).await;
-    // Only what the origin wrote carries its host's header: an edge's own
+    let mut response = answer_without_host(shared, front, headers).await;
+    // Only what the origin wrote carries its host's header: a front's own
     // error page (edge failure, origin unreachable) hides it.
-    let origin_wrote = edge.is_none() || response.status().is_success();
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase())
-        .unwrap_or_default();
+    let origin_wrote = front.is_none() || response.status().is_success();
+    let host = host_of(headers);
     let provider = shared
         .sites
         .get(&host)
@@ -412,21 +365,36 @@ async fn answer(
     response
 }
 
-async fn answer_without_host(
-    shared: &Shared,
-    edge: Option<&'static EdgeProfile>,
-    headers: &HeaderMap,
-) -> Response<Body> {
-    let host = headers
+/// The host a request names, without its port.
+fn host_of(headers: &HeaderMap) -> String {
+    headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The page an origin's own nginx serves when it fails.
+fn origin_page() -> &'static [u8] {
+    ERROR_PAGES
+        .iter()
+        .find(|(name, _)| *name == "nginx__502__1")
+        .map_or(b"<html><body>502 Bad Gateway</body></html>", |(_, body)| {
+            *body
+        })
+}
+
+async fn answer_without_host(
+    shared: &Shared,
+    front: Option<&'static Front>,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let host = host_of(headers);
     if host.starts_with("canary-") {
-        return page(StatusCode::OK, None, "<html><body>ok</body></html>");
+        return page(StatusCode::OK, None, OK_PAGE);
     }
     let Some(site) = shared.sites.get(&host) else {
-        return page(StatusCode::NOT_FOUND, edge, "unknown host");
+        return page(StatusCode::NOT_FOUND, front, b"unknown host");
     };
     let now = shared.clock.now();
     let offset = now - shared.start;
@@ -449,86 +417,79 @@ async fn answer_without_host(
             tokio::time::sleep(delay.min(std::time::Duration::from_secs(5))).await;
         }
     }
-    if let Some(edge) = edge {
-        if active
-            .iter()
-            .any(|f| matches!(f.kind, FaultKind::EdgeError | FaultKind::EdgeUnreachable))
-        {
-            let status = active
-                .iter()
-                .find_map(|f| f.status)
-                .unwrap_or(edge.edge_error.0);
-            return edge_page(edge, status, edge.edge_error.1);
-        }
-        if active.iter().any(|f| f.kind == FaultKind::OriginDown) || noisy {
-            return edge_page(edge, edge.origin_down.0, edge.origin_down.1);
-        }
-        if active.iter().any(|f| f.kind == FaultKind::OriginTimeout) {
-            return edge_page(edge, edge.origin_timeout.0, edge.origin_timeout.1);
-        }
-        if let Some(fault) = active.iter().find(|f| f.kind == FaultKind::OriginError) {
-            let mut response = page(
-                StatusCode::from_u16(fault.status.unwrap_or(502))
-                    .unwrap_or(StatusCode::BAD_GATEWAY),
-                Some(edge),
-                NGINX_502,
-            );
-            response.headers_mut().insert(
-                "content-type",
-                "text/html"
-                    .parse()
-                    .unwrap_or_else(|_| axum::http::HeaderValue::from_static("text/html")),
-            );
-            return response;
-        }
-        return page(StatusCode::OK, Some(edge), "<html><body>ok</body></html>");
-    }
-    if let Some(fault) = active.iter().find(|f| {
+    let origin_error = active.iter().find(|f| {
         matches!(
             f.kind,
             FaultKind::OriginError | FaultKind::OriginDown | FaultKind::OriginTimeout
         )
-    }) {
-        let status = fault.status.unwrap_or(502);
-        return page(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            None,
-            NGINX_502,
-        );
+    });
+    let Some(front) = front else {
+        if let Some(fault) = origin_error {
+            let status = StatusCode::from_u16(fault.status.unwrap_or(502))
+                .unwrap_or(StatusCode::BAD_GATEWAY);
+            return page(status, None, origin_page());
+        }
+        if noisy {
+            return page(StatusCode::BAD_GATEWAY, None, origin_page());
+        }
+        return page(StatusCode::OK, None, OK_PAGE);
+    };
+    // A front with no customer origin serves its own edge's page for the
+    // origin's faults too: it is the origin. (A scenario cannot give an
+    // edge error to a front with no edge page; see `Scenario::parse`.)
+    let edge = front.edge_error.as_ref();
+    let down = front.origin_down.as_ref().or(edge);
+    let timeout = front.origin_timeout.as_ref().or(down);
+    if let Some(edge) = edge.filter(|_| active.iter().any(|f| f.kind == FaultKind::EdgeError)) {
+        let status = active
+            .iter()
+            .find_map(|f| f.status)
+            .and_then(|status| StatusCode::from_u16(status).ok())
+            .unwrap_or(edge.status);
+        return page(status, Some(front), edge.body);
     }
-    if noisy {
-        return page(StatusCode::BAD_GATEWAY, None, NGINX_502);
+    if let Some(down) =
+        down.filter(|_| noisy || active.iter().any(|f| f.kind == FaultKind::OriginDown))
+    {
+        return served(front, down);
     }
-    page(StatusCode::OK, None, "<html><body>ok</body></html>")
+    if let Some(timeout) =
+        timeout.filter(|_| active.iter().any(|f| f.kind == FaultKind::OriginTimeout))
+    {
+        return served(front, timeout);
+    }
+    if let Some(fault) = active.iter().find(|f| f.kind == FaultKind::OriginError) {
+        // The origin's own page, passed through the front.
+        let status =
+            StatusCode::from_u16(fault.status.unwrap_or(502)).unwrap_or(StatusCode::BAD_GATEWAY);
+        return page(status, Some(front), origin_page());
+    }
+    page(StatusCode::OK, Some(front), OK_PAGE)
 }
 
-fn edge_page(edge: &EdgeProfile, status: u16, html: &'static str) -> Response<Body> {
-    page(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        Some(edge),
-        html,
-    )
+const OK_PAGE: &[u8] = b"<html><body>ok</body></html>";
+
+fn served(front: &Front, served: &Page) -> Response<Body> {
+    page(served.status, Some(front), served.body)
 }
 
-fn page(status: StatusCode, edge: Option<&EdgeProfile>, html: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(html.to_owned()));
+fn page(status: StatusCode, front: Option<&Front>, html: &'static [u8]) -> Response<Body> {
+    let mut response = Response::new(Body::from(html));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         "content-type",
         axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    if let Some(edge) = edge {
-        for (name, value) in edge.headers {
-            if let (Ok(name), Ok(value)) = (
-                axum::http::HeaderName::from_bytes(name.as_bytes()),
-                axum::http::HeaderValue::from_str(value),
-            ) {
-                headers.insert(name, value);
+    match front {
+        Some(front) => {
+            for (name, value) in &front.headers {
+                headers.insert(name.clone(), value.clone());
             }
         }
-    } else {
-        headers.insert("server", axum::http::HeaderValue::from_static("nginx"));
+        None => {
+            headers.insert("server", axum::http::HeaderValue::from_static("nginx"));
+        }
     }
     response
 }

@@ -302,6 +302,8 @@ async fn notes_added_by_an_admin_appear_on_the_public_incident_page() {
     let app = with_admin().await;
     let onset: chrono::DateTime<chrono::Utc> = "2025-11-18T11:20:00Z".parse().unwrap();
     let row = store::ProviderIncidentRow {
+        mechanism: engine::Mechanism::Own,
+        origins: 0,
         provider: "cloudflare".into(),
         role: Role::Cdn,
         phase: Phase::Resolved,

@@ -155,6 +155,8 @@ async fn subscribe(store: &Store, target: String, scopes: &[&str], secrets: Vec<
 
 pub(crate) fn incident(phase: Phase, at: chrono::DateTime<Utc>) -> ProviderIncidentRow {
     ProviderIncidentRow {
+        mechanism: engine::Mechanism::Own,
+        origins: 0,
         provider: "cloudflare".to_owned(),
         role: Role::Cdn,
         phase,

@@ -736,6 +736,8 @@ async fn an_open_incident_page_updates_itself() {
     let app = spawn_app().await;
     let now = chrono::Utc::now();
     let row = store::ProviderIncidentRow {
+        mechanism: engine::Mechanism::Own,
+        origins: 0,
         provider: "cloudflare".into(),
         role: Role::Cdn,
         phase: Phase::Confirmed,

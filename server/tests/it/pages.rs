@@ -88,6 +88,8 @@ pub(crate) async fn populate(app: &TestApp) -> i64 {
         .save_provider_incident(
             None,
             &ProviderIncidentRow {
+                mechanism: engine::Mechanism::Own,
+                origins: 0,
                 provider: "cloudflare".to_owned(),
                 role: Role::Cdn,
                 phase: Phase::Resolved,

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use probe::guard::GuardPolicy;
 use probe::{gunzip, LiveProber, ProberConfig};
 use tokio::net::TcpListener;
@@ -485,5 +485,69 @@ mod dns {
             a_queries <= 2,
             "one lookup (A and AAAA) expected, saw {a_queries} queries"
         );
+    }
+
+    /// Our first resolver goes silent while the second answers: every probe
+    /// still succeeds, through the second; the first is reported failing
+    /// and set aside, then tried again and reported healthy once it
+    /// answers. A name that does not exist is an answer, not a failure of
+    /// the resolver that gave it; a zone that fails everywhere fails the
+    /// probe and sets no resolver aside.
+    #[tokio::test]
+    async fn a_silent_resolver_is_set_aside_and_probes_go_on_through_another() {
+        let addr = origin().await;
+        let dns = DnsServer::start_with(2).await.unwrap();
+        dns.add_addresses("www.shop.test", &["127.0.0.1".parse().unwrap()]);
+        let [first, second] = [dns.addrs()[0], dns.addrs()[1]];
+        let prober = LiveProber::new(ProberConfig {
+            nameservers: dns.addrs(),
+            dns_timeout_ms: 300,
+            connect_timeout_ms: 1_000,
+            total_timeout_ms: 2_000,
+            guard: GuardPolicy::loopback_only(),
+            ..ProberConfig::default()
+        })
+        .unwrap();
+        let url = format!("http://www.shop.test:{}/ok", addr.port());
+        let t0 = Utc::now();
+        let healthy = prober.probe_url(&url, t0).await;
+        assert!(healthy.ok, "{healthy:?}");
+        assert_eq!(healthy.resolvers_failing, Some(Vec::new()));
+
+        dns.set_resolver_fault(0, Some(DnsFault::Silence));
+        let through_second = prober.probe_url(&url, t0 + TimeDelta::seconds(1)).await;
+        assert!(through_second.ok, "{through_second:?}");
+        assert_eq!(
+            through_second.resolvers_failing,
+            Some(vec![first.to_string()])
+        );
+        let facts: serde_json::Value =
+            serde_json::from_str(through_second.facts.as_deref().unwrap()).unwrap();
+        assert_eq!(facts["dns"]["resolver"], second.to_string());
+        // Set aside: the next probe asks the second resolver first and
+        // does not wait for the silent one.
+        let quick = prober.probe_url(&url, t0 + TimeDelta::seconds(2)).await;
+        assert!(quick.ok && quick.dns_ms.unwrap() < 250, "{quick:?}");
+        assert_eq!(quick.resolvers_failing, Some(vec![first.to_string()]));
+
+        // It answers again: after its time aside, one probe tries it first.
+        dns.set_resolver_fault(0, None);
+        let back = prober.probe_url(&url, t0 + TimeDelta::seconds(40)).await;
+        assert!(back.ok, "{back:?}");
+        assert_eq!(back.resolvers_failing, Some(Vec::new()));
+
+        let missing = prober
+            .probe_url(
+                &format!("http://missing.test:{}/", addr.port()),
+                t0 + TimeDelta::seconds(41),
+            )
+            .await;
+        assert_eq!(missing.failure, Some(engine::FailureClass::DnsNxdomain));
+        assert_eq!(missing.resolvers_failing, Some(Vec::new()));
+
+        dns.set_fault("shop.test", Some(DnsFault::ServFail));
+        let zone_down = prober.probe_url(&url, t0 + TimeDelta::seconds(42)).await;
+        assert_eq!(zone_down.failure, Some(engine::FailureClass::DnsServfail));
+        assert_eq!(zone_down.resolvers_failing, Some(Vec::new()));
     }
 }

@@ -59,6 +59,18 @@ scenario_tests! {
     negative_unrelated_origins => "negative-unrelated-origins.toml",
     negative_flapping_site => "negative-flapping-site.toml",
     negative_own_network => "negative-own-network.toml",
+    cloudflare_2019_07_02 => "cloudflare-2019-07-02.toml",
+    cloudflare_2022_06_21 => "cloudflare-2022-06-21.toml",
+    aws_us_east_1_2021_12_07 => "aws-us-east-1-2021-12-07.toml",
+    google_cloud_2025_06_12 => "google-cloud-2025-06-12.toml",
+    cloudflare_resolver_2025_07_14 => "cloudflare-resolver-2025-07-14.toml",
+    cloudfront_edge_to_origin => "cloudfront-edge-to-origin.toml",
+    negative_cloudfront_origins_spread => "negative-cloudfront-origins-spread.toml",
+    negative_large_customer_cloudflare => "negative-large-customer-cloudflare.toml",
+    negative_large_customer_fastly => "negative-large-customer-fastly.toml",
+    negative_large_customer_akamai => "negative-large-customer-akamai.toml",
+    negative_large_customer_cloudfront => "negative-large-customer-cloudfront.toml",
+    negative_large_customer_vercel => "negative-large-customer-vercel.toml",
 }
 
 #[test]

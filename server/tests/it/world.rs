@@ -78,3 +78,112 @@ async fn the_18_november_scenario_serves_cloudflare_error_pages_on_schedule() {
 fn clock_now(clock: &SimClock) -> chrono::DateTime<chrono::Utc> {
     server::clock::Clock::now(clock)
 }
+
+/// Every front of the synthetic internet, for every fault kind that serves
+/// a page: the page it serves classifies to its provider and to the side
+/// the fault implies (its own edge for an edge error, the customer's origin
+/// for an origin that is down or slow); a healthy answer is attributed to
+/// it; an unreachable edge refuses the connection.
+#[tokio::test]
+async fn every_front_serves_pages_that_blame_the_side_its_fault_implies() {
+    let fronts = server::sim::front::fronts().unwrap();
+    let kinds = [
+        ("ok", None),
+        ("edge", Some("edge_error")),
+        ("down", Some("origin_down")),
+        ("timeout", Some("origin_timeout")),
+        ("unreachable", Some("edge_unreachable")),
+    ];
+    let mut text =
+        String::from("name = \"fronts\"\nstart = \"2025-01-01T00:00:00Z\"\nduration = \"1h\"\n");
+    for front in fronts {
+        for (kind, _) in kinds {
+            text.push_str(&format!(
+                "[[sites]]\ngroup = \"{}-{kind}\"\ncdn = \"{}\"\n",
+                front.id, front.id
+            ));
+        }
+        for (kind, fault) in kinds {
+            if kind == "edge" && front.edge_error.is_none() {
+                continue;
+            }
+            if let Some(fault) = fault {
+                text.push_str(&format!(
+                    "[[fault]]\ntarget = \"group:{}-{kind}\"\nkind = \"{fault}\"\n\
+                     from = \"+0s\"\nuntil = \"+1h\"\n",
+                    front.id
+                ));
+            }
+        }
+    }
+    let scenario = Scenario::parse(&text).unwrap();
+    let clock = SimClock::new(scenario.start);
+    let world = World::start(&scenario, clock.clone()).await.unwrap();
+    world.apply_dns_faults(&scenario, scenario.start);
+    let prober = LiveProber::new(ProberConfig {
+        nameservers: vec![world.dns.addr()],
+        total_timeout_ms: 2_000,
+        guard: GuardPolicy::loopback_only(),
+        ..ProberConfig::default()
+    })
+    .unwrap();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for front in fronts {
+        for (kind, _) in kinds {
+            let has_origin = front.origin_down.is_some();
+            if matches!(kind, "down" | "timeout") && !has_origin
+                || kind == "edge" && front.edge_error.is_none()
+            {
+                continue;
+            }
+            let site = world
+                .sites
+                .iter()
+                .find(|s| s.group == format!("{}-{kind}", front.id))
+                .unwrap();
+            let outcome = prober.probe_url(&world.url(site), clock_now(&clock)).await;
+            checked += 1;
+            let served_by = outcome
+                .providers
+                .iter()
+                .any(|serving| serving.provider == front.id);
+            // The side the fault implies, unless the front's table says
+            // the provider's real page does not say.
+            let blames = |page: Option<&server::sim::front::Page>, implied| {
+                !outcome.ok
+                    && outcome.provider.as_deref() == Some(front.id.as_str())
+                    && outcome.fault_side == Some(page.and_then(|p| p.reads).unwrap_or(implied))
+            };
+            let ok = match kind {
+                "ok" => outcome.ok && served_by,
+                "edge" => blames(front.edge_error.as_ref(), engine::FaultSide::Edge),
+                "down" => blames(front.origin_down.as_ref(), engine::FaultSide::Origin),
+                "timeout" => blames(front.origin_timeout.as_ref(), engine::FaultSide::Origin),
+                _ => outcome.failure.is_some_and(|f| f.is_connect()),
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{} {kind}: ok {} status {:?} failure {:?} page by {:?} side {:?} fault {:?} \
+                     served by {:?} evidence {:?}",
+                    front.id,
+                    outcome.ok,
+                    outcome.status,
+                    outcome.failure,
+                    outcome.provider,
+                    outcome.fault_side,
+                    outcome.fault,
+                    outcome
+                        .providers
+                        .iter()
+                        .map(|s| s.provider.as_str())
+                        .collect::<Vec<_>>(),
+                    outcome.evidence
+                ));
+            }
+        }
+    }
+    world.stop();
+    println!("{checked} provider × fault pairs checked");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
