@@ -75,7 +75,7 @@ pub struct AdminOverview {
     pub knowledge: KnowledgeState,
     /// The guard's verdict in force when the vantage is not online.
     pub vantage_now: Option<VantageLine>,
-    /// Verdicts of the last 7 days, newest first.
+    /// Verdicts and our resolvers' failures of the last 7 days, newest first.
     pub vantage_recent: Vec<VantageLine>,
     pub watched: i64,
     pub probed: i64,
@@ -262,6 +262,24 @@ pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
         .into_iter()
         .map(vantage)
         .collect();
+    // A resolver of ours failing while another answered: the vantage stayed
+    // online, and the probes went on through the others.
+    vantage_recent.extend(
+        store
+            .resolver_events(now - chrono::TimeDelta::days(7), now)
+            .await?
+            .into_iter()
+            .map(|e| VantageLine {
+                state: engine::VantageState::Online,
+                started_at: e.started_at,
+                ended_at: e.ended_at,
+                detail: format!(
+                    "our resolver {} failed while another answered; probes went on through the others",
+                    e.resolver
+                ),
+            }),
+    );
+    vantage_recent.sort_by_key(|line| line.started_at);
     vantage_recent.reverse();
     vantage_recent.truncate(20);
     let summary = store.site_summary().await?;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use engine::{FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
+use engine::{FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role};
 use serde::Serialize;
 
 /// Incidents in a feed.
@@ -154,6 +154,8 @@ pub struct ExportIncident {
     pub title: String,
     pub provider: Option<String>,
     pub role: Option<Role>,
+    /// A provider incident's mechanism: `own` or `edge_to_origin`.
+    pub mechanism: Option<Mechanism>,
     pub phase: Phase,
     pub pattern: Pattern,
     pub onset_at: String,
@@ -355,6 +357,10 @@ pub async fn incident_json(
         permalink: format!("{}/incident/{id}", state.public_origin.or_request(&headers)),
         title: state.named(|| IncidentSummary::from_store(incident.clone(), None).title()),
         kind: incident.kind,
+        mechanism: match incident.kind {
+            IncidentKind::Provider => Some(incident.mechanism.unwrap_or(Mechanism::Own)),
+            _ => None,
+        },
         provider: incident.provider,
         role: incident.role,
         phase: incident.phase,

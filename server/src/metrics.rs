@@ -64,6 +64,7 @@ struct Inner {
     database_bytes: Gauge,
     incidents_open: Family<IncidentLabels, Gauge>,
     vantage: Family<VantageLabels, Gauge>,
+    resolvers_failing: Gauge,
     snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     cache: Family<OutcomeLabels, Counter>,
     on_demand: Family<OutcomeLabels, Counter>,
@@ -152,6 +153,12 @@ impl Metrics {
             "The own-network guard's state: 1 for the current one",
             vantage.clone(),
         );
+        let resolvers_failing = Gauge::default();
+        registry.register(
+            "resolvers_failing",
+            "Our own resolvers failing while another answers (probes go on through the others)",
+            resolvers_failing.clone(),
+        );
         let snapshot_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register_with_unit(
             "snapshot_age",
@@ -189,6 +196,7 @@ impl Metrics {
                 database_bytes,
                 incidents_open,
                 vantage,
+                resolvers_failing,
                 snapshot_age,
                 cache,
                 on_demand,
@@ -291,6 +299,7 @@ impl Metrics {
                 })
                 .set(i64::from(*state == scrape.vantage));
         }
+        inner.resolvers_failing.set(scrape.resolvers_failing);
         inner.database_bytes.set(scrape.database_bytes);
         inner.snapshot_age.set(scrape.snapshot_age_s);
         let mut text = String::new();
@@ -337,6 +346,7 @@ fn prometheus_text(open_metrics: &str) -> String {
 struct Scrape {
     incidents: Vec<(IncidentLabels, i64)>,
     vantage: engine::VantageState,
+    resolvers_failing: i64,
     database_bytes: i64,
     snapshot_age_s: f64,
 }
@@ -426,6 +436,7 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
             .vantage
             .as_ref()
             .map_or(engine::VantageState::Unknown, |v| *v.borrow()),
+        resolvers_failing: i64::try_from(snapshot.resolvers_failing.len()).unwrap_or(i64::MAX),
         database_bytes: bytes,
         snapshot_age_s: freshness.age_seconds().unwrap_or_default() as f64,
     };

@@ -42,7 +42,8 @@ pub struct Front {
     /// kind is on record (a scenario cannot then give it that fault).
     pub edge_error: Option<Page>,
     /// Its pages when it cannot reach, or waits in vain for, the
-    /// customer's origin; `None` when it has no customer origin.
+    /// customer's origin; `None` when it has no customer origin, or no
+    /// such page is on record.
     pub origin_down: Option<Page>,
     pub origin_timeout: Option<Page>,
 }
@@ -127,9 +128,6 @@ fn parse(text: &str) -> Result<Vec<Front>, String> {
                 reads: spec.reads,
             })
         };
-        if spec.edge_error.is_none() && spec.origin_down.is_none() {
-            return Err(fail("serves no page at all".to_owned()));
-        }
         let origin_down = spec.origin_down.map(page).transpose()?;
         let origin_timeout = spec.origin_timeout.map(page).transpose()?;
         let front = Front {

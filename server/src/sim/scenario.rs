@@ -7,6 +7,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use engine::{AlertEvent, Pattern, Role};
 use serde::Deserialize;
 
+use crate::sim::front::{Front, Page};
+
 /// Scenario files larger than this are refused unread.
 pub const MAX_SCENARIO_BYTES: usize = 1024 * 1024;
 /// More sites than this would not be a small synthetic internet.
@@ -426,7 +428,7 @@ impl Scenario {
             if raw.kind == FaultKind::Slow && delay.is_none() {
                 return Err(invalid(at, "kind slow needs a delay".to_owned()));
             }
-            faults.push(Fault {
+            let fault = Fault {
                 target,
                 kind: raw.kind,
                 status: raw.status,
@@ -435,7 +437,11 @@ impl Scenario {
                 share: raw.share,
                 intermittent,
                 delay,
-            });
+            };
+            if let Some(message) = missing_page(&fault, &sites) {
+                return Err(invalid(at, message));
+            }
+            faults.push(fault);
         }
         let mut subscriptions: Vec<Subscription> = Vec::new();
         for spanned in raw.subscription {
@@ -584,7 +590,7 @@ impl Scenario {
                 resolver_failed: raw.resolver_failed,
             });
         }
-        let scenario = Scenario {
+        Ok(Scenario {
             name: raw.name,
             description: raw.description,
             start,
@@ -596,43 +602,7 @@ impl Scenario {
             faults,
             subscriptions,
             expects,
-        };
-        scenario.check_edge_pages()?;
-        Ok(scenario)
-    }
-
-    /// Refuses an `edge_error` on a front with no edge page on record: the
-    /// synthetic internet serves only pages a real user has seen.
-    fn check_edge_pages(&self) -> Result<(), ScenarioError> {
-        let names = self.site_names();
-        for fault in self
-            .faults
-            .iter()
-            .filter(|f| f.kind == FaultKind::EdgeError)
-        {
-            let fronts = names.iter().filter_map(|(host, group)| {
-                let hit = match &fault.target {
-                    FaultTarget::Cdn(id) => group.cdn.as_ref() == Some(id),
-                    FaultTarget::Host(id) => group.host.as_ref() == Some(id),
-                    FaultTarget::Group(name) => &group.group == name,
-                    FaultTarget::Site(name) => host == name,
-                    FaultTarget::Dns(_) | FaultTarget::Vantage | FaultTarget::Resolver(_) => false,
-                };
-                hit.then_some(group.cdn.as_deref()?)
-            });
-            for id in fronts {
-                if crate::sim::front::front(id).is_some_and(|front| front.edge_error.is_none()) {
-                    return Err(ScenarioError::Invalid {
-                        line: 0,
-                        message: format!(
-                            "{id} has no page of its own edge failing on record: \
-                             give its sites edge_unreachable instead of edge_error"
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Host names of every site, group by group: `<group>-<n>.test` unless named.
@@ -648,6 +618,67 @@ impl Scenario {
         }
         out
     }
+}
+
+/// The page `front` serves for a fault of `kind`, if it serves one: a
+/// front with no customer origin behind it serves its own edge's page for
+/// the origin's faults too (it is the origin); a slow origin gets the page
+/// of an unreachable one when no other is on record.
+pub fn page_for(front: &Front, kind: FaultKind) -> Served<'_> {
+    let down = front.origin_down.as_ref().or(front.edge_error.as_ref());
+    let page = match kind {
+        FaultKind::EdgeError => front.edge_error.as_ref(),
+        FaultKind::OriginDown => down,
+        FaultKind::OriginTimeout => front.origin_timeout.as_ref().or(down),
+        _ => return Served::NoPage,
+    };
+    page.map_or(Served::Missing, Served::Page)
+}
+
+/// What a front serves for a fault.
+#[derive(Debug)]
+pub enum Served<'a> {
+    Page(&'a Page),
+    /// The fault is not answered with a page of the front's.
+    NoPage,
+    /// The fault needs a page of the front's, and none is on record.
+    Missing,
+}
+
+/// Why `fault` cannot be played, if it needs a page from a front with no
+/// such page on record: the synthetic internet serves only pages a real
+/// user has seen.
+fn missing_page(fault: &Fault, sites: &[SiteGroup]) -> Option<String> {
+    let kind = match fault.kind {
+        FaultKind::EdgeError => "edge_error",
+        FaultKind::OriginDown => "origin_down",
+        FaultKind::OriginTimeout => "origin_timeout",
+        _ => return None,
+    };
+    let hits = |group: &SiteGroup| match &fault.target {
+        FaultTarget::Cdn(id) => group.cdn.as_ref() == Some(id),
+        FaultTarget::Host(id) => group.host.as_ref() == Some(id),
+        FaultTarget::Group(name) => &group.group == name,
+        FaultTarget::Site(host) => match &group.names {
+            Some(names) => names.iter().any(|name| name.eq_ignore_ascii_case(host)),
+            None => host
+                .strip_prefix(&format!("{}-", group.group))
+                .is_some_and(|rest| rest.len() == 8 && rest.ends_with(".test")),
+        },
+        FaultTarget::Dns(_) | FaultTarget::Vantage | FaultTarget::Resolver(_) => false,
+    };
+    sites
+        .iter()
+        .filter(|group| hits(group))
+        .filter_map(|group| crate::sim::front::front(group.cdn.as_deref()?))
+        .find(|front| matches!(page_for(front, fault.kind), Served::Missing))
+        .map(|front| {
+            format!(
+                "{} has no page for {kind} on record: give its sites edge_unreachable, \
+                 origin_error or a DNS fault instead",
+                front.id
+            )
+        })
 }
 
 /// An event type a scenario may name (not the test event).
@@ -805,16 +836,34 @@ mod tests {
                     "{head}[[sites]]\ngroup = \"h\"\ncdn = \"heroku\"\n{}",
                     fault("cdn:heroku", "edge_error")
                 ),
-                "give its sites edge_unreachable",
+                "heroku has no page for edge_error on record",
             ),
             (
-                format!("{head}[[sites]]\ngroup = \"x\"\ncdn = \"stackpath\"\n"),
-                "no front for \"stackpath\"",
+                format!(
+                    "{head}[[sites]]\ngroup = \"x\"\ncdn = \"stackpath\"\n{}",
+                    fault("group:x", "origin_down")
+                ),
+                "stackpath has no page for origin_down on record",
             ),
         ] {
             let error = Scenario::parse(&text).unwrap_err().to_string();
             assert!(error.contains(reason), "{error}");
         }
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                Scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                parsed += 1;
+            }
+        }
+        assert!(parsed >= 22, "{parsed}");
     }
 
     #[test]

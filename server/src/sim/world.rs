@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::{Clock, SimClock};
 use crate::sim::dns::{DnsFault, DnsServer};
 use crate::sim::front::{front, fronts, Front, Page, ERROR_PAGES};
-use crate::sim::scenario::{Fault, FaultKind, FaultTarget, Scenario};
+use crate::sim::scenario::{page_for, Fault, FaultKind, FaultTarget, Scenario, Served};
 
 /// Name servers of DNS providers the synthetic internet has no front for.
 fn dns_ns(provider: &str) -> String {
@@ -434,12 +434,13 @@ async fn answer_without_host(
         }
         return page(StatusCode::OK, None, OK_PAGE);
     };
-    // A front with no customer origin serves its own edge's page for the
-    // origin's faults too: it is the origin. (A scenario cannot give an
-    // edge error to a front with no edge page; see `Scenario::parse`.)
-    let edge = front.edge_error.as_ref();
-    let down = front.origin_down.as_ref().or(edge);
-    let timeout = front.origin_timeout.as_ref().or(down);
+    // A scenario gives a front only the faults it has pages for (see
+    // `Scenario::parse`).
+    let page_of = |kind| match page_for(front, kind) {
+        Served::Page(page) => Some(page),
+        Served::NoPage | Served::Missing => None,
+    };
+    let edge = page_of(FaultKind::EdgeError);
     if let Some(edge) = edge.filter(|_| active.iter().any(|f| f.kind == FaultKind::EdgeError)) {
         let status = active
             .iter()
@@ -448,13 +449,16 @@ async fn answer_without_host(
             .unwrap_or(edge.status);
         return page(status, Some(front), edge.body);
     }
-    if let Some(down) =
-        down.filter(|_| noisy || active.iter().any(|f| f.kind == FaultKind::OriginDown))
-    {
-        return served(front, down);
+    if active.iter().any(|f| f.kind == FaultKind::OriginDown) || noisy {
+        // Background noise behind a front with no page of its own for it:
+        // the origin's own error, passed through.
+        return match page_of(FaultKind::OriginDown) {
+            Some(down) => served(front, down),
+            None => page(StatusCode::BAD_GATEWAY, Some(front), origin_page()),
+        };
     }
-    if let Some(timeout) =
-        timeout.filter(|_| active.iter().any(|f| f.kind == FaultKind::OriginTimeout))
+    if let Some(timeout) = page_of(FaultKind::OriginTimeout)
+        .filter(|_| active.iter().any(|f| f.kind == FaultKind::OriginTimeout))
     {
         return served(front, timeout);
     }

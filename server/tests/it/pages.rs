@@ -584,3 +584,92 @@ async fn a_trusted_proxy_is_believed_about_the_scheme() {
     );
     app.stop().await;
 }
+
+/// An edge-to-origin incident is named as one on its page, in the API and
+/// in the export; an incident of the provider's own errors says `own`.
+#[tokio::test]
+async fn an_edge_to_origin_incident_is_named_as_one_everywhere() {
+    let app = spawn_app().await;
+    let own = populate(&app).await;
+    let ids: Vec<i64> = app
+        .store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|site| site.id)
+        .collect();
+    let incident = app
+        .store
+        .save_provider_incident(
+            None,
+            &ProviderIncidentRow {
+                provider: "cloudfront".to_owned(),
+                role: Role::Cdn,
+                mechanism: engine::Mechanism::EdgeToOrigin,
+                origins: 3,
+                phase: Phase::Resolved,
+                pattern: Pattern::Steady,
+                onset_at: t("2025-11-19T10:00:00Z"),
+                detected_at: t("2025-11-19T10:00:30Z"),
+                confirmed_at: Some(t("2025-11-19T10:00:30Z")),
+                peak_share: 1.0,
+                peak_at: t("2025-11-19T10:01:00Z"),
+                recovering_at: Some(t("2025-11-19T10:20:00Z")),
+                resolved_at: Some(t("2025-11-19T10:20:00Z")),
+                confidence: 0.8,
+                sites: ids
+                    .iter()
+                    .map(|id| (*id, t("2025-11-19T10:00:00Z"), t("2025-11-19T10:19:00Z")))
+                    .collect(),
+                evidence: vec![
+                    "3 of 3 sites (100 %) got cloudfront's page saying it could not reach \
+                     their servers, across 3 unrelated origins, since 10:00 UTC"
+                        .to_owned(),
+                ],
+                timeline: Vec::new(),
+            },
+            t("2025-11-19T10:20:00Z"),
+        )
+        .await
+        .unwrap();
+
+    let (status, html) = get(&app.url(&format!("/incident/{incident}"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Amazon CloudFront-wide edge-to-origin failure"),
+        "{html}"
+    );
+    assert!(html.contains("across 3 unrelated origins"));
+
+    let api = |id: i64| {
+        let url = app.url(&format!("/api/v1/incidents/{id}"));
+        async move {
+            reqwest::get(url)
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let answer = api(incident).await;
+    assert_eq!(
+        answer["incident"]["mechanism"], "edge_to_origin",
+        "{answer}"
+    );
+    assert_eq!(api(own).await["incident"]["mechanism"], "own");
+
+    let export: serde_json::Value =
+        reqwest::get(app.url(&format!("/incidents/{incident}/export.json")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(export["mechanism"], "edge_to_origin");
+    assert_eq!(
+        export["title"],
+        "Amazon CloudFront-wide edge-to-origin failure"
+    );
+}
