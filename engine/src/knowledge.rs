@@ -30,6 +30,7 @@ mod schema;
 
 use crate::iprange::IpRangeSet;
 use crate::provider::ProviderId;
+use crate::vocab::StatusFormat;
 use aho_corasick::AhoCorasick;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -152,6 +153,16 @@ impl fmt::Debug for KnowledgeBase {
     }
 }
 
+/// Where a provider publishes its own account of incidents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusPage {
+    /// The document polled.
+    pub url: String,
+    pub format: StatusFormat,
+    /// The page people read.
+    pub page: String,
+}
+
 /// One provider file given as text, for [`KnowledgeBase::from_sources`].
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -237,6 +248,13 @@ impl KnowledgeBase {
             .iter()
             .find(|e| e.id.as_str() == id)
             .map(|e| e.name.as_str())
+    }
+
+    /// The status page of every provider that publishes one, in load order.
+    pub fn status_pages(&self) -> impl Iterator<Item = (&ProviderId, &StatusPage)> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.status_page.as_ref().map(|page| (&e.id, page)))
     }
 
     /// How many published IP prefixes are loaded.

@@ -244,6 +244,56 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// Where a provider's own account of an incident stands: the stages
+    /// status pages publish.
+    pub enum OfficialStatus {
+        Investigating => "investigating", "investigating";
+        Identified => "identified", "identified";
+        Monitoring => "monitoring", "monitoring";
+        Resolved => "resolved", "resolved";
+        /// A follow-up after resolution (Statuspage's post-mortem stage).
+        Postmortem => "postmortem", "post-mortem";
+        /// Planned work announced, in progress or verified.
+        Maintenance => "maintenance", "maintenance";
+        /// An update that names no stage (feeds, Google Cloud).
+        Update => "update", "update";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+impl OfficialStatus {
+    /// Whether this update closes the provider's incident.
+    pub fn is_resolution(self) -> bool {
+        matches!(self, Self::Resolved | Self::Postmortem)
+    }
+}
+
+vocabulary! {
+    /// How bad a provider says its incident is.
+    pub enum OfficialImpact {
+        None => "none", "no impact stated";
+        Minor => "minor", "minor";
+        Major => "major", "major";
+        Critical => "critical", "critical";
+        Maintenance => "maintenance", "planned maintenance";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+vocabulary! {
+    /// The format a provider's status page publishes its incidents in.
+    pub enum StatusFormat {
+        /// Atlassian Statuspage's JSON API (`/api/v2/incidents.json`).
+        Statuspage => "statuspage", "Statuspage JSON";
+        /// An Atom or RSS feed of status posts.
+        Feed => "feed", "Atom or RSS feed";
+        /// Google Cloud's `incidents.json`.
+        GoogleCloud => "google_cloud", "Google Cloud incidents JSON";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+vocabulary! {
     /// Where an incident is in its life.
     pub enum Phase {
         /// Above the threshold, not yet for long or broadly enough.

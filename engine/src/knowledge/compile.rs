@@ -1,12 +1,12 @@
 //! From parsed provider files to the compiled [`KnowledgeBase`]: every
 //! check that makes a file untrusted-input safe lives here.
 
-use super::schema::{ElementDef, FileDef, Kind};
-use super::{KnowledgeBase, Limits, LoadError, LoadErrorKind, SourceFile};
+use super::schema::{ElementDef, FileDef, Kind, StatusPageDef};
+use super::{KnowledgeBase, Limits, LoadError, LoadErrorKind, SourceFile, StatusPage};
 use crate::iprange::IpRangeSet;
 use crate::provider::ProviderId;
-use crate::vocab::Role;
 use crate::vocab::{Fault, FaultSide};
+use crate::vocab::{Role, StatusFormat};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
@@ -35,6 +35,7 @@ pub(crate) struct Entry {
     pub ns_suffixes: Vec<String>,
     pub pages: Vec<PageMarker>,
     pub status_rules: Vec<StatusRule>,
+    pub status_page: Option<StatusPage>,
 }
 
 #[derive(Debug)]
@@ -437,6 +438,11 @@ impl Compiler<'_> {
                 .map_err(|e| e.unwrap_or_else(|k| err(f.span(), k)))?;
         }
 
+        let status_page = match &def.status {
+            Some(status) => Some(status_page(status.get_ref()).map_err(|k| err(status.span(), k))?),
+            None => None,
+        };
+
         Ok(Entry {
             id,
             kind: def.kind,
@@ -448,6 +454,7 @@ impl Compiler<'_> {
             ns_suffixes,
             pages,
             status_rules,
+            status_page,
         })
     }
 
@@ -810,6 +817,37 @@ fn header_name(name: &str) -> Result<String, LoadErrorKind> {
 }
 
 /// A `source` may be left out (the file's own applies) but not blank.
+/// Longest status URL accepted.
+const MAX_STATUS_URL: usize = 512;
+
+/// A provider's status page: two https URLs and a named source.
+fn status_page(def: &StatusPageDef) -> Result<StatusPage, LoadErrorKind> {
+    check_source(Some(&def.source))?;
+    if def.format == StatusFormat::Unknown {
+        return Err(LoadErrorKind::Invalid(String::from(
+            "status format must be statuspage, feed or google_cloud",
+        )));
+    }
+    for url in [&def.url, &def.page] {
+        let host = url.strip_prefix("https://").unwrap_or_default();
+        let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+        if url.len() > MAX_STATUS_URL
+            || host.is_empty()
+            || host.contains('@')
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(LoadErrorKind::Invalid(format!(
+                "status URL {url:?} must be an https URL with a host, at most {MAX_STATUS_URL} characters"
+            )));
+        }
+    }
+    Ok(StatusPage {
+        url: def.url.clone(),
+        format: def.format,
+        page: def.page.clone(),
+    })
+}
+
 fn check_source(source: Option<&str>) -> Result<(), LoadErrorKind> {
     match source {
         Some(s) if s.trim().is_empty() => Err(LoadErrorKind::Invalid(String::from(

@@ -1,8 +1,8 @@
 //! The provider file format, as serde reads it. Spans are kept on every
 //! item the validator may complain about, so errors can name the line.
 
-use crate::vocab::Role;
 use crate::vocab::{Fault, FaultSide};
+use crate::vocab::{Role, StatusFormat};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -44,6 +44,20 @@ pub struct FileDef {
     pub page: Vec<Spanned<PageDef>>,
     #[serde(default)]
     pub status_rule: Vec<Spanned<StatusDef>>,
+    /// Where the provider publishes its own account of incidents.
+    pub status: Option<Spanned<StatusPageDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPageDef {
+    /// The machine-readable document polled (an https URL).
+    pub url: String,
+    pub format: StatusFormat,
+    /// The page people read, linked from ours (an https URL).
+    pub page: String,
+    /// Where the URL and its format were found.
+    pub source: String,
 }
 
 #[derive(Debug, Deserialize)]
