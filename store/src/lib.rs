@@ -41,6 +41,7 @@ mod incident;
 mod probe;
 mod report;
 mod site;
+mod statement;
 mod token;
 mod vantage;
 
@@ -57,6 +58,7 @@ pub use report::{
     SiteStatus,
 };
 pub use site::{FailingSite, NewSite, Site, SiteSummary};
+pub use statement::{MeasuredSpan, Recorded, Statement, StatementUpdate, StatusSource, Unmatched};
 pub use token::{ApiToken, TokenScope};
 pub use vantage::{ResolverEvent, VantageEvent};
 

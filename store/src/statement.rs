@@ -1,0 +1,448 @@
+//! What providers said: their official incidents and updates, each stored
+//! once, and the status documents they were read from.
+
+use chrono::{DateTime, Utc};
+use engine::vocab::{OfficialImpact, OfficialStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError};
+
+/// An official incident as stored, with its updates oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    pub id: i64,
+    pub provider: String,
+    pub reference: String,
+    pub title: String,
+    pub impact: OfficialImpact,
+    pub components: Vec<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub url: Option<String>,
+    /// The status document it was read from.
+    pub source: String,
+    pub first_seen_at: DateTime<Utc>,
+    /// The provider incident Faultline measured that it describes.
+    pub incident_id: Option<i64>,
+    pub updates: Vec<StatementUpdate>,
+}
+
+/// One update of an official incident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatementUpdate {
+    pub status: OfficialStatus,
+    pub text: String,
+    pub published_at: DateTime<Utc>,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+impl Statement {
+    /// When the provider first said anything.
+    pub fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
+        self.updates.first().map(|update| update.published_at)
+    }
+
+    /// When the provider said it was over: its resolution time, or its
+    /// first update that resolved it.
+    pub fn official_resolution(&self) -> Option<DateTime<Utc>> {
+        self.resolved_at.or_else(|| {
+            self.updates
+                .iter()
+                .find(|update| update.status.is_resolution())
+                .map(|update| update.published_at)
+        })
+    }
+
+    /// The stage of its latest update.
+    pub fn status(&self) -> OfficialStatus {
+        self.updates
+            .last()
+            .map_or(OfficialStatus::Unknown, |update| update.status)
+    }
+}
+
+/// What one stored document added.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub new_incidents: u64,
+    pub new_updates: u64,
+}
+
+/// A status document's last poll.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSource {
+    pub url: String,
+    pub provider: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub ok_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+typed_row!(StatusSource {
+    url: plain,
+    provider: plain,
+    etag: plain,
+    last_modified: plain,
+    checked_at: plain,
+    ok_at: plain,
+    error: plain,
+});
+
+/// Official incidents waiting for a match, as matching needs them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmatched {
+    pub id: i64,
+    pub provider: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A provider incident's span, as matching needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeasuredSpan {
+    pub id: i64,
+    pub provider: String,
+    pub onset_at: DateTime<Utc>,
+    pub detected_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const STATEMENT_COLUMNS: &str = "id, provider, reference, title, impact, components, started_at,
+     resolved_at, url, source, first_seen_at, incident_id";
+
+impl Store {
+    /// Stores what `document` says for `provider`, read from `source` at
+    /// `now`: new incidents and updates are added, an incident's title,
+    /// impact, components and resolution follow the provider's latest
+    /// words, and nothing already stored is lost. One transaction.
+    pub async fn record_statements(
+        &self,
+        provider: &str,
+        source: &str,
+        document: &statements::Document,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        let mut recorded = Recorded::default();
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        for incident in &document.incidents {
+            let components =
+                serde_json::to_string(&incident.components).unwrap_or_else(|_| "[]".to_owned());
+            let existing: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM official_incidents WHERE provider = ? AND reference = ?",
+            )
+            .bind(provider)
+            .bind(&incident.reference)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let id = match existing {
+                Some(id) => {
+                    sqlx::query(
+                        "UPDATE official_incidents SET title = ?, impact = ?, components = ?,
+                             started_at = ?, resolved_at = ?, url = ?, updated_seen_at = ?
+                         WHERE id = ?",
+                    )
+                    .bind(&incident.title)
+                    .bind(incident.impact.as_str())
+                    .bind(&components)
+                    .bind(incident.started_at)
+                    .bind(incident.resolved_at)
+                    .bind(&incident.url)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    id
+                }
+                None => {
+                    recorded.new_incidents += 1;
+                    sqlx::query_scalar(
+                        "INSERT INTO official_incidents (provider, reference, title, impact,
+                             components, started_at, resolved_at, url, source, first_seen_at,
+                             updated_seen_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(provider)
+                    .bind(&incident.reference)
+                    .bind(&incident.title)
+                    .bind(incident.impact.as_str())
+                    .bind(&components)
+                    .bind(incident.started_at)
+                    .bind(incident.resolved_at)
+                    .bind(&incident.url)
+                    .bind(source)
+                    .bind(now)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            };
+            for update in &incident.updates {
+                recorded.new_updates += sqlx::query(
+                    "INSERT INTO official_updates (official_id, reference, status, text,
+                         published_at, first_seen_at)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (official_id, reference) DO NOTHING",
+                )
+                .bind(id)
+                .bind(&update.reference)
+                .bind(update.status.as_str())
+                .bind(&update.text)
+                .bind(update.published_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// The last poll of the status document at `url`, if it was polled.
+    pub async fn status_source(&self, url: &str) -> Result<Option<StatusSource>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
+             FROM status_sources WHERE url = ?",
+        )
+        .bind(url)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
+    /// Every status document polled, by provider.
+    pub async fn status_sources(&self) -> Result<Vec<StatusSource>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
+             FROM status_sources ORDER BY provider, url",
+        )
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// Records a poll of `url`: on success (`error` is `None`) its new
+    /// validators; on failure the reason, keeping the validators and the
+    /// last success.
+    pub async fn record_status_poll(
+        &self,
+        url: &str,
+        provider: &str,
+        validators: (Option<&str>, Option<&str>),
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (etag, last_modified) = validators;
+        let ok_at = error.is_none().then_some(now);
+        sqlx::query(
+            "INSERT INTO status_sources (url, provider, etag, last_modified, checked_at, ok_at, error)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (url) DO UPDATE SET
+                 provider = excluded.provider,
+                 etag = CASE WHEN excluded.error IS NULL THEN excluded.etag ELSE etag END,
+                 last_modified = CASE WHEN excluded.error IS NULL THEN excluded.last_modified ELSE last_modified END,
+                 checked_at = excluded.checked_at,
+                 ok_at = COALESCE(excluded.ok_at, ok_at),
+                 error = excluded.error",
+        )
+        .bind(url)
+        .bind(provider)
+        .bind(etag)
+        .bind(last_modified)
+        .bind(now)
+        .bind(ok_at)
+        .bind(error)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Official incidents without a match whose first update is after
+    /// `since`.
+    pub async fn unmatched_statements(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Unmatched>, StoreError> {
+        let rows: Vec<(
+            i64,
+            String,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+        )> = sqlx::query_as(
+            "SELECT o.id, o.provider, o.started_at, MIN(u.published_at), o.resolved_at
+                 FROM official_incidents o JOIN official_updates u ON u.official_id = o.id
+                 WHERE o.incident_id IS NULL
+                 GROUP BY o.id
+                 HAVING MIN(u.published_at) >= ?
+                 ORDER BY o.id",
+        )
+        .bind(since)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, provider, started_at, acknowledged_at, resolved_at)| Unmatched {
+                    id,
+                    provider,
+                    started_at,
+                    acknowledged_at,
+                    resolved_at,
+                },
+            )
+            .collect())
+    }
+
+    /// Provider incidents of `providers` still open or resolved after
+    /// `since`, as matching needs them.
+    pub async fn provider_spans_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MeasuredSpan>, StoreError> {
+        let rows: Vec<(
+            i64,
+            String,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+        )> = sqlx::query_as(
+            "SELECT id, provider, onset_at, detected_at, resolved_at FROM incidents
+                 WHERE kind = 'provider' AND provider IS NOT NULL
+                   AND (resolved_at IS NULL OR resolved_at >= ?)
+                 ORDER BY id",
+        )
+        .bind(since)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, provider, onset_at, detected_at, resolved_at)| MeasuredSpan {
+                    id,
+                    provider,
+                    onset_at,
+                    detected_at,
+                    resolved_at,
+                },
+            )
+            .collect())
+    }
+
+    /// Links an official incident to the provider incident it describes.
+    pub async fn link_statement(
+        &self,
+        official_id: i64,
+        incident_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE official_incidents SET incident_id = ? WHERE id = ? AND incident_id IS NULL",
+        )
+        .bind(incident_id)
+        .bind(official_id)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// The statements about provider incident `incident_id`, oldest first.
+    pub async fn statements_for_incident(
+        &self,
+        incident_id: i64,
+    ) -> Result<Vec<Statement>, StoreError> {
+        self.statements_where("incident_id = ?", Some(incident_id.to_string()), 50)
+            .await
+    }
+
+    /// `provider`'s latest statements, newest first, at most `limit`.
+    pub async fn statements_of_provider(
+        &self,
+        provider: &str,
+        limit: i64,
+    ) -> Result<Vec<Statement>, StoreError> {
+        let mut found = self
+            .statements_where("provider = ?", Some(provider.to_owned()), limit)
+            .await?;
+        found.reverse();
+        Ok(found)
+    }
+
+    /// Every provider's statements, newest first, at most `limit`: matched
+    /// and unmatched, for the comparison over all incidents.
+    pub async fn all_statements(&self, limit: i64) -> Result<Vec<Statement>, StoreError> {
+        let mut found = self.statements_where("1 = 1", None, limit).await?;
+        found.reverse();
+        Ok(found)
+    }
+
+    /// Statements matching `condition` (with at most one bound text), the
+    /// newest `limit` of them, returned oldest first with their updates.
+    async fn statements_where(
+        &self,
+        condition: &str,
+        value: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<Statement>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            String,
+            DateTime<Utc>,
+            Option<i64>,
+        );
+        let sql = format!(
+            "SELECT * FROM (SELECT {STATEMENT_COLUMNS} FROM official_incidents
+             WHERE {condition} ORDER BY COALESCE(started_at, first_seen_at) DESC, id DESC LIMIT ?)
+             ORDER BY COALESCE(started_at, first_seen_at), id"
+        );
+        let mut query = sqlx::query_as::<_, Row>(&sql);
+        if let Some(value) = value {
+            query = query.bind(value);
+        }
+        let rows = query.bind(limit).fetch_all(self.reader()).await?;
+        let mut statements = Vec::with_capacity(rows.len());
+        for row in rows {
+            let updates: Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT status, text, published_at, first_seen_at FROM official_updates
+                 WHERE official_id = ? ORDER BY published_at, id",
+            )
+            .bind(row.0)
+            .fetch_all(self.reader())
+            .await?;
+            statements.push(Statement {
+                id: row.0,
+                provider: row.1,
+                reference: row.2,
+                title: row.3,
+                impact: OfficialImpact::from(row.4.as_str()),
+                components: serde_json::from_str(&row.5).unwrap_or_default(),
+                started_at: row.6,
+                resolved_at: row.7,
+                url: row.8,
+                source: row.9,
+                first_seen_at: row.10,
+                incident_id: row.11,
+                updates: updates
+                    .into_iter()
+                    .map(
+                        |(status, text, published_at, first_seen_at)| StatementUpdate {
+                            status: OfficialStatus::from(status.as_str()),
+                            text,
+                            published_at,
+                            first_seen_at,
+                        },
+                    )
+                    .collect(),
+            });
+        }
+        Ok(statements)
+    }
+}
