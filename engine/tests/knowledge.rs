@@ -244,3 +244,53 @@ fn a_refused_overlay_leaves_the_caller_with_the_last_good_set() {
     }
     assert_eq!(current.name_of("example"), Some("Example CDN"));
 }
+
+#[test]
+fn status_pages_are_read_from_provider_files_and_checked() {
+    let builtin = KnowledgeBase::builtin().unwrap();
+    let pages: Vec<_> = builtin
+        .status_pages()
+        .map(|(id, page)| (id.as_str().to_owned(), page.format))
+        .collect();
+    for (id, format) in [
+        ("cloudflare", engine::vocab::StatusFormat::Statuspage),
+        ("google", engine::vocab::StatusFormat::GoogleCloud),
+        ("aws", engine::vocab::StatusFormat::Feed),
+    ] {
+        assert!(pages.contains(&(id.to_owned(), format)), "{id}: {pages:?}");
+    }
+    let with = |status: &str| {
+        load(&[file(
+            "x.toml",
+            &format!(
+                "id = \"x\"\nname = \"X\"\nrole = \"cdn\"\nsource = \"s\"\n\n[status]\n{status}\n"
+            ),
+        )])
+    };
+    let good = with(
+        "url = \"https://status.x.example/api/v2/incidents.json\"\nformat = \"statuspage\"\npage = \"https://status.x.example/\"\nsource = \"s\"",
+    );
+    assert_eq!(good.unwrap().status_pages().count(), 1);
+    for (bad, says) in [
+        (
+            "url = \"http://status.x.example/\"\nformat = \"statuspage\"\npage = \"https://status.x.example/\"\nsource = \"s\"",
+            "must be an https URL",
+        ),
+        (
+            "url = \"https://user@status.x.example/\"\nformat = \"feed\"\npage = \"https://status.x.example/\"\nsource = \"s\"",
+            "must be an https URL",
+        ),
+        (
+            "url = \"https://status.x.example/\"\nformat = \"html\"\npage = \"https://status.x.example/\"\nsource = \"s\"",
+            "html",
+        ),
+        (
+            "url = \"https://status.x.example/\"\nformat = \"feed\"\npage = \"https://status.x.example/\"\nsource = \" \"",
+            "source is empty",
+        ),
+    ] {
+        let error = with(bad).unwrap_err().to_string();
+        assert!(error.contains(says), "{bad}: {error}");
+        assert!(error.starts_with("x.toml:6") || error.starts_with("x.toml:8"), "{error}");
+    }
+}

@@ -1212,6 +1212,9 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                     sites_affected,
                     pattern,
                     confidence,
+                    acknowledged_at,
+                    lead_time_s,
+                    ..
                 } = incident
                 {
                     let role = match (mechanism, origins) {
@@ -1226,7 +1229,20 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
                         peak_share * 100.0,
                         confidence * 100.0
                     );
+                    if let (Some(at), Some(lead)) = (acknowledged_at, lead_time_s) {
+                        let minutes = lead.abs() / 60;
+                        let order = if *lead >= 0 { "after" } else { "before" };
+                        println!(
+                            "  {provider}'s status page acknowledged it at {at}, {minutes} min {order} Faultline detected it"
+                        );
+                    }
                 }
+            }
+            for statement in &report.unmatched_statements {
+                println!(
+                    "statement matching no incident: {} {} {} \"{}\"",
+                    statement.provider, statement.at, statement.status, statement.title
+                );
             }
             let sites = report
                 .incidents

@@ -47,6 +47,8 @@ pub struct Config {
     pub api: ApiSettings,
     /// `/metrics` for Prometheus.
     pub metrics: MetricsSettings,
+    /// Providers' own status pages, read beside what the probes measure.
+    pub statuses: crate::statuses::StatusSettings,
 }
 
 /// Where `/metrics` is served. Off unless one of the two is set.
@@ -192,6 +194,7 @@ impl Default for Config {
             metrics: MetricsSettings::default(),
             trusted_proxies: Vec::new(),
             alerts: crate::alerts::AlertSettings::default(),
+            statuses: crate::statuses::StatusSettings::default(),
         }
     }
 }
@@ -273,6 +276,7 @@ impl Config {
             }
         }
         config.alerts.check().map_err(ConfigError::Invalid)?;
+        config.statuses.check().map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 }

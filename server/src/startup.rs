@@ -146,6 +146,10 @@ impl Application {
             }
             tasks.spawn(dispatcher.run(shutdown.clone()));
         }
+        // Providers' own status pages, read while Faultline watches.
+        if config.monitor.enabled && config.statuses.enabled {
+            tasks.spawn(status_poller(config, &store, &knowledge)?.run(shutdown.clone()));
+        }
         let mut state = AppState::new(config, store.clone());
         if let Some(status) = status {
             state = state.with_status(status);
@@ -342,6 +346,28 @@ fn live_prober(
     Ok(probe::LiveProber::new(settings)
         .map_err(|error| StartupError::Refused(error.to_string()))?
         .with_knowledge(knowledge.clone()))
+}
+
+/// The status-page poller, reading through its own guard: public
+/// addresses and `[statuses] allowed_networks`.
+fn status_poller(
+    config: &Config,
+    store: &store::Store,
+    knowledge: &Arc<Knowledge>,
+) -> Result<crate::statuses::StatusPoller, StartupError> {
+    let mut settings = config.probe.clone();
+    settings.guard = config.statuses.guard();
+    settings.guard.own_addresses = own_public_addresses();
+    let prober = probe::LiveProber::new(settings)
+        .map_err(|error| StartupError::Refused(error.to_string()))?;
+    crate::statuses::StatusPoller::new(
+        store.clone(),
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(prober),
+        Some(knowledge.clone()),
+        config.statuses.clone(),
+    )
+    .map_err(|error| StartupError::Unexpected(anyhow::Error::new(error)))
 }
 
 /// The alert dispatcher, delivering through its own guard: public

@@ -110,6 +110,22 @@ pub struct MeasuredSpan {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+typed_row!(Unmatched {
+    id: plain,
+    provider: plain,
+    started_at: plain,
+    acknowledged_at: plain,
+    resolved_at: plain,
+});
+
+typed_row!(MeasuredSpan {
+    id: plain,
+    provider: plain,
+    onset_at: plain,
+    detected_at: plain,
+    resolved_at: plain,
+});
+
 const STATEMENT_COLUMNS: &str = "id, provider, reference, title, impact, components, started_at,
      resolved_at, url, source, first_seen_at, incident_id";
 
@@ -264,70 +280,36 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<Unmatched>, StoreError> {
-        let rows: Vec<(
-            i64,
-            String,
-            Option<DateTime<Utc>>,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-        )> = sqlx::query_as(
-            "SELECT o.id, o.provider, o.started_at, MIN(u.published_at), o.resolved_at
-                 FROM official_incidents o JOIN official_updates u ON u.official_id = o.id
-                 WHERE o.incident_id IS NULL
-                 GROUP BY o.id
-                 HAVING MIN(u.published_at) >= ?
-                 ORDER BY o.id",
+        Ok(sqlx::query_as(
+            "SELECT o.id AS id, o.provider AS provider, o.started_at AS started_at,
+                 MIN(u.published_at) AS acknowledged_at, o.resolved_at AS resolved_at
+             FROM official_incidents o JOIN official_updates u ON u.official_id = o.id
+             WHERE o.incident_id IS NULL
+             GROUP BY o.id
+             HAVING MIN(u.published_at) >= ?
+             ORDER BY o.id",
         )
         .bind(since)
         .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, provider, started_at, acknowledged_at, resolved_at)| Unmatched {
-                    id,
-                    provider,
-                    started_at,
-                    acknowledged_at,
-                    resolved_at,
-                },
-            )
-            .collect())
+        .await?)
     }
 
-    /// Provider incidents of `providers` still open or resolved after
-    /// `since`, as matching needs them.
+    /// Confirmed provider incidents still open or resolved after `since`,
+    /// as matching needs them (a suspicion that never confirmed is no
+    /// outage to compare with).
     pub async fn provider_spans_since(
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<MeasuredSpan>, StoreError> {
-        let rows: Vec<(
-            i64,
-            String,
-            DateTime<Utc>,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-        )> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT id, provider, onset_at, detected_at, resolved_at FROM incidents
-                 WHERE kind = 'provider' AND provider IS NOT NULL
-                   AND (resolved_at IS NULL OR resolved_at >= ?)
-                 ORDER BY id",
+             WHERE kind = 'provider' AND provider IS NOT NULL AND confirmed_at IS NOT NULL
+               AND (resolved_at IS NULL OR resolved_at >= ?)
+             ORDER BY id",
         )
         .bind(since)
         .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, provider, onset_at, detected_at, resolved_at)| MeasuredSpan {
-                    id,
-                    provider,
-                    onset_at,
-                    detected_at,
-                    resolved_at,
-                },
-            )
-            .collect())
+        .await?)
     }
 
     /// Links an official incident to the provider incident it describes.

@@ -2,6 +2,11 @@
 //! often it is read, updated as the provider edits it, matched to the
 //! incident it describes, and the polls' validators kept.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
 use chrono::{DateTime, Utc};
 use engine::vocab::{OfficialImpact, OfficialStatus, Pattern, Phase, Role};
 use statements::{Document, OfficialIncident, OfficialUpdate};
@@ -119,6 +124,7 @@ async fn statements_are_stored_once_and_follow_the_providers_edits() {
                 pattern: Pattern::Intermittent,
                 onset_at: t("2025-11-18T11:20:00Z"),
                 detected_at: t("2025-11-18T11:21:00Z"),
+                confirmed_at: Some(t("2025-11-18T11:22:00Z")),
                 peak_at: t("2025-11-18T11:30:00Z"),
                 ..ProviderIncidentRow::default()
             },

@@ -22,6 +22,10 @@ pub(crate) const PROVIDER_FILES: &[(&str, &str)] = &[
         "cloudfront.toml",
         include_str!("../../providers/cloudfront.toml"),
     ),
+    (
+        "domain-parking.toml",
+        include_str!("../../providers/domain-parking.toml"),
+    ),
     ("envoy.toml", include_str!("../../providers/envoy.toml")),
     ("fastly.toml", include_str!("../../providers/fastly.toml")),
     ("fly.toml", include_str!("../../providers/fly.toml")),

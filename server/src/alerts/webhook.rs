@@ -42,7 +42,7 @@ impl WebhookClient {
     /// A client whose every connection goes through `prober`'s guard.
     pub fn new(prober: Arc<LiveProber>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedDns(prober.clone())))
+            .dns_resolver(Arc::new(crate::guarded::GuardedDns(prober.clone())))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(ATTEMPT_TIMEOUT)
@@ -92,7 +92,7 @@ impl WebhookClient {
                 return PostOutcome {
                     status: None,
                     retry_after: None,
-                    error: Some(describe(&error)),
+                    error: Some(crate::guarded::describe(&error)),
                     duration_ms: elapsed(),
                 }
             }
@@ -186,47 +186,6 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         .ok()?
         .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or_default().min(MOST))
-}
-
-/// A transport error in a few words, with its cause.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    let mut text = kind.to_owned();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text.chars().take(300).collect()
-}
-
-/// reqwest's resolver: the prober's guarded lookup.
-struct GuardedDns(Arc<LiveProber>);
-
-impl reqwest::dns::Resolve for GuardedDns {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let prober = self.0.clone();
-        Box::pin(async move {
-            let allowed = prober
-                .allowed_addresses(name.as_str())
-                .await
-                .map_err(|reason| -> Box<dyn std::error::Error + Send + Sync> { reason.into() })?;
-            let addresses: reqwest::dns::Addrs = Box::new(
-                allowed
-                    .into_iter()
-                    .map(|ip| std::net::SocketAddr::new(ip, 0))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            );
-            Ok(addresses)
-        })
-    }
 }
 
 #[cfg(test)]

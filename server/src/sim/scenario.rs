@@ -27,8 +27,26 @@ pub struct Scenario {
     pub sites: Vec<SiteGroup>,
     pub faults: Vec<Fault>,
     pub subscriptions: Vec<Subscription>,
+    /// What providers' status pages publish, and when.
+    pub statements: Vec<Statement>,
     pub expects: Vec<Expect>,
 }
+
+/// One update a provider's status page publishes during the scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub provider: String,
+    /// The official incident's id on the status page.
+    pub incident: String,
+    pub at: TimeDelta,
+    pub status: engine::vocab::OfficialStatus,
+    pub impact: engine::vocab::OfficialImpact,
+    pub title: String,
+    pub text: String,
+}
+
+/// Most statements one scenario may have.
+pub const MAX_STATEMENTS: usize = 500;
 
 /// A subscriber the simulation delivers alerts to: by webhook over real
 /// HTTP, or by mail over real SMTP, to receivers it runs on loopback.
@@ -139,6 +157,8 @@ pub struct Expect {
     pub vantage_offline: bool,
     /// One of our resolvers is reported failing while another answered.
     pub resolver_failed: bool,
+    /// With `provider_incident`: the provider's statement is matched to it.
+    pub acknowledged: bool,
     /// This event must reach `subscription` (by `by`, if given).
     pub alert: Option<AlertEvent>,
     pub subscription: Option<String>,
@@ -214,7 +234,22 @@ struct RawScenario {
     #[serde(default)]
     subscription: Vec<toml::Spanned<RawSubscription>>,
     #[serde(default)]
+    statement: Vec<toml::Spanned<RawStatement>>,
+    #[serde(default)]
     expect: Vec<toml::Spanned<RawExpect>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatement {
+    provider: String,
+    incident: Option<String>,
+    at: String,
+    status: String,
+    impact: Option<String>,
+    title: Option<String>,
+    #[serde(default)]
+    text: String,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +306,8 @@ struct RawExpect {
     vantage_offline: bool,
     #[serde(default)]
     resolver_failed: bool,
+    #[serde(default)]
+    acknowledged: bool,
     alert: Option<String>,
     subscription: Option<String>,
     by: Option<String>,
@@ -588,6 +625,69 @@ impl Scenario {
                 no_provider_incident: raw.no_provider_incident,
                 vantage_offline: raw.vantage_offline,
                 resolver_failed: raw.resolver_failed,
+                acknowledged: raw.acknowledged,
+            });
+        }
+        if raw.statement.len() > MAX_STATEMENTS {
+            return Err(invalid(0, format!("more than {MAX_STATEMENTS} statements")));
+        }
+        let mut statements: Vec<Statement> = Vec::new();
+        for spanned in raw.statement {
+            let at = spanned.span().start;
+            let raw = spanned.into_inner();
+            if !PROVIDERS.contains(&raw.provider.as_str()) {
+                return Err(invalid(at, format!("unknown provider {:?}", raw.provider)));
+            }
+            let incident = raw.incident.unwrap_or_else(|| "incident-1".to_owned());
+            if incident.is_empty()
+                || incident.len() > 64
+                || !incident
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    at,
+                    "incident is 1–64 letters, digits, '-' or '_'".to_owned(),
+                ));
+            }
+            let status = engine::vocab::OfficialStatus::from_name(&raw.status)
+                .filter(|s| *s != engine::vocab::OfficialStatus::Unknown)
+                .ok_or_else(|| invalid(at, format!("unknown status {:?}", raw.status)))?;
+            let impact = match raw.impact.as_deref() {
+                None => engine::vocab::OfficialImpact::Major,
+                Some(word) => engine::vocab::OfficialImpact::from_name(word)
+                    .filter(|i| *i != engine::vocab::OfficialImpact::Unknown)
+                    .ok_or_else(|| invalid(at, format!("unknown impact {word:?}")))?,
+            };
+            let earlier = statements
+                .iter()
+                .rev()
+                .find(|s| s.provider == raw.provider && s.incident == incident);
+            let title = match (raw.title, earlier) {
+                (Some(title), _) => title,
+                (None, Some(earlier)) => earlier.title.clone(),
+                (None, None) => {
+                    return Err(invalid(
+                        at,
+                        "the first statement of an incident needs a title".to_owned(),
+                    ))
+                }
+            };
+            let offset = parse_offset(&raw.at).map_err(|m| invalid(at, m))?;
+            if earlier.is_some_and(|earlier| earlier.at > offset) {
+                return Err(invalid(
+                    at,
+                    "an incident's statements come in the order they are published".to_owned(),
+                ));
+            }
+            statements.push(Statement {
+                provider: raw.provider,
+                incident,
+                at: offset,
+                status,
+                impact,
+                title,
+                text: raw.text,
             });
         }
         Ok(Scenario {
@@ -601,8 +701,20 @@ impl Scenario {
             sites,
             faults,
             subscriptions,
+            statements,
             expects,
         })
+    }
+
+    /// Providers whose status page publishes statements, each once.
+    pub fn statement_providers(&self) -> Vec<String> {
+        let mut providers: Vec<String> = Vec::new();
+        for statement in &self.statements {
+            if !providers.contains(&statement.provider) {
+                providers.push(statement.provider.clone());
+            }
+        }
+        providers
     }
 
     /// Host names of every site, group by group: `<group>-<n>.test` unless named.

@@ -31,6 +31,40 @@ pub struct Report {
     pub resolver_events: Vec<ReportResolver>,
     /// Every alert the scenario's subscriptions received, in order.
     pub alerts: Vec<ReportAlert>,
+    /// Providers' statements that match no provider incident reported.
+    pub unmatched_statements: Vec<ReportStatement>,
+}
+
+/// One update of a provider's status page, as Faultline read it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportStatement {
+    pub provider: String,
+    /// The official incident's id on the status page.
+    pub incident: String,
+    pub title: String,
+    pub status: engine::vocab::OfficialStatus,
+    /// When the provider published it.
+    pub at: String,
+    /// When Faultline's poller first read it.
+    pub seen_at: String,
+    pub text: String,
+}
+
+fn report_statements(statements: &[store::Statement]) -> Vec<ReportStatement> {
+    statements
+        .iter()
+        .flat_map(|statement| {
+            statement.updates.iter().map(|update| ReportStatement {
+                provider: statement.provider.clone(),
+                incident: statement.reference.clone(),
+                title: statement.title.clone(),
+                status: update.status,
+                at: time(update.published_at),
+                seen_at: time(update.first_seen_at),
+                text: update.text.clone(),
+            })
+        })
+        .collect()
 }
 
 /// One alert as the simulation's receiver got it.
@@ -63,6 +97,16 @@ pub enum ReportIncident {
         sites_affected: i64,
         pattern: Pattern,
         confidence: f64,
+        /// The provider's first statement about it, if one matched.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        acknowledged_at: Option<String>,
+        /// Seconds from Faultline's detection to the provider's first
+        /// statement: positive when Faultline was first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lead_time_s: Option<i64>,
+        /// Every statement matched to it, oldest first.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        statements: Vec<ReportStatement>,
     },
     Site {
         site: String,
@@ -109,8 +153,11 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 /// Tasks besides the monitor that sleep on the virtual clock: the
-/// correlation task and the alert dispatcher.
-const CLOCK_LOOPS: usize = 2;
+/// correlation task, the alert dispatcher and the status-page poller.
+const CLOCK_LOOPS: usize = 3;
+
+/// How often the simulation's poller reads the providers' status pages.
+const STATUS_INTERVAL_SECONDS: u64 = 60;
 
 /// The scenario's subscribers: the receiver their webhooks point at, and
 /// each subscription's name by id.
@@ -218,6 +265,7 @@ impl Simulation {
             dispatcher = dispatcher.with_mail(mailer, signer);
         }
         stages.spawn(dispatcher.run(shutdown.clone()));
+        stages.spawn(status_poller(scenario, &world, &store, &clock)?.run(shutdown.clone()));
         Ok(Self {
             clock,
             world,
@@ -367,6 +415,44 @@ async fn subscribe(
     })
 }
 
+/// The status-page poller on the virtual clock, reading the status pages
+/// of the providers that publish statements in the scenario.
+fn status_poller(
+    scenario: &Scenario,
+    world: &World,
+    store: &store::Store,
+    clock: &SimClock,
+) -> Result<crate::statuses::StatusPoller, SimulateError> {
+    let settings = crate::statuses::StatusSettings {
+        interval_seconds: STATUS_INTERVAL_SECONDS,
+        sources: scenario
+            .statement_providers()
+            .into_iter()
+            .map(|provider| crate::statuses::SourceSetting {
+                url: world.status_url(&provider),
+                provider,
+                format: engine::vocab::StatusFormat::Statuspage,
+            })
+            .collect(),
+        ..crate::statuses::StatusSettings::default()
+    };
+    let prober = LiveProber::new(ProberConfig {
+        nameservers: world.dns.addrs(),
+        dns_timeout_ms: 100,
+        total_timeout_ms: 2_000,
+        guard: GuardPolicy::loopback_only(),
+        ..ProberConfig::default()
+    })?;
+    crate::statuses::StatusPoller::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(prober),
+        None,
+        settings,
+    )
+    .map_err(|error| SimulateError::Alerts(error.to_string()))
+}
+
 /// The alert dispatcher on the virtual clock, delivering to loopback.
 fn dispatcher(
     world: &World,
@@ -427,22 +513,37 @@ async fn report(
         .iter()
         .filter(|i| i.kind == IncidentKind::Provider && i.confirmed_at.is_some())
         .collect();
+    let mut said = Vec::with_capacity(providers.len());
+    for incident in &providers {
+        said.push(store.statements_for_incident(incident.id).await?);
+    }
     let mut incidents: Vec<ReportIncident> = providers
         .iter()
-        .map(|i| ReportIncident::Provider {
-            provider: i.provider.clone().unwrap_or_default(),
-            role: i.role.unwrap_or_default(),
-            mechanism: i.mechanism.unwrap_or(engine::Mechanism::Own),
-            origins: i
-                .origins
-                .filter(|_| i.mechanism == Some(engine::Mechanism::EdgeToOrigin)),
-            onset_at: time(i.onset_at),
-            detected_at: time(i.detected_at),
-            resolved_at: i.resolved_at.map(time),
-            peak_share: (i.peak_share.unwrap_or_default() * 100.0).round() / 100.0,
-            sites_affected: i.sites_affected,
-            pattern: i.pattern,
-            confidence: (i.confidence.unwrap_or_default() * 100.0).round() / 100.0,
+        .zip(&said)
+        .map(|(i, said)| {
+            let acknowledged = said
+                .iter()
+                .filter_map(store::Statement::acknowledged_at)
+                .min();
+            ReportIncident::Provider {
+                provider: i.provider.clone().unwrap_or_default(),
+                role: i.role.unwrap_or_default(),
+                mechanism: i.mechanism.unwrap_or(engine::Mechanism::Own),
+                origins: i
+                    .origins
+                    .filter(|_| i.mechanism == Some(engine::Mechanism::EdgeToOrigin)),
+                onset_at: time(i.onset_at),
+                detected_at: time(i.detected_at),
+                resolved_at: i.resolved_at.map(time),
+                peak_share: (i.peak_share.unwrap_or_default() * 100.0).round() / 100.0,
+                sites_affected: i.sites_affected,
+                pattern: i.pattern,
+                confidence: (i.confidence.unwrap_or_default() * 100.0).round() / 100.0,
+                acknowledged_at: acknowledged.map(time),
+                lead_time_s: acknowledged
+                    .map(|at| statements::matching::lead_time(i.detected_at, at).num_seconds()),
+                statements: report_statements(said),
+            }
         })
         .collect();
     // Database id to index in `incidents`: provider incidents first, then
@@ -501,7 +602,18 @@ async fn report(
             channel: r.channel,
         })
         .collect();
+    let unmatched: Vec<store::Statement> = store
+        .all_statements(10_000)
+        .await?
+        .into_iter()
+        .filter(|statement| {
+            statement
+                .incident_id
+                .is_none_or(|id| !providers.iter().any(|p| p.id == id))
+        })
+        .collect();
     Ok(Report {
+        unmatched_statements: report_statements(&unmatched),
         scenario: scenario.name.clone(),
         start: time(scenario.start),
         end: time(end),
@@ -520,6 +632,8 @@ pub struct Detected<'a> {
     pub detected_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub pattern: Pattern,
+    /// The provider's statement matched to it.
+    pub acknowledged: bool,
 }
 
 impl Report {
@@ -534,6 +648,7 @@ impl Report {
                     detected_at,
                     resolved_at,
                     pattern,
+                    acknowledged_at,
                     ..
                 } => Some(Detected {
                     provider,
@@ -541,6 +656,7 @@ impl Report {
                     detected_at: parse(detected_at)?,
                     resolved_at: resolved_at.as_deref().and_then(parse),
                     pattern: *pattern,
+                    acknowledged: acknowledged_at.is_some(),
                 }),
                 ReportIncident::Site { .. } => None,
             })
@@ -588,6 +704,11 @@ pub fn check(scenario: &Scenario, report: &Report) -> Vec<String> {
                         first.pattern
                     ));
                 }
+            }
+            if expect.acknowledged && !mine.iter().any(|i| i.acknowledged) {
+                failures.push(format!(
+                    "no statement of {provider}'s status page was matched to its incident"
+                ));
             }
             if let Some(max) = expect.max_incidents {
                 if mine.len() > max as usize {

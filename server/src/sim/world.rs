@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::{Clock, SimClock};
 use crate::sim::dns::{DnsFault, DnsServer};
 use crate::sim::front::{front, fronts, Front, Page, ERROR_PAGES};
-use crate::sim::scenario::{page_for, Fault, FaultKind, FaultTarget, Scenario, Served};
+use crate::sim::scenario::{page_for, Fault, FaultKind, FaultTarget, Scenario, Served, Statement};
 
 /// Name servers of DNS providers the synthetic internet has no front for.
 fn dns_ns(provider: &str) -> String {
@@ -75,6 +75,7 @@ struct Shared {
     clock: SimClock,
     start: DateTime<Utc>,
     faults: Vec<Fault>,
+    statements: Vec<Statement>,
     sites: HashMap<String, SimSite>,
     seed: u64,
 }
@@ -108,6 +109,7 @@ impl World {
             clock,
             start: scenario.start,
             faults: scenario.faults.clone(),
+            statements: scenario.statements.clone(),
             sites: sites.iter().map(|s| (s.host.clone(), s.clone())).collect(),
             seed: scenario.seed,
         });
@@ -149,6 +151,10 @@ impl World {
                 .map_or_else(|| "ns1.neutral-dns.test".to_owned(), dns_ns);
             dns.add_ns(&site.host, &[&ns]);
         }
+        // Each provider with statements publishes them on its status page.
+        for provider in scenario.statement_providers() {
+            dns.add_addresses(&status_host(&provider), &[origin_ip]);
+        }
         tasks.close();
         Ok(Self {
             dns,
@@ -170,6 +176,16 @@ impl World {
                 format!("http://{host}:{}/", self.port)
             })
             .collect()
+    }
+
+    /// Where `provider`'s status page publishes its incidents, in
+    /// Statuspage's format.
+    pub fn status_url(&self, provider: &str) -> String {
+        format!(
+            "http://{}:{}/api/v2/incidents.json",
+            status_host(provider),
+            self.port
+        )
     }
 
     /// The URL the watchlist uses for a site.
@@ -270,6 +286,100 @@ impl World {
     }
 }
 
+/// The host name of `provider`'s status page.
+fn status_host(provider: &str) -> String {
+    format!("status.{provider}.test")
+}
+
+/// `provider`'s status page at `offset`: its incidents and the updates
+/// published so far, newest first, as Atlassian Statuspage's
+/// `/api/v2/incidents.json` has them.
+fn status_document(
+    statements: &[Statement],
+    provider: &str,
+    start: DateTime<Utc>,
+    offset: TimeDelta,
+) -> serde_json::Value {
+    let published: Vec<&Statement> = statements
+        .iter()
+        .filter(|s| s.provider == provider && s.at <= offset)
+        .collect();
+    let mut incidents: Vec<&str> = Vec::new();
+    for statement in &published {
+        if !incidents.contains(&statement.incident.as_str()) {
+            incidents.push(&statement.incident);
+        }
+    }
+    let time = |at: TimeDelta| (start + at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let listed: Vec<serde_json::Value> = incidents
+        .iter()
+        .rev()
+        .map(|incident| {
+            let updates: Vec<&&Statement> = published.iter().filter(|s| s.incident == *incident).collect();
+            let (first, last) = (updates[0], updates[updates.len() - 1]);
+            let resolved = updates
+                .iter()
+                .find(|s| s.status.is_resolution())
+                .map(|s| time(s.at));
+            serde_json::json!({
+                "id": incident,
+                "name": last.title,
+                "status": last.status.as_str(),
+                "impact": last.impact.as_str(),
+                "created_at": time(first.at),
+                "started_at": time(first.at),
+                "resolved_at": resolved,
+                "shortlink": null,
+                "components": [],
+                "incident_updates": updates.iter().enumerate().rev().map(|(n, s)| serde_json::json!({
+                    "id": format!("{incident}-{n}"),
+                    "status": s.status.as_str(),
+                    "body": s.text,
+                    "created_at": time(s.at),
+                    "display_at": time(s.at),
+                    "affected_components": null,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "page": { "id": provider, "name": provider, "url": format!("http://{}", status_host(provider)) },
+        "incidents": listed,
+    })
+}
+
+/// A status page's answer, with an ETag and `304` for a client that has it.
+fn status_answer(
+    shared: &Shared,
+    provider: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    if path != "/api/v2/incidents.json" {
+        return page(StatusCode::NOT_FOUND, None, b"not found");
+    }
+    let offset = shared.clock.now() - shared.start;
+    let body = status_document(&shared.statements, provider, shared.start, offset).to_string();
+    let etag = format!("\"{:016x}\"", (lot(0, &body) * 1e15) as u64);
+    let mut response =
+        if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            let mut unchanged = Response::new(Body::empty());
+            *unchanged.status_mut() = StatusCode::NOT_MODIFIED;
+            unchanged
+        } else {
+            let mut full = Response::new(Body::from(body));
+            full.headers_mut().insert(
+                "content-type",
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            full
+        };
+    if let Ok(value) = axum::http::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert("etag", value);
+    }
+    response
+}
+
 /// Whether fault `f` concerns `site`.
 fn hits(f: &Fault, site: &SimSite) -> bool {
     match &f.target {
@@ -299,13 +409,25 @@ fn serve(
     front: Option<&'static Front>,
     stop: CancellationToken,
 ) {
-    let app = axum::Router::new()
-        .fallback(
-            move |State(shared): State<Arc<Shared>>, headers: HeaderMap| async move {
-                answer(&shared, front, &headers).await
-            },
-        )
-        .with_state(shared);
+    let app =
+        axum::Router::new()
+            .fallback(
+                move |State(shared): State<Arc<Shared>>,
+                      uri: axum::http::Uri,
+                      headers: HeaderMap| async move {
+                    let host = host_of(&headers);
+                    match host
+                        .strip_prefix("status.")
+                        .and_then(|h| h.strip_suffix(".test"))
+                    {
+                        Some(provider) if front.is_none() => {
+                            status_answer(&shared, provider, uri.path(), &headers)
+                        }
+                        _ => answer(&shared, front, &headers).await,
+                    }
+                },
+            )
+            .with_state(shared);
     tasks.spawn(async move {
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())

@@ -24,6 +24,7 @@ mod pages;
 mod probe;
 mod simulate;
 mod snapshot;
+mod statuses;
 mod support;
 mod tls;
 mod widgets;
