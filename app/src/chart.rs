@@ -48,11 +48,14 @@ pub struct Bar {
     pub label: String,
 }
 
-/// A vertical line at a moment, with a short label drawn above the plot.
-#[derive(Clone, Debug, PartialEq)]
+/// A vertical line at a moment, with a short label drawn above the plot;
+/// or, `official`, a mark of what the provider said, numbered as the
+/// timeline's list below the chart, drawn inside the plot.
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Moment {
     pub at: i64,
     pub label: String,
+    pub official: bool,
 }
 
 /// One chart over a time window.
@@ -94,6 +97,30 @@ impl YUnit {
             YUnit::Millis => format!("{value:.0} ms"),
         }
     }
+}
+
+/// Joins official marks closer than `within` seconds into one, labelled
+/// with the first and last number: "5–7".
+pub fn merge_numbered(moments: Vec<Moment>, within: i64) -> Vec<Moment> {
+    let mut merged: Vec<(Moment, String)> = Vec::new();
+    for moment in moments {
+        match merged.last_mut() {
+            Some((first, last)) if moment.at - first.at < within => *last = moment.label,
+            _ => {
+                let label = moment.label.clone();
+                merged.push((moment, label));
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(mut first, last)| {
+            if last != first.label {
+                first.label = format!("{}–{last}", first.label);
+            }
+            first
+        })
+        .collect()
 }
 
 /// Joins moments closer than `within` seconds into one label, so labels
@@ -330,10 +357,31 @@ fn plot(chart: &TimeChart, y_ticks: &[f64], layout: Layout) -> AnyView {
             {points}
         }
     });
-    let moments = merge_close(
-        chart.moments.clone(),
-        (chart.until - chart.from) / layout.moments_apart,
-    )
+    let within = (chart.until - chart.from) / layout.moments_apart;
+    let (official, measured): (Vec<Moment>, Vec<Moment>) = chart
+        .moments
+        .iter()
+        .cloned()
+        .partition(|moment| moment.official);
+    let marks = merge_numbered(official, within / 2)
+        .into_iter()
+        .map(|moment| {
+            let x = chart.x(moment.at, width);
+            let label_width = moment.label.chars().count() as f64 * 6.5;
+            let anchor = if x + label_width > width - RIGHT {
+                "end"
+            } else {
+                "start"
+            };
+            view! {
+                <g class="moment official">
+                    <line x1=x x2=x y1=TOP y2=plot_bottom/>
+                    <text x=x + if anchor == "end" { -3.0 } else { 3.0 } y=plot_bottom - 6.0 text-anchor=anchor>{moment.label}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    let moments = merge_close(measured, within)
     .into_iter()
     .enumerate()
     .map(|(i, moment)| {
@@ -383,6 +431,7 @@ fn plot(chart: &TimeChart, y_ticks: &[f64], layout: Layout) -> AnyView {
             <line class="axis" x1=LEFT x2=width - RIGHT y1=plot_bottom y2=plot_bottom/>
             <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=plot_bottom/>
             {moments}
+            {marks}
         </svg>
     }
     .into_any()
@@ -397,6 +446,7 @@ mod tests {
         let moment = |at, label: &str| Moment {
             at,
             label: label.to_owned(),
+            official: false,
         };
         let merged = merge_close(
             vec![
@@ -410,6 +460,20 @@ mod tests {
             merged,
             [moment(0, "Onset / Detected"), moment(500, "Resolved")]
         );
+    }
+
+    #[test]
+    fn close_official_marks_share_one_numbered_label() {
+        let mark = |at, label: &str| Moment {
+            at,
+            label: label.to_owned(),
+            official: true,
+        };
+        let merged = merge_numbered(
+            vec![mark(0, "5"), mark(20, "6"), mark(40, "7"), mark(500, "8")],
+            60,
+        );
+        assert_eq!(merged, [mark(0, "5–7"), mark(500, "8")]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::chart::{Moment, TimeChart, YUnit};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::knowledge::provider_name;
+use crate::official::{self, OfficialView};
 use crate::status::Freshness;
 use crate::words;
 
@@ -461,6 +462,19 @@ pub struct AnnotationView {
     pub author: String,
 }
 
+/// One line of an incident's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineLine {
+    pub at: DateTime<Utc>,
+    pub label: String,
+    /// The provider's own update, not a moment Faultline measured.
+    pub official: bool,
+    /// For a provider's update: what it said.
+    pub said: Option<String>,
+    /// For a provider's update: its incident page.
+    pub url: Option<String>,
+}
+
 /// Everything the incident page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentPage {
@@ -487,6 +501,12 @@ pub struct IncidentPage {
     pub freshness: Freshness,
     /// Rises above half the peak share, from the recorded timeline.
     pub waves: Vec<engine::figures::Wave>,
+    /// What the provider said on its status page about this incident.
+    #[serde(default)]
+    pub official: Vec<OfficialView>,
+    /// The provider's status page, when the knowledge base knows one.
+    #[serde(default)]
+    pub status_page: Option<String>,
 }
 
 /// The share of `cohort` between their first and last failure at each
@@ -532,6 +552,20 @@ pub fn waves(timeline: &[(i64, f64)]) -> usize {
 }
 
 impl IncidentPage {
+    /// Who spoke first, Faultline or the provider's status page, in one
+    /// sentence; `None` for a site incident or when nothing was matched.
+    pub fn lead(&self) -> Option<String> {
+        let acknowledged = official::acknowledged_at(&self.official)?;
+        Some(official::lead_sentence(
+            self.incident
+                .provider_name
+                .as_deref()
+                .unwrap_or("the provider"),
+            self.incident.detected_at,
+            acknowledged,
+        ))
+    }
+
     pub fn permalink(&self) -> String {
         format!("{}/incident/{}", self.origin, self.incident.id)
     }
@@ -589,16 +623,82 @@ impl IncidentPage {
         if i.pattern == Pattern::Intermittent {
             text.push_str("; the failures were intermittent");
         }
+        text.push('.');
+        if let Some(acknowledged) = official::acknowledged_at(&self.official) {
+            let name = i.provider_name.as_deref().unwrap_or("the provider");
+            let link = self
+                .official
+                .iter()
+                .find_map(|view| view.url.clone())
+                .map(|url| format!(" ({url})"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                " {name}'s status page first acknowledged it at {}{link}",
+                words::utc(acknowledged)
+            ));
+            match official::resolved_at(&self.official) {
+                Some(end) => text.push_str(&format!(
+                    " and declared it resolved at {}.",
+                    words::utc(end)
+                )),
+                None => text.push('.'),
+            }
+        }
         text.push_str(&format!(
-            ". Source: Faultline incident #{}, {}",
+            " Source: Faultline incident #{}, {}",
             i.id,
             self.permalink()
         ));
         text
     }
 
-    /// The key moments, in time order.
+    /// The timeline's lines: the incident's moments and, marked, each
+    /// update the provider published, with an excerpt of its words.
+    pub fn timeline_lines(&self) -> Vec<TimelineLine> {
+        let mut lines: Vec<TimelineLine> = self
+            .measured_moments()
+            .into_iter()
+            .map(|(at, label)| TimelineLine {
+                at,
+                label,
+                official: false,
+                said: None,
+                url: None,
+            })
+            .collect();
+        for view in &self.official {
+            for update in &view.updates {
+                lines.push(TimelineLine {
+                    at: update.at,
+                    label: format!("{}: {}", view.provider_name, official::stage(update.status)),
+                    official: true,
+                    said: (!update.text.is_empty()).then(|| official::excerpt(&update.text, 160)),
+                    url: view.url.clone(),
+                });
+            }
+        }
+        lines.sort_by_key(|line| line.at);
+        lines
+    }
+
+    /// The key moments, the provider's updates among them, in time order:
+    /// the chart's marks.
     pub fn moments(&self) -> Vec<(DateTime<Utc>, String)> {
+        let mut moments = self.measured_moments();
+        for view in &self.official {
+            for update in &view.updates {
+                moments.push((
+                    update.at,
+                    format!("{}: {}", view.provider_name, official::stage(update.status)),
+                ));
+            }
+        }
+        moments.sort_by_key(|(at, _)| *at);
+        moments
+    }
+
+    /// The moments Faultline measured (and its notes), in time order.
+    fn measured_moments(&self) -> Vec<(DateTime<Utc>, String)> {
         let i = &self.incident;
         let mut moments = vec![
             (i.onset_at, "Onset".to_owned()),
@@ -647,6 +747,10 @@ impl IncidentPage {
             start = start.min(note.at.timestamp());
             end = end.max(note.at.timestamp());
         }
+        for update in self.official.iter().flat_map(|view| &view.updates) {
+            start = start.min(update.at.timestamp());
+            end = end.max(update.at.timestamp());
+        }
         let pad = ((end - start) / 12).max(120);
         let (from, until) = (start - pad, end + pad);
         let mut line = self.timeline.clone();
@@ -679,13 +783,26 @@ impl IncidentPage {
             line,
             step: true,
             // The chart joins moments too close to label apart.
+            // The provider's updates are numbered as the list below.
             moments: self
-                .moments()
+                .measured_moments()
                 .into_iter()
                 .map(|(at, label)| Moment {
                     at: at.timestamp(),
                     label,
+                    official: false,
                 })
+                .chain(
+                    self.timeline_lines()
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, line)| line.official)
+                        .map(|(n, line)| Moment {
+                            at: line.at.timestamp(),
+                            label: (n + 1).to_string(),
+                            official: true,
+                        }),
+                )
                 .collect(),
             ..TimeChart::default()
         }
@@ -805,6 +922,16 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
             author: a.author,
         })
         .collect();
+    let official: Vec<OfficialView> = store
+        .statements_for_incident(id)
+        .await?
+        .into_iter()
+        .map(OfficialView::from_store)
+        .collect();
+    let status_page = incident
+        .provider
+        .as_deref()
+        .and_then(crate::knowledge::status_page);
     Ok(IncidentPage {
         email_alerts: crate::subscribe::email_offered(),
         incident,
@@ -819,6 +946,8 @@ pub async fn get_incident(id: i64) -> Result<IncidentPage, AppError> {
         live,
         freshness,
         waves,
+        official,
+        status_page,
     })
 }
 

@@ -106,3 +106,16 @@ mod tests {
         assert_eq!(provider_name("nobody-we-know"), "nobody-we-know");
     }
 }
+
+/// The page people read for provider `id`'s own account of its incidents,
+/// when the knowledge base knows one.
+#[cfg(feature = "ssr")]
+pub fn status_page(id: &str) -> Option<String> {
+    let knowledge = leptos::prelude::use_context::<std::sync::Arc<engine::KnowledgeBase>>()
+        .unwrap_or_else(engine::KnowledgeBase::shared);
+    let page = knowledge
+        .status_pages()
+        .find(|(provider, _)| provider.as_str() == id)
+        .map(|(_, page)| page.page.clone());
+    page
+}

@@ -13,6 +13,7 @@ pub mod explain;
 pub mod incident;
 pub mod knowledge;
 pub mod live;
+pub mod official;
 pub mod ondemand;
 pub mod origin;
 pub mod overview;
@@ -82,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/site/:host") view=page::Site ssr=SsrMode::Async/>
                     <Route path=path!("/provider/:id") view=page::Provider ssr=SsrMode::Async/>
                     <Route path=path!("/incidents") view=page::Incidents ssr=SsrMode::Async/>
+                    <Route path=path!("/official") view=page::Official ssr=SsrMode::Async/>
                     <Route path=path!("/explain") view=page::Explain ssr=SsrMode::Async/>
                     <Route path=path!("/explain/:id") view=page::Explanation ssr=SsrMode::Async/>
                     <Route path=path!("/incident/:id") view=page::Incident ssr=SsrMode::Async/>

@@ -142,6 +142,29 @@ pub struct ProviderPage {
     pub series: Series,
     /// Its stored incidents, except those open now.
     pub past: Vec<IncidentSummary>,
+    /// What its own status page says.
+    #[serde(default)]
+    pub official: OfficialNow,
+}
+
+/// A provider's own status page as Faultline last read it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfficialNow {
+    /// The page people read, when the knowledge base knows one.
+    pub page: Option<String>,
+    /// Its latest incidents, newest first.
+    pub latest: Vec<crate::official::OfficialView>,
+    /// When it was last read successfully.
+    pub read_at: Option<DateTime<Utc>>,
+    /// Why the last read failed, if it did.
+    pub error: Option<String>,
+}
+
+impl OfficialNow {
+    /// Its incidents the provider still calls open.
+    pub fn open(&self) -> Vec<&crate::official::OfficialView> {
+        self.latest.iter().filter(|view| view.is_open()).collect()
+    }
 }
 
 /// A provider page's live updates, from the short memo.
@@ -227,7 +250,24 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
         .provider_rollups(&id, resolution, at(from), at(until))
         .await?;
     let series = Series::from_rollups(from, until, bin, rows);
+    let source = store
+        .status_sources()
+        .await?
+        .into_iter()
+        .find(|source| source.provider == id);
+    let official = OfficialNow {
+        page: crate::knowledge::status_page(&id),
+        latest: store
+            .statements_of_provider(&id, 5)
+            .await?
+            .into_iter()
+            .map(crate::official::OfficialView::from_store)
+            .collect(),
+        read_at: source.as_ref().and_then(|source| source.ok_at),
+        error: source.and_then(|source| source.error),
+    };
     Ok(ProviderPage {
+        official,
         email_alerts: crate::subscribe::email_offered(),
         name: provider_name(&id),
         id,

@@ -129,6 +129,18 @@ pub fn evidence_line(line: &str, host_of: impl Fn(i64) -> Option<String>) -> Str
     )
 }
 
+/// Titles joined as a list: "“a”, “b”"; a dash for none.
+pub fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "–".to_owned();
+    }
+    items
+        .iter()
+        .map(|item| format!("“{item}”"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

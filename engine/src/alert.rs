@@ -337,10 +337,15 @@ pub fn decide(
             }
         }
     };
-    // Closing news only for those who heard the opening.
+    // Closing news, and what the provider said about an outage, only for
+    // those who heard the opening.
     let closing = matches!(
         event,
-        AlertEvent::ProviderRecovering | AlertEvent::ProviderResolved | AlertEvent::SiteRecovered
+        AlertEvent::ProviderRecovering
+            | AlertEvent::ProviderResolved
+            | AlertEvent::SiteRecovered
+            | AlertEvent::ProviderAcknowledged
+            | AlertEvent::ProviderOfficiallyResolved
     );
     if closing && !heard.this_incident {
         return Decision::Skip;

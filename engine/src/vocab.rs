@@ -349,6 +349,10 @@ vocabulary! {
         /// A reminder that a confirmed outage is still going, for those
         /// who asked for reminders.
         ProviderOngoing => "provider.ongoing", "provider outage still going";
+        /// The provider's status page first spoke of the outage.
+        ProviderAcknowledged => "provider.acknowledged", "the provider acknowledged the outage";
+        /// The provider's status page declared the outage over.
+        ProviderOfficiallyResolved => "provider.official_resolved", "the provider declared the outage resolved";
         SiteDown => "site.down", "site down";
         SiteRecovered => "site.recovered", "site recovered";
         /// The site is failing, and a provider incident explains it.

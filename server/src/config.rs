@@ -326,6 +326,33 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_loads_and_bad_status_settings_are_refused() {
+        let readme = include_str!("../../README.md");
+        let example: String = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap()
+            .to_owned();
+        let config = load(&example).unwrap();
+        assert_eq!(config.statuses.interval_seconds, 300);
+        for (bad, says) in [
+            ("[statuses]\ninterval_seconds = 5\n", "at least 60"),
+            (
+                "[statuses]\nsources = [{ provider = \"x\", url = \"ftp://a.example/\", format = \"feed\" }]\n",
+                "http or https",
+            ),
+            (
+                "[statuses]\nsources = [{ provider = \"x\", url = \"https://a.example/\", format = \"html\" }]\n",
+                "html",
+            ),
+        ] {
+            let error = load(bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn file_values_apply_and_flags_win() {
         let config = load("listen = \"127.0.0.1:4000\"\n[log]\nformat = \"json\"\n").unwrap();
         assert_eq!(config.listen.port(), 4000);

@@ -55,6 +55,7 @@ where
         .route("/incidents.atom", get(incidents_feed))
         .route("/incidents/{id}/export.csv", get(incident_csv))
         .route("/incidents/{id}/export.json", get(incident_json))
+        .route("/official/export.csv", get(official_csv))
         .route("/provider/{id}/incidents.atom", get(provider_feed))
         .route("/site/{host}/incidents.atom", get(site_feed))
 }
@@ -178,7 +179,33 @@ pub struct ExportIncident {
     /// (time, share of the provider's watched sites implicated)
     pub timeline: Vec<ExportPoint>,
     pub annotations: Vec<ExportAnnotation>,
+    /// The provider's first statement about it on its status page.
+    pub acknowledged_at: Option<String>,
+    /// Seconds from detection to that statement: positive when Faultline
+    /// was first.
+    pub lead_time_s: Option<i64>,
+    /// What the provider said about it, each update as published.
+    pub official: Vec<ExportStatement>,
     pub sites: Vec<ExportSite>,
+}
+
+/// One update of a provider's status page.
+#[derive(Debug, Serialize)]
+pub struct ExportStatement {
+    pub provider: String,
+    /// The provider's id for its incident.
+    pub incident: String,
+    pub title: String,
+    pub status: engine::vocab::OfficialStatus,
+    /// When the provider published it.
+    pub at: String,
+    /// When Faultline first read it.
+    pub seen_at: String,
+    pub text: String,
+    /// The incident's page on the provider's status site.
+    pub url: Option<String>,
+    /// The status document it was read from.
+    pub source: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -345,7 +372,31 @@ pub async fn incident_json(
     let timeline: Vec<engine::TimelinePoint> =
         serde_json::from_str(&incident.timeline).unwrap_or_default();
     let time = |at: Option<DateTime<Utc>>| at.map(words::rfc3339);
+    let said = state.store.statements_for_incident(id).await?;
+    let acknowledged = said
+        .iter()
+        .filter_map(store::Statement::acknowledged_at)
+        .min();
+    let official = said
+        .iter()
+        .flat_map(|statement| {
+            statement.updates.iter().map(|update| ExportStatement {
+                provider: statement.provider.clone(),
+                incident: statement.reference.clone(),
+                title: statement.title.clone(),
+                status: update.status,
+                at: words::rfc3339(update.published_at),
+                seen_at: words::rfc3339(update.first_seen_at),
+                text: update.text.clone(),
+                url: statement.url.clone(),
+                source: statement.source.clone(),
+            })
+        })
+        .collect();
     let export = ExportIncident {
+        acknowledged_at: acknowledged.map(words::rfc3339),
+        lead_time_s: acknowledged.map(|at| (at - incident.detected_at).num_seconds()),
+        official,
         snapshot: ExportSnapshot {
             version: snapshot.version,
             data_until: snapshot.data_until.map(words::rfc3339),
@@ -393,6 +444,62 @@ pub async fn incident_json(
             format!("inline; filename=\"faultline-incident-{id}.json\""),
         )],
         axum::Json(export),
+    )
+        .into_response())
+}
+
+/// `GET /official/export.csv`: every provider incident beside what its
+/// provider said, and every statement matched to no incident.
+pub async fn official_csv(State(state): State<ExportState>) -> Result<Response, ExportError> {
+    let comparison = state
+        .named(|| async { app::official::comparison(&state.store).await })
+        .await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let write = |e: csv::Error| ExportError::Write(e.to_string());
+    writer
+        .write_record([
+            "provider",
+            "incident",
+            "detected_at",
+            "first_official_statement_at",
+            "lead_time_s",
+            "official_resolved_at",
+            "measured_recovery_at",
+            "official_titles",
+            "official_url",
+        ])
+        .map_err(write)?;
+    let time = |at: Option<DateTime<Utc>>| at.map(words::rfc3339).unwrap_or_default();
+    for row in &comparison.rows {
+        let record = [
+            row.provider.clone(),
+            row.incident_id.map(|id| id.to_string()).unwrap_or_default(),
+            time(row.detected_at),
+            time(row.acknowledged_at),
+            row.lead_seconds()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            time(row.official_resolved_at),
+            time(row.recovered_at),
+            row.official_titles.join(" | "),
+            row.official_url.clone().unwrap_or_default(),
+        ];
+        writer
+            .write_record(record.iter().map(|field| inert_cell(field)))
+            .map_err(write)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| ExportError::Write(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"faultline-vs-official.csv\"".to_owned(),
+            ),
+        ],
+        body,
     )
         .into_response())
 }

@@ -426,7 +426,9 @@ impl StatusPoller {
                 resolved_at: statement.resolved_at,
             };
             if let Some(incident) = statements::matching::best_match(&stated, &measured) {
-                self.store.link_statement(statement.id, incident).await?;
+                self.store
+                    .link_statement(statement.id, incident, now)
+                    .await?;
                 matched += 1;
             }
         }

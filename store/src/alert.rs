@@ -193,6 +193,22 @@ pub struct AlertDetail {
     pub explained_by: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// What the provider's status page said, for the events about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub official: Option<OfficialSaid>,
+}
+
+/// One update of a provider's status page, as an alert quotes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OfficialSaid {
+    pub title: String,
+    pub status: engine::vocab::OfficialStatus,
+    pub text: String,
+    /// When the provider published it.
+    pub at: DateTime<Utc>,
+    /// The incident's page on the provider's status site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// An event of the outbox.

@@ -48,7 +48,8 @@ mod vantage;
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
 pub use alert::{
     AfterAttempt, AlertDetail, AlertEventRow, Attempt, Cadence, DeliveryLine, DueDelivery,
-    NewDelivery, NewSubscription, ProviderAudience, Sendable, Subscription, SITE_EVENT_WAIT,
+    NewDelivery, NewSubscription, OfficialSaid, ProviderAudience, Sendable, Subscription,
+    SITE_EVENT_WAIT,
 };
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow};

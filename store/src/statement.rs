@@ -2,7 +2,10 @@
 //! once, and the status documents they were read from.
 
 use chrono::{DateTime, Utc};
-use engine::vocab::{OfficialImpact, OfficialStatus};
+use engine::vocab::{AlertEvent, OfficialImpact, OfficialStatus};
+use sqlx::SqliteConnection;
+
+use crate::alert::{AlertDetail, OfficialSaid};
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
@@ -126,6 +129,115 @@ typed_row!(MeasuredSpan {
     resolved_at: plain,
 });
 
+/// An official incident's first update (or, `resolution`, its resolving
+/// one), as an alert quotes it.
+async fn said(
+    tx: &mut SqliteConnection,
+    official_id: i64,
+    resolution: bool,
+) -> Result<Option<OfficialSaid>, StoreError> {
+    let order = if resolution {
+        "ORDER BY (u.status IN ('resolved', 'postmortem')) DESC, u.published_at DESC"
+    } else {
+        "ORDER BY u.published_at"
+    };
+    /// Title, link, status, text, publication time.
+    type Said = (String, Option<String>, String, String, DateTime<Utc>);
+    let row: Option<Said> = sqlx::query_as(&format!(
+        "SELECT o.title, o.url, u.status, u.text, u.published_at
+             FROM official_incidents o JOIN official_updates u ON u.official_id = o.id
+             WHERE o.id = ? {order}, u.id LIMIT 1"
+    ))
+    .bind(official_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(title, url, status, text, at)| OfficialSaid {
+        title,
+        status: OfficialStatus::from(status.as_str()),
+        text: text.chars().take(1_000).collect(),
+        at,
+        url,
+    }))
+}
+
+/// Queues `provider.official_resolved` for `incident_id` once every
+/// statement linked to it is resolved, if it was not queued before.
+async fn official_resolution(
+    tx: &mut SqliteConnection,
+    incident_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (linked, open): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) - COUNT(resolved_at) FROM official_incidents WHERE incident_id = ?",
+    )
+    .bind(incident_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let sent: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM alert_events WHERE incident_id = ? AND event = ?")
+            .bind(incident_id)
+            .bind(AlertEvent::ProviderOfficiallyResolved.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+    if linked == 0 || open > 0 || sent > 0 {
+        return Ok(());
+    }
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM official_incidents WHERE incident_id = ? ORDER BY resolved_at DESC, id DESC LIMIT 1",
+    )
+    .bind(incident_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(official_id) = last {
+        if let Some(said) = said(&mut *tx, official_id, true).await? {
+            official_event(
+                tx,
+                incident_id,
+                AlertEvent::ProviderOfficiallyResolved,
+                said,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes an alert event about what the provider said, with the figures
+/// of the incident's last alert (as a reminder does).
+async fn official_event(
+    tx: &mut SqliteConnection,
+    incident_id: i64,
+    event: AlertEvent,
+    said: OfficialSaid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let last: Option<String> = sqlx::query_scalar(
+        "SELECT detail FROM alert_events WHERE incident_id = ? AND event LIKE 'provider.%'
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(incident_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut detail: AlertDetail = last
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    if detail.provider.is_none() {
+        let facts: Option<(Option<String>, Option<String>, String)> =
+            sqlx::query_as("SELECT provider, role, phase FROM incidents WHERE id = ?")
+                .bind(incident_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((provider, role, phase)) = facts {
+            detail.provider = provider;
+            detail.role = role.as_deref().map(engine::Role::from);
+            detail.phase = Some(engine::Phase::from(phase.as_str()));
+        }
+    }
+    detail.official = Some(said);
+    crate::alert::insert_event(tx, incident_id, event, now, now, &detail).await
+}
+
 const STATEMENT_COLUMNS: &str = "id, provider, reference, title, impact, components, started_at,
      resolved_at, url, source, first_seen_at, incident_id";
 
@@ -146,15 +258,20 @@ impl Store {
         for incident in &document.incidents {
             let components =
                 serde_json::to_string(&incident.components).unwrap_or_else(|_| "[]".to_owned());
-            let existing: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM official_incidents WHERE provider = ? AND reference = ?",
+            let existing: Option<(i64, Option<DateTime<Utc>>, Option<i64>)> = sqlx::query_as(
+                "SELECT id, resolved_at, incident_id FROM official_incidents
+                 WHERE provider = ? AND reference = ?",
             )
             .bind(provider)
             .bind(&incident.reference)
             .fetch_optional(&mut *tx)
             .await?;
+            let mut newly_resolved = None;
             let id = match existing {
-                Some(id) => {
+                Some((id, was_resolved, linked)) => {
+                    if was_resolved.is_none() && incident.resolved_at.is_some() {
+                        newly_resolved = linked;
+                    }
                     sqlx::query(
                         "UPDATE official_incidents SET title = ?, impact = ?, components = ?,
                              started_at = ?, resolved_at = ?, url = ?, updated_seen_at = ?
@@ -211,6 +328,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            }
+            if let Some(linked) = newly_resolved {
+                official_resolution(&mut tx, linked, now).await?;
             }
         }
         tx.commit().await?;
@@ -312,19 +432,47 @@ impl Store {
         .await?)
     }
 
-    /// Links an official incident to the provider incident it describes.
+    /// Links an official incident to the provider incident it describes,
+    /// and in the same transaction queues the alerts that news makes: the
+    /// provider's first statement about the outage (`provider.acknowledged`)
+    /// and, once every statement linked to it is resolved,
+    /// `provider.official_resolved`.
     pub async fn link_statement(
         &self,
         official_id: i64,
         incident_id: i64,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let earlier: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM official_incidents WHERE incident_id = ?")
+                .bind(incident_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let linked = sqlx::query(
             "UPDATE official_incidents SET incident_id = ? WHERE id = ? AND incident_id IS NULL",
         )
         .bind(incident_id)
         .bind(official_id)
-        .execute(self.writer())
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if linked > 0 {
+            if earlier == 0 {
+                if let Some(said) = said(&mut tx, official_id, false).await? {
+                    official_event(
+                        &mut tx,
+                        incident_id,
+                        AlertEvent::ProviderAcknowledged,
+                        said,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            official_resolution(&mut tx, incident_id, now).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

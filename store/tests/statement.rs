@@ -139,7 +139,7 @@ async fn statements_are_stored_once_and_follow_the_providers_edits() {
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].detected_at, t("2025-11-18T11:21:00Z"));
     store
-        .link_statement(unmatched[0].id, incident)
+        .link_statement(unmatched[0].id, incident, t("2025-11-18T11:55:00Z"))
         .await
         .unwrap();
     assert!(store

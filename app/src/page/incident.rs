@@ -80,7 +80,8 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
     let title = i.title();
     let chart = page.chart();
     let cite = page.cite();
-    let moments = page.moments();
+    let lines = page.timeline_lines();
+    let lead = page.lead();
     let id = i.id;
     let wave_count = if page.waves.is_empty() {
         waves(&page.timeline)
@@ -176,6 +177,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             <p class="headline-text" data-test="incident-summary"
                 data-failing=page.live.as_ref().map(|live| live.now.failing.to_string())
                 data-of=page.live.as_ref().map(|live| live.now.of.to_string())>{summary}</p>
+            {lead.map(|lead| view! { <p class="lead-time" data-test="lead-time">{lead}</p> })}
             <Tail sites=tail whose=format!("{}'s", i.provider_name.clone().unwrap_or_default())/>
             <Freshness freshness=page.freshness.clone()/>
             {(i.pattern == engine::Pattern::Intermittent).then(|| view! {
@@ -210,10 +212,18 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             <h2 id="timeline-title">"Timeline"</h2>
             {(!page.timeline.is_empty()).then(|| view! { <Chart chart=chart/> })}
             <ol class="timeline" data-test="timeline">
-                {moments.into_iter().map(|(at, label)| view! {
-                    <li><Time at=at long=true/> " — " <strong>{label}</strong></li>
+                {lines.into_iter().map(|line| {
+                    let official = line.official;
+                    view! {
+                        <li class:official=official data-test=official.then_some("official-update")>
+                            <Time at=line.at long=true/> " — " <strong>{line.label}</strong>
+                            {line.said.map(|said| view! { " — " <q>{said}</q> })}
+                            {line.url.map(|url| view! { " " <a href=url rel="external nofollow">"status page"</a> })}
+                        </li>
+                    }
                 }).collect_view()}
             </ol>
+            <OfficialNote page=page.clone()/>
             {(!page.annotations.is_empty()).then(|| view! {
                 <h3>"Notes"</h3>
                 <ol class="notes">
@@ -276,6 +286,43 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
         </section>
         }.into_any()}
         {alerts.map(|(scope, back, about)| view! { <GetAlerts scope about back/> }.into_any())}
+    }
+}
+
+/// Where the provider's statements came from, or that none was matched.
+#[component]
+fn OfficialNote(page: IncidentPage) -> impl IntoView {
+    let name = page
+        .incident
+        .provider_name
+        .clone()
+        .unwrap_or_else(|| "the provider".to_owned());
+    if !page.official.is_empty() {
+        let titles: Vec<String> = page
+            .official
+            .iter()
+            .map(|view| format!("“{}”", view.title))
+            .collect();
+        let resolved = crate::official::resolved_at(&page.official);
+        let text = format!(
+            "Marked lines are {name}'s own updates on its status page ({}), at the times it published them{}.",
+            titles.join(", "),
+            match resolved {
+                Some(at) => format!("; it declared the incident resolved at {}", words::utc(at)),
+                None => "; it has not declared the incident resolved".to_owned(),
+            }
+        );
+        return view! { <p class="muted" data-test="official-note">{text}</p> }.into_any();
+    }
+    match page.status_page.filter(|_| page.incident.provider.is_some()) {
+        Some(url) => view! {
+            <p class="muted" data-test="official-none">
+                {format!("{name}'s status page has published nothing Faultline could match to this incident: an outage it did not report. ")}
+                <a href=url rel="external nofollow">{format!("{name}'s status page")}</a>
+            </p>
+        }
+        .into_any(),
+        None => ().into_any(),
     }
 }
 

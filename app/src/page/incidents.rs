@@ -29,6 +29,8 @@ pub fn Incidents() -> impl IntoView {
         <p class="muted">
             "Outages that hit many unrelated sites behind the same provider at once, newest first. "
             <a href="/incidents.atom" rel="external" data-test="feed">"Atom feed"</a>
+            " · "
+            <a href="/official" data-test="official-link">"Faultline and the providers' status pages"</a>
         </p>
         <Transition fallback=|| view! { <p>"Loading the incidents…"</p> }>
             {move || {

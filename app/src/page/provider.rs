@@ -8,7 +8,7 @@ use super::parts::{
 use crate::chart::Chart;
 use crate::error::{not_found_status, AppError};
 use crate::live::{use_poll, PollGate, BUSY_SECONDS, QUIET_SECONDS};
-use crate::provider::{get_provider, poll_provider, ProviderPage};
+use crate::provider::{get_provider, poll_provider, OfficialNow, ProviderPage};
 
 #[component]
 pub fn Provider() -> impl IntoView {
@@ -108,6 +108,7 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
                 }).collect_view()}
             </dl>
             <Freshness freshness=page.freshness.clone()/>
+            <OfficialNowView official=page.official.clone() name=name.clone()/>
             <p class="muted">
                 <a href=format!("/provider/{}/incidents.atom", page.id) rel="external" data-test="provider-feed">"Incident feed (Atom)"</a>
             </p>
@@ -171,4 +172,61 @@ fn ProviderView(page: ProviderPage) -> impl IntoView {
         }.into_any()}
         {alerts.map(|(scope, back)| view! { <GetAlerts scope about back/> }.into_any())}
     }
+}
+
+/// What the provider's own status page says now, beside what Faultline
+/// measures; its latest incidents, each with whether Faultline saw it.
+#[component]
+fn OfficialNowView(official: OfficialNow, name: String) -> impl IntoView {
+    if official.page.is_none() && official.latest.is_empty() {
+        return ().into_any();
+    }
+    let open = official.open();
+    let said = match open.first() {
+        Some(view) => format!(
+            "{name}'s status page reports an open incident: “{}”, {}{}.",
+            view.title,
+            crate::official::stage(view.status()).to_lowercase(),
+            view.acknowledged_at()
+                .map(|at| format!(" since {}", crate::words::utc(at)))
+                .unwrap_or_default()
+        ),
+        None => match official.read_at {
+            Some(at) => format!(
+                "{name}'s status page reports no open incident (read {}).",
+                crate::words::utc(at)
+            ),
+            None => format!("{name}'s status page has not been read yet."),
+        },
+    };
+    let failing = official.error.clone().map(|error| {
+        format!("The last attempt to read it failed ({error}); this is what it said before.")
+    });
+    view! {
+        <div class="official-now" data-test="official-now">
+            <p>
+                <strong>"Official status: "</strong>{said}" "
+                {official.page.clone().map(|url| view! { <a href=url rel="external nofollow">"status page"</a> })}
+            </p>
+            {failing.map(|text| view! { <p class="muted" data-test="official-error">{text}</p> })}
+            {(!official.latest.is_empty()).then(|| view! {
+                <ul class="official-latest" data-test="official-latest">
+                    {official.latest.iter().map(|view| {
+                        let matched = match view.incident_id {
+                            Some(id) => view! { " — " <a href=format!("/incident/{id}")>{format!("Faultline incident #{id}")}</a> }.into_any(),
+                            None => view! { <span class="muted" data-test="official-unmatched">" — not matched to any outage Faultline measured"</span> }.into_any(),
+                        };
+                        view! {
+                            <li>
+                                {view.acknowledged_at().map(|at| view! { <Time at/> " " })}
+                                "“"{view.title.clone()}"” ("{crate::official::stage(view.status()).to_lowercase()}")"
+                                {matched}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
+        </div>
+    }
+    .into_any()
 }

@@ -143,7 +143,10 @@ impl Tone {
             | AlertEvent::ProviderRecovering
             | AlertEvent::SiteProviderFailing => Self::Warning,
             AlertEvent::ProviderResolved | AlertEvent::SiteRecovered => Self::Clear,
-            AlertEvent::Test | AlertEvent::Unknown => Self::Info,
+            AlertEvent::ProviderAcknowledged
+            | AlertEvent::ProviderOfficiallyResolved
+            | AlertEvent::Test
+            | AlertEvent::Unknown => Self::Info,
         }
     }
 
@@ -732,6 +735,7 @@ mod tests {
                     "news.example: 500 from Cloudflare".to_owned(),
                 ],
                 note: None,
+                official: None,
             },
         }
     }
@@ -932,6 +936,7 @@ mod tests {
             figures: Figures::default(),
             evidence: Vec::new(),
             note: None,
+            official: None,
         };
         let body = sent(AlertFormat::Slack, &test, "https://hooks.slack.com/x");
         let blocks = body["blocks"].as_array().unwrap();

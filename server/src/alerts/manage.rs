@@ -54,6 +54,14 @@ const CHOICES: &[(AlertEvent, &str)] = &[
         AlertEvent::ProviderRelapsed,
         "a recovering outage came back",
     ),
+    (
+        AlertEvent::ProviderAcknowledged,
+        "the provider's status page acknowledges the outage",
+    ),
+    (
+        AlertEvent::ProviderOfficiallyResolved,
+        "the provider's status page declares the outage resolved",
+    ),
     (AlertEvent::SiteDown, "a site you follow is down on its own"),
     (AlertEvent::SiteRecovered, "the site is back"),
     (

@@ -37,6 +37,10 @@ pub struct AlertData {
     /// Said when the alert was held back (Faultline's own network was down).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What the provider's status page said, for `provider.acknowledged`
+    /// and `provider.official_resolved`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub official: Option<store::OfficialSaid>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -159,6 +163,7 @@ pub fn build(
             figures,
             evidence: detail.evidence.clone(),
             note: None,
+            official: detail.official.clone(),
         },
     }
 }
@@ -199,6 +204,23 @@ fn headline(
             format!("The suspected {who} outage did not confirm")
         }
         AlertEvent::ProviderResolved => format!("{who} outage resolved at {time}"),
+        AlertEvent::ProviderAcknowledged => match &detail.official {
+            Some(said) => format!(
+                "{name}'s status page acknowledged the outage at {}: “{}” ({})",
+                said.at.format("%H:%M UTC"),
+                said.title,
+                said.status.plain()
+            ),
+            None => format!("{name}'s status page acknowledged the outage at {time}"),
+        },
+        AlertEvent::ProviderOfficiallyResolved => match &detail.official {
+            Some(said) => format!(
+                "{name}'s status page declared the outage resolved at {}: “{}”",
+                said.at.format("%H:%M UTC"),
+                said.title
+            ),
+            None => format!("{name}'s status page declared the outage resolved at {time}"),
+        },
         AlertEvent::SiteDown => match detail.cause.as_deref() {
             Some(cause) => format!("{site} is down: {}", engine::Cause::from(cause).plain()),
             None => format!("{site} is down"),

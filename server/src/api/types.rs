@@ -6,6 +6,7 @@ use app::incident::{IncidentPage, IncidentSummary, LiveIncident};
 use app::site::{Series, Window};
 use app::status::Freshness;
 use chrono::{DateTime, Utc};
+use engine::vocab::OfficialStatus;
 use engine::{
     Cause, FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role,
 };
@@ -51,6 +52,7 @@ word_schemas! {
     Phase => phase, phase_or_null;
     Pattern => pattern, pattern_or_null;
     Mechanism => mechanism, mechanism_or_null;
+    OfficialStatus => official_status, official_status_or_null;
 }
 
 /// A cause is a fault's spelling or a failure class's.
@@ -661,7 +663,32 @@ pub struct IncidentDetail {
     pub annotations: Vec<Annotation>,
     /// A paragraph to quote, with every figure in it.
     pub citation: String,
+    /// The provider's first statement about it on its status page.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Seconds from Faultline's detection to that statement: positive
+    /// when Faultline was first.
+    pub lead_time_s: Option<i64>,
+    /// Each update the provider published about it, oldest first.
+    pub official: Vec<OfficialUpdate>,
     pub snapshot: SnapshotInfo,
+}
+
+/// One update of a provider's status page about an incident.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfficialUpdate {
+    pub provider: String,
+    /// The provider's id for its incident.
+    pub incident: String,
+    pub title: String,
+    #[schema(schema_with = official_status)]
+    pub status: OfficialStatus,
+    /// When the provider published it.
+    pub at: DateTime<Utc>,
+    /// When Faultline first read it.
+    pub seen_at: DateTime<Utc>,
+    pub text: String,
+    /// The incident's page on the provider's status site.
+    pub url: Option<String>,
 }
 
 impl IncidentDetail {
@@ -716,6 +743,25 @@ impl IncidentDetail {
                 })
                 .collect(),
             citation: page.cite(),
+            acknowledged_at: app::official::acknowledged_at(&page.official),
+            lead_time_s: app::official::acknowledged_at(&page.official)
+                .map(|at| (at - page.incident.detected_at).num_seconds()),
+            official: page
+                .official
+                .iter()
+                .flat_map(|view| {
+                    view.updates.iter().map(|update| OfficialUpdate {
+                        provider: view.provider.clone(),
+                        incident: view.reference.clone(),
+                        title: view.title.clone(),
+                        status: update.status,
+                        at: update.at,
+                        seen_at: update.seen_at,
+                        text: update.text.clone(),
+                        url: view.url.clone(),
+                    })
+                })
+                .collect(),
             snapshot: SnapshotInfo::from(&page.freshness),
         }
     }

@@ -150,7 +150,7 @@ where
     }
 }
 
-fn screenshot_path(name: &str) -> PathBuf {
+pub(crate) fn screenshot_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/browser-screenshots")
         .join(format!("{name}.png"))

@@ -111,6 +111,7 @@ fn confirmed() -> Alert {
             note: Some(
                 "Held while Faultline's own network was down, 11:30 to 11:40 UTC.".to_owned(),
             ),
+            official: None,
         },
     }
 }
@@ -140,6 +141,7 @@ fn site_down() -> Alert {
             },
             evidence: vec!["shop.example: 522 from Cloudflare".to_owned()],
             note: None,
+            official: None,
         },
     }
 }
@@ -166,6 +168,7 @@ fn test_alert() -> Alert {
             figures: Figures::default(),
             evidence: Vec::new(),
             note: None,
+            official: None,
         },
     }
 }

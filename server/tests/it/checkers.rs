@@ -76,6 +76,7 @@ async fn public_pages(replay: &Replayed) -> Vec<(String, String)> {
         ("site", format!("/site/{host}")),
         ("provider", "/provider/cloudflare".to_owned()),
         ("incidents", "/incidents".to_owned()),
+        ("official", "/official".to_owned()),
         ("incident", format!("/incident/{}", incident.id)),
         ("explain", "/explain".to_owned()),
         ("explanation", explanation),

@@ -673,3 +673,187 @@ async fn an_edge_to_origin_incident_is_named_as_one_everywhere() {
         "Amazon CloudFront-wide edge-to-origin failure"
     );
 }
+
+/// A statement of the provider, as its status page would publish it.
+fn statement(
+    reference: &str,
+    title: &str,
+    updates: &[(&str, engine::vocab::OfficialStatus, &str)],
+) -> statements::Document {
+    statements::Document {
+        incidents: vec![statements::OfficialIncident {
+            reference: reference.to_owned(),
+            title: title.to_owned(),
+            impact: engine::vocab::OfficialImpact::Major,
+            components: Vec::new(),
+            started_at: None,
+            resolved_at: updates
+                .iter()
+                .find(|(_, status, _)| status.is_resolution())
+                .map(|(at, _, _)| t(at)),
+            url: Some(format!(
+                "https://www.cloudflarestatus.com/incidents/{reference}"
+            )),
+            updates: updates
+                .iter()
+                .enumerate()
+                .map(|(n, (at, status, text))| statements::OfficialUpdate {
+                    reference: format!("{reference}-{n}"),
+                    status: *status,
+                    text: (*text).to_owned(),
+                    published_at: t(at),
+                })
+                .collect(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn official_statements_sit_beside_the_measured_outage_and_unmatched_ones_say_so() {
+    use engine::vocab::OfficialStatus::{Investigating, Resolved};
+    let app = spawn_app().await;
+    let id = populate(&app).await;
+    let source = "https://www.cloudflarestatus.com/api/v2/incidents.json";
+    let seen = t("2025-11-18T11:40:00Z");
+    // Matched: said 11:31, ten minutes after Faultline's detection at 11:21.
+    app.store
+        .record_statements(
+            "cloudflare",
+            source,
+            &statement(
+                "kw0jrm3dmtvm",
+                "Cloudflare Global Network experiencing issues",
+                &[
+                    (
+                        "2025-11-18T11:31:00Z",
+                        Investigating,
+                        "Cloudflare is experiencing an internal service degradation.",
+                    ),
+                    (
+                        "2025-11-18T11:50:00Z",
+                        Resolved,
+                        "This incident has been resolved.",
+                    ),
+                ],
+            ),
+            seen,
+        )
+        .await
+        .unwrap();
+    // Unmatched: a day later, nothing measured.
+    app.store
+        .record_statements(
+            "cloudflare",
+            source,
+            &statement(
+                "zzz111",
+                "Dashboard login delays",
+                &[(
+                    "2025-11-19T08:00:00Z",
+                    Investigating,
+                    "Some users cannot log in.",
+                )],
+            ),
+            seen,
+        )
+        .await
+        .unwrap();
+    let unmatched = app
+        .store
+        .unmatched_statements(t("2025-11-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let matched = unmatched
+        .iter()
+        .find(|u| u.acknowledged_at == t("2025-11-18T11:31:00Z"))
+        .unwrap();
+    app.store
+        .link_statement(matched.id, id, seen)
+        .await
+        .unwrap();
+
+    let (status, html) = get(&app.url(&format!("/incident/{id}"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Faultline detected this outage 10 min before Cloudflare&#x27;s status page acknowledged it.")
+            || html.contains("Faultline detected this outage 10 min before Cloudflare's status page acknowledged it."),
+        "no lead time on the incident page"
+    );
+    assert!(
+        html.contains("data-test=\"official-update\""),
+        "no official update on the timeline"
+    );
+    assert!(
+        html.contains("Cloudflare: Investigating"),
+        "the update's stage"
+    );
+    assert!(html.contains("Cloudflare is experiencing an internal service degradation."));
+    assert!(html.contains("https://www.cloudflarestatus.com/incidents/kw0jrm3dmtvm"));
+
+    let (status, html) = get(&app.url("/provider/cloudflare")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("data-test=\"official-now\""),
+        "no official status on the provider page"
+    );
+    assert!(html.contains("Dashboard login delays"));
+    assert!(
+        html.contains("not matched to any outage Faultline measured"),
+        "the unmatched statement says so"
+    );
+
+    let (status, html) = get(&app.url("/official")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-test=\"comparison\""));
+    assert!(
+        html.contains("not seen by Faultline"),
+        "the unmatched statement's line"
+    );
+    assert!(html.contains("+10 min"), "the matched incident's lead time");
+
+    let response = reqwest::get(app.url("/official/export.csv")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{body}");
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let matched_row = rows
+        .iter()
+        .find(|r| r[column("incident")] == id.to_string())
+        .unwrap();
+    assert_eq!(&matched_row[column("lead_time_s")], "600");
+    assert_eq!(
+        &matched_row[column("official_resolved_at")],
+        "2025-11-18T11:50:00Z"
+    );
+    let lonely = rows
+        .iter()
+        .find(|r| r[column("incident")].is_empty())
+        .unwrap();
+    assert_eq!(&lonely[column("official_titles")], "Dashboard login delays");
+
+    let export: serde_json::Value = reqwest::get(app.url(&format!("/incidents/{id}/export.json")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["lead_time_s"], 600);
+    assert_eq!(export["official"].as_array().map(Vec::len), Some(2));
+    assert_eq!(export["official"][0]["status"], "investigating");
+}
+
+#[tokio::test]
+async fn an_outage_the_provider_never_reported_says_so() {
+    let app = spawn_app().await;
+    let id = populate(&app).await;
+    let (_, html) = get(&app.url(&format!("/incident/{id}"))).await;
+    assert!(
+        html.contains("data-test=\"official-none\""),
+        "Cloudflare has a status page; an incident it never reported says so"
+    );
+    let (_, html) = get(&app.url("/official")).await;
+    assert!(html.contains("not reported by the provider"));
+}

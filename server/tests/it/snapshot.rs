@@ -226,6 +226,45 @@ async fn at_ten_moments_every_page_feed_and_export_gives_the_same_snapshot_and_f
                         )),
                         "the incident page lacks the peak"
                     );
+                    // What Cloudflare said, beside what was measured: its
+                    // first update 27 minutes after the detection.
+                    let lead = "Faultline detected this outage 27 min before Cloudflare's status page acknowledged it.";
+                    crate::browser::expect_text(&browser, "[data-test=lead-time]", lead).await?;
+                    assert!(
+                        cite.contains("Cloudflare's status page first acknowledged it at 11:48 UTC, 18 Nov 2025"),
+                        "{cite:?} lacks the acknowledgement"
+                    );
+                    let updates = browser
+                        .find_all(fantoccini::Locator::Css("[data-test=official-update]"))
+                        .await
+                        .unwrap();
+                    assert!(updates.len() >= 10, "{} official updates on the timeline", updates.len());
+                    let first = updates[0].text().await.unwrap();
+                    assert!(
+                        first.contains("Cloudflare: Investigating")
+                            && first.contains("Cloudflare is experiencing an internal service degradation"),
+                        "{first:?}"
+                    );
+                    assert_eq!(export["lead_time_s"], 1660, "the export's lead time");
+                    assert_eq!(export["acknowledged_at"], "2025-11-18T11:48:00Z");
+                    assert!(export["official"].as_array().is_some_and(|o| o.len() >= 10));
+                    // Kept for people: the headline with the lead time, and
+                    // the timeline with the provider's updates marked.
+                    let shots = crate::browser::screenshot_path("incident-official");
+                    if let Ok(png) = browser.screenshot().await {
+                        let _ = std::fs::create_dir_all(shots.parent().unwrap());
+                        let _ = std::fs::write(&shots, png);
+                    }
+                    let timeline = browser
+                        .find(fantoccini::Locator::Css("section[aria-labelledby=timeline-title]"))
+                        .await
+                        .unwrap();
+                    if let Ok(png) = timeline.screenshot().await {
+                        let _ = std::fs::write(
+                            crate::browser::screenshot_path("incident-official-timeline"),
+                            png,
+                        );
+                    }
                     crate::browser::click(&browser, "[data-test=copy-cite]").await?;
                     crate::browser::expect_text(&browser, "[data-test=copy-cite]", "Copied")
                         .await?;
