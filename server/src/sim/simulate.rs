@@ -430,8 +430,8 @@ fn status_poller(
             .into_iter()
             .map(|provider| crate::statuses::SourceSetting {
                 url: world.status_url(&provider),
+                format: crate::sim::world::status_format(&provider),
                 provider,
-                format: engine::vocab::StatusFormat::Statuspage,
             })
             .collect(),
         ..crate::statuses::StatusSettings::default()

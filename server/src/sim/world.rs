@@ -20,6 +20,7 @@ use crate::clock::{Clock, SimClock};
 use crate::sim::dns::{DnsFault, DnsServer};
 use crate::sim::front::{front, fronts, Front, Page, ERROR_PAGES};
 use crate::sim::scenario::{page_for, Fault, FaultKind, FaultTarget, Scenario, Served, Statement};
+use engine::vocab::StatusFormat;
 
 /// Name servers of DNS providers the synthetic internet has no front for.
 fn dns_ns(provider: &str) -> String {
@@ -178,13 +179,14 @@ impl World {
             .collect()
     }
 
-    /// Where `provider`'s status page publishes its incidents, in
-    /// Statuspage's format.
+    /// Where `provider`'s status page publishes its incidents, in the
+    /// provider's own format ([`status_format`]).
     pub fn status_url(&self, provider: &str) -> String {
         format!(
-            "http://{}:{}/api/v2/incidents.json",
+            "http://{}:{}{}",
             status_host(provider),
-            self.port
+            self.port,
+            status_path(status_format(provider))
         )
     }
 
@@ -286,6 +288,136 @@ impl World {
     }
 }
 
+/// The format `provider`'s real status page publishes in (its knowledge
+/// base file's `[status]`), Statuspage's for a provider without one.
+pub fn status_format(provider: &str) -> StatusFormat {
+    engine::KnowledgeBase::shared()
+        .status_pages()
+        .find(|(id, _)| id.as_str() == provider)
+        .map_or(StatusFormat::Statuspage, |(_, page)| page.format)
+}
+
+/// Where a status page of `format` publishes, as the real ones do.
+fn status_path(format: StatusFormat) -> &'static str {
+    match format {
+        StatusFormat::Feed => "/rss/all.rss",
+        StatusFormat::GoogleCloud => "/incidents.json",
+        StatusFormat::Statuspage | StatusFormat::Unknown => "/api/v2/incidents.json",
+    }
+}
+
+/// `provider`'s statements published by `offset`, grouped by official
+/// incident in the order they first appear.
+fn published<'a>(
+    statements: &'a [Statement],
+    provider: &str,
+    offset: TimeDelta,
+) -> Vec<(&'a str, Vec<&'a Statement>)> {
+    let mut incidents: Vec<(&str, Vec<&Statement>)> = Vec::new();
+    for statement in statements
+        .iter()
+        .filter(|s| s.provider == provider && s.at <= offset)
+    {
+        match incidents
+            .iter_mut()
+            .find(|(id, _)| *id == statement.incident.as_str())
+        {
+            Some((_, updates)) => updates.push(statement),
+            None => incidents.push((&statement.incident, vec![statement])),
+        }
+    }
+    incidents
+}
+
+/// The statements as an RSS feed in the style of the AWS Health
+/// Dashboard's: one item per update, its stage in the title's first words.
+fn status_feed(
+    statements: &[Statement],
+    provider: &str,
+    start: DateTime<Utc>,
+    offset: TimeDelta,
+) -> String {
+    let escape = crate::markup::escape;
+    let mut items: Vec<(TimeDelta, String)> = Vec::new();
+    for (incident, updates) in published(statements, provider, offset) {
+        for update in updates {
+            let at = start + update.at;
+            let title = if update.status.is_resolution() {
+                format!("Service is operating normally: [RESOLVED] {}", update.title)
+            } else {
+                format!("Informational message: {}", update.title)
+            };
+            items.push((
+                update.at,
+                format!(
+                    "<item><title>{}</title><link>http://{}/</link><pubDate>{}</pubDate><guid isPermaLink=\"false\">http://{}/#{}_{}</guid><description>{}</description></item>",
+                    escape(&title),
+                    status_host(provider),
+                    at.to_rfc2822(),
+                    status_host(provider),
+                    escape(incident),
+                    at.timestamp(),
+                    escape(&update.text)
+                ),
+            ));
+        }
+    }
+    items.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let items: String = items.into_iter().map(|(_, item)| item).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>{} Service Status</title><link>http://{}/</link><description>{}</description>{items}</channel></rss>",
+        escape(provider),
+        status_host(provider),
+        escape(provider)
+    )
+}
+
+/// The statements as Google Cloud's `incidents.json`: each incident with
+/// its updates, newest first, `AVAILABLE` once resolved.
+fn status_google(
+    statements: &[Statement],
+    provider: &str,
+    start: DateTime<Utc>,
+    offset: TimeDelta,
+) -> serde_json::Value {
+    let time = |at: TimeDelta| (start + at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let incidents: Vec<serde_json::Value> = published(statements, provider, offset)
+        .into_iter()
+        .rev()
+        .map(|(incident, updates)| {
+            let first = updates.first().map_or(TimeDelta::zero(), |s| s.at);
+            let last = updates.last().map_or(first, |s| s.at);
+            let end = updates
+                .iter()
+                .find(|s| s.status.is_resolution())
+                .map(|s| time(s.at));
+            let title = updates.last().map_or("", |s| s.title.as_str());
+            serde_json::json!({
+                "id": incident,
+                "number": incident,
+                "begin": time(first),
+                "created": time(first),
+                "end": end,
+                "modified": time(last),
+                "external_desc": title,
+                "updates": updates.iter().rev().map(|s| serde_json::json!({
+                    "created": time(s.at),
+                    "modified": time(s.at),
+                    "when": time(s.at),
+                    "text": s.text,
+                    "status": if s.status.is_resolution() { "AVAILABLE" } else { "SERVICE_OUTAGE" },
+                    "affected_locations": [],
+                })).collect::<Vec<_>>(),
+                "status_impact": "SERVICE_OUTAGE",
+                "severity": "high",
+                "affected_products": [],
+                "uri": format!("incidents/{incident}"),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(incidents)
+}
+
 /// The host name of `provider`'s status page.
 fn status_host(provider: &str) -> String {
     format!("status.{provider}.test")
@@ -355,11 +487,25 @@ fn status_answer(
     path: &str,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    if path != "/api/v2/incidents.json" {
+    let format = status_format(provider);
+    if path != status_path(format) {
         return page(StatusCode::NOT_FOUND, None, b"not found");
     }
     let offset = shared.clock.now() - shared.start;
-    let body = status_document(&shared.statements, provider, shared.start, offset).to_string();
+    let (body, content_type) = match format {
+        StatusFormat::Feed => (
+            status_feed(&shared.statements, provider, shared.start, offset),
+            "application/rss+xml",
+        ),
+        StatusFormat::GoogleCloud => (
+            status_google(&shared.statements, provider, shared.start, offset).to_string(),
+            "application/json",
+        ),
+        StatusFormat::Statuspage | StatusFormat::Unknown => (
+            status_document(&shared.statements, provider, shared.start, offset).to_string(),
+            "application/json",
+        ),
+    };
     let etag = format!("\"{:016x}\"", (lot(0, &body) * 1e15) as u64);
     let mut response =
         if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
@@ -370,7 +516,7 @@ fn status_answer(
             let mut full = Response::new(Body::from(body));
             full.headers_mut().insert(
                 "content-type",
-                axum::http::HeaderValue::from_static("application/json"),
+                axum::http::HeaderValue::from_static(content_type),
             );
             full
         };
@@ -618,4 +764,102 @@ fn page(status: StatusCode, front: Option<&Front>, html: &'static [u8]) -> Respo
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::vocab::{OfficialImpact, OfficialStatus};
+
+    fn statements() -> Vec<Statement> {
+        let said = |incident: &str, minutes: i64, status, title: &str, text: &str| Statement {
+            provider: "x".to_owned(),
+            incident: incident.to_owned(),
+            at: TimeDelta::minutes(minutes),
+            status,
+            impact: OfficialImpact::Major,
+            title: title.to_owned(),
+            text: text.to_owned(),
+        };
+        vec![
+            said(
+                "a",
+                10,
+                OfficialStatus::Investigating,
+                "Errors & timeouts",
+                "We are looking at 5xx & timeouts.",
+            ),
+            said(
+                "a",
+                40,
+                OfficialStatus::Resolved,
+                "Errors & timeouts",
+                "Fixed.",
+            ),
+            said(
+                "b",
+                90,
+                OfficialStatus::Investigating,
+                "Later",
+                "Not yet public.",
+            ),
+        ]
+    }
+
+    /// Each format the replays publish reads back, through the parser the
+    /// poller uses, as what the scenario said by then.
+    #[test]
+    fn every_status_format_reads_back_as_the_scenario_said() {
+        let start: DateTime<Utc> = "2025-11-18T11:00:00Z".parse().unwrap();
+        let at = TimeDelta::minutes(60);
+        let documents = [
+            (
+                StatusFormat::Statuspage,
+                status_document(&statements(), "x", start, at).to_string(),
+            ),
+            (
+                StatusFormat::Feed,
+                status_feed(&statements(), "x", start, at),
+            ),
+            (
+                StatusFormat::GoogleCloud,
+                status_google(&statements(), "x", start, at).to_string(),
+            ),
+        ];
+        for (format, body) in documents {
+            let document = statements::parse(
+                format,
+                body.as_bytes(),
+                "http://status.x.test/",
+                &statements::Limits::default(),
+            )
+            .unwrap_or_else(|error| panic!("{format}: {error}"));
+            let updates: Vec<_> = document
+                .incidents
+                .iter()
+                .flat_map(|incident| incident.updates.iter())
+                .collect();
+            assert_eq!(
+                updates.len(),
+                2,
+                "{format}: only what was published by then"
+            );
+            assert!(
+                document
+                    .incidents
+                    .iter()
+                    .all(|i| i.title.contains("Errors & timeouts")),
+                "{format}"
+            );
+            let first = updates.iter().min_by_key(|u| u.published_at).unwrap();
+            assert_eq!(
+                first.published_at,
+                start + TimeDelta::minutes(10),
+                "{format}"
+            );
+            assert_eq!(first.text, "We are looking at 5xx & timeouts.", "{format}");
+            let last = updates.iter().max_by_key(|u| u.published_at).unwrap();
+            assert_eq!(last.status, OfficialStatus::Resolved, "{format}");
+        }
+    }
 }
