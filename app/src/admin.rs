@@ -67,6 +67,19 @@ pub struct AuditLine {
     pub detail: String,
 }
 
+/// A provider's status document as the poller last read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusPageLine {
+    pub provider: String,
+    pub provider_name: String,
+    pub url: String,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// The last time it was read and understood.
+    pub ok_at: Option<DateTime<Utc>>,
+    /// Why the last poll failed; none when it succeeded.
+    pub error: Option<String>,
+}
+
 /// `/admin`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdminOverview {
@@ -82,6 +95,8 @@ pub struct AdminOverview {
     pub failing: i64,
     pub removed: i64,
     pub incidents: Vec<IncidentSummary>,
+    /// Every provider status document polled, failing ones first.
+    pub status_pages: Vec<StatusPageLine>,
     pub audit: Vec<AuditLine>,
 }
 
@@ -290,6 +305,20 @@ pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
         .into_iter()
         .map(|i| IncidentSummary::from_store(i, None))
         .collect();
+    let mut status_pages: Vec<StatusPageLine> = store
+        .status_sources()
+        .await?
+        .into_iter()
+        .map(|source| StatusPageLine {
+            provider_name: crate::knowledge::provider_name(&source.provider),
+            provider: source.provider,
+            url: source.url,
+            checked_at: source.checked_at,
+            ok_at: source.ok_at,
+            error: source.error,
+        })
+        .collect();
+    status_pages.sort_by_key(|line| line.error.is_none());
     let audit = store
         .recent_audit(20)
         .await?
@@ -312,6 +341,7 @@ pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
         failing: summary.failing,
         removed,
         incidents,
+        status_pages,
         audit,
     })
 }

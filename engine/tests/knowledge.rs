@@ -256,6 +256,14 @@ fn status_pages_are_read_from_provider_files_and_checked() {
         ("cloudflare", engine::vocab::StatusFormat::Statuspage),
         ("google", engine::vocab::StatusFormat::GoogleCloud),
         ("aws", engine::vocab::StatusFormat::Feed),
+        ("azure", engine::vocab::StatusFormat::Feed),
+        ("akamai", engine::vocab::StatusFormat::Feed),
+        ("github-pages", engine::vocab::StatusFormat::Statuspage),
+        ("vercel", engine::vocab::StatusFormat::Statuspage),
+        ("netlify", engine::vocab::StatusFormat::Statuspage),
+        ("fly", engine::vocab::StatusFormat::Statuspage),
+        ("imperva", engine::vocab::StatusFormat::Feed),
+        ("pantheon", engine::vocab::StatusFormat::Feed),
     ] {
         assert!(pages.contains(&(id.to_owned(), format)), "{id}: {pages:?}");
     }

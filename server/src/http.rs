@@ -483,15 +483,26 @@ pub fn metrics_router(state: crate::metrics::MetricsState) -> Router {
 }
 
 /// Liveness and readiness: the process answers and the database reads.
+/// Providers' status pages that fail are reported, not a reason to be
+/// unready: probing goes on without them.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.site_summary().await {
-        Ok(summary) => (
+    let read = async {
+        let summary = state.store.site_summary().await?;
+        let sources = state.store.status_sources().await?;
+        Ok::<_, store::StoreError>((summary, sources))
+    };
+    match read.await {
+        Ok((summary, sources)) => (
             StatusCode::OK,
-            // Status only: where the knowledge base lives and why an
-            // override was refused are for administrators (`/admin`).
+            // Counts only: where the knowledge base lives, which status
+            // page fails and why are for administrators (`/admin`).
             Json(json!({
                 "status": "ok",
                 "sites": summary.watched,
+                "status_pages": {
+                    "polled": sources.len(),
+                    "failing": sources.iter().filter(|s| s.error.is_some()).count(),
+                },
             })),
         ),
         Err(error) => {

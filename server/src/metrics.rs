@@ -69,6 +69,8 @@ struct Inner {
     cache: Family<OutcomeLabels, Counter>,
     on_demand: Family<OutcomeLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
+    status_polls: Family<OutcomeLabels, Counter>,
+    status_pages_failing: Gauge,
     /// One scrape at a time sets the gauges read at scrape time.
     scrape: Mutex<()>,
 }
@@ -184,6 +186,18 @@ impl Metrics {
             "Alert delivery attempts by outcome: delivered, retry, dead, gone",
             deliveries.clone(),
         );
+        let status_polls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "status_page_polls",
+            "Polls of providers' status pages by outcome: read, unchanged, failed",
+            status_polls.clone(),
+        );
+        let status_pages_failing = Gauge::default();
+        registry.register(
+            "status_pages_failing",
+            "Providers' status pages whose last poll failed (what they said before is kept)",
+            status_pages_failing.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -201,6 +215,8 @@ impl Metrics {
                 cache,
                 on_demand,
                 deliveries,
+                status_polls,
+                status_pages_failing,
                 scrape: Mutex::new(()),
             }),
         }
@@ -276,6 +292,19 @@ impl Metrics {
             .deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// A round of the status-page poller ended.
+    pub fn status_round(&self, read: usize, unchanged: usize, failed: usize) {
+        for (outcome, count) in [("read", read), ("unchanged", unchanged), ("failed", failed)] {
+            self.inner
+                .status_polls
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+        }
+        self.inner
+            .status_pages_failing
+            .set(i64::try_from(failed).unwrap_or(i64::MAX));
     }
 
     /// The registry as text: OpenMetrics, or Prometheus' text format.

@@ -148,7 +148,11 @@ impl Application {
         }
         // Providers' own status pages, read while Faultline watches.
         if config.monitor.enabled && config.statuses.enabled {
-            tasks.spawn(status_poller(config, &store, &knowledge)?.run(shutdown.clone()));
+            tasks.spawn(
+                status_poller(config, &store, &knowledge)?
+                    .with_metrics(metrics.clone())
+                    .run(shutdown.clone()),
+            );
         }
         let mut state = AppState::new(config, store.clone());
         if let Some(status) = status {

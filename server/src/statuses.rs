@@ -124,6 +124,7 @@ pub struct StatusPoller {
     knowledge: Option<Arc<crate::knowledge::Knowledge>>,
     settings: StatusSettings,
     limits: statements::Limits,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 /// Why one poll failed.
@@ -174,7 +175,14 @@ impl StatusPoller {
             knowledge,
             settings,
             limits: statements::Limits::default(),
+            metrics: None,
         })
+    }
+
+    /// Counts each round's polls on `/metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Every document to poll: the knowledge base's, then the settings'
@@ -262,6 +270,10 @@ impl StatusPoller {
         match self.match_statements(now).await {
             Ok(matched) => round.matched = matched,
             Err(error) => tracing::error!(%error, "cannot match statements to incidents"),
+        }
+        if let Some(metrics) = &self.metrics {
+            let read = round.polled - round.unchanged - round.failed;
+            metrics.status_round(read, round.unchanged, round.failed);
         }
         round
     }

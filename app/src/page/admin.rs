@@ -195,6 +195,10 @@ pub fn AdminHome() -> impl IntoView {
                                             }
                                         })}
                                 </section>
+                                <section aria-labelledby="status-pages-h">
+                                    <h2 id="status-pages-h">"Providers' status pages"</h2>
+                                    <StatusPagesTable pages=page.status_pages.clone()/>
+                                </section>
                                 <section aria-labelledby="incidents-h">
                                     <h2 id="incidents-h">"Incidents"</h2>
                                     <IncidentNotesTable incidents=page.incidents.clone() now/>
@@ -246,6 +250,78 @@ fn VantageTable(events: Vec<crate::admin::VantageLine>) -> impl IntoView {
                                         }}
                                     </td>
                                     <td>{e.detail}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// Each provider's status document: read, or failing and since when.
+#[component]
+fn StatusPagesTable(pages: Vec<crate::admin::StatusPageLine>) -> impl IntoView {
+    if pages.is_empty() {
+        return view! {
+            <p class="muted" data-test="status-pages">
+                "No provider status page has been polled yet (the poller runs with the monitor)."
+            </p>
+        }
+        .into_any();
+    }
+    let failing = pages.iter().filter(|p| p.error.is_some()).count();
+    view! {
+        <p data-test="status-pages-summary">
+            {match failing {
+                0 => format!("All {} status documents were read at their last poll.", pages.len()),
+                n => format!(
+                    "{n} of {} status documents failed at their last poll; what they said before is kept.",
+                    pages.len(),
+                ),
+            }}
+        </p>
+        <div class="scroll">
+            <table class="data" data-test="status-pages">
+                <thead>
+                    <tr>
+                        <th scope="col">"Provider"</th>
+                        <th scope="col">"Document"</th>
+                        <th scope="col">"Last poll (UTC)"</th>
+                        <th scope="col">"Last read (UTC)"</th>
+                        <th scope="col">"State"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {pages
+                        .into_iter()
+                        .map(|p| {
+                            let state = match &p.error {
+                                Some(error) => view! {
+                                    <span class="error">{format!("failing: {error}")}</span>
+                                }
+                                .into_any(),
+                                None => view! { "read" }.into_any(),
+                            };
+                            view! {
+                                <tr data-provider=p.provider.clone()>
+                                    <td><a href=format!("/provider/{}", p.provider)>{p.provider_name}</a></td>
+                                    <td class="cite"><code>{p.url}</code></td>
+                                    <td>
+                                        {match p.checked_at {
+                                            Some(at) => view! { <Time at/> }.into_any(),
+                                            None => view! { "never" }.into_any(),
+                                        }}
+                                    </td>
+                                    <td>
+                                        {match p.ok_at {
+                                            Some(at) => view! { <Time at/> }.into_any(),
+                                            None => view! { "never" }.into_any(),
+                                        }}
+                                    </td>
+                                    <td>{state}</td>
                                 </tr>
                             }
                         })

@@ -265,7 +265,11 @@ impl Simulation {
             dispatcher = dispatcher.with_mail(mailer, signer);
         }
         stages.spawn(dispatcher.run(shutdown.clone()));
-        stages.spawn(status_poller(scenario, &world, &store, &clock)?.run(shutdown.clone()));
+        stages.spawn(
+            status_poller(scenario, &world, &store, &clock)?
+                .with_metrics(monitor.metrics())
+                .run(shutdown.clone()),
+        );
         Ok(Self {
             clock,
             world,

@@ -1002,3 +1002,85 @@ async fn an_admin_makes_a_token_once_sees_its_use_and_revokes_it() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_sees_which_status_pages_fail_and_healthz_counts_them() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::statuses::{status_page, Answer};
+    use server::statuses::{SourceSetting, StatusPoller, StatusSettings};
+
+    let app = with_admin().await;
+    let real = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../statements/tests/fixtures/statuspage/cloudflare-incidents.json"
+    ))
+    .unwrap();
+    let cloudflare = Arc::new(Mutex::new(Answer::Document(real.clone())));
+    let github = Arc::new(Mutex::new(Answer::Document(real)));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sources = vec![
+        SourceSetting {
+            provider: "cloudflare".to_owned(),
+            url: status_page(cloudflare.clone(), seen.clone()).await,
+            format: engine::vocab::StatusFormat::Statuspage,
+        },
+        SourceSetting {
+            provider: "github-pages".to_owned(),
+            url: status_page(github.clone(), seen.clone()).await,
+            format: engine::vocab::StatusFormat::Statuspage,
+        },
+    ];
+    let prober = probe::LiveProber::new(probe::ProberConfig {
+        guard: probe::GuardPolicy::loopback_only(),
+        ..probe::ProberConfig::default()
+    })
+    .unwrap();
+    let poller = StatusPoller::new(
+        app.store.clone(),
+        std::sync::Arc::new(server::clock::SystemClock),
+        std::sync::Arc::new(prober),
+        None,
+        StatusSettings {
+            sources,
+            ..StatusSettings::default()
+        },
+    )
+    .unwrap();
+    let now = chrono::Utc::now();
+    assert_eq!(poller.round(now).await.failed, 0);
+    // GitHub's page starts failing; Cloudflare's is read as before.
+    *github.lock().unwrap() = Answer::Failing(StatusCode::SERVICE_UNAVAILABLE);
+    let round = poller.round(now + chrono::TimeDelta::minutes(5)).await;
+    assert_eq!((round.unchanged, round.failed), (1, 1), "{round:?}");
+
+    let cookie = sign_in(&app).await;
+    let (status, page) = get_page(&app, "/admin", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("1 of 2 status documents failed at their last poll"),
+        "{page}"
+    );
+    assert!(page.contains("failing: answered 503"), "{page}");
+    let failing = page.find("data-provider=\"github-pages\"").unwrap();
+    let read = page.find("data-provider=\"cloudflare\"").unwrap();
+    assert!(failing < read, "the failing page is listed first");
+
+    let health: serde_json::Value = client()
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["status_pages"],
+        serde_json::json!({"polled": 2, "failing": 1})
+    );
+    assert!(
+        !health.to_string().contains("503"),
+        "which page fails, and why, is for the admin: {health}"
+    );
+    app.stop().await;
+}

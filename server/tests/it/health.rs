@@ -9,10 +9,14 @@ async fn healthz_reports_ok_with_the_site_count() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["sites"], 0);
+    assert_eq!(
+        body["status_pages"],
+        serde_json::json!({"polled": 0, "failing": 0})
+    );
     // Nothing about the server's files or errors, in public.
     let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["sites", "status"]);
+    assert_eq!(keys, ["sites", "status", "status_pages"]);
     app.stop().await;
 }
 

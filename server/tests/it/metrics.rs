@@ -103,6 +103,8 @@ print(int(total("faultline_probes_total|")))
 print(int(total("faultline_probes_total|failure=http_status|outcome=failed")))
 print(int(values.get("faultline_vantage_state|state=online", -1)))
 print(int(total("faultline_probe_phase_duration_seconds_count|phase=total")))
+print(int(total("faultline_status_page_polls_total|outcome=read")))
+print(int(values.get("faultline_status_pages_failing", -1)))
 "#,
         ])
         .arg(&exposition)
@@ -117,7 +119,7 @@ print(int(total("faultline_probe_phase_duration_seconds_count|phase=total")))
         .lines()
         .map(|line| line.trim().parse().unwrap())
         .collect();
-    let [open, probes, failed, online, timed] = figures[..] else {
+    let [open, probes, failed, online, timed, status_read, status_failing] = figures[..] else {
         panic!("{figures:?}");
     };
     assert_eq!(open, 1, "the open Cloudflare incident\n{text}");
@@ -125,6 +127,9 @@ print(int(total("faultline_probe_phase_duration_seconds_count|phase=total")))
     assert!(failed > 100, "{failed} failed with an error status");
     assert_eq!(online, 1, "the vantage is online");
     assert!(timed > 1_000, "{timed} probes timed");
+    // The replay's Cloudflare status page, read as it published.
+    assert!(status_read >= 1, "{status_read} status pages read");
+    assert_eq!(status_failing, 0, "no status page failing");
 
     // OpenMetrics, for a scraper that asks for it.
     let response = client

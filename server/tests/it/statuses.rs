@@ -12,12 +12,16 @@ use server::statuses::{SourceSetting, StatusPoller, StatusSettings};
 
 /// What the fake status page answers next.
 #[derive(Clone)]
-enum Answer {
+pub(crate) enum Answer {
     Document(Vec<u8>),
     Redirect,
+    Failing(StatusCode),
 }
 
-async fn status_page(answer: Arc<Mutex<Answer>>, seen: Arc<Mutex<Vec<Option<String>>>>) -> String {
+pub(crate) async fn status_page(
+    answer: Arc<Mutex<Answer>>,
+    seen: Arc<Mutex<Vec<Option<String>>>>,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new().route(
@@ -36,6 +40,7 @@ async fn status_page(answer: Arc<Mutex<Answer>>, seen: Arc<Mutex<Vec<Option<Stri
                         [("location", "http://169.254.169.254/latest/meta-data/")],
                     )
                         .into_response(),
+                    Answer::Failing(status) => status.into_response(),
                     Answer::Document(body) => {
                         let etag = format!("\"{}\"", body.len());
                         if condition.as_deref() == Some(etag.as_str()) {
