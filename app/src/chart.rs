@@ -99,6 +99,18 @@ impl YUnit {
     }
 }
 
+/// Where a moment's label at `x` goes: to the right of its line, or to
+/// the left when it would run past the plot (about 6.5 units per
+/// character at the labels' size).
+fn label_anchor(x: f64, label: &str, width: f64) -> (f64, &'static str) {
+    let label_width = label.chars().count() as f64 * 6.5;
+    if x + label_width > width - RIGHT {
+        (x - 3.0, "end")
+    } else {
+        (x + 3.0, "start")
+    }
+}
+
 /// Joins official marks closer than `within` seconds into one, labelled
 /// with the first and last number: "5–7".
 pub fn merge_numbered(moments: Vec<Moment>, within: i64) -> Vec<Moment> {
@@ -367,42 +379,31 @@ fn plot(chart: &TimeChart, y_ticks: &[f64], layout: Layout) -> AnyView {
         .into_iter()
         .map(|moment| {
             let x = chart.x(moment.at, width);
-            let label_width = moment.label.chars().count() as f64 * 6.5;
-            let anchor = if x + label_width > width - RIGHT {
-                "end"
-            } else {
-                "start"
-            };
+            let (label_x, anchor) = label_anchor(x, &moment.label, width);
             view! {
                 <g class="moment official">
                     <line x1=x x2=x y1=TOP y2=plot_bottom/>
-                    <text x=x + if anchor == "end" { -3.0 } else { 3.0 } y=plot_bottom - 6.0 text-anchor=anchor>{moment.label}</text>
+                    <text x=label_x y=plot_bottom - 6.0 text-anchor=anchor>{moment.label}</text>
                 </g>
             }
         })
         .collect_view();
     let moments = merge_close(measured, within)
-    .into_iter()
-    .enumerate()
-    .map(|(i, moment)| {
-        let x = chart.x(moment.at, width);
-        // Two rows of labels so neighbours do not overlap.
-        let y = if i % 2 == 0 { 12.0 } else { 26.0 };
-        // About 6.5 units per character at the labels' size.
-        let label_width = moment.label.chars().count() as f64 * 6.5;
-        let anchor = if x + label_width > width - RIGHT {
-            "end"
-        } else {
-            "start"
-        };
-        view! {
-            <g class="moment">
-                <line x1=x x2=x y1=y + 2.0 y2=plot_bottom/>
-                <text x=x + if anchor == "end" { -3.0 } else { 3.0 } y=y text-anchor=anchor>{moment.label}</text>
-            </g>
-        }
-    })
-    .collect_view();
+        .into_iter()
+        .enumerate()
+        .map(|(i, moment)| {
+            let x = chart.x(moment.at, width);
+            // Two rows of labels so neighbours do not overlap.
+            let y = if i % 2 == 0 { 12.0 } else { 26.0 };
+            let (label_x, anchor) = label_anchor(x, &moment.label, width);
+            view! {
+                <g class="moment">
+                    <line x1=x x2=x y1=y + 2.0 y2=plot_bottom/>
+                    <text x=label_x y=y text-anchor=anchor>{moment.label}</text>
+                </g>
+            }
+        })
+        .collect_view();
 
     view! {
         <svg

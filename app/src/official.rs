@@ -261,32 +261,55 @@ pub const COMPARISON_LIMIT: i64 = 500;
 /// side: the data of `/official` and its CSV export.
 #[cfg(feature = "ssr")]
 pub async fn comparison(store: &store::Store) -> Result<Comparison, store::StoreError> {
-    let incidents = store
-        .list_incidents(Some(engine::IncidentKind::Provider), COMPARISON_LIMIT)
-        .await?;
-    let measured: Vec<Measured> = incidents
-        .into_iter()
-        .filter(|incident| incident.confirmed_at.is_some())
-        .map(|incident| {
-            let provider = incident.provider.unwrap_or_default();
-            Measured {
-                id: incident.id,
-                provider_name: provider_name(&provider),
-                provider,
-                detected_at: incident.detected_at,
-                resolved_at: incident.resolved_at,
-            }
+    Ok(ComparisonSources::read(store).await?.compare())
+}
+
+/// What the comparison is made of, as stored: read it in any context, then
+/// compare where the knowledge base that names providers is given.
+#[cfg(feature = "ssr")]
+#[derive(Debug)]
+pub struct ComparisonSources {
+    incidents: Vec<store::Incident>,
+    statements: Vec<store::Statement>,
+}
+
+#[cfg(feature = "ssr")]
+impl ComparisonSources {
+    pub async fn read(store: &store::Store) -> Result<Self, store::StoreError> {
+        Ok(Self {
+            incidents: store
+                .list_incidents(Some(engine::IncidentKind::Provider), COMPARISON_LIMIT)
+                .await?,
+            statements: store.all_statements(COMPARISON_LIMIT).await?,
         })
-        .collect();
-    let statements: Vec<OfficialView> = store
-        .all_statements(COMPARISON_LIMIT)
-        .await?
-        .into_iter()
-        .map(OfficialView::from_store)
-        .collect();
-    Ok(Comparison {
-        rows: compare(&measured, &statements),
-    })
+    }
+
+    /// The rows, naming providers by the knowledge base in context.
+    pub fn compare(self) -> Comparison {
+        let measured: Vec<Measured> = self
+            .incidents
+            .into_iter()
+            .filter(|incident| incident.confirmed_at.is_some())
+            .map(|incident| {
+                let provider = incident.provider.unwrap_or_default();
+                Measured {
+                    id: incident.id,
+                    provider_name: provider_name(&provider),
+                    provider,
+                    detected_at: incident.detected_at,
+                    resolved_at: incident.resolved_at,
+                }
+            })
+            .collect();
+        let statements: Vec<OfficialView> = self
+            .statements
+            .into_iter()
+            .map(OfficialView::from_store)
+            .collect();
+        Comparison {
+            rows: compare(&measured, &statements),
+        }
+    }
 }
 
 /// The comparison page: every provider incident beside what its provider

@@ -250,11 +250,7 @@ pub async fn get_provider(id: String, window: String) -> Result<ProviderPage, Ap
         .provider_rollups(&id, resolution, at(from), at(until))
         .await?;
     let series = Series::from_rollups(from, until, bin, rows);
-    let source = store
-        .status_sources()
-        .await?
-        .into_iter()
-        .find(|source| source.provider == id);
+    let source = store.status_source_of(&id).await?;
     let official = OfficialNow {
         page: crate::knowledge::status_page(&id),
         latest: store

@@ -323,17 +323,23 @@ pub async fn incident_csv(
     let body = writer
         .into_inner()
         .map_err(|e| ExportError::Write(e.to_string()))?;
-    Ok((
+    Ok(csv_attachment(body, &format!("faultline-incident-{id}.csv")))
+}
+
+/// A CSV document offered for download as `filename` (letters, digits,
+/// dashes and dots only, so it needs no quoting).
+fn csv_attachment(body: Vec<u8>, filename: &str) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"faultline-incident-{id}.csv\""),
+                format!("attachment; filename=\"{filename}\""),
             ),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// `GET /incidents/{id}/export.json`: the incident, its timeline, notes
@@ -451,9 +457,8 @@ pub async fn incident_json(
 /// `GET /official/export.csv`: every provider incident beside what its
 /// provider said, and every statement matched to no incident.
 pub async fn official_csv(State(state): State<ExportState>) -> Result<Response, ExportError> {
-    let comparison = state
-        .named(|| async { app::official::comparison(&state.store).await })
-        .await?;
+    let sources = app::official::ComparisonSources::read(&state.store).await?;
+    let comparison = state.named(|| sources.compare());
     let mut writer = csv::Writer::from_writer(Vec::new());
     let write = |e: csv::Error| ExportError::Write(e.to_string());
     writer
@@ -491,17 +496,7 @@ pub async fn official_csv(State(state): State<ExportState>) -> Result<Response, 
     let body = writer
         .into_inner()
         .map_err(|e| ExportError::Write(e.to_string()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"faultline-vs-official.csv\"".to_owned(),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(csv_attachment(body, "faultline-vs-official.csv"))
 }
 
 /// `GET /incidents.atom`: every provider-wide incident.

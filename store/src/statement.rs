@@ -348,6 +348,21 @@ impl Store {
         .await?)
     }
 
+    /// The status document of `provider` polled most recently.
+    pub async fn status_source_of(
+        &self,
+        provider: &str,
+    ) -> Result<Option<StatusSource>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
+             FROM status_sources WHERE provider = ?
+             ORDER BY checked_at DESC LIMIT 1",
+        )
+        .bind(provider)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
     /// Every status document polled, by provider.
     pub async fn status_sources(&self) -> Result<Vec<StatusSource>, StoreError> {
         Ok(sqlx::query_as(

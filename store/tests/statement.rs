@@ -183,4 +183,27 @@ async fn a_failed_poll_keeps_the_validators_and_the_last_success() {
     assert_eq!(source.checked_at, Some(t("2025-11-18T11:05:00Z")));
     assert_eq!(source.error.as_deref(), Some("timed out"));
     assert_eq!(store.status_sources().await.unwrap().len(), 1);
+    // A provider's page moved: the source polled last is the one in force.
+    let moved = "https://www.githubstatus.com/api/v2/summary.json";
+    store
+        .record_status_poll(
+            moved,
+            "github-pages",
+            (None, None),
+            None,
+            t("2025-11-18T11:10:00Z"),
+        )
+        .await
+        .unwrap();
+    let current = store
+        .status_source_of("github-pages")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.url, moved);
+    assert!(store
+        .status_source_of("cloudflare")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -432,28 +432,17 @@ fn status_document(
     start: DateTime<Utc>,
     offset: TimeDelta,
 ) -> serde_json::Value {
-    let published: Vec<&Statement> = statements
-        .iter()
-        .filter(|s| s.provider == provider && s.at <= offset)
-        .collect();
-    let mut incidents: Vec<&str> = Vec::new();
-    for statement in &published {
-        if !incidents.contains(&statement.incident.as_str()) {
-            incidents.push(&statement.incident);
-        }
-    }
     let time = |at: TimeDelta| (start + at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let listed: Vec<serde_json::Value> = incidents
-        .iter()
+    let listed: Vec<serde_json::Value> = published(statements, provider, offset)
+        .into_iter()
         .rev()
-        .map(|incident| {
-            let updates: Vec<&&Statement> = published.iter().filter(|s| s.incident == *incident).collect();
-            let (first, last) = (updates[0], updates[updates.len() - 1]);
+        .filter_map(|(incident, updates)| {
+            let (first, last) = (updates.first()?, updates.last()?);
             let resolved = updates
                 .iter()
                 .find(|s| s.status.is_resolution())
                 .map(|s| time(s.at));
-            serde_json::json!({
+            Some(serde_json::json!({
                 "id": incident,
                 "name": last.title,
                 "status": last.status.as_str(),
@@ -471,7 +460,7 @@ fn status_document(
                     "display_at": time(s.at),
                     "affected_components": null,
                 })).collect::<Vec<_>>(),
-            })
+            }))
         })
         .collect();
     serde_json::json!({
