@@ -116,8 +116,10 @@ impl Default for OnDemandSettings {
 pub struct MonitorSettings {
     /// Probe the watchlist (off: serve the pages only).
     pub enabled: bool,
-    /// Probes in flight at once.
-    pub concurrency: usize,
+    /// Probes in flight at once. Unset: sized for the watchlist, so that
+    /// every probe started within one total timeout may hang until it,
+    /// within the open-files limit.
+    pub concurrency: Option<usize>,
     /// Probes in flight at once to one host.
     pub per_host: usize,
     /// Canary URLs on independent providers for the own-network guard.
@@ -130,7 +132,7 @@ impl Default for MonitorSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            concurrency: 256,
+            concurrency: None,
             per_host: 2,
             canaries: [
                 "https://www.google.com/",
@@ -148,13 +150,26 @@ impl Default for MonitorSettings {
 }
 
 impl MonitorSettings {
-    pub fn to_monitor_config(&self) -> crate::monitor::MonitorConfig {
+    /// The loop's settings; `total_timeout` is a probe's longest, and
+    /// `open_files` the probes' share of the process's open-files limit.
+    pub fn to_monitor_config(
+        &self,
+        total_timeout: std::time::Duration,
+        open_files: usize,
+    ) -> crate::monitor::MonitorConfig {
         let retention = store::Retention {
             raw: chrono::TimeDelta::hours(self.raw_retention_hours.clamp(1, 24 * 365)),
             ..store::Retention::default()
         };
         crate::monitor::MonitorConfig {
-            concurrency: self.concurrency.clamp(1, 10_000),
+            concurrency: match self.concurrency {
+                Some(fixed) => crate::monitor::Capacity::Fixed(fixed.clamp(1, 100_000)),
+                None => crate::monitor::Capacity::Sized {
+                    floor: 256,
+                    ceiling: open_files,
+                    timeout: total_timeout,
+                },
+            },
             per_host: self.per_host.clamp(1, 64),
             canaries: self.canaries.clone(),
             retention,

@@ -323,7 +323,10 @@ pub async fn incident_csv(
     let body = writer
         .into_inner()
         .map_err(|e| ExportError::Write(e.to_string()))?;
-    Ok(csv_attachment(body, &format!("faultline-incident-{id}.csv")))
+    Ok(csv_attachment(
+        body,
+        &format!("faultline-incident-{id}.csv"),
+    ))
 }
 
 /// A CSV document offered for download as `filename` (letters, digits,

@@ -58,7 +58,10 @@ struct Inner {
     probes: Family<ProbeLabels, Counter>,
     phases: Family<PhaseLabels, Histogram>,
     scheduler_lag: Histogram,
+    /// The largest lateness since `take_lag_max` last asked, in ms.
+    lag_max_ms: std::sync::atomic::AtomicU64,
     probes_in_flight: Gauge,
+    probe_capacity: Gauge,
     writer_queue: Gauge,
     writer_batch: Histogram,
     database_bytes: Gauge,
@@ -122,6 +125,12 @@ impl Metrics {
             "probes_in_flight",
             "Probes started and not yet finished",
             probes_in_flight.clone(),
+        );
+        let probe_capacity = Gauge::default();
+        registry.register(
+            "probe_capacity",
+            "Probes allowed in flight at once, sized for the watchlist and the timeouts",
+            probe_capacity.clone(),
         );
         let writer_queue = Gauge::default();
         registry.register(
@@ -204,7 +213,9 @@ impl Metrics {
                 probes,
                 phases,
                 scheduler_lag,
+                lag_max_ms: std::sync::atomic::AtomicU64::new(0),
                 probes_in_flight,
+                probe_capacity,
                 writer_queue,
                 writer_batch,
                 database_bytes,
@@ -252,14 +263,43 @@ impl Metrics {
 
     /// A probe started `late` after its slot.
     pub fn probe_started(&self, late: chrono::TimeDelta) {
-        self.inner
-            .scheduler_lag
-            .observe(late.num_milliseconds().max(0) as f64 / 1000.0);
+        let late_ms = late.num_milliseconds().max(0);
+        self.inner.scheduler_lag.observe(late_ms as f64 / 1000.0);
+        self.inner.lag_max_ms.fetch_max(
+            u64::try_from(late_ms).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.inner.probes_in_flight.inc();
     }
 
     pub fn probe_ended(&self) {
         self.inner.probes_in_flight.dec();
+    }
+
+    /// The largest lateness of a probe's start since the last call.
+    pub fn take_lag_max(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.inner
+                .lag_max_ms
+                .swap(0, std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Probes in flight now.
+    pub fn in_flight(&self) -> i64 {
+        self.inner.probes_in_flight.get()
+    }
+
+    /// Probes allowed in flight at once, as last set.
+    pub fn capacity_now(&self) -> i64 {
+        self.inner.probe_capacity.get()
+    }
+
+    /// Probes allowed in flight at once.
+    pub fn capacity(&self, capacity: usize) {
+        self.inner
+            .probe_capacity
+            .set(i64::try_from(capacity).unwrap_or(i64::MAX));
     }
 
     /// The writer stored a batch in `took`, with `waiting` results queued.

@@ -31,10 +31,46 @@ use engine::vantage::{FailingResolver, Transition, VantageGuard, VantageState};
 use engine::FailureClass;
 use probe::{Outcome, Probe};
 
+/// How many probes may be in flight at once, over all sites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capacity {
+    /// Exactly this many.
+    Fixed(usize),
+    /// Enough for every probe started within one `timeout` to hang until
+    /// it (as during an outage, when targets accept connections and never
+    /// answer), at least `floor` and at most `ceiling` (what the open-files
+    /// limit allows). Sized again whenever the watchlist is re-read.
+    Sized {
+        floor: usize,
+        ceiling: usize,
+        timeout: std::time::Duration,
+    },
+}
+
+impl Capacity {
+    /// In-flight probes for a watchlist probed `probes_per_second` times.
+    pub fn for_rate(self, probes_per_second: f64) -> usize {
+        match self {
+            Self::Fixed(n) => n.max(1),
+            Self::Sized {
+                floor,
+                ceiling,
+                timeout,
+            } => {
+                // Rounded first: a sum of 1/interval is not exact.
+                let needed =
+                    ((probes_per_second * timeout.as_secs_f64() * 1e6).round() / 1e6).ceil();
+                // A float beyond usize saturates: the ceiling decides.
+                (needed as usize).clamp(floor.max(1), ceiling.max(floor).max(1))
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MonitorConfig {
     /// Probes in flight at once, over all sites.
-    pub concurrency: usize,
+    pub concurrency: Capacity,
     /// Probes in flight at once to one host.
     pub per_host: usize,
     /// How often the watchlist is re-read for additions and removals.
@@ -49,7 +85,7 @@ pub struct MonitorConfig {
 impl Default for MonitorConfig {
     fn default() -> Self {
         Self {
-            concurrency: 256,
+            concurrency: Capacity::Fixed(256),
             per_host: 2,
             sync_every: TimeDelta::seconds(30),
             canaries: Vec::new(),
@@ -78,6 +114,8 @@ pub struct Monitor {
     schedule: Schedule,
     hosts: HashMap<String, Arc<Semaphore>>,
     global: Arc<Semaphore>,
+    /// Permits `global` was given.
+    capacity: usize,
     next_sync: DateTime<Utc>,
     next_canary: DateTime<Utc>,
     next_prune: DateTime<Utc>,
@@ -138,7 +176,8 @@ impl Monitor {
         let (observations, observed) = correlation::channel();
         let (published, status) = watch::channel(Arc::new(Snapshot::default()));
         Self {
-            global: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            global: Arc::new(Semaphore::new(config.concurrency.for_rate(0.0))),
+            capacity: config.concurrency.for_rate(0.0),
             store,
             clock,
             prober,
@@ -170,6 +209,7 @@ impl Monitor {
     /// Counts probes, their phases and lateness, and the writer's work in
     /// `metrics`.
     pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        metrics.capacity(self.capacity);
         self.metrics = metrics;
         self
     }
@@ -231,12 +271,21 @@ impl Monitor {
         if now >= self.next_sync {
             match self.store.list_sites().await {
                 Ok(sites) => {
-                    let targets = sites.into_iter().filter(|s| s.enabled).map(|s| Target {
-                        site_id: s.id,
-                        interval: TimeDelta::seconds(s.interval_s),
-                        url: s.url,
-                        host: s.host,
-                    });
+                    let targets: Vec<Target> = sites
+                        .into_iter()
+                        .filter(|s| s.enabled)
+                        .map(|s| Target {
+                            site_id: s.id,
+                            interval: TimeDelta::seconds(s.interval_s),
+                            url: s.url,
+                            host: s.host,
+                        })
+                        .collect();
+                    let rate: f64 = targets
+                        .iter()
+                        .map(|t| 1.0 / t.interval.num_seconds().max(1) as f64)
+                        .sum();
+                    self.resize(self.config.concurrency.for_rate(rate), rate);
                     self.schedule.sync(targets, now);
                     self.hosts
                         .retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
@@ -285,6 +334,43 @@ impl Monitor {
         .min()
         .unwrap_or(now + TimeDelta::seconds(1));
         self.wake
+    }
+
+    /// Gives the probes `capacity` permits in all: added at once, or taken
+    /// back as probes in flight finish.
+    fn resize(&mut self, capacity: usize, rate: f64) {
+        if capacity == self.capacity {
+            return;
+        }
+        if capacity > self.capacity {
+            self.global.add_permits(capacity - self.capacity);
+        } else {
+            let surplus = self.capacity - capacity;
+            let taken = self.global.forget_permits(surplus);
+            // Permits held by probes now are taken back when they end.
+            let global = self.global.clone();
+            let rest = u32::try_from(surplus - taken).unwrap_or(u32::MAX);
+            if rest > 0 {
+                self.probes.spawn(async move {
+                    if let Ok(permits) = global.acquire_many_owned(rest).await {
+                        permits.forget();
+                    }
+                });
+            }
+        }
+        tracing::info!(
+            monitor.capacity = capacity,
+            monitor.previous_capacity = self.capacity,
+            monitor.probes_per_second = rate,
+            "probes in flight sized for the watchlist"
+        );
+        self.capacity = capacity;
+        self.metrics.capacity(capacity);
+    }
+
+    /// Probes allowed in flight at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// When the next step is due: the monitor's start until the first step.
@@ -682,5 +768,85 @@ mod tests {
             .expect("vantage events");
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].state, VantageState::Offline);
+    }
+
+    #[test]
+    fn capacity_covers_one_timeout_of_probes_within_the_open_files() {
+        let sized = Capacity::Sized {
+            floor: 256,
+            ceiling: 17_500,
+            timeout: std::time::Duration::from_secs(20),
+        };
+        // 100 000 sites a minute: 33 334 hanging probes would be needed;
+        // the open files allow 17 500.
+        assert_eq!(sized.for_rate(100_000.0 / 60.0), 17_500);
+        assert_eq!(sized.for_rate(3_000.0 / 60.0), 1_000);
+        assert_eq!(sized.for_rate(10.0 / 60.0), 256);
+        assert_eq!(sized.for_rate(f64::INFINITY), 17_500);
+        assert_eq!(Capacity::Fixed(0).for_rate(1e9), 1);
+    }
+
+    #[tokio::test]
+    async fn the_capacity_follows_the_watchlist() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&dir.path().join("db")).await.expect("database");
+        let t0: DateTime<Utc> = "2025-11-18T10:30:00Z".parse().expect("time");
+        let clock = SimClock::new(t0);
+        let mut monitor = Monitor::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Arc::new(Unreachable),
+            MonitorConfig {
+                concurrency: Capacity::Sized {
+                    floor: 8,
+                    ceiling: 400,
+                    timeout: std::time::Duration::from_secs(20),
+                },
+                sync_every: TimeDelta::seconds(30),
+                ..MonitorConfig::default()
+            },
+        );
+        assert_eq!(monitor.capacity(), 8);
+        let sites: Vec<store::NewSite> = (1..=600)
+            .map(|n| {
+                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
+                    .expect("site")
+            })
+            .collect();
+        store.add_sites(&sites, t0).await.expect("sites");
+        monitor.run_once(t0).await;
+        // 10 probes a second, each allowed 20 s: 200 in flight.
+        assert_eq!(monitor.capacity(), 200);
+        assert_eq!(monitor.global.available_permits(), 200);
+
+        let more: Vec<store::NewSite> = (601..=3_000)
+            .map(|n| {
+                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
+                    .expect("site")
+            })
+            .collect();
+        store.add_sites(&more, t0).await.expect("sites");
+        let later = t0 + TimeDelta::seconds(30);
+        clock.advance_to(later);
+        monitor.run_once(later).await;
+        assert_eq!(monitor.capacity(), 400, "the open files' ceiling");
+
+        let ids: Vec<i64> = store
+            .list_sites()
+            .await
+            .expect("sites")
+            .into_iter()
+            .map(|s| s.id)
+            .skip(300)
+            .collect();
+        for id in ids {
+            store.set_site_enabled(id, false).await.expect("removed");
+        }
+        let last = later + TimeDelta::seconds(30);
+        clock.advance_to(last);
+        monitor.run_once(last).await;
+        monitor.settle().await;
+        assert_eq!(monitor.capacity(), 100);
+        assert_eq!(monitor.global.available_permits(), 100);
     }
 }

@@ -107,7 +107,10 @@ impl Application {
                 store.clone(),
                 Arc::new(crate::clock::SystemClock),
                 Arc::new(prober),
-                config.monitor.to_monitor_config(),
+                config.monitor.to_monitor_config(
+                    std::time::Duration::from_millis(config.probe.total_timeout_ms),
+                    probes_open_files(),
+                ),
             )
             .with_metrics(metrics.clone());
             status = Some(app::status::Status::new(
@@ -350,6 +353,28 @@ fn live_prober(
     Ok(probe::LiveProber::new(settings)
         .map_err(|error| StartupError::Refused(error.to_string()))?
         .with_knowledge(knowledge.clone()))
+}
+
+/// Open files the probes may hold: the process's limit, raised to what
+/// the system allows, less a reserve for the database, the web server's
+/// connections and everything else. A probe holds one socket at a time.
+pub fn probes_open_files() -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-files limit; assuming 1024");
+            1024
+        }
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let reserve = (limit / 8).max(512);
+    let budget = limit.saturating_sub(reserve).max(64);
+    tracing::info!(
+        open_files.limit = limit,
+        open_files.probes = budget,
+        "open-files limit"
+    );
+    budget
 }
 
 /// The status-page poller, reading through its own guard: public
