@@ -116,6 +116,8 @@ pub struct Monitor {
     global: Arc<Semaphore>,
     /// Permits `global` was given.
     capacity: usize,
+    /// The watchlist's version when it was last read.
+    synced_version: Option<i64>,
     next_sync: DateTime<Utc>,
     next_canary: DateTime<Utc>,
     next_prune: DateTime<Utc>,
@@ -178,6 +180,7 @@ impl Monitor {
         Self {
             global: Arc::new(Semaphore::new(config.concurrency.for_rate(0.0))),
             capacity: config.concurrency.for_rate(0.0),
+            synced_version: None,
             store,
             clock,
             prober,
@@ -269,32 +272,7 @@ impl Monitor {
     )]
     pub async fn run_once(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
         if now >= self.next_sync {
-            match self.store.list_sites().await {
-                Ok(sites) => {
-                    let targets: Vec<Target> = sites
-                        .into_iter()
-                        .filter(|s| s.enabled)
-                        .map(|s| Target {
-                            site_id: s.id,
-                            interval: TimeDelta::seconds(s.interval_s),
-                            url: s.url,
-                            host: s.host,
-                        })
-                        .collect();
-                    let rate: f64 = targets
-                        .iter()
-                        .map(|t| 1.0 / t.interval.num_seconds().max(1) as f64)
-                        .sum();
-                    self.resize(self.config.concurrency.for_rate(rate), rate);
-                    self.schedule.sync(targets, now);
-                    self.hosts
-                        .retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
-                    tracing::Span::current().record("monitor.sites", self.schedule.len());
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot read the watchlist; keeping the current schedule")
-                }
-            }
+            self.sync_watchlist(now).await;
             self.next_sync = now + self.config.sync_every;
         }
         if now >= self.next_canary {
@@ -334,6 +312,50 @@ impl Monitor {
         .min()
         .unwrap_or(now + TimeDelta::seconds(1));
         self.wake
+    }
+
+    /// Re-reads the watchlist into the schedule, if it changed since the
+    /// last read (a large watchlist takes a noticeable moment to read, on
+    /// this loop), and sizes the probes' capacity for it.
+    async fn sync_watchlist(&mut self, now: DateTime<Utc>) {
+        // Read before the list: a change made meanwhile is read next time.
+        let version = match self.store.watchlist_version().await {
+            Ok(version) => Some(version),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the watchlist's version; reading it whole");
+                None
+            }
+        };
+        if version.is_some() && version == self.synced_version {
+            return;
+        }
+        match self.store.list_sites().await {
+            Ok(sites) => {
+                let targets: Vec<Target> = sites
+                    .into_iter()
+                    .filter(|s| s.enabled)
+                    .map(|s| Target {
+                        site_id: s.id,
+                        interval: TimeDelta::seconds(s.interval_s),
+                        url: s.url,
+                        host: s.host,
+                    })
+                    .collect();
+                let rate: f64 = targets
+                    .iter()
+                    .map(|t| 1.0 / t.interval.num_seconds().max(1) as f64)
+                    .sum();
+                self.resize(self.config.concurrency.for_rate(rate), rate);
+                self.schedule.sync(targets, now);
+                self.hosts
+                    .retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+                self.synced_version = version;
+                tracing::Span::current().record("monitor.sites", self.schedule.len());
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot read the watchlist; keeping the current schedule")
+            }
+        }
     }
 
     /// Gives the probes `capacity` permits in all: added at once, or taken

@@ -68,6 +68,16 @@ impl Store {
         Ok(added)
     }
 
+    /// A number that changes whenever a site is added, changed or removed
+    /// (kept by triggers), so a reader can tell the watchlist is as it was.
+    pub async fn watchlist_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM watchlist_version WHERE id = 1")
+                .fetch_one(self.reader())
+                .await?,
+        )
+    }
+
     pub async fn list_sites(&self) -> Result<Vec<Site>, StoreError> {
         let sites = sqlx::query_as::<_, Site>(
             "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites ORDER BY host",
