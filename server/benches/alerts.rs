@@ -26,6 +26,9 @@
 //! Everything stays on 127.0.0.1. Compare ratios within one run, not rates
 //! across runs: the machine is shared.
 
+mod common;
+use common::arg;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,15 +53,6 @@ const PATIENCE: Duration = Duration::from_secs(600);
 /// The batch `Dispatcher::round` takes (its private `BATCH`), to find the
 /// pauses between rounds in the arrivals.
 const ROUND_BATCH: usize = 512;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {

@@ -13,6 +13,9 @@
 //! held connections do not count against this process's open files.
 //! Everything stays on 127.0.0.1.
 
+mod common;
+use common::{arg, memory_kib};
+
 use std::future::Future;
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -36,29 +39,6 @@ use tokio_util::sync::CancellationToken;
 /// closed connections waiting out TIME_WAIT spread over many address pairs
 /// as they do towards real sites.
 const LISTENERS: u8 = 64;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `VmRSS` and `VmHWM` (peak) of this process, in KiB.
-fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 /// The child process: listeners that accept and never answer. Each
 /// connection is held until the prober gives up and closes it. Prints its

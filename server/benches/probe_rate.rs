@@ -4,6 +4,9 @@
 //! `-- --fleet 2000 --seconds 10 --concurrency 128` to change the sizes).
 //! Everything stays on 127.0.0.1.
 
+mod common;
+use common::arg;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,26 +19,6 @@ use probe::guard::GuardPolicy;
 use probe::{LiveProber, ProberConfig};
 use server::sim::dns::DnsServer;
 use tokio::net::TcpListener;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 async fn fleet(size: u64) -> Vec<SocketAddr> {
     let app = Router::new().route("/", get(|| async { "ok" }));
@@ -157,7 +140,7 @@ async fn main() {
     let wrk_cpu = (own_after - own_before) + (children_after - children_before);
 
     // Memory per 10 000 watched sites: the schedule and per-site state.
-    let before = rss_kib();
+    let before = common::memory_kib().0;
     let mut schedule = engine::schedule::Schedule::default();
     schedule.sync(
         (1..=10_000).map(|id| engine::schedule::Target {
@@ -178,7 +161,7 @@ async fn main() {
             ..Default::default()
         });
     }
-    let per_10k_kib = rss_kib().saturating_sub(before);
+    let per_10k_kib = common::memory_kib().0.saturating_sub(before);
 
     let (raw_bytes, minute_bytes, hour_day_bytes) = database_bytes_per_site_day().await;
 
@@ -201,7 +184,7 @@ async fn main() {
             "wrk_cpu_us_per_request": wrk_rate
                 .map(|w| (wrk_cpu * 1e6 / (w * seconds as f64).max(1.0)).round()),
             "needed_for_100k_sites_at_60s": needed_rate.round(),
-            "process_rss_mib": rss_kib() / 1024,
+            "process_rss_mib": common::memory_kib().0 / 1024,
             "state_kib_per_10k_sites": per_10k_kib,
             "schedule_len": schedule.len(),
             "db_raw_bytes_per_site_day": raw_bytes,

@@ -11,6 +11,9 @@
 //! the cookie show what the cache serves. The store queries behind each
 //! page are also timed on their own, one after the other.
 
+mod common;
+use common::arg;
+
 use engine::{Cause, FailureClass, Fault, FaultSide, Pattern, Phase, Role};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,15 +25,6 @@ use server::http::{self, AppState};
 use store::{NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Retention, RollupRow, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The site whose page is measured: watched the whole 30 days, in every
 /// incident, with a change of CDN in its history.

@@ -710,6 +710,16 @@ mod tests {
     use super::*;
     use crate::clock::SimClock;
 
+    /// Watched sites `s{n}.test` probed every minute.
+    fn watched(numbers: std::ops::RangeInclusive<u32>) -> Vec<store::NewSite> {
+        numbers
+            .map(|n| {
+                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
+                    .expect("site")
+            })
+            .collect()
+    }
+
     /// Every probe fails at the network layer, as when our own link is down.
     struct Unreachable;
 
@@ -734,12 +744,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Store::open(&dir.path().join("db")).await.expect("database");
         let t0: DateTime<Utc> = "2025-11-18T10:30:00Z".parse().expect("time");
-        let sites: Vec<store::NewSite> = (1..=3)
-            .map(|n| {
-                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
-                    .expect("site")
-            })
-            .collect();
+        let sites = watched(1..=3);
         store.add_sites(&sites, t0).await.expect("sites");
         let clock = SimClock::new(t0);
         let mut monitor = Monitor::new(
@@ -829,24 +834,14 @@ mod tests {
             },
         );
         assert_eq!(monitor.capacity(), 8);
-        let sites: Vec<store::NewSite> = (1..=600)
-            .map(|n| {
-                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
-                    .expect("site")
-            })
-            .collect();
+        let sites = watched(1..=600);
         store.add_sites(&sites, t0).await.expect("sites");
         monitor.run_once(t0).await;
         // 10 probes a second, each allowed 20 s: 200 in flight.
         assert_eq!(monitor.capacity(), 200);
         assert_eq!(monitor.global.available_permits(), 200);
 
-        let more: Vec<store::NewSite> = (601..=3_000)
-            .map(|n| {
-                crate::watchlist::site(&format!("https://s{n}.test/"), None, "", Some(60))
-                    .expect("site")
-            })
-            .collect();
+        let more = watched(601..=3_000);
         store.add_sites(&more, t0).await.expect("sites");
         let later = t0 + TimeDelta::seconds(30);
         clock.advance_to(later);

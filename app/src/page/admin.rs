@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::parts::{Time, Unavailable};
+use super::parts::{Time, TimeOrNever, Unavailable};
 use crate::admin::{
     load_admin_incident, load_admin_overview, load_admin_watchlist, AdminAddNote, AdminAddSite,
     AdminDeleteNote, AdminImport, AdminLogin, AdminLogout, AdminSetWatched, AdminUpdateSite, Flash,
@@ -309,18 +309,8 @@ fn StatusPagesTable(pages: Vec<crate::admin::StatusPageLine>) -> impl IntoView {
                                 <tr data-provider=p.provider.clone()>
                                     <td><a href=format!("/provider/{}", p.provider)>{p.provider_name}</a></td>
                                     <td class="cite"><code>{p.url}</code></td>
-                                    <td>
-                                        {match p.checked_at {
-                                            Some(at) => view! { <Time at/> }.into_any(),
-                                            None => view! { "never" }.into_any(),
-                                        }}
-                                    </td>
-                                    <td>
-                                        {match p.ok_at {
-                                            Some(at) => view! { <Time at/> }.into_any(),
-                                            None => view! { "never" }.into_any(),
-                                        }}
-                                    </td>
+                                    <td><TimeOrNever at=p.checked_at/></td>
+                                    <td><TimeOrNever at=p.ok_at/></td>
                                     <td>{state}</td>
                                 </tr>
                             }
@@ -918,10 +908,7 @@ pub fn AdminTokens() -> impl IntoView {
                                                     </form>
                                                 }.into_any(),
                                             };
-                                            let used = match t.last_used_at {
-                                                Some(at) => view! { <Time at/> }.into_any(),
-                                                None => view! { "never" }.into_any(),
-                                            };
+                                            let used = view! { <TimeOrNever at=t.last_used_at/> };
                                             view! {
                                                 <tr data-token=t.id.to_string()>
                                                     <td class="num">{t.id}</td>

@@ -19,6 +19,15 @@ pub fn Time(at: DateTime<Utc>, #[prop(optional)] long: bool) -> impl IntoView {
     view! { <time datetime=words::rfc3339(at)>{text}</time> }
 }
 
+/// A moment that may not have happened yet: its time, or "never".
+#[component]
+pub fn TimeOrNever(at: Option<DateTime<Utc>>) -> impl IntoView {
+    match at {
+        Some(at) => view! { <Time at/> }.into_any(),
+        None => view! { "never" }.into_any(),
+    }
+}
+
 /// Links to the same page over 24 hours, 7 days or 30 days: plain links,
 /// so they work without JavaScript.
 #[component]
