@@ -24,7 +24,9 @@ use crate::monitor::Monitor;
 /// inside a step are served together, at most `quantum` late) and calls
 /// `before` with each new time before the clock moves there. When the
 /// monitor is due it runs `run_once` and settles every probe that step
-/// started before the clock moves again. The step at `until` is played.
+/// started before the clock moves again. The step at `until` is played,
+/// and what it passed on taken in before this returns, so a snapshot read
+/// then is the step's last.
 pub async fn drive(
     monitor: &mut Monitor,
     clock: &SimClock,
@@ -46,6 +48,9 @@ pub async fn drive(
             tokio::time::sleep(Duration::from_micros(200)).await;
             continue;
         }
+        if clock.now() >= until {
+            return;
+        }
         let wake = monitor.next_wake();
         let next = clock.next_deadline().map_or(wake, |at| at.min(wake));
         if next > until {
@@ -57,9 +62,6 @@ pub async fn drive(
         if at >= monitor.next_wake() {
             monitor.run_once(at).await;
             monitor.settle().await;
-        }
-        if at >= until {
-            return;
         }
     }
 }
