@@ -618,7 +618,7 @@ async fn main() {
     let addr: SocketAddr = listener.local_addr().expect("addr");
     let mut config = Config {
         listen: addr,
-        database: path.clone(),
+        database: server::config::Database::File(path.clone()),
         site_root: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site"),
         ..Config::default()
     };

@@ -318,9 +318,9 @@ pub struct SimulateArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Keep the simulation's database here [default: a temporary file]
-    #[arg(long, value_name = "FILE")]
-    pub database: Option<PathBuf>,
+    /// Keep the simulation's database here: a SQLite file or a PostgreSQL URL [default: a temporary file]
+    #[arg(long, value_name = "FILE|URL")]
+    pub database: Option<crate::config::Database>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,9 +357,9 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct DatabaseArg {
-    /// SQLite database file [default: from the configuration, data/faultline.db]
-    #[arg(long, value_name = "FILE")]
-    pub database: Option<PathBuf>,
+    /// SQLite database file or PostgreSQL URL [default: from the configuration, data/faultline.db]
+    #[arg(long, value_name = "FILE|URL")]
+    pub database: Option<crate::config::Database>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -384,9 +384,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000; env: FAULTLINE_LISTEN]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
-    /// SQLite database file, created if missing [default: data/faultline.db; env: FAULTLINE_DATABASE]
-    #[arg(long, value_name = "FILE")]
-    pub database: Option<PathBuf>,
+    /// SQLite database file, created if missing, or a PostgreSQL URL (postgres://…) [default: data/faultline.db; env: FAULTLINE_DATABASE]
+    #[arg(long, value_name = "FILE|URL")]
+    pub database: Option<crate::config::Database>,
     /// Directory of built web assets [default: target/site; env: FAULTLINE_SITE_ROOT]
     #[arg(long, value_name = "DIR")]
     pub site_root: Option<PathBuf>,
@@ -1178,7 +1178,7 @@ fn simulate(args: &SimulateArgs) -> Result<(), Failure> {
     let database = args
         .database
         .clone()
-        .unwrap_or_else(|| scratch.path().join("simulation.db"));
+        .unwrap_or_else(|| crate::config::Database::File(scratch.path().join("simulation.db")));
     let started = std::time::Instant::now();
     block_on(async {
         let report = crate::sim::simulate::simulate(&scenario, &database)
@@ -1303,13 +1303,19 @@ fn demo(config_file: Option<PathBuf>, args: &DemoArgs) -> Result<(), Failure> {
         Failure::Runtime(anyhow::Error::new(e).context("failed to create a temporary directory"))
     })?;
     let database = match &args.serve.database {
-        Some(path) if path.exists() => {
+        Some(crate::config::Database::Postgres(_)) => {
+            return Err(Failure::Usage(
+                "the demo replays into a SQLite file of its own; name a file, not a PostgreSQL server"
+                    .to_owned(),
+            ))
+        }
+        Some(crate::config::Database::File(path)) if path.exists() => {
             return Err(Failure::Usage(format!(
                 "{} already exists: the demo writes a new database, so name a file that does not exist yet",
                 path.display()
             )))
         }
-        Some(path) => path.clone(),
+        Some(crate::config::Database::File(path)) => path.clone(),
         None => scratch.path().join("demo.db"),
     };
     block_on(async {

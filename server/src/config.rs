@@ -21,8 +21,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub struct Config {
     /// Address the web app listens on.
     pub listen: SocketAddr,
-    /// SQLite database file; created with its directory if missing.
-    pub database: PathBuf,
+    /// Where the data lives: a SQLite file, created with its directory if
+    /// missing, or a PostgreSQL server (`postgres://user:password@host/db`).
+    pub database: Database,
     /// Directory holding the built assets (`pkg/` with the wasm, JS and CSS).
     pub site_root: PathBuf,
     /// The address people reach this server at (`https://status.example`),
@@ -197,7 +198,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            database: PathBuf::from("data/faultline.db"),
+            database: Database::File(PathBuf::from("data/faultline.db")),
             site_root: PathBuf::from("target/site"),
             public_url: None,
             log: LogConfig::default(),
@@ -236,13 +237,73 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Where the data lives: a SQLite file (the embedded default) or a
+/// PostgreSQL server, named by a `postgres://` or `postgresql://` URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Database {
+    File(PathBuf),
+    Postgres(String),
+}
+
+impl From<String> for Database {
+    fn from(setting: String) -> Self {
+        if store::is_postgres_url(&setting) {
+            Database::Postgres(setting)
+        } else {
+            Database::File(PathBuf::from(setting))
+        }
+    }
+}
+
+impl From<Database> for String {
+    fn from(database: Database) -> Self {
+        match database {
+            Database::File(path) => path.to_string_lossy().into_owned(),
+            Database::Postgres(url) => url,
+        }
+    }
+}
+
+impl std::str::FromStr for Database {
+    type Err = std::convert::Infallible;
+
+    fn from_str(setting: &str) -> Result<Self, Self::Err> {
+        Ok(Database::from(setting.to_owned()))
+    }
+}
+
+/// Connections a PostgreSQL store keeps open: enough for the probe writer,
+/// the correlator, the dispatcher and the pages at once.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+impl Database {
+    /// Opens the store, creating and migrating the database if needed.
+    pub async fn open(&self) -> Result<store::Store, store::StoreError> {
+        match self {
+            Database::File(path) => store::Store::open(path).await,
+            Database::Postgres(url) => store::Store::connect(url, POSTGRES_CONNECTIONS).await,
+        }
+    }
+}
+
+/// Shown without a PostgreSQL password, so logs and messages can carry it.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::File(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => f.write_str(&store::redacted_url(url)),
+        }
+    }
+}
+
 /// Values given on the command line; `None` leaves the lower layers alone.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database: Option<PathBuf>,
+    pub database: Option<Database>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub site_root: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -372,7 +433,10 @@ mod tests {
         let config = load("listen = \"127.0.0.1:4000\"\n[log]\nformat = \"json\"\n").unwrap();
         assert_eq!(config.listen.port(), 4000);
         assert_eq!(config.log.format, LogFormat::Json);
-        assert_eq!(config.database, PathBuf::from("data/faultline.db"));
+        assert_eq!(
+            config.database,
+            Database::File(PathBuf::from("data/faultline.db"))
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

@@ -79,8 +79,6 @@ pub struct AppParts {
     pub metrics_token: Option<[u8; 32]>,
     /// The own-network guard's state, for `/metrics`.
     pub vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
-    /// The database file, whose size `/metrics` reports.
-    pub database: std::path::PathBuf,
 }
 
 impl FromRef<AppState> for crate::metrics::MetricsState {
@@ -89,7 +87,7 @@ impl FromRef<AppState> for crate::metrics::MetricsState {
             metrics: state.metrics.clone(),
             status: state.status.clone(),
             vantage: state.vantage.clone(),
-            database: state.database.clone(),
+            store: state.store.clone(),
             token_sha256: state.metrics_token,
         }
     }
@@ -147,7 +145,6 @@ impl AppState {
             leptos,
             metrics_token: None,
             vantage: None,
-            database: config.database.clone(),
             alert_links: crate::alerts::links::LinkState::off(store.clone(), config.alerts.guard()),
             alert_offer: None,
             api_limits: crate::api::ApiLimits::per_minute(config.api.requests_per_minute),

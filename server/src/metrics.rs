@@ -426,23 +426,11 @@ pub struct MetricsState {
     pub metrics: Metrics,
     pub status: app::status::Status,
     pub vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
-    pub database: std::path::PathBuf,
+    /// The database, whose size a scrape reports.
+    pub store: store::Store,
     /// SHA-256 of the bearer token a scrape must bring; none: no token
     /// needed (a listener of its own).
     pub token_sha256: Option<[u8; 32]>,
-}
-
-/// Bytes of the database and its write-ahead log.
-fn database_bytes(path: &std::path::Path) -> i64 {
-    let mut total = 0u64;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        if let Ok(meta) = std::fs::metadata(&file) {
-            total += meta.len();
-        }
-    }
-    i64::try_from(total).unwrap_or(i64::MAX)
 }
 
 /// Whether `headers` bring the bearer token whose hash is `expected`.
@@ -495,10 +483,10 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
             })
             .or_default() += 1;
     }
-    let database = state.database.clone();
-    let bytes = tokio::task::spawn_blocking(move || database_bytes(&database))
-        .await
-        .unwrap_or_default();
+    let bytes = state.store.size_bytes().await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot read the database's size");
+        0
+    });
     let scrape = Scrape {
         incidents: counts.into_iter().collect(),
         vantage: state

@@ -55,7 +55,7 @@ impl Application {
         let listener = bind(config.listen).await?;
         tracing::info!(
             http.address = %config.listen,
-            store.path = %config.database.display(),
+            store.database = %config.database,
             "serving Faultline at http://{}",
             config.listen
         );
@@ -241,7 +241,8 @@ pub async fn demo(
     database: &Path,
 ) -> Result<(), StartupError> {
     let listener = bind(config.listen).await?;
-    let mut simulation = Simulation::start(scenario, database, &site_url(config))
+    let database = crate::config::Database::File(database.to_path_buf());
+    let mut simulation = Simulation::start(scenario, &database, &site_url(config))
         .await
         .context("failed to start the synthetic internet")?;
     let shutdown = CancellationToken::new();
@@ -292,16 +293,18 @@ fn site_url(config: &Config) -> String {
         .map_or_else(|| format!("http://{}", config.listen), ToString::to_string)
 }
 
-/// Opens (creating and migrating if needed) the database at `path`. A
-/// directory we cannot create is input we refuse; a database that does not
-/// open or migrate is a failure of its own, reported as such.
-pub async fn open_store(path: &Path) -> Result<store::Store, StartupError> {
-    match store::Store::open(path).await {
+/// Opens (creating and migrating if needed) the database. A directory we
+/// cannot create is input we refuse; a database that does not open, connect
+/// or migrate is a failure of its own, reported as such.
+pub async fn open_store(database: &crate::config::Database) -> Result<store::Store, StartupError> {
+    match database.open().await {
         Ok(store) => Ok(store),
         Err(error @ store::StoreError::CreateDir { .. }) => {
             Err(StartupError::Refused(error.to_string()))
         }
-        Err(error @ store::StoreError::Migrate { .. }) => Err(anyhow::Error::new(error)
+        Err(
+            error @ (store::StoreError::Migrate { .. } | store::StoreError::MigratePostgres { .. }),
+        ) => Err(anyhow::Error::new(error)
             .context("failed to migrate the database")
             .into()),
         Err(error) => Err(anyhow::Error::new(error)

@@ -37,15 +37,17 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)
+        on_writer!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "INSERT INTO admins (username, password_hash, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (username) DO NOTHING RETURNING id",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .fetch_optional(self.writer())
-        .await?)
+            )
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// Replaces an administrator's password and ends their sessions;
@@ -55,22 +57,24 @@ impl Store {
         username: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE admins SET password_hash = ? WHERE username = ? RETURNING id",
-        )
-        .bind(password_hash)
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(id) = id {
-            sqlx::query("DELETE FROM admin_sessions WHERE admin_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(id.is_some())
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "UPDATE admins SET password_hash = $1 WHERE username = $2 RETURNING id",
+            )
+            .bind(password_hash)
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = id {
+                sqlx::query("DELETE FROM admin_sessions WHERE admin_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(id.is_some())
+        })
     }
 
     /// The account and password hash for a login attempt.
@@ -78,20 +82,25 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<(AdminAccount, String)>, StoreError> {
-        let row: Option<(i64, String, String)> =
-            sqlx::query_as("SELECT id, username, password_hash FROM admins WHERE username = ?")
-                .bind(username)
-                .fetch_optional(self.reader())
-                .await?;
-        Ok(row.map(|(id, username, hash)| (AdminAccount { id, username }, hash)))
+        on_reader!(self, |pool| {
+            let row: Option<(i64, String, String)> = sqlx::query_as(
+                "SELECT id, username, password_hash FROM admins WHERE username = $1",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|(id, username, hash)| (AdminAccount { id, username }, hash)))
+        })
     }
 
     pub async fn list_admins(&self) -> Result<Vec<AdminAccount>, StoreError> {
-        Ok(
-            sqlx::query_as::<_, AdminAccount>("SELECT id, username FROM admins ORDER BY username")
-                .fetch_all(self.reader())
-                .await?,
-        )
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, AdminAccount>(
+                "SELECT id, username FROM admins ORDER BY username",
+            )
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Starts a session, dropping sessions that have expired.
@@ -102,23 +111,25 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
-        sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= ?")
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO admin_sessions (token_hash, admin_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(admin_id)
             .bind(now)
+            .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO admin_sessions (token_hash, admin_id, created_at, expires_at)
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(admin_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The administrator of an unexpired session.
@@ -127,22 +138,26 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<AdminAccount>, StoreError> {
-        Ok(sqlx::query_as::<_, AdminAccount>(
-            "SELECT a.id, a.username FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
-             WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, AdminAccount>(
+                "SELECT a.id, a.username FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     pub async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM admin_sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+        on_writer!(self, |pool| {
+            sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn record_audit(
@@ -152,14 +167,18 @@ impl Store {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO admin_audit (at, username, action, detail) VALUES (?, ?, ?, ?)")
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO admin_audit (at, username, action, detail) VALUES ($1, $2, $3, $4)",
+            )
             .bind(now)
             .bind(username)
             .bind(action)
             .bind(detail)
-            .execute(self.writer())
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The addresses `username` signed in from since `since`, newest first.
@@ -169,46 +188,54 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT detail FROM admin_audit \
-             WHERE username = ? AND action = 'sign-in' AND at >= ? AND detail <> '' \
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(username)
-        .bind(since)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT detail FROM admin_audit \
+             WHERE username = $1 AND action = 'sign-in' AND at >= $2 AND detail <> '' \
+             GROUP BY detail ORDER BY MAX(id) DESC LIMIT $3",
+            )
+            .bind(username)
+            .bind(since)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// The newest entries of the audit trail, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(sqlx::query_as::<_, AuditEntry>(
-            "SELECT at, username, action, detail FROM admin_audit ORDER BY id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, AuditEntry>(
+                "SELECT at, username, action, detail FROM admin_audit ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Stops or resumes watching a site, keeping its history; `false` when
     /// there is no such site.
     pub async fn set_site_enabled(&self, site_id: i64, enabled: bool) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE sites SET enabled = ? WHERE id = ?")
-            .bind(enabled)
-            .bind(site_id)
-            .execute(self.writer())
-            .await?;
-        Ok(result.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let result = sqlx::query("UPDATE sites SET enabled = $1 WHERE id = $2")
+                .bind(enabled)
+                .bind(site_id)
+                .execute(pool)
+                .await?;
+            Ok(result.rows_affected() == 1)
+        })
     }
 
     /// How many sites were removed from the watchlist (their history kept).
     pub async fn removed_sites(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE enabled = 0")
-                .fetch_one(self.reader())
-                .await?,
-        )
+        on_reader!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE enabled = FALSE")
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
     }
 
     /// Applies `changes` to a site; `false` when there is no such site.
@@ -217,28 +244,32 @@ impl Store {
         site_id: i64,
         changes: &SiteChanges,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE sites SET name = COALESCE(?, name), tags = COALESCE(?, tags),
-               interval_s = COALESCE(?, interval_s)
-             WHERE id = ?",
-        )
-        .bind(changes.name.as_deref())
-        .bind(changes.tags.as_ref().map(|tags| tags.join(",")))
-        .bind(changes.interval_s)
-        .bind(site_id)
-        .execute(self.writer())
-        .await?;
-        Ok(result.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let result = sqlx::query(
+                "UPDATE sites SET name = COALESCE($1, name), tags = COALESCE($2, tags),
+               interval_s = COALESCE($3, interval_s)
+             WHERE id = $4",
+            )
+            .bind(changes.name.as_deref())
+            .bind(changes.tags.as_ref().map(|tags| tags.join(",")))
+            .bind(changes.interval_s)
+            .bind(site_id)
+            .execute(pool)
+            .await?;
+            Ok(result.rows_affected() == 1)
+        })
     }
 
     /// Each probed site's latest state: `false` when it is failing (probes
     /// the own-network guard marked suspect do not count as failing).
     pub async fn site_health(&self) -> Result<Vec<(i64, bool)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT site_id, NOT (ok = 0 AND suspect = 0) FROM site_status")
-                .fetch_all(self.reader())
-                .await?,
-        )
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT site_id, NOT (ok = FALSE AND suspect = FALSE) FROM site_status",
+            )
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Removes a note from an incident's timeline; `false` when it was not
@@ -248,12 +279,14 @@ impl Store {
         incident_id: i64,
         annotation_id: i64,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM annotations WHERE id = ? AND incident_id = ?")
-            .bind(annotation_id)
-            .bind(incident_id)
-            .execute(self.writer())
-            .await?;
-        Ok(result.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let result = sqlx::query("DELETE FROM annotations WHERE id = $1 AND incident_id = $2")
+                .bind(annotation_id)
+                .bind(incident_id)
+                .execute(pool)
+                .await?;
+            Ok(result.rows_affected() == 1)
+        })
     }
 }
 

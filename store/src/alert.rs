@@ -8,7 +8,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::{AlertChannel, AlertEvent, AlertFormat, DeliveryState, Phase, Role};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use std::collections::HashMap;
 
 use crate::{Store, StoreError};
@@ -256,16 +255,17 @@ const EVENT_COLUMNS: &str = "id, incident_id, event, seq, at, not_before, detail
 /// Writes an alert event inside the transaction of the change that caused
 /// it, numbered after the incident's earlier events.
 pub(crate) async fn insert_event(
-    tx: &mut SqliteConnection,
+    tx: crate::Tx<'_>,
     incident_id: i64,
     event: AlertEvent,
     at: DateTime<Utc>,
     not_before: DateTime<Utc>,
     detail: &AlertDetail,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    on_tx!(tx, |tx| {
+        sqlx::query(
         "INSERT INTO alert_events (incident_id, event, seq, at, not_before, detail)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE incident_id = ?1), ?3, ?4, ?5)",
+         VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE incident_id = $1), $3, $4, $5)",
     )
     .bind(incident_id)
     .bind(event.as_str())
@@ -274,7 +274,8 @@ pub(crate) async fn insert_event(
     .bind(serde_json::to_string(detail).unwrap_or_else(|_| "{}".to_owned()))
     .execute(&mut *tx)
     .await?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// A due delivery as first read: id, event as heard, host, attempts,
@@ -353,12 +354,13 @@ impl Store {
         new: &NewSubscription,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let scopes = scope_texts(&new.interests.scopes);
-        let events: Vec<&str> = new.interests.events.iter().map(|e| e.as_str()).collect();
-        Ok(sqlx::query_scalar(
+        on_writer!(self, |pool| {
+            let scopes = scope_texts(&new.interests.scopes);
+            let events: Vec<&str> = new.interests.events.iter().map(|e| e.as_str()).collect();
+            Ok(sqlx::query_scalar(
             "INSERT INTO alert_subscriptions (channel, format, target, secrets, scopes, events, mutes,
                min_interval_s, remind_every_s, confirmed_at, created_at, created_by, owner)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(new.channel.as_str())
         .bind(new.format.as_str())
@@ -373,18 +375,21 @@ impl Store {
         .bind(now)
         .bind(&new.created_by)
         .bind(&new.owner)
-        .fetch_one(self.writer())
+        .fetch_one(pool)
         .await?)
+        })
     }
 
     /// How many subscriptions an address (email) or URL (webhook) has.
     pub async fn subscriptions_of(&self, target: &str) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM alert_subscriptions WHERE target = ?")
-                .bind(target)
-                .fetch_one(self.reader())
-                .await?,
-        )
+        on_reader!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT COUNT(*) FROM alert_subscriptions WHERE target = $1")
+                    .bind(target)
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
     }
 
     /// Whether `target` already has a subscription to exactly `scopes`.
@@ -393,13 +398,15 @@ impl Store {
         target: &str,
         scopes: &[engine::alert::Scope],
     ) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM alert_subscriptions WHERE target = ? AND scopes = ?)",
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM alert_subscriptions WHERE target = $1 AND scopes = $2)",
         )
         .bind(target)
         .bind(crate::json(&scope_texts(scopes)))
-        .fetch_one(self.reader())
+        .fetch_one(pool)
         .await?)
+        })
     }
 
     /// Confirms an email subscription; `false` when there is no such
@@ -409,38 +416,44 @@ impl Store {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alert_subscriptions SET confirmed_at = COALESCE(confirmed_at, ?)
-             WHERE id = ? AND channel = 'email'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE alert_subscriptions SET confirmed_at = COALESCE(confirmed_at, $1)
+             WHERE id = $2 AND channel = 'email'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Email subscriptions whose confirmation mail has not gone out yet.
     pub async fn confirmations_to_send(&self, limit: i64) -> Result<Vec<Subscription>, StoreError> {
-        let sql = format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
              WHERE channel = 'email' AND confirmed_at IS NULL AND confirmation_sent_at IS NULL
-               AND disabled_at IS NULL ORDER BY id LIMIT ?"
-        );
-        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows.into_iter().map(Subscription::from).collect())
+               AND disabled_at IS NULL ORDER BY id LIMIT $1"
+            );
+            let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Subscription::from).collect())
+        })
     }
 
     pub async fn confirmation_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alert_subscriptions SET confirmation_sent_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+        on_writer!(self, |pool| {
+            sqlx::query("UPDATE alert_subscriptions SET confirmation_sent_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// The key named `name`, stored from `fresh` the first time it is
@@ -451,36 +464,46 @@ impl Store {
         fresh: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO server_keys (name, key, created_at) VALUES (?, ?, ?)")
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO server_keys (name, key, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+            )
             .bind(name)
             .bind(fresh)
             .bind(now)
-            .execute(self.writer())
+            .execute(pool)
             .await?;
-        Ok(
-            sqlx::query_scalar("SELECT key FROM server_keys WHERE name = ?")
-                .bind(name)
-                .fetch_one(self.writer())
-                .await?,
-        )
+            Ok(
+                sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
     }
 
     /// Every subscription, oldest first.
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions ORDER BY id");
-        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows.into_iter().map(Subscription::from).collect())
+        on_reader!(self, |pool| {
+            let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions ORDER BY id");
+            let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Subscription::from).collect())
+        })
     }
 
     pub async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError> {
-        let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions WHERE id = ?");
-        let row = sqlx::query_as::<_, SubscriptionRow>(&sql)
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(row.map(Subscription::from))
+        on_reader!(self, |pool| {
+            let sql =
+                format!("SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions WHERE id = $1");
+            let row = sqlx::query_as::<_, SubscriptionRow>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(Subscription::from))
+        })
     }
 
     /// An email address's own subscriptions, oldest first.
@@ -488,28 +511,32 @@ impl Store {
         &self,
         address: &str,
     ) -> Result<Vec<Subscription>, StoreError> {
-        let sql = format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
-             WHERE channel = 'email' AND target = ? ORDER BY id"
-        );
-        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
-            .bind(address)
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows.into_iter().map(Subscription::from).collect())
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+             WHERE channel = 'email' AND target = $1 ORDER BY id"
+            );
+            let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+                .bind(address)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Subscription::from).collect())
+        })
     }
 
     /// The webhook endpoints an email address added, oldest first.
     pub async fn webhooks_owned_by(&self, address: &str) -> Result<Vec<Subscription>, StoreError> {
-        let sql = format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
-             WHERE channel = 'webhook' AND owner = ? ORDER BY id"
-        );
-        let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
-            .bind(address)
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows.into_iter().map(Subscription::from).collect())
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
+             WHERE channel = 'webhook' AND owner = $1 ORDER BY id"
+            );
+            let rows = sqlx::query_as::<_, SubscriptionRow>(&sql)
+                .bind(address)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(Subscription::from).collect())
+        })
     }
 
     /// Replaces what a subscription follows and hears; `false` when there
@@ -520,30 +547,34 @@ impl Store {
         interests: &engine::alert::Interests,
         cadence: Cadence,
     ) -> Result<bool, StoreError> {
-        let events: Vec<&str> = interests.events.iter().map(|e| e.as_str()).collect();
-        let done = sqlx::query(
-            "UPDATE alert_subscriptions
-             SET scopes = ?, events = ?, mutes = ?, min_interval_s = ?, remind_every_s = ?
-             WHERE id = ?",
-        )
-        .bind(crate::json(&scope_texts(&interests.scopes)))
-        .bind(crate::json(&events))
-        .bind(crate::json(&interests.mutes))
-        .bind(cadence.min_interval_s)
-        .bind(cadence.remind_every_s)
-        .bind(id)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let events: Vec<&str> = interests.events.iter().map(|e| e.as_str()).collect();
+            let done = sqlx::query(
+                "UPDATE alert_subscriptions
+             SET scopes = $1, events = $2, mutes = $3, min_interval_s = $4, remind_every_s = $5
+             WHERE id = $6",
+            )
+            .bind(crate::json(&scope_texts(&interests.scopes)))
+            .bind(crate::json(&events))
+            .bind(crate::json(&interests.mutes))
+            .bind(cadence.min_interval_s)
+            .bind(cadence.remind_every_s)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Deletes a subscription and its deliveries; `false` when there is none.
     pub async fn remove_subscription(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM alert_subscriptions WHERE id = ?")
-            .bind(id)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let done = sqlx::query("DELETE FROM alert_subscriptions WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Deletes an email subscription. When it was its address's last, the
@@ -551,27 +582,29 @@ impl Store {
     /// owner who can manage it. `None` when there was no such subscription,
     /// else how many webhooks went.
     pub async fn remove_email_subscription(&self, id: i64) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        let address: Option<String> = sqlx::query_scalar(
-            "DELETE FROM alert_subscriptions WHERE id = ? AND channel = 'email' RETURNING target",
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let address: Option<String> = sqlx::query_scalar(
+            "DELETE FROM alert_subscriptions WHERE id = $1 AND channel = 'email' RETURNING target",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(address) = address else {
-            return Ok(None);
-        };
-        let webhooks = sqlx::query(
-            "DELETE FROM alert_subscriptions WHERE channel = 'webhook' AND owner = ?1
+            let Some(address) = address else {
+                return Ok(None);
+            };
+            let webhooks = sqlx::query(
+                "DELETE FROM alert_subscriptions WHERE channel = 'webhook' AND owner = $1
                AND NOT EXISTS (SELECT 1 FROM alert_subscriptions
-                               WHERE channel = 'email' AND target = ?1)",
-        )
-        .bind(&address)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(Some(webhooks))
+                               WHERE channel = 'email' AND target = $1)",
+            )
+            .bind(&address)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(Some(webhooks))
+        })
     }
 
     /// Stops sending to a subscription, saying why; its pending deliveries
@@ -583,16 +616,18 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alert_subscriptions SET disabled_at = ?, disabled_reason = ?
-             WHERE id = ? AND disabled_at IS NULL",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(id)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE alert_subscriptions SET disabled_at = $1, disabled_reason = $2
+             WHERE id = $3 AND disabled_at IS NULL",
+            )
+            .bind(now)
+            .bind(reason)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Queues a test event for one subscription.
@@ -601,15 +636,17 @@ impl Store {
         subscription_id: i64,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO alert_events (event, seq, at, not_before, test_for) VALUES ('test', 1, ?, ?, ?)
+        on_writer!(self, |pool| {
+            Ok(sqlx::query_scalar(
+            "INSERT INTO alert_events (event, seq, at, not_before, test_for) VALUES ('test', 1, $1, $2, $3)
              RETURNING id",
         )
         .bind(now)
         .bind(now)
         .bind(subscription_id)
-        .fetch_one(self.writer())
+        .fetch_one(pool)
         .await?)
+        })
     }
 
     /// Events not yet fanned out whose time has come, oldest first.
@@ -619,39 +656,45 @@ impl Store {
         which: Sendable,
         limit: i64,
     ) -> Result<Vec<AlertEventRow>, StoreError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM alert_events
-             WHERE fanned_out_at IS NULL AND not_before <= ? AND (? OR event = 'test')
-             ORDER BY id LIMIT ?"
-        );
-        let rows = sqlx::query_as::<_, EventRow>(&sql)
-            .bind(now)
-            .bind(which == Sendable::All)
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows.into_iter().map(AlertEventRow::from).collect())
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM alert_events
+             WHERE fanned_out_at IS NULL AND not_before <= $1 AND ($2 OR event = 'test')
+             ORDER BY id LIMIT $3"
+            );
+            let rows = sqlx::query_as::<_, EventRow>(&sql)
+                .bind(now)
+                .bind(which == Sendable::All)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(AlertEventRow::from).collect())
+        })
     }
 
     /// When the next event waiting to be fanned out is due, if any.
     pub async fn next_event_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(not_before) FROM alert_events WHERE fanned_out_at IS NULL",
-        )
-        .fetch_one(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT MIN(not_before) FROM alert_events WHERE fanned_out_at IS NULL",
+            )
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// The subscriptions that heard of `incident` before (anything but
     /// skipped: sent, pending, muted or dead).
     pub async fn heard_of(&self, incident: i64) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT d.subscription_id FROM alert_deliveries d
-             JOIN alert_events e ON e.id = d.event_id WHERE e.incident_id = ?",
-        )
-        .bind(incident)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT DISTINCT d.subscription_id FROM alert_deliveries d
+             JOIN alert_events e ON e.id = d.event_id WHERE e.incident_id = $1",
+            )
+            .bind(incident)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// When each subscription last had an alert of `incident` sent or
@@ -660,14 +703,16 @@ impl Store {
         &self,
         incident: i64,
     ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT d.subscription_id, MAX(d.due_at) FROM alert_deliveries d
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT d.subscription_id, MAX(d.due_at) FROM alert_deliveries d
              JOIN alert_events e ON e.id = d.event_id
-             WHERE e.incident_id = ? AND d.state <> 'muted' GROUP BY d.subscription_id",
-        )
-        .bind(incident)
-        .fetch_all(self.reader())
-        .await?)
+             WHERE e.incident_id = $1 AND d.state <> 'muted' GROUP BY d.subscription_id",
+            )
+            .bind(incident)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// The watched sites behind `provider` in `role` (a firewall counts
@@ -678,32 +723,34 @@ impl Store {
         role: Role,
         incident: i64,
     ) -> Result<ProviderAudience, StoreError> {
-        let roles: Vec<&str> = Role::ALL
-            .iter()
-            .filter(|r| r.cohort() == role.cohort())
-            .map(|r| r.as_str())
-            .collect();
-        let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
+        on_reader!(self, |pool| {
+            let roles: Vec<&str> = Role::ALL
+                .iter()
+                .filter(|r| r.cohort() == role.cohort())
+                .map(|r| r.as_str())
+                .collect();
+            let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
             "SELECT s.host, s.tags, sp.role,
-                    EXISTS (SELECT 1 FROM incident_sites i WHERE i.incident_id = ? AND i.site_id = s.id)
+                    EXISTS (SELECT 1 FROM incident_sites i WHERE i.incident_id = $1 AND i.site_id = s.id)
              FROM site_providers sp JOIN sites s ON s.id = sp.site_id
-             WHERE sp.provider = ? AND sp.until IS NULL AND s.enabled = 1",
+             WHERE sp.provider = $2 AND sp.until IS NULL AND s.enabled = TRUE",
         )
         .bind(incident)
         .bind(provider)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?;
-        let mut sites: Vec<(engine::alert::SiteFacts, bool)> = Vec::new();
-        for (host, tags, row_role, affected) in rows {
-            if !roles.contains(&row_role.as_str()) {
-                continue;
+            let mut sites: Vec<(engine::alert::SiteFacts, bool)> = Vec::new();
+            for (host, tags, row_role, affected) in rows {
+                if !roles.contains(&row_role.as_str()) {
+                    continue;
+                }
+                match sites.iter_mut().find(|(site, _)| site.host == host) {
+                    Some((_, seen)) => *seen |= affected,
+                    None => sites.push((site_facts(host, &tags), affected)),
+                }
             }
-            match sites.iter_mut().find(|(site, _)| site.host == host) {
-                Some((_, seen)) => *seen |= affected,
-                None => sites.push((site_facts(host, &tags), affected)),
-            }
-        }
-        Ok(ProviderAudience { sites })
+            Ok(ProviderAudience { sites })
+        })
     }
 
     /// A watched site's facts for the rules, and the provider incident that
@@ -715,30 +762,31 @@ impl Store {
         explained_by: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<Option<(engine::alert::SiteFacts, Option<i64>)>, StoreError> {
-        let Some((host, tags)) =
-            sqlx::query_as::<_, (String, String)>("SELECT host, tags FROM sites WHERE id = ?")
-                .bind(site_id)
-                .fetch_optional(self.reader())
-                .await?
-        else {
-            return Ok(None);
-        };
-        let explaining = match explained_by {
-            Some(id) => Some(id),
-            None => {
-                sqlx::query_scalar(
-                    "SELECT i.id FROM incidents i JOIN incident_sites s ON s.incident_id = i.id
-                     WHERE i.kind = 'provider' AND s.site_id = ? AND i.confirmed_at IS NOT NULL
-                       AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
+        on_reader!(self, |pool| {
+            let Some((host, tags)) =
+                sqlx::query_as::<_, (String, String)>("SELECT host, tags FROM sites WHERE id = $1")
+                    .bind(site_id)
+                    .fetch_optional(pool)
+                    .await?
+            else {
+                return Ok(None);
+            };
+            let explaining =
+                match explained_by {
+                    Some(id) => Some(id),
+                    None => sqlx::query_scalar(
+                        "SELECT i.id FROM incidents i JOIN incident_sites s ON s.incident_id = i.id
+                     WHERE i.kind = 'provider' AND s.site_id = $1 AND i.confirmed_at IS NOT NULL
+                       AND (i.resolved_at IS NULL OR i.resolved_at >= $2)
                      ORDER BY i.detected_at DESC LIMIT 1",
-                )
-                .bind(site_id)
-                .bind(at)
-                .fetch_optional(self.reader())
-                .await?
-            }
-        };
-        Ok(Some((site_facts(host, &tags), explaining)))
+                    )
+                    .bind(site_id)
+                    .bind(at)
+                    .fetch_optional(pool)
+                    .await?,
+                };
+            Ok(Some((site_facts(host, &tags), explaining)))
+        })
     }
 
     /// Records an event's deliveries and marks it fanned out, at once: a
@@ -750,11 +798,12 @@ impl Store {
         deliveries: &[NewDelivery],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        for delivery in deliveries {
-            sqlx::query(
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            for delivery in deliveries {
+                sqlx::query(
                 "INSERT INTO alert_deliveries (event_id, subscription_id, sent_as, host, state, due_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, subscription_id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, subscription_id) DO NOTHING",
             )
             .bind(event_id)
             .bind(delivery.subscription_id)
@@ -765,14 +814,15 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        }
-        sqlx::query("UPDATE alert_events SET fanned_out_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            }
+            sqlx::query("UPDATE alert_events SET fanned_out_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Pending deliveries due by `now` to active subscriptions, oldest
@@ -783,72 +833,78 @@ impl Store {
         which: Sendable,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let rows: Vec<DueRow> = sqlx::query_as(
-            "SELECT d.id, d.sent_as, d.host, d.attempts, d.event_id, d.subscription_id
+        on_reader!(self, |pool| {
+            let rows: Vec<DueRow> = sqlx::query_as(
+                "SELECT d.id, d.sent_as, d.host, d.attempts, d.event_id, d.subscription_id
              FROM alert_deliveries d JOIN alert_subscriptions s ON s.id = d.subscription_id
-             WHERE d.state = 'pending' AND d.due_at <= ? AND s.disabled_at IS NULL
-               AND (? OR d.sent_as = 'test')
-             ORDER BY d.due_at, d.id LIMIT ?",
-        )
-        .bind(now)
-        .bind(which == Sendable::All)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
-        // The events and subscriptions these deliveries need, one query
-        // each (a round may hold hundreds of deliveries of one event).
-        let ids = |pick: fn(&DueRow) -> i64| {
-            let mut ids: Vec<i64> = rows.iter().map(pick).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            crate::json(&ids)
-        };
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN (SELECT value FROM json_each(?))"
-        );
-        let events: HashMap<i64, AlertEventRow> = sqlx::query_as::<_, EventRow>(&sql)
-            .bind(ids(|row| row.4))
-            .fetch_all(self.reader())
-            .await?
-            .into_iter()
-            .map(|row| (row.id, AlertEventRow::from(row)))
-            .collect();
-        let sql = format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions
-             WHERE id IN (SELECT value FROM json_each(?))"
-        );
-        let subscriptions: HashMap<i64, Subscription> = sqlx::query_as::<_, SubscriptionRow>(&sql)
-            .bind(ids(|row| row.5))
-            .fetch_all(self.reader())
-            .await?
-            .into_iter()
-            .map(|row| (row.id, Subscription::from(row)))
-            .collect();
-        let due = rows
-            .into_iter()
-            .filter_map(|(id, sent_as, host, attempts, event_id, subscription_id)| {
-                Some(DueDelivery {
-                    id,
-                    sent_as: AlertEvent::from(sent_as.as_str()),
-                    host,
-                    attempts,
-                    event: events.get(&event_id)?.clone(),
-                    subscription: subscriptions.get(&subscription_id)?.clone(),
+             WHERE d.state = 'pending' AND d.due_at <= $1 AND s.disabled_at IS NULL
+               AND ($2 OR d.sent_as = 'test')
+             ORDER BY d.due_at, d.id LIMIT $3",
+            )
+            .bind(now)
+            .bind(which == Sendable::All)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            // The events and subscriptions these deliveries need, one query
+            // each (a round may hold hundreds of deliveries of one event).
+            let ids = |pick: fn(&DueRow) -> i64| {
+                let mut ids: Vec<i64> = rows.iter().map(pick).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                crate::json(&ids)
+            };
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN {ids}",
+                ids = DIALECT.ids_in_json("$1")
+            );
+            let events: HashMap<i64, AlertEventRow> = sqlx::query_as::<_, EventRow>(&sql)
+                .bind(ids(|row| row.4))
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|row| (row.id, AlertEventRow::from(row)))
+                .collect();
+            let sql = format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions WHERE id IN {ids}",
+                ids = DIALECT.ids_in_json("$1")
+            );
+            let subscriptions: HashMap<i64, Subscription> =
+                sqlx::query_as::<_, SubscriptionRow>(&sql)
+                    .bind(ids(|row| row.5))
+                    .fetch_all(pool)
+                    .await?
+                    .into_iter()
+                    .map(|row| (row.id, Subscription::from(row)))
+                    .collect();
+            let due = rows
+                .into_iter()
+                .filter_map(|(id, sent_as, host, attempts, event_id, subscription_id)| {
+                    Some(DueDelivery {
+                        id,
+                        sent_as: AlertEvent::from(sent_as.as_str()),
+                        host,
+                        attempts,
+                        event: events.get(&event_id)?.clone(),
+                        subscription: subscriptions.get(&subscription_id)?.clone(),
+                    })
                 })
-            })
-            .collect();
-        Ok(due)
+                .collect();
+            Ok(due)
+        })
     }
 
     /// When the next pending delivery is due, if any.
     pub async fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(d.due_at) FROM alert_deliveries d
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT MIN(d.due_at) FROM alert_deliveries d
              JOIN alert_subscriptions s ON s.id = d.subscription_id
              WHERE d.state = 'pending' AND s.disabled_at IS NULL",
-        )
-        .fetch_one(self.reader())
-        .await?)
+            )
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// Moves a pending delivery's time without an attempt (its endpoint's
@@ -858,12 +914,16 @@ impl Store {
         delivery_id: i64,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alert_deliveries SET due_at = ? WHERE id = ? AND state = 'pending'")
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "UPDATE alert_deliveries SET due_at = $1 WHERE id = $2 AND state = 'pending'",
+            )
             .bind(until)
             .bind(delivery_id)
-            .execute(self.writer())
+            .execute(pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Records one attempt and what follows it.
@@ -875,9 +935,10 @@ impl Store {
         delivery_id: i64,
         attempt: &Attempt,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO alert_attempts (delivery_id, at, status, duration_ms, error) VALUES (?, ?, ?, ?, ?)",
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            sqlx::query(
+            "INSERT INTO alert_attempts (delivery_id, at, status, duration_ms, error) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(delivery_id)
         .bind(attempt.at)
@@ -886,15 +947,15 @@ impl Store {
         .bind(attempt.error.as_deref())
         .execute(&mut *tx)
         .await?;
-        let (state, due_at, delivered_at) = match attempt.next {
-            AfterAttempt::Delivered => (DeliveryState::Delivered, None, Some(attempt.at)),
-            AfterAttempt::RetryAt(at) => (DeliveryState::Pending, Some(at), None),
-            AfterAttempt::Dead => (DeliveryState::Dead, None, None),
-        };
-        sqlx::query(
-            "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?,
-               due_at = COALESCE(?, due_at), delivered_at = COALESCE(?, delivered_at)
-             WHERE id = ?",
+            let (state, due_at, delivered_at) = match attempt.next {
+                AfterAttempt::Delivered => (DeliveryState::Delivered, None, Some(attempt.at)),
+                AfterAttempt::RetryAt(at) => (DeliveryState::Pending, Some(at), None),
+                AfterAttempt::Dead => (DeliveryState::Dead, None, None),
+            };
+            sqlx::query(
+            "UPDATE alert_deliveries SET state = $1, attempts = attempts + 1, last_status = $2, last_error = $3,
+               due_at = COALESCE($4, due_at), delivered_at = COALESCE($5, delivered_at)
+             WHERE id = $6",
         )
         .bind(state.as_str())
         .bind(attempt.status.map(i64::from))
@@ -904,21 +965,22 @@ impl Store {
         .bind(delivery_id)
         .execute(&mut *tx)
         .await?;
-        let delivered = matches!(attempt.next, AfterAttempt::Delivered);
-        let failing_since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
-            "UPDATE alert_subscriptions
-             SET failing_since = CASE WHEN ?1 THEN NULL ELSE COALESCE(failing_since, ?2) END,
-                 last_delivered_at = CASE WHEN ?1 THEN ?2 ELSE last_delivered_at END
-             WHERE id = (SELECT subscription_id FROM alert_deliveries WHERE id = ?3)
+            let delivered = matches!(attempt.next, AfterAttempt::Delivered);
+            let failing_since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+                "UPDATE alert_subscriptions
+             SET failing_since = CASE WHEN $1 THEN NULL ELSE COALESCE(failing_since, $2) END,
+                 last_delivered_at = CASE WHEN $1 THEN $2 ELSE last_delivered_at END
+             WHERE id = (SELECT subscription_id FROM alert_deliveries WHERE id = $3)
              RETURNING failing_since",
-        )
-        .bind(delivered)
-        .bind(attempt.at)
-        .bind(delivery_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(failing_since.flatten())
+            )
+            .bind(delivered)
+            .bind(attempt.at)
+            .bind(delivery_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(failing_since.flatten())
+        })
     }
 
     /// Queues a reminder of each confirmed provider outage still open for
@@ -927,9 +989,10 @@ impl Store {
     /// out at once to those due, with the outage's figures as stored now.
     /// Returns how many reminders it queued.
     pub async fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        type Candidate = (i64, i64, i64, String, DateTime<Utc>);
-        let candidates: Vec<Candidate> = sqlx::query_as(
-            "SELECT i.id, s.id, s.remind_every_s, s.mutes, MAX(d.created_at)
+        on_writer!(self, |pool| {
+            type Candidate = (i64, i64, i64, String, DateTime<Utc>);
+            let candidates: Vec<Candidate> = sqlx::query_as(
+                "SELECT i.id, s.id, s.remind_every_s, s.mutes, MAX(d.created_at)
              FROM incidents i
              JOIN alert_events e ON e.incident_id = i.id
              JOIN alert_deliveries d ON d.event_id = e.id AND d.state IN ('pending', 'delivered')
@@ -938,53 +1001,53 @@ impl Store {
                AND s.remind_every_s > 0 AND s.disabled_at IS NULL
                AND (s.channel = 'webhook' OR s.confirmed_at IS NOT NULL)
              GROUP BY i.id, s.id",
-        )
-        .fetch_all(self.reader())
-        .await?;
-        let mut due: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (incident, subscription, every, mutes, last) in candidates {
-            let interests = engine::alert::Interests {
-                mutes: serde_json::from_str(&mutes).unwrap_or_default(),
-                ..engine::alert::Interests::default()
-            };
-            if engine::alert::reminder_due(&interests, TimeDelta::seconds(every), last, now) {
-                due.entry(incident).or_default().push(subscription);
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut due: HashMap<i64, Vec<i64>> = HashMap::new();
+            for (incident, subscription, every, mutes, last) in candidates {
+                let interests = engine::alert::Interests {
+                    mutes: serde_json::from_str(&mutes).unwrap_or_default(),
+                    ..engine::alert::Interests::default()
+                };
+                if engine::alert::reminder_due(&interests, TimeDelta::seconds(every), last, now) {
+                    due.entry(incident).or_default().push(subscription);
+                }
             }
-        }
-        let mut queued = 0;
-        for (incident, subscriptions) in due {
-            let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-            // What the last phase change said, with the figures of now.
-            let said: Option<String> = sqlx::query_scalar(
-                "SELECT detail FROM alert_events WHERE incident_id = ? AND event LIKE 'provider.%'
+            let mut queued = 0;
+            for (incident, subscriptions) in due {
+                let mut tx = pool.begin_with(BEGIN).await?;
+                // What the last phase change said, with the figures of now.
+                let said: Option<String> = sqlx::query_scalar(
+                "SELECT detail FROM alert_events WHERE incident_id = $1 AND event LIKE 'provider.%'
                  ORDER BY seq DESC LIMIT 1",
             )
             .bind(incident)
             .fetch_optional(&mut *tx)
             .await?;
-            let mut detail: AlertDetail = said
-                .and_then(|json| serde_json::from_str(&json).ok())
-                .unwrap_or_default();
-            let now_figures: Option<(String, Option<f64>, i64)> = sqlx::query_as(
-                "SELECT timeline, peak_share, sites_affected FROM incidents WHERE id = ?",
-            )
-            .bind(incident)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((timeline, peak_share, affected)) = now_figures {
-                let timeline: Vec<engine::TimelinePoint> =
-                    serde_json::from_str(&timeline).unwrap_or_default();
-                if let Some(point) = timeline.iter().rev().find(|point| point.counted()) {
-                    detail.tally = Some(point.tally);
+                let mut detail: AlertDetail = said
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default();
+                let now_figures: Option<(String, Option<f64>, i64)> = sqlx::query_as(
+                    "SELECT timeline, peak_share, sites_affected FROM incidents WHERE id = $1",
+                )
+                .bind(incident)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((timeline, peak_share, affected)) = now_figures {
+                    let timeline: Vec<engine::TimelinePoint> =
+                        serde_json::from_str(&timeline).unwrap_or_default();
+                    if let Some(point) = timeline.iter().rev().find(|point| point.counted()) {
+                        detail.tally = Some(point.tally);
+                    }
+                    detail.peak_share = peak_share.or(detail.peak_share);
+                    detail.affected_sites = Some(affected);
                 }
-                detail.peak_share = peak_share.or(detail.peak_share);
-                detail.affected_sites = Some(affected);
-            }
-            detail.phase = Some(Phase::Confirmed);
-            let event: i64 = sqlx::query_scalar(
+                detail.phase = Some(Phase::Confirmed);
+                let event: i64 = sqlx::query_scalar(
                 "INSERT INTO alert_events (incident_id, event, seq, at, not_before, detail, fanned_out_at)
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE incident_id = ?1),
-                         ?3, ?3, ?4, ?3)
+                 VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE incident_id = $1),
+                         $3, $3, $4, $3)
                  RETURNING id",
             )
             .bind(incident)
@@ -993,10 +1056,10 @@ impl Store {
             .bind(crate::json(&detail))
             .fetch_one(&mut *tx)
             .await?;
-            for subscription in &subscriptions {
-                sqlx::query(
+                for subscription in &subscriptions {
+                    sqlx::query(
                     "INSERT INTO alert_deliveries (event_id, subscription_id, sent_as, state, due_at, created_at)
-                     VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                     VALUES ($1, $2, $3, 'pending', $4, $4)",
                 )
                 .bind(event)
                 .bind(subscription)
@@ -1004,44 +1067,49 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                }
+                tx.commit().await?;
+                queued += subscriptions.len();
             }
-            tx.commit().await?;
-            queued += subscriptions.len();
-        }
-        Ok(queued)
+            Ok(queued)
+        })
     }
 
     /// How many deliveries each subscription has in each state.
     pub async fn delivery_counts(
         &self,
     ) -> Result<HashMap<i64, HashMap<DeliveryState, i64>>, StoreError> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT subscription_id, state, COUNT(*) FROM alert_deliveries GROUP BY 1, 2",
-        )
-        .fetch_all(self.reader())
-        .await?;
-        let mut counts: HashMap<i64, HashMap<DeliveryState, i64>> = HashMap::new();
-        for (id, state, count) in rows {
-            counts
-                .entry(id)
-                .or_default()
-                .insert(DeliveryState::from(state.as_str()), count);
-        }
-        Ok(counts)
+        on_reader!(self, |pool| {
+            let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                "SELECT subscription_id, state, COUNT(*) FROM alert_deliveries GROUP BY 1, 2",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut counts: HashMap<i64, HashMap<DeliveryState, i64>> = HashMap::new();
+            for (id, state, count) in rows {
+                counts
+                    .entry(id)
+                    .or_default()
+                    .insert(DeliveryState::from(state.as_str()), count);
+            }
+            Ok(counts)
+        })
     }
 
     /// Starts a stopped subscription again, its failures forgotten; `false`
     /// when there is no such subscription.
     pub async fn resume_subscription(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alert_subscriptions
+        on_writer!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE alert_subscriptions
              SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
-             WHERE id = ?",
-        )
-        .bind(id)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+             WHERE id = $1",
+            )
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Sends a dead delivery again from its first attempt; `false` when
@@ -1051,15 +1119,17 @@ impl Store {
         delivery_id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alert_deliveries SET state = 'pending', attempts = 0, due_at = ?
-             WHERE id = ? AND state = 'dead'",
-        )
-        .bind(now)
-        .bind(delivery_id)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE alert_deliveries SET state = 'pending', attempts = 0, due_at = $1
+             WHERE id = $2 AND state = 'dead'",
+            )
+            .bind(now)
+            .bind(delivery_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// The newest deliveries, newest first.
@@ -1069,23 +1139,24 @@ impl Store {
         only: Option<DeliveryState>,
         limit: i64,
     ) -> Result<Vec<DeliveryLine>, StoreError> {
-        type Row = (
-            i64,
-            i64,
-            String,
-            i64,
-            Option<i64>,
-            String,
-            String,
-            i64,
-            Option<i64>,
-            Option<String>,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            Option<i64>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        on_reader!(self, |pool| {
+            type Row = (
+                i64,
+                i64,
+                String,
+                i64,
+                Option<i64>,
+                String,
+                String,
+                i64,
+                Option<i64>,
+                Option<String>,
+                DateTime<Utc>,
+                Option<DateTime<Utc>>,
+                Option<DateTime<Utc>>,
+                Option<i64>,
+            );
+            let rows: Vec<Row> = sqlx::query_as(
             "SELECT d.id, d.subscription_id, s.target, d.event_id, e.incident_id, d.sent_as, d.state,
                     d.attempts, d.last_status, d.last_error, d.due_at, d.delivered_at, a.at, a.duration_ms
              FROM alert_deliveries d
@@ -1093,32 +1164,33 @@ impl Store {
              JOIN alert_events e ON e.id = d.event_id
              LEFT JOIN alert_attempts a ON a.id =
                  (SELECT MAX(id) FROM alert_attempts WHERE delivery_id = d.id)
-             WHERE ?1 IS NULL OR d.state = ?1
-             ORDER BY d.id DESC LIMIT ?2",
+             WHERE $1 IS NULL OR d.state = $1
+             ORDER BY d.id DESC LIMIT $2",
         )
         .bind(only.map(DeliveryState::as_str))
         .bind(limit)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeliveryLine {
-                id: row.0,
-                subscription_id: row.1,
-                target: row.2,
-                event_id: row.3,
-                incident_id: row.4,
-                sent_as: AlertEvent::from(row.5.as_str()),
-                state: DeliveryState::from(row.6.as_str()),
-                attempts: row.7,
-                last_status: row.8,
-                last_error: row.9,
-                due_at: row.10,
-                delivered_at: row.11,
-                last_attempt_at: row.12,
-                last_ms: row.13,
-            })
-            .collect())
+            Ok(rows
+                .into_iter()
+                .map(|row| DeliveryLine {
+                    id: row.0,
+                    subscription_id: row.1,
+                    target: row.2,
+                    event_id: row.3,
+                    incident_id: row.4,
+                    sent_as: AlertEvent::from(row.5.as_str()),
+                    state: DeliveryState::from(row.6.as_str()),
+                    attempts: row.7,
+                    last_status: row.8,
+                    last_error: row.9,
+                    due_at: row.10,
+                    delivered_at: row.11,
+                    last_attempt_at: row.12,
+                    last_ms: row.13,
+                })
+                .collect())
+        })
     }
 }
 

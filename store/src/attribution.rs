@@ -60,24 +60,25 @@ impl Store {
         at: DateTime<Utc>,
         close_unseen: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let current: Vec<(String, String)> = if close_unseen {
-            sqlx::query_as(
-                "SELECT provider, role FROM site_providers WHERE site_id = ? AND until IS NULL",
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let current: Vec<(String, String)> = if close_unseen {
+                sqlx::query_as(
+                "SELECT provider, role FROM site_providers WHERE site_id = $1 AND until IS NULL",
             )
             .bind(site_id)
             .fetch_all(&mut *tx)
             .await?
-        } else {
-            Vec::new()
-        };
-        for (provider, role) in &current {
-            if !seen
-                .iter()
-                .any(|(p, r, _)| p == provider && r.as_str() == role)
-            {
-                sqlx::query(
-                    "UPDATE site_providers SET until = ? WHERE site_id = ? AND provider = ? AND role = ? AND until IS NULL",
+            } else {
+                Vec::new()
+            };
+            for (provider, role) in &current {
+                if !seen
+                    .iter()
+                    .any(|(p, r, _)| p == provider && r.as_str() == role)
+                {
+                    sqlx::query(
+                    "UPDATE site_providers SET until = $1 WHERE site_id = $2 AND provider = $3 AND role = $4 AND until IS NULL",
                 )
                 .bind(at)
                 .bind(site_id)
@@ -85,13 +86,13 @@ impl Store {
                 .bind(role)
                 .execute(&mut *tx)
                 .await?;
+                }
             }
-        }
-        for (provider, role, evidence) in seen {
-            let evidence = serde_json::to_string(evidence).unwrap_or_else(|_| "[]".to_owned());
-            sqlx::query(
+            for (provider, role, evidence) in seen {
+                let evidence = serde_json::to_string(evidence).unwrap_or_else(|_| "[]".to_owned());
+                sqlx::query(
                 "INSERT INTO site_providers (site_id, provider, role, evidence, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 VALUES ($1, $2, $3, $4, $5, $5)
                  ON CONFLICT (site_id, provider, role) WHERE until IS NULL
                  DO UPDATE SET last_seen = excluded.last_seen, evidence = excluded.evidence",
             )
@@ -102,18 +103,21 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Every current (site, provider, role) membership.
     pub async fn current_providers(&self) -> Result<Vec<SiteProvider>, StoreError> {
-        Ok(sqlx::query_as::<_, SiteProvider>(
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, SiteProvider>(
             "SELECT site_id, provider, role, evidence, first_seen, last_seen FROM site_providers
              WHERE until IS NULL ORDER BY site_id, role",
         )
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?)
+        })
     }
 }

@@ -120,23 +120,24 @@ impl Store {
         row: &ProviderIncidentRow,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let before: Option<String> = match id {
-            Some(id) => {
-                sqlx::query_scalar("SELECT phase FROM incidents WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            None => None,
-        };
-        let before = before.map(|phase| Phase::from(phase.as_str()));
-        let id = match id {
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let before: Option<String> = match id {
+                Some(id) => {
+                    sqlx::query_scalar("SELECT phase FROM incidents WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+                None => None,
+            };
+            let before = before.map(|phase| Phase::from(phase.as_str()));
+            let id = match id {
             Some(id) => {
                 sqlx::query(
-                    "UPDATE incidents SET phase = ?, pattern = ?, confirmed_at = ?, peak_share = ?, peak_at = ?,
-                       recovering_at = ?, resolved_at = ?, confidence = ?, sites_affected = ?, evidence = ?,
-                       timeline = ?, origins = ?, updated_at = ? WHERE id = ?",
+                    "UPDATE incidents SET phase = $1, pattern = $2, confirmed_at = $3, peak_share = $4, peak_at = $5,
+                       recovering_at = $6, resolved_at = $7, confidence = $8, sites_affected = $9, evidence = $10,
+                       timeline = $11, origins = $12, updated_at = $13 WHERE id = $14",
                 )
                 .bind(row.phase.as_str())
                 .bind(row.pattern.as_str())
@@ -161,7 +162,7 @@ impl Store {
                     "INSERT INTO incidents (kind, provider, role, mechanism, origins, phase, pattern, onset_at,
                        detected_at, confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence,
                        sites_affected, evidence, timeline, updated_at)
-                     VALUES ('provider', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     VALUES ('provider', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
                 )
                 .bind(&row.provider)
                 .bind(row.role.as_str())
@@ -185,9 +186,9 @@ impl Store {
                 .await?
             }
         };
-        for (site_id, first, last) in &row.sites {
-            sqlx::query(
-                "INSERT INTO incident_sites (incident_id, site_id, first_failure, last_failure) VALUES (?, ?, ?, ?)
+            for (site_id, first, last) in &row.sites {
+                sqlx::query(
+                "INSERT INTO incident_sites (incident_id, site_id, first_failure, last_failure) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (incident_id, site_id) DO UPDATE SET last_failure = excluded.last_failure",
             )
             .bind(id)
@@ -196,14 +197,23 @@ impl Store {
             .bind(last)
             .execute(&mut *tx)
             .await?;
-        }
-        // The alert event goes with the change that causes it.
-        if before != Some(row.phase) {
-            let event = AlertEvent::of_phase(row.phase, before == Some(Phase::Recovering));
-            crate::alert::insert_event(&mut tx, id, event, now, now, &provider_detail(row)).await?;
-        }
-        tx.commit().await?;
-        Ok(id)
+            }
+            // The alert event goes with the change that causes it.
+            if before != Some(row.phase) {
+                let event = AlertEvent::of_phase(row.phase, before == Some(Phase::Recovering));
+                crate::alert::insert_event(
+                    crate::Tx::from(&mut *tx),
+                    id,
+                    event,
+                    now,
+                    now,
+                    &provider_detail(row),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
     }
 
     /// Opens a site incident; returns its id. A site never has two
@@ -218,24 +228,26 @@ impl Store {
         cause: Option<Cause>,
         explained_by: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let overlapping: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM incidents
-             WHERE kind = 'site' AND site_id = ? AND (phase <> 'resolved' OR resolved_at >= ?)
-             ORDER BY detected_at DESC LIMIT 1",
-        )
-        .bind(site_id)
-        .bind(onset_at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let id = match overlapping {
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let overlapping: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM incidents
+             WHERE kind = 'site' AND site_id = $1 AND (phase <> 'resolved' OR resolved_at >= $2)
+             ORDER BY detected_at DESC, id DESC LIMIT 1",
+            )
+            .bind(site_id)
+            .bind(onset_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let id = match overlapping {
             Some(id) => {
-                sqlx::query(
+                sqlx::query(&format!(
                     "UPDATE incidents SET phase = 'confirmed', resolved_at = NULL,
-                       onset_at = MIN(onset_at, ?), explained_by = COALESCE(explained_by, ?),
-                       updated_at = ?
-                     WHERE id = ?",
-                )
+                       onset_at = {least}(onset_at, $1), explained_by = COALESCE(explained_by, $2),
+                       updated_at = $3
+                     WHERE id = $4",
+                    least = DIALECT.least()
+                ))
                 .bind(onset_at)
                 .bind(explained_by)
                 .bind(detected_at)
@@ -247,7 +259,7 @@ impl Store {
             None => {
                 sqlx::query_scalar(
                     "INSERT INTO incidents (kind, site_id, phase, fault, onset_at, detected_at, explained_by, sites_affected, updated_at)
-                     VALUES ('site', ?, 'confirmed', ?, ?, ?, ?, 1, ?) RETURNING id",
+                     VALUES ('site', $1, 'confirmed', $2, $3, $4, $5, 1, $6) RETURNING id",
                 )
                 .bind(site_id)
                 .bind(cause.map(Cause::as_str))
@@ -259,24 +271,25 @@ impl Store {
                 .await?
             }
         };
-        let detail = AlertDetail {
-            site_id: Some(site_id),
-            onset_at: Some(onset_at),
-            cause: cause.map(|cause| cause.as_str().to_owned()),
-            explained_by,
-            ..AlertDetail::default()
-        };
-        crate::alert::insert_event(
-            &mut tx,
-            id,
-            AlertEvent::SiteDown,
-            detected_at,
-            detected_at + crate::alert::SITE_EVENT_WAIT,
-            &detail,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+            let detail = AlertDetail {
+                site_id: Some(site_id),
+                onset_at: Some(onset_at),
+                cause: cause.map(|cause| cause.as_str().to_owned()),
+                explained_by,
+                ..AlertDetail::default()
+            };
+            crate::alert::insert_event(
+                crate::Tx::from(&mut *tx),
+                id,
+                AlertEvent::SiteDown,
+                detected_at,
+                detected_at + crate::alert::SITE_EVENT_WAIT,
+                &detail,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
     }
 
     /// Resolves the open incident of a site, if any.
@@ -285,35 +298,37 @@ impl Store {
         site_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let resolved: Vec<i64> = sqlx::query_scalar(
-            "UPDATE incidents SET phase = 'resolved', resolved_at = ?, updated_at = ?
-             WHERE kind = 'site' AND site_id = ? AND phase <> 'resolved' RETURNING id",
-        )
-        .bind(at)
-        .bind(at)
-        .bind(site_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let detail = AlertDetail {
-            site_id: Some(site_id),
-            resolved_at: Some(at),
-            ..AlertDetail::default()
-        };
-        for id in resolved {
-            // Waits as long as the site's going down did, so it follows it.
-            crate::alert::insert_event(
-                &mut tx,
-                id,
-                AlertEvent::SiteRecovered,
-                at,
-                at + crate::alert::SITE_EVENT_WAIT,
-                &detail,
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let resolved: Vec<i64> = sqlx::query_scalar(
+                "UPDATE incidents SET phase = 'resolved', resolved_at = $1, updated_at = $2
+             WHERE kind = 'site' AND site_id = $3 AND phase <> 'resolved' RETURNING id",
             )
+            .bind(at)
+            .bind(at)
+            .bind(site_id)
+            .fetch_all(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            let detail = AlertDetail {
+                site_id: Some(site_id),
+                resolved_at: Some(at),
+                ..AlertDetail::default()
+            };
+            for id in resolved {
+                // Waits as long as the site's going down did, so it follows it.
+                crate::alert::insert_event(
+                    crate::Tx::from(&mut *tx),
+                    id,
+                    AlertEvent::SiteRecovered,
+                    at,
+                    at + crate::alert::SITE_EVENT_WAIT,
+                    &detail,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Incidents of `kind` (or all), newest first.
@@ -322,26 +337,28 @@ impl Store {
         kind: Option<IncidentKind>,
         limit: i64,
     ) -> Result<Vec<Incident>, StoreError> {
-        let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE (?1 IS NULL OR kind = ?1)
-             ORDER BY detected_at DESC LIMIT ?2"
-        );
-        Ok(sqlx::query_as::<_, Incident>(&sql)
-            .bind(kind.map(IncidentKind::as_str))
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?)
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE ($1 IS NULL OR kind = $1)
+             ORDER BY detected_at DESC, id DESC LIMIT $2"
+            );
+            Ok(sqlx::query_as::<_, Incident>(&sql)
+                .bind(kind.map(IncidentKind::as_str))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     /// Provider incidents not yet resolved, and confirmed at some point.
     pub async fn active_provider_incidents(&self) -> Result<Vec<Incident>, StoreError> {
-        let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents
              WHERE kind = 'provider' AND phase <> 'resolved' AND confirmed_at IS NOT NULL
-             ORDER BY detected_at DESC"
-        );
-        Ok(sqlx::query_as::<_, Incident>(&sql)
-            .fetch_all(self.reader())
-            .await?)
+             ORDER BY detected_at DESC, id DESC"
+            );
+            Ok(sqlx::query_as::<_, Incident>(&sql).fetch_all(pool).await?)
+        })
     }
 }

@@ -1,19 +1,30 @@
-//! The only crate that speaks SQL. It owns the SQLite schema (the top-level
-//! `migrations/` folder), the connection pools and every query.
+//! The only crate that speaks SQL. It owns the schemas (the top-level
+//! `migrations/sqlite/` and `migrations/postgres/` folders), the connection
+//! pools and every query.
 //!
-//! Writes go through one connection (`Store::writer`) so that SQLite never
-//! sees two writers contend for the lock; pages read through a separate pool
-//! and never wait on the writer thanks to WAL.
+//! One `Store` runs on either database. On SQLite (the embedded default)
+//! writes go through one connection so that SQLite never sees two writers
+//! contend for the lock, and pages read through a separate pool that never
+//! waits on the writer thanks to WAL. On PostgreSQL one pool serves both.
+//!
+//! Each query is written once: [`on_reader!`] and [`on_writer!`] compile the
+//! same body for each driver, with numbered placeholders (`$1`), which both
+//! accept. Where the dialects differ the body asks [`Dialect`].
 
-/// Implements `sqlx::FromRow` for a struct whose columns are named like its
-/// fields, reading text columns of the vocabulary into typed words at this
-/// edge: `plain` fields decode as they are, `word` and `maybe_word` fields
-/// go through the word's lenient `From<&str>` (unknown text becomes the
-/// word's `Unknown`, never an error), `skip` fields take their default.
+/// Implements `sqlx::FromRow` for both drivers' rows, for a struct whose
+/// columns are named like its fields, reading text columns of the
+/// vocabulary into typed words at this edge: `plain` fields decode as they
+/// are, `word` and `maybe_word` fields go through the word's lenient
+/// `From<&str>` (unknown text becomes the word's `Unknown`, never an error),
+/// `skip` fields take their default.
 macro_rules! typed_row {
     ($ty:ident { $($field:ident: $how:ident),* $(,)? }) => {
-        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $ty {
-            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        typed_row!(@impl sqlx::sqlite::SqliteRow, $ty { $($field: $how),* });
+        typed_row!(@impl sqlx::postgres::PgRow, $ty { $($field: $how),* });
+    };
+    (@impl $row_ty:ty, $ty:ident { $($field:ident: $how:ident),* }) => {
+        impl<'r> sqlx::FromRow<'r, $row_ty> for $ty {
+            fn from_row(row: &'r $row_ty) -> Result<Self, sqlx::Error> {
                 Ok(Self {
                     $($field: typed_row!(@get $how, row, stringify!($field)),)*
                 })
@@ -34,10 +45,90 @@ macro_rules! typed_row {
     };
 }
 
+/// Runs `$body` with `$pool` bound to the pool that reads, compiled once
+/// per driver. Inside, `Db` names the driver's database type, `DIALECT` the
+/// dialect and `BEGIN` the statement that opens a writing transaction.
+macro_rules! on_reader {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::Pools::Sqlite { reader, .. } => {
+                #[allow(dead_code)]
+                type Db = sqlx::Sqlite;
+                #[allow(dead_code)]
+                const DIALECT: $crate::Dialect = $crate::Dialect::Sqlite;
+                let $pool = reader;
+                $body
+            }
+            $crate::Pools::Postgres(pool) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Postgres;
+                #[allow(dead_code)]
+                const DIALECT: $crate::Dialect = $crate::Dialect::Postgres;
+                let $pool = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the pool that writes; see
+/// [`on_reader!`]. On SQLite `BEGIN` takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so a transaction never fails half-way on it.
+macro_rules! on_writer {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::Pools::Sqlite { writer, .. } => {
+                #[allow(dead_code)]
+                type Db = sqlx::Sqlite;
+                #[allow(dead_code)]
+                const DIALECT: $crate::Dialect = $crate::Dialect::Sqlite;
+                #[allow(dead_code)]
+                const BEGIN: &str = "BEGIN IMMEDIATE";
+                let $pool = writer;
+                $body
+            }
+            $crate::Pools::Postgres(pool) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Postgres;
+                #[allow(dead_code)]
+                const DIALECT: $crate::Dialect = $crate::Dialect::Postgres;
+                #[allow(dead_code)]
+                const BEGIN: &str = "BEGIN";
+                let $pool = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the connection of a [`Tx`], compiled
+/// once per driver like [`on_reader!`].
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite($conn) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Sqlite;
+                #[allow(dead_code)]
+                const DIALECT: $crate::Dialect = $crate::Dialect::Sqlite;
+                $body
+            }
+            $crate::Tx::Postgres($conn) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Postgres;
+                #[allow(dead_code)]
+                const DIALECT: $crate::Dialect = $crate::Dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+
 mod admin;
 mod alert;
 mod attribution;
 mod incident;
+mod postgres;
 mod probe;
 mod report;
 mod site;
@@ -67,7 +158,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::SqlitePool;
 
 /// Errors at the storage boundary.
@@ -85,16 +179,127 @@ pub enum StoreError {
         path: PathBuf,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("cannot connect to the PostgreSQL database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot apply database migrations to the PostgreSQL database {url}: {source}")]
+    MigratePostgres {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
     #[error(transparent)]
     Query(#[from] sqlx::Error),
+}
+
+/// Which SQL a store speaks, for the few queries the dialects disagree on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The larger of two values: SQLite's two-argument `MAX`.
+    pub(crate) fn greatest(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "MAX",
+            Dialect::Postgres => "GREATEST",
+        }
+    }
+
+    /// A moment column or parameter in a form that compares by time: on
+    /// SQLite moments are text, and `julianday` reads whatever offset or
+    /// precision a value was written with.
+    pub(crate) fn moment(self, expression: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("julianday({expression})"),
+            Dialect::Postgres => expression.to_owned(),
+        }
+    }
+
+    /// The ids in a JSON array of integers bound as text, as a subquery
+    /// for `IN`: SQLite has no arrays, so both read the same JSON.
+    pub(crate) fn ids_in_json(self, parameter: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("(SELECT value FROM json_each({parameter}))"),
+            Dialect::Postgres => format!(
+                "(SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({parameter} AS jsonb)) AS value)"
+            ),
+        }
+    }
+
+    /// `LIKE` that ignores ASCII case, as SQLite's does by default.
+    pub(crate) fn like_any_case(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    /// The smaller of two values: SQLite's two-argument `MIN`.
+    pub(crate) fn least(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "MIN",
+            Dialect::Postgres => "LEAST",
+        }
+    }
+}
+
+/// The open database's pools.
+#[derive(Clone, Debug)]
+pub(crate) enum Pools {
+    Sqlite {
+        reader: SqlitePool,
+        writer: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// A connection inside a transaction, for the helpers that write as part
+/// of a larger change.
+pub(crate) enum Tx<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+impl<'c> From<&'c mut SqliteConnection> for Tx<'c> {
+    fn from(connection: &'c mut SqliteConnection) -> Self {
+        Tx::Sqlite(connection)
+    }
+}
+
+impl<'c> From<&'c mut PgConnection> for Tx<'c> {
+    fn from(connection: &'c mut PgConnection) -> Self {
+        Tx::Postgres(connection)
+    }
 }
 
 /// Handle to the database: cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    reader: SqlitePool,
-    writer: SqlitePool,
-    path: PathBuf,
+    pools: Pools,
+    /// The SQLite file; none on PostgreSQL.
+    path: Option<PathBuf>,
+    /// PostgreSQL: the day partitions of raw probes known to exist.
+    probe_days: postgres::ProbeDays,
+}
+
+/// Whether a database setting names a PostgreSQL server rather than a file.
+pub fn is_postgres_url(setting: &str) -> bool {
+    setting.starts_with("postgres://") || setting.starts_with("postgresql://")
+}
+
+/// A PostgreSQL URL without its password, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    match PgConnectOptions::from_str(url) {
+        Ok(options) => format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        ),
+        Err(_) => "(a PostgreSQL URL that cannot be read)".to_owned(),
+    }
 }
 
 impl Store {
@@ -133,7 +338,7 @@ impl Store {
             .connect_with(options.clone())
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("../migrations")
+        sqlx::migrate!("../migrations/sqlite")
             .run(&writer)
             .await
             .map_err(|source| StoreError::Migrate {
@@ -146,48 +351,124 @@ impl Store {
             .await
             .map_err(open_err)?;
         Ok(Self {
-            reader,
-            writer,
-            path: path.to_path_buf(),
+            pools: Pools::Sqlite { reader, writer },
+            path: Some(path.to_path_buf()),
+            probe_days: postgres::ProbeDays::default(),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Waits for in-flight queries, checkpoints the WAL and closes every
-    /// connection, so the database file is complete on its own.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
+    /// Connects to the PostgreSQL database at `url` with a pool of at most
+    /// `connections`, and applies pending migrations.
+    pub async fn connect(url: &str, connections: u32) -> Result<Self, StoreError> {
+        let shown = redacted_url(url);
+        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
+            url: shown.clone(),
+            source,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
             .await
-        {
-            tracing::warn!(%error, "wal checkpoint at close failed");
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::MigratePostgres { url: shown, source })?;
+        let probe_days = postgres::ProbeDays::default();
+        probe_days
+            .ensure(&pool, postgres::days_ahead(chrono::Utc::now()))
+            .await?;
+        Ok(Self {
+            pools: Pools::Postgres(pool),
+            path: None,
+            probe_days,
+        })
+    }
+
+    /// Bytes the database takes: on SQLite its file with the write-ahead
+    /// log, on PostgreSQL the database as the server counts it.
+    pub async fn size_bytes(&self) -> Result<i64, StoreError> {
+        match (&self.pools, &self.path) {
+            (Pools::Postgres(pool), _) => Ok(sqlx::query_scalar(
+                "SELECT pg_database_size(current_database())",
+            )
+            .fetch_one(pool)
+            .await?),
+            (Pools::Sqlite { .. }, Some(path)) => {
+                let path = path.clone();
+                let total = tokio::task::spawn_blocking(move || {
+                    ["", "-wal", "-shm"]
+                        .iter()
+                        .filter_map(|suffix| {
+                            let mut file = path.as_os_str().to_owned();
+                            file.push(suffix);
+                            std::fs::metadata(&file).ok()
+                        })
+                        .map(|meta| meta.len())
+                        .sum::<u64>()
+                })
+                .await
+                .unwrap_or_default();
+                Ok(i64::try_from(total).unwrap_or(i64::MAX))
+            }
+            (Pools::Sqlite { .. }, None) => Ok(0),
         }
-        self.writer.close().await;
     }
 
-    /// Checkpoints the WAL and rebuilds the file, returning free pages to
-    /// the file system (maintenance and size measurements).
+    /// The SQLite file, on SQLite.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.pools {
+            Pools::Sqlite { .. } => Dialect::Sqlite,
+            Pools::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Waits for in-flight queries and closes every connection; on SQLite
+    /// it first checkpoints the WAL, so the database file is complete on
+    /// its own.
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { reader, writer } => {
+                reader.close().await;
+                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(writer)
+                    .await
+                {
+                    tracing::warn!(%error, "wal checkpoint at close failed");
+                }
+                writer.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Returns free pages to the file system (maintenance and size
+    /// measurements): on SQLite it checkpoints the WAL and rebuilds the
+    /// file, on PostgreSQL it vacuums every table.
     pub async fn vacuum(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await?;
-        sqlx::query("VACUUM").execute(&self.writer).await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await?;
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(writer)
+                    .await?;
+                sqlx::query("VACUUM").execute(writer).await?;
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(writer)
+                    .await?;
+            }
+            Pools::Postgres(pool) => {
+                sqlx::query("VACUUM").execute(pool).await?;
+            }
+        }
         Ok(())
-    }
-
-    pub(crate) fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    pub(crate) fn writer(&self) -> &SqlitePool {
-        &self.writer
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use engine::{FailureClass, Fault, FaultSide, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{postgres, Pools, Store, StoreError};
 
 /// One probe as stored. The server builds it from the prober's outcome and
 /// the engine's classification.
@@ -87,8 +87,12 @@ impl Default for Retention {
 /// Rows removed by one retention pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
+    /// Raw probe rows deleted one by one.
     pub probes: u64,
     pub rollups: u64,
+    /// PostgreSQL: whole days of raw probes dropped (their rows are not
+    /// counted in `probes`, which would mean reading them all).
+    pub probe_days: u64,
 }
 
 /// One rollup bucket of one site.
@@ -139,46 +143,60 @@ const INSERT_PROBE: &str = "INSERT INTO probes (site_id, started_at, ok, status,
     fault, confidence, evidence, suspect) ";
 
 impl Store {
-    /// Writes a batch of probes in one `BEGIN IMMEDIATE` transaction: the raw
-    /// rows, each site's latest status and the three rollups. Either all of
-    /// the batch is stored or none of it.
+    /// Writes a batch of probes in one transaction: the raw rows, each
+    /// site's latest status and the three rollups. Either all of the batch
+    /// is stored or none of it. A probe already stored (the same site at the
+    /// same moment: a retried batch) is skipped and counted once.
     pub async fn insert_probes(&self, batch: &[ProbeRecord]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let insert = format!(
-            "{INSERT_PROBE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
-        );
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        for probe in batch {
-            let probe_id: i64 = sqlx::query_scalar(&insert)
-                .bind(probe.site_id)
-                .bind(probe.started_at)
-                .bind(probe.ok)
-                .bind(probe.status)
-                .bind(probe.failure.map(FailureClass::as_str))
-                .bind(&probe.detail)
-                .bind(probe.dns_ms)
-                .bind(probe.connect_ms)
-                .bind(probe.tls_ms)
-                .bind(probe.ttfb_ms)
-                .bind(probe.total_ms)
-                .bind(&probe.remote_ip)
-                .bind(&probe.facts)
-                .bind(&probe.body_gz)
-                .bind(&probe.provider)
-                .bind(probe.fault_side.map(FaultSide::as_str))
-                .bind(probe.fault.map(Fault::as_str))
-                .bind(probe.confidence)
-                .bind(&probe.evidence)
-                .bind(probe.suspect)
-                .fetch_one(&mut *tx)
-                .await?;
+        if let Pools::Postgres(pool) = &self.pools {
+            postgres::ingest(pool, &self.probe_days, batch, true).await?;
+            return Ok(());
+        }
+        // SQLite: row by row in one transaction (PostgreSQL ingests the batch
+        // in one statement, above).
+        on_writer!(self, |pool| {
+            let insert = format!(
+                "{INSERT_PROBE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                 $15, $16, $17, $18, $19, $20)
+                 ON CONFLICT (site_id, started_at) DO NOTHING RETURNING id"
+            );
+            let mut tx = pool.begin_with(BEGIN).await?;
+            for probe in batch {
+                let stored: Option<i64> = sqlx::query_scalar(&insert)
+                    .bind(probe.site_id)
+                    .bind(probe.started_at)
+                    .bind(probe.ok)
+                    .bind(probe.status)
+                    .bind(probe.failure.map(FailureClass::as_str))
+                    .bind(&probe.detail)
+                    .bind(probe.dns_ms)
+                    .bind(probe.connect_ms)
+                    .bind(probe.tls_ms)
+                    .bind(probe.ttfb_ms)
+                    .bind(probe.total_ms)
+                    .bind(&probe.remote_ip)
+                    .bind(&probe.facts)
+                    .bind(&probe.body_gz)
+                    .bind(&probe.provider)
+                    .bind(probe.fault_side.map(FaultSide::as_str))
+                    .bind(probe.fault.map(Fault::as_str))
+                    .bind(probe.confidence)
+                    .bind(&probe.evidence)
+                    .bind(probe.suspect)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                // Stored before (a retried batch): counted already.
+                let Some(probe_id) = stored else {
+                    continue;
+                };
 
-            // A probe older than the stored status (a late batch) leaves it alone.
-            sqlx::query(
+                // A probe older than the stored status (a late batch) leaves it alone.
+                sqlx::query(
                 "INSERT INTO site_status (site_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $3)
                  ON CONFLICT (site_id) DO UPDATE SET
                    since = CASE WHEN site_status.ok = excluded.ok THEN site_status.since ELSE excluded.started_at END,
                    probe_id = excluded.probe_id, started_at = excluded.started_at, ok = excluded.ok,
@@ -197,79 +215,90 @@ impl Store {
             .execute(&mut *tx)
             .await?;
 
-            let failed = i64::from(!probe.ok && !probe.suspect);
-            let suspect = i64::from(probe.suspect);
-            let ms = if probe.ok {
-                probe.total_ms.unwrap_or(0)
-            } else {
-                0
-            };
-            for resolution in Resolution::ALL {
-                let sql = format!(
+                let failed = i64::from(!probe.ok && !probe.suspect);
+                let suspect = i64::from(probe.suspect);
+                let ms = if probe.ok {
+                    probe.total_ms.unwrap_or(0)
+                } else {
+                    0
+                };
+                for resolution in Resolution::ALL {
+                    let sql = format!(
                     "INSERT INTO {table} (site_id, bucket, probes, failures, suspect, total_ms_sum, total_ms_max)
-                     VALUES (?, ?, 1, ?, ?, ?, ?)
+                     VALUES ($1, $2, 1, $3, $4, $5, $6)
                      ON CONFLICT (site_id, bucket) DO UPDATE SET
-                       probes = probes + 1, failures = failures + excluded.failures,
-                       suspect = suspect + excluded.suspect,
-                       total_ms_sum = total_ms_sum + excluded.total_ms_sum,
-                       total_ms_max = MAX(total_ms_max, excluded.total_ms_max)",
-                    table = resolution.table()
+                       probes = {table}.probes + 1, failures = {table}.failures + excluded.failures,
+                       suspect = {table}.suspect + excluded.suspect,
+                       total_ms_sum = {table}.total_ms_sum + excluded.total_ms_sum,
+                       total_ms_max = {greatest}({table}.total_ms_max, excluded.total_ms_max)",
+                    table = resolution.table(),
+                    greatest = DIALECT.greatest(),
                 );
-                sqlx::query(&sql)
-                    .bind(probe.site_id)
-                    .bind(resolution.bucket(probe.started_at))
-                    .bind(failed)
-                    .bind(suspect)
-                    .bind(ms)
-                    .bind(ms)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(&sql)
+                        .bind(probe.site_id)
+                        .bind(resolution.bucket(probe.started_at))
+                        .bind(failed)
+                        .bind(suspect)
+                        .bind(ms)
+                        .bind(ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
-        }
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
-    /// Adds raw probe rows in bulk, in one transaction, and nothing else:
+    /// Adds raw probe rows in bulk, skipping any already stored, and nothing else:
     /// neither the sites' latest status nor the rollups, which an import
     /// writes with [`Store::add_rollups`]. The writer stores probes with
     /// [`Store::insert_probes`], which keeps all three together.
     pub async fn add_probes(&self, probes: &[ProbeRecord]) -> Result<(), StoreError> {
-        // 20 parameters a row, well within SQLite's limit per statement.
-        const ROWS_PER_STATEMENT: usize = 500;
-        if probes.is_empty() {
+        if let Pools::Postgres(pool) = &self.pools {
+            for chunk in probes.chunks(10_000) {
+                postgres::ingest(pool, &self.probe_days, chunk, false).await?;
+            }
             return Ok(());
         }
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in probes.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(INSERT_PROBE);
-            insert.push_values(chunk, |mut values, probe| {
-                values
-                    .push_bind(probe.site_id)
-                    .push_bind(probe.started_at)
-                    .push_bind(probe.ok)
-                    .push_bind(probe.status)
-                    .push_bind(probe.failure.map(FailureClass::as_str))
-                    .push_bind(&probe.detail)
-                    .push_bind(probe.dns_ms)
-                    .push_bind(probe.connect_ms)
-                    .push_bind(probe.tls_ms)
-                    .push_bind(probe.ttfb_ms)
-                    .push_bind(probe.total_ms)
-                    .push_bind(&probe.remote_ip)
-                    .push_bind(&probe.facts)
-                    .push_bind(&probe.body_gz)
-                    .push_bind(&probe.provider)
-                    .push_bind(probe.fault_side.map(FaultSide::as_str))
-                    .push_bind(probe.fault.map(Fault::as_str))
-                    .push_bind(probe.confidence)
-                    .push_bind(&probe.evidence)
-                    .push_bind(probe.suspect);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        on_writer!(self, |pool| {
+            // 20 parameters a row, well within SQLite's limit per statement.
+            const ROWS_PER_STATEMENT: usize = 500;
+            if probes.is_empty() {
+                return Ok(());
+            }
+            let mut tx = pool.begin_with(BEGIN).await?;
+            for chunk in probes.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::<Db>::new(INSERT_PROBE);
+                insert.push_values(chunk, |mut values, probe| {
+                    values
+                        .push_bind(probe.site_id)
+                        .push_bind(probe.started_at)
+                        .push_bind(probe.ok)
+                        .push_bind(probe.status)
+                        .push_bind(probe.failure.map(FailureClass::as_str))
+                        .push_bind(&probe.detail)
+                        .push_bind(probe.dns_ms)
+                        .push_bind(probe.connect_ms)
+                        .push_bind(probe.tls_ms)
+                        .push_bind(probe.ttfb_ms)
+                        .push_bind(probe.total_ms)
+                        .push_bind(&probe.remote_ip)
+                        .push_bind(&probe.facts)
+                        .push_bind(&probe.body_gz)
+                        .push_bind(&probe.provider)
+                        .push_bind(probe.fault_side.map(FaultSide::as_str))
+                        .push_bind(probe.fault.map(Fault::as_str))
+                        .push_bind(probe.confidence)
+                        .push_bind(&probe.evidence)
+                        .push_bind(probe.suspect);
+                });
+                insert.push(" ON CONFLICT (site_id, started_at) DO NOTHING");
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Adds rollup rows in bulk, in one transaction: each row is summed into
@@ -282,38 +311,42 @@ impl Store {
         resolution: Resolution,
         rows: &[(i64, RollupRow)],
     ) -> Result<(), StoreError> {
-        // 7 parameters a row, well within SQLite's limit per statement.
-        const ROWS_PER_STATEMENT: usize = 1000;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+        on_writer!(self, |pool| {
+            // 7 parameters a row, well within SQLite's limit per statement.
+            const ROWS_PER_STATEMENT: usize = 1000;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = pool.begin_with(BEGIN).await?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
                 "INSERT INTO {} (site_id, bucket, probes, failures, suspect, total_ms_sum, total_ms_max) ",
                 resolution.table()
             ));
-            insert.push_values(chunk, |mut values, (site_id, row)| {
-                values
-                    .push_bind(*site_id)
-                    .push_bind(resolution.bucket(row.bucket))
-                    .push_bind(row.probes)
-                    .push_bind(row.failures)
-                    .push_bind(row.suspect)
-                    .push_bind(row.total_ms_sum)
-                    .push_bind(row.total_ms_max);
-            });
-            insert.push(
-                " ON CONFLICT (site_id, bucket) DO UPDATE SET
-                   probes = probes + excluded.probes, failures = failures + excluded.failures,
-                   suspect = suspect + excluded.suspect,
-                   total_ms_sum = total_ms_sum + excluded.total_ms_sum,
-                   total_ms_max = MAX(total_ms_max, excluded.total_ms_max)",
-            );
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                insert.push_values(chunk, |mut values, (site_id, row)| {
+                    values
+                        .push_bind(*site_id)
+                        .push_bind(resolution.bucket(row.bucket))
+                        .push_bind(row.probes)
+                        .push_bind(row.failures)
+                        .push_bind(row.suspect)
+                        .push_bind(row.total_ms_sum)
+                        .push_bind(row.total_ms_max);
+                });
+                insert.push(format!(
+                    " ON CONFLICT (site_id, bucket) DO UPDATE SET
+                   probes = {table}.probes + excluded.probes, failures = {table}.failures + excluded.failures,
+                   suspect = {table}.suspect + excluded.suspect,
+                   total_ms_sum = {table}.total_ms_sum + excluded.total_ms_sum,
+                   total_ms_max = {greatest}({table}.total_ms_max, excluded.total_ms_max)",
+                    table = resolution.table(),
+                    greatest = DIALECT.greatest(),
+                ));
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Deletes rows older than their retention, relative to `now`.
@@ -322,27 +355,41 @@ impl Store {
         now: DateTime<Utc>,
         retention: Retention,
     ) -> Result<Pruned, StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let probes = sqlx::query("DELETE FROM probes WHERE started_at < ?")
-            .bind(now - retention.raw)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let mut rollups = 0;
-        for (resolution, keep) in [
-            (Resolution::Minute, retention.minute),
-            (Resolution::Hour, retention.hour),
-            (Resolution::Day, retention.day),
-        ] {
-            let sql = format!("DELETE FROM {} WHERE bucket < ?", resolution.table());
-            rollups += sqlx::query(&sql)
-                .bind(now - keep)
+        let mut probe_days = 0;
+        if let Pools::Postgres(pool) = &self.pools {
+            probe_days =
+                postgres::drop_probe_days(pool, &self.probe_days, now - retention.raw).await?;
+            self.probe_days
+                .ensure(pool, postgres::days_ahead(now))
+                .await?;
+        }
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let probes = sqlx::query("DELETE FROM probes WHERE started_at < $1")
+                .bind(now - retention.raw)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(Pruned { probes, rollups })
+            let mut rollups = 0;
+            for (resolution, keep) in [
+                (Resolution::Minute, retention.minute),
+                (Resolution::Hour, retention.hour),
+                (Resolution::Day, retention.day),
+            ] {
+                let sql = format!("DELETE FROM {} WHERE bucket < $1", resolution.table());
+                rollups += sqlx::query(&sql)
+                    .bind(now - keep)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(Pruned {
+                probes,
+                rollups,
+                probe_days,
+            })
+        })
     }
 
     /// The latest probes of a site, newest first.
@@ -351,16 +398,18 @@ impl Store {
         site_id: i64,
         limit: i64,
     ) -> Result<Vec<ProbeRecord>, StoreError> {
-        let rows = sqlx::query_as::<_, ProbeRecord>(
+        on_reader!(self, |pool| {
+            let rows = sqlx::query_as::<_, ProbeRecord>(
             "SELECT site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms, tls_ms, ttfb_ms,
                     total_ms, remote_ip, facts, body_gz, provider, fault_side, fault, confidence, evidence, suspect
-             FROM probes WHERE site_id = ? ORDER BY started_at DESC LIMIT ?",
+             FROM probes WHERE site_id = $1 ORDER BY started_at DESC LIMIT $2",
         )
         .bind(site_id)
         .bind(limit)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?;
-        Ok(rows)
+            Ok(rows)
+        })
     }
 
     /// A site's rollup buckets in `[from, until)`, oldest first.
@@ -371,24 +420,28 @@ impl Store {
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<RollupRow>, StoreError> {
-        let sql = format!(
-            "SELECT bucket, probes, failures, suspect, total_ms_sum, total_ms_max FROM {}
-             WHERE site_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket",
-            resolution.table()
-        );
-        let rows = sqlx::query_as::<_, RollupRow>(&sql)
-            .bind(site_id)
-            .bind(from)
-            .bind(until)
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows)
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT bucket, probes, failures, suspect, total_ms_sum, total_ms_max FROM {}
+             WHERE site_id = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket",
+                resolution.table()
+            );
+            let rows = sqlx::query_as::<_, RollupRow>(&sql)
+                .bind(site_id)
+                .bind(from)
+                .bind(until)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows)
+        })
     }
 
     /// How many probes are stored (all sites).
     pub async fn probe_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM probes")
-            .fetch_one(self.reader())
-            .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM probes")
+                .fetch_one(pool)
+                .await?)
+        })
     }
 }

@@ -179,62 +179,73 @@ pub struct IncidentFilter {
 impl Store {
     /// The watched site for a host, the oldest first when several URLs share it.
     pub async fn site_by_host(&self, host: &str) -> Result<Option<Site>, StoreError> {
-        Ok(sqlx::query_as::<_, Site>(
-            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
-             WHERE host = ? ORDER BY id LIMIT 1",
-        )
-        .bind(host)
-        .fetch_optional(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, Site>(
+                "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
+             WHERE host = $1 ORDER BY id LIMIT 1",
+            )
+            .bind(host)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// The watched sites among `ids`, by host: names for the sites a
     /// snapshot mentions by id.
     pub async fn watched_sites(&self, ids: &[i64]) -> Result<Vec<Site>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
-        Ok(sqlx::query_as::<_, Site>(
-            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
-             WHERE enabled = 1 AND id IN (SELECT value FROM json_each(?)) ORDER BY host",
-        )
-        .bind(ids)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
+            Ok(sqlx::query_as::<_, Site>(&format!(
+                "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
+                 WHERE enabled = TRUE AND id IN {ids} ORDER BY host",
+                ids = DIALECT.ids_in_json("$1")
+            ))
+            .bind(ids)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// One site by id.
     pub async fn site(&self, id: i64) -> Result<Option<Site>, StoreError> {
-        Ok(sqlx::query_as::<_, Site>(
-            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites WHERE id = ?",
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, Site>(
+            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(self.reader())
+        .fetch_optional(pool)
         .await?)
+        })
     }
 
     /// The latest verdict for a site, if it has been probed.
     pub async fn site_status(&self, site_id: i64) -> Result<Option<SiteStatus>, StoreError> {
-        Ok(sqlx::query_as::<_, SiteStatus>(
-            "SELECT site_id, started_at, ok, suspect, failure, fault, provider, since
-             FROM site_status WHERE site_id = ?",
-        )
-        .bind(site_id)
-        .fetch_optional(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, SiteStatus>(
+                "SELECT site_id, started_at, ok, suspect, failure, fault, provider, since
+             FROM site_status WHERE site_id = $1",
+            )
+            .bind(site_id)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// The newest failed probe of a site still kept raw, without its body.
     pub async fn latest_failure(&self, site_id: i64) -> Result<Option<ProbeRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {PROBE_COLUMNS_WITHOUT_BODY} FROM probes
-             WHERE site_id = ? AND ok = 0 ORDER BY started_at DESC LIMIT 1"
-        );
-        Ok(sqlx::query_as::<_, ProbeRecord>(&sql)
-            .bind(site_id)
-            .fetch_optional(self.reader())
-            .await?)
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {PROBE_COLUMNS_WITHOUT_BODY} FROM probes
+             WHERE site_id = $1 AND ok = FALSE ORDER BY started_at DESC LIMIT 1"
+            );
+            Ok(sqlx::query_as::<_, ProbeRecord>(&sql)
+                .bind(site_id)
+                .fetch_optional(pool)
+                .await?)
+        })
     }
 
     /// The latest probes of a site, newest first, without error bodies.
@@ -243,15 +254,17 @@ impl Store {
         site_id: i64,
         limit: i64,
     ) -> Result<Vec<ProbeRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {PROBE_COLUMNS_WITHOUT_BODY} FROM probes
-             WHERE site_id = ? ORDER BY started_at DESC LIMIT ?"
-        );
-        Ok(sqlx::query_as::<_, ProbeRecord>(&sql)
-            .bind(site_id)
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?)
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {PROBE_COLUMNS_WITHOUT_BODY} FROM probes
+             WHERE site_id = $1 ORDER BY started_at DESC LIMIT $2"
+            );
+            Ok(sqlx::query_as::<_, ProbeRecord>(&sql)
+                .bind(site_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     /// Every provider seen serving a site, current ones first.
@@ -259,13 +272,15 @@ impl Store {
         &self,
         site_id: i64,
     ) -> Result<Vec<ProviderSighting>, StoreError> {
-        Ok(sqlx::query_as::<_, ProviderSighting>(
-            "SELECT provider, role, evidence, first_seen, last_seen, until FROM site_providers
-             WHERE site_id = ? ORDER BY until IS NOT NULL, role, provider, first_seen DESC",
-        )
-        .bind(site_id)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, ProviderSighting>(
+                "SELECT provider, role, evidence, first_seen, last_seen, until FROM site_providers
+             WHERE site_id = $1 ORDER BY until IS NOT NULL, role, provider, first_seen DESC",
+            )
+            .bind(site_id)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// A site's own incidents and the confirmed provider incidents that
@@ -275,55 +290,61 @@ impl Store {
         site_id: i64,
         limit: i64,
     ) -> Result<Vec<Incident>, StoreError> {
-        let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents
-             WHERE (kind = 'site' AND site_id = ?1)
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents
+             WHERE (kind = 'site' AND site_id = $1)
                 OR (kind = 'provider' AND confirmed_at IS NOT NULL
-                    AND id IN (SELECT incident_id FROM incident_sites WHERE site_id = ?1))
-             ORDER BY detected_at DESC, id DESC LIMIT ?2"
-        );
-        Ok(sqlx::query_as::<_, Incident>(&sql)
-            .bind(site_id)
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?)
+                    AND id IN (SELECT incident_id FROM incident_sites WHERE site_id = $1))
+             ORDER BY detected_at DESC, id DESC LIMIT $2"
+            );
+            Ok(sqlx::query_as::<_, Incident>(&sql)
+                .bind(site_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     /// Each provider and role with its watched sites and how many fail now,
     /// largest cohorts first.
     pub async fn provider_cohorts(&self) -> Result<Vec<ProviderCohort>, StoreError> {
-        Ok(sqlx::query_as::<_, ProviderCohort>(
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, ProviderCohort>(
             "SELECT sp.provider, sp.role, COUNT(*) AS sites,
                COUNT(st.site_id) AS probed,
-               COALESCE(SUM(CASE WHEN st.ok = 0 AND st.suspect = 0 THEN 1 ELSE 0 END), 0) AS failing,
-               COALESCE(SUM(CASE WHEN st.ok = 0 AND st.suspect = 0 AND st.provider = sp.provider
+               COALESCE(SUM(CASE WHEN st.ok = FALSE AND st.suspect = FALSE THEN 1 ELSE 0 END), 0) AS failing,
+               COALESCE(SUM(CASE WHEN st.ok = FALSE AND st.suspect = FALSE AND st.provider = sp.provider
                             THEN 1 ELSE 0 END), 0) AS failing_here,
                MAX(st.started_at) AS latest_probe
              FROM site_providers sp
-             JOIN sites s ON s.id = sp.site_id AND s.enabled = 1
+             JOIN sites s ON s.id = sp.site_id AND s.enabled = TRUE
              LEFT JOIN site_status st ON st.site_id = sp.site_id
              WHERE sp.until IS NULL
              GROUP BY sp.provider, sp.role
              ORDER BY sites DESC, sp.provider, sp.role",
         )
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?)
+        })
     }
 
     /// The watched sites a provider currently serves, failing ones first.
     pub async fn provider_sites(&self, provider: &str) -> Result<Vec<CohortSite>, StoreError> {
-        Ok(sqlx::query_as::<_, CohortSite>(
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, CohortSite>(
             "SELECT s.id AS site_id, s.host, s.name, sp.role, st.ok, st.suspect, st.failure, st.fault,
                     st.provider AS generator, st.since
              FROM site_providers sp
-             JOIN sites s ON s.id = sp.site_id AND s.enabled = 1
+             JOIN sites s ON s.id = sp.site_id AND s.enabled = TRUE
              LEFT JOIN site_status st ON st.site_id = sp.site_id
-             WHERE sp.provider = ? AND sp.until IS NULL
-             ORDER BY COALESCE(st.ok, 1), s.host, sp.role",
+             WHERE sp.provider = $1 AND sp.until IS NULL
+             ORDER BY COALESCE(st.ok, TRUE), s.host, sp.role",
         )
         .bind(provider)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?)
+        })
     }
 
     /// The rollups of every site a provider currently serves, summed per
@@ -335,22 +356,26 @@ impl Store {
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<RollupRow>, StoreError> {
-        let sql = format!(
-            "SELECT r.bucket, SUM(r.probes) AS probes, SUM(r.failures) AS failures,
-                    SUM(r.suspect) AS suspect, SUM(r.total_ms_sum) AS total_ms_sum,
+        on_reader!(self, |pool| {
+            let sql = format!(
+            "SELECT r.bucket, CAST(SUM(r.probes) AS BIGINT) AS probes,
+                    CAST(SUM(r.failures) AS BIGINT) AS failures,
+                    CAST(SUM(r.suspect) AS BIGINT) AS suspect,
+                    CAST(SUM(r.total_ms_sum) AS BIGINT) AS total_ms_sum,
                     MAX(r.total_ms_max) AS total_ms_max
              FROM {table} r
-             WHERE r.site_id IN (SELECT site_id FROM site_providers WHERE provider = ? AND until IS NULL)
-               AND r.bucket >= ? AND r.bucket < ?
+             WHERE r.site_id IN (SELECT site_id FROM site_providers WHERE provider = $1 AND until IS NULL)
+               AND r.bucket >= $2 AND r.bucket < $3
              GROUP BY r.bucket ORDER BY r.bucket",
             table = resolution.table()
         );
-        Ok(sqlx::query_as::<_, RollupRow>(&sql)
-            .bind(provider)
-            .bind(from)
-            .bind(until)
-            .fetch_all(self.reader())
-            .await?)
+            Ok(sqlx::query_as::<_, RollupRow>(&sql)
+                .bind(provider)
+                .bind(from)
+                .bind(until)
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     /// Confirmed provider incidents (of one provider, or all), newest first.
@@ -376,31 +401,37 @@ impl Store {
         filter: &IncidentFilter,
         limit: i64,
     ) -> Result<Vec<Incident>, StoreError> {
-        let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents
+        on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents
              WHERE (kind <> 'provider' OR confirmed_at IS NOT NULL)
-               AND (?1 IS NULL OR kind = ?1)
-               AND (?2 IS NULL OR provider = ?2)
-               AND (?3 IS NULL OR (?3 = 'open') = (phase <> 'resolved'))
-               AND (?4 IS NULL OR resolved_at IS NULL OR julianday(resolved_at) >= julianday(?4))
-               AND (?5 IS NULL OR julianday(onset_at) <= julianday(?5))
-               AND (?6 IS NULL OR id < ?6)
-             ORDER BY id DESC LIMIT ?7"
-        );
-        Ok(sqlx::query_as::<_, Incident>(&sql)
-            .bind(filter.kind.map(IncidentKind::as_str))
-            .bind(filter.provider.as_deref())
-            .bind(
-                filter
-                    .open
-                    .map(|open| if open { "open" } else { "resolved" }),
-            )
-            .bind(filter.since)
-            .bind(filter.until)
-            .bind(filter.before_id)
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?)
+               AND ($1 IS NULL OR kind = $1)
+               AND ($2 IS NULL OR provider = $2)
+               AND ($3 IS NULL OR ($3 = 'open') = (phase <> 'resolved'))
+               AND ($4 IS NULL OR resolved_at IS NULL OR {resolved} >= {since})
+               AND ($5 IS NULL OR {onset} <= {until})
+               AND ($6 IS NULL OR id < $6)
+             ORDER BY id DESC LIMIT $7",
+                resolved = DIALECT.moment("resolved_at"),
+                since = DIALECT.moment("$4"),
+                onset = DIALECT.moment("onset_at"),
+                until = DIALECT.moment("$5"),
+            );
+            Ok(sqlx::query_as::<_, Incident>(&sql)
+                .bind(filter.kind.map(IncidentKind::as_str))
+                .bind(filter.provider.as_deref())
+                .bind(
+                    filter
+                        .open
+                        .map(|open| if open { "open" } else { "resolved" }),
+                )
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.before_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     /// Enabled sites whose host or name contains `text` (any case; all
@@ -411,50 +442,56 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Site>, StoreError> {
-        // LIKE's wildcards in the search are meant literally.
-        let pattern = text.map(|text| {
-            let escaped = text
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
-        Ok(sqlx::query_as::<_, Site>(
-            "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
-             WHERE enabled = 1
-               AND (?1 IS NULL OR host LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\')
-               AND (?2 IS NULL OR host > ?2)
-             ORDER BY host, id LIMIT ?3",
-        )
-        .bind(pattern)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            // LIKE's wildcards in the search are meant literally.
+            let pattern = text.map(|text| {
+                let escaped = text
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("%{escaped}%")
+            });
+            Ok(sqlx::query_as::<_, Site>(&format!(
+                "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites
+                 WHERE enabled = TRUE
+                   AND ($1 IS NULL OR host {like} $1 ESCAPE '\\' OR name {like} $1 ESCAPE '\\')
+                   AND ($2 IS NULL OR host > $2)
+                 ORDER BY host, id LIMIT $3",
+                like = DIALECT.like_any_case()
+            ))
+            .bind(pattern)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// One incident by id.
     pub async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
-        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
-        Ok(sqlx::query_as::<_, Incident>(&sql)
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?)
+        on_reader!(self, |pool| {
+            let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
+            Ok(sqlx::query_as::<_, Incident>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+        })
     }
 
     /// The sites an incident affected, in the order they started failing,
     /// each with its last failing probe if still kept: a provider incident's
     /// implicated sites, or a site incident's own site.
     pub async fn incident_sites(&self, incident_id: i64) -> Result<Vec<AffectedSite>, StoreError> {
-        Ok(sqlx::query_as::<_, AffectedSite>(
-            "SELECT s.id AS site_id, s.host, s.name, s.url, i.first_failure, i.last_failure,
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, AffectedSite>(
+                "SELECT s.id AS site_id, s.host, s.name, s.url, i.first_failure, i.last_failure,
                     p.status, p.failure, p.provider AS generator, p.fault_side, p.fault, p.evidence
              FROM incident_sites i
              JOIN sites s ON s.id = i.site_id
              LEFT JOIN probes p ON p.id = (
                SELECT id FROM probes WHERE site_id = i.site_id AND started_at = i.last_failure
                ORDER BY id DESC LIMIT 1)
-             WHERE i.incident_id = ?
+             WHERE i.incident_id = $1
              UNION ALL
              -- A site incident's own site, with its last failure in it.
              SELECT s.id AS site_id, s.host, s.name, s.url, inc.onset_at AS first_failure,
@@ -464,26 +501,29 @@ impl Store {
              JOIN sites s ON s.id = inc.site_id
              LEFT JOIN probes p ON p.id = (
                SELECT id FROM probes
-               WHERE site_id = inc.site_id AND ok = 0 AND started_at >= inc.onset_at
+               WHERE site_id = inc.site_id AND ok = FALSE AND started_at >= inc.onset_at
                  AND (inc.resolved_at IS NULL OR started_at <= inc.resolved_at)
                ORDER BY started_at DESC, id DESC LIMIT 1)
-             WHERE inc.id = ? AND inc.kind = 'site'
+             WHERE inc.id = $2 AND inc.kind = 'site'
              ORDER BY first_failure, host",
-        )
-        .bind(incident_id)
-        .bind(incident_id)
-        .fetch_all(self.reader())
-        .await?)
+            )
+            .bind(incident_id)
+            .bind(incident_id)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// The notes on an incident's timeline, oldest first.
     pub async fn annotations(&self, incident_id: i64) -> Result<Vec<Annotation>, StoreError> {
-        Ok(sqlx::query_as::<_, Annotation>(
-            "SELECT id, at, text, url, author FROM annotations WHERE incident_id = ? ORDER BY at, id",
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, Annotation>(
+            "SELECT id, at, text, url, author FROM annotations WHERE incident_id = $1 ORDER BY at, id",
         )
         .bind(incident_id)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?)
+        })
     }
 
     /// Adds a note to an incident's timeline; returns its id.
@@ -496,17 +536,19 @@ impl Store {
         author: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO annotations (incident_id, at, text, url, author, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(incident_id)
-        .bind(at)
-        .bind(text)
-        .bind(url)
-        .bind(author)
-        .bind(now)
-        .fetch_one(self.writer())
-        .await?)
+        on_writer!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "INSERT INTO annotations (incident_id, at, text, url, author, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(incident_id)
+            .bind(at)
+            .bind(text)
+            .bind(url)
+            .bind(author)
+            .bind(now)
+            .fetch_one(pool)
+            .await?)
+        })
     }
 }

@@ -46,64 +46,72 @@ impl Store {
         sites: &[NewSite],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        let mut added = 0;
-        for site in sites {
-            let result = sqlx::query(
-                "INSERT INTO sites (url, host, name, tags, interval_s, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (url) DO UPDATE SET enabled = 1 WHERE enabled = 0",
-            )
-            .bind(&site.url)
-            .bind(&site.host)
-            .bind(&site.name)
-            .bind(site.tags.join(","))
-            .bind(site.interval_s)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            added += result.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(added)
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut added = 0;
+            for site in sites {
+                let result = sqlx::query(
+                    "INSERT INTO sites (url, host, name, tags, interval_s, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (url) DO UPDATE SET enabled = TRUE WHERE sites.enabled = FALSE",
+                )
+                .bind(&site.url)
+                .bind(&site.host)
+                .bind(&site.name)
+                .bind(site.tags.join(","))
+                .bind(site.interval_s)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                added += result.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(added)
+        })
     }
 
     /// A number that changes whenever a site is added, changed or removed
     /// (kept by triggers), so a reader can tell the watchlist is as it was.
     pub async fn watchlist_version(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT version FROM watchlist_version WHERE id = 1")
-                .fetch_one(self.reader())
-                .await?,
-        )
+        on_reader!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT version FROM watchlist_version WHERE id = 1")
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
     }
 
     pub async fn list_sites(&self) -> Result<Vec<Site>, StoreError> {
-        let sites = sqlx::query_as::<_, Site>(
+        on_reader!(self, |pool| {
+            let sites = sqlx::query_as::<_, Site>(
             "SELECT id, url, host, name, tags, interval_s, enabled, created_at FROM sites ORDER BY host",
         )
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?;
-        Ok(sites)
+            Ok(sites)
+        })
     }
 
     /// How many sites are watched, how many have been probed, and how many
     /// failed their latest probe.
     pub async fn site_summary(&self) -> Result<SiteSummary, StoreError> {
-        let (watched, probed, failing): (i64, i64, i64) = sqlx::query_as(
-            "SELECT
-               (SELECT COUNT(*) FROM sites WHERE enabled = 1),
+        on_reader!(self, |pool| {
+            let (watched, probed, failing): (i64, i64, i64) = sqlx::query_as(
+                "SELECT
+               (SELECT COUNT(*) FROM sites WHERE enabled = TRUE),
                COUNT(st.site_id),
-               COALESCE(SUM(CASE WHEN st.ok = 0 AND st.suspect = 0 THEN 1 ELSE 0 END), 0)
+               COALESCE(SUM(CASE WHEN st.ok = FALSE AND st.suspect = FALSE THEN 1 ELSE 0 END), 0)
              FROM sites s JOIN site_status st ON st.site_id = s.id
-             WHERE s.enabled = 1",
-        )
-        .fetch_one(self.reader())
-        .await?;
-        Ok(SiteSummary {
-            watched,
-            probed,
-            failing,
+             WHERE s.enabled = TRUE",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(SiteSummary {
+                watched,
+                probed,
+                failing,
+            })
         })
     }
 }
@@ -133,15 +141,17 @@ typed_row!(FailingSite {
 impl Store {
     /// Sites failing now (suspect probes excluded), most recent first.
     pub async fn failing_sites(&self, limit: i64) -> Result<Vec<FailingSite>, StoreError> {
-        Ok(sqlx::query_as::<_, FailingSite>(
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, FailingSite>(
             "SELECT s.id AS site_id, s.name, s.host, st.failure, st.fault, st.provider, st.since
              FROM site_status st JOIN sites s ON s.id = st.site_id
-             WHERE st.ok = 0 AND st.suspect = 0 AND s.enabled = 1
-             ORDER BY st.since DESC LIMIT ?",
+             WHERE st.ok = FALSE AND st.suspect = FALSE AND s.enabled = TRUE
+             ORDER BY st.since DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?)
+        })
     }
 }
 

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use engine::vocab::{AlertEvent, OfficialImpact, OfficialStatus};
-use sqlx::SqliteConnection;
 
 use crate::alert::{AlertDetail, OfficialSaid};
 use serde::{Deserialize, Serialize};
@@ -132,114 +131,137 @@ typed_row!(MeasuredSpan {
 /// An official incident's first update (or, `resolution`, its resolving
 /// one), as an alert quotes it.
 async fn said(
-    tx: &mut SqliteConnection,
+    tx: crate::Tx<'_>,
     official_id: i64,
     resolution: bool,
 ) -> Result<Option<OfficialSaid>, StoreError> {
-    let order = if resolution {
-        "ORDER BY (u.status IN ('resolved', 'postmortem')) DESC, u.published_at DESC"
-    } else {
-        "ORDER BY u.published_at"
-    };
-    /// Title, link, status, text, publication time.
-    type Said = (String, Option<String>, String, String, DateTime<Utc>);
-    let row: Option<Said> = sqlx::query_as(&format!(
-        "SELECT o.title, o.url, u.status, u.text, u.published_at
+    on_tx!(tx, |tx| {
+        let order = if resolution {
+            "ORDER BY (u.status IN ('resolved', 'postmortem')) DESC, u.published_at DESC"
+        } else {
+            "ORDER BY u.published_at"
+        };
+        /// Title, link, status, text, publication time.
+        type Said = (String, Option<String>, String, String, DateTime<Utc>);
+        let row: Option<Said> = sqlx::query_as(&format!(
+            "SELECT o.title, o.url, u.status, u.text, u.published_at
              FROM official_incidents o JOIN official_updates u ON u.official_id = o.id
-             WHERE o.id = ? {order}, u.id LIMIT 1"
-    ))
-    .bind(official_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.map(|(title, url, status, text, at)| OfficialSaid {
-        title,
-        status: OfficialStatus::from(status.as_str()),
-        text: text.chars().take(1_000).collect(),
-        at,
-        url,
-    }))
+             WHERE o.id = $1 {order}, u.id LIMIT 1"
+        ))
+        .bind(official_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(row.map(|(title, url, status, text, at)| OfficialSaid {
+            title,
+            status: OfficialStatus::from(status.as_str()),
+            text: text.chars().take(1_000).collect(),
+            at,
+            url,
+        }))
+    })
 }
 
 /// Queues `provider.official_resolved` for `incident_id` once every
 /// statement linked to it is resolved, if it was not queued before.
 async fn official_resolution(
-    tx: &mut SqliteConnection,
+    tx: crate::Tx<'_>,
     incident_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (linked, open): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(*) - COUNT(resolved_at) FROM official_incidents WHERE incident_id = ?",
+    on_tx!(tx, |tx| {
+        let (linked, open): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) - COUNT(resolved_at) FROM official_incidents WHERE incident_id = $1",
     )
     .bind(incident_id)
     .fetch_one(&mut *tx)
     .await?;
-    let sent: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM alert_events WHERE incident_id = ? AND event = ?")
-            .bind(incident_id)
-            .bind(AlertEvent::ProviderOfficiallyResolved.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-    if linked == 0 || open > 0 || sent > 0 {
-        return Ok(());
-    }
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM official_incidents WHERE incident_id = ? ORDER BY resolved_at DESC, id DESC LIMIT 1",
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alert_events WHERE incident_id = $1 AND event = $2",
+        )
+        .bind(incident_id)
+        .bind(AlertEvent::ProviderOfficiallyResolved.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if linked == 0 || open > 0 || sent > 0 {
+            return Ok(());
+        }
+        let last: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM official_incidents WHERE incident_id = $1 ORDER BY resolved_at DESC, id DESC LIMIT 1",
     )
     .bind(incident_id)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(official_id) = last {
-        if let Some(said) = said(&mut *tx, official_id, true).await? {
-            official_event(
-                tx,
-                incident_id,
-                AlertEvent::ProviderOfficiallyResolved,
-                said,
-                now,
-            )
-            .await?;
+        if let Some(official_id) = last {
+            if let Some(said) = said(crate::Tx::from(&mut *tx), official_id, true).await? {
+                official_event(
+                    crate::Tx::from(&mut *tx),
+                    incident_id,
+                    AlertEvent::ProviderOfficiallyResolved,
+                    said,
+                    now,
+                )
+                .await?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Writes an alert event about what the provider said, with the figures
 /// of the incident's last alert (as a reminder does).
 async fn official_event(
-    tx: &mut SqliteConnection,
+    tx: crate::Tx<'_>,
     incident_id: i64,
     event: AlertEvent,
     said: OfficialSaid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let last: Option<String> = sqlx::query_scalar(
-        "SELECT detail FROM alert_events WHERE incident_id = ? AND event LIKE 'provider.%'
+    on_tx!(tx, |tx| {
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT detail FROM alert_events WHERE incident_id = $1 AND event LIKE 'provider.%'
          ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(incident_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let mut detail: AlertDetail = last
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
-    if detail.provider.is_none() {
-        let facts: Option<(Option<String>, Option<String>, String)> =
-            sqlx::query_as("SELECT provider, role, phase FROM incidents WHERE id = ?")
-                .bind(incident_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some((provider, role, phase)) = facts {
-            detail.provider = provider;
-            detail.role = role.as_deref().map(engine::Role::from);
-            detail.phase = Some(engine::Phase::from(phase.as_str()));
+        )
+        .bind(incident_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut detail: AlertDetail = last
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        if detail.provider.is_none() {
+            let facts: Option<(Option<String>, Option<String>, String)> =
+                sqlx::query_as("SELECT provider, role, phase FROM incidents WHERE id = $1")
+                    .bind(incident_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((provider, role, phase)) = facts {
+                detail.provider = provider;
+                detail.role = role.as_deref().map(engine::Role::from);
+                detail.phase = Some(engine::Phase::from(phase.as_str()));
+            }
         }
-    }
-    detail.official = Some(said);
-    crate::alert::insert_event(tx, incident_id, event, now, now, &detail).await
+        detail.official = Some(said);
+        crate::alert::insert_event(
+            crate::Tx::from(&mut *tx),
+            incident_id,
+            event,
+            now,
+            now,
+            &detail,
+        )
+        .await
+    })
 }
 
 const STATEMENT_COLUMNS: &str = "id, provider, reference, title, impact, components, started_at,
      resolved_at, url, source, first_seen_at, incident_id";
+
+/// Which statements a list holds.
+#[derive(Clone, Copy)]
+enum Statements<'a> {
+    OfIncident(i64),
+    OfProvider(&'a str),
+    All,
+}
 
 impl Store {
     /// Stores what `document` says for `provider`, read from `source` at
@@ -253,29 +275,30 @@ impl Store {
         document: &statements::Document,
         now: DateTime<Utc>,
     ) -> Result<Recorded, StoreError> {
-        let mut recorded = Recorded::default();
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        for incident in &document.incidents {
-            let components =
-                serde_json::to_string(&incident.components).unwrap_or_else(|_| "[]".to_owned());
-            let existing: Option<(i64, Option<DateTime<Utc>>, Option<i64>)> = sqlx::query_as(
-                "SELECT id, resolved_at, incident_id FROM official_incidents
-                 WHERE provider = ? AND reference = ?",
-            )
-            .bind(provider)
-            .bind(&incident.reference)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut newly_resolved = None;
-            let id = match existing {
-                Some((id, was_resolved, linked)) => {
-                    if was_resolved.is_none() && incident.resolved_at.is_some() {
-                        newly_resolved = linked;
-                    }
-                    sqlx::query(
-                        "UPDATE official_incidents SET title = ?, impact = ?, components = ?,
-                             started_at = ?, resolved_at = ?, url = ?, updated_seen_at = ?
-                         WHERE id = ?",
+        on_writer!(self, |pool| {
+            let mut recorded = Recorded::default();
+            let mut tx = pool.begin_with(BEGIN).await?;
+            for incident in &document.incidents {
+                let components =
+                    serde_json::to_string(&incident.components).unwrap_or_else(|_| "[]".to_owned());
+                let existing: Option<(i64, Option<DateTime<Utc>>, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, resolved_at, incident_id FROM official_incidents
+                 WHERE provider = $1 AND reference = $2",
+                )
+                .bind(provider)
+                .bind(&incident.reference)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let mut newly_resolved = None;
+                let id = match existing {
+                    Some((id, was_resolved, linked)) => {
+                        if was_resolved.is_none() && incident.resolved_at.is_some() {
+                            newly_resolved = linked;
+                        }
+                        sqlx::query(
+                        "UPDATE official_incidents SET title = $1, impact = $2, components = $3,
+                             started_at = $4, resolved_at = $5, url = $6, updated_seen_at = $7
+                         WHERE id = $8",
                     )
                     .bind(&incident.title)
                     .bind(incident.impact.as_str())
@@ -287,65 +310,68 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                    id
-                }
-                None => {
-                    recorded.new_incidents += 1;
-                    sqlx::query_scalar(
-                        "INSERT INTO official_incidents (provider, reference, title, impact,
+                        id
+                    }
+                    None => {
+                        recorded.new_incidents += 1;
+                        sqlx::query_scalar(
+                            "INSERT INTO official_incidents (provider, reference, title, impact,
                              components, started_at, resolved_at, url, source, first_seen_at,
                              updated_seen_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(provider)
-                    .bind(&incident.reference)
-                    .bind(&incident.title)
-                    .bind(incident.impact.as_str())
-                    .bind(&components)
-                    .bind(incident.started_at)
-                    .bind(incident.resolved_at)
-                    .bind(&incident.url)
-                    .bind(source)
-                    .bind(now)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?
-                }
-            };
-            for update in &incident.updates {
-                recorded.new_updates += sqlx::query(
-                    "INSERT INTO official_updates (official_id, reference, status, text,
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                        )
+                        .bind(provider)
+                        .bind(&incident.reference)
+                        .bind(&incident.title)
+                        .bind(incident.impact.as_str())
+                        .bind(&components)
+                        .bind(incident.started_at)
+                        .bind(incident.resolved_at)
+                        .bind(&incident.url)
+                        .bind(source)
+                        .bind(now)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                };
+                for update in &incident.updates {
+                    recorded.new_updates += sqlx::query(
+                        "INSERT INTO official_updates (official_id, reference, status, text,
                          published_at, first_seen_at)
-                     VALUES (?, ?, ?, ?, ?, ?)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (official_id, reference) DO NOTHING",
-                )
-                .bind(id)
-                .bind(&update.reference)
-                .bind(update.status.as_str())
-                .bind(&update.text)
-                .bind(update.published_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                    )
+                    .bind(id)
+                    .bind(&update.reference)
+                    .bind(update.status.as_str())
+                    .bind(&update.text)
+                    .bind(update.published_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                if let Some(linked) = newly_resolved {
+                    official_resolution(crate::Tx::from(&mut *tx), linked, now).await?;
+                }
             }
-            if let Some(linked) = newly_resolved {
-                official_resolution(&mut tx, linked, now).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(recorded)
+            tx.commit().await?;
+            Ok(recorded)
+        })
     }
 
     /// The last poll of the status document at `url`, if it was polled.
     pub async fn status_source(&self, url: &str) -> Result<Option<StatusSource>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
-             FROM status_sources WHERE url = ?",
-        )
-        .bind(url)
-        .fetch_optional(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
+             FROM status_sources WHERE url = $1",
+            )
+            .bind(url)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// The status document of `provider` polled most recently.
@@ -353,24 +379,28 @@ impl Store {
         &self,
         provider: &str,
     ) -> Result<Option<StatusSource>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
-             FROM status_sources WHERE provider = ?
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
+             FROM status_sources WHERE provider = $1
              ORDER BY checked_at DESC LIMIT 1",
-        )
-        .bind(provider)
-        .fetch_optional(self.reader())
-        .await?)
+            )
+            .bind(provider)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// Every status document polled, by provider.
     pub async fn status_sources(&self) -> Result<Vec<StatusSource>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT url, provider, etag, last_modified, checked_at, ok_at, error
              FROM status_sources ORDER BY provider, url",
-        )
-        .fetch_all(self.reader())
-        .await?)
+            )
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Records a poll of `url`: on success (`error` is `None`) its new
@@ -384,17 +414,18 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (etag, last_modified) = validators;
-        let ok_at = error.is_none().then_some(now);
-        sqlx::query(
+        on_writer!(self, |pool| {
+            let (etag, last_modified) = validators;
+            let ok_at = error.is_none().then_some(now);
+            sqlx::query(
             "INSERT INTO status_sources (url, provider, etag, last_modified, checked_at, ok_at, error)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (url) DO UPDATE SET
                  provider = excluded.provider,
-                 etag = CASE WHEN excluded.error IS NULL THEN excluded.etag ELSE etag END,
-                 last_modified = CASE WHEN excluded.error IS NULL THEN excluded.last_modified ELSE last_modified END,
+                 etag = CASE WHEN excluded.error IS NULL THEN excluded.etag ELSE status_sources.etag END,
+                 last_modified = CASE WHEN excluded.error IS NULL THEN excluded.last_modified ELSE status_sources.last_modified END,
                  checked_at = excluded.checked_at,
-                 ok_at = COALESCE(excluded.ok_at, ok_at),
+                 ok_at = COALESCE(excluded.ok_at, status_sources.ok_at),
                  error = excluded.error",
         )
         .bind(url)
@@ -404,9 +435,10 @@ impl Store {
         .bind(now)
         .bind(ok_at)
         .bind(error)
-        .execute(self.writer())
+        .execute(pool)
         .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Official incidents without a match whose first update is after
@@ -415,18 +447,20 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<Unmatched>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT o.id AS id, o.provider AS provider, o.started_at AS started_at,
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT o.id AS id, o.provider AS provider, o.started_at AS started_at,
                  MIN(u.published_at) AS acknowledged_at, o.resolved_at AS resolved_at
              FROM official_incidents o JOIN official_updates u ON u.official_id = o.id
              WHERE o.incident_id IS NULL
              GROUP BY o.id
-             HAVING MIN(u.published_at) >= ?
+             HAVING MIN(u.published_at) >= $1
              ORDER BY o.id",
-        )
-        .bind(since)
-        .fetch_all(self.reader())
-        .await?)
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Confirmed provider incidents still open or resolved after `since`,
@@ -436,15 +470,17 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<MeasuredSpan>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, provider, onset_at, detected_at, resolved_at FROM incidents
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT id, provider, onset_at, detected_at, resolved_at FROM incidents
              WHERE kind = 'provider' AND provider IS NOT NULL AND confirmed_at IS NOT NULL
-               AND (resolved_at IS NULL OR resolved_at >= ?)
+               AND (resolved_at IS NULL OR resolved_at >= $1)
              ORDER BY id",
-        )
-        .bind(since)
-        .fetch_all(self.reader())
-        .await?)
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Links an official incident to the provider incident it describes,
@@ -458,37 +494,40 @@ impl Store {
         incident_id: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let earlier: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM official_incidents WHERE incident_id = ?")
-                .bind(incident_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let linked = sqlx::query(
-            "UPDATE official_incidents SET incident_id = ? WHERE id = ? AND incident_id IS NULL",
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let earlier: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM official_incidents WHERE incident_id = $1",
+            )
+            .bind(incident_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let linked = sqlx::query(
+            "UPDATE official_incidents SET incident_id = $1 WHERE id = $2 AND incident_id IS NULL",
         )
         .bind(incident_id)
         .bind(official_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if linked > 0 {
-            if earlier == 0 {
-                if let Some(said) = said(&mut tx, official_id, false).await? {
-                    official_event(
-                        &mut tx,
-                        incident_id,
-                        AlertEvent::ProviderAcknowledged,
-                        said,
-                        now,
-                    )
-                    .await?;
+            if linked > 0 {
+                if earlier == 0 {
+                    if let Some(said) = said(crate::Tx::from(&mut *tx), official_id, false).await? {
+                        official_event(
+                            crate::Tx::from(&mut *tx),
+                            incident_id,
+                            AlertEvent::ProviderAcknowledged,
+                            said,
+                            now,
+                        )
+                        .await?;
+                    }
                 }
+                official_resolution(crate::Tx::from(&mut *tx), incident_id, now).await?;
             }
-            official_resolution(&mut tx, incident_id, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The statements about provider incident `incident_id`, oldest first.
@@ -496,7 +535,7 @@ impl Store {
         &self,
         incident_id: i64,
     ) -> Result<Vec<Statement>, StoreError> {
-        self.statements_where("incident_id = ?", Some(incident_id.to_string()), 50)
+        self.statements_where(Statements::OfIncident(incident_id), 50)
             .await
     }
 
@@ -507,7 +546,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Statement>, StoreError> {
         let mut found = self
-            .statements_where("provider = ?", Some(provider.to_owned()), limit)
+            .statements_where(Statements::OfProvider(provider), limit)
             .await?;
         found.reverse();
         Ok(found)
@@ -516,78 +555,88 @@ impl Store {
     /// Every provider's statements, newest first, at most `limit`: matched
     /// and unmatched, for the comparison over all incidents.
     pub async fn all_statements(&self, limit: i64) -> Result<Vec<Statement>, StoreError> {
-        let mut found = self.statements_where("1 = 1", None, limit).await?;
+        let mut found = self.statements_where(Statements::All, limit).await?;
         found.reverse();
         Ok(found)
     }
 
-    /// Statements matching `condition` (with at most one bound text), the
-    /// newest `limit` of them, returned oldest first with their updates.
+    /// The newest `limit` statements of `which`, returned oldest first
+    /// with their updates.
     async fn statements_where(
         &self,
-        condition: &str,
-        value: Option<String>,
+        which: Statements<'_>,
         limit: i64,
     ) -> Result<Vec<Statement>, StoreError> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            Option<String>,
-            String,
-            DateTime<Utc>,
-            Option<i64>,
-        );
-        let sql = format!(
-            "SELECT * FROM (SELECT {STATEMENT_COLUMNS} FROM official_incidents
-             WHERE {condition} ORDER BY COALESCE(started_at, first_seen_at) DESC, id DESC LIMIT ?)
-             ORDER BY COALESCE(started_at, first_seen_at), id"
-        );
-        let mut query = sqlx::query_as::<_, Row>(&sql);
-        if let Some(value) = value {
-            query = query.bind(value);
-        }
-        let rows = query.bind(limit).fetch_all(self.reader()).await?;
-        let mut statements = Vec::with_capacity(rows.len());
-        for row in rows {
-            let updates: Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-                "SELECT status, text, published_at, first_seen_at FROM official_updates
-                 WHERE official_id = ? ORDER BY published_at, id",
-            )
-            .bind(row.0)
-            .fetch_all(self.reader())
+        on_reader!(self, |pool| {
+            type Row = (
+                i64,
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<DateTime<Utc>>,
+                Option<DateTime<Utc>>,
+                Option<String>,
+                String,
+                DateTime<Utc>,
+                Option<i64>,
+            );
+            let condition = match which {
+                Statements::OfIncident(_) => "incident_id = $2",
+                Statements::OfProvider(_) => "provider = $2",
+                Statements::All => "$2 IS NULL",
+            };
+            let sql = format!(
+                "SELECT * FROM (SELECT {STATEMENT_COLUMNS} FROM official_incidents
+                 WHERE {condition}
+                 ORDER BY COALESCE(started_at, first_seen_at) DESC, id DESC LIMIT $1) AS latest
+                 ORDER BY COALESCE(started_at, first_seen_at), id"
+            );
+            let query = sqlx::query_as::<_, Row>(&sql).bind(limit);
+            let rows = match which {
+                Statements::OfIncident(id) => query.bind(id),
+                Statements::OfProvider(provider) => query.bind(provider),
+                Statements::All => query.bind(None::<i64>),
+            }
+            .fetch_all(pool)
             .await?;
-            statements.push(Statement {
-                id: row.0,
-                provider: row.1,
-                reference: row.2,
-                title: row.3,
-                impact: OfficialImpact::from(row.4.as_str()),
-                components: serde_json::from_str(&row.5).unwrap_or_default(),
-                started_at: row.6,
-                resolved_at: row.7,
-                url: row.8,
-                source: row.9,
-                first_seen_at: row.10,
-                incident_id: row.11,
-                updates: updates
-                    .into_iter()
-                    .map(
-                        |(status, text, published_at, first_seen_at)| StatementUpdate {
-                            status: OfficialStatus::from(status.as_str()),
-                            text,
-                            published_at,
-                            first_seen_at,
-                        },
-                    )
-                    .collect(),
-            });
-        }
-        Ok(statements)
+            let mut statements = Vec::with_capacity(rows.len());
+            for row in rows {
+                let updates: Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT status, text, published_at, first_seen_at FROM official_updates
+                 WHERE official_id = $1 ORDER BY published_at, id",
+                )
+                .bind(row.0)
+                .fetch_all(pool)
+                .await?;
+                statements.push(Statement {
+                    id: row.0,
+                    provider: row.1,
+                    reference: row.2,
+                    title: row.3,
+                    impact: OfficialImpact::from(row.4.as_str()),
+                    components: serde_json::from_str(&row.5).unwrap_or_default(),
+                    started_at: row.6,
+                    resolved_at: row.7,
+                    url: row.8,
+                    source: row.9,
+                    first_seen_at: row.10,
+                    incident_id: row.11,
+                    updates: updates
+                        .into_iter()
+                        .map(
+                            |(status, text, published_at, first_seen_at)| StatementUpdate {
+                                status: OfficialStatus::from(status.as_str()),
+                                text,
+                                published_at,
+                                first_seen_at,
+                            },
+                        )
+                        .collect(),
+                });
+            }
+            Ok(statements)
+        })
     }
 }

@@ -82,24 +82,28 @@ impl Store {
         created_by: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(name)
-        .bind(token_hash)
-        .bind(scope.as_str())
-        .bind(created_by)
-        .bind(now)
-        .fetch_one(self.writer())
-        .await?)
+        on_writer!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(name)
+            .bind(token_hash)
+            .bind(scope.as_str())
+            .bind(created_by)
+            .bind(now)
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// Every token, newest first, revoked ones included.
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
-        let rows: Vec<TokenRow> = sqlx::query_as(&sql).fetch_all(self.reader()).await?;
-        Ok(rows.into_iter().map(ApiToken::from).collect())
+        on_reader!(self, |pool| {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
+            let rows: Vec<TokenRow> = sqlx::query_as(&sql).fetch_all(pool).await?;
+            Ok(rows.into_iter().map(ApiToken::from).collect())
+        })
     }
 
     /// The live (not revoked) token with this hash.
@@ -107,38 +111,48 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<ApiToken>, StoreError> {
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL"
+        on_reader!(self, |pool| {
+            let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
         );
-        let row: Option<TokenRow> = sqlx::query_as(&sql)
-            .bind(token_hash)
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(row.map(ApiToken::from))
+            let row: Option<TokenRow> = sqlx::query_as(&sql)
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(ApiToken::from))
+        })
     }
 
     /// Notes that a token was used at `now`; written at most once a minute
     /// per token, so a busy client costs no write per request.
     pub async fn touch_api_token(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ?1 WHERE id = ?2
-             AND (last_used_at IS NULL OR julianday(?1) - julianday(last_used_at) >= 1.0 / 1440)",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        on_writer!(self, |pool| {
+            sqlx::query(&format!(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2
+                 AND (last_used_at IS NULL OR {last_used} <= {a_minute_ago})",
+                last_used = DIALECT.moment("last_used_at"),
+                a_minute_ago = DIALECT.moment("$3"),
+            ))
+            .bind(now)
+            .bind(id)
+            .bind(now - chrono::TimeDelta::minutes(1))
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Revokes a token; `false` when there is no live token with this id.
     pub async fn revoke_api_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(self.writer())
-                .await?;
-        Ok(done.rows_affected() == 1)
+        on_writer!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 }

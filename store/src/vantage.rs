@@ -32,47 +32,53 @@ impl Store {
         at: DateTime<Utc>,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE vantage_events SET ended_at = ? WHERE ended_at IS NULL")
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        if state != VantageState::Online {
-            sqlx::query("INSERT INTO vantage_events (state, started_at, detail) VALUES (?, ?, ?)")
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            sqlx::query("UPDATE vantage_events SET ended_at = $1 WHERE ended_at IS NULL")
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            if state != VantageState::Online {
+                sqlx::query(
+                    "INSERT INTO vantage_events (state, started_at, detail) VALUES ($1, $2, $3)",
+                )
                 .bind(state.as_str())
                 .bind(at)
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Marks the network-layer failures since `from` as suspect: they were
     /// probed while the vantage was already failing, before the guard could
     /// tell. Returns how many probes were marked.
     pub async fn mark_suspect_since(&self, from: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let marked = sqlx::query(
-            "UPDATE probes SET suspect = 1
-             WHERE started_at >= ? AND ok = 0 AND suspect = 0
+        on_writer!(self, |pool| {
+            let mut tx = pool.begin_with(BEGIN).await?;
+            let marked = sqlx::query(
+            "UPDATE probes SET suspect = TRUE
+             WHERE started_at >= $1 AND ok = FALSE AND suspect = FALSE
                AND (failure LIKE 'dns\\_%' ESCAPE '\\' OR failure LIKE 'connect\\_%' ESCAPE '\\' OR failure = 'read_timeout')",
         )
         .bind(from)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "UPDATE site_status SET suspect = 1
-             WHERE started_at >= ? AND ok = 0
+            sqlx::query(
+            "UPDATE site_status SET suspect = TRUE
+             WHERE started_at >= $1 AND ok = FALSE
                AND (failure LIKE 'dns\\_%' ESCAPE '\\' OR failure LIKE 'connect\\_%' ESCAPE '\\' OR failure = 'read_timeout')",
         )
         .bind(from)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(marked)
+            tx.commit().await?;
+            Ok(marked)
+        })
     }
 
     /// Vantage events overlapping `[from, until)`, oldest first.
@@ -81,24 +87,28 @@ impl Store {
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<VantageEvent>, StoreError> {
-        Ok(sqlx::query_as::<_, VantageEvent>(
-            "SELECT id, state, started_at, ended_at, detail FROM vantage_events
-             WHERE started_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at",
-        )
-        .bind(until)
-        .bind(from)
-        .fetch_all(self.reader())
-        .await?)
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, VantageEvent>(
+                "SELECT id, state, started_at, ended_at, detail FROM vantage_events
+             WHERE started_at < $1 AND (ended_at IS NULL OR ended_at >= $2) ORDER BY started_at",
+            )
+            .bind(until)
+            .bind(from)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// The event in force now, if the vantage is not online.
     pub async fn current_vantage_event(&self) -> Result<Option<VantageEvent>, StoreError> {
-        Ok(sqlx::query_as::<_, VantageEvent>(
-            "SELECT id, state, started_at, ended_at, detail FROM vantage_events
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, VantageEvent>(
+                "SELECT id, state, started_at, ended_at, detail FROM vantage_events
              WHERE ended_at IS NULL ORDER BY started_at DESC LIMIT 1",
-        )
-        .fetch_optional(self.reader())
-        .await?)
+            )
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     /// One of our resolvers began failing while another answered; nothing
@@ -108,16 +118,18 @@ impl Store {
         resolver: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO resolver_events (resolver, started_at)
-             SELECT ?1, ?2 WHERE NOT EXISTS
-               (SELECT 1 FROM resolver_events WHERE resolver = ?1 AND ended_at IS NULL)",
-        )
-        .bind(resolver)
-        .bind(at)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO resolver_events (resolver, started_at)
+             SELECT $1, $2 WHERE NOT EXISTS
+               (SELECT 1 FROM resolver_events WHERE resolver = $1 AND ended_at IS NULL)",
+            )
+            .bind(resolver)
+            .bind(at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// One of our resolvers answers again.
@@ -126,14 +138,16 @@ impl Store {
         resolver: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE resolver_events SET ended_at = ? WHERE resolver = ? AND ended_at IS NULL",
-        )
-        .bind(at)
-        .bind(resolver)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "UPDATE resolver_events SET ended_at = $1 WHERE resolver = $2 AND ended_at IS NULL",
+            )
+            .bind(at)
+            .bind(resolver)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Resolver failures overlapping `[from, until)`, oldest first.
@@ -142,14 +156,16 @@ impl Store {
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<ResolverEvent>, StoreError> {
-        Ok(sqlx::query_as::<_, ResolverEvent>(
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_as::<_, ResolverEvent>(
             "SELECT id, resolver, started_at, ended_at FROM resolver_events
-             WHERE started_at < ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at, id",
+             WHERE started_at < $1 AND (ended_at IS NULL OR ended_at >= $2) ORDER BY started_at, id",
         )
         .bind(until)
         .bind(from)
-        .fetch_all(self.reader())
+        .fetch_all(pool)
         .await?)
+        })
     }
 }
 

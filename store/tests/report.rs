@@ -6,6 +6,8 @@
 //! The page queries against a real SQLite file: a small Cloudflare outage
 //! written the way the writer and the correlator write it.
 
+mod common;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::{Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
 use store::{IncidentFilter, NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Store};
@@ -63,14 +65,11 @@ struct World {
     b: i64,
     c: i64,
     incident: i64,
-    _dir: tempfile::TempDir,
 }
 
 /// a.test and b.test behind Cloudflare fail with its 500 from 11:20;
 /// c.test, behind Fastly, stays up. A provider incident covers a and b.
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+async fn world(store: Store) -> World {
     let start = t("2025-11-18T11:00:00Z");
     store
         .add_sites(&[site("a.test"), site("b.test"), site("c.test")], start)
@@ -200,13 +199,12 @@ async fn world() -> World {
         b,
         c,
         incident,
-        _dir: dir,
     }
 }
 
-#[tokio::test]
-async fn a_site_page_reads_status_last_error_providers_and_incidents() {
-    let w = world().await;
+on_both!(a_site_page_reads_status_last_error_providers_and_incidents);
+async fn a_site_page_reads_status_last_error_providers_and_incidents(store: Store) {
+    let w = world(store).await;
     assert!(w
         .store
         .site_by_host("nowhere.test")
@@ -247,9 +245,9 @@ async fn a_site_page_reads_status_last_error_providers_and_incidents() {
     );
 }
 
-#[tokio::test]
-async fn a_provider_page_reads_its_cohort_rollups_and_incidents() {
-    let w = world().await;
+on_both!(a_provider_page_reads_its_cohort_rollups_and_incidents);
+async fn a_provider_page_reads_its_cohort_rollups_and_incidents(store: Store) {
+    let w = world(store).await;
     let cohorts = w.store.provider_cohorts().await.unwrap();
     let cloudflare = cohorts.iter().find(|c| c.provider == "cloudflare").unwrap();
     assert_eq!((cloudflare.sites, cloudflare.probed), (2, 2));
@@ -302,9 +300,9 @@ async fn a_provider_page_reads_its_cohort_rollups_and_incidents() {
     assert_eq!(w.store.provider_incidents(None, 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn an_incident_reads_its_sites_with_evidence_and_its_annotations() {
-    let w = world().await;
+on_both!(an_incident_reads_its_sites_with_evidence_and_its_annotations);
+async fn an_incident_reads_its_sites_with_evidence_and_its_annotations(store: Store) {
+    let w = world(store).await;
     let incident = w.store.incident(w.incident).await.unwrap().unwrap();
     assert_eq!(incident.provider.as_deref(), Some("cloudflare"));
     assert_eq!(incident.sites_affected, 2);
@@ -355,10 +353,8 @@ async fn an_incident_reads_its_sites_with_evidence_and_its_annotations() {
     );
 }
 
-#[tokio::test]
-async fn a_site_incident_lists_its_own_site_with_its_last_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).await.unwrap();
+on_both!(a_site_incident_lists_its_own_site_with_its_last_failure);
+async fn a_site_incident_lists_its_own_site_with_its_last_failure(store: Store) {
     let start = t("2025-11-18T11:00:00Z");
     store
         .add_sites(&[site("lonely.test")], start)
@@ -397,10 +393,8 @@ async fn a_site_incident_lists_its_own_site_with_its_last_failure() {
     assert_eq!(sites[0].fault, Some(Fault::EdgeError));
 }
 
-#[tokio::test]
-async fn a_site_incident_that_overlaps_the_last_one_continues_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).await.unwrap();
+on_both!(a_site_incident_that_overlaps_the_last_one_continues_it);
+async fn a_site_incident_that_overlaps_the_last_one_continues_it(store: Store) {
     let start = t("2025-11-18T11:00:00Z");
     store.add_sites(&[site("flaky.test")], start).await.unwrap();
     let id = store.site_by_host("flaky.test").await.unwrap().unwrap().id;
@@ -436,9 +430,9 @@ async fn a_site_incident_that_overlaps_the_last_one_continues_it() {
     assert_ne!(later, first);
 }
 
-#[tokio::test]
-async fn incident_lists_filter_by_kind_provider_state_and_time_and_page_by_cursor() {
-    let world = world().await;
+on_both!(incident_lists_filter_by_kind_provider_state_and_time_and_page_by_cursor);
+async fn incident_lists_filter_by_kind_provider_state_and_time_and_page_by_cursor(store: Store) {
+    let world = world(store).await;
     let store = &world.store;
     let ids = |incidents: Vec<store::Incident>| -> Vec<i64> {
         incidents.into_iter().map(|i| i.id).collect()
@@ -519,9 +513,9 @@ async fn incident_lists_filter_by_kind_provider_state_and_time_and_page_by_curso
     assert_eq!([first, second].concat(), everything);
 }
 
-#[tokio::test]
-async fn a_site_search_matches_host_or_name_literally_and_pages_by_host() {
-    let world = world().await;
+on_both!(a_site_search_matches_host_or_name_literally_and_pages_by_host);
+async fn a_site_search_matches_host_or_name_literally_and_pages_by_host(store: Store) {
+    let world = world(store).await;
     let store = &world.store;
     let hosts =
         |sites: Vec<store::Site>| -> Vec<String> { sites.into_iter().map(|s| s.host).collect() };

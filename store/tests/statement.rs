@@ -7,6 +7,8 @@
     reason = "a test fails loudly on unexpected errors"
 )]
 
+mod common;
+
 use chrono::{DateTime, Utc};
 use engine::vocab::{OfficialImpact, OfficialStatus, Pattern, Phase, Role};
 use statements::{Document, OfficialIncident, OfficialUpdate};
@@ -42,10 +44,8 @@ fn document(updates: Vec<OfficialUpdate>, resolved_at: Option<&str>) -> Document
     }
 }
 
-#[tokio::test]
-async fn statements_are_stored_once_and_follow_the_providers_edits() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+on_both!(statements_are_stored_once_and_follow_the_providers_edits);
+async fn statements_are_stored_once_and_follow_the_providers_edits(store: Store) {
     let source = "https://www.cloudflarestatus.com/api/v2/incidents.json";
     let first = document(
         vec![update(
@@ -152,10 +152,8 @@ async fn statements_are_stored_once_and_follow_the_providers_edits() {
     assert_eq!(about[0].updates.len(), 2);
 }
 
-#[tokio::test]
-async fn a_failed_poll_keeps_the_validators_and_the_last_success() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+on_both!(a_failed_poll_keeps_the_validators_and_the_last_success);
+async fn a_failed_poll_keeps_the_validators_and_the_last_success(store: Store) {
     let url = "https://www.githubstatus.com/api/v2/incidents.json";
     store
         .record_status_poll(

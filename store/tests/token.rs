@@ -6,6 +6,8 @@
 //! API tokens against a real SQLite file: found by hash while live, used
 //! times kept, gone once revoked.
 
+mod common;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{Store, TokenScope};
 
@@ -13,10 +15,8 @@ fn t(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
-#[tokio::test]
-async fn a_token_is_found_by_its_hash_until_it_is_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+on_both!(a_token_is_found_by_its_hash_until_it_is_revoked);
+async fn a_token_is_found_by_its_hash_until_it_is_revoked(store: Store) {
     let now = t("2026-12-01T10:00:00Z");
     let id = store
         .create_api_token("newsroom", TokenScope::Write, "hash-a", "ada", now)

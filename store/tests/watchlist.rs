@@ -1,5 +1,12 @@
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on unexpected errors"
+)]
+
 //! The watchlist's version moves with every change and only then, so the
 //! probe loop can skip re-reading a large unchanged watchlist.
+
+mod common;
 
 use chrono::Utc;
 use store::{NewSite, SiteChanges, Store};
@@ -14,10 +21,8 @@ fn site(host: &str) -> NewSite {
     }
 }
 
-#[tokio::test]
-async fn the_watchlist_version_moves_with_each_change_and_only_then() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("faultline.db")).await.unwrap();
+on_both!(the_watchlist_version_moves_with_each_change_and_only_then);
+async fn the_watchlist_version_moves_with_each_change_and_only_then(store: Store) {
     let start = store.watchlist_version().await.unwrap();
 
     store

@@ -3,7 +3,6 @@
 //! the clock and the name servers differ.
 
 use engine::{Cause, IncidentKind, Pattern, Role, VantageState};
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -201,12 +200,12 @@ impl Simulation {
     /// Links in the alerts it delivers start with `site_url`.
     pub async fn start(
         scenario: &Scenario,
-        database: &Path,
+        database: &crate::config::Database,
         site_url: &str,
     ) -> Result<Self, SimulateError> {
         let clock = SimClock::new(scenario.start);
         let world = World::start(scenario, clock.clone()).await?;
-        let store = store::Store::open(database).await?;
+        let store = database.open().await?;
         let interval = scenario.probe_interval.num_seconds();
         let mut sites = Vec::new();
         for site in &world.sites {
@@ -350,8 +349,10 @@ impl Simulation {
                     .chain(alerts.mailbox.received())
                     .filter(|r| alerts.names.values().any(|name| *name == r.name))
                     .collect();
-                // Stable: in arrival order within a moment.
-                received.sort_by_key(|r| r.at);
+                // By moment and subscriber; stable, so one subscriber's
+                // alerts of one moment stay in the order they came in
+                // (several subscribers are served at once, in no fixed order).
+                received.sort_by(|a, b| (a.at, &a.name).cmp(&(b.at, &b.name)));
                 received
             }
             None => Vec::new(),
@@ -491,8 +492,11 @@ fn dispatcher(
 /// that can never resolve (`.test` is reserved by RFC 2606).
 pub const SIMULATED_SITE_URL: &str = "http://faultline.test";
 
-/// Runs `scenario` into the database at `database` and reports.
-pub async fn simulate(scenario: &Scenario, database: &Path) -> Result<Report, SimulateError> {
+/// Runs `scenario` into `database` and reports.
+pub async fn simulate(
+    scenario: &Scenario,
+    database: &crate::config::Database,
+) -> Result<Report, SimulateError> {
     let mut simulation = Simulation::start(scenario, database, SIMULATED_SITE_URL).await?;
     simulation.run(scenario).await;
     simulation.finish(scenario).await
@@ -512,7 +516,18 @@ async fn report(
         .map(|s| (s.id, s.host))
         .collect();
     let mut all = store.list_incidents(None, 100_000).await?;
-    all.sort_by_key(|incident| (incident.detected_at, incident.id));
+    // Incidents opened in one pass share a moment, and the order a pass
+    // opens them in is not fixed: the site's host decides, so a report is
+    // the same whichever database kept it.
+    all.sort_by_key(|incident| {
+        (
+            incident.detected_at,
+            incident.kind == IncidentKind::Site,
+            incident.provider.clone(),
+            incident.site_id.and_then(|id| hosts.get(&id).cloned()),
+            incident.id,
+        )
+    });
     let providers: Vec<&store::Incident> = all
         .iter()
         .filter(|i| i.kind == IncidentKind::Provider && i.confirmed_at.is_some())

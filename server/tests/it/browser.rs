@@ -247,7 +247,7 @@ async fn the_demo_home_page_names_the_cloudflare_outage() {
     let dir = tempfile::tempdir().unwrap();
     let mut simulation = Simulation::start(
         &scenario,
-        &dir.path().join("demo.db"),
+        &server::config::Database::File(dir.path().join("demo.db")),
         server::sim::simulate::SIMULATED_SITE_URL,
     )
     .await

@@ -23,7 +23,7 @@ async fn prometheus_reads_an_open_incident_and_the_probes_during_a_replayed_outa
     let dir = tempfile::tempdir().unwrap();
     let mut simulation = Simulation::start(
         &scenario,
-        &dir.path().join("replay.db"),
+        &server::config::Database::File(dir.path().join("replay.db")),
         server::sim::simulate::SIMULATED_SITE_URL,
     )
     .await
@@ -36,7 +36,7 @@ async fn prometheus_reads_an_open_incident_and_the_probes_during_a_replayed_outa
     let addr = listener.local_addr().unwrap();
     let config = server::config::Config {
         listen: addr,
-        database: dir.path().join("replay.db"),
+        database: server::config::Database::File(dir.path().join("replay.db")),
         site_root: crate::support::site_root(),
         ..Default::default()
     };

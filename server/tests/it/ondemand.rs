@@ -151,7 +151,7 @@ async fn served(adjust: impl FnOnce(&mut server::config::Config)) -> (String, im
     let dir = tempfile::tempdir().unwrap();
     let mut config = server::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: dir.path().join("faultline.db"),
+        database: server::config::Database::File(dir.path().join("faultline.db")),
         site_root: crate::support::site_root(),
         ..Default::default()
     };

@@ -57,7 +57,7 @@ async fn at_ten_moments_every_page_feed_and_export_gives_the_same_snapshot_and_f
     let dir = tempfile::tempdir().unwrap();
     let mut simulation = Simulation::start(
         &scenario,
-        &dir.path().join("replay.db"),
+        &server::config::Database::File(dir.path().join("replay.db")),
         server::sim::simulate::SIMULATED_SITE_URL,
     )
     .await

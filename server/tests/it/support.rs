@@ -40,11 +40,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestAp
     let addr = listener.local_addr().expect("bound address");
     let config = Config {
         listen: addr,
-        database: dir.path().join("faultline.db"),
+        database: server::config::Database::File(dir.path().join("faultline.db")),
         site_root: site_root(),
         ..Config::default()
     };
-    let store = store::Store::open(&config.database)
+    let store = server::startup::open_store(&config.database)
         .await
         .expect("open the test database");
     let shutdown = CancellationToken::new();
@@ -173,7 +173,7 @@ impl Replayed {
             .join(file);
         let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let database = dir.path().join("replay.db");
+        let database = server::config::Database::File(dir.path().join("replay.db"));
         let mut simulation = server::sim::simulate::Simulation::start(
             &scenario,
             &database,
@@ -185,7 +185,7 @@ impl Replayed {
         // The last snapshot stays readable once the simulation has stopped.
         let status = server::startup::replay_status(&simulation, &scenario);
         simulation.finish(&scenario).await.unwrap();
-        let store = store::Store::open(&database).await.unwrap();
+        let store = database.open().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = server::config::Config {
@@ -224,4 +224,34 @@ impl Replayed {
         self.served.await.unwrap().unwrap();
         self.store.close().await;
     }
+}
+
+/// A new, empty database on the PostgreSQL server `scripts/with-postgres`
+/// started; `None` (the caller skips, and says so) when there is none,
+/// except under CI, where a missing server fails the test.
+pub async fn postgres_database() -> Option<server::config::Database> {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const VAR: &str = "FAULTLINE_TEST_POSTGRES";
+    let Ok(server) = std::env::var(VAR) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{VAR} is not set: under CI the PostgreSQL tests must run (scripts/test starts the server)"
+        );
+        eprintln!("skipped on PostgreSQL: {VAR} is not set (scripts/test sets it)");
+        return None;
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "server_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    Some(server::config::Database::Postgres(format!("{base}/{name}")))
 }
