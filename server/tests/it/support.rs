@@ -232,7 +232,7 @@ impl Replayed {
 pub async fn postgres_database() -> Option<server::config::Database> {
     use sqlx::Connection;
     use std::sync::atomic::{AtomicU32, Ordering};
-    const VAR: &str = "FAULTLINE_TEST_POSTGRES";
+    const VAR: &str = "TEST_POSTGRES_URL";
     let Ok(server) = std::env::var(VAR) else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

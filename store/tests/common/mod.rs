@@ -1,6 +1,6 @@
 //! The two databases every store test runs against: a SQLite file in a
 //! temporary directory, and a fresh database on the PostgreSQL server that
-//! `scripts/test` starts (its URL in `FAULTLINE_TEST_POSTGRES`).
+//! `scripts/test` starts (its URL in `TEST_POSTGRES_URL`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -8,7 +8,7 @@ use sqlx::Connection;
 use store::Store;
 
 /// The variable that names the test PostgreSQL server.
-const POSTGRES_VAR: &str = "FAULTLINE_TEST_POSTGRES";
+const POSTGRES_VAR: &str = "TEST_POSTGRES_URL";
 
 /// A store for one test, with what keeps it alive.
 pub struct TestDb {
