@@ -83,7 +83,7 @@ macro_rules! on_writer {
                 #[allow(dead_code)]
                 const DIALECT: $crate::Dialect = $crate::Dialect::Sqlite;
                 #[allow(dead_code)]
-                const BEGIN: &str = "BEGIN IMMEDIATE";
+                const BEGIN: &str = $crate::SQLITE_BEGIN;
                 let $pool = writer;
                 $body
             }
@@ -272,6 +272,10 @@ impl<'c> From<&'c mut PgConnection> for Tx<'c> {
         Tx::Postgres(connection)
     }
 }
+
+/// Opens a writing transaction on SQLite, taking the write lock at once so
+/// the transaction never fails half-way on it.
+const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE";
 
 /// Handle to the database: cheap to clone.
 #[derive(Clone, Debug)]

@@ -138,17 +138,26 @@ pub(crate) async fn ingest(
         format!(
             "WITH inserted AS ({insert}),
              -- Each site's newest new row, and since when its state (up or
-             -- down) has held within the batch.
-             latest AS (
-               SELECT DISTINCT ON (site_id) * FROM inserted ORDER BY site_id, started_at DESC),
+             -- down) has held within the batch: the first row after the
+             -- last one in the other state. One sort, no lookups per row.
+             ordered AS (
+               SELECT i.*, first_value(i.ok) OVER newest_first AS last_ok,
+                      row_number() OVER newest_first AS recency
+               FROM inserted i
+               WINDOW newest_first AS (PARTITION BY i.site_id ORDER BY i.started_at DESC)),
+             per_site AS (
+               SELECT site_id, MAX(started_at) FILTER (WHERE ok <> last_ok) AS last_other
+               FROM ordered GROUP BY site_id),
+             run_starts AS (
+               SELECT o.site_id, MIN(o.started_at) AS run_start,
+                      bool_or(p.last_other IS NOT NULL) AS changed
+               FROM ordered o JOIN per_site p ON p.site_id = o.site_id
+               WHERE o.started_at > COALESCE(p.last_other, '-infinity')
+               GROUP BY o.site_id),
              runs AS (
-               SELECT l.*,
-                 EXISTS (SELECT 1 FROM inserted i WHERE i.site_id = l.site_id AND i.ok <> l.ok) AS changed,
-                 (SELECT MIN(i.started_at) FROM inserted i
-                   WHERE i.site_id = l.site_id AND i.started_at > COALESCE(
-                     (SELECT MAX(j.started_at) FROM inserted j WHERE j.site_id = l.site_id AND j.ok <> l.ok),
-                     '-infinity')) AS run_start
-               FROM latest l),
+               SELECT o.*, r.changed, r.run_start
+               FROM ordered o JOIN run_starts r ON r.site_id = o.site_id
+               WHERE o.recency = 1),
              status AS (
                INSERT INTO site_status (site_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
                SELECT r.site_id, r.id, r.started_at, r.ok, r.suspect, r.failure, r.fault, r.provider,

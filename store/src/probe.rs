@@ -151,19 +151,22 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Pools::Postgres(pool) = &self.pools {
-            postgres::ingest(pool, &self.probe_days, batch, true).await?;
-            return Ok(());
-        }
+        let pool = match &self.pools {
+            Pools::Postgres(pool) => {
+                postgres::ingest(pool, &self.probe_days, batch, true).await?;
+                return Ok(());
+            }
+            Pools::Sqlite { writer, .. } => writer,
+        };
         // SQLite: row by row in one transaction (PostgreSQL ingests the batch
         // in one statement, above).
-        on_writer!(self, |pool| {
+        {
             let insert = format!(
                 "{INSERT_PROBE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                  $15, $16, $17, $18, $19, $20)
                  ON CONFLICT (site_id, started_at) DO NOTHING RETURNING id"
             );
-            let mut tx = pool.begin_with(BEGIN).await?;
+            let mut tx = pool.begin_with(crate::SQLITE_BEGIN).await?;
             for probe in batch {
                 let stored: Option<i64> = sqlx::query_scalar(&insert)
                     .bind(probe.site_id)
@@ -232,7 +235,7 @@ impl Store {
                        total_ms_sum = {table}.total_ms_sum + excluded.total_ms_sum,
                        total_ms_max = {greatest}({table}.total_ms_max, excluded.total_ms_max)",
                     table = resolution.table(),
-                    greatest = DIALECT.greatest(),
+                    greatest = crate::Dialect::Sqlite.greatest(),
                 );
                     sqlx::query(&sql)
                         .bind(probe.site_id)
@@ -247,7 +250,7 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
-        })
+        }
     }
 
     /// Adds raw probe rows in bulk, skipping any already stored, and nothing else:
@@ -255,21 +258,24 @@ impl Store {
     /// writes with [`Store::add_rollups`]. The writer stores probes with
     /// [`Store::insert_probes`], which keeps all three together.
     pub async fn add_probes(&self, probes: &[ProbeRecord]) -> Result<(), StoreError> {
-        if let Pools::Postgres(pool) = &self.pools {
-            for chunk in probes.chunks(10_000) {
-                postgres::ingest(pool, &self.probe_days, chunk, false).await?;
+        let pool = match &self.pools {
+            Pools::Postgres(pool) => {
+                for chunk in probes.chunks(10_000) {
+                    postgres::ingest(pool, &self.probe_days, chunk, false).await?;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        on_writer!(self, |pool| {
+            Pools::Sqlite { writer, .. } => writer,
+        };
+        {
             // 20 parameters a row, well within SQLite's limit per statement.
             const ROWS_PER_STATEMENT: usize = 500;
             if probes.is_empty() {
                 return Ok(());
             }
-            let mut tx = pool.begin_with(BEGIN).await?;
+            let mut tx = pool.begin_with(crate::SQLITE_BEGIN).await?;
             for chunk in probes.chunks(ROWS_PER_STATEMENT) {
-                let mut insert = sqlx::QueryBuilder::<Db>::new(INSERT_PROBE);
+                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(INSERT_PROBE);
                 insert.push_values(chunk, |mut values, probe| {
                     values
                         .push_bind(probe.site_id)
@@ -298,7 +304,7 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
-        })
+        }
     }
 
     /// Adds rollup rows in bulk, in one transaction: each row is summed into
