@@ -639,16 +639,20 @@ async fn probe_one(context: ProbeContext, due: engine::schedule::Due, host: Arc<
         metrics,
     } = context;
     let target = due.target;
-    let Ok(_host_permit) = host.acquire_owned().await else {
-        return;
+    let mut outcome = {
+        let Ok(_host_permit) = host.acquire_owned().await else {
+            return;
+        };
+        let Ok(_global_permit) = global.acquire_owned().await else {
+            return;
+        };
+        let started = clock.now();
+        metrics.probe_started(started - due.slot);
+        let _in_flight = InFlight(metrics);
+        prober.probe(&target.url, started).await
+        // The permits go back here, before the result waits for the loop:
+        // a busy loop must not keep the network's capacity from new probes.
     };
-    let Ok(_global_permit) = global.acquire_owned().await else {
-        return;
-    };
-    let started = clock.now();
-    metrics.probe_started(started - due.slot);
-    let _in_flight = InFlight(metrics);
-    let mut outcome = prober.probe(&target.url, started).await;
     let resolvers_failing = outcome.resolvers_failing.take();
     let mut record = record_of(target.site_id, outcome);
     // DNS and TLS facts are evidence for failures; healthy probes drop them

@@ -230,61 +230,13 @@ impl Store {
     ) -> Result<i64, StoreError> {
         on_writer!(self, |pool| {
             let mut tx = pool.begin_with(BEGIN).await?;
-            let overlapping: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM incidents
-             WHERE kind = 'site' AND site_id = $1 AND (phase <> 'resolved' OR resolved_at >= $2)
-             ORDER BY detected_at DESC, id DESC LIMIT 1",
-            )
-            .bind(site_id)
-            .bind(onset_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let id = match overlapping {
-            Some(id) => {
-                sqlx::query(&format!(
-                    "UPDATE incidents SET phase = 'confirmed', resolved_at = NULL,
-                       onset_at = {least}(onset_at, $1), explained_by = COALESCE(explained_by, $2),
-                       updated_at = $3
-                     WHERE id = $4",
-                    least = DIALECT.least()
-                ))
-                .bind(onset_at)
-                .bind(explained_by)
-                .bind(detected_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                id
-            }
-            None => {
-                sqlx::query_scalar(
-                    "INSERT INTO incidents (kind, site_id, phase, fault, onset_at, detected_at, explained_by, sites_affected, updated_at)
-                     VALUES ('site', $1, 'confirmed', $2, $3, $4, $5, 1, $6) RETURNING id",
-                )
-                .bind(site_id)
-                .bind(cause.map(Cause::as_str))
-                .bind(onset_at)
-                .bind(detected_at)
-                .bind(explained_by)
-                .bind(detected_at)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-            let detail = AlertDetail {
-                site_id: Some(site_id),
-                onset_at: Some(onset_at),
-                cause: cause.map(|cause| cause.as_str().to_owned()),
-                explained_by,
-                ..AlertDetail::default()
-            };
-            crate::alert::insert_event(
+            let id = open_site(
                 crate::Tx::from(&mut *tx),
-                id,
-                AlertEvent::SiteDown,
+                site_id,
+                onset_at,
                 detected_at,
-                detected_at + crate::alert::SITE_EVENT_WAIT,
-                &detail,
+                cause,
+                explained_by,
             )
             .await?;
             tx.commit().await?;
@@ -298,33 +250,42 @@ impl Store {
         site_id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.apply_site_changes(&[SiteChange::Up { site_id, at }])
+            .await
+    }
+
+    /// Applies the correlator's site changes in order, in one transaction:
+    /// when thousands of sites go down together, one commit instead of one
+    /// each keeps the correlator abreast of the probes.
+    pub async fn apply_site_changes(&self, changes: &[SiteChange]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         on_writer!(self, |pool| {
             let mut tx = pool.begin_with(BEGIN).await?;
-            let resolved: Vec<i64> = sqlx::query_scalar(
-                "UPDATE incidents SET phase = 'resolved', resolved_at = $1, updated_at = $2
-             WHERE kind = 'site' AND site_id = $3 AND phase <> 'resolved' RETURNING id",
-            )
-            .bind(at)
-            .bind(at)
-            .bind(site_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let detail = AlertDetail {
-                site_id: Some(site_id),
-                resolved_at: Some(at),
-                ..AlertDetail::default()
-            };
-            for id in resolved {
-                // Waits as long as the site's going down did, so it follows it.
-                crate::alert::insert_event(
-                    crate::Tx::from(&mut *tx),
-                    id,
-                    AlertEvent::SiteRecovered,
-                    at,
-                    at + crate::alert::SITE_EVENT_WAIT,
-                    &detail,
-                )
-                .await?;
+            for change in changes {
+                match *change {
+                    SiteChange::Down {
+                        site_id,
+                        onset_at,
+                        detected_at,
+                        cause,
+                        explained_by,
+                    } => {
+                        open_site(
+                            crate::Tx::from(&mut *tx),
+                            site_id,
+                            onset_at,
+                            detected_at,
+                            cause,
+                            explained_by,
+                        )
+                        .await?;
+                    }
+                    SiteChange::Up { site_id, at } => {
+                        resolve_site(crate::Tx::from(&mut *tx), site_id, at).await?;
+                    }
+                }
             }
             tx.commit().await?;
             Ok(())
@@ -361,4 +322,128 @@ impl Store {
             Ok(sqlx::query_as::<_, Incident>(&sql).fetch_all(pool).await?)
         })
     }
+}
+
+/// A change to one site's incident, as the correlator reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SiteChange {
+    /// The site went down at `detected_at`, failing since `onset_at`;
+    /// `explained_by` is the provider incident that explains it.
+    Down {
+        site_id: i64,
+        onset_at: DateTime<Utc>,
+        detected_at: DateTime<Utc>,
+        cause: Option<Cause>,
+        explained_by: Option<i64>,
+    },
+    /// The site answers again.
+    Up { site_id: i64, at: DateTime<Utc> },
+}
+
+/// [`Store::open_site_incident`] within a caller's transaction.
+async fn open_site(
+    tx: crate::Tx<'_>,
+    site_id: i64,
+    onset_at: DateTime<Utc>,
+    detected_at: DateTime<Utc>,
+    cause: Option<Cause>,
+    explained_by: Option<i64>,
+) -> Result<i64, StoreError> {
+    on_tx!(tx, |tx| {
+        let overlapping: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents
+             WHERE kind = 'site' AND site_id = $1 AND (phase <> 'resolved' OR resolved_at >= $2)
+             ORDER BY detected_at DESC, id DESC LIMIT 1",
+        )
+        .bind(site_id)
+        .bind(onset_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match overlapping {
+            Some(id) => {
+                sqlx::query(&format!(
+                    "UPDATE incidents SET phase = 'confirmed', resolved_at = NULL,
+                       onset_at = {least}(onset_at, $1), explained_by = COALESCE(explained_by, $2),
+                       updated_at = $3
+                     WHERE id = $4",
+                    least = DIALECT.least()
+                ))
+                .bind(onset_at)
+                .bind(explained_by)
+                .bind(detected_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO incidents (kind, site_id, phase, fault, onset_at, detected_at, explained_by, sites_affected, updated_at)
+                     VALUES ('site', $1, 'confirmed', $2, $3, $4, $5, 1, $6) RETURNING id",
+                )
+                .bind(site_id)
+                .bind(cause.map(Cause::as_str))
+                .bind(onset_at)
+                .bind(detected_at)
+                .bind(explained_by)
+                .bind(detected_at)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let detail = AlertDetail {
+            site_id: Some(site_id),
+            onset_at: Some(onset_at),
+            cause: cause.map(|cause| cause.as_str().to_owned()),
+            explained_by,
+            ..AlertDetail::default()
+        };
+        crate::alert::insert_event(
+            crate::Tx::from(&mut *tx),
+            id,
+            AlertEvent::SiteDown,
+            detected_at,
+            detected_at + crate::alert::SITE_EVENT_WAIT,
+            &detail,
+        )
+        .await?;
+        Ok(id)
+    })
+}
+
+/// [`Store::resolve_site_incident`] within a caller's transaction.
+async fn resolve_site(
+    tx: crate::Tx<'_>,
+    site_id: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, |tx| {
+        let resolved: Vec<i64> = sqlx::query_scalar(
+            "UPDATE incidents SET phase = 'resolved', resolved_at = $1, updated_at = $2
+             WHERE kind = 'site' AND site_id = $3 AND phase <> 'resolved' RETURNING id",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(site_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let detail = AlertDetail {
+            site_id: Some(site_id),
+            resolved_at: Some(at),
+            ..AlertDetail::default()
+        };
+        for id in resolved {
+            // Waits as long as the site's going down did, so it follows it.
+            crate::alert::insert_event(
+                crate::Tx::from(&mut *tx),
+                id,
+                AlertEvent::SiteRecovered,
+                at,
+                at + crate::alert::SITE_EVENT_WAIT,
+                &detail,
+            )
+            .await?;
+        }
+        Ok(())
+    })
 }

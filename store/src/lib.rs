@@ -143,7 +143,7 @@ pub use alert::{
     SITE_EVENT_WAIT,
 };
 pub use attribution::SiteProvider;
-pub use incident::{Incident, ProviderIncidentRow};
+pub use incident::{Incident, ProviderIncidentRow, SiteChange};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
 pub use report::{
     AffectedSite, Annotation, CohortSite, IncidentFilter, ProviderCohort, ProviderSighting,

@@ -139,30 +139,29 @@ pub(crate) async fn ingest(
             "WITH inserted AS ({insert}),
              -- Each site's newest new row, and since when its state (up or
              -- down) has held within the batch: the first row after the
-             -- last one in the other state. One sort, no lookups per row.
+             -- last one in the other state. Window functions only: the
+             -- planner cannot size a batch of arrays, and a join between
+             -- two steps of it may become a loop of one over the other.
              ordered AS (
                SELECT i.*, first_value(i.ok) OVER newest_first AS last_ok,
                       row_number() OVER newest_first AS recency
                FROM inserted i
                WINDOW newest_first AS (PARTITION BY i.site_id ORDER BY i.started_at DESC)),
-             per_site AS (
-               SELECT site_id, MAX(started_at) FILTER (WHERE ok <> last_ok) AS last_other
-               FROM ordered GROUP BY site_id),
-             run_starts AS (
-               SELECT o.site_id, MIN(o.started_at) AS run_start,
-                      bool_or(p.last_other IS NOT NULL) AS changed
-               FROM ordered o JOIN per_site p ON p.site_id = o.site_id
-               WHERE o.started_at > COALESCE(p.last_other, '-infinity')
-               GROUP BY o.site_id),
+             marked AS (
+               SELECT o.*, MAX(o.started_at) FILTER (WHERE o.ok <> o.last_ok)
+                             OVER (PARTITION BY o.site_id) AS last_other
+               FROM ordered o),
              runs AS (
-               SELECT o.*, r.changed, r.run_start
-               FROM ordered o JOIN run_starts r ON r.site_id = o.site_id
-               WHERE o.recency = 1),
+               SELECT m.*, m.last_other IS NOT NULL AS changed,
+                      MIN(m.started_at) FILTER (WHERE m.started_at > COALESCE(m.last_other, '-infinity'))
+                        OVER (PARTITION BY m.site_id) AS run_start
+               FROM marked m),
              status AS (
                INSERT INTO site_status (site_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
                SELECT r.site_id, r.id, r.started_at, r.ok, r.suspect, r.failure, r.fault, r.provider,
                       CASE WHEN NOT r.changed AND s.ok = r.ok THEN s.since ELSE r.run_start END
                FROM runs r LEFT JOIN site_status s ON s.site_id = r.site_id
+               WHERE r.recency = 1
                ON CONFLICT (site_id) DO UPDATE SET
                  since = excluded.since, probe_id = excluded.probe_id, started_at = excluded.started_at,
                  ok = excluded.ok, suspect = excluded.suspect, failure = excluded.failure,

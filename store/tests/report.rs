@@ -10,7 +10,10 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::{Cause, FailureClass, Fault, FaultSide, IncidentKind, Pattern, Phase, Role};
-use store::{IncidentFilter, NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Store};
+use store::{
+    IncidentFilter, NewSite, ProbeRecord, ProviderIncidentRow, Resolution, Sendable, SiteChange,
+    Store,
+};
 
 fn t(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -428,6 +431,67 @@ async fn a_site_incident_that_overlaps_the_last_one_continues_it(store: Store) {
         .await
         .unwrap();
     assert_ne!(later, first);
+}
+
+on_both!(site_changes_in_one_batch_apply_in_order);
+/// The correlator stores site changes in batches; a batch must end where
+/// the same changes applied one by one end, alert events included.
+async fn site_changes_in_one_batch_apply_in_order(store: Store) {
+    let start = t("2025-11-18T11:00:00Z");
+    store
+        .add_sites(&[site("one.test"), site("two.test")], start)
+        .await
+        .unwrap();
+    let one = store.site_by_host("one.test").await.unwrap().unwrap().id;
+    let two = store.site_by_host("two.test").await.unwrap().unwrap().id;
+    let minute = |m: i64| start + TimeDelta::minutes(m);
+    let cause = Some(Cause::Fault(Fault::EdgeError));
+    let down = |site_id: i64, onset: i64, at: i64| SiteChange::Down {
+        site_id,
+        onset_at: minute(onset),
+        detected_at: minute(at),
+        cause,
+        explained_by: None,
+    };
+    let up = |site_id: i64, at: i64| SiteChange::Up {
+        site_id,
+        at: minute(at),
+    };
+    // one: down, up, down again from before it ended (the same incident
+    // goes on); two: down and up, then down after (a new incident).
+    store
+        .apply_site_changes(&[
+            down(one, 1, 2),
+            down(two, 1, 2),
+            up(one, 10),
+            down(one, 9, 11),
+            up(two, 12),
+            down(two, 20, 21),
+        ])
+        .await
+        .unwrap();
+    let incidents = store
+        .list_incidents(Some(IncidentKind::Site), 10)
+        .await
+        .unwrap();
+    let summary: Vec<(Option<i64>, Phase, DateTime<Utc>, Option<DateTime<Utc>>)> = incidents
+        .iter()
+        .map(|i| (i.site_id, i.phase, i.onset_at, i.resolved_at))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Some(two), Phase::Confirmed, minute(20), None),
+            (Some(two), Phase::Resolved, minute(1), Some(minute(12))),
+            (Some(one), Phase::Confirmed, minute(1), None),
+        ]
+    );
+    let events = store
+        .events_to_fan_out(minute(60), Sendable::All, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 6, "one alert event per change: {events:?}");
+    assert!(store.apply_site_changes(&[]).await.is_ok());
 }
 
 on_both!(incident_lists_filter_by_kind_provider_state_and_time_and_page_by_cursor);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use store::{ProviderIncidentRow, Store};
+use store::{ProviderIncidentRow, SiteChange, Store};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +18,8 @@ use engine::vantage::{FailingResolver, VantageState};
 
 /// How often cohorts are judged.
 pub const TICK: TimeDelta = TimeDelta::seconds(10);
+/// Most observations taken from the channel at once, beyond the first.
+const DRAIN_AT_ONCE: usize = 2_000;
 /// How often cohort membership is re-read from the attribution table.
 const MEMBERSHIP_EVERY: TimeDelta = TimeDelta::seconds(60);
 
@@ -76,10 +78,17 @@ impl Correlation {
             tokio::select! {
                 received = observations.recv() => match received {
                     Some(observation) => {
-                        let event = self.correlator.observe(observation);
-                        if let Some(event) = event {
-                            self.store_event(event).await;
+                        // Take what else is waiting too, so that thousands of
+                        // sites failing together cost one commit, not one each.
+                        let mut events: Vec<Event> =
+                            self.correlator.observe(observation).into_iter().collect();
+                        for _ in 0..DRAIN_AT_ONCE {
+                            let Ok(observation) = observations.try_recv() else {
+                                break;
+                            };
+                            events.extend(self.correlator.observe(observation));
                         }
+                        self.store_events(events).await;
                     }
                     None => break,
                 },
@@ -103,9 +112,7 @@ impl Correlation {
         let offline = *self.vantage.borrow() == VantageState::Offline;
         let events = self.correlator.tick(now, offline);
         tracing::Span::current().record("correlation.events", events.len());
-        for event in events {
-            self.store_event(event).await;
-        }
+        self.store_events(events).await;
         self.publish();
     }
 
@@ -153,50 +160,64 @@ impl Correlation {
         }
     }
 
-    async fn store_event(&mut self, event: Event) {
-        let now = self.clock.now();
-        let result = match event {
-            Event::Provider { key, incident } => {
-                // Suspicions are stored too; one that never confirmed ends
-                // `resolved` with no `confirmed_at`, and pages leave it out.
-                let row = provider_row(&incident);
-                match self
-                    .store
-                    .save_provider_incident(self.ids.get(&key).copied(), &row, now)
-                    .await
-                {
-                    Ok(id) => {
-                        if !self.ids.contains_key(&key) {
-                            tracing::warn!(
-                                provider.id = %incident.provider,
-                                provider.role = incident.role.as_str(),
-                                incident.peak_share = incident.peak_share,
-                                "possible provider-wide outage"
-                            );
-                        }
-                        self.ids.insert(key, id);
-                        Ok(())
-                    }
-                    Err(error) => Err(error),
+    /// Stores events in the order they came. Site changes are stored
+    /// together in one transaction; a provider incident is stored before
+    /// the site changes after it, which may name it as their explanation.
+    async fn store_events(&mut self, events: Vec<Event>) {
+        let mut changes = Vec::new();
+        for event in events {
+            match event {
+                Event::Provider { key, incident } => {
+                    self.store_site_changes(&mut changes).await;
+                    self.store_provider_incident(key, &incident).await;
                 }
+                Event::SiteDown {
+                    site_id,
+                    at,
+                    onset_at,
+                    cause,
+                    explained_by,
+                } => changes.push(SiteChange::Down {
+                    site_id,
+                    onset_at,
+                    detected_at: at,
+                    cause,
+                    explained_by: explained_by.and_then(|key| self.ids.get(&key).copied()),
+                }),
+                Event::SiteUp { site_id, at } => changes.push(SiteChange::Up { site_id, at }),
             }
-            Event::SiteDown {
-                site_id,
-                at,
-                onset_at,
-                cause,
-                explained_by,
-            } => {
-                let explained = explained_by.and_then(|key| self.ids.get(&key).copied());
-                self.store
-                    .open_site_incident(site_id, onset_at, at, cause, explained)
-                    .await
-                    .map(|_| ())
+        }
+        self.store_site_changes(&mut changes).await;
+    }
+
+    async fn store_site_changes(&self, changes: &mut Vec<SiteChange>) {
+        if let Err(error) = self.store.apply_site_changes(changes).await {
+            tracing::error!(%error, changes = changes.len(), "cannot store site incident updates");
+        }
+        changes.clear();
+    }
+
+    async fn store_provider_incident(&mut self, key: usize, incident: &ProviderIncident) {
+        // Suspicions are stored too; one that never confirmed ends
+        // `resolved` with no `confirmed_at`, and pages leave it out.
+        let row = provider_row(incident);
+        match self
+            .store
+            .save_provider_incident(self.ids.get(&key).copied(), &row, self.clock.now())
+            .await
+        {
+            Ok(id) => {
+                if !self.ids.contains_key(&key) {
+                    tracing::warn!(
+                        provider.id = %incident.provider,
+                        provider.role = incident.role.as_str(),
+                        incident.peak_share = incident.peak_share,
+                        "possible provider-wide outage"
+                    );
+                }
+                self.ids.insert(key, id);
             }
-            Event::SiteUp { site_id, at } => self.store.resolve_site_incident(site_id, at).await,
-        };
-        if let Err(error) = result {
-            tracing::error!(%error, "cannot store an incident update");
+            Err(error) => tracing::error!(%error, "cannot store a provider incident update"),
         }
     }
 }
