@@ -1,5 +1,7 @@
 //! The command line: `faultline [serve]` and its sibling commands.
 
+mod agents;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,6 +65,9 @@ pub enum Command {
     /// API tokens: for the API's writes, or reads with a budget of their own.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Probe agents: register them with this central, list and revoke them.
+    #[command(subcommand)]
+    Agent(agents::AgentCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -430,6 +435,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Providers(ProvidersCommand::RefreshRanges(args)) => refresh_ranges(&args),
         Command::Alerts(command) => alerts(cli.config, command),
         Command::Tokens(command) => tokens(cli.config, command),
+        Command::Agent(command) => agents::run(cli.config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

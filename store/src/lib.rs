@@ -125,6 +125,7 @@ macro_rules! on_tx {
 }
 
 mod admin;
+mod agent;
 mod alert;
 mod attribution;
 mod incident;
@@ -137,6 +138,7 @@ mod token;
 mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
+pub use agent::Agent;
 pub use alert::{
     AfterAttempt, AlertDetail, AlertEventRow, Attempt, Cadence, DeliveryLine, DueDelivery,
     NewDelivery, NewSubscription, OfficialSaid, ProviderAudience, Sendable, Subscription,

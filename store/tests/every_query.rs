@@ -7,7 +7,7 @@
 //! makes it return rows, so a query that only one dialect accepts (or
 //! answers differently) fails here. Grouped by area: the watchlist with
 //! probes and the pages that read them; incidents; alerts; providers'
-//! statements; administrators, tokens and the own-network guard.
+//! statements; administrators, tokens and the own-network guard; agents.
 
 mod common;
 
@@ -2133,4 +2133,52 @@ async fn administrators_tokens_and_the_own_network_guard(store: Store) {
         store.resolver_events(at(15), at(16)).await.unwrap().len(),
         1
     );
+}
+
+on_both!(agents_their_tokens_and_revocation);
+async fn agents_their_tokens_and_revocation(store: Store) {
+    let paris = store
+        .add_agent("paris-1", "eu-west", "hash-paris", at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    let tokyo = store
+        .add_agent("tokyo-1", "ap-northeast", "hash-tokyo", at(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(paris, tokyo);
+    assert_eq!(
+        store
+            .add_agent("paris-1", "us-east", "hash-other", at(2))
+            .await
+            .unwrap(),
+        None,
+        "a name is taken once"
+    );
+
+    let found = store.agent_by_token("hash-paris").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.name.as_str(), found.region.as_str()),
+        (paris, "paris-1", "eu-west")
+    );
+    assert_eq!(store.agent_by_token("hash-other").await.unwrap(), None);
+
+    store.touch_agent(paris, at(3)).await.unwrap();
+    // Within a minute of the last note: not written again.
+    store
+        .touch_agent(paris, at(3) + TimeDelta::seconds(30))
+        .await
+        .unwrap();
+    let listed = store.agents().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["paris-1", "tokyo-1"]);
+    assert_eq!(listed[0].last_seen_at, Some(at(3)));
+    assert_eq!(listed[1].last_seen_at, None);
+
+    assert!(store.revoke_agent("paris-1", at(4)).await.unwrap());
+    assert!(!store.revoke_agent("paris-1", at(5)).await.unwrap());
+    assert!(!store.revoke_agent("nobody", at(5)).await.unwrap());
+    assert_eq!(store.agent_by_token("hash-paris").await.unwrap(), None);
+    assert_eq!(store.agents().await.unwrap()[0].revoked_at, Some(at(4)));
 }

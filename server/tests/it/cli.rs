@@ -433,3 +433,89 @@ fn a_token_is_shown_once_listed_by_name_and_revoked() {
     );
     assert_eq!(code, 2);
 }
+
+#[test]
+fn an_agent_is_registered_with_a_token_shown_once_and_revoked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("faultline.db");
+    let database = database.to_str().unwrap();
+    let add = |name: &str, region: &str| {
+        faultline(
+            &[
+                "agent",
+                "add",
+                name,
+                "--region",
+                region,
+                "--database",
+                database,
+            ],
+            dir.path(),
+        )
+    };
+    let (code, token, said) = add("paris-1", "eu-west");
+    assert_eq!(code, 0, "{said}");
+    let token = token.trim();
+    assert!(token.starts_with("flt_") && token.len() > 40, "{token}");
+    assert!(
+        said.contains("paris-1 in eu-west") && said.contains("shown once"),
+        "{said}"
+    );
+
+    // The store keeps the hash, by which the central will know the agent.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let found = runtime.block_on(async {
+        let store = store::Store::open(std::path::Path::new(database))
+            .await
+            .unwrap();
+        let found = store
+            .agent_by_token(&app::admin_tokens::token_hash(token))
+            .await
+            .unwrap();
+        store.close().await;
+        found
+    });
+    let found = found.expect("the agent is found by its token's hash");
+    assert_eq!(
+        (found.name.as_str(), found.region.as_str()),
+        ("paris-1", "eu-west")
+    );
+
+    let (code, _, said) = add("paris-1", "us-east");
+    assert_eq!(code, 2, "a name is taken once: {said}");
+    assert!(said.contains("exists already"), "{said}");
+    for (name, region) in [
+        ("paris 1", "eu-west"),
+        ("tokyo-1", "EU West"),
+        ("tokyo-1", ""),
+    ] {
+        let (code, token, said) = add(name, region);
+        assert_eq!((code, token.as_str()), (2, ""), "{name} {region}: {said}");
+    }
+
+    let list = || faultline(&["agent", "list", "--database", database], dir.path());
+    let (code, listed, _) = list();
+    assert_eq!(code, 0);
+    assert_eq!(listed, "paris-1\teu-west\tseen never\tlive\n");
+    assert!(!listed.contains(token), "a listing never shows the token");
+
+    let revoke = || {
+        faultline(
+            &["agent", "revoke", "paris-1", "--database", database],
+            dir.path(),
+        )
+    };
+    assert_eq!(revoke().0, 0);
+    let (_, listed, _) = list();
+    assert!(listed.contains("\trevoked "), "{listed}");
+    let (code, _, said) = revoke();
+    assert_eq!(code, 2, "{said}");
+    let (code, listed, _) = faultline(
+        &["agent", "list", "--json", "--database", database],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    let agent: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(agent["region"], "eu-west");
+    assert!(agent["revoked_at"].is_string(), "{agent}");
+}

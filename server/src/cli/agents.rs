@@ -1,0 +1,186 @@
+//! `faultline agent …` on the central: registering probe agents, listing
+//! them and revoking their tokens.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{block_on, database_config, open_store, DatabaseArg, Failure, ListArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Register a probe agent with this central. Prints its token once;
+    /// only the token's hash is kept.
+    Add(AgentAddArgs),
+    /// List the agents: region, when each was last heard from, revoked or live.
+    List(ListArgs),
+    /// Revoke an agent: its token stops working at once. The name stays
+    /// taken, so earlier results keep meaning one place.
+    Revoke(AgentNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentAddArgs {
+    /// The agent's name: letters, digits, '.', '_' and '-', up to 64.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The region it probes from, such as eu-west: lower-case letters,
+    /// digits and '-', up to 32.
+    #[arg(long, value_name = "REGION")]
+    pub region: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentNameArgs {
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+/// Most characters of an agent's name.
+pub const MAX_AGENT_NAME: usize = 64;
+/// Most characters of a region's name.
+pub const MAX_REGION: usize = 32;
+
+/// An agent's name goes into pages, exports and alerts: plain characters only.
+pub fn valid_agent_name(name: &str) -> bool {
+    (1..=MAX_AGENT_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A region reads like a cloud region: `eu-west`, `us-east-1`.
+pub fn valid_region(region: &str) -> bool {
+    (1..=MAX_REGION).contains(&region.len())
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+pub fn run(config_file: Option<PathBuf>, command: AgentCommand) -> Result<(), Failure> {
+    match command {
+        AgentCommand::Add(args) => {
+            if !valid_agent_name(&args.name) {
+                return Err(Failure::Usage(format!(
+                    "an agent's name needs 1 to {MAX_AGENT_NAME} letters, digits, '.', '_' or '-': {:?}",
+                    args.name
+                )));
+            }
+            if !valid_region(&args.region) {
+                return Err(Failure::Usage(format!(
+                    "a region needs 1 to {MAX_REGION} lower-case letters, digits or '-', \
+                     not at either end (such as eu-west): {:?}",
+                    args.region
+                )));
+            }
+            let config = database_config(config_file, &args.database)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                let (token, hash) = app::admin_tokens::new_token();
+                let now = chrono::Utc::now();
+                let added = store.add_agent(&args.name, &args.region, &hash, now).await;
+                if matches!(added, Ok(Some(_))) {
+                    let _ = store
+                        .record_audit("command line", "add agent", &args.name, now)
+                        .await;
+                }
+                store.close().await;
+                match added.map_err(|e| Failure::Runtime(e.into()))? {
+                    Some(id) => {
+                        eprintln!(
+                            "Agent {id}, {} in {}. Its token, shown once: keep it now.",
+                            args.name, args.region
+                        );
+                        println!("{token}");
+                        Ok(())
+                    }
+                    None => Err(Failure::Usage(format!(
+                        "an agent named {} exists already (names stay taken after revocation)",
+                        args.name
+                    ))),
+                }
+            })
+        }
+        AgentCommand::List(args) => {
+            let config = database_config(config_file, &args.database)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                let agents = store.agents().await;
+                store.close().await;
+                for agent in agents.map_err(|e| Failure::Runtime(e.into()))? {
+                    if args.json {
+                        let line = serde_json::to_string(&agent)
+                            .map_err(|e| Failure::Runtime(e.into()))?;
+                        println!("{line}");
+                    } else {
+                        let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                            at.map_or("never".to_owned(), |at| {
+                                at.format("%Y-%m-%d %H:%M").to_string()
+                            })
+                        };
+                        println!(
+                            "{}\t{}\tseen {}\t{}",
+                            agent.name,
+                            agent.region,
+                            when(agent.last_seen_at),
+                            agent.revoked_at.map_or("live".to_owned(), |at| format!(
+                                "revoked {}",
+                                when(Some(at))
+                            ))
+                        );
+                    }
+                }
+                Ok(())
+            })
+        }
+        AgentCommand::Revoke(args) => {
+            let config = database_config(config_file, &args.database)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                let now = chrono::Utc::now();
+                let revoked = store.revoke_agent(&args.name, now).await;
+                if matches!(revoked, Ok(true)) {
+                    let _ = store
+                        .record_audit("command line", "revoke agent", &args.name, now)
+                        .await;
+                }
+                store.close().await;
+                match revoked.map_err(|e| Failure::Runtime(e.into()))? {
+                    true => {
+                        eprintln!("Agent {} revoked.", args.name);
+                        Ok(())
+                    }
+                    false => Err(Failure::Usage(format!("no live agent named {}", args.name))),
+                }
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_regions_are_plain() {
+        for good in ["paris-1", "edge.fra_2", "A"] {
+            assert!(valid_agent_name(good), "{good}");
+        }
+        let long = "a".repeat(MAX_AGENT_NAME + 1);
+        for bad in ["", "two words", "paris/1", "é", "<b>", long.as_str()] {
+            assert!(!valid_agent_name(bad), "{bad}");
+        }
+        for good in ["eu-west", "us-east-1", "global"] {
+            assert!(valid_region(good), "{good}");
+        }
+        for bad in ["", "EU-west", "-eu", "eu-", "eu west", "eu_west"] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+    }
+}
