@@ -474,7 +474,7 @@ async fn site_changes_in_one_batch_apply_in_order(store: Store) {
         .list_incidents(Some(IncidentKind::Site), 10)
         .await
         .unwrap();
-    let summary: Vec<(Option<i64>, Phase, DateTime<Utc>, Option<DateTime<Utc>>)> = incidents
+    let summary: Vec<_> = incidents
         .iter()
         .map(|i| (i.site_id, i.phase, i.onset_at, i.resolved_at))
         .collect();
