@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod assign;
 pub mod figures;
 pub mod provider;
 pub mod vocab;
