@@ -71,7 +71,9 @@ fn page_parameter(name: &str, value: &str) -> bool {
     }
 }
 /// Paths never cached: operational endpoints, server functions, admin.
-const UNCACHED_PREFIXES: &[&str] = &["/healthz", "/metrics", "/api/", "/admin", "/alerts/"];
+const UNCACHED_PREFIXES: &[&str] = &[
+    "/healthz", "/metrics", "/api/", "/admin", "/alerts/", "/agent/",
+];
 /// Under those, the public API's reads are shared like pages.
 const CACHED_API: &[&str] = &["/api/v1/", "/api/openapi.json"];
 

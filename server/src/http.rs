@@ -251,6 +251,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::export::routes())
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
+        .merge(
+            crate::agents::routes().with_state(crate::agents::AgentState::new(state.store.clone())),
+        )
         .merge(crate::api::routes().with_state(crate::api::ApiState::new(
             state.store.clone(),
             state.status.clone(),

@@ -2,6 +2,7 @@
 //! background work (probing, correlation, alert delivery) around the pure
 //! `engine` and the `store`.
 
+pub mod agents;
 pub mod alerts;
 pub mod api;
 pub mod cache;

@@ -7,6 +7,7 @@
 )]
 
 mod admin;
+mod agents;
 mod alerts;
 mod alerts_browser;
 mod api;
