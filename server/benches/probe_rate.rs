@@ -241,6 +241,8 @@ async fn database_bytes_per_site_day() -> (u64, u64, u64) {
                     confidence: failed.then_some(0.9),
                     evidence: failed.then(|| "[\"header cf-ray\",\"body: Error code 522\"]".to_owned()),
                     suspect: false,
+                    vantage_id: 0,
+                    slot: Some(at),
                     providers: Vec::new(),
                 }
             })

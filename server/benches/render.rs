@@ -178,6 +178,8 @@ impl World {
                 "[\"header server: {provider}\",\"body: error {status}\"]"
             )),
             suspect: false,
+            vantage_id: 0,
+            slot: Some(at),
             providers: Vec::new(),
         }
     }

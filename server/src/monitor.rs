@@ -655,6 +655,7 @@ async fn probe_one(context: ProbeContext, due: engine::schedule::Due, host: Arc<
     };
     let resolvers_failing = outcome.resolvers_failing.take();
     let mut record = record_of(target.site_id, outcome);
+    record.slot = Some(due.slot);
     // DNS and TLS facts are evidence for failures; healthy probes drop them
     // to keep the database small (attribution keeps its own record).
     if record.ok {
@@ -698,6 +699,9 @@ pub fn record_of(site_id: i64, outcome: Outcome) -> ProbeRecord {
         evidence: (!outcome.evidence.is_empty())
             .then(|| serde_json::to_string(&outcome.evidence).unwrap_or_default()),
         suspect: false,
+        // This central's own prober; the caller names the slot.
+        vantage_id: 0,
+        slot: None,
         providers: outcome
             .providers
             .into_iter()

@@ -109,7 +109,7 @@ pub(crate) async fn ingest(
     batch: &[ProbeRecord],
     with_status_and_rollups: bool,
 ) -> Result<u64, StoreError> {
-    days.ensure(pool, batch.iter().map(|probe| probe.started_at))
+    days.ensure(pool, batch.iter().map(ProbeRecord::slot_or_start))
         .await?;
     let column = |pick: fn(&ProbeRecord) -> Option<i64>| batch.iter().map(pick).collect::<Vec<_>>();
     let text = |pick: fn(&ProbeRecord) -> Option<&str>| {
@@ -122,17 +122,20 @@ pub(crate) async fn ingest(
     let started: Vec<DateTime<Utc>> = batch.iter().map(|probe| probe.started_at).collect();
     let ok: Vec<bool> = batch.iter().map(|probe| probe.ok).collect();
     let suspect: Vec<bool> = batch.iter().map(|probe| probe.suspect).collect();
+    let vantages: Vec<i64> = batch.iter().map(|probe| probe.vantage_id).collect();
+    let slots: Vec<DateTime<Utc>> = batch.iter().map(ProbeRecord::slot_or_start).collect();
     let confidence: Vec<Option<f64>> = batch.iter().map(|probe| probe.confidence).collect();
     let bodies: Vec<Option<Vec<u8>>> = batch.iter().map(|probe| probe.body_gz.clone()).collect();
 
     let insert = "INSERT INTO probes (site_id, started_at, ok, status, failure, detail,
             dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider,
-            fault_side, fault, confidence, evidence, suspect)
+            fault_side, fault, confidence, evidence, suspect, vantage_id, slot)
         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::boolean[], $4::bigint[],
             $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
             $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::text[],
-            $17::text[], $18::double precision[], $19::text[], $20::boolean[])
-        ON CONFLICT (site_id, started_at) DO NOTHING
+            $17::text[], $18::double precision[], $19::text[], $20::boolean[], $21::bigint[],
+            $22::timestamptz[])
+        ON CONFLICT (site_id, vantage_id, slot) DO NOTHING
         RETURNING id, site_id, started_at, ok, suspect, failure, fault, provider, total_ms";
     let sql = if with_status_and_rollups {
         format!(
@@ -198,6 +201,8 @@ pub(crate) async fn ingest(
         .bind(confidence)
         .bind(text(|probe| probe.evidence.as_deref()))
         .bind(suspect)
+        .bind(vantages)
+        .bind(slots)
         .fetch_one(pool)
         .await?;
     Ok(u64::try_from(new).unwrap_or(0))

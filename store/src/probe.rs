@@ -34,10 +34,24 @@ pub struct ProbeRecord {
     /// JSON array of strings.
     pub evidence: Option<String>,
     pub suspect: bool,
+    /// Who probed: 0 for this central's own prober, else the agent's id.
+    #[serde(default)]
+    pub vantage_id: i64,
+    /// The schedule slot the probe was for; none means the moment it
+    /// started. A site, a vantage and a slot make one result.
+    #[serde(default)]
+    pub slot: Option<DateTime<Utc>>,
     /// Providers this probe showed serving the site: (provider, role,
     /// evidence). Stored through `record_attribution`, not in `probes`.
     #[serde(default)]
     pub providers: Vec<(String, Role, Vec<String>)>,
+}
+
+impl ProbeRecord {
+    /// The slot this result is stored under.
+    pub fn slot_or_start(&self) -> DateTime<Utc> {
+        self.slot.unwrap_or(self.started_at)
+    }
 }
 
 typed_row!(ProbeRecord {
@@ -61,6 +75,8 @@ typed_row!(ProbeRecord {
     confidence: plain,
     evidence: plain,
     suspect: plain,
+    vantage_id: plain,
+    slot: plain,
     providers: skip,
 });
 
@@ -140,7 +156,7 @@ impl Resolution {
 /// The columns of a raw probe row, in the order every insert binds them.
 const INSERT_PROBE: &str = "INSERT INTO probes (site_id, started_at, ok, status, failure, detail,
     dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side,
-    fault, confidence, evidence, suspect) ";
+    fault, confidence, evidence, suspect, vantage_id, slot) ";
 
 impl Store {
     /// Writes a batch of probes in one transaction: the raw rows, each
@@ -163,8 +179,8 @@ impl Store {
         {
             let insert = format!(
                 "{INSERT_PROBE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                 $15, $16, $17, $18, $19, $20)
-                 ON CONFLICT (site_id, started_at) DO NOTHING RETURNING id"
+                 $15, $16, $17, $18, $19, $20, $21, $22)
+                 ON CONFLICT (site_id, vantage_id, slot) DO NOTHING RETURNING id"
             );
             let mut tx = pool.begin_with(crate::SQLITE_BEGIN).await?;
             for probe in batch {
@@ -189,6 +205,8 @@ impl Store {
                     .bind(probe.confidence)
                     .bind(&probe.evidence)
                     .bind(probe.suspect)
+                    .bind(probe.vantage_id)
+                    .bind(probe.slot_or_start())
                     .fetch_optional(&mut *tx)
                     .await?;
                 // Stored before (a retried batch): counted already.
@@ -297,9 +315,11 @@ impl Store {
                         .push_bind(probe.fault.map(Fault::as_str))
                         .push_bind(probe.confidence)
                         .push_bind(&probe.evidence)
-                        .push_bind(probe.suspect);
+                        .push_bind(probe.suspect)
+                        .push_bind(probe.vantage_id)
+                        .push_bind(probe.slot_or_start());
                 });
-                insert.push(" ON CONFLICT (site_id, started_at) DO NOTHING");
+                insert.push(" ON CONFLICT (site_id, vantage_id, slot) DO NOTHING");
                 insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -407,7 +427,8 @@ impl Store {
         on_reader!(self, |pool| {
             let rows = sqlx::query_as::<_, ProbeRecord>(
             "SELECT site_id, started_at, ok, status, failure, detail, dns_ms, connect_ms, tls_ms, ttfb_ms,
-                    total_ms, remote_ip, facts, body_gz, provider, fault_side, fault, confidence, evidence, suspect
+                    total_ms, remote_ip, facts, body_gz, provider, fault_side, fault, confidence, evidence, suspect,
+                    vantage_id, slot
              FROM probes WHERE site_id = $1 ORDER BY started_at DESC LIMIT $2",
         )
         .bind(site_id)

@@ -159,7 +159,7 @@ pub struct Annotation {
 
 const PROBE_COLUMNS_WITHOUT_BODY: &str = "site_id, started_at, ok, status, failure, detail, dns_ms,
     connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, NULL AS body_gz, provider, fault_side,
-    fault, confidence, evidence, suspect";
+    fault, confidence, evidence, suspect, vantage_id, slot";
 
 /// Which incidents a list shows; every field narrows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

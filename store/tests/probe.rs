@@ -32,6 +32,7 @@ fn probe(site_id: i64, at: DateTime<Utc>, ok: bool, total_ms: i64) -> ProbeRecor
         status: Some(if ok { 200 } else { 500 }),
         failure: (!ok).then_some(FailureClass::HttpStatus),
         total_ms: Some(total_ms),
+        slot: Some(at),
         ..ProbeRecord::default()
     }
 }
@@ -568,4 +569,125 @@ async fn status_and_rollups_match_a_plain_replay_whatever_the_batches(store: Sto
             assert_eq!(rows, expected, "seed {seed}, site {id}");
         }
     }
+}
+
+// Migrations that rewrite stored probes, run on databases holding rows
+// written under the schema before them.
+
+/// The two probes stored before the vantage migration: a minute apart,
+/// either side of midnight.
+const FIRST: &str = "2025-11-18T23:59:30Z";
+const SECOND: &str = "2025-11-19T00:00:30Z";
+
+/// The migrations of `folder` before `version`.
+async fn migrations_before(folder: &str, version: i64) -> sqlx::migrate::Migrator {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(folder);
+    let mut migrator = sqlx::migrate::Migrator::new(path).await.unwrap();
+    let earlier: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|migration| migration.version < version)
+        .cloned()
+        .collect();
+    migrator.migrations = earlier.into();
+    migrator
+}
+
+/// What both databases must show once the vantage migration ran over two
+/// probes stored before it: each kept, from the central's own vantage, its
+/// slot the moment it started; and a result from another vantage at the
+/// same moment stored beside them, while the same vantage's is stored once.
+async fn probes_keep_their_moment_as_their_slot(store: &Store) {
+    let (first, second) = (t(FIRST), t(SECOND));
+    let kept = store.recent_probes(1, 10).await.unwrap();
+    let seen: Vec<_> = kept
+        .iter()
+        .map(|p| (p.started_at, p.vantage_id, p.slot, p.ok))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (second, 0, Some(second), false),
+            (first, 0, Some(first), true)
+        ]
+    );
+    let from = |vantage_id: i64| ProbeRecord {
+        site_id: 1,
+        started_at: second,
+        ok: true,
+        vantage_id,
+        slot: Some(second),
+        ..ProbeRecord::default()
+    };
+    store.insert_probes(&[from(7), from(0)]).await.unwrap();
+    assert_eq!(store.probe_count().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn the_vantage_migration_keeps_every_probe_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faultline.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    migrations_before("sqlite", 13)
+        .await
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sites (url, host, name, created_at) VALUES ('https://a.test/', 'a.test', 'a', $1)")
+        .bind(t("2025-11-18T10:00:00Z"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (at, ok) in [(FIRST, true), (SECOND, false)] {
+        sqlx::query("INSERT INTO probes (site_id, started_at, ok) VALUES (1, $1, $2)")
+            .bind(t(at))
+            .bind(ok)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let store = Store::open(&path).await.unwrap();
+    probes_keep_their_moment_as_their_slot(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_vantage_migration_keeps_every_probe_postgres() {
+    let Some(url) = common::new_postgres_database().await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    migrations_before("postgres", 4)
+        .await
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sites (url, host, name, created_at) VALUES ('https://a.test/', 'a.test', 'a', $1)")
+        .bind(t("2025-11-18T10:00:00Z"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The first day has its partition, the second falls in the default one.
+    sqlx::query("SELECT faultline_probe_partition('2025-11-18')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (at, ok) in [(FIRST, true), (SECOND, false)] {
+        sqlx::query("INSERT INTO probes (site_id, started_at, ok) VALUES (1, $1, $2)")
+            .bind(t(at))
+            .bind(ok)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let store = Store::connect(&url, 2).await.unwrap();
+    probes_keep_their_moment_as_their_slot(&store).await;
+    store.close().await;
 }

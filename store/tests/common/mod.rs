@@ -32,34 +32,42 @@ impl TestDb {
     /// skipped, and says so) when no server was started, except under CI,
     /// where a missing server fails the test.
     pub async fn postgres() -> Option<Self> {
-        let Ok(server) = std::env::var(POSTGRES_VAR) else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{POSTGRES_VAR} is not set: under CI every store test must also run on PostgreSQL (scripts/test starts the server)"
-            );
-            eprintln!("skipped on PostgreSQL: {POSTGRES_VAR} is not set (scripts/test sets it)");
-            return None;
-        };
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "store_test_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = sqlx::PgConnection::connect(&server)
-            .await
-            .expect("the test PostgreSQL server answers");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("a new database");
-        admin.close().await.ok();
-        let url = match server.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("{POSTGRES_VAR} must end with a database name: {server}"),
-        };
+        let url = new_postgres_database().await?;
         let store = Store::connect(&url, 4).await.expect("a PostgreSQL store");
         Some(Self { store, _dir: None })
+    }
+}
+
+/// The URL of a new, empty database on the test server; `None` (the test
+/// is skipped, and says so) when no server was started, except under CI,
+/// where a missing server fails the test.
+#[allow(dead_code, reason = "not every test file makes its own databases")]
+pub async fn new_postgres_database() -> Option<String> {
+    let Ok(server) = std::env::var(POSTGRES_VAR) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{POSTGRES_VAR} is not set: under CI every store test must also run on PostgreSQL (scripts/test starts the server)"
+        );
+        eprintln!("skipped on PostgreSQL: {POSTGRES_VAR} is not set (scripts/test sets it)");
+        return None;
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "store_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("a new database");
+    admin.close().await.ok();
+    match server.rsplit_once('/') {
+        Some((base, _)) => Some(format!("{base}/{name}")),
+        None => panic!("{POSTGRES_VAR} must end with a database name: {server}"),
     }
 }
 
