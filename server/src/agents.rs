@@ -30,6 +30,27 @@ type Keyed = governor::DefaultKeyedRateLimiter<i64>;
 pub struct AgentState {
     store: store::Store,
     limits: Arc<Keyed>,
+    /// When each agent's visit was last written, so a busy agent costs one
+    /// write a minute, not one a request.
+    noted: Arc<std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>>,
+}
+
+impl AgentState {
+    /// Whether this visit of `agent` should be written down.
+    fn due_for_note(&self, agent: i64) -> bool {
+        let now = std::time::Instant::now();
+        let mut noted = self
+            .noted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match noted.get(&agent) {
+            Some(last) if now.duration_since(*last) < std::time::Duration::from_secs(60) => false,
+            _ => {
+                noted.insert(agent, now);
+                true
+            }
+        }
+    }
 }
 
 impl AgentState {
@@ -40,6 +61,7 @@ impl AgentState {
         Self {
             store,
             limits: Arc::new(governor::RateLimiter::keyed(quota)),
+            noted: Arc::default(),
         }
     }
 }
@@ -95,8 +117,10 @@ impl FromRequestParts<AgentState> for CallingAgent {
                 Some(wait),
             ));
         }
-        if let Err(error) = state.store.touch_agent(agent.id, Utc::now()).await {
-            tracing::warn!(%error, agent = %agent.name, "cannot note an agent's visit");
+        if state.due_for_note(agent.id) {
+            if let Err(error) = state.store.touch_agent(agent.id, Utc::now()).await {
+                tracing::warn!(%error, agent = %agent.name, "cannot note an agent's visit");
+            }
         }
         Ok(Self(agent))
     }
