@@ -265,7 +265,7 @@ impl Store {
     pub async fn site_health(&self) -> Result<Vec<(i64, bool)>, StoreError> {
         on_reader!(self, |pool| {
             Ok(sqlx::query_as(
-                "SELECT site_id, NOT (ok = FALSE AND suspect = FALSE) FROM site_status",
+                "SELECT site_id, NOT (ok = FALSE AND suspect = FALSE) FROM site_status WHERE vantage_id = 0",
             )
             .fetch_all(pool)
             .await?)

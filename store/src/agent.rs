@@ -1,7 +1,7 @@
 //! Probe agents registered with this central: name, region and the hash of
 //! the token each pushes results with.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
@@ -16,6 +16,9 @@ pub struct Agent {
     pub last_seen_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// How long the answer to an agent's batch is kept for a retry of it.
+pub const BATCH_ANSWER_KEPT: TimeDelta = TimeDelta::days(1);
 
 const AGENT_COLUMNS: &str = "id, name, region, created_at, last_seen_at, revoked_at";
 
@@ -96,6 +99,48 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// The answer given to an agent's batch with this idempotency key, if
+    /// it came within [`BATCH_ANSWER_KEPT`].
+    pub async fn agent_batch_answer(
+        &self,
+        agent_id: i64,
+        batch_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        on_reader!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT answer FROM agent_batches WHERE agent_id = $1 AND batch_key = $2",
+            )
+            .bind(agent_id)
+            .bind(batch_key)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Keeps the answer given to an agent's batch; the first answer to a
+    /// key stays.
+    pub async fn record_agent_batch(
+        &self,
+        agent_id: i64,
+        batch_key: &str,
+        now: DateTime<Utc>,
+        answer: &str,
+    ) -> Result<(), StoreError> {
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO agent_batches (agent_id, batch_key, received_at, answer)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, batch_key) DO NOTHING",
+            )
+            .bind(agent_id)
+            .bind(batch_key)
+            .bind(now)
+            .bind(answer)
+            .execute(pool)
+            .await?;
+            Ok(())
         })
     }
 }

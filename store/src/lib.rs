@@ -138,7 +138,7 @@ mod token;
 mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
-pub use agent::Agent;
+pub use agent::{Agent, BATCH_ANSWER_KEPT};
 pub use alert::{
     AfterAttempt, AlertDetail, AlertEventRow, Attempt, Cadence, DeliveryLine, DueDelivery,
     NewDelivery, NewSubscription, OfficialSaid, ProviderAudience, Sendable, Subscription,
@@ -146,7 +146,7 @@ pub use alert::{
 };
 pub use attribution::SiteProvider;
 pub use incident::{Incident, ProviderIncidentRow, SiteChange};
-pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow};
+pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow, OWN_VANTAGE};
 pub use report::{
     AffectedSite, Annotation, CohortSite, IncidentFilter, ProviderCohort, ProviderSighting,
     SiteStatus,

@@ -101,14 +101,15 @@ pub(crate) async fn drop_probe_days(
 
 /// Stores a batch of probes in one statement: the raw rows, skipping any
 /// already stored for the same site and moment (a retried batch), and, when
-/// `with_status_and_rollups`, each site's latest status and the three
-/// rollups of the rows that were new. Returns how many rows were new.
+/// `with_status_and_rollups`, each site's latest status from each vantage
+/// and the three rollups of the rows that were new. Returns, for each probe
+/// of the batch in order, whether it was new.
 pub(crate) async fn ingest(
     pool: &PgPool,
     days: &ProbeDays,
     batch: &[ProbeRecord],
     with_status_and_rollups: bool,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<bool>, StoreError> {
     days.ensure(pool, batch.iter().map(ProbeRecord::slot_or_start))
         .await?;
     let column = |pick: fn(&ProbeRecord) -> Option<i64>| batch.iter().map(pick).collect::<Vec<_>>();
@@ -136,7 +137,7 @@ pub(crate) async fn ingest(
             $17::text[], $18::double precision[], $19::text[], $20::boolean[], $21::bigint[],
             $22::timestamptz[])
         ON CONFLICT (site_id, vantage_id, slot) DO NOTHING
-        RETURNING id, site_id, started_at, ok, suspect, failure, fault, provider, total_ms";
+        RETURNING id, site_id, vantage_id, slot, started_at, ok, suspect, failure, fault, provider, total_ms";
     let sql = if with_status_and_rollups {
         format!(
             "WITH inserted AS ({insert}),
@@ -149,38 +150,38 @@ pub(crate) async fn ingest(
                SELECT i.*, first_value(i.ok) OVER newest_first AS last_ok,
                       row_number() OVER newest_first AS recency
                FROM inserted i
-               WINDOW newest_first AS (PARTITION BY i.site_id ORDER BY i.started_at DESC)),
+               WINDOW newest_first AS (PARTITION BY i.site_id, i.vantage_id ORDER BY i.started_at DESC)),
              marked AS (
                SELECT o.*, MAX(o.started_at) FILTER (WHERE o.ok <> o.last_ok)
-                             OVER (PARTITION BY o.site_id) AS last_other
+                             OVER (PARTITION BY o.site_id, o.vantage_id) AS last_other
                FROM ordered o),
              runs AS (
                SELECT m.*, m.last_other IS NOT NULL AS changed,
                       MIN(m.started_at) FILTER (WHERE m.started_at > COALESCE(m.last_other, '-infinity'))
-                        OVER (PARTITION BY m.site_id) AS run_start
+                        OVER (PARTITION BY m.site_id, m.vantage_id) AS run_start
                FROM marked m),
              status AS (
-               INSERT INTO site_status (site_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
-               SELECT r.site_id, r.id, r.started_at, r.ok, r.suspect, r.failure, r.fault, r.provider,
+               INSERT INTO site_status (site_id, vantage_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
+               SELECT r.site_id, r.vantage_id, r.id, r.started_at, r.ok, r.suspect, r.failure, r.fault, r.provider,
                       CASE WHEN NOT r.changed AND s.ok = r.ok THEN s.since ELSE r.run_start END
-               FROM runs r LEFT JOIN site_status s ON s.site_id = r.site_id
+               FROM runs r LEFT JOIN site_status s ON s.site_id = r.site_id AND s.vantage_id = r.vantage_id
                WHERE r.recency = 1
-               ON CONFLICT (site_id) DO UPDATE SET
+               ON CONFLICT (site_id, vantage_id) DO UPDATE SET
                  since = excluded.since, probe_id = excluded.probe_id, started_at = excluded.started_at,
                  ok = excluded.ok, suspect = excluded.suspect, failure = excluded.failure,
                  fault = excluded.fault, provider = excluded.provider
                WHERE excluded.started_at >= site_status.started_at
                RETURNING 1),
              {minute}, {hour}, {day}
-             SELECT COUNT(*) FROM inserted",
+             SELECT site_id, vantage_id, slot FROM inserted",
             minute = rollup("minute", "rollup_minute"),
             hour = rollup("hour", "rollup_hour"),
             day = rollup("day", "rollup_day"),
         )
     } else {
-        format!("WITH inserted AS ({insert}) SELECT COUNT(*) FROM inserted")
+        format!("WITH inserted AS ({insert}) SELECT site_id, vantage_id, slot FROM inserted")
     };
-    let new: i64 = sqlx::query_scalar(&sql)
+    let new: Vec<(i64, i64, DateTime<Utc>)> = sqlx::query_as(&sql)
         .bind(site_ids)
         .bind(started)
         .bind(ok)
@@ -203,9 +204,24 @@ pub(crate) async fn ingest(
         .bind(suspect)
         .bind(vantages)
         .bind(slots)
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await?;
-    Ok(u64::try_from(new).unwrap_or(0))
+    // Keyed to the microsecond, the database's precision; a key twice in
+    // one batch is new once, as row by row.
+    let mut new: std::collections::HashSet<(i64, i64, i64)> = new
+        .into_iter()
+        .map(|(site, vantage, slot)| (site, vantage, slot.timestamp_micros()))
+        .collect();
+    Ok(batch
+        .iter()
+        .map(|probe| {
+            new.remove(&(
+                probe.site_id,
+                probe.vantage_id,
+                probe.slot_or_start().timestamp_micros(),
+            ))
+        })
+        .collect())
 }
 
 /// One rollup's part of the ingest statement: the new rows summed per site

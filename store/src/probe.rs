@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{postgres, Pools, Store, StoreError};
 
+/// The vantage of this central's own prober; an agent's is its id.
+pub const OWN_VANTAGE: i64 = 0;
+
 /// One probe as stored. The server builds it from the prober's outcome and
 /// the engine's classification.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -160,17 +163,18 @@ const INSERT_PROBE: &str = "INSERT INTO probes (site_id, started_at, ok, status,
 
 impl Store {
     /// Writes a batch of probes in one transaction: the raw rows, each
-    /// site's latest status and the three rollups. Either all of the batch
-    /// is stored or none of it. A probe already stored (the same site at the
-    /// same moment: a retried batch) is skipped and counted once.
-    pub async fn insert_probes(&self, batch: &[ProbeRecord]) -> Result<(), StoreError> {
+    /// site's latest status from each vantage and the three rollups. Either
+    /// all of the batch is stored or none of it. A probe already stored (the
+    /// same site, vantage and slot: a retried batch) is skipped and counted
+    /// once. Returns, for each probe of the batch in order, whether it was
+    /// new.
+    pub async fn insert_probes(&self, batch: &[ProbeRecord]) -> Result<Vec<bool>, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let pool = match &self.pools {
             Pools::Postgres(pool) => {
-                postgres::ingest(pool, &self.probe_days, batch, true).await?;
-                return Ok(());
+                return postgres::ingest(pool, &self.probe_days, batch, true).await;
             }
             Pools::Sqlite { writer, .. } => writer,
         };
@@ -183,6 +187,7 @@ impl Store {
                  ON CONFLICT (site_id, vantage_id, slot) DO NOTHING RETURNING id"
             );
             let mut tx = pool.begin_with(crate::SQLITE_BEGIN).await?;
+            let mut new = Vec::with_capacity(batch.len());
             for probe in batch {
                 let stored: Option<i64> = sqlx::query_scalar(&insert)
                     .bind(probe.site_id)
@@ -209,6 +214,7 @@ impl Store {
                     .bind(probe.slot_or_start())
                     .fetch_optional(&mut *tx)
                     .await?;
+                new.push(stored.is_some());
                 // Stored before (a retried batch): counted already.
                 let Some(probe_id) = stored else {
                     continue;
@@ -216,9 +222,9 @@ impl Store {
 
                 // A probe older than the stored status (a late batch) leaves it alone.
                 sqlx::query(
-                "INSERT INTO site_status (site_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $3)
-                 ON CONFLICT (site_id) DO UPDATE SET
+                "INSERT INTO site_status (site_id, vantage_id, probe_id, started_at, ok, suspect, failure, fault, provider, since)
+                 VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8, $3)
+                 ON CONFLICT (site_id, vantage_id) DO UPDATE SET
                    since = CASE WHEN site_status.ok = excluded.ok THEN site_status.since ELSE excluded.started_at END,
                    probe_id = excluded.probe_id, started_at = excluded.started_at, ok = excluded.ok,
                    suspect = excluded.suspect, failure = excluded.failure, fault = excluded.fault,
@@ -233,6 +239,7 @@ impl Store {
             .bind(probe.failure.map(FailureClass::as_str))
             .bind(probe.fault.map(Fault::as_str))
             .bind(&probe.provider)
+            .bind(probe.vantage_id)
             .execute(&mut *tx)
             .await?;
 
@@ -267,7 +274,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(new)
         }
     }
 
@@ -409,6 +416,10 @@ impl Store {
                     .await?
                     .rows_affected();
             }
+            sqlx::query("DELETE FROM agent_batches WHERE received_at < $1")
+                .bind(now - crate::agent::BATCH_ANSWER_KEPT)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Pruned {
                 probes,

@@ -221,14 +221,25 @@ impl Store {
         })
     }
 
-    /// The latest verdict for a site, if it has been probed.
+    /// The latest verdict of this central's own prober for a site, if it
+    /// has probed it.
     pub async fn site_status(&self, site_id: i64) -> Result<Option<SiteStatus>, StoreError> {
+        self.site_status_from(site_id, crate::OWN_VANTAGE).await
+    }
+
+    /// The latest verdict of one vantage for a site, if it has probed it.
+    pub async fn site_status_from(
+        &self,
+        site_id: i64,
+        vantage_id: i64,
+    ) -> Result<Option<SiteStatus>, StoreError> {
         on_reader!(self, |pool| {
             Ok(sqlx::query_as::<_, SiteStatus>(
                 "SELECT site_id, started_at, ok, suspect, failure, fault, provider, since
-             FROM site_status WHERE site_id = $1",
+             FROM site_status WHERE site_id = $1 AND vantage_id = $2",
             )
             .bind(site_id)
+            .bind(vantage_id)
             .fetch_optional(pool)
             .await?)
         })
@@ -319,7 +330,7 @@ impl Store {
                MAX(st.started_at) AS latest_probe
              FROM site_providers sp
              JOIN sites s ON s.id = sp.site_id AND s.enabled = TRUE
-             LEFT JOIN site_status st ON st.site_id = sp.site_id
+             LEFT JOIN site_status st ON st.site_id = sp.site_id AND st.vantage_id = 0
              WHERE sp.until IS NULL
              GROUP BY sp.provider, sp.role
              ORDER BY sites DESC, sp.provider, sp.role",
@@ -337,7 +348,7 @@ impl Store {
                     st.provider AS generator, st.since
              FROM site_providers sp
              JOIN sites s ON s.id = sp.site_id AND s.enabled = TRUE
-             LEFT JOIN site_status st ON st.site_id = sp.site_id
+             LEFT JOIN site_status st ON st.site_id = sp.site_id AND st.vantage_id = 0
              WHERE sp.provider = $1 AND sp.until IS NULL
              ORDER BY COALESCE(st.ok, TRUE), s.host, sp.role",
         )

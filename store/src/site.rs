@@ -102,7 +102,7 @@ impl Store {
                (SELECT COUNT(*) FROM sites WHERE enabled = TRUE),
                COUNT(st.site_id),
                COALESCE(SUM(CASE WHEN st.ok = FALSE AND st.suspect = FALSE THEN 1 ELSE 0 END), 0)
-             FROM sites s JOIN site_status st ON st.site_id = s.id
+             FROM sites s JOIN site_status st ON st.site_id = s.id AND st.vantage_id = 0
              WHERE s.enabled = TRUE",
             )
             .fetch_one(pool)
@@ -144,7 +144,7 @@ impl Store {
         on_reader!(self, |pool| {
             Ok(sqlx::query_as::<_, FailingSite>(
             "SELECT s.id AS site_id, s.name, s.host, st.failure, st.fault, st.provider, st.since
-             FROM site_status st JOIN sites s ON s.id = st.site_id
+             FROM site_status st JOIN sites s ON s.id = st.site_id AND st.vantage_id = 0
              WHERE st.ok = FALSE AND st.suspect = FALSE AND s.enabled = TRUE
              ORDER BY st.since DESC LIMIT $1",
         )

@@ -53,15 +53,16 @@ impl Store {
         })
     }
 
-    /// Marks the network-layer failures since `from` as suspect: they were
-    /// probed while the vantage was already failing, before the guard could
-    /// tell. Returns how many probes were marked.
+    /// Marks this central's own network-layer failures since `from` as
+    /// suspect: they were probed while its network was already failing,
+    /// before the guard could tell (an agent judges its own network).
+    /// Returns how many probes were marked.
     pub async fn mark_suspect_since(&self, from: DateTime<Utc>) -> Result<u64, StoreError> {
         on_writer!(self, |pool| {
             let mut tx = pool.begin_with(BEGIN).await?;
             let marked = sqlx::query(
             "UPDATE probes SET suspect = TRUE
-             WHERE started_at >= $1 AND ok = FALSE AND suspect = FALSE
+             WHERE started_at >= $1 AND ok = FALSE AND suspect = FALSE AND vantage_id = 0
                AND (failure LIKE 'dns\\_%' ESCAPE '\\' OR failure LIKE 'connect\\_%' ESCAPE '\\' OR failure = 'read_timeout')",
         )
         .bind(from)
@@ -70,7 +71,7 @@ impl Store {
         .rows_affected();
             sqlx::query(
             "UPDATE site_status SET suspect = TRUE
-             WHERE started_at >= $1 AND ok = FALSE
+             WHERE started_at >= $1 AND ok = FALSE AND vantage_id = 0
                AND (failure LIKE 'dns\\_%' ESCAPE '\\' OR failure LIKE 'connect\\_%' ESCAPE '\\' OR failure = 'read_timeout')",
         )
         .bind(from)

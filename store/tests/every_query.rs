@@ -2182,3 +2182,67 @@ async fn agents_their_tokens_and_revocation(store: Store) {
     assert_eq!(store.agent_by_token("hash-paris").await.unwrap(), None);
     assert_eq!(store.agents().await.unwrap()[0].revoked_at, Some(at(4)));
 }
+
+on_both!(a_batch_answer_is_kept_a_day_per_agent_and_key);
+async fn a_batch_answer_is_kept_a_day_per_agent_and_key(store: Store) {
+    let paris = store
+        .add_agent("paris-1", "eu-west", "hash-paris", at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    let tokyo = store
+        .add_agent("tokyo-1", "ap-northeast", "hash-tokyo", at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_agent_batch(paris, "batch-1", at(1), "{\"stored\":3}")
+        .await
+        .unwrap();
+    // The first answer stays.
+    store
+        .record_agent_batch(paris, "batch-1", at(2), "{\"stored\":0}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .agent_batch_answer(paris, "batch-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"stored\":3}")
+    );
+    // Keys are the agent's own.
+    assert_eq!(
+        store.agent_batch_answer(tokyo, "batch-1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.agent_batch_answer(paris, "batch-2").await.unwrap(),
+        None
+    );
+
+    store
+        .prune(
+            at(1) + store::BATCH_ANSWER_KEPT,
+            store::Retention::default(),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .agent_batch_answer(paris, "batch-1")
+        .await
+        .unwrap()
+        .is_some());
+    store
+        .prune(
+            at(1) + store::BATCH_ANSWER_KEPT + TimeDelta::seconds(1),
+            store::Retention::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_batch_answer(paris, "batch-1").await.unwrap(),
+        None
+    );
+}

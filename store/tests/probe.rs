@@ -430,17 +430,19 @@ async fn a_batch_stored_twice_counts_once(store: Store) {
         probe(b, start, false, 0),
         probe(a, start + TimeDelta::seconds(30), false, 0),
     ];
-    store.insert_probes(&batch).await.unwrap();
+    assert_eq!(store.insert_probes(&batch).await.unwrap(), [true; 3]);
     // The writer retries after a commit it did not hear back from, and a
     // later batch repeats one probe among new ones.
-    store.insert_probes(&batch).await.unwrap();
-    store
-        .insert_probes(&[
-            batch[2].clone(),
-            probe(b, start + TimeDelta::seconds(30), false, 0),
-        ])
-        .await
-        .unwrap();
+    assert_eq!(store.insert_probes(&batch).await.unwrap(), [false; 3]);
+    let again = probe(b, start + TimeDelta::seconds(30), false, 0);
+    assert_eq!(
+        store
+            .insert_probes(&[batch[2].clone(), again.clone(), again])
+            .await
+            .unwrap(),
+        [false, true, false],
+        "a result twice in one batch is new once"
+    );
 
     assert_eq!(store.probe_count().await.unwrap(), 4);
     let minute = store
@@ -459,6 +461,58 @@ async fn a_batch_stored_twice_counts_once(store: Store) {
         status.since, start,
         "b has been failing since its first probe"
     );
+}
+
+on_both!(each_vantage_keeps_its_own_status);
+/// An agent's results are stored beside the central's own, counted in the
+/// rollups, and never overwrite the central's latest status, which is what
+/// the lists of failing sites read.
+async fn each_vantage_keeps_its_own_status(store: Store) {
+    store
+        .add_sites(&[site("a.test")], Utc::now())
+        .await
+        .unwrap();
+    let a = store.list_sites().await.unwrap()[0].id;
+    let start = t("2025-11-18T11:20:00Z");
+    let from = |vantage_id: i64, seconds: i64, ok: bool| ProbeRecord {
+        vantage_id,
+        ..probe(a, start + TimeDelta::seconds(seconds), ok, 50)
+    };
+    let batch = [
+        from(0, 0, true),
+        from(7, 5, false),
+        from(0, 60, true),
+        from(7, 65, false),
+    ];
+    assert_eq!(store.insert_probes(&batch).await.unwrap(), [true; 4]);
+
+    let own = store.site_status(a).await.unwrap().unwrap();
+    assert_eq!((own.ok, own.since), (true, start));
+    let agent = store.site_status_from(a, 7).await.unwrap().unwrap();
+    assert_eq!(
+        (agent.ok, agent.since),
+        (false, start + TimeDelta::seconds(5))
+    );
+    assert_eq!(store.site_status_from(a, 8).await.unwrap(), None);
+    assert!(store.failing_sites(10).await.unwrap().is_empty());
+    assert_eq!(store.site_summary().await.unwrap().failing, 0);
+    assert_eq!(store.site_health().await.unwrap(), [(a, true)]);
+
+    // The agent's site recovers; the central's status is untouched.
+    store.insert_probes(&[from(7, 125, true)]).await.unwrap();
+    let agent = store.site_status_from(a, 7).await.unwrap().unwrap();
+    assert_eq!(
+        (agent.ok, agent.since),
+        (true, start + TimeDelta::seconds(125))
+    );
+    assert_eq!(store.site_status(a).await.unwrap().unwrap(), own);
+
+    let minutes = store
+        .rollups(a, Resolution::Minute, start, start + TimeDelta::minutes(3))
+        .await
+        .unwrap();
+    let counted: Vec<(i64, i64)> = minutes.iter().map(|m| (m.probes, m.failures)).collect();
+    assert_eq!(counted, [(2, 1), (2, 1), (1, 0)]);
 }
 
 /// A small seeded generator, so a failing case can be replayed by its seed.

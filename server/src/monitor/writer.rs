@@ -120,7 +120,7 @@ async fn write_with_retry(store: &Store, batch: &[ProbeRecord]) {
     let mut attempt = 1u32;
     loop {
         match store.insert_probes(batch).await {
-            Ok(()) => {
+            Ok(_) => {
                 tracing::debug!(writer.attempts = attempt, "stored probe batch");
                 return;
             }
