@@ -2,15 +2,24 @@
 //! agent brings its own token (never an API token), and what it may see or
 //! write follows from that token alone. Apart from the public API: not in
 //! its document, not in its budgets, never cached.
+//!
+//! `GET /agent/v1/assignment` says which sites an agent probes;
+//! `POST /agent/v1/results` takes what it found, in gzipped batches, each
+//! with an idempotency key. A result's vantage is the calling agent's,
+//! never a field of the batch.
+
+pub mod wire;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,6 +42,15 @@ pub struct AgentState {
     /// When each agent's visit was last written, so a busy agent costs one
     /// write a minute, not one a request.
     noted: Arc<std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>>,
+    /// The watchlist as last read, by its version: read whole only when
+    /// it changed.
+    watchlist: Arc<std::sync::Mutex<Watchlist>>,
+}
+
+#[derive(Default)]
+struct Watchlist {
+    version: Option<i64>,
+    sites: Arc<Vec<store::Site>>,
 }
 
 impl AgentState {
@@ -62,12 +80,38 @@ impl AgentState {
             store,
             limits: Arc::new(governor::RateLimiter::keyed(quota)),
             noted: Arc::default(),
+            watchlist: Arc::default(),
         }
+    }
+
+    /// The watchlist now, read whole only when its version changed.
+    async fn watchlist(&self) -> Result<Arc<Vec<store::Site>>, store::StoreError> {
+        let version = self.store.watchlist_version().await?;
+        {
+            let cached = self
+                .watchlist
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.version == Some(version) {
+                return Ok(cached.sites.clone());
+            }
+        }
+        let sites = Arc::new(self.store.list_sites().await?);
+        *self
+            .watchlist
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Watchlist {
+            version: Some(version),
+            sites: sites.clone(),
+        };
+        Ok(sites)
     }
 }
 
 pub fn routes() -> Router<AgentState> {
-    Router::new().route("/agent/v1/assignment", get(assignment))
+    Router::new()
+        .route("/agent/v1/assignment", get(assignment))
+        .route("/agent/v1/results", post(results))
 }
 
 /// The agent a request comes from, known by its live token and within its
@@ -150,22 +194,18 @@ async fn assignment(
 ) -> Response {
     let read = async {
         let agents = state.store.agents().await?;
-        let sites = state.store.list_sites().await?;
+        let sites = state.watchlist().await?;
         Ok::<_, store::StoreError>((agents, sites))
     };
     let (agents, sites) = match read.await {
         Ok(read) => read,
         Err(error) => {
             tracing::error!(%error, "cannot read the watchlist for an agent");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database does not answer; try again shortly.",
-                Some(5),
-            );
+            return unavailable();
         }
     };
     let peers = region_peers(&agent, &agents, Utc::now());
-    let sites: Vec<store::Site> = sites.into_iter().filter(|site| site.enabled).collect();
+    let sites: Vec<&store::Site> = sites.iter().filter(|site| site.enabled).collect();
     let ids: Vec<i64> = sites.iter().map(|site| site.id).collect();
     let mine: std::collections::HashSet<i64> = engine::assign::sites_of(agent.id, &peers, &ids)
         .into_iter()
@@ -179,18 +219,205 @@ async fn assignment(
             .filter(|site| mine.contains(&site.id))
             .map(|site| AssignedSite {
                 id: site.id,
-                url: site.url,
-                host: site.host,
+                url: site.url.clone(),
+                host: site.host.clone(),
                 interval_s: site.interval_s,
             })
             .collect(),
     };
-    let mut response = Json(answer).into_response();
+    no_store(Json(answer).into_response())
+}
+
+/// The idempotency key of a batch: 1 to 128 letters, digits and `-_.:`.
+fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+    let key = headers.get("idempotency-key")?.to_str().ok()?;
+    let plain = !key.is_empty()
+        && key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    plain.then_some(key)
+}
+
+/// A batch's JSON: the body as sent, or inflated from gzip to at most
+/// [`wire::MAX_BATCH_JSON`].
+fn batch_json(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(body.to_vec()),
+        Some("gzip") => {
+            use std::io::Read as _;
+            let mut json = Vec::new();
+            let read = flate2::read::GzDecoder::new(body)
+                .take(wire::MAX_BATCH_JSON + 1)
+                .read_to_end(&mut json);
+            match read {
+                Err(_) => Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "The batch is not valid gzip.",
+                    None,
+                )),
+                Ok(_) if json.len() as u64 > wire::MAX_BATCH_JSON => Err(problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The batch inflates to more than 32 MiB; send it as several.",
+                    None,
+                )),
+                Ok(_) => Ok(json),
+            }
+        }
+        Some(_) => Err(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Batches are sent as JSON, gzipped or not (Content-Encoding: gzip).",
+            None,
+        )),
+    }
+}
+
+fn unavailable() -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database does not answer; try again shortly.",
+        Some(5),
+    )
+}
+
+fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
     response
+}
+
+/// Stores a batch of an agent's results under the agent's own vantage.
+/// Each result is checked on its own: one refused (a site not watched, a
+/// slot out of range, a field out of bounds) leaves the others stored.
+async fn results(
+    State(state): State<AgentState>,
+    CallingAgent(agent): CallingAgent,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(key) = idempotency_key(&headers) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Each batch needs an Idempotency-Key header: 1 to 128 letters, digits and -_.:",
+            None,
+        );
+    };
+    match state.store.agent_batch_answer(agent.id, key).await {
+        Ok(Some(answer)) => {
+            let mut response = no_store(
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    answer,
+                )
+                    .into_response(),
+            );
+            response.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
+            return response;
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(%error, "cannot look a batch up");
+            return unavailable();
+        }
+    }
+    let json = match batch_json(&headers, &body) {
+        Ok(json) => json,
+        Err(refused) => return refused,
+    };
+    let batch: wire::ResultBatch = match serde_json::from_slice(&json) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!("The batch is not a valid batch of results: {error}."),
+                None,
+            )
+        }
+    };
+    if batch.results.len() > wire::MAX_RESULTS {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "A batch holds at most {} results; send them as several.",
+                wire::MAX_RESULTS
+            ),
+            None,
+        );
+    }
+    let sites = match state.watchlist().await {
+        Ok(sites) => sites,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the watchlist for an agent's results");
+            return unavailable();
+        }
+    };
+    // Any watched site, not only this agent's share: a share moves when an
+    // agent of the region comes or goes, and results probed just before
+    // are still true.
+    let watched: std::collections::HashSet<i64> = sites
+        .iter()
+        .filter(|site| site.enabled)
+        .map(|site| site.id)
+        .collect();
+    let now = Utc::now();
+    let mut answer = wire::BatchAnswer::default();
+    let mut records = Vec::with_capacity(batch.results.len());
+    for (index, result) in batch.results.into_iter().enumerate() {
+        let site_id = result.site_id;
+        let checked = if watched.contains(&site_id) {
+            result.into_record(agent.id, now)
+        } else {
+            Err("no such site is watched".to_owned())
+        };
+        match checked {
+            Ok(record) => records.push(record),
+            Err(reason) => answer.refused.push(wire::Refusal {
+                index,
+                site_id,
+                reason,
+            }),
+        }
+    }
+    let new = match state.store.insert_probes(&records).await {
+        Ok(new) => new,
+        Err(error) => {
+            tracing::error!(%error, agent = %agent.name, "cannot store an agent's results");
+            return unavailable();
+        }
+    };
+    answer.stored = new.iter().filter(|new| **new).count();
+    answer.duplicates = records.len() - answer.stored;
+    tracing::debug!(
+        agent = %agent.name,
+        batch.stored = answer.stored,
+        batch.duplicates = answer.duplicates,
+        batch.refused = answer.refused.len(),
+        "stored an agent's results"
+    );
+    let text = serde_json::to_string(&answer).unwrap_or_default();
+    if let Err(error) = state
+        .store
+        .record_agent_batch(agent.id, key, now, &text)
+        .await
+    {
+        // The results are stored; a retry finds them as duplicates.
+        tracing::warn!(%error, "cannot keep a batch's answer");
+    }
+    no_store(
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
+    )
 }
 
 /// The live agents of `agent`'s region heard from lately, by id; always

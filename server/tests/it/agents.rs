@@ -2,7 +2,7 @@
 //! its own region's share of the watchlist, and only with its own live
 //! token.
 
-use chrono::Utc;
+use chrono::{DurationRound as _, Utc};
 use server::agents::Assignment;
 
 use crate::support::spawn_app;
@@ -111,5 +111,219 @@ async fn each_agent_gets_its_share_of_its_region_and_only_with_its_own_token() {
         seen.iter().all(|agent| agent.last_seen_at.is_some()),
         "{seen:?}"
     );
+    app.stop().await;
+}
+
+/// A batch as an agent sends it: JSON, gzipped, with its key.
+fn gzipped(json: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(json).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn results_are_stored_once_under_the_calling_agents_vantage() {
+    use server::agents::wire::{AgentResult, BatchAnswer, ResultBatch};
+
+    let app = spawn_app().await;
+    let hosts: Vec<store::NewSite> = (0..3).map(|n| site(&format!("r{n}.test"))).collect();
+    app.store.add_sites(&hosts, Utc::now()).await.unwrap();
+    let sites = app.store.list_sites().await.unwrap();
+    let (a, b, gone) = (sites[0].id, sites[1].id, sites[2].id);
+    app.store.set_site_enabled(gone, false).await.unwrap();
+    let mut agents = Vec::new();
+    for (name, region) in [("paris-1", "eu-west"), ("tokyo-1", "ap-northeast")] {
+        let (token, hash) = app::admin_tokens::new_token();
+        let id = app
+            .store
+            .add_agent(name, region, &hash, Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        agents.push((id, token));
+    }
+    let (paris, paris_token) = agents[0].clone();
+    let (tokyo, tokyo_token) = agents[1].clone();
+
+    let slot = Utc::now()
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .unwrap();
+    let result = |site_id: i64, ok: bool| AgentResult {
+        site_id,
+        slot,
+        started_at: slot + chrono::TimeDelta::milliseconds(300),
+        ok,
+        status: Some(if ok { 200 } else { 502 }),
+        failure: (!ok).then_some(engine::FailureClass::HttpStatus),
+        total_ms: Some(40),
+        body_gz: (!ok).then(|| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(gzipped(b"<h1>502</h1>"))
+        }),
+        ..AgentResult::default()
+    };
+    let batch = ResultBatch {
+        results: vec![
+            result(a, true),
+            result(b, false),
+            result(gone, true),
+            result(999_999, true),
+            AgentResult {
+                slot: slot - chrono::TimeDelta::days(3),
+                started_at: slot - chrono::TimeDelta::days(3),
+                ..result(a, true)
+            },
+        ],
+    };
+    let body = gzipped(&serde_json::to_vec(&batch).unwrap());
+    let client = reqwest::Client::new();
+    let push = |token: &str, key: &str, body: Vec<u8>| {
+        client
+            .post(app.url("/agent/v1/results"))
+            .bearer_auth(token)
+            .header("content-encoding", "gzip")
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body)
+            .send()
+    };
+
+    let first = push(&paris_token, "paris-1:1", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "no-store");
+    let answer: BatchAnswer = first.json().await.unwrap();
+    assert_eq!((answer.stored, answer.duplicates), (2, 0), "{answer:?}");
+    let refused: Vec<(usize, i64)> = answer
+        .refused
+        .iter()
+        .map(|refusal| (refusal.index, refusal.site_id))
+        .collect();
+    assert_eq!(refused, [(2, gone), (3, 999_999), (4, a)], "{answer:?}");
+    assert!(answer.refused[2].reason.contains("slot"), "{answer:?}");
+
+    // Stored under Paris's vantage, beside (not over) the central's own.
+    let stored = app.store.recent_probes(b, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].vantage_id, stored[0].slot, stored[0].ok),
+        (paris, Some(slot), false)
+    );
+    let from_paris = app.store.site_status_from(b, paris).await.unwrap().unwrap();
+    assert!(!from_paris.ok);
+    assert_eq!(app.store.site_status(b).await.unwrap(), None);
+    assert_eq!(
+        app.store.latest_failure(b).await.unwrap().unwrap().status,
+        Some(502)
+    );
+
+    // The same batch again under its key: the same answer, nothing stored.
+    let again = push(&paris_token, "paris-1:1", body.clone()).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<BatchAnswer>().await.unwrap(), answer);
+    // Under a new key: every result a duplicate.
+    let renamed: BatchAnswer = push(&paris_token, "paris-1:2", body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((renamed.stored, renamed.duplicates), (0, 2));
+    // Tokyo's results for the same slots are its own.
+    let from_tokyo: BatchAnswer = push(&tokyo_token, "paris-1:1", body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((from_tokyo.stored, from_tokyo.duplicates), (2, 0));
+    assert_eq!(app.store.probe_count().await.unwrap(), 4);
+    assert!(app
+        .store
+        .site_status_from(a, tokyo)
+        .await
+        .unwrap()
+        .is_some());
+
+    // A vantage of its own choosing is refused whole.
+    let mut claims: serde_json::Value = serde_json::to_value(&batch).unwrap();
+    claims["results"][0]["vantage_id"] = serde_json::json!(tokyo);
+    let forged = push(
+        &paris_token,
+        "paris-1:3",
+        gzipped(&serde_json::to_vec(&claims).unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 400);
+    let problem: serde_json::Value = forged.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("vantage_id"),
+        "{problem}"
+    );
+
+    // No key, a wrong encoding, broken gzip, a bomb, too many results.
+    let keyless = client
+        .post(app.url("/agent/v1/results"))
+        .bearer_auth(&paris_token)
+        .header("content-encoding", "gzip")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyless.status(), 400);
+    let brotli = client
+        .post(app.url("/agent/v1/results"))
+        .bearer_auth(&paris_token)
+        .header("content-encoding", "br")
+        .header("idempotency-key", "paris-1:4")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(brotli.status(), 415);
+    let broken = push(&paris_token, "paris-1:5", b"\x1f\x8bnot gzip".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+    let bomb = gzipped(&vec![b' '; 40 * 1024 * 1024]);
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    let bombed = push(&paris_token, "paris-1:6", bomb).await.unwrap();
+    assert_eq!(bombed.status(), 413);
+    let many = ResultBatch {
+        results: vec![result(a, true); server::agents::wire::MAX_RESULTS + 1],
+    };
+    let crowded = push(
+        &paris_token,
+        "paris-1:7",
+        gzipped(&serde_json::to_vec(&many).unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(crowded.status(), 413);
+
+    // A revoked agent or a wrong token: 401, nothing stored.
+    assert!(app.store.revoke_agent("tokyo-1", Utc::now()).await.unwrap());
+    let fresh_slot = ResultBatch {
+        results: vec![AgentResult {
+            slot: slot + chrono::TimeDelta::minutes(1),
+            started_at: slot + chrono::TimeDelta::minutes(1),
+            ..result(a, true)
+        }],
+    };
+    let fresh = gzipped(&serde_json::to_vec(&fresh_slot).unwrap());
+    assert_eq!(
+        push(&tokyo_token, "tokyo-1:9", fresh.clone())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        push("flt_forged", "x:9", fresh).await.unwrap().status(),
+        401
+    );
+    assert_eq!(app.store.probe_count().await.unwrap(), 4);
     app.stop().await;
 }
