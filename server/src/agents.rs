@@ -8,6 +8,7 @@
 //! with an idempotency key. A result's vantage is the calling agent's,
 //! never a field of the batch.
 
+pub mod spool;
 pub mod wire;
 
 use std::num::NonZeroU32;
