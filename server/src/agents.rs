@@ -8,7 +8,10 @@
 //! with an idempotency key. A result's vantage is the calling agent's,
 //! never a field of the batch.
 
+pub mod link;
+pub mod run;
 pub mod spool;
+pub mod upload;
 pub mod wire;
 
 use std::num::NonZeroU32;
@@ -136,11 +139,7 @@ impl FromRequestParts<AgentState> for CallingAgent {
             .await
             .map_err(|error| {
                 tracing::error!(%error, "cannot look an agent up");
-                problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The database does not answer; try again shortly.",
-                    Some(5),
-                )
+                unavailable()
             })?;
         let Some(agent) = found else {
             return Err(problem(
@@ -241,8 +240,8 @@ fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A batch's JSON: the body as sent, or inflated from gzip to at most
-/// [`wire::MAX_BATCH_JSON`].
-fn batch_json(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
+/// [`wire::MAX_BATCH_JSON`]; else the refusal's status and words.
+fn batch_json(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, (StatusCode, &'static str)> {
     let encoding = headers
         .get(axum::http::header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
@@ -255,23 +254,17 @@ fn batch_json(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
                 .take(wire::MAX_BATCH_JSON + 1)
                 .read_to_end(&mut json);
             match read {
-                Err(_) => Err(problem(
-                    StatusCode::BAD_REQUEST,
-                    "The batch is not valid gzip.",
-                    None,
-                )),
-                Ok(_) if json.len() as u64 > wire::MAX_BATCH_JSON => Err(problem(
+                Err(_) => Err((StatusCode::BAD_REQUEST, "The batch is not valid gzip.")),
+                Ok(_) if json.len() as u64 > wire::MAX_BATCH_JSON => Err((
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "The batch inflates to more than 32 MiB; send it as several.",
-                    None,
                 )),
                 Ok(_) => Ok(json),
             }
         }
-        Some(_) => Err(problem(
+        Some(_) => Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Batches are sent as JSON, gzipped or not (Content-Encoding: gzip).",
-            None,
         )),
     }
 }
@@ -331,7 +324,7 @@ async fn results(
     }
     let json = match batch_json(&headers, &body) {
         Ok(json) => json,
-        Err(refused) => return refused,
+        Err((status, words)) => return problem(status, words, None),
     };
     let batch: wire::ResultBatch = match serde_json::from_slice(&json) {
         Ok(batch) => batch,

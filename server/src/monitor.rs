@@ -99,8 +99,28 @@ impl Default for MonitorConfig {
 /// Results waiting for the loop; probe tasks wait when it is full.
 const RESULTS_QUEUE: usize = 1024;
 
+/// Where the monitor's sites come from and where its results go.
+enum Home {
+    /// This central: the watchlist and every result in the store; results
+    /// judged by the correlation task.
+    Central(Store),
+    /// An agent: its share of the watchlist from its central's latest
+    /// assignment (fetched by a task of its own, so a slow central never
+    /// holds the loop up); results sent to the central through the spool.
+    /// Nothing is judged or stored here.
+    Agent(watch::Receiver<Option<Arc<crate::agents::Assignment>>>),
+}
+
+/// What only an agent's stages need: its central, its spool, and where the
+/// assignment it fetches goes.
+struct AgentStages {
+    central: crate::agents::link::Central,
+    spool: crate::agents::spool::Spool,
+    assignments: watch::Sender<Option<Arc<crate::agents::Assignment>>>,
+}
+
 pub struct Monitor {
-    store: Store,
+    home: Home,
     clock: Arc<dyn Clock>,
     prober: Arc<dyn Probe>,
     config: MonitorConfig,
@@ -138,11 +158,12 @@ pub struct Monitor {
 }
 
 /// The receiving ends of the writer's and the correlation task's queues,
-/// and where the correlation task publishes.
+/// and where the correlation task publishes; an agent's spool.
 struct Stages {
     records: mpsc::Receiver<ProbeRecord>,
     observations: mpsc::Receiver<Observation>,
     status: watch::Sender<Arc<Snapshot>>,
+    agent: Option<AgentStages>,
 }
 
 /// A probe that finished, on its way back to the loop.
@@ -169,6 +190,34 @@ impl Monitor {
         prober: Arc<dyn Probe>,
         config: MonitorConfig,
     ) -> Self {
+        Self::at_home(Home::Central(store), None, clock, prober, config)
+    }
+
+    /// The monitor of an agent: it probes its share of the watchlist, as
+    /// `central` assigns it, and sends every result there through `spool`.
+    pub fn for_agent(
+        central: crate::agents::link::Central,
+        spool: crate::agents::spool::Spool,
+        clock: Arc<dyn Clock>,
+        prober: Arc<dyn Probe>,
+        config: MonitorConfig,
+    ) -> Self {
+        let (assignments, assigned) = watch::channel(None);
+        let stages = AgentStages {
+            central,
+            spool,
+            assignments,
+        };
+        Self::at_home(Home::Agent(assigned), Some(stages), clock, prober, config)
+    }
+
+    fn at_home(
+        home: Home,
+        agent: Option<AgentStages>,
+        clock: Arc<dyn Clock>,
+        prober: Arc<dyn Probe>,
+        config: MonitorConfig,
+    ) -> Self {
         let now = clock.now();
         let guard = VantageGuard::new(config.canaries.len(), now);
         let (vantage, _) = watch::channel(guard.state());
@@ -181,7 +230,7 @@ impl Monitor {
             global: Arc::new(Semaphore::new(config.concurrency.for_rate(0.0))),
             capacity: config.concurrency.for_rate(0.0),
             synced_version: None,
-            store,
+            home,
             clock,
             prober,
             config,
@@ -204,6 +253,7 @@ impl Monitor {
                 records: written,
                 observations: observed,
                 status: published,
+                agent,
             }),
             metrics: crate::metrics::Metrics::new(),
         }
@@ -247,13 +297,33 @@ impl Monitor {
         let Some(stages) = self.stages.take() else {
             return;
         };
+        let store = match (&self.home, stages.agent) {
+            (Home::Central(store), _) => store.clone(),
+            (Home::Agent(_), Some(agent)) => {
+                tasks.spawn(crate::agents::upload::run(
+                    agent.central.clone(),
+                    agent.spool,
+                    stages.records,
+                ));
+                tasks.spawn(crate::agents::upload::fetch_assignments(
+                    agent.central,
+                    agent.assignments,
+                    shutdown.clone(),
+                ));
+                return;
+            }
+            (Home::Agent(_), None) => {
+                tracing::error!("an agent's monitor has no spool; its results go nowhere");
+                return;
+            }
+        };
         tasks.spawn(writer::run(
-            self.store.clone(),
+            store.clone(),
             stages.records,
             self.metrics.clone(),
         ));
         let correlation = correlation::Correlation::new(
-            self.store.clone(),
+            store,
             self.clock.clone(),
             self.vantage.subscribe(),
             stages.status,
@@ -279,8 +349,8 @@ impl Monitor {
             self.spawn_canaries(now);
             self.next_canary = now + self.config.canary_every;
         }
-        if now >= self.next_prune {
-            match self.store.prune(now, self.config.retention).await {
+        if let (true, Home::Central(store)) = (now >= self.next_prune, &self.home) {
+            match store.prune(now, self.config.retention).await {
                 Ok(pruned) => tracing::debug!(
                     prune.probe_rows = pruned.probes,
                     prune.rollup_rows = pruned.rollups,
@@ -318,44 +388,68 @@ impl Monitor {
     /// last read (a large watchlist takes a noticeable moment to read, on
     /// this loop), and sizes the probes' capacity for it.
     async fn sync_watchlist(&mut self, now: DateTime<Utc>) {
-        // Read before the list: a change made meanwhile is read next time.
-        let version = match self.store.watchlist_version().await {
-            Ok(version) => Some(version),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the watchlist's version; reading it whole");
-                None
+        let targets = match &mut self.home {
+            Home::Central(store) => {
+                // Read before the list: a change made meanwhile is read next time.
+                let version = match store.watchlist_version().await {
+                    Ok(version) => Some(version),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read the watchlist's version; reading it whole");
+                        None
+                    }
+                };
+                if version.is_some() && version == self.synced_version {
+                    return;
+                }
+                match store.list_sites().await {
+                    Ok(sites) => {
+                        self.synced_version = version;
+                        sites
+                            .into_iter()
+                            .filter(|s| s.enabled)
+                            .map(|s| Target {
+                                site_id: s.id,
+                                interval: TimeDelta::seconds(s.interval_s),
+                                url: s.url,
+                                host: s.host,
+                            })
+                            .collect()
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read the watchlist; keeping the current schedule");
+                        return;
+                    }
+                }
+            }
+            Home::Agent(assigned) => {
+                if !assigned.has_changed().unwrap_or(false) {
+                    return;
+                }
+                let Some(assignment) = assigned.borrow_and_update().clone() else {
+                    return;
+                };
+                assignment
+                    .sites
+                    .iter()
+                    .map(|site| Target {
+                        site_id: site.id,
+                        interval: TimeDelta::seconds(site.interval_s.max(1)),
+                        url: site.url.clone(),
+                        host: site.host.clone(),
+                    })
+                    .collect()
             }
         };
-        if version.is_some() && version == self.synced_version {
-            return;
-        }
-        match self.store.list_sites().await {
-            Ok(sites) => {
-                let targets: Vec<Target> = sites
-                    .into_iter()
-                    .filter(|s| s.enabled)
-                    .map(|s| Target {
-                        site_id: s.id,
-                        interval: TimeDelta::seconds(s.interval_s),
-                        url: s.url,
-                        host: s.host,
-                    })
-                    .collect();
-                let rate: f64 = targets
-                    .iter()
-                    .map(|t| 1.0 / t.interval.num_seconds().max(1) as f64)
-                    .sum();
-                self.resize(self.config.concurrency.for_rate(rate), rate);
-                self.schedule.sync(targets, now);
-                self.hosts
-                    .retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
-                self.synced_version = version;
-                tracing::Span::current().record("monitor.sites", self.schedule.len());
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot read the watchlist; keeping the current schedule")
-            }
-        }
+        let targets: Vec<Target> = targets;
+        let rate: f64 = targets
+            .iter()
+            .map(|t| 1.0 / t.interval.num_seconds().max(1) as f64)
+            .sum();
+        self.resize(self.config.concurrency.for_rate(rate), rate);
+        self.schedule.sync(targets, now);
+        self.hosts
+            .retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+        tracing::Span::current().record("monitor.sites", self.schedule.len());
     }
 
     /// Gives the probes `capacity` permits in all: added at once, or taken
@@ -512,7 +606,9 @@ impl Monitor {
                 if self.records.send(*record).await.is_err() {
                     tracing::warn!(site.id = site_id, "writer gone; probe result dropped");
                 }
-                if self.observations.send(observation).await.is_err() {
+                if matches!(self.home, Home::Agent(_)) {
+                    // Judged by the central, with every other vantage's.
+                } else if self.observations.send(observation).await.is_err() {
                     // The correlation task stops at shutdown, before the
                     // last probes are settled; the writer still stores them.
                     tracing::debug!(
@@ -538,8 +634,8 @@ impl Monitor {
     }
 
     /// Keeps track of our resolvers that fail while another answers, from
-    /// what a probe's lookup left set aside: each start and end is logged
-    /// and stored once.
+    /// what a probe's lookup left set aside: each start and end is logged,
+    /// and stored once on a central.
     async fn note_resolvers(&mut self, failing: Option<Vec<String>>, at: DateTime<Utc>) {
         let Some(failing) = failing else {
             return;
@@ -558,14 +654,18 @@ impl Monitor {
                 resolver = %resolver,
                 "one of our resolvers fails while another answers; probing through the others"
             );
-            if let Err(error) = self.store.record_resolver_failing(resolver, at).await {
-                tracing::error!(%error, "cannot record the resolver event");
+            if let Home::Central(store) = &self.home {
+                if let Err(error) = store.record_resolver_failing(resolver, at).await {
+                    tracing::error!(%error, "cannot record the resolver event");
+                }
             }
         }
         for resolver in known.iter().filter(|r| !failing.contains(r)) {
             tracing::info!(resolver = %resolver, "our resolver answers again");
-            if let Err(error) = self.store.record_resolver_recovered(resolver, at).await {
-                tracing::error!(%error, "cannot record the resolver event");
+            if let Home::Central(store) = &self.home {
+                if let Err(error) = store.record_resolver_recovered(resolver, at).await {
+                    tracing::error!(%error, "cannot record the resolver event");
+                }
             }
         }
         self.resolvers.send_modify(|resolvers| {
@@ -588,8 +688,12 @@ impl Monitor {
             vantage.detail = %transition.detail,
             "vantage state changed"
         );
-        if let Err(error) = self
-            .store
+        // An agent's own results say when its network failed: each failure
+        // probed while it distrusted its network is marked suspect.
+        let Home::Central(store) = &self.home else {
+            return;
+        };
+        if let Err(error) = store
             .record_vantage_state(transition.to, transition.at, &transition.detail)
             .await
         {
@@ -598,7 +702,7 @@ impl Monitor {
         if transition.to == VantageState::Offline {
             // Failures just before the verdict were ours too.
             let since = transition.at - TimeDelta::minutes(2);
-            if let Err(error) = self.store.mark_suspect_since(since).await {
+            if let Err(error) = store.mark_suspect_since(since).await {
                 tracing::error!(%error, "cannot mark earlier probes as suspect");
             }
         }

@@ -347,7 +347,7 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {
         .map_err(|error| StartupError::Refused(format!("cannot listen on {address}: {error}")))
 }
 
-fn live_prober(
+pub(crate) fn live_prober(
     config: &Config,
     knowledge: &Arc<Knowledge>,
 ) -> Result<probe::LiveProber, StartupError> {

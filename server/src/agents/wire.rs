@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
-use engine::{FailureClass, Fault, FaultSide, Role};
+use engine::{FailureClass, Fault, FaultSide};
 use serde::{Deserialize, Serialize};
 use store::ProbeRecord;
 
@@ -25,7 +25,6 @@ const MAX_DETAIL: usize = 2_048;
 const MAX_FACTS: usize = 64 * 1024;
 const MAX_BODY_GZ: usize = 512 * 1024;
 const MAX_EVIDENCE: usize = 32;
-const MAX_PROVIDERS: usize = 32;
 const MAX_WORD: usize = 512;
 /// No phase of a probe lasts longer than this.
 const MAX_MS: i64 = 10 * 60 * 1_000;
@@ -82,18 +81,6 @@ pub struct AgentResult {
     /// The agent's own-network guard distrusted this failure.
     #[serde(default)]
     pub suspect: bool,
-    #[serde(default)]
-    pub providers: Vec<Serving>,
-}
-
-/// A provider a probe showed serving the site.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Serving {
-    pub provider: String,
-    pub role: Role,
-    #[serde(default)]
-    pub evidence: Vec<String>,
 }
 
 /// The central's answer to a batch: how many results it stored, how many
@@ -146,15 +133,6 @@ impl AgentResult {
                 .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default(),
             suspect: record.suspect,
-            providers: record
-                .providers
-                .iter()
-                .map(|(provider, role, evidence)| Serving {
-                    provider: provider.clone(),
-                    role: *role,
-                    evidence: evidence.clone(),
-                })
-                .collect(),
         }
     }
 
@@ -206,12 +184,6 @@ impl AgentResult {
             || self.provider.as_ref().is_some_and(|p| p.len() > MAX_WORD)
             || self.evidence.len() > MAX_EVIDENCE
             || self.evidence.iter().any(|e| e.len() > MAX_WORD)
-            || self.providers.len() > MAX_PROVIDERS
-            || self.providers.iter().any(|serving| {
-                serving.provider.len() > MAX_WORD
-                    || serving.evidence.len() > MAX_EVIDENCE
-                    || serving.evidence.iter().any(|e| e.len() > MAX_WORD)
-            })
         {
             return Err("a text in it is longer than a result may carry".into());
         }
@@ -255,11 +227,9 @@ impl AgentResult {
             suspect: self.suspect,
             vantage_id,
             slot: Some(self.slot),
-            providers: self
-                .providers
-                .into_iter()
-                .map(|serving| (serving.provider, serving.role, serving.evidence))
-                .collect(),
+            // Which providers serve a site is the central's own prober's
+            // finding, kept with its attribution history.
+            providers: Vec::new(),
         })
     }
 }
@@ -291,7 +261,6 @@ mod tests {
             fault: Some(Fault::EdgeError),
             confidence: Some(0.9),
             evidence: Some("[\"cf-ray header\"]".into()),
-            providers: vec![("cloudflare".into(), Role::Cdn, vec!["cf-ray".into()])],
             slot: Some(slot),
             ..ProbeRecord::default()
         };

@@ -17,6 +17,27 @@ pub enum AgentCommand {
     /// Revoke an agent: its token stops working at once. The name stays
     /// taken, so earlier results keep meaning one place.
     Revoke(AgentNameArgs),
+    /// Run this machine as a probe agent of a central: no database; its
+    /// share of the watchlist probed from here, the results sent to the
+    /// central (kept in a spool file while it cannot be reached).
+    Run(AgentRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRunArgs {
+    /// The central's address, such as https://status.example.
+    #[arg(long, value_name = "URL")]
+    pub central: url::Url,
+    /// A file holding the token `faultline agent add` printed on the central.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// Where results wait while the central cannot be reached.
+    #[arg(long, value_name = "FILE", default_value = "faultline-agent.spool")]
+    pub spool: PathBuf,
+    /// The spool's bound, in MiB; past it the oldest batches are dropped.
+    #[arg(long, value_name = "MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub spool_mib: u64,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +86,27 @@ pub fn valid_region(region: &str) -> bool {
 
 pub fn run(config_file: Option<PathBuf>, command: AgentCommand) -> Result<(), Failure> {
     match command {
+        AgentCommand::Run(args) => {
+            let config = crate::config::Config::load(
+                config_file.as_deref(),
+                &crate::config::Overrides::default(),
+            )
+            .map_err(|error| Failure::Usage(error.to_string()))?;
+            let token = crate::agents::link::read_token_file(&args.token_file)
+                .map_err(|error| Failure::Usage(error.to_string()))?;
+            crate::telemetry::init(config.log.format, &config.log.level);
+            let agent = crate::agents::run::AgentRun {
+                central: args.central,
+                token,
+                spool: args.spool,
+                spool_bytes: args.spool_mib * 1024 * 1024,
+            };
+            block_on(async {
+                crate::agents::run::run(&config, agent, tokio_util::sync::CancellationToken::new())
+                    .await?;
+                Ok(())
+            })
+        }
         AgentCommand::Add(args) => {
             if !valid_agent_name(&args.name) {
                 return Err(Failure::Usage(format!(

@@ -327,3 +327,196 @@ async fn results_are_stored_once_under_the_calling_agents_vantage() {
     assert_eq!(app.store.probe_count().await.unwrap(), 4);
     app.stop().await;
 }
+
+/// Origins on loopback: `/up` answers 200, `/down` 503.
+async fn origins() -> std::net::SocketAddr {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route("/up", get(|| async { "fine" }))
+        .route(
+            "/down",
+            get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// Every slot an agent stored for `site`, oldest first.
+async fn slots(store: &store::Store, site: i64, vantage: i64) -> Vec<chrono::DateTime<Utc>> {
+    let mut slots: Vec<_> = store
+        .recent_probes(site, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|probe| probe.vantage_id == vantage)
+        .filter_map(|probe| probe.slot)
+        .collect();
+    slots.sort_unstable();
+    slots
+}
+
+/// Waits, up to `within`, for `done`; says `what` if it never came.
+async fn wait_for<F, Fut>(within: std::time::Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_process_probes_its_share_and_keeps_every_slot_while_the_central_is_away() {
+    let origin = origins().await;
+    let app = spawn_app().await;
+    let every = 10;
+    let sites: Vec<store::NewSite> = [("up-1", "up"), ("up-2", "up"), ("down-1", "down")]
+        .into_iter()
+        .map(|(name, path)| store::NewSite {
+            url: format!("http://{origin}/{path}?{name}"),
+            host: origin.ip().to_string(),
+            name: name.to_owned(),
+            tags: vec![],
+            interval_s: every,
+        })
+        .collect();
+    app.store.add_sites(&sites, Utc::now()).await.unwrap();
+    let ids: Vec<i64> = app
+        .store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|site| site.id)
+        .collect();
+    let (token, hash) = app::admin_tokens::new_token();
+    let agent = app
+        .store
+        .add_agent("lab-1", "eu-west", &hash, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("faultline.toml"),
+        "[monitor]\ncanaries = []\n\n[probe.guard]\nallowed_networks = [\"127.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "agent",
+            "run",
+            "--central",
+            &app.url("/"),
+            "--token-file",
+            "token",
+        ])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // Results arrive under the agent's vantage, as the origins answer.
+    let store = app.store.clone();
+    wait_for(
+        std::time::Duration::from_secs(60),
+        "the agent's first results",
+        || {
+            let store = store.clone();
+            let ids = ids.clone();
+            async move {
+                let mut each = true;
+                for id in ids {
+                    each &= !slots(&store, id, agent).await.is_empty();
+                }
+                each
+            }
+        },
+    )
+    .await;
+    let up = app
+        .store
+        .site_status_from(ids[0], agent)
+        .await
+        .unwrap()
+        .unwrap();
+    let down = app
+        .store
+        .site_status_from(ids[2], agent)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(up.ok && !down.ok, "{up:?} {down:?}");
+    assert_eq!(
+        app.store.site_status(ids[0]).await.unwrap(),
+        None,
+        "the central probed nothing"
+    );
+
+    // The central goes away for a while; the agent keeps probing.
+    let halted = app.halt().await;
+    tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+    let app = halted.start().await;
+    let away_until = Utc::now();
+
+    // Every slot is there, once, with no gap where the central was away.
+    let store = app.store.clone();
+    wait_for(
+        std::time::Duration::from_secs(90),
+        "the spooled results after the central came back",
+        || {
+            let store = store.clone();
+            let ids = ids.clone();
+            async move {
+                let mut each = true;
+                for id in ids {
+                    each &= slots(&store, id, agent)
+                        .await
+                        .last()
+                        .is_some_and(|last| *last > away_until);
+                }
+                each
+            }
+        },
+    )
+    .await;
+    for id in &ids {
+        let slots = slots(&app.store, *id, agent).await;
+        let gaps: Vec<i64> = slots
+            .windows(2)
+            .map(|pair| (pair[1] - pair[0]).num_seconds())
+            .filter(|gap| *gap != every)
+            .collect();
+        assert!(gaps.is_empty(), "site {id}: gaps {gaps:?} in {slots:?}");
+        assert!(slots.len() >= 4, "site {id}: {} slots", slots.len());
+    }
+
+    // SIGTERM: the agent stops cleanly.
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("the agent stops within its send-at-exit time")
+        .unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("cannot deliver results"), "{stderr}");
+    app.stop().await;
+}

@@ -19,7 +19,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Where the test publishes the snapshot the pages show.
     status: tokio::sync::watch::Sender<Arc<Snapshot>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// The workspace's `target/site`, where `cargo leptos build` puts the assets.
@@ -37,6 +37,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestAp
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
+    serve_on(listener, dir, adjust).await
+}
+
+async fn serve_on(
+    listener: TcpListener,
+    dir: tempfile::TempDir,
+    adjust: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
     let addr = listener.local_addr().expect("bound address");
     let config = Config {
         listen: addr,
@@ -61,7 +69,23 @@ pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestAp
         shutdown,
         server,
         status,
-        _dir: dir,
+        dir,
+    }
+}
+
+/// A server stopped, its address and database kept to start it again.
+pub struct Halted {
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Halted {
+    /// Starts the server again at its address, on its database.
+    pub async fn start(self) -> TestApp {
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("bind the same loopback port again");
+        serve_on(listener, self.dir, |state| state).await
     }
 }
 
@@ -77,12 +101,21 @@ impl TestApp {
 
     /// Stops the server as SIGTERM would and waits for it to finish.
     pub async fn stop(self) {
+        self.halt().await;
+    }
+
+    /// Stops the server, keeping its address and database for `start`.
+    pub async fn halt(self) -> Halted {
         self.shutdown.cancel();
         self.server
             .await
             .expect("server task")
             .expect("server result");
         self.store.close().await;
+        Halted {
+            addr: self.addr,
+            dir: self.dir,
+        }
     }
 }
 
