@@ -21,13 +21,15 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::figures::{Tally, TimelinePoint};
 pub use crate::vocab::{
-    Cause, FailureClass, Fault, FaultSide, Mechanism, Pattern, Phase, Role, VantageState,
+    Cause, FailureClass, Fault, FaultSide, Mechanism, Pattern, Phase, Role, Scope, VantageState,
 };
 
 /// One classified probe of one site.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
     pub site_id: i64,
+    /// Who probed: 0 for this central's own prober, else an agent's id.
+    pub vantage: i64,
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub suspect: bool,
@@ -51,6 +53,12 @@ pub struct ProviderIncident {
     /// failed together when it opened.
     #[serde(default)]
     pub origins: u32,
+    /// Seen from every region that probes, or from some only.
+    #[serde(default)]
+    pub scope: Scope,
+    /// The regions that saw it, when the vantages are in several.
+    #[serde(default)]
+    pub regions: Vec<String>,
     pub phase: Phase,
     /// First failing probe among the implicated sites.
     pub onset_at: DateTime<Utc>,
@@ -124,6 +132,9 @@ pub struct Thresholds {
     /// Fewest unrelated origins (owners) in such a burst; and at least
     /// half the failing sites must be of different owners.
     pub min_origins: usize,
+    /// How many of a site's fresh vantages must agree (fewer when fewer
+    /// probe it) before it is down, or a provider's failure counts in it.
+    pub confirm: usize,
 }
 
 impl Default for Thresholds {
@@ -141,6 +152,7 @@ impl Default for Thresholds {
             origin_burst: TimeDelta::minutes(10),
             min_origin_share: 0.3,
             min_origins: 5,
+            confirm: 2,
         }
     }
 }
@@ -156,6 +168,107 @@ struct SiteTrack {
     changes: Vec<DateTime<Utc>>,
     /// Went down while flapping: needs a long calm to count as up.
     flapping: bool,
+}
+
+/// One site as every vantage sees it: each vantage's own track, and the
+/// verdict enough of the fresh ones agree on.
+#[derive(Debug, Default)]
+struct SiteAcross {
+    tracks: BTreeMap<i64, SiteTrack>,
+    down: bool,
+}
+
+impl SiteTrack {
+    /// Takes one probe from this track's vantage. Suspect probes say
+    /// nothing either way.
+    fn observe(&mut self, observation: Observation, thresholds: &Thresholds) {
+        if observation.suspect {
+            // That vantage's own network was failing: no evidence.
+        } else if observation.ok {
+            self.passes += 1;
+            self.fails = 0;
+            let needed = if self.flapping {
+                FLAP_CALM_PASSES
+            } else {
+                thresholds.site_up_after
+            };
+            if self.down && self.passes >= needed {
+                self.down = false;
+                self.flapping = false;
+                self.changes.push(observation.at);
+            }
+            if !self.down {
+                self.failing_since = None;
+            }
+        } else {
+            self.fails += 1;
+            self.passes = 0;
+            self.failing_since.get_or_insert(observation.at);
+            if !self.down && self.fails >= thresholds.site_down_after {
+                self.down = true;
+                self.changes.retain(|at| *at >= observation.at - FLAP_WINDOW);
+                self.changes.push(observation.at);
+                self.flapping = self.changes.len() >= FLAP_CHANGES;
+            }
+        }
+        self.latest = Some(observation);
+    }
+
+    /// Its latest probe, if fresh at `now` and not suspect: a vantage whose
+    /// own network fails is left out.
+    fn heard(&self, now: DateTime<Utc>, freshness: TimeDelta) -> Option<&Observation> {
+        self.latest
+            .as_ref()
+            .filter(|latest| !latest.suspect && latest.at >= now - freshness)
+    }
+}
+
+impl SiteAcross {
+    /// Down when at least `confirm` of the fresh vantages (all of them,
+    /// when fewer probe it) say so; `None` when no fresh vantage can tell.
+    fn verdict(&self, now: DateTime<Utc>, thresholds: &Thresholds) -> Option<bool> {
+        let heard: Vec<&SiteTrack> = self
+            .tracks
+            .values()
+            .filter(|track| track.heard(now, thresholds.freshness).is_some())
+            .collect();
+        if heard.is_empty() {
+            return None;
+        }
+        let needed = thresholds.confirm.clamp(1, heard.len());
+        Some(heard.iter().filter(|track| track.down).count() >= needed)
+    }
+
+    /// The track that speaks for the site: the latest of those agreeing
+    /// with its verdict, else the latest.
+    fn speaker(&self) -> Option<&SiteTrack> {
+        let latest = |track: &&SiteTrack| track.latest.as_ref().map(|o| o.at);
+        self.tracks
+            .values()
+            .filter(|track| track.down == self.down && track.latest.is_some())
+            .max_by_key(latest)
+            .or_else(|| self.tracks.values().max_by_key(latest))
+    }
+
+    /// Since when the site has failed: its down vantages' earliest.
+    fn failing_since(&self) -> Option<DateTime<Utc>> {
+        if self.down {
+            self.tracks
+                .values()
+                .filter(|track| track.down)
+                .filter_map(|track| track.failing_since)
+                .min()
+        } else {
+            self.speaker().and_then(|track| track.failing_since)
+        }
+    }
+}
+
+/// Which vantages a measure listens to.
+#[derive(Clone, Copy, Debug)]
+enum Lens<'a> {
+    All,
+    Region(&'a str),
 }
 
 /// A site that changed state this often within `FLAP_WINDOW` is flapping:
@@ -178,7 +291,9 @@ struct Cohort {
 #[derive(Debug, Default)]
 pub struct Correlator {
     thresholds: Thresholds,
-    sites: HashMap<i64, SiteTrack>,
+    sites: HashMap<i64, SiteAcross>,
+    /// Each vantage's region; a vantage not named here is in "".
+    regions: HashMap<i64, String>,
     cohorts: BTreeMap<(String, Role), Cohort>,
     site_cohorts: HashMap<i64, Vec<(String, Role)>>,
     /// Each site's owner (its registrable domain): sites of one owner are
@@ -258,11 +373,26 @@ impl Correlator {
         &self.incidents
     }
 
-    /// Takes one probe result; returns a site event if the site changed state.
+    /// Names the region a vantage probes from.
+    pub fn set_region(&mut self, vantage: i64, region: &str) {
+        if self.regions.get(&vantage).is_none_or(|known| known != region) {
+            self.regions.insert(vantage, region.to_owned());
+        }
+    }
+
+    fn region_of(&self, vantage: i64) -> &str {
+        self.regions.get(&vantage).map_or("", String::as_str)
+    }
+
+    /// Takes one probe result; returns a site event if the site changed
+    /// state: down once `confirm` of its fresh vantages see it down (all
+    /// of them, when fewer probe it), up once too few do.
     pub fn observe(&mut self, observation: Observation) -> Option<Event> {
-        let thresholds = &self.thresholds;
         self.newest = self.newest.max(Some(observation.at));
-        let track = self.sites.entry(observation.site_id).or_default();
+        let site_id = observation.site_id;
+        let at = observation.at;
+        let site = self.sites.entry(site_id).or_default();
+        let track = site.tracks.entry(observation.vantage).or_default();
         if track
             .latest
             .as_ref()
@@ -270,78 +400,80 @@ impl Correlator {
         {
             return None; // late result
         }
-        let mut event = None;
-        if observation.suspect {
-            // Our own network was failing: no evidence either way.
-        } else if observation.ok {
-            track.passes += 1;
-            track.fails = 0;
-            let needed = if track.flapping {
-                FLAP_CALM_PASSES
-            } else {
-                thresholds.site_up_after
-            };
-            if track.down && track.passes >= needed {
-                track.down = false;
-                track.flapping = false;
-                track.changes.push(observation.at);
-                event = Some(Event::SiteUp {
-                    site_id: observation.site_id,
-                    at: observation.at,
-                });
-            }
-            if !track.down {
-                track.failing_since = None;
-            }
-        } else {
-            track.fails += 1;
-            track.passes = 0;
-            track.failing_since.get_or_insert(observation.at);
-            if !track.down && track.fails >= thresholds.site_down_after {
-                track.down = true;
-                track
-                    .changes
-                    .retain(|at| *at >= observation.at - FLAP_WINDOW);
-                track.changes.push(observation.at);
-                track.flapping = track.changes.len() >= FLAP_CHANGES;
-                let onset_at = track.failing_since.unwrap_or(observation.at);
-                let explained_by = self
-                    .site_cohorts
-                    .get(&observation.site_id)
-                    .and_then(|keys| {
-                        keys.iter().find_map(|key| {
-                            let open = self.cohorts.get(key)?.open?;
-                            let mechanism = self.incidents.get(open)?.mechanism;
-                            (weight_in(&observation, &key.0, key.1, mechanism) >= 0.5)
-                                .then_some(open)
-                        })
-                    });
-                event = Some(Event::SiteDown {
-                    site_id: observation.site_id,
-                    at: observation.at,
-                    onset_at,
-                    cause: Cause::of(observation.fault, observation.failure),
-                    explained_by,
-                });
-            }
+        track.observe(observation, &self.thresholds);
+        let down = site.verdict(at, &self.thresholds)?;
+        if down == site.down {
+            return None;
         }
-        track.latest = Some(observation);
-        event
+        site.down = down;
+        if !down {
+            return Some(Event::SiteUp { site_id, at });
+        }
+        let onset_at = site.failing_since().unwrap_or(at);
+        let speaker = site.speaker()?.latest.clone()?;
+        let explained_by = self.site_cohorts.get(&site_id).and_then(|keys| {
+            keys.iter().find_map(|key| {
+                let open = self.cohorts.get(key)?.open?;
+                let mechanism = self.incidents.get(open)?.mechanism;
+                (weight_in(&speaker, &key.0, key.1, mechanism) >= 0.5).then_some(open)
+            })
+        });
+        Some(Event::SiteDown {
+            site_id,
+            at,
+            onset_at,
+            cause: Cause::of(speaker.fault, speaker.failure),
+            explained_by,
+        })
     }
 
     /// Re-judges every cohort at `now`. While our vantage is offline no
     /// incident opens or escalates.
+    ///
+    /// With vantages in several regions, each region's vantages are also
+    /// heard on their own, so an outage only one region sees opens an
+    /// incident scoped to it; our own vantage offline freezes judgement
+    /// only when no other vantage is heard.
     pub fn tick(&mut self, now: DateTime<Utc>, vantage_offline: bool) -> Vec<Event> {
         self.ticks += 1;
         self.last_tick = Some(now);
+        let heard_elsewhere = self.sites.values().any(|site| {
+            site.tracks.iter().any(|(vantage, track)| {
+                *vantage != 0 && track.heard(now, self.thresholds.freshness).is_some()
+            })
+        });
+        let frozen = vantage_offline && !heard_elsewhere;
+        let regions = self.regions_heard(now);
         let mut events = Vec::new();
         let keys: Vec<(String, Role)> = self.cohorts.keys().cloned().collect();
         for key in keys {
-            if let Some(event) = self.judge(&key, now, vantage_offline) {
+            if let Some(event) = self.judge(&key, now, frozen, &regions) {
                 events.push(event);
             }
         }
         events
+    }
+
+    /// The regions of the vantages heard from at `now`.
+    fn regions_heard(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut regions: Vec<String> = self
+            .sites
+            .values()
+            .flat_map(|site| site.tracks.iter())
+            .filter(|(_, track)| track.heard(now, self.thresholds.freshness).is_some())
+            .map(|(vantage, _)| self.region_of(*vantage).to_owned())
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
+        regions
+    }
+
+    /// Whether a measure shows the provider failing.
+    fn above(&self, role: Role, measure: &Measure, threshold: f64) -> bool {
+        measure.counted >= self.thresholds.min_cohort
+            && measure.share() >= threshold
+            && measure.implicated.len() >= self.thresholds.min_sites
+            && self.unrelated_enough(role, &measure.implicated)
     }
 
     fn judge(
@@ -349,11 +481,25 @@ impl Correlator {
         key: &(String, Role),
         now: DateTime<Utc>,
         vantage_offline: bool,
+        regions: &[String],
     ) -> Option<Event> {
         let thresholds = self.thresholds.clone();
         let (provider, role) = (key.0.as_str(), key.1);
-        let measure = self.measure(key, now)?;
-        if measure.counted < thresholds.min_cohort {
+        let global = self.measure(key, now, Lens::All)?;
+        // Each region heard on its own, when there are several.
+        let mut regional: Vec<(String, Measure)> = Vec::new();
+        if regions.len() > 1 {
+            for region in regions {
+                if let Some(measure) = self.measure(key, now, Lens::Region(region)) {
+                    regional.push((region.clone(), measure));
+                }
+            }
+        }
+        if global.counted < thresholds.min_cohort
+            && regional
+                .iter()
+                .all(|(_, measure)| measure.counted < thresholds.min_cohort)
+        {
             return None;
         }
         let cohort = self.cohorts.get(key)?;
@@ -361,15 +507,37 @@ impl Correlator {
         let threshold = thresholds
             .min_share
             .max(baseline + thresholds.over_baseline);
+        let global_above = !vantage_offline && self.above(role, &global, threshold);
+        let mut regions_above: Vec<String> = Vec::new();
+        let mut strongest: Option<Measure> = None;
+        if !vantage_offline {
+            for (region, measure) in regional {
+                if self.above(role, &measure, threshold) {
+                    regions_above.push(region);
+                    if strongest
+                        .as_ref()
+                        .is_none_or(|best| measure.share() > best.share())
+                    {
+                        strongest = Some(measure);
+                    }
+                }
+            }
+        }
+        let scope_now = if regions.len() > 1 && regions_above.len() < regions.len() {
+            Scope::Regional
+        } else {
+            Scope::Global
+        };
 
         let Some(index) = cohort.open else {
-            let share = measure.share();
-            let origin_share = measure.origin_share();
-            let above = share >= threshold
-                && measure.implicated.len() >= thresholds.min_sites
-                && self.unrelated_enough(role, &measure.implicated)
-                && !vantage_offline;
-            let opening = if above {
+            let share = global.share();
+            let origin_share = global.origin_share();
+            let opening = if global_above || strongest.is_some() {
+                let measure = match strongest {
+                    Some(regional) if !global_above => regional,
+                    _ => global,
+                };
+                let share = measure.share();
                 Some(Opening {
                     mechanism: Mechanism::Own,
                     confidence: confidence(share, threshold, &measure.implicated, provider),
@@ -380,7 +548,7 @@ impl Correlator {
             } else if vantage_offline {
                 None
             } else {
-                self.edge_to_origin(key, &measure, cohort.origin_baseline, now)
+                self.edge_to_origin(key, &global, cohort.origin_baseline, now)
             };
             let Some(opening) = opening else {
                 // Learn what normal looks like for this cohort.
@@ -397,6 +565,12 @@ impl Correlator {
                 role,
                 mechanism: opening.mechanism,
                 origins: u32::try_from(opening.origins).unwrap_or(u32::MAX),
+                scope: scope_now,
+                regions: if regions.len() > 1 {
+                    regions_above.clone()
+                } else {
+                    Vec::new()
+                },
                 phase: Phase::Suspected,
                 onset_at: opening.onset_at,
                 detected_at: now,
@@ -443,11 +617,12 @@ impl Correlator {
             });
         };
 
+        let above = global_above || strongest.is_some();
+        let measure = match strongest {
+            Some(regional) if !global_above => regional,
+            _ => global,
+        };
         let share = measure.share();
-        let above = share >= threshold
-            && measure.implicated.len() >= thresholds.min_sites
-            && self.unrelated_enough(role, &measure.implicated)
-            && !vantage_offline;
         let point = TimelinePoint {
             at: now,
             share,
@@ -459,6 +634,17 @@ impl Correlator {
         let incident = self.incidents.get_mut(index)?;
         incident.timeline.push(point);
         let before = incident.phase;
+        if above && regions.len() > 1 {
+            for region in regions_above {
+                if !incident.regions.contains(&region) {
+                    incident.regions.push(region);
+                }
+            }
+            incident.regions.sort_unstable();
+            if regions.iter().all(|region| incident.regions.contains(region)) {
+                incident.scope = Scope::Global;
+            }
+        }
         if above {
             // Rising again after a lull is a new wave.
             if cohort.below_since.is_some()
@@ -555,7 +741,7 @@ impl Correlator {
         if !unrelated {
             return None;
         }
-        let measure = self.measure_as(key, now, Mechanism::EdgeToOrigin)?;
+        let measure = self.measure_as(key, now, Mechanism::EdgeToOrigin, Lens::All)?;
         Some(Opening {
             mechanism: Mechanism::EdgeToOrigin,
             confidence: origin_confidence(measure.share(), threshold, origins, burst.len()),
@@ -635,24 +821,27 @@ fn earliest(sites: &[(i64, DateTime<Utc>, Observation)]) -> Option<DateTime<Utc>
 }
 
 impl Correlator {
-    /// Judges one cohort's members at `now` as its open incident sees
-    /// them (by their own failures when none is open).
-    fn measure(&self, key: &(String, Role), now: DateTime<Utc>) -> Option<Measure> {
+    /// Judges one cohort's members at `now` through `lens`, as its open
+    /// incident sees them (by their own failures when none is open).
+    fn measure(&self, key: &(String, Role), now: DateTime<Utc>, lens: Lens<'_>) -> Option<Measure> {
         let cohort = self.cohorts.get(key)?;
         let mechanism = cohort
             .open
             .and_then(|index| self.incidents.get(index))
             .map_or(Mechanism::Own, |incident| incident.mechanism);
-        self.measure_as(key, now, mechanism)
+        self.measure_as(key, now, mechanism, lens)
     }
 
     /// Judges one cohort's members at `now`: who has a fresh probe, and
-    /// whose failure the provider's role explains, by `mechanism`.
+    /// whose failure the provider's role explains, by `mechanism`. A site
+    /// probed from several vantages in `lens` weighs what at least
+    /// `confirm` of them agree on (all of them, when fewer probe it).
     fn measure_as(
         &self,
         key: &(String, Role),
         now: DateTime<Utc>,
         mechanism: Mechanism,
+        lens: Lens<'_>,
     ) -> Option<Measure> {
         let cohort = self.cohorts.get(key)?;
         let (provider, role) = (key.0.as_str(), key.1);
@@ -663,25 +852,57 @@ impl Correlator {
             failing_otherwise: 0,
             origin_blamed: Vec::new(),
         };
+        let freshness = self.thresholds.freshness;
         for site_id in &cohort.members {
-            let Some(track) = self.sites.get(site_id) else {
+            let Some(site) = self.sites.get(site_id) else {
                 continue;
             };
-            let Some(latest) = track
-                .latest
-                .as_ref()
-                .filter(|o| o.at >= now - self.thresholds.freshness)
-            else {
+            let mut fresh: Vec<(&SiteTrack, &Observation)> = site
+                .tracks
+                .iter()
+                .filter(|(vantage, _)| match lens {
+                    Lens::All => true,
+                    Lens::Region(region) => self.region_of(**vantage) == region,
+                })
+                .filter_map(|(_, track)| {
+                    let latest = track.latest.as_ref()?;
+                    (latest.at >= now - freshness).then_some((track, latest))
+                })
+                .collect();
+            // A vantage whose own network failed says nothing, unless no
+            // other says anything (then the site counts, implicating none).
+            if fresh.iter().any(|(_, latest)| !latest.suspect) {
+                fresh.retain(|(_, latest)| !latest.suspect);
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            let needed = self.thresholds.confirm.clamp(1, fresh.len());
+            let mut weighed: Vec<(f64, &SiteTrack, &Observation)> = fresh
+                .iter()
+                .map(|(track, latest)| {
+                    (weight_in(latest, provider, role, mechanism), *track, *latest)
+                })
+                .collect();
+            weighed.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let Some(&(w, track, latest)) = weighed.get(needed - 1) else {
                 continue;
             };
             measure.counted += 1;
             let since = track.failing_since.unwrap_or(latest.at);
-            if role.cohort() == Role::Cdn && blames_origin(latest, provider) {
-                measure
-                    .origin_blamed
-                    .push((*site_id, since, latest.clone()));
+            if role.cohort() == Role::Cdn {
+                let blaming: Vec<&(&SiteTrack, &Observation)> = fresh
+                    .iter()
+                    .filter(|(_, latest)| blames_origin(latest, provider))
+                    .collect();
+                if let Some((track, latest)) = blaming.first().filter(|_| blaming.len() >= needed)
+                {
+                    let since = track.failing_since.unwrap_or(latest.at);
+                    measure
+                        .origin_blamed
+                        .push((*site_id, since, (*latest).clone()));
+                }
             }
-            let w = weight_in(latest, provider, role, mechanism);
             measure.score += w;
             if w >= 0.5 {
                 measure.implicated.push((*site_id, since, latest.clone()));
@@ -805,8 +1026,8 @@ impl Correlator {
         let sites = self
             .sites
             .iter()
-            .filter_map(|(site_id, track)| {
-                let latest = track.latest.as_ref()?;
+            .filter_map(|(site_id, site)| {
+                let latest = site.speaker()?.latest.as_ref()?;
                 Some((
                     *site_id,
                     SiteNow {
@@ -814,8 +1035,8 @@ impl Correlator {
                         ok: latest.ok,
                         suspect: latest.suspect,
                         stale: latest.at < now - freshness,
-                        down: track.down,
-                        failing_since: track.failing_since,
+                        down: site.down,
+                        failing_since: site.failing_since(),
                         cause: Cause::of(latest.fault, latest.failure),
                         generator: latest.generator.clone(),
                         fault_side: latest.fault_side,
@@ -826,7 +1047,7 @@ impl Correlator {
         let mut measures = HashMap::new();
         let mut cohorts = Vec::new();
         for (key, cohort) in &self.cohorts {
-            let Some(measure) = self.measure(key, now) else {
+            let Some(measure) = self.measure(key, now, Lens::All) else {
                 continue;
             };
             cohorts.push(CohortNow {
@@ -861,7 +1082,14 @@ impl Correlator {
             })
             .map(|(key, incident)| {
                 let cohort_key = (incident.provider.clone(), incident.role);
-                let measure = measures.get(&cohort_key);
+                // A regional incident is counted where it is seen.
+                let seen_in = match (incident.scope, incident.regions.as_slice()) {
+                    (Scope::Regional, [region]) => {
+                        self.measure(&cohort_key, now, Lens::Region(region))
+                    }
+                    _ => None,
+                };
+                let measure = seen_in.as_ref().or_else(|| measures.get(&cohort_key));
                 let open = incident.phase.is_open();
                 let easing_since = self
                     .cohorts
@@ -1131,6 +1359,169 @@ mod tests {
             events.extend(correlator.tick(now, false));
         }
         (correlator, events)
+    }
+
+    /// Three vantages, one per region: ours (0) in "local", agents 7 and 8
+    /// in eu-west and us-east.
+    const VANTAGES: [(i64, &str); 3] = [(0, "local"), (7, "eu-west"), (8, "us-east")];
+
+    /// [`run`] from every vantage of [`VANTAGES`]: `answer(vantage, site,
+    /// minute)`; `offline(vantage, minute)` says when our own network is.
+    fn run_from_vantages(
+        sites: i64,
+        minutes: i64,
+        answer: impl Fn(i64, i64, i64) -> Answer,
+        own_offline: impl Fn(i64) -> bool,
+    ) -> (Correlator, Vec<Event>) {
+        let mut correlator = Correlator::new(Thresholds::default());
+        for (vantage, region) in VANTAGES {
+            correlator.set_region(vantage, region);
+        }
+        for id in 1..=sites {
+            correlator.add_member(id, "cloudflare", Role::Cdn);
+            correlator.set_owner(id, &format!("site-{id}.test"));
+        }
+        let mut events = Vec::new();
+        for second in (0..minutes * 60).step_by(10) {
+            let now = t0() + TimeDelta::seconds(second);
+            for id in 1..=sites {
+                let phase = (id * 60 / sites) % 60;
+                if second % 60 <= phase && phase < second % 60 + 10 {
+                    for (vantage, _) in VANTAGES {
+                        let answer = answer(vantage, id, second / 60);
+                        let seen = Observation {
+                            vantage,
+                            ..observation(id, now, answer, "cloudflare")
+                        };
+                        events.extend(correlator.observe(seen));
+                    }
+                }
+            }
+            events.extend(correlator.tick(now, own_offline(second / 60)));
+        }
+        (correlator, events)
+    }
+
+    fn sites_down(events: &[Event]) -> usize {
+        events
+            .iter()
+            .filter(|event| matches!(event, Event::SiteDown { .. }))
+            .count()
+    }
+
+    #[test]
+    fn an_outage_seen_from_every_region_is_one_global_incident() {
+        let (correlator, events) = run_from_vantages(
+            20,
+            20,
+            |_, _, minute| {
+                if (5..12).contains(&minute) {
+                    Answer::EdgeError
+                } else {
+                    Answer::Ok
+                }
+            },
+            |_| false,
+        );
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        assert_eq!(incidents[0].scope, Scope::Global);
+        assert_eq!(incidents[0].regions, ["eu-west", "local", "us-east"]);
+        assert_eq!(sites_down(&events), 20);
+    }
+
+    #[test]
+    fn an_outage_seen_from_one_region_is_regional_and_downs_no_site() {
+        let (correlator, events) = run_from_vantages(
+            20,
+            20,
+            |vantage, _, minute| {
+                if vantage == 7 && (5..12).contains(&minute) {
+                    Answer::EdgeError
+                } else {
+                    Answer::Ok
+                }
+            },
+            |_| false,
+        );
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        assert_eq!(incidents[0].scope, Scope::Regional);
+        assert_eq!(incidents[0].regions, ["eu-west"]);
+        // One vantage of three is not enough to call a site down.
+        assert_eq!(sites_down(&events), 0);
+        let snapshot = correlator.snapshot();
+        let live = &snapshot.incidents[0];
+        assert_eq!(live.incident.scope, Scope::Regional);
+    }
+
+    #[test]
+    fn a_site_is_down_once_two_fresh_vantages_agree() {
+        let (_, one) = run_from_vantages(
+            10,
+            10,
+            |vantage, site, minute| {
+                if site == 1 && vantage == 8 && minute >= 3 {
+                    Answer::OriginDown
+                } else {
+                    Answer::Ok
+                }
+            },
+            |_| false,
+        );
+        assert_eq!(sites_down(&one), 0, "{one:?}");
+        let (correlator, two) = run_from_vantages(
+            10,
+            10,
+            |vantage, site, minute| {
+                if site == 1 && vantage != 0 && minute >= 3 {
+                    Answer::OriginDown
+                } else {
+                    Answer::Ok
+                }
+            },
+            |_| false,
+        );
+        assert_eq!(sites_down(&two), 1, "{two:?}");
+        assert!(correlator.snapshot().sites[&1].down);
+        assert!(confirmed(&correlator).is_empty(), "one origin is no provider");
+    }
+
+    #[test]
+    fn a_vantage_whose_network_fails_is_left_out_not_everything_frozen() {
+        // Agent 8's own network fails (its failures are suspect) while
+        // agents 7 and our vantage see the sites fine: nothing is down.
+        let (correlator, events) = run_from_vantages(
+            20,
+            12,
+            |vantage, _, minute| {
+                if vantage == 8 && minute >= 3 {
+                    Answer::Suspect
+                } else {
+                    Answer::Ok
+                }
+            },
+            |_| false,
+        );
+        assert_eq!(sites_down(&events), 0);
+        assert!(correlator.incidents().is_empty());
+
+        // Our own network is offline, and the agents still see an outage:
+        // it is judged from them.
+        let (correlator, events) = run_from_vantages(
+            20,
+            20,
+            |vantage, _, minute| match (vantage, minute) {
+                (0, 4..) => Answer::Suspect,
+                (_, 5..12) => Answer::EdgeError,
+                _ => Answer::Ok,
+            },
+            |minute| minute >= 4,
+        );
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        assert_eq!(incidents[0].regions, ["eu-west", "us-east"]);
+        assert_eq!(sites_down(&events), 20);
     }
 
     fn confirmed(correlator: &Correlator) -> Vec<&ProviderIncident> {

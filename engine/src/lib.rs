@@ -63,5 +63,5 @@ pub use observation::{DnsFacts, Observation};
 pub use provider::ProviderId;
 pub use vocab::{
     AlertChannel, AlertEvent, AlertFormat, Cause, DeliveryState, FailureClass, Fault, FaultSide,
-    IncidentKind, Mechanism, Pattern, Phase, Role, VantageState,
+    IncidentKind, Mechanism, Pattern, Phase, Role, Scope, VantageState,
 };

@@ -244,6 +244,16 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How far a provider-wide incident reaches, as the probes' vantages
+    /// see it: from every region that probes, or from some only.
+    pub enum Scope {
+        Global => "global", "seen from every region";
+        Regional => "regional", "seen from some regions only";
+        Unknown => "unknown", "unknown";
+    }
+}
+
+vocabulary! {
     /// Where a provider's own account of an incident stands: the stages
     /// status pages publish.
     pub enum OfficialStatus {
@@ -528,6 +538,7 @@ mod tests {
         round_trips(Mechanism::ALL);
         round_trips(Pattern::ALL);
         round_trips(VantageState::ALL);
+        round_trips(Scope::ALL);
     }
 
     #[test]
