@@ -206,7 +206,8 @@ impl SiteTrack {
             self.failing_since.get_or_insert(observation.at);
             if !self.down && self.fails >= thresholds.site_down_after {
                 self.down = true;
-                self.changes.retain(|at| *at >= observation.at - FLAP_WINDOW);
+                self.changes
+                    .retain(|at| *at >= observation.at - FLAP_WINDOW);
                 self.changes.push(observation.at);
                 self.flapping = self.changes.len() >= FLAP_CHANGES;
             }
@@ -375,7 +376,11 @@ impl Correlator {
 
     /// Names the region a vantage probes from.
     pub fn set_region(&mut self, vantage: i64, region: &str) {
-        if self.regions.get(&vantage).is_none_or(|known| known != region) {
+        if self
+            .regions
+            .get(&vantage)
+            .is_none_or(|known| known != region)
+        {
             self.regions.insert(vantage, region.to_owned());
         }
     }
@@ -641,7 +646,10 @@ impl Correlator {
                 }
             }
             incident.regions.sort_unstable();
-            if regions.iter().all(|region| incident.regions.contains(region)) {
+            if regions
+                .iter()
+                .all(|region| incident.regions.contains(region))
+            {
                 incident.scope = Scope::Global;
             }
         }
@@ -881,7 +889,11 @@ impl Correlator {
             let mut weighed: Vec<(f64, &SiteTrack, &Observation)> = fresh
                 .iter()
                 .map(|(track, latest)| {
-                    (weight_in(latest, provider, role, mechanism), *track, *latest)
+                    (
+                        weight_in(latest, provider, role, mechanism),
+                        *track,
+                        *latest,
+                    )
                 })
                 .collect();
             weighed.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -895,8 +907,7 @@ impl Correlator {
                     .iter()
                     .filter(|(_, latest)| blames_origin(latest, provider))
                     .collect();
-                if let Some((track, latest)) = blaming.first().filter(|_| blaming.len() >= needed)
-                {
+                if let Some((track, latest)) = blaming.first().filter(|_| blaming.len() >= needed) {
                     let since = track.failing_since.unwrap_or(latest.at);
                     measure
                         .origin_blamed
@@ -1484,7 +1495,10 @@ mod tests {
         );
         assert_eq!(sites_down(&two), 1, "{two:?}");
         assert!(correlator.snapshot().sites[&1].down);
-        assert!(confirmed(&correlator).is_empty(), "one origin is no provider");
+        assert!(
+            confirmed(&correlator).is_empty(),
+            "one origin is no provider"
+        );
     }
 
     #[test]

@@ -416,6 +416,7 @@ async fn fill(store: &Store, world: &World, retention: Retention) -> Filled {
                 (share * cohort as f64).round()
             )],
             timeline,
+            ..ProviderIncidentRow::default()
         };
         let id = store
             .save_provider_incident(None, &row, now)

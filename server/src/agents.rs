@@ -39,6 +39,29 @@ pub const AGENT_FRESH: TimeDelta = TimeDelta::minutes(3);
 
 type Keyed = governor::DefaultKeyedRateLimiter<i64>;
 
+/// Most characters of an agent's name.
+pub const MAX_AGENT_NAME: usize = 64;
+/// Most characters of a region's name.
+pub const MAX_REGION: usize = 32;
+
+/// An agent's name goes into pages, exports and alerts: plain characters only.
+pub fn valid_agent_name(name: &str) -> bool {
+    (1..=MAX_AGENT_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A region reads like a cloud region: `eu-west`, `us-east-1`.
+pub fn valid_region(region: &str) -> bool {
+    (1..=MAX_REGION).contains(&region.len())
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 #[derive(Clone)]
 pub struct AgentState {
     store: store::Store,
@@ -49,6 +72,9 @@ pub struct AgentState {
     /// The watchlist as last read, by its version: read whole only when
     /// it changed.
     watchlist: Arc<std::sync::Mutex<Watchlist>>,
+    /// The correlation task, which judges new results with every other
+    /// vantage's; none when this server does not probe.
+    observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
 }
 
 #[derive(Default)]
@@ -85,7 +111,17 @@ impl AgentState {
             limits: Arc::new(governor::RateLimiter::keyed(quota)),
             noted: Arc::default(),
             watchlist: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Sends each new result to `observer` to be judged.
+    pub fn with_observer(
+        mut self,
+        observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
+    ) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// The watchlist now, read whole only when its version changed.
@@ -389,6 +425,16 @@ async fn results(
     };
     answer.stored = new.iter().filter(|new| **new).count();
     answer.duplicates = records.len() - answer.stored;
+    // Only what is new is judged: a retried batch never counts twice.
+    if let Some(observer) = &state.observer {
+        for (record, _) in records.iter().zip(&new).filter(|(_, new)| **new) {
+            let observation = crate::monitor::correlation::observation_of(record);
+            if observer.send(observation).await.is_err() {
+                tracing::debug!("correlation stopped; an agent's result is stored, not judged");
+                break;
+            }
+        }
+    }
     tracing::debug!(
         agent = %agent.name,
         batch.stored = answer.stored,

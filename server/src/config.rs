@@ -127,6 +127,9 @@ pub struct MonitorSettings {
     pub canaries: Vec<String>,
     /// Hours raw probes are kept; rollups are kept longer.
     pub raw_retention_hours: i64,
+    /// The region this server's own prober probes from, beside its agents'
+    /// (such as eu-west): incidents seen from some regions only name them.
+    pub region: String,
 }
 
 impl Default for MonitorSettings {
@@ -146,6 +149,7 @@ impl Default for MonitorSettings {
             .map(str::to_owned)
             .to_vec(),
             raw_retention_hours: 48,
+            region: "central".to_owned(),
         }
     }
 }
@@ -174,6 +178,7 @@ impl MonitorSettings {
             per_host: self.per_host.clamp(1, 64),
             canaries: self.canaries.clone(),
             retention,
+            region: self.region.clone(),
             ..crate::monitor::MonitorConfig::default()
         }
     }
@@ -353,6 +358,12 @@ impl Config {
         }
         config.alerts.check().map_err(ConfigError::Invalid)?;
         config.statuses.check().map_err(ConfigError::Invalid)?;
+        if !crate::agents::valid_region(&config.monitor.region) {
+            return Err(ConfigError::Invalid(format!(
+                "monitor.region: {:?} is not a region: lower-case letters, digits and '-', such as eu-west",
+                config.monitor.region
+            )));
+        }
         Ok(config)
     }
 }

@@ -79,6 +79,8 @@ pub struct AppParts {
     pub metrics_token: Option<[u8; 32]>,
     /// The own-network guard's state, for `/metrics`.
     pub vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
+    /// Where agents' results go to be judged, while this server probes.
+    pub observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
 }
 
 impl FromRef<AppState> for crate::metrics::MetricsState {
@@ -145,6 +147,7 @@ impl AppState {
             leptos,
             metrics_token: None,
             vantage: None,
+            observer: None,
             alert_links: crate::alerts::links::LinkState::off(store.clone(), config.alerts.guard()),
             alert_offer: None,
             api_limits: crate::api::ApiLimits::per_minute(config.api.requests_per_minute),
@@ -219,6 +222,15 @@ impl AppState {
         self
     }
 
+    /// Sends agents' stored results to `observer`, the correlation task.
+    pub fn with_observer(
+        mut self,
+        observer: tokio::sync::mpsc::Sender<engine::correlate::Observation>,
+    ) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Reports this knowledge base (the one the probes use) on `/healthz`.
     pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
         self.knowledge = knowledge;
@@ -252,7 +264,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
         .merge(
-            crate::agents::routes().with_state(crate::agents::AgentState::new(state.store.clone())),
+            crate::agents::routes().with_state(
+                crate::agents::AgentState::new(state.store.clone())
+                    .with_observer(state.observer.clone()),
+            ),
         )
         .merge(crate::api::routes().with_state(crate::api::ApiState::new(
             state.store.clone(),

@@ -80,6 +80,8 @@ pub struct MonitorConfig {
     pub canary_every: TimeDelta,
     pub retention: store::Retention,
     pub prune_every: TimeDelta,
+    /// The region this prober probes from.
+    pub region: String,
 }
 
 impl Default for MonitorConfig {
@@ -92,6 +94,7 @@ impl Default for MonitorConfig {
             canary_every: TimeDelta::seconds(20),
             retention: store::Retention::default(),
             prune_every: TimeDelta::hours(1),
+            region: "central".to_owned(),
         }
     }
 }
@@ -328,7 +331,8 @@ impl Monitor {
             self.vantage.subscribe(),
             stages.status,
         )
-        .with_resolvers(self.resolvers.subscribe());
+        .with_resolvers(self.resolvers.subscribe())
+        .with_own_region(&self.config.region);
         tasks.spawn(correlation.run(stages.observations, shutdown.clone()));
     }
 
@@ -515,6 +519,12 @@ impl Monitor {
     /// writer stores what is left and ends.
     pub async fn finish(mut self) {
         self.settle().await;
+    }
+
+    /// Where results from elsewhere (agents) go to be judged with this
+    /// prober's own.
+    pub fn observer(&self) -> mpsc::Sender<Observation> {
+        self.observations.clone()
     }
 
     /// Observations passed on that the correlation task has not taken yet.

@@ -102,6 +102,7 @@ impl Application {
         );
         let mut status = None;
         let mut watches = None;
+        let mut observer = None;
         let monitor = probe_prober.map(|prober| {
             let monitor = crate::monitor::Monitor::new(
                 store.clone(),
@@ -119,6 +120,7 @@ impl Application {
                 stale_after(crate::watchlist::DEFAULT_INTERVAL_S),
             ));
             watches = Some((monitor.vantage(), monitor.status()));
+            observer = Some(monitor.observer());
             tasks.spawn(monitor.run(shutdown.clone()))
         });
         // Email's links are signed with a key kept in the database.
@@ -160,6 +162,9 @@ impl Application {
         let mut state = AppState::new(config, store.clone());
         if let Some(status) = status {
             state = state.with_status(status);
+        }
+        if let Some(observer) = observer {
+            state = state.with_observer(observer);
         }
         let mut state = state.with_knowledge(knowledge.clone()).with_metrics(
             metrics.clone(),

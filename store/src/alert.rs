@@ -195,6 +195,12 @@ pub struct AlertDetail {
     /// What the provider's status page said, for the events about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub official: Option<OfficialSaid>,
+    /// Provider incidents, when vantages probe from several regions:
+    /// global or regional, and the regions that see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<engine::Scope>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 /// One update of a provider's status page, as an alert quotes it.

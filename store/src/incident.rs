@@ -1,7 +1,7 @@
 //! Incidents: provider-wide and per site, as the correlator reports them.
 
 use chrono::{DateTime, Utc};
-use engine::{AlertEvent, Cause, IncidentKind, Mechanism, Pattern, Phase, Role};
+use engine::{AlertEvent, Cause, IncidentKind, Mechanism, Pattern, Phase, Role, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::AlertDetail;
@@ -29,6 +29,12 @@ pub struct ProviderIncidentRow {
     pub sites: Vec<(i64, DateTime<Utc>, DateTime<Utc>)>,
     pub evidence: Vec<String>,
     pub timeline: Vec<engine::TimelinePoint>,
+    /// Seen from every region that probes, or from some only; the regions
+    /// that saw it, when several probe.
+    #[serde(default)]
+    pub scope: Scope,
+    #[serde(default)]
+    pub regions: Vec<String>,
 }
 
 /// An incident as pages and exports read it.
@@ -59,6 +65,21 @@ pub struct Incident {
     pub explained_by: Option<i64>,
     pub evidence: String,
     pub timeline: String,
+    /// Provider incidents seen from vantages in several regions: global or
+    /// regional (`None` when one region probes, or stored before).
+    pub scope: Option<Scope>,
+    /// The regions that saw it, as a JSON array; see [`Incident::regions`].
+    pub regions: Option<String>,
+}
+
+impl Incident {
+    /// The regions that saw this provider incident, when several probe.
+    pub fn regions(&self) -> Vec<String> {
+        self.regions
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    }
 }
 
 typed_row!(Incident {
@@ -84,11 +105,25 @@ typed_row!(Incident {
     explained_by: plain,
     evidence: plain,
     timeline: plain,
+    scope: maybe_word,
+    regions: plain,
 });
 
 pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, mechanism, origins, site_id, phase, pattern, fault, onset_at, detected_at,
     confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, explained_by,
-    evidence, timeline";
+    evidence, timeline, scope, regions";
+
+impl ProviderIncidentRow {
+    /// Its scope, when vantages in several regions saw (or did not see) it.
+    fn scope_if_regional(&self) -> Option<Scope> {
+        (!self.regions.is_empty() && self.scope != Scope::Unknown).then_some(self.scope)
+    }
+
+    /// Its regions as stored: a JSON array, or nothing when one region probes.
+    fn regions_json(&self) -> Option<String> {
+        (!self.regions.is_empty()).then(|| crate::json(&self.regions))
+    }
+}
 
 /// A provider incident's figures at the moment of an alert event.
 fn provider_detail(row: &ProviderIncidentRow) -> AlertDetail {
@@ -108,6 +143,8 @@ fn provider_detail(row: &ProviderIncidentRow) -> AlertDetail {
         resolved_at: row.resolved_at,
         confidence: Some(row.confidence),
         evidence: row.evidence.iter().take(5).cloned().collect(),
+        scope: row.scope_if_regional(),
+        regions: row.regions.clone(),
         ..AlertDetail::default()
     }
 }
@@ -137,7 +174,7 @@ impl Store {
                 sqlx::query(
                     "UPDATE incidents SET phase = $1, pattern = $2, confirmed_at = $3, peak_share = $4, peak_at = $5,
                        recovering_at = $6, resolved_at = $7, confidence = $8, sites_affected = $9, evidence = $10,
-                       timeline = $11, origins = $12, updated_at = $13 WHERE id = $14",
+                       timeline = $11, origins = $12, updated_at = $13, scope = $15, regions = $16 WHERE id = $14",
                 )
                 .bind(row.phase.as_str())
                 .bind(row.pattern.as_str())
@@ -153,6 +190,8 @@ impl Store {
                 .bind(i64::from(row.origins))
                 .bind(now)
                 .bind(id)
+                .bind(row.scope_if_regional().map(Scope::as_str))
+                .bind(row.regions_json())
                 .execute(&mut *tx)
                 .await?;
                 id
@@ -161,8 +200,9 @@ impl Store {
                 sqlx::query_scalar(
                     "INSERT INTO incidents (kind, provider, role, mechanism, origins, phase, pattern, onset_at,
                        detected_at, confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence,
-                       sites_affected, evidence, timeline, updated_at)
-                     VALUES ('provider', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                       sites_affected, evidence, timeline, updated_at, scope, regions)
+                     VALUES ('provider', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                       $19, $20) RETURNING id",
                 )
                 .bind(&row.provider)
                 .bind(row.role.as_str())
@@ -182,6 +222,8 @@ impl Store {
                 .bind(crate::json(&row.evidence))
                 .bind(crate::json(&row.timeline))
                 .bind(now)
+                .bind(row.scope_if_regional().map(Scope::as_str))
+                .bind(row.regions_json())
                 .fetch_one(&mut *tx)
                 .await?
             }

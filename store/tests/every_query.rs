@@ -133,6 +133,7 @@ fn cloudflare_incident(phase: Phase, sites: &[i64]) -> ProviderIncidentRow {
             share: 1.0,
             tally: engine::Tally::new(2, 2),
         }],
+        ..ProviderIncidentRow::default()
     }
 }
 
@@ -2181,6 +2182,59 @@ async fn agents_their_tokens_and_revocation(store: Store) {
     assert!(!store.revoke_agent("nobody", at(5)).await.unwrap());
     assert_eq!(store.agent_by_token("hash-paris").await.unwrap(), None);
     assert_eq!(store.agents().await.unwrap()[0].revoked_at, Some(at(4)));
+}
+
+on_both!(an_incident_keeps_its_scope_and_regions);
+async fn an_incident_keeps_its_scope_and_regions(store: Store) {
+    store
+        .add_sites(&[site("a.test", &[])], at(0))
+        .await
+        .unwrap();
+    let a = store.list_sites().await.unwrap()[0].id;
+    // One region probes: no scope is said.
+    let alone = store
+        .save_provider_incident(None, &cloudflare_incident(Phase::Confirmed, &[a]), at(21))
+        .await
+        .unwrap();
+    let stored = store.incident(alone).await.unwrap().unwrap();
+    assert_eq!((stored.scope, stored.regions()), (None, vec![]));
+
+    let regional = ProviderIncidentRow {
+        scope: engine::Scope::Regional,
+        regions: vec!["eu-west".to_owned()],
+        ..cloudflare_incident(Phase::Confirmed, &[a])
+    };
+    let id = store
+        .save_provider_incident(None, &regional, at(21))
+        .await
+        .unwrap();
+    let stored = store.incident(id).await.unwrap().unwrap();
+    assert_eq!(stored.scope, Some(engine::Scope::Regional));
+    assert_eq!(stored.regions(), ["eu-west"]);
+    // Seen from every region later: the update says so.
+    let global = ProviderIncidentRow {
+        scope: engine::Scope::Global,
+        regions: vec!["eu-west".to_owned(), "us-east".to_owned()],
+        ..regional
+    };
+    store
+        .save_provider_incident(Some(id), &global, at(25))
+        .await
+        .unwrap();
+    let stored = store.incident(id).await.unwrap().unwrap();
+    assert_eq!(stored.scope, Some(engine::Scope::Global));
+    assert_eq!(stored.regions(), ["eu-west", "us-east"]);
+    // The alert of its opening names where it was seen.
+    let events = store
+        .events_to_fan_out(at(30), store::Sendable::All, 10)
+        .await
+        .unwrap();
+    let opened = events
+        .iter()
+        .find(|event| event.incident_id == Some(id))
+        .expect("an alert event for the regional incident");
+    assert_eq!(opened.detail.scope, Some(engine::Scope::Regional));
+    assert_eq!(opened.detail.regions, ["eu-west"]);
 }
 
 on_both!(a_batch_answer_is_kept_a_day_per_agent_and_key);

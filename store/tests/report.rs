@@ -160,6 +160,7 @@ async fn world(store: Store) -> World {
                         tally: engine::Tally::new(0, 2),
                     },
                 ],
+                ..ProviderIncidentRow::default()
             },
             t("2025-11-18T11:35:00Z"),
         )

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::agents::{valid_agent_name, valid_region, MAX_AGENT_NAME, MAX_REGION};
+
 use super::{block_on, database_config, open_store, DatabaseArg, Failure, ListArgs};
 
 #[derive(Debug, Subcommand)]
@@ -59,29 +61,6 @@ pub struct AgentNameArgs {
     pub name: String,
     #[command(flatten)]
     pub database: DatabaseArg,
-}
-
-/// Most characters of an agent's name.
-pub const MAX_AGENT_NAME: usize = 64;
-/// Most characters of a region's name.
-pub const MAX_REGION: usize = 32;
-
-/// An agent's name goes into pages, exports and alerts: plain characters only.
-pub fn valid_agent_name(name: &str) -> bool {
-    (1..=MAX_AGENT_NAME).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-/// A region reads like a cloud region: `eu-west`, `us-east-1`.
-pub fn valid_region(region: &str) -> bool {
-    (1..=MAX_REGION).contains(&region.len())
-        && !region.starts_with('-')
-        && !region.ends_with('-')
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 pub fn run(config_file: Option<PathBuf>, command: AgentCommand) -> Result<(), Failure> {

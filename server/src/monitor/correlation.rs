@@ -39,6 +39,8 @@ pub struct Correlation {
     correlator: Correlator,
     /// Correlator incident index to database id.
     ids: HashMap<usize, i64>,
+    /// The vantages whose region the correlator knows.
+    placed: std::collections::HashSet<i64>,
 }
 
 impl Correlation {
@@ -56,6 +58,38 @@ impl Correlation {
             status,
             correlator: Correlator::new(Thresholds::default()),
             ids: HashMap::new(),
+            placed: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Names the region this server's own prober probes from.
+    pub fn with_own_region(mut self, region: &str) -> Self {
+        self.correlator.set_region(store::OWN_VANTAGE, region);
+        self.placed.insert(store::OWN_VANTAGE);
+        self
+    }
+
+    /// Takes one observation, first learning its agent's region if it is
+    /// new to us.
+    async fn observe(&mut self, observation: Observation) -> Option<Event> {
+        if !self.placed.contains(&observation.vantage) {
+            self.load_agents().await;
+            // Judged in no region of its own until the agent is known.
+            self.placed.insert(observation.vantage);
+        }
+        self.correlator.observe(observation)
+    }
+
+    /// The region of every registered agent.
+    async fn load_agents(&mut self) {
+        match self.store.agents().await {
+            Ok(agents) => {
+                for agent in agents {
+                    self.correlator.set_region(agent.id, &agent.region);
+                    self.placed.insert(agent.id);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the agents' regions"),
         }
     }
 
@@ -81,12 +115,12 @@ impl Correlation {
                         // Take what else is waiting too, so that thousands of
                         // sites failing together cost one commit, not one each.
                         let mut events: Vec<Event> =
-                            self.correlator.observe(observation).into_iter().collect();
+                            self.observe(observation).await.into_iter().collect();
                         for _ in 0..DRAIN_AT_ONCE {
                             let Ok(observation) = observations.try_recv() else {
                                 break;
                             };
-                            events.extend(self.correlator.observe(observation));
+                            events.extend(self.observe(observation).await);
                         }
                         self.store_events(events).await;
                     }
@@ -245,6 +279,8 @@ fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
             .collect(),
         evidence: incident.evidence.clone(),
         timeline: incident.timeline.clone(),
+        scope: incident.scope,
+        regions: incident.regions.clone(),
     }
 }
 
@@ -252,6 +288,7 @@ fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
 pub fn observation_of(record: &store::ProbeRecord) -> Observation {
     Observation {
         site_id: record.site_id,
+        vantage: record.vantage_id,
         at: record.started_at,
         ok: record.ok,
         suspect: record.suspect,

@@ -120,6 +120,7 @@ pub(crate) async fn populate(app: &TestApp) -> i64 {
                     tally: engine::Tally::new(failing, 2),
                 })
                 .collect(),
+                ..ProviderIncidentRow::default()
             },
             t("2025-11-18T11:35:00Z"),
         )
@@ -628,6 +629,7 @@ async fn an_edge_to_origin_incident_is_named_as_one_everywhere() {
                         .to_owned(),
                 ],
                 timeline: Vec::new(),
+                ..ProviderIncidentRow::default()
             },
             t("2025-11-19T10:20:00Z"),
         )
