@@ -231,7 +231,9 @@ fn tick_label(at: i64, step: i64) -> String {
 impl TimeChart {
     fn x(&self, at: i64, width: f64) -> f64 {
         let span = (self.until - self.from).max(1) as f64;
-        LEFT + (at - self.from).clamp(0, self.until - self.from) as f64 / span
+        // A span read back reversed (an end stored before its start) must
+        // still draw, not fail the page.
+        LEFT + (at - self.from).clamp(0, (self.until - self.from).max(0)) as f64 / span
             * (width - LEFT - RIGHT)
     }
 
@@ -441,6 +443,25 @@ fn plot(chart: &TimeChart, y_ticks: &[f64], layout: Layout) -> AnyView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reversed_span_draws_at_the_left_edge() {
+        let chart = TimeChart {
+            id: "c".to_owned(),
+            title: String::new(),
+            summary: String::new(),
+            from: 1_000,
+            until: 500,
+            y_max: 1.0,
+            y_unit: YUnit::Percent,
+            bars: Vec::new(),
+            gaps: Vec::new(),
+            line: vec![(700, 0.5)],
+            step: false,
+            moments: Vec::new(),
+        };
+        assert_eq!(chart.x(700, 600.0), LEFT);
+    }
 
     #[test]
     fn close_moments_share_one_label() {

@@ -43,6 +43,12 @@ pub struct IncidentSummary {
     pub confidence: Option<f64>,
     pub sites_affected: i64,
     pub explained_by: Option<i64>,
+    /// Provider incidents seen from vantages in several regions: global,
+    /// or regional and where.
+    #[serde(default)]
+    pub scope: Option<engine::Scope>,
+    #[serde(default)]
+    pub regions: Vec<String>,
 }
 
 impl IncidentSummary {
@@ -50,6 +56,7 @@ impl IncidentSummary {
     pub fn from_store(incident: store::Incident, site: Option<String>) -> Self {
         let timeline: Vec<engine::TimelinePoint> =
             serde_json::from_str(&incident.timeline).unwrap_or_default();
+        let regions = incident.regions();
         Self {
             peak: engine::figures::peak(&timeline).map(|point| point.tally),
             id: incident.id,
@@ -74,21 +81,33 @@ impl IncidentSummary {
             confidence: incident.confidence,
             sites_affected: incident.sites_affected,
             explained_by: incident.explained_by,
+            regions,
+            scope: incident.scope,
         }
     }
 
-    /// "Cloudflare (CDN) outage" or "example.com down".
+    /// "Cloudflare-wide CDN outage", "Cloudflare CDN outage in eu-west" or
+    /// "example.com down".
     pub fn title(&self) -> String {
+        let regional = (self.scope == Some(engine::Scope::Regional))
+            .then(|| words::and_list(&self.regions))
+            .filter(|regions| !regions.is_empty());
         match (self.kind, &self.provider_name, &self.site) {
             (IncidentKind::Provider, Some(name), _)
                 if self.mechanism == Some(engine::Mechanism::EdgeToOrigin) =>
             {
-                format!("{name}-wide edge-to-origin failure")
+                match regional {
+                    Some(regions) => format!("{name} edge-to-origin failure in {regions}"),
+                    None => format!("{name}-wide edge-to-origin failure"),
+                }
             }
-            (IncidentKind::Provider, Some(name), _) => format!(
-                "{name}-wide {} outage",
-                self.role.map_or("provider", Role::as_str).to_uppercase()
-            ),
+            (IncidentKind::Provider, Some(name), _) => {
+                let role = self.role.map_or("provider", Role::as_str).to_uppercase();
+                match regional {
+                    Some(regions) => format!("{name} {role} outage in {regions}"),
+                    None => format!("{name}-wide {role} outage"),
+                }
+            }
             (_, _, Some(site)) => format!("{site} down"),
             _ => format!("Incident {}", self.id),
         }
@@ -115,6 +134,11 @@ impl IncidentSummary {
 
     pub fn is_open(&self) -> bool {
         self.phase.is_open()
+    }
+
+    /// Where it was seen, when vantages probe from several regions.
+    pub fn reach(&self) -> Option<String> {
+        words::reach(self.scope, &self.regions)
     }
 }
 
@@ -149,6 +173,10 @@ pub struct LiveIncident {
     pub waves: u32,
     pub sites_affected: u32,
     pub confidence: f64,
+    /// Global or regional, when vantages probe from several regions, and
+    /// the regions that see it.
+    pub scope: Option<engine::Scope>,
+    pub regions: Vec<String>,
     /// Resolved, but these affected sites still fail with its errors.
     pub tail: Vec<SiteName>,
     /// The share failing over the incident, at most [`STRIP_POINTS`]
@@ -181,6 +209,35 @@ pub struct SiteName {
 }
 
 impl LiveIncident {
+    /// The regions it is seen from, when only some regions see it.
+    fn regional(&self) -> Option<String> {
+        (self.scope == Some(engine::Scope::Regional))
+            .then(|| words::and_list(&self.regions))
+            .filter(|regions| !regions.is_empty())
+    }
+
+    /// "Cloudflare-wide CDN outage", or "Cloudflare CDN outage in eu-west".
+    pub fn title(&self) -> String {
+        let role = self.role.as_str().to_uppercase();
+        match self.regional() {
+            Some(regions) => format!("{} {role} outage in {regions}", self.provider_name),
+            None => format!("{}-wide {role} outage", self.provider_name),
+        }
+    }
+
+    /// "Cloudflare-wide outage", or "Cloudflare outage in eu-west".
+    fn outage(&self) -> String {
+        match self.regional() {
+            Some(regions) => format!("{} outage in {regions}", self.provider_name),
+            None => format!("{}-wide outage", self.provider_name),
+        }
+    }
+
+    /// Where it is seen, when vantages probe from several regions.
+    pub fn reach(&self) -> Option<String> {
+        words::reach(self.scope, &self.regions)
+    }
+
     /// "watched Cloudflare sites", what the tallies count.
     pub fn noun(&self) -> String {
         format!("watched {} sites", self.provider_name)
@@ -231,7 +288,8 @@ impl LiveIncident {
         match self.phase {
             engine::Phase::Resolved => {
                 let mut text = format!(
-                    "The {name}-wide outage from {since} is {}",
+                    "The {} from {since} is {}",
+                    self.outage(),
                     self.state(today)
                 );
                 if !self.tail.is_empty() {
@@ -249,7 +307,8 @@ impl LiveIncident {
                 text
             }
             engine::Phase::Recovering => format!(
-                "{name}-wide outage since {since}, {}: {} still failing{peak}.",
+                "{} since {since}, {}: {} still failing{peak}.",
+                self.outage(),
                 self.state(today),
                 self.now.phrase(&noun),
             ),
@@ -261,8 +320,12 @@ impl LiveIncident {
                     format!(", {state}")
                 };
                 if self.mechanism == engine::Mechanism::EdgeToOrigin {
+                    let wide = match self.regional() {
+                        Some(regions) => format!("{name} failure, seen from {regions},"),
+                        None => format!("{name}-wide failure"),
+                    };
                     return format!(
-                        "Likely {name}-wide failure between its edge and the sites' servers \
+                        "Likely {wide} between its edge and the sites' servers \
                          since {since}{state}: {} get {name}'s page saying it cannot reach \
                          their servers, across {} unrelated origins{peak}.",
                         self.now.phrase(&noun),
@@ -270,7 +333,8 @@ impl LiveIncident {
                     );
                 }
                 format!(
-                    "Likely {name}-wide outage since {since}{state}: {} failing now{peak}.",
+                    "Likely {} since {since}{state}: {} failing now{peak}.",
+                    self.outage(),
                     self.now.phrase(&noun),
                 )
             }
@@ -302,6 +366,8 @@ impl LiveIncident {
             confidence: incident.confidence,
             tail,
             strip: thin(&incident.timeline, STRIP_POINTS),
+            scope: (!incident.regions.is_empty()).then_some(incident.scope),
+            regions: incident.regions.clone(),
         }
     }
 
@@ -368,6 +434,10 @@ pub fn as_of_snapshot(
     stored.peak_at = Some(live.peak_at);
     stored.confidence = Some(live.confidence);
     stored.sites_affected = i64::try_from(live.sites.len()).unwrap_or(i64::MAX);
+    if !live.regions.is_empty() {
+        stored.scope = Some(live.scope);
+        stored.regions = Some(serde_json::to_string(&live.regions).unwrap_or_default());
+    }
     if let Ok(timeline) = serde_json::to_string(&live.timeline) {
         stored.timeline = timeline;
     }

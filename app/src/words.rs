@@ -42,6 +42,29 @@ pub fn span(from: DateTime<Utc>, until: DateTime<Utc>) -> String {
     }
 }
 
+/// "eu-west", "eu-west and us-east", "ap-east, eu-west and us-east".
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Where a provider incident was seen, when vantages probe from several
+/// regions: "Seen only from eu-west." or "Seen from every region:
+/// central, eu-west and us-east."; nothing when one region probes.
+pub fn reach(scope: Option<engine::Scope>, regions: &[String]) -> Option<String> {
+    match scope {
+        _ if regions.is_empty() => None,
+        Some(engine::Scope::Regional) => Some(format!("Seen only from {}.", and_list(regions))),
+        Some(engine::Scope::Global) => {
+            Some(format!("Seen from every region: {}.", and_list(regions)))
+        }
+        _ => None,
+    }
+}
+
 /// "1 site", "3 sites".
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -144,6 +167,32 @@ pub fn list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_read_as_a_list_and_say_where_an_incident_was_seen() {
+        let regions = |names: &[&str]| -> Vec<String> {
+            names.iter().map(|name| (*name).to_owned()).collect()
+        };
+        assert_eq!(and_list(&regions(&["eu-west"])), "eu-west");
+        assert_eq!(
+            and_list(&regions(&["ap-east", "eu-west", "us-east"])),
+            "ap-east, eu-west and us-east"
+        );
+        assert_eq!(
+            reach(Some(engine::Scope::Regional), &regions(&["eu-west"])).as_deref(),
+            Some("Seen only from eu-west.")
+        );
+        assert_eq!(
+            reach(
+                Some(engine::Scope::Global),
+                &regions(&["central", "eu-west"])
+            )
+            .as_deref(),
+            Some("Seen from every region: central and eu-west.")
+        );
+        assert_eq!(reach(Some(engine::Scope::Regional), &[]), None);
+        assert_eq!(reach(None, &regions(&["eu-west"])), None);
+    }
 
     #[cfg(feature = "ssr")]
     #[test]

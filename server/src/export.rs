@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use engine::{FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role};
+use engine::{
+    FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role, Scope,
+};
 use serde::Serialize;
 
 /// Incidents in a feed.
@@ -157,6 +159,11 @@ pub struct ExportIncident {
     pub role: Option<Role>,
     /// A provider incident's mechanism: `own` or `edge_to_origin`.
     pub mechanism: Option<Mechanism>,
+    /// Seen by vantages in several regions: `global` or `regional`; none
+    /// when one region probes.
+    pub scope: Option<Scope>,
+    /// The regions that saw it.
+    pub regions: Vec<String>,
     pub phase: Phase,
     pub pattern: Pattern,
     pub onset_at: String,
@@ -421,6 +428,8 @@ pub async fn incident_json(
             IncidentKind::Provider => Some(incident.mechanism.unwrap_or(Mechanism::Own)),
             _ => None,
         },
+        scope: incident.scope,
+        regions: incident.regions(),
         provider: incident.provider,
         role: incident.role,
         phase: incident.phase,

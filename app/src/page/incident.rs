@@ -177,6 +177,7 @@ fn IncidentView(page: IncidentPage) -> impl IntoView {
             <p class="headline-text" data-test="incident-summary"
                 data-failing=page.live.as_ref().map(|live| live.now.failing.to_string())
                 data-of=page.live.as_ref().map(|live| live.now.of.to_string())>{summary}</p>
+            {i.reach().map(|reach| view! { <p data-test="reach">{reach}</p> })}
             {lead.map(|lead| view! { <p class="lead-time" data-test="lead-time">{lead}</p> })}
             <Tail sites=tail whose=format!("{}'s", i.provider_name.clone().unwrap_or_default())/>
             <Freshness freshness=page.freshness.clone()/>

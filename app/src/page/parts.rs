@@ -140,12 +140,13 @@ pub fn IncidentCards(
                             <p>
                                 {match incident.id {
                                     Some(id) => view! {
-                                        <a href=format!("/incident/{id}")><strong>{format!("{}-wide {} outage", incident.provider_name, incident.role.as_str().to_uppercase())}</strong></a>
+                                        <a href=format!("/incident/{id}")><strong>{incident.title()}</strong></a>
                                     }.into_any(),
-                                    None => view! { <strong>{format!("{}-wide outage", incident.provider_name)}</strong> }.into_any(),
+                                    None => view! { <strong>{incident.title()}</strong> }.into_any(),
                                 }}
                             </p>
                             <p data-test="incident-sentence">{sentence}</p>
+                            {incident.reach().map(|reach| view! { <p class="muted" data-test="reach">{reach}</p> })}
                             <Strip incident=incident.clone() today/>
                             <p class="meaning" data-test="meaning">{incident.meaning()}</p>
                             <Tail sites=tail whose="its".to_owned()/>

@@ -707,6 +707,8 @@ mod tests {
                     phase: Phase::Confirmed,
                     sequence: 2,
                     permalink: "https://faultline.example/incident/7".to_owned(),
+                    scope: None,
+                    regions: Vec::new(),
                 }),
                 provider: Some(ProviderRef {
                     id: "cloudflare".to_owned(),

@@ -53,6 +53,13 @@ pub struct IncidentRef {
     /// This event's number among the incident's events: 1, 2, 3 ...
     pub sequence: i64,
     pub permalink: String,
+    /// A provider incident seen by vantages in several regions: global or
+    /// regional.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<engine::Scope>,
+    /// The regions that see it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -138,6 +145,8 @@ pub fn build(
         }),
         sequence: event.seq,
         permalink: format!("{}/incident/{id}", context.base),
+        scope: detail.scope,
+        regions: detail.regions.clone(),
     });
     let figures = Figures {
         failing: detail.tally.map(|t| t.failing),
@@ -179,6 +188,13 @@ fn headline(
     let who = provider
         .map(|p| format!("{} ({})", p.name, p.role.plain()))
         .unwrap_or_else(|| "A provider".to_owned());
+    // "Cloudflare (CDN) outage in eu-west" when only some regions see it.
+    let outage = match detail.scope {
+        Some(engine::Scope::Regional) if !detail.regions.is_empty() => {
+            format!("{who} outage in {}", app::words::and_list(&detail.regions))
+        }
+        _ => format!("{who} outage"),
+    };
     let name = provider.map(|p| p.name.as_str()).unwrap_or("its provider");
     let counted = detail
         .tally
@@ -187,23 +203,23 @@ fn headline(
     let site = host.unwrap_or("A watched site");
     let time = at.format("%H:%M UTC");
     match event {
-        AlertEvent::ProviderSuspected => format!("Possible {who} outage{counted}"),
-        AlertEvent::ProviderConfirmed => format!("{who} outage confirmed{counted}"),
-        AlertEvent::ProviderRelapsed => format!("{who} outage is back{counted}"),
+        AlertEvent::ProviderSuspected => format!("Possible {outage}{counted}"),
+        AlertEvent::ProviderConfirmed => format!("{outage} confirmed{counted}"),
+        AlertEvent::ProviderRelapsed => format!("{outage} is back{counted}"),
         AlertEvent::ProviderOngoing => match detail.onset_at {
             Some(onset) => format!(
-                "{who} outage still going since {}{counted}",
+                "{outage} still going since {}{counted}",
                 onset.format("%H:%M UTC")
             ),
-            None => format!("{who} outage still going{counted}"),
+            None => format!("{outage} still going{counted}"),
         },
         AlertEvent::ProviderRecovering => {
-            format!("{who} outage recovering: failures have stayed low since {time}")
+            format!("{outage} recovering: failures have stayed low since {time}")
         }
         AlertEvent::ProviderResolved if detail.confirmed_at.is_none() => {
-            format!("The suspected {who} outage did not confirm")
+            format!("The suspected {outage} did not confirm")
         }
-        AlertEvent::ProviderResolved => format!("{who} outage resolved at {time}"),
+        AlertEvent::ProviderResolved => format!("{outage} resolved at {time}"),
         AlertEvent::ProviderAcknowledged => match &detail.official {
             Some(said) => format!(
                 "{name}'s status page acknowledged the outage at {}: “{}” ({})",
@@ -226,11 +242,74 @@ fn headline(
             None => format!("{site} is down"),
         },
         AlertEvent::SiteRecovered => format!("{site} is back up at {time}"),
-        AlertEvent::SiteExplained => format!("{site} is down in the {who} outage"),
+        AlertEvent::SiteExplained => format!("{site} is down in the {outage}"),
         AlertEvent::SiteProviderFailing => {
             format!("{name}, which serves {site}, is failing; {site} is still up")
         }
         AlertEvent::Test => "Test alert from Faultline: this endpoint receives alerts".to_owned(),
         AlertEvent::Unknown => "Faultline alert".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confirmed(detail: store::AlertDetail) -> AlertEventRow {
+        let at: DateTime<Utc> = "2025-11-18T11:48:00Z".parse().expect("time");
+        AlertEventRow {
+            id: 1,
+            incident_id: Some(7),
+            event: AlertEvent::ProviderConfirmed,
+            seq: 2,
+            at,
+            not_before: at,
+            detail: store::AlertDetail {
+                provider: Some("cloudflare".to_owned()),
+                role: Some(Role::Cdn),
+                phase: Some(engine::Phase::Confirmed),
+                tally: Some(Tally::new(54, 60)),
+                ..detail
+            },
+            test_for: None,
+        }
+    }
+
+    #[test]
+    fn an_alert_says_where_a_regional_outage_is_seen() {
+        let context = Context {
+            base: "https://faultline.example",
+            name_of: &|_| "Cloudflare".to_owned(),
+        };
+        let regional = confirmed(store::AlertDetail {
+            scope: Some(engine::Scope::Regional),
+            regions: vec!["eu-west".to_owned(), "us-east".to_owned()],
+            ..store::AlertDetail::default()
+        });
+        let alert = build(&regional, AlertEvent::ProviderConfirmed, None, &context);
+        assert_eq!(
+            alert.data.headline,
+            "Cloudflare (CDN) outage in eu-west and us-east confirmed: 54 of 60 (90 %) \
+             watched sites behind it are failing"
+        );
+        let incident = serde_json::to_value(&alert.data.incident).expect("json");
+        assert_eq!(incident["scope"], "regional");
+        assert_eq!(
+            incident["regions"],
+            serde_json::json!(["eu-west", "us-east"])
+        );
+
+        let alone = confirmed(store::AlertDetail::default());
+        let alert = build(&alone, AlertEvent::ProviderConfirmed, None, &context);
+        assert!(
+            alert
+                .data
+                .headline
+                .starts_with("Cloudflare (CDN) outage confirmed"),
+            "{}",
+            alert.data.headline
+        );
+        let incident = serde_json::to_value(&alert.data.incident).expect("json");
+        assert!(incident.get("scope").is_none(), "{incident}");
     }
 }

@@ -8,7 +8,7 @@ use app::status::Freshness;
 use chrono::{DateTime, Utc};
 use engine::vocab::OfficialStatus;
 use engine::{
-    Cause, FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role,
+    Cause, FailureClass, Fault, FaultSide, IncidentKind, Mechanism, Pattern, Phase, Role, Scope,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -52,6 +52,7 @@ word_schemas! {
     Phase => phase, phase_or_null;
     Pattern => pattern, pattern_or_null;
     Mechanism => mechanism, mechanism_or_null;
+    Scope => scope, scope_or_null;
     OfficialStatus => official_status, official_status_or_null;
 }
 
@@ -369,6 +370,13 @@ pub struct IncidentItem {
     pub sites_affected: i64,
     /// The provider incident a site incident was part of.
     pub explained_by: Option<i64>,
+    /// A provider incident seen by vantages in several regions: `global`
+    /// (from every region) or `regional` (from some only); null when one
+    /// region probes.
+    #[schema(schema_with = scope_or_null)]
+    pub scope: Option<Scope>,
+    /// The regions that saw it; empty when one region probes.
+    pub regions: Vec<String>,
     pub links: IncidentLinks,
 }
 
@@ -401,6 +409,8 @@ impl IncidentItem {
             confidence: summary.confidence,
             sites_affected: summary.sites_affected,
             explained_by: summary.explained_by,
+            scope: summary.scope,
+            regions: summary.regions,
             links: IncidentLinks {
                 page: format!("{origin}/incident/{id}"),
                 href: format!("{origin}/api/v1/incidents/{id}"),
@@ -543,6 +553,13 @@ pub struct LiveIncidentOut {
     pub confidence: f64,
     /// The incident in one sentence, as the home page says it.
     pub sentence: String,
+    /// A provider incident seen by vantages in several regions: `global`
+    /// (from every region) or `regional` (from some only); null when one
+    /// region probes.
+    #[schema(schema_with = scope_or_null)]
+    pub scope: Option<Scope>,
+    /// The regions that saw it; empty when one region probes.
+    pub regions: Vec<String>,
 }
 
 impl LiveIncidentOut {
@@ -562,6 +579,8 @@ impl LiveIncidentOut {
             sites_affected: live.sites_affected,
             confidence: live.confidence,
             sentence: live.sentence(today),
+            scope: live.scope,
+            regions: live.regions.clone(),
         }
     }
 }

@@ -84,6 +84,8 @@ fn confirmed() -> Alert {
                 phase: Phase::Confirmed,
                 sequence: 2,
                 permalink: "https://faultline.example/incident/7".to_owned(),
+                scope: None,
+                regions: Vec::new(),
             }),
             provider: Some(ProviderRef {
                 id: "cloudflare".to_owned(),
@@ -128,6 +130,8 @@ fn site_down() -> Alert {
                 phase: Phase::Confirmed,
                 sequence: 1,
                 permalink: "https://faultline.example/incident/9".to_owned(),
+                scope: None,
+                regions: Vec::new(),
             }),
             provider: None,
             site: Some(SiteRef {

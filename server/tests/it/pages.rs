@@ -676,6 +676,110 @@ async fn an_edge_to_origin_incident_is_named_as_one_everywhere() {
     );
 }
 
+#[tokio::test]
+async fn a_regional_incident_names_its_regions_everywhere() {
+    let app = spawn_app().await;
+    let own = populate(&app).await;
+    let ids: Vec<i64> = app
+        .store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|site| site.id)
+        .collect();
+    let row = ProviderIncidentRow {
+        provider: "cloudflare".to_owned(),
+        role: Role::Cdn,
+        phase: Phase::Resolved,
+        pattern: Pattern::Steady,
+        onset_at: t("2025-11-20T10:00:00Z"),
+        detected_at: t("2025-11-20T10:00:30Z"),
+        confirmed_at: Some(t("2025-11-20T10:00:30Z")),
+        peak_share: 1.0,
+        peak_at: t("2025-11-20T10:01:00Z"),
+        recovering_at: Some(t("2025-11-20T10:20:00Z")),
+        resolved_at: Some(t("2025-11-20T10:20:00Z")),
+        confidence: 0.8,
+        sites: ids
+            .iter()
+            .map(|id| (*id, t("2025-11-20T10:00:00Z"), t("2025-11-20T10:19:00Z")))
+            .collect(),
+        scope: engine::Scope::Regional,
+        regions: vec!["eu-west".to_owned()],
+        ..ProviderIncidentRow::default()
+    };
+    let regional = app
+        .store
+        .save_provider_incident(None, &row, t("2025-11-20T10:20:00Z"))
+        .await
+        .unwrap();
+    let global = app
+        .store
+        .save_provider_incident(
+            None,
+            &ProviderIncidentRow {
+                scope: engine::Scope::Global,
+                regions: vec![
+                    "central".to_owned(),
+                    "eu-west".to_owned(),
+                    "us-east".to_owned(),
+                ],
+                onset_at: t("2025-11-21T10:00:00Z"),
+                detected_at: t("2025-11-21T10:00:30Z"),
+                confirmed_at: Some(t("2025-11-21T10:00:30Z")),
+                peak_at: t("2025-11-21T10:01:00Z"),
+                recovering_at: Some(t("2025-11-21T10:20:00Z")),
+                resolved_at: Some(t("2025-11-21T10:20:00Z")),
+                ..row
+            },
+            t("2025-11-21T10:20:00Z"),
+        )
+        .await
+        .unwrap();
+
+    let (status, html) = get(&app.url(&format!("/incident/{regional}"))).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Cloudflare CDN outage in eu-west"), "{html}");
+    assert!(html.contains("Seen only from eu-west."), "{html}");
+    let (_, html) = get(&app.url(&format!("/incident/{global}"))).await;
+    assert!(html.contains("Cloudflare-wide CDN outage"), "{html}");
+    assert!(
+        html.contains("Seen from every region: central, eu-west and us-east."),
+        "{html}"
+    );
+    // One region probing: nothing said of regions.
+    let (_, html) = get(&app.url(&format!("/incident/{own}"))).await;
+    assert!(!html.contains("data-test=\"reach\""), "{html}");
+
+    let api: serde_json::Value = reqwest::get(app.url(&format!("/api/v1/incidents/{regional}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["incident"]["scope"], "regional", "{api}");
+    assert_eq!(api["incident"]["regions"], serde_json::json!(["eu-west"]));
+    assert_eq!(api["incident"]["title"], "Cloudflare CDN outage in eu-west");
+    let export: serde_json::Value =
+        reqwest::get(app.url(&format!("/incidents/{regional}/export.json")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(export["scope"], "regional");
+    assert_eq!(export["regions"], serde_json::json!(["eu-west"]));
+    let own_export: serde_json::Value =
+        reqwest::get(app.url(&format!("/incidents/{own}/export.json")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(own_export["scope"], serde_json::Value::Null);
+}
+
 /// A statement of the provider, as its status page would publish it.
 fn statement(
     reference: &str,
