@@ -34,6 +34,8 @@ pub(crate) struct Fetcher {
     user_agent: HeaderValue,
     connect_timeout: Duration,
     max_body_bytes: usize,
+    /// The local address connections leave from; none: the system's choice.
+    source: Option<IpAddr>,
 }
 
 /// What one request got: the response head, how the connection went, and
@@ -74,13 +76,30 @@ impl Fetcher {
         user_agent: HeaderValue,
         connect_timeout: Duration,
         max_body_bytes: usize,
+        source: Option<IpAddr>,
     ) -> Self {
         Self {
             tls: TlsConnector::from(Arc::new(tls)),
             user_agent,
             connect_timeout,
             max_body_bytes,
+            source,
         }
+    }
+
+    /// A TCP connection to `addr`, from the source address when one is set
+    /// and of the same family (a v4 source cannot reach a v6 address).
+    async fn open(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let Some(source) = self.source.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) else {
+            return TcpStream::connect(addr).await;
+        };
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        socket.connect(addr).await
     }
 
     /// GETs `url` from the first of `addresses` that accepts a connection.
@@ -196,7 +215,7 @@ impl Fetcher {
         let mut connected = None;
         for ip in addresses {
             let addr = SocketAddr::new(*ip, port);
-            match TcpStream::connect(addr).await {
+            match self.open(addr).await {
                 Ok(stream) => {
                     connected = Some((stream, addr));
                     break;

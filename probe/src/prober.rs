@@ -47,6 +47,9 @@ pub struct ProberConfig {
     /// Extra trusted root certificates (PEM), added to the built-in roots:
     /// for internal sites signed by a private CA.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The local address probes and their DNS queries leave from, on a
+    /// machine with several networks. None: the system's choice.
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ProberConfig {
@@ -64,6 +67,7 @@ impl Default for ProberConfig {
                 env!("CARGO_PKG_VERSION")
             ),
             ca_file: None,
+            source_address: None,
         }
     }
 }
@@ -93,9 +97,31 @@ impl LiveProber {
     pub fn new(config: ProberConfig) -> Result<Self, ProberError> {
         // Each configured name server is an independent resolver, asked in
         // turn; none: the system's configuration, as one.
+        // Queries leave from the source address too, when one is set.
+        let bind = |server: &mut NameServerConfig| {
+            if let Some(source) = config.source_address {
+                for connection in &mut server.connections {
+                    connection.bind_addr = Some(SocketAddr::new(source, 0));
+                }
+            }
+        };
         let configs: Vec<(ResolverConfig, String)> = if config.nameservers.is_empty() {
             let (system, _) = hickory_resolver::system_conf::read_system_conf()
                 .map_err(|e| ProberError::Resolver(e.to_string()))?;
+            let system = if config.source_address.is_some() {
+                let servers = system
+                    .name_servers()
+                    .iter()
+                    .cloned()
+                    .map(|mut server| {
+                        bind(&mut server);
+                        server
+                    })
+                    .collect();
+                ResolverConfig::from_name_servers(servers)
+            } else {
+                system
+            };
             vec![(system, "system".to_owned())]
         } else {
             config
@@ -106,6 +132,7 @@ impl LiveProber {
                     for connection in &mut server.connections {
                         connection.port = addr.port();
                     }
+                    bind(&mut server);
                     (
                         ResolverConfig::from_name_servers(vec![server]),
                         addr.to_string(),
@@ -151,6 +178,7 @@ impl LiveProber {
             user_agent,
             Duration::from_millis(config.connect_timeout_ms),
             config.max_body_bytes,
+            config.source_address,
         );
         Ok(Self {
             fetcher: Arc::new(fetcher),

@@ -128,6 +128,52 @@ async fn a_healthy_page_is_ok_with_timings() {
 }
 
 #[tokio::test]
+async fn probes_and_their_lookups_leave_from_the_source_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let source: std::net::IpAddr = "127.0.0.11".parse().unwrap();
+    // A server that says who connected.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (peers, mut connected) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, peer)) = listener.accept().await {
+            let _ = peers.send(peer.ip());
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
+        }
+    });
+    let from_source = |nameservers: Vec<SocketAddr>| {
+        LiveProber::new(ProberConfig {
+            nameservers,
+            dns_timeout_ms: 400,
+            total_timeout_ms: 2_000,
+            guard: GuardPolicy::loopback_only(),
+            source_address: Some(source),
+            ..ProberConfig::default()
+        })
+        .unwrap()
+    };
+    let record = from_source(Vec::new())
+        .probe_url(&format!("http://{addr}/"), Utc::now())
+        .await;
+    assert!(record.ok, "{record:?}");
+    assert_eq!(connected.recv().await, Some(source));
+
+    // A name server that notes where a query came from.
+    let dns = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let prober = from_source(vec![dns.local_addr().unwrap()]);
+    let probing =
+        tokio::spawn(async move { prober.probe_url("http://agent.test/", Utc::now()).await });
+    let mut query = [0u8; 512];
+    let (_, from) = dns.recv_from(&mut query).await.unwrap();
+    assert_eq!(from.ip(), source);
+    assert!(!probing.await.unwrap().ok, "nobody answered the lookup");
+}
+
+#[tokio::test]
 async fn an_error_page_is_kept_compressed_as_evidence() {
     let addr = origin().await;
     let record = prober(GuardPolicy::loopback_only())
