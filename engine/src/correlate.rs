@@ -639,6 +639,7 @@ impl Correlator {
         let incident = self.incidents.get_mut(index)?;
         incident.timeline.push(point);
         let before = incident.phase;
+        let seen_before = incident.regions.len();
         if above && regions.len() > 1 {
             for region in regions_above {
                 if !incident.regions.contains(&region) {
@@ -714,9 +715,13 @@ impl Correlator {
                 _ => {}
             }
         }
-        (incident.phase != before).then(|| Event::Provider {
-            key: index,
-            incident: incident.clone(),
+        // A new region seeing it is news too: the stored incident says
+        // where it is seen, whatever its phase.
+        (incident.phase != before || incident.regions.len() != seen_before).then(|| {
+            Event::Provider {
+                key: index,
+                incident: incident.clone(),
+            }
         })
     }
 
@@ -1464,6 +1469,32 @@ mod tests {
         let snapshot = correlator.snapshot();
         let live = &snapshot.incidents[0];
         assert_eq!(live.incident.scope, Scope::Regional);
+    }
+
+    #[test]
+    fn an_outage_spreading_to_every_region_becomes_global_and_says_so() {
+        let (correlator, events) = run_from_vantages(
+            20,
+            20,
+            |vantage, _, minute| match (vantage, minute) {
+                (7, 5..14) => Answer::EdgeError,
+                (_, 9..14) => Answer::EdgeError,
+                _ => Answer::Ok,
+            },
+            |_| false,
+        );
+        let incidents = confirmed(&correlator);
+        assert_eq!(incidents.len(), 1, "{incidents:#?}");
+        assert_eq!(incidents[0].scope, Scope::Global);
+        let scopes: Vec<(Scope, usize)> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Provider { incident, .. } => Some((incident.scope, incident.regions.len())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scopes.first(), Some(&(Scope::Regional, 1)), "{scopes:?}");
+        assert!(scopes.contains(&(Scope::Global, 3)), "{scopes:?}");
     }
 
     #[test]
