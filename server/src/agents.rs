@@ -75,6 +75,7 @@ pub struct AgentState {
     /// The correlation task, which judges new results with every other
     /// vantage's; none when this server does not probe.
     observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
+    metrics: crate::metrics::Metrics,
 }
 
 #[derive(Default)]
@@ -112,7 +113,14 @@ impl AgentState {
             noted: Arc::default(),
             watchlist: Arc::default(),
             observer: None,
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// Counts the results agents push in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sends each new result to `observer` to be judged.
@@ -425,6 +433,9 @@ async fn results(
     };
     answer.stored = new.iter().filter(|new| **new).count();
     answer.duplicates = records.len() - answer.stored;
+    state
+        .metrics
+        .agent_batch(answer.stored, answer.duplicates, answer.refused.len());
     // Only what is new is judged: a retried batch never counts twice.
     if let Some(observer) = &state.observer {
         for (record, _) in records.iter().zip(&new).filter(|(_, new)| **new) {

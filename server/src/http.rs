@@ -266,7 +266,8 @@ pub fn router(state: AppState) -> Router {
         .merge(
             crate::agents::routes().with_state(
                 crate::agents::AgentState::new(state.store.clone())
-                    .with_observer(state.observer.clone()),
+                    .with_observer(state.observer.clone())
+                    .with_metrics(state.metrics.clone()),
             ),
         )
         .merge(crate::api::routes().with_state(crate::api::ApiState::new(

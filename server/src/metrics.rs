@@ -73,6 +73,7 @@ struct Inner {
     on_demand: Family<OutcomeLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
     status_polls: Family<OutcomeLabels, Counter>,
+    agent_results: Family<OutcomeLabels, Counter>,
     status_pages_failing: Gauge,
     /// One scrape at a time sets the gauges read at scrape time.
     scrape: Mutex<()>,
@@ -201,6 +202,12 @@ impl Metrics {
             "Polls of providers' status pages by outcome: read, unchanged, failed",
             status_polls.clone(),
         );
+        let agent_results = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "agent_results",
+            "Results probe agents pushed, by outcome: stored, duplicate (stored before), refused",
+            agent_results.clone(),
+        );
         let status_pages_failing = Gauge::default();
         registry.register(
             "status_pages_failing",
@@ -227,6 +234,7 @@ impl Metrics {
                 on_demand,
                 deliveries,
                 status_polls,
+                agent_results,
                 status_pages_failing,
                 scrape: Mutex::new(()),
             }),
@@ -332,6 +340,20 @@ impl Metrics {
             .deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// A batch of an agent's results was answered.
+    pub fn agent_batch(&self, stored: usize, duplicates: usize, refused: usize) {
+        for (outcome, count) in [
+            ("stored", stored),
+            ("duplicate", duplicates),
+            ("refused", refused),
+        ] {
+            self.inner
+                .agent_results
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(count as u64);
+        }
     }
 
     /// A round of the status-page poller ended.

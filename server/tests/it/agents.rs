@@ -125,8 +125,18 @@ fn gzipped(json: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn results_are_stored_once_under_the_calling_agents_vantage() {
     use server::agents::wire::{AgentResult, BatchAnswer, ResultBatch};
+    use sha2::Digest as _;
 
-    let app = spawn_app().await;
+    let scrape_token = "metrics-for-the-test";
+    let app = crate::support::spawn_app_with(|state| {
+        let metrics = state.metrics.clone();
+        state.with_metrics(
+            metrics,
+            None,
+            Some(sha2::Sha256::digest(scrape_token.as_bytes()).into()),
+        )
+    })
+    .await;
     let hosts: Vec<store::NewSite> = (0..3).map(|n| site(&format!("r{n}.test"))).collect();
     app.store.add_sites(&hosts, Utc::now()).await.unwrap();
     let sites = app.store.list_sites().await.unwrap();
@@ -325,6 +335,24 @@ async fn results_are_stored_once_under_the_calling_agents_vantage() {
         401
     );
     assert_eq!(app.store.probe_count().await.unwrap(), 4);
+    // Three batches answered (each refusing three results); a replayed
+    // answer and a batch refused whole are not counted.
+    let scraped = client
+        .get(app.url("/metrics"))
+        .bearer_auth(scrape_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "faultline_agent_results_total{outcome=\"stored\"} 4",
+        "faultline_agent_results_total{outcome=\"duplicate\"} 2",
+        "faultline_agent_results_total{outcome=\"refused\"} 9",
+    ] {
+        assert!(scraped.contains(line), "{line} missing from\n{scraped}");
+    }
     app.stop().await;
 }
 
