@@ -353,6 +353,62 @@ impl Store {
         })
     }
 
+    /// Every provider incident not yet resolved, suspected ones included,
+    /// as the correlator wrote it (with its implicated sites): what a
+    /// correlator starting afresh (after a restart, or on the central that
+    /// takes the lead) goes on with instead of opening them again.
+    pub async fn unresolved_provider_incidents(
+        &self,
+    ) -> Result<Vec<(i64, ProviderIncidentRow)>, StoreError> {
+        let incidents: Vec<Incident> = on_reader!(self, |pool| {
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents
+                 WHERE kind = 'provider' AND phase <> 'resolved' ORDER BY id"
+            );
+            Ok::<_, StoreError>(sqlx::query_as::<_, Incident>(&sql).fetch_all(pool).await?)
+        })?;
+        let mut rows = Vec::with_capacity(incidents.len());
+        for incident in incidents {
+            let sites: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = on_reader!(self, |pool| {
+                Ok::<_, StoreError>(
+                    sqlx::query_as(
+                        "SELECT site_id, first_failure, last_failure FROM incident_sites
+                         WHERE incident_id = $1 ORDER BY site_id",
+                    )
+                    .bind(incident.id)
+                    .fetch_all(pool)
+                    .await?,
+                )
+            })?;
+            let regions = incident.regions();
+            rows.push((
+                incident.id,
+                ProviderIncidentRow {
+                    provider: incident.provider.unwrap_or_default(),
+                    role: incident.role.unwrap_or(Role::Unknown),
+                    mechanism: incident.mechanism.unwrap_or_default(),
+                    origins: u32::try_from(incident.origins.unwrap_or(0)).unwrap_or(0),
+                    phase: incident.phase,
+                    pattern: incident.pattern,
+                    onset_at: incident.onset_at,
+                    detected_at: incident.detected_at,
+                    confirmed_at: incident.confirmed_at,
+                    peak_share: incident.peak_share.unwrap_or(0.0),
+                    peak_at: incident.peak_at.unwrap_or(incident.detected_at),
+                    recovering_at: incident.recovering_at,
+                    resolved_at: incident.resolved_at,
+                    confidence: incident.confidence.unwrap_or(0.0),
+                    sites,
+                    evidence: serde_json::from_str(&incident.evidence).unwrap_or_default(),
+                    timeline: serde_json::from_str(&incident.timeline).unwrap_or_default(),
+                    scope: incident.scope.unwrap_or_default(),
+                    regions,
+                },
+            ));
+        }
+        Ok(rows)
+    }
+
     /// Provider incidents not yet resolved, and confirmed at some point.
     pub async fn active_provider_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         on_reader!(self, |pool| {

@@ -128,6 +128,7 @@ mod admin;
 mod agent;
 mod alert;
 mod attribution;
+mod cluster;
 mod incident;
 mod postgres;
 mod probe;
@@ -145,6 +146,7 @@ pub use alert::{
     SITE_EVENT_WAIT,
 };
 pub use attribution::SiteProvider;
+pub use cluster::{Lease, SharedSnapshot, PENDING_KEPT};
 pub use incident::{Incident, ProviderIncidentRow, SiteChange};
 pub use probe::{ProbeRecord, Pruned, Resolution, Retention, RollupRow, OWN_VANTAGE};
 pub use report::{
@@ -225,6 +227,17 @@ impl Dialect {
             Dialect::Sqlite => format!("(SELECT value FROM json_each({parameter}))"),
             Dialect::Postgres => format!(
                 "(SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({parameter} AS jsonb)) AS value)"
+            ),
+        }
+    }
+
+    /// The strings of a JSON array bound as text, as rows of one column
+    /// `value`, in the array's order.
+    pub(crate) fn texts_in_json(self, parameter: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("(SELECT value FROM json_each({parameter}) ORDER BY key)"),
+            Dialect::Postgres => format!(
+                "(SELECT value FROM jsonb_array_elements_text(CAST({parameter} AS jsonb)) WITH ORDINALITY AS t (value, key) ORDER BY key)"
             ),
         }
     }

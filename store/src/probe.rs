@@ -420,6 +420,10 @@ impl Store {
                 .bind(now - crate::agent::BATCH_ANSWER_KEPT)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM pending_observations WHERE queued_at < $1")
+                .bind(now - crate::cluster::PENDING_KEPT)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Pruned {
                 probes,

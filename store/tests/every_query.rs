@@ -2237,6 +2237,48 @@ async fn an_incident_keeps_its_scope_and_regions(store: Store) {
     assert_eq!(opened.detail.regions, ["eu-west"]);
 }
 
+on_both!(an_unresolved_incident_reads_back_as_it_was_written);
+async fn an_unresolved_incident_reads_back_as_it_was_written(store: Store) {
+    store
+        .add_sites(&[site("a.test", &[]), site("b.test", &[])], at(0))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let open = ProviderIncidentRow {
+        scope: engine::Scope::Regional,
+        regions: vec!["eu-west".to_owned()],
+        ..cloudflare_incident(Phase::Confirmed, &ids)
+    };
+    let open_id = store
+        .save_provider_incident(None, &open, at(21))
+        .await
+        .unwrap();
+    let suspected_id = store
+        .save_provider_incident(None, &fastly_suspicion(ids[0]), at(5))
+        .await
+        .unwrap();
+    store
+        .save_provider_incident(None, &cloudflare_incident(Phase::Resolved, &ids), at(35))
+        .await
+        .unwrap();
+
+    let unresolved = store.unresolved_provider_incidents().await.unwrap();
+    let found: Vec<i64> = unresolved.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        found,
+        [open_id, suspected_id],
+        "resolved ones are done with"
+    );
+    assert_eq!(unresolved[0].1, open, "read back as written");
+    assert_eq!(unresolved[1].1.phase, Phase::Suspected);
+}
+
 on_both!(a_batch_answer_is_kept_a_day_per_agent_and_key);
 async fn a_batch_answer_is_kept_a_day_per_agent_and_key(store: Store) {
     let paris = store
