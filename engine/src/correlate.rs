@@ -25,7 +25,7 @@ pub use crate::vocab::{
 };
 
 /// One classified probe of one site.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     pub site_id: i64,
     /// Who probed: 0 for this central's own prober, else an agent's id.
@@ -372,6 +372,28 @@ impl Correlator {
     /// Every provider incident so far, confirmed or not, in opening order.
     pub fn incidents(&self) -> &[ProviderIncident] {
         &self.incidents
+    }
+
+    /// Goes on with an incident that an earlier correlator opened and did
+    /// not resolve (stored, and read back after a restart or when another
+    /// central takes the lead), instead of opening it again. Returns its
+    /// key; `None` when it is resolved, or its cohort has an open incident.
+    pub fn adopt(&mut self, incident: ProviderIncident) -> Option<usize> {
+        if incident.phase == Phase::Resolved {
+            return None;
+        }
+        let cohort = self
+            .cohorts
+            .entry((incident.provider.clone(), incident.role.cohort()))
+            .or_default();
+        if cohort.open.is_some() {
+            return None;
+        }
+        self.incidents.push(incident);
+        let index = self.incidents.len() - 1;
+        cohort.open = Some(index);
+        cohort.below_since = None;
+        Some(index)
     }
 
     /// Names the region a vantage probes from.
@@ -944,7 +966,7 @@ pub const RECENT: TimeDelta = TimeDelta::hours(6);
 /// Everything the pages say about "now", from one judgement: every figure
 /// on every page, feed and export of that moment comes from one of these,
 /// so they cannot disagree.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Grows by one with every judgement.
     pub version: u64,
@@ -968,7 +990,7 @@ pub struct Snapshot {
 }
 
 /// A site's latest probe and state.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SiteNow {
     pub at: DateTime<Utc>,
     pub ok: bool,
@@ -986,7 +1008,7 @@ pub struct SiteNow {
 }
 
 /// A provider in one role and how its watched sites fare.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CohortNow {
     pub provider: String,
     pub role: Role,
@@ -1004,7 +1026,7 @@ pub struct CohortNow {
 }
 
 /// An incident as of the snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentNow {
     /// The correlator's key, as in [`Event::Provider`].
     pub key: usize,
@@ -1955,6 +1977,100 @@ mod tests {
         assert_eq!(incident.easing_since, Some(t0() + TimeDelta::minutes(6)));
         assert_eq!(incident.now, Tally::new(0, 10));
         assert!(!lull.sites[&10].ok && lull.sites[&1].ok);
+    }
+
+    /// A correlator that starts while an outage is open (after a restart,
+    /// or on the central taking the lead) goes on with the stored incident:
+    /// no second opening, and it resolves when the outage ends.
+    #[test]
+    fn an_adopted_incident_goes_on_and_resolves_instead_of_opening_twice() {
+        let drive = |correlator: &mut Correlator, minutes: std::ops::Range<i64>| {
+            let mut events = Vec::new();
+            for minute in minutes {
+                let now = t0() + TimeDelta::minutes(minute);
+                for id in 1..=20 {
+                    let answer = if (10..30).contains(&minute) && id % 5 != 0 {
+                        Answer::EdgeError
+                    } else {
+                        Answer::Ok
+                    };
+                    events.extend(correlator.observe(observation(id, now, answer, "cloudflare")));
+                }
+                events.extend(correlator.tick(now, false));
+            }
+            events
+        };
+        let fresh = || {
+            let mut correlator = Correlator::new(Thresholds::default());
+            for id in 1..=20 {
+                correlator.add_member(id, "cloudflare", Role::Cdn);
+            }
+            correlator
+        };
+        let mut before = fresh();
+        drive(&mut before, 0..20);
+        let open = before.incidents()[0].clone();
+        assert_eq!(open.phase, Phase::Confirmed);
+
+        let mut after = fresh();
+        let key = after.adopt(open.clone()).expect("adopted");
+        assert_eq!(
+            after.adopt(open.clone()),
+            None,
+            "one open incident a cohort"
+        );
+        let events = drive(&mut after, 20..60);
+        let keys: Vec<usize> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Provider { key, .. } => Some(*key),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !keys.is_empty() && keys.iter().all(|k| *k == key),
+            "{keys:?}"
+        );
+        let went_on = &after.incidents()[key];
+        assert_eq!(after.incidents().len(), 1);
+        assert_eq!(went_on.phase, Phase::Resolved);
+        assert_eq!(went_on.onset_at, open.onset_at);
+        assert!(went_on.timeline.len() > open.timeline.len());
+
+        // Without adopting it, the same outage would open a second one.
+        let mut forgetful = fresh();
+        drive(&mut forgetful, 20..60);
+        assert_eq!(forgetful.incidents().len(), 1);
+        assert_ne!(forgetful.incidents()[0].onset_at, open.onset_at);
+        // And a resolved incident is not taken back.
+        let mut done = fresh();
+        assert_eq!(done.adopt(went_on.clone()), None);
+    }
+
+    /// Other centrals read the leader's judgement as JSON: it must come
+    /// back whole, incidents, tallies, causes and all.
+    #[test]
+    fn a_snapshot_survives_being_shared_as_json() {
+        let (correlator, _) = run(40, 30, |site, minute| {
+            if minute >= 10 && site % 5 != 0 {
+                Answer::EdgeError
+            } else {
+                Answer::Ok
+            }
+        });
+        let mut snapshot = correlator.snapshot();
+        snapshot.vantage = VantageState::Degraded;
+        snapshot.incidents[0].id = Some(42);
+        assert!(snapshot.sites.values().any(|site| site.cause.is_some()));
+        let json = serde_json::to_string(&snapshot).expect("encodes");
+        let back: Snapshot = serde_json::from_str(&json).expect("decodes");
+        assert_eq!(back, snapshot);
+        let observation = observation(3, t0(), Answer::OriginDown, "cloudflare");
+        let json = serde_json::to_string(&observation).expect("encodes");
+        assert_eq!(
+            serde_json::from_str::<Observation>(&json).expect("decodes"),
+            observation
+        );
     }
 
     #[test]
