@@ -72,9 +72,6 @@ pub struct AgentState {
     /// The watchlist as last read, by its version: read whole only when
     /// it changed.
     watchlist: Arc<std::sync::Mutex<Watchlist>>,
-    /// The correlation task, which judges new results with every other
-    /// vantage's; none when this server does not probe.
-    observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
     metrics: crate::metrics::Metrics,
 }
 
@@ -112,7 +109,6 @@ impl AgentState {
             limits: Arc::new(governor::RateLimiter::keyed(quota)),
             noted: Arc::default(),
             watchlist: Arc::default(),
-            observer: None,
             metrics: crate::metrics::Metrics::new(),
         }
     }
@@ -120,15 +116,6 @@ impl AgentState {
     /// Counts the results agents push in `metrics`.
     pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
         self.metrics = metrics;
-        self
-    }
-
-    /// Sends each new result to `observer` to be judged.
-    pub fn with_observer(
-        mut self,
-        observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
-    ) -> Self {
-        self.observer = observer;
         self
     }
 
@@ -436,15 +423,20 @@ async fn results(
     state
         .metrics
         .agent_batch(answer.stored, answer.duplicates, answer.refused.len());
-    // Only what is new is judged: a retried batch never counts twice.
-    if let Some(observer) = &state.observer {
-        for (record, _) in records.iter().zip(&new).filter(|(_, new)| **new) {
-            let observation = crate::monitor::correlation::observation_of(record);
-            if observer.send(observation).await.is_err() {
-                tracing::debug!("correlation stopped; an agent's result is stored, not judged");
-                break;
-            }
-        }
+    // Only what is new is judged: a retried batch never counts twice. The
+    // leader's correlator takes them from the queue, whichever central
+    // stored them.
+    let judged: Vec<String> = records
+        .iter()
+        .zip(&new)
+        .filter(|(_, new)| **new)
+        .filter_map(|(record, _)| {
+            serde_json::to_string(&crate::monitor::correlation::observation_of(record)).ok()
+        })
+        .collect();
+    if let Err(error) = state.store.queue_observations(&judged, Utc::now()).await {
+        // Stored, so a retry would only find duplicates: say so and go on.
+        tracing::error!(%error, agent = %agent.name, "cannot queue an agent's results to be judged");
     }
     tracing::debug!(
         agent = %agent.name,

@@ -79,8 +79,8 @@ pub struct AppParts {
     pub metrics_token: Option<[u8; 32]>,
     /// The own-network guard's state, for `/metrics`.
     pub vantage: Option<tokio::sync::watch::Receiver<engine::VantageState>>,
-    /// Where agents' results go to be judged, while this server probes.
-    pub observer: Option<tokio::sync::mpsc::Sender<engine::correlate::Observation>>,
+    /// Whether this central leads (probes, judges, alerts), for `/healthz`.
+    pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
 impl FromRef<AppState> for crate::metrics::MetricsState {
@@ -147,7 +147,7 @@ impl AppState {
             leptos,
             metrics_token: None,
             vantage: None,
-            observer: None,
+            leading: tokio::sync::watch::channel(false).1,
             alert_links: crate::alerts::links::LinkState::off(store.clone(), config.alerts.guard()),
             alert_offer: None,
             api_limits: crate::api::ApiLimits::per_minute(config.api.requests_per_minute),
@@ -222,12 +222,9 @@ impl AppState {
         self
     }
 
-    /// Sends agents' stored results to `observer`, the correlation task.
-    pub fn with_observer(
-        mut self,
-        observer: tokio::sync::mpsc::Sender<engine::correlate::Observation>,
-    ) -> Self {
-        self.observer = Some(observer);
+    /// Says on `/healthz` whether this central leads.
+    pub fn with_leading(mut self, leading: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.leading = leading;
         self
     }
 
@@ -263,13 +260,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::export::routes())
         .merge(crate::alerts::links::routes())
         .merge(crate::alerts::manage::routes())
-        .merge(
-            crate::agents::routes().with_state(
-                crate::agents::AgentState::new(state.store.clone())
-                    .with_observer(state.observer.clone())
-                    .with_metrics(state.metrics.clone()),
-            ),
-        )
+        .merge(crate::agents::routes().with_state(
+            crate::agents::AgentState::new(state.store.clone()).with_metrics(state.metrics.clone()),
+        ))
         .merge(crate::api::routes().with_state(crate::api::ApiState::new(
             state.store.clone(),
             state.status.clone(),
@@ -515,6 +508,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({
                 "status": "ok",
                 "sites": summary.watched,
+                "leads": *state.leading.borrow(),
                 "status_pages": {
                     "polled": sources.len(),
                     "failing": sources.iter().filter(|s| s.error.is_some()).count(),

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod card;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod export;
 pub mod guarded;

@@ -521,12 +521,6 @@ impl Monitor {
         self.settle().await;
     }
 
-    /// Where results from elsewhere (agents) go to be judged with this
-    /// prober's own.
-    pub fn observer(&self) -> mpsc::Sender<Observation> {
-        self.observations.clone()
-    }
-
     /// Observations passed on that the correlation task has not taken yet.
     pub fn correlation_backlog(&self) -> usize {
         self.observations.max_capacity() - self.observations.capacity()

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::extract::FromRef;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,9 +37,9 @@ pub struct Application {
     store: store::Store,
     shutdown: CancellationToken,
     /// Every long-lived task: the signal listener, the knowledge reloads,
-    /// the monitor (which tracks its own writer and correlation tasks).
+    /// the cluster's (which tracks the leader's work: the monitor, with its
+    /// own writer and correlation tasks, the dispatcher, the status poller).
     tasks: TaskTracker,
-    monitor: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -69,7 +68,7 @@ impl Application {
         }
         let knowledge = Knowledge::load(config.knowledge.dir.as_deref());
         let probe_prober = if config.monitor.enabled {
-            Some(live_prober(config, &knowledge)?)
+            Some(Arc::new(live_prober(config, &knowledge)?))
         } else {
             None
         };
@@ -91,38 +90,6 @@ impl Application {
             None => None,
         };
         let metrics = crate::metrics::Metrics::new();
-
-        // Nothing below fails, so no task is left behind by an error.
-        let tasks = TaskTracker::new();
-        crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
-        tasks.spawn(
-            knowledge
-                .clone()
-                .watch(config.knowledge.reload_seconds, shutdown.clone()),
-        );
-        let mut status = None;
-        let mut watches = None;
-        let mut observer = None;
-        let monitor = probe_prober.map(|prober| {
-            let monitor = crate::monitor::Monitor::new(
-                store.clone(),
-                Arc::new(crate::clock::SystemClock),
-                Arc::new(prober),
-                config.monitor.to_monitor_config(
-                    std::time::Duration::from_millis(config.probe.total_timeout_ms),
-                    probes_open_files(),
-                ),
-            )
-            .with_metrics(metrics.clone());
-            status = Some(app::status::Status::new(
-                monitor.status(),
-                Arc::new(chrono::Utc::now),
-                stale_after(crate::watchlist::DEFAULT_INTERVAL_S),
-            ));
-            watches = Some((monitor.vantage(), monitor.status()));
-            observer = Some(monitor.observer());
-            tasks.spawn(monitor.run(shutdown.clone()))
-        });
         // Email's links are signed with a key kept in the database.
         let signer = match &config.alerts.smtp_url {
             Some(_) => Some(
@@ -136,39 +103,50 @@ impl Application {
         let mut delivery_guard = config.alerts.guard();
         delivery_guard.own_addresses = own_public_addresses();
         let wake = Arc::new(tokio::sync::Notify::new());
-        if config.alerts.enabled {
-            let mut dispatcher = dispatcher(
-                config,
-                &store,
-                &knowledge,
-                signer.clone(),
-                delivery_guard.clone(),
-            )?
-            .with_wake(wake.clone())
-            .with_metrics(metrics.clone());
-            if let Some((vantage, snapshots)) = watches.clone() {
-                dispatcher = dispatcher.with_vantage(vantage).with_trigger(snapshots);
-            }
-            tasks.spawn(dispatcher.run(shutdown.clone()));
-        }
-        // Providers' own status pages, read while Faultline watches.
-        if config.monitor.enabled && config.statuses.enabled {
-            tasks.spawn(
-                status_poller(config, &store, &knowledge)?
-                    .with_metrics(metrics.clone())
-                    .run(shutdown.clone()),
-            );
-        }
-        let mut state = AppState::new(config, store.clone());
-        if let Some(status) = status {
-            state = state.with_status(status);
-        }
-        if let Some(observer) = observer {
-            state = state.with_observer(observer);
+
+        // The work one central does for all: the leader's.
+        let duties = leader_duties(
+            config,
+            &store,
+            &knowledge,
+            probe_prober,
+            &metrics,
+            signer.clone(),
+            delivery_guard.clone(),
+            wake.clone(),
+        );
+        let published = crate::cluster::Published::default();
+        let mut cluster = crate::cluster::Cluster::new(
+            store.clone(),
+            published.clone(),
+            duties,
+            config.monitor.enabled,
+        );
+        let term = cluster.lead_if_free(&shutdown).await?;
+        // Nothing below fails, so no task is left behind by an error.
+        let tasks = TaskTracker::new();
+        crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
+        tasks.spawn(
+            knowledge
+                .clone()
+                .watch(config.knowledge.reload_seconds, shutdown.clone()),
+        );
+        tasks.spawn(cluster.run(term, shutdown.clone()));
+
+        // Pages show "now" when this central probes or another shares it.
+        let judged_here_or_shared = config.monitor.enabled || store.is_shared();
+        let mut state =
+            AppState::new(config, store.clone()).with_leading(published.leading.subscribe());
+        if judged_here_or_shared {
+            state = state.with_status(app::status::Status::new(
+                published.status.subscribe(),
+                Arc::new(chrono::Utc::now),
+                stale_after(crate::watchlist::DEFAULT_INTERVAL_S),
+            ));
         }
         let mut state = state.with_knowledge(knowledge.clone()).with_metrics(
             metrics.clone(),
-            watches.map(|(vantage, _)| vantage),
+            judged_here_or_shared.then(|| published.vantage.subscribe()),
             metrics_token,
         );
         if let Some(listener) = metrics_listener {
@@ -200,7 +178,6 @@ impl Application {
             store,
             shutdown,
             tasks,
-            monitor,
         })
     }
 
@@ -218,15 +195,9 @@ impl Application {
             store,
             shutdown,
             tasks,
-            monitor,
         } = self;
         let served = http::serve(listener, state, shutdown.clone()).await;
         shutdown.cancel();
-        if let Some(monitor) = monitor {
-            if let Err(error) = monitor.await {
-                tracing::error!(%error, "the probe loop failed");
-            }
-        }
         tasks.close();
         tasks.wait().await;
         store.close().await;
@@ -383,6 +354,74 @@ pub fn probes_open_files() -> usize {
         "open-files limit"
     );
     budget
+}
+
+/// What the leading central starts, each time it takes the lead: the
+/// monitor (probes, writer, correlator), the alert dispatcher and the
+/// status-page poller, as configured.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces start-up already built"
+)]
+fn leader_duties(
+    config: &Config,
+    store: &store::Store,
+    knowledge: &Arc<Knowledge>,
+    prober: Option<Arc<probe::LiveProber>>,
+    metrics: &crate::metrics::Metrics,
+    signer: Option<crate::alerts::token::Signer>,
+    delivery_guard: probe::GuardPolicy,
+    wake: Arc<tokio::sync::Notify>,
+) -> crate::cluster::Duties {
+    let config = config.clone();
+    let store = store.clone();
+    let knowledge = knowledge.clone();
+    let metrics = metrics.clone();
+    let open_files = prober.as_ref().map(|_| probes_open_files()).unwrap_or(0);
+    Box::new(move |tasks, stop| {
+        let mut leading = crate::cluster::Leading::default();
+        if let Some(prober) = &prober {
+            let monitor = crate::monitor::Monitor::new(
+                store.clone(),
+                Arc::new(crate::clock::SystemClock),
+                prober.clone(),
+                config.monitor.to_monitor_config(
+                    std::time::Duration::from_millis(config.probe.total_timeout_ms),
+                    open_files,
+                ),
+            )
+            .with_metrics(metrics.clone());
+            leading.status = Some(monitor.status());
+            leading.vantage = Some(monitor.vantage());
+            tasks.spawn(monitor.run(stop.clone()));
+        }
+        if config.alerts.enabled {
+            let mut dispatcher = dispatcher(
+                &config,
+                &store,
+                &knowledge,
+                signer.clone(),
+                delivery_guard.clone(),
+            )?
+            .with_wake(wake.clone())
+            .with_metrics(metrics.clone());
+            if let (Some(vantage), Some(snapshots)) = (&leading.vantage, &leading.status) {
+                dispatcher = dispatcher
+                    .with_vantage(vantage.clone())
+                    .with_trigger(snapshots.clone());
+            }
+            tasks.spawn(dispatcher.run(stop.clone()));
+        }
+        // Providers' own status pages, read while Faultline watches.
+        if config.monitor.enabled && config.statuses.enabled {
+            tasks.spawn(
+                status_poller(&config, &store, &knowledge)?
+                    .with_metrics(metrics.clone())
+                    .run(stop.clone()),
+            );
+        }
+        Ok(leading)
+    })
 }
 
 /// The status-page poller, reading through its own guard: public

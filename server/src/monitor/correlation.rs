@@ -20,6 +20,8 @@ use engine::vantage::{FailingResolver, VantageState};
 pub const TICK: TimeDelta = TimeDelta::seconds(10);
 /// Most observations taken from the channel at once, beyond the first.
 const DRAIN_AT_ONCE: usize = 2_000;
+/// Most queued observations (agents' results) taken from the store at once.
+const QUEUED_AT_ONCE: i64 = 5_000;
 /// How often cohort membership is re-read from the attribution table.
 const MEMBERSHIP_EVERY: TimeDelta = TimeDelta::seconds(60);
 
@@ -107,7 +109,11 @@ impl Correlation {
         shutdown: CancellationToken,
     ) {
         let mut next_tick = self.clock.now();
-        let mut next_membership = next_tick;
+        // Cohorts first, then the incidents a correlator before this one
+        // left open, which their cohorts go on with.
+        self.load_membership().await;
+        self.adopt_unresolved().await;
+        let mut next_membership = next_tick + MEMBERSHIP_EVERY;
         loop {
             tokio::select! {
                 received = observations.recv() => match received {
@@ -132,10 +138,56 @@ impl Correlation {
                         self.load_membership().await;
                         next_membership = now + MEMBERSHIP_EVERY;
                     }
+                    self.take_queued().await;
                     self.tick(now).await;
                     next_tick = now + TICK;
                 }
                 () = shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    /// Goes on with the provider incidents stored open: this process
+    /// restarted, or took the lead from a central that stopped.
+    async fn adopt_unresolved(&mut self) {
+        let unresolved = match self.store.unresolved_provider_incidents().await {
+            Ok(unresolved) => unresolved,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the open incidents; an outage still on opens anew");
+                return;
+            }
+        };
+        for (id, row) in unresolved {
+            if let Some(key) = self.correlator.adopt(incident_of(row)) {
+                self.ids.insert(key, id);
+                tracing::info!(incident.id = id, "going on with an open provider incident");
+            }
+        }
+    }
+
+    /// Observes the results agents pushed to any central since the last
+    /// judgement, as the store queued them.
+    async fn take_queued(&mut self) {
+        // Bounded, so a flood waits for the next judgement rather than
+        // holding this one up.
+        for _ in 0..20 {
+            let bodies = match self.store.take_observations(QUEUED_AT_ONCE).await {
+                Ok(bodies) => bodies,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take agents' queued results; judged later");
+                    return;
+                }
+            };
+            let mut events = Vec::new();
+            for body in &bodies {
+                match serde_json::from_str::<Observation>(body) {
+                    Ok(observation) => events.extend(self.observe(observation).await),
+                    Err(error) => tracing::warn!(%error, "a queued result does not read; dropped"),
+                }
+            }
+            self.store_events(events).await;
+            if bodies.len() < usize::try_from(QUEUED_AT_ONCE).unwrap_or(usize::MAX) {
+                return;
             }
         }
     }
@@ -281,6 +333,37 @@ fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
         timeline: incident.timeline.clone(),
         scope: incident.scope,
         regions: incident.regions.clone(),
+    }
+}
+
+/// A stored provider incident as the correlator goes on with it. How many
+/// waves it had is not stored: an intermittent one counts two so far.
+fn incident_of(row: ProviderIncidentRow) -> ProviderIncident {
+    ProviderIncident {
+        provider: row.provider,
+        role: row.role,
+        mechanism: row.mechanism,
+        origins: row.origins,
+        scope: row.scope,
+        regions: row.regions,
+        phase: row.phase,
+        onset_at: row.onset_at,
+        detected_at: row.detected_at,
+        confirmed_at: row.confirmed_at,
+        peak_share: row.peak_share,
+        peak_at: row.peak_at,
+        recovering_at: row.recovering_at,
+        resolved_at: row.resolved_at,
+        relapses: u32::from(row.pattern == engine::Pattern::Intermittent),
+        pattern: row.pattern,
+        confidence: row.confidence,
+        sites: row
+            .sites
+            .into_iter()
+            .map(|(id, first, last)| (id, (first, last)))
+            .collect(),
+        timeline: row.timeline,
+        evidence: row.evidence,
     }
 }
 

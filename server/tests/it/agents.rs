@@ -5,7 +5,7 @@
 use chrono::{DurationRound as _, Utc};
 use server::agents::Assignment;
 
-use crate::support::spawn_app;
+use crate::support::{origins, spawn_app, wait_for};
 
 fn site(host: &str) -> store::NewSite {
     store::NewSite {
@@ -249,6 +249,17 @@ async fn results_are_stored_once_under_the_calling_agents_vantage() {
         .unwrap();
     assert_eq!((from_tokyo.stored, from_tokyo.duplicates), (2, 0));
     assert_eq!(app.store.probe_count().await.unwrap(), 4);
+    // Each new result, and only those, waits for the leader's correlator.
+    let queued: Vec<(i64, i64)> = app
+        .store
+        .take_observations(100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|body| serde_json::from_str::<engine::correlate::Observation>(body).unwrap())
+        .map(|observation| (observation.site_id, observation.vantage))
+        .collect();
+    assert_eq!(queued, [(a, paris), (b, paris), (a, tokyo), (b, tokyo)]);
     assert!(app
         .store
         .site_status_from(a, tokyo)
@@ -335,6 +346,8 @@ async fn results_are_stored_once_under_the_calling_agents_vantage() {
         401
     );
     assert_eq!(app.store.probe_count().await.unwrap(), 4);
+    // Nothing refused or rejected was queued to be judged.
+    assert!(app.store.take_observations(100).await.unwrap().is_empty());
     // Three batches answered (each refusing three results); a replayed
     // answer and a batch refused whole are not counted.
     let scraped = client
@@ -356,21 +369,6 @@ async fn results_are_stored_once_under_the_calling_agents_vantage() {
     app.stop().await;
 }
 
-/// Origins on loopback: `/up` answers 200, `/down` 503.
-async fn origins() -> std::net::SocketAddr {
-    use axum::routing::get;
-    let router = axum::Router::new()
-        .route("/up", get(|| async { "fine" }))
-        .route(
-            "/down",
-            get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
-}
-
 /// Every slot an agent stored for `site`, oldest first.
 async fn slots(store: &store::Store, site: i64, vantage: i64) -> Vec<chrono::DateTime<Utc>> {
     let mut slots: Vec<_> = store
@@ -383,19 +381,6 @@ async fn slots(store: &store::Store, site: i64, vantage: i64) -> Vec<chrono::Dat
         .collect();
     slots.sort_unstable();
     slots
-}
-
-/// Waits, up to `within`, for `done`; says `what` if it never came.
-async fn wait_for<F, Fut>(within: std::time::Duration, what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test]

@@ -16,7 +16,9 @@ async fn healthz_reports_ok_with_the_site_count() {
     // Nothing about the server's files or errors, in public.
     let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["sites", "status", "status_pages"]);
+    assert_eq!(keys, ["leads", "sites", "status", "status_pages"]);
+    // The test's server runs no monitor, so it leads nothing.
+    assert_eq!(body["leads"], false);
     app.stop().await;
 }
 

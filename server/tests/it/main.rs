@@ -15,6 +15,7 @@ mod browser;
 mod chat;
 mod checkers;
 mod cli;
+mod cluster;
 mod explain;
 mod health;
 mod manage;

@@ -288,3 +288,31 @@ pub async fn postgres_database() -> Option<server::config::Database> {
     let (base, _) = server.rsplit_once('/').unwrap();
     Some(server::config::Database::Postgres(format!("{base}/{name}")))
 }
+
+/// Origins on loopback: `/up` answers 200, `/down` 503.
+pub async fn origins() -> std::net::SocketAddr {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route("/up", get(|| async { "fine" }))
+        .route(
+            "/down",
+            get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// Waits, up to `within`, for `done`; says `what` if it never came.
+pub async fn wait_for<F, Fut>(within: std::time::Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
