@@ -241,13 +241,18 @@ impl SiteAcross {
     }
 
     /// The track that speaks for the site: the latest of those agreeing
-    /// with its verdict, else the latest.
+    /// with its verdict whose own network was well, else the latest of
+    /// those agreeing, else the latest.
     fn speaker(&self) -> Option<&SiteTrack> {
         let latest = |track: &&SiteTrack| track.latest.as_ref().map(|o| o.at);
+        let agreeing = |track: &&SiteTrack| track.down == self.down && track.latest.is_some();
+        let trusted = |track: &&SiteTrack| track.latest.as_ref().is_some_and(|o| !o.suspect);
         self.tracks
             .values()
-            .filter(|track| track.down == self.down && track.latest.is_some())
+            .filter(agreeing)
+            .filter(trusted)
             .max_by_key(latest)
+            .or_else(|| self.tracks.values().filter(agreeing).max_by_key(latest))
             .or_else(|| self.tracks.values().max_by_key(latest))
     }
 
@@ -1572,6 +1577,14 @@ mod tests {
         );
         assert_eq!(sites_down(&events), 0);
         assert!(correlator.incidents().is_empty());
+        // The site speaks with a trusted vantage's latest, not the
+        // distrusted one's, whichever came last.
+        let snapshot = correlator.snapshot();
+        assert!(
+            snapshot.sites.values().all(|site| site.ok && !site.suspect),
+            "{:?}",
+            snapshot.sites.values().find(|site| site.suspect)
+        );
 
         // Our own network is offline, and the agents still see an outage:
         // it is judged from them.

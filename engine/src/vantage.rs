@@ -46,6 +46,10 @@ pub struct VantageGuard {
     sites: VecDeque<(DateTime<Utc>, bool)>,
     state: VantageState,
     since: DateTime<Utc>,
+    /// Whether enough canaries have reported to judge at all. Until then
+    /// a failure at the network layer might be our own network's: a
+    /// vantage that starts cut off must not report the internet down.
+    judged: bool,
 }
 
 impl VantageGuard {
@@ -58,6 +62,8 @@ impl VantageGuard {
             sites: VecDeque::new(),
             state: VantageState::Online,
             since: now,
+            // With no canaries there is nothing to wait for.
+            judged: canaries == 0,
         }
     }
 
@@ -87,9 +93,12 @@ impl VantageGuard {
         }
     }
 
-    /// Whether a probe that failed with `failure` should be distrusted now.
+    /// Whether a probe that failed with `failure` should be distrusted now:
+    /// a failure at the network layer while our network is not known to be
+    /// well (failing, or not judged yet).
     pub fn is_suspect(&self, failure: Option<FailureClass>) -> bool {
-        self.state != VantageState::Online && failure.is_some_and(FailureClass::is_network)
+        (self.state != VantageState::Online || !self.judged)
+            && failure.is_some_and(FailureClass::is_network)
     }
 
     /// Re-judges the state from the evidence; returns the transition if the
@@ -104,6 +113,7 @@ impl VantageGuard {
         if fresh.len() < self.quorum {
             return None;
         }
+        self.judged = true;
         let canary_failing = fresh
             .iter()
             .filter(|f| f.is_some_and(FailureClass::is_network))
@@ -197,6 +207,24 @@ mod tests {
             guard.record_canary(name, None, t(60));
         }
         assert_eq!(guard.evaluate(t(61)).unwrap().to, VantageState::Online);
+    }
+
+    /// A vantage that starts cut off: its first probes fail before its
+    /// canaries have said whether the network is ours to blame.
+    #[test]
+    fn network_failures_are_suspect_until_the_canaries_have_reported() {
+        let mut guard = VantageGuard::new(CANARIES.len(), t(0));
+        assert!(guard.is_suspect(Some(FailureClass::DnsTimeout)));
+        assert!(!guard.is_suspect(Some(FailureClass::HttpStatus)));
+        guard.record_canary("google", None, t(1));
+        assert_eq!(guard.evaluate(t(2)), None, "one of four: no quorum");
+        assert!(guard.is_suspect(Some(FailureClass::ConnectTimeout)));
+        guard.record_canary("amazon", None, t(2));
+        assert_eq!(guard.evaluate(t(3)), None, "judged, and well");
+        assert!(!guard.is_suspect(Some(FailureClass::ConnectTimeout)));
+        // With no canaries to wait for, nothing is held back.
+        let bare = VantageGuard::new(0, t(0));
+        assert!(!bare.is_suspect(Some(FailureClass::ConnectTimeout)));
     }
 
     #[test]
