@@ -17,6 +17,32 @@ pub struct Agent {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A vantage's latest result for each site it probes, summed up: how well
+/// its own network was when it last probed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VantageHealth {
+    pub vantage_id: i64,
+    /// Sites with a latest result from it.
+    pub sites: i64,
+    /// Of those, results taken while its own network failed.
+    pub suspect: i64,
+    pub latest: Option<DateTime<Utc>>,
+}
+
+impl VantageHealth {
+    /// Its network as its latest results say: offline when most were
+    /// taken while it failed, degraded when some were.
+    pub fn state(&self) -> engine::VantageState {
+        use engine::VantageState;
+        match (self.sites, self.suspect) {
+            (0, _) => VantageState::Unknown,
+            (_, 0) => VantageState::Online,
+            (sites, suspect) if 2 * suspect > sites => VantageState::Offline,
+            _ => VantageState::Degraded,
+        }
+    }
+}
+
 /// How long the answer to an agent's batch is kept for a retry of it.
 pub const BATCH_ANSWER_KEPT: TimeDelta = TimeDelta::days(1);
 
@@ -84,6 +110,27 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(())
+        })
+    }
+
+    /// Each vantage's latest results, summed up (see [`VantageHealth`]).
+    pub async fn vantage_health(&self) -> Result<Vec<VantageHealth>, StoreError> {
+        on_reader!(self, |pool| {
+            let rows: Vec<(i64, i64, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+                "SELECT vantage_id, COUNT(*), SUM(CASE WHEN suspect = TRUE THEN 1 ELSE 0 END), MAX(started_at)
+                 FROM site_status GROUP BY vantage_id ORDER BY vantage_id",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(vantage_id, sites, suspect, latest)| VantageHealth {
+                    vantage_id,
+                    sites,
+                    suspect,
+                    latest,
+                })
+                .collect())
         })
     }
 

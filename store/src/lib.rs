@@ -139,7 +139,7 @@ mod token;
 mod vantage;
 
 pub use admin::{AdminAccount, AuditEntry, SiteChanges};
-pub use agent::{Agent, BATCH_ANSWER_KEPT};
+pub use agent::{Agent, VantageHealth, BATCH_ANSWER_KEPT};
 pub use alert::{
     AfterAttempt, AlertDetail, AlertEventRow, Attempt, Cadence, DeliveryLine, DueDelivery,
     NewDelivery, NewSubscription, OfficialSaid, ProviderAudience, Sendable, Subscription,

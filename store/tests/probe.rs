@@ -515,6 +515,50 @@ async fn each_vantage_keeps_its_own_status(store: Store) {
     assert_eq!(counted, [(2, 1), (2, 1), (1, 0)]);
 }
 
+on_both!(each_vantage_says_how_well_its_own_network_was);
+/// A vantage whose latest results were mostly taken while its network
+/// failed is offline; some: degraded; none: online.
+async fn each_vantage_says_how_well_its_own_network_was(store: Store) {
+    let hosts: Vec<NewSite> = (0..4).map(|n| site(&format!("v{n}.test"))).collect();
+    store.add_sites(&hosts, Utc::now()).await.unwrap();
+    let ids: Vec<i64> = store
+        .list_sites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let start = t("2025-11-18T11:20:00Z");
+    let mut batch = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let at = start + TimeDelta::seconds(n as i64);
+        batch.push(probe(*id, at, true, 30));
+        // Agent 7 was cut off for three sites of four, agent 8 for one.
+        batch.push(ProbeRecord {
+            vantage_id: 7,
+            suspect: n < 3,
+            ..probe(*id, at, n >= 3, 30)
+        });
+        batch.push(ProbeRecord {
+            vantage_id: 8,
+            suspect: n == 0,
+            ..probe(*id, at, n != 0, 30)
+        });
+    }
+    store.insert_probes(&batch).await.unwrap();
+    let health = store.vantage_health().await.unwrap();
+    let states: Vec<(i64, i64, i64, engine::VantageState)> = health
+        .iter()
+        .map(|h| (h.vantage_id, h.sites, h.suspect, h.state()))
+        .collect();
+    use engine::VantageState::{Degraded, Offline, Online};
+    assert_eq!(
+        states,
+        [(0, 4, 0, Online), (7, 4, 3, Offline), (8, 4, 1, Degraded)]
+    );
+    assert_eq!(health[1].latest, Some(start + TimeDelta::seconds(3)));
+}
+
 /// A small seeded generator, so a failing case can be replayed by its seed.
 struct Lcg(u64);
 
