@@ -34,6 +34,8 @@ struct Zones {
     faults: HashMap<String, DnsFault>,
     /// Per listening socket: a fault of that resolver itself.
     resolver_faults: Vec<Option<DnsFault>>,
+    /// Clients whose network is cut: their queries go unanswered.
+    cut_off: Vec<IpAddr>,
     queries: u64,
 }
 
@@ -149,6 +151,12 @@ impl DnsServer {
         });
     }
 
+    /// Queries from these client addresses go unanswered, as if their
+    /// network were cut; empty heals them.
+    pub fn cut_off(&self, clients: &[IpAddr]) {
+        self.with(|z| z.cut_off = clients.to_vec());
+    }
+
     pub fn queries(&self) -> u64 {
         self.with(|z| z.queries)
     }
@@ -176,6 +184,9 @@ async fn serve(socket: UdpSocket, index: usize, zones: Arc<Mutex<Zones>>, stop: 
             let mut zones = zones
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if zones.cut_off.contains(&peer.ip()) {
+                continue;
+            }
             match zones.resolver_faults.get(index).copied().flatten() {
                 Some(fault) => resolver_failure(&request, fault),
                 None => answer(&mut zones, &request),

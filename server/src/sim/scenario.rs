@@ -126,9 +126,17 @@ pub struct Fault {
     pub share: f64,
     pub intermittent: Option<Intermittent>,
     pub delay: Option<TimeDelta>,
+    /// Only clients probing from these addresses meet it (none: every
+    /// client): one vantage's view of a regional outage.
+    pub seen_from: Vec<std::net::IpAddr>,
 }
 
 impl Fault {
+    /// Whether a client probing from `client` meets this fault.
+    pub fn seen_by(&self, client: std::net::IpAddr) -> bool {
+        self.seen_from.is_empty() || self.seen_from.contains(&client)
+    }
+
     /// Whether the fault is in force `offset` after the scenario start.
     pub fn active_at(&self, offset: TimeDelta) -> bool {
         if offset < self.from || offset >= self.until {
@@ -280,6 +288,8 @@ struct RawFault {
     share: f64,
     intermittent: Option<RawIntermittent>,
     delay: Option<String>,
+    #[serde(default)]
+    seen_from: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -465,6 +475,7 @@ impl Scenario {
             if raw.kind == FaultKind::Slow && delay.is_none() {
                 return Err(invalid(at, "kind slow needs a delay".to_owned()));
             }
+            let seen_from = parse_clients(&raw.seen_from, raw.kind).map_err(|m| invalid(at, m))?;
             let fault = Fault {
                 target,
                 kind: raw.kind,
@@ -474,6 +485,7 @@ impl Scenario {
                 share: raw.share,
                 intermittent,
                 delay,
+                seen_from,
             };
             if let Some(message) = missing_page(&fault, &sites) {
                 return Err(invalid(at, message));
@@ -798,6 +810,34 @@ fn event_named(name: &str) -> Option<AlertEvent> {
     AlertEvent::from_name(name).filter(|e| !matches!(e, AlertEvent::Test | AlertEvent::Unknown))
 }
 
+/// The client addresses of `seen_from`: loopback only (a scenario runs on
+/// this machine), and for faults the servers answer or a cut network; DNS
+/// faults and unreachable edges are the same for every client.
+fn parse_clients(values: &[String], kind: FaultKind) -> Result<Vec<std::net::IpAddr>, String> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    if matches!(
+        kind,
+        FaultKind::DnsServfail
+            | FaultKind::DnsNxdomain
+            | FaultKind::DnsTimeout
+            | FaultKind::EdgeUnreachable
+    ) {
+        return Err("seen_from goes with faults the servers answer (edge_error, origin_down, origin_timeout, origin_error, slow) and network_loss: DNS faults and unreachable edges are the same for every client".to_owned());
+    }
+    values
+        .iter()
+        .map(|value| match value.parse::<std::net::IpAddr>() {
+            Ok(address) if address.is_loopback() => Ok(address),
+            Ok(_) => Err(format!(
+                "seen_from {value}: only loopback clients probe a scenario"
+            )),
+            Err(_) => Err(format!("seen_from {value}: not an IP address")),
+        })
+        .collect()
+}
+
 fn parse_target(target: &str, groups: &[String]) -> Result<FaultTarget, String> {
     if target == "vantage" {
         return Ok(FaultTarget::Vantage);
@@ -956,6 +996,47 @@ mod tests {
                     fault("group:x", "origin_down")
                 ),
                 "stackpath has no page for origin_down on record",
+            ),
+        ] {
+            let error = Scenario::parse(&text).unwrap_err().to_string();
+            assert!(error.contains(reason), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_fault_seen_from_some_clients_is_checked() {
+        let head = "name = \"x\"\nstart = \"2025-01-01T00:00:00Z\"\nduration = \"1h\"\n\
+                    [[sites]]\ngroup = \"a\"\ncdn = \"fastly\"\n";
+        let fault = |target: &str, kind: &str, seen_from: &str| {
+            format!(
+                "{head}[[fault]]\ntarget = \"{target}\"\nkind = \"{kind}\"\n\
+                 from = \"+1m\"\nuntil = \"+2m\"\nseen_from = {seen_from}\n"
+            )
+        };
+        let regional = Scenario::parse(&fault("cdn:fastly", "edge_error", "[\"127.0.0.12\"]"))
+            .unwrap()
+            .faults
+            .remove(0);
+        let twelve = "127.0.0.12".parse().unwrap();
+        assert!(regional.seen_by(twelve));
+        assert!(!regional.seen_by("127.0.0.11".parse().unwrap()));
+        let cut = Scenario::parse(&fault("vantage", "network_loss", "[\"127.0.0.13\"]")).unwrap();
+        assert_eq!(
+            cut.faults[0].seen_from,
+            ["127.0.0.13".parse::<std::net::IpAddr>().unwrap()]
+        );
+        for (text, reason) in [
+            (
+                fault("cdn:fastly", "edge_error", "[\"10.0.0.1\"]"),
+                "only loopback",
+            ),
+            (
+                fault("cdn:fastly", "edge_error", "[\"twelve\"]"),
+                "not an IP address",
+            ),
+            (
+                fault("cdn:fastly", "dns_servfail", "[\"127.0.0.12\"]"),
+                "same for every client",
             ),
         ] {
             let error = Scenario::parse(&text).unwrap_err().to_string();

@@ -212,11 +212,18 @@ impl World {
     /// own zone; `network_loss` silences every name.
     pub fn apply_dns_faults(&self, scenario: &Scenario, now: DateTime<Utc>) {
         let offset = now - scenario.start;
-        let lost = scenario
+        let losses: Vec<&Fault> = scenario
             .faults
             .iter()
-            .any(|f| f.kind == FaultKind::NetworkLoss && f.active_at(offset));
+            .filter(|f| f.kind == FaultKind::NetworkLoss && f.active_at(offset))
+            .collect();
+        let lost = losses.iter().any(|f| f.seen_from.is_empty());
         self.dns.set_fault("", lost.then_some(DnsFault::Silence));
+        let cut_off: Vec<IpAddr> = losses
+            .iter()
+            .flat_map(|f| f.seen_from.iter().copied())
+            .collect();
+        self.dns.cut_off(&cut_off);
         for n in 1..=scenario.resolvers {
             let fault = scenario.faults.iter().find_map(|f| {
                 (f.target == FaultTarget::Resolver(n) && f.active_at(offset)).then_some(
@@ -544,26 +551,27 @@ fn serve(
     front: Option<&'static Front>,
     stop: CancellationToken,
 ) {
-    let app =
-        axum::Router::new()
-            .fallback(
-                move |State(shared): State<Arc<Shared>>,
-                      uri: axum::http::Uri,
-                      headers: HeaderMap| async move {
-                    let host = host_of(&headers);
-                    match host
-                        .strip_prefix("status.")
-                        .and_then(|h| h.strip_suffix(".test"))
-                    {
-                        Some(provider) if front.is_none() => {
-                            status_answer(&shared, provider, uri.path(), &headers)
-                        }
-                        _ => answer(&shared, front, &headers).await,
+    let app = axum::Router::new()
+        .fallback(
+            move |State(shared): State<Arc<Shared>>,
+                  axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<SocketAddr>,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap| async move {
+                let host = host_of(&headers);
+                match host
+                    .strip_prefix("status.")
+                    .and_then(|h| h.strip_suffix(".test"))
+                {
+                    Some(provider) if front.is_none() => {
+                        status_answer(&shared, provider, uri.path(), &headers)
                     }
-                },
-            )
-            .with_state(shared);
+                    _ => answer(&shared, front, &headers, client.ip()).await,
+                }
+            },
+        )
+        .with_state(shared);
     tasks.spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
@@ -601,8 +609,9 @@ async fn answer(
     shared: &Shared,
     front: Option<&'static Front>,
     headers: &HeaderMap,
+    client: IpAddr,
 ) -> Response<Body> {
-    let mut response = answer_without_host(shared, front, headers).await;
+    let mut response = answer_without_host(shared, front, headers, client).await;
     // Only what the origin wrote carries its host's header: a front's own
     // error page (edge failure, origin unreachable) hides it.
     let origin_wrote = front.is_none() || response.status().is_success();
@@ -641,10 +650,12 @@ fn origin_page() -> &'static [u8] {
         })
 }
 
+/// What a client probing from `client` gets: only the faults it meets.
 async fn answer_without_host(
     shared: &Shared,
     front: Option<&'static Front>,
     headers: &HeaderMap,
+    client: IpAddr,
 ) -> Response<Body> {
     let host = host_of(headers);
     if host.starts_with("canary-") {
@@ -658,7 +669,7 @@ async fn answer_without_host(
     let active: Vec<&Fault> = shared
         .faults
         .iter()
-        .filter(|f| f.active_at(offset) && hits(f, site) && site.lot < f.share)
+        .filter(|f| f.active_at(offset) && hits(f, site) && site.lot < f.share && f.seen_by(client))
         .collect();
     // Background noise: a flaky site fails some probes on the origin side.
     let minute = (offset.num_seconds() / 60).to_string();
