@@ -89,9 +89,7 @@ impl IncidentSummary {
     /// "Cloudflare-wide CDN outage", "Cloudflare CDN outage in eu-west" or
     /// "example.com down".
     pub fn title(&self) -> String {
-        let regional = (self.scope == Some(engine::Scope::Regional))
-            .then(|| words::and_list(&self.regions))
-            .filter(|regions| !regions.is_empty());
+        let regional = words::regional(self.scope, &self.regions);
         match (self.kind, &self.provider_name, &self.site) {
             (IncidentKind::Provider, Some(name), _)
                 if self.mechanism == Some(engine::Mechanism::EdgeToOrigin) =>
@@ -209,17 +207,10 @@ pub struct SiteName {
 }
 
 impl LiveIncident {
-    /// The regions it is seen from, when only some regions see it.
-    fn regional(&self) -> Option<String> {
-        (self.scope == Some(engine::Scope::Regional))
-            .then(|| words::and_list(&self.regions))
-            .filter(|regions| !regions.is_empty())
-    }
-
     /// "Cloudflare-wide CDN outage", or "Cloudflare CDN outage in eu-west".
     pub fn title(&self) -> String {
         let role = self.role.as_str().to_uppercase();
-        match self.regional() {
+        match words::regional(self.scope, &self.regions) {
             Some(regions) => format!("{} {role} outage in {regions}", self.provider_name),
             None => format!("{}-wide {role} outage", self.provider_name),
         }
@@ -227,7 +218,7 @@ impl LiveIncident {
 
     /// "Cloudflare-wide outage", or "Cloudflare outage in eu-west".
     fn outage(&self) -> String {
-        match self.regional() {
+        match words::regional(self.scope, &self.regions) {
             Some(regions) => format!("{} outage in {regions}", self.provider_name),
             None => format!("{}-wide outage", self.provider_name),
         }
@@ -320,7 +311,7 @@ impl LiveIncident {
                     format!(", {state}")
                 };
                 if self.mechanism == engine::Mechanism::EdgeToOrigin {
-                    let wide = match self.regional() {
+                    let wide = match words::regional(self.scope, &self.regions) {
                         Some(regions) => format!("{name} failure, seen from {regions},"),
                         None => format!("{name}-wide failure"),
                     };

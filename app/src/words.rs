@@ -51,6 +51,13 @@ pub fn and_list(items: &[String]) -> String {
     }
 }
 
+/// The regions a regional incident is seen from, as a title names them
+/// ("eu-west and us-east"); none for a global one, or when one region
+/// probes.
+pub fn regional(scope: Option<engine::Scope>, regions: &[String]) -> Option<String> {
+    (scope == Some(engine::Scope::Regional) && !regions.is_empty()).then(|| and_list(regions))
+}
+
 /// Where a provider incident was seen, when vantages probe from several
 /// regions: "Seen only from eu-west." or "Seen from every region:
 /// central, eu-west and us-east."; nothing when one region probes.
@@ -192,6 +199,13 @@ mod tests {
         );
         assert_eq!(reach(Some(engine::Scope::Regional), &[]), None);
         assert_eq!(reach(None, &regions(&["eu-west"])), None);
+        let both = regions(&["eu-west", "us-east"]);
+        assert_eq!(
+            regional(Some(engine::Scope::Regional), &both).as_deref(),
+            Some("eu-west and us-east")
+        );
+        assert_eq!(regional(Some(engine::Scope::Global), &both), None);
+        assert_eq!(regional(Some(engine::Scope::Regional), &[]), None);
     }
 
     #[cfg(feature = "ssr")]

@@ -108,42 +108,36 @@ impl Central {
     /// What this agent probes now.
     pub async fn assignment(&self) -> Result<Assignment, LinkError> {
         let url = self.url("/agent/v1/assignment");
-        let answer = self
-            .client
-            .get(&url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|source| LinkError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        let answer = accepted(answer).await?;
-        answer
-            .json()
-            .await
-            .map_err(|error| LinkError::Garbled(error.to_string()))
+        self.call(self.client.get(&url), url).await
     }
 
     /// Pushes one gzipped batch under its idempotency key.
     pub async fn push(&self, key: &str, gzipped: Vec<u8>) -> Result<BatchAnswer, LinkError> {
         let url = self.url("/agent/v1/results");
-        let answer = self
+        let request = self
             .client
             .post(&url)
-            .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
             .header("idempotency-key", key)
-            .body(gzipped)
+            .body(gzipped);
+        self.call(request, url).await
+    }
+
+    /// Sends `request` with this agent's token and reads the JSON answer
+    /// of a success; anything else is the central's refusal.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: String,
+    ) -> Result<T, LinkError> {
+        let answer = request
+            .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|source| LinkError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        let answer = accepted(answer).await?;
-        answer
+            .map_err(|source| LinkError::Unreachable { url, source })?;
+        accepted(answer)
+            .await?
             .json()
             .await
             .map_err(|error| LinkError::Garbled(error.to_string()))

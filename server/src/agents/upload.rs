@@ -43,8 +43,12 @@ pub async fn run(central: Central, spool: Spool, mut records: mpsc::Receiver<Pro
     ));
     ready.notify_one();
 
-    let run_id = format!("{:016x}", rand::random::<u64>());
-    let mut sequence = 0u64;
+    let mut batches = Batches {
+        spool: spool.clone(),
+        run_id: format!("{:016x}", rand::random::<u64>()),
+        sequence: 0,
+        ready: ready.clone(),
+    };
     let mut gathered: Vec<ProbeRecord> = Vec::with_capacity(BATCH_RESULTS);
     let mut tick = tokio::time::interval(GATHER_FOR);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -54,26 +58,15 @@ pub async fn run(central: Central, spool: Spool, mut records: mpsc::Receiver<Pro
                 Some(record) => {
                     gathered.push(record);
                     if gathered.len() >= BATCH_RESULTS {
-                        sequence += 1;
-                        keep(&spool, &run_id, sequence, std::mem::take(&mut gathered)).await;
-                        ready.notify_one();
+                        batches.flush(&mut gathered).await;
                     }
                 }
                 None => break,
             },
-            _ = tick.tick() => {
-                if !gathered.is_empty() {
-                    sequence += 1;
-                    keep(&spool, &run_id, sequence, std::mem::take(&mut gathered)).await;
-                    ready.notify_one();
-                }
-            }
+            _ = tick.tick() => batches.flush(&mut gathered).await,
         }
     }
-    if !gathered.is_empty() {
-        sequence += 1;
-        keep(&spool, &run_id, sequence, gathered).await;
-    }
+    batches.flush(&mut gathered).await;
     gathering_done.cancel();
     ready.notify_one();
     if tokio::time::timeout(SEND_AT_EXIT, sender).await.is_err() {
@@ -138,6 +131,33 @@ pub async fn fetch_assignments(
 }
 
 /// Puts one batch into the spool: its key, then its gzipped JSON.
+/// Where gathered results become batches: each with the next key of this
+/// run, kept in the spool, and the sender told.
+struct Batches {
+    spool: Shared,
+    run_id: String,
+    sequence: u64,
+    ready: Arc<Notify>,
+}
+
+impl Batches {
+    /// Keeps what was gathered as the next batch, if anything was.
+    async fn flush(&mut self, gathered: &mut Vec<ProbeRecord>) {
+        if gathered.is_empty() {
+            return;
+        }
+        self.sequence += 1;
+        keep(
+            &self.spool,
+            &self.run_id,
+            self.sequence,
+            std::mem::take(gathered),
+        )
+        .await;
+        self.ready.notify_one();
+    }
+}
+
 async fn keep(spool: &Shared, run_id: &str, sequence: u64, records: Vec<ProbeRecord>) {
     let key = format!("{run_id}-{sequence}");
     let batch = ResultBatch {
