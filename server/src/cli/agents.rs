@@ -133,11 +133,19 @@ pub fn run(config_file: Option<PathBuf>, command: AgentCommand) -> Result<(), Fa
             block_on(async {
                 let store = open_store(&config).await?;
                 let agents = store.agents().await;
+                let health = store.vantage_health().await;
                 store.close().await;
+                let health = health.map_err(|e| Failure::Runtime(e.into()))?;
                 for agent in agents.map_err(|e| Failure::Runtime(e.into()))? {
+                    // Its network, as its latest results say.
+                    let network = health
+                        .iter()
+                        .find(|h| h.vantage_id == agent.id)
+                        .map_or(engine::VantageState::Unknown, store::VantageHealth::state);
                     if args.json {
-                        let line = serde_json::to_string(&agent)
-                            .map_err(|e| Failure::Runtime(e.into()))?;
+                        let mut line =
+                            serde_json::to_value(&agent).map_err(|e| Failure::Runtime(e.into()))?;
+                        line["network"] = serde_json::Value::from(network.as_str());
                         println!("{line}");
                     } else {
                         let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
@@ -146,10 +154,11 @@ pub fn run(config_file: Option<PathBuf>, command: AgentCommand) -> Result<(), Fa
                             })
                         };
                         println!(
-                            "{}\t{}\tseen {}\t{}",
+                            "{}\t{}\tseen {}\tnetwork {}\t{}",
                             agent.name,
                             agent.region,
                             when(agent.last_seen_at),
+                            network.plain(),
                             agent.revoked_at.map_or("live".to_owned(), |at| format!(
                                 "revoked {}",
                                 when(Some(at))

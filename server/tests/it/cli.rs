@@ -496,7 +496,10 @@ fn an_agent_is_registered_with_a_token_shown_once_and_revoked_by_name() {
     let list = || faultline(&["agent", "list", "--database", database], dir.path());
     let (code, listed, _) = list();
     assert_eq!(code, 0);
-    assert_eq!(listed, "paris-1\teu-west\tseen never\tlive\n");
+    assert_eq!(
+        listed, "paris-1\teu-west\tseen never\tnetwork unknown\tlive\n",
+        "no results yet: its network is unknown"
+    );
     assert!(!listed.contains(token), "a listing never shows the token");
 
     let revoke = || {
@@ -517,5 +520,6 @@ fn an_agent_is_registered_with_a_token_shown_once_and_revoked_by_name() {
     assert_eq!(code, 0);
     let agent: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
     assert_eq!(agent["region"], "eu-west");
+    assert_eq!(agent["network"], "unknown");
     assert!(agent["revoked_at"].is_string(), "{agent}");
 }

@@ -17,12 +17,18 @@ struct Central {
     base: String,
 }
 
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
 impl Central {
     async fn start(dir: &std::path::Path, database: &str) -> Self {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
+        Self::start_on(dir, database, free_port()).await
+    }
+
+    async fn start_on(dir: &std::path::Path, database: &str, port: u16) -> Self {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database", database])
@@ -50,6 +56,23 @@ impl Central {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, and waits for a clean exit.
+    async fn stop(mut self) -> String {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the central stops")
+            .unwrap();
+        let log = self.log().await;
+        assert!(status.success(), "{status}: {log}");
+        assert!(!log.contains("panicked"), "{log}");
+        log
     }
 
     async fn leads(&self) -> Option<bool> {
@@ -290,5 +313,401 @@ async fn one_central_leads_both_serve_the_same_snapshot_and_the_other_takes_over
     assert!(status.success(), "{status}: {log}");
     assert!(log.contains("takes over"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+    store.close().await;
+}
+
+/// A `faultline agent run` process probing from `source`.
+async fn start_agent(
+    dir: &std::path::Path,
+    central: &str,
+    token: &str,
+    source: &str,
+    world: &server::sim::world::World,
+) -> tokio::process::Child {
+    std::fs::write(dir.join("token"), format!("{token}\n")).unwrap();
+    let quoted = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|item| format!("\"{item}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let config = format!(
+        "[monitor]\ncanaries = [{}]\n\n[probe]\nnameservers = [{}]\nsource_address = \"{source}\"\n\n[probe.guard]\nallowed_networks = [\"127.0.0.0/8\"]\n",
+        quoted(world.canaries()),
+        quoted(world.dns.addrs().iter().map(ToString::to_string).collect()),
+    );
+    std::fs::write(dir.join("faultline.toml"), config).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "agent",
+            "run",
+            "--central",
+            central,
+            "--token-file",
+            "token",
+        ])
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// The regions of each confirmed provider incident still open, by
+/// provider: `(provider, scope, regions)`.
+async fn open_incidents(store: &store::Store) -> Vec<(String, Option<engine::Scope>, Vec<String>)> {
+    let mut incidents: Vec<_> = store
+        .active_provider_incidents()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|incident| {
+            let regions = incident.regions();
+            (
+                incident.provider.unwrap_or_default(),
+                incident.scope,
+                regions,
+            )
+        })
+        .collect();
+    incidents.sort();
+    incidents
+}
+
+/// Every slot a vantage stored for a site, oldest first.
+async fn slots_of(store: &store::Store, site: i64, vantage: i64) -> Vec<chrono::DateTime<Utc>> {
+    let mut slots: Vec<_> = store
+        .recent_probes(site, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|probe| probe.vantage_id == vantage)
+        .filter_map(|probe| probe.slot)
+        .collect();
+    slots.sort_unstable();
+    slots
+}
+
+/// A central on PostgreSQL and three agents in three regions, each
+/// probing from its own address, against the synthetic internet:
+/// Cloudflare fails for every client, Fastly only for the agent at
+/// 127.0.0.12 (us-east), and the network of the agent at 127.0.0.13
+/// (ap-south) is cut.
+#[tokio::test]
+async fn three_agents_in_three_regions_tell_global_from_regional_from_their_own_network() {
+    let Some(server::config::Database::Postgres(url)) = postgres_database().await else {
+        return;
+    };
+    let scenario = server::sim::scenario::Scenario::parse(
+        r#"
+name = "three-regions"
+start = "2026-01-01T00:00:00Z"
+duration = "24h"
+
+[[sites]]
+group = "cf"
+count = 10
+cdn = "cloudflare"
+
+[[sites]]
+group = "fy"
+count = 10
+cdn = "fastly"
+
+[[sites]]
+group = "plain"
+count = 3
+
+[[fault]]
+target = "cdn:cloudflare"
+kind = "edge_error"
+from = "+0s"
+until = "+24h"
+
+[[fault]]
+target = "cdn:fastly"
+kind = "edge_error"
+from = "+0s"
+until = "+24h"
+seen_from = ["127.0.0.12"]
+
+[[fault]]
+target = "vantage"
+kind = "network_loss"
+from = "+0s"
+until = "+24h"
+seen_from = ["127.0.0.13"]
+"#,
+    )
+    .unwrap();
+    // The world's clock stands at the start: every fault holds throughout.
+    let clock = server::clock::SimClock::new(scenario.start);
+    let world = server::sim::world::World::start(&scenario, clock)
+        .await
+        .unwrap();
+    world.apply_dns_faults(&scenario, scenario.start);
+
+    let store = store::Store::connect(&url, 2).await.unwrap();
+    let sites: Vec<store::NewSite> = world
+        .sites
+        .iter()
+        .map(|site| store::NewSite {
+            url: world.url(site),
+            host: site.host.clone(),
+            name: site.host.clone(),
+            tags: vec![],
+            interval_s: 10,
+        })
+        .collect();
+    store.add_sites(&sites, Utc::now()).await.unwrap();
+    let ids: std::collections::HashMap<String, i64> = store
+        .list_sites()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|site| (site.host, site.id))
+        .collect();
+    let mut agents = Vec::new();
+    let mut tokens = Vec::new();
+    for (name, region) in [
+        ("lab-11", "eu-west"),
+        ("lab-12", "us-east"),
+        ("lab-13", "ap-south"),
+    ] {
+        let (token, hash) = app::admin_tokens::new_token();
+        agents.push(
+            store
+                .add_agent(name, region, &hash, Utc::now())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        tokens.push(token);
+    }
+
+    let central_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        central_dir.path().join("faultline.toml"),
+        format!(
+            "[monitor]\ncanaries = [{}]\n\n[statuses]\nenabled = false\n\n[probe]\nnameservers = [{}]\n\n[probe.guard]\nallowed_networks = [\"127.0.0.0/8\"]\n",
+            world.canaries().iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", "),
+            world.dns.addrs().iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", "),
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let central = Central::start_on(central_dir.path(), &url, port).await;
+    let agent_dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut children = Vec::new();
+    for (n, dir) in agent_dirs.iter().enumerate() {
+        let source = format!("127.0.0.{}", 11 + n);
+        children
+            .push(start_agent(dir.path(), &central.url("/"), &tokens[n], &source, &world).await);
+    }
+
+    // Cloudflare, failing for everyone: one incident, global. Fastly,
+    // failing only from us-east: regional to it, and nothing global.
+    let expected = vec![
+        (
+            "cloudflare".to_owned(),
+            Some(engine::Scope::Global),
+            vec![
+                "central".to_owned(),
+                "eu-west".to_owned(),
+                "us-east".to_owned(),
+            ],
+        ),
+        (
+            "fastly".to_owned(),
+            Some(engine::Scope::Regional),
+            vec!["us-east".to_owned()],
+        ),
+    ];
+    let store_ref = &store;
+    let expected_ref = &expected;
+    wait_for(
+        Duration::from_secs(240),
+        "a global Cloudflare incident and a Fastly one regional to us-east",
+        || async move { open_incidents(store_ref).await == *expected_ref },
+    )
+    .await;
+
+    // The agent whose network is cut: its vantage offline, its results
+    // suspect, so no site is down and it opens nothing.
+    let cut_off = agents[2];
+    for host in ["plain-001.test", "cf-001.test", "fy-001.test"] {
+        let status = store
+            .site_status_from(ids[host], cut_off)
+            .await
+            .unwrap()
+            .expect("the cut-off agent still reports");
+        assert!(!status.ok && status.suspect, "{host}: {status:?}");
+    }
+    let listed = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["agent", "list", "--json", "--database", &url])
+        .output()
+        .await
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    let networks: Vec<(String, String)> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|agent| {
+            (
+                agent["name"].as_str().unwrap().to_owned(),
+                agent["network"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected_networks: Vec<(String, String)> = [
+        ("lab-11", "online"),
+        ("lab-12", "online"),
+        ("lab-13", "offline"),
+    ]
+    .iter()
+    .map(|(name, network)| ((*name).to_owned(), (*network).to_owned()))
+    .collect();
+    assert_eq!(
+        networks, expected_networks,
+        "the cut-off agent's vantage is offline"
+    );
+    let sites: serde_json::Value = reqwest::get(central.url("/api/v1/sites?limit=100"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<(String, String)> = sites["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["host"].as_str().unwrap().to_owned(),
+                item["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (host, state) in &states {
+        let expected = if host.starts_with("cf-") {
+            "down"
+        } else {
+            "up"
+        };
+        assert_eq!(state, expected, "{host}: {states:?}");
+    }
+    // Nothing but the two incidents, ever: no site of ours went down for
+    // Fastly, and nothing was opened for ap-south.
+    let incidents = store.list_incidents(None, 100).await.unwrap();
+    let provider_incidents: Vec<_> = incidents
+        .iter()
+        .filter(|incident| incident.kind == engine::IncidentKind::Provider)
+        .collect();
+    assert_eq!(provider_incidents.len(), 2, "{provider_incidents:#?}");
+    let sites_down: Vec<i64> = incidents
+        .iter()
+        .filter(|incident| incident.kind == engine::IncidentKind::Site)
+        .filter_map(|incident| incident.site_id)
+        .collect();
+    let cloudflare: Vec<i64> = ids
+        .iter()
+        .filter(|(host, _)| host.starts_with("cf-"))
+        .map(|(_, id)| *id)
+        .collect();
+    assert!(
+        sites_down.iter().all(|id| cloudflare.contains(id)),
+        "{sites_down:?}"
+    );
+
+    // The central stops for 30 s; every slot probed meanwhile is stored once.
+    let _ = central.stop().await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let back_at = Utc::now();
+    let central = Central::start_on(central_dir.path(), &url, port).await;
+    let probed: Vec<i64> = ["plain-001.test", "cf-002.test", "fy-003.test"]
+        .iter()
+        .map(|host| ids[*host])
+        .collect();
+    wait_for(
+        Duration::from_secs(90),
+        "every agent's spooled results after the central came back",
+        || {
+            let store = store.clone();
+            let probed = probed.clone();
+            let agents = agents.clone();
+            async move {
+                for id in probed {
+                    for agent in &agents {
+                        let slots = slots_of(&store, id, *agent).await;
+                        if slots.last().is_none_or(|last| *last < back_at) {
+                            return false;
+                        }
+                    }
+                }
+                true
+            }
+        },
+    )
+    .await;
+    for id in &probed {
+        for agent in &agents {
+            let slots = slots_of(&store, *id, *agent).await;
+            let gaps: Vec<i64> = slots
+                .windows(2)
+                .map(|pair| (pair[1] - pair[0]).num_seconds())
+                .filter(|gap| *gap != 10)
+                .collect();
+            assert!(
+                gaps.is_empty(),
+                "site {id}, agent {agent}: gaps {gaps:?} in {slots:?}"
+            );
+            assert!(
+                slots.len() >= 8,
+                "site {id}, agent {agent}: {} slots",
+                slots.len()
+            );
+        }
+    }
+
+    // A wrong token, and a revoked one: 401, and nothing stored.
+    let batch = ResultBatch {
+        results: vec![AgentResult {
+            site_id: ids["plain-001.test"],
+            slot: Utc::now() - chrono::TimeDelta::hours(2),
+            started_at: Utc::now() - chrono::TimeDelta::hours(2),
+            ok: true,
+            status: Some(200),
+            ..AgentResult::default()
+        }],
+    };
+    assert!(store.revoke_agent("lab-11", Utc::now()).await.unwrap());
+    for token in ["flt_wrong", tokens[0].as_str()] {
+        let pushed = reqwest::Client::new()
+            .post(central.url("/agent/v1/results"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "late:1")
+            .body(serde_json::to_vec(&batch).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pushed.status(), 401);
+    }
+    let late = slots_of(&store, ids["plain-001.test"], agents[0]).await;
+    assert!(
+        !late.contains(&batch.results[0].slot),
+        "nothing stored under a refused token"
+    );
+
+    for mut child in children {
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
+    central.stop().await;
+    world.stop();
+    world.stopped().await;
     store.close().await;
 }
