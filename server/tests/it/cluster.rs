@@ -696,11 +696,26 @@ seen_from = ["127.0.0.13"]
             .unwrap();
         assert_eq!(pushed.status(), 401);
     }
-    let late = slots_of(&store, ids["plain-001.test"], agents[0]).await;
-    assert!(
-        !late.contains(&batch.results[0].slot),
-        "nothing stored under a refused token"
-    );
+    // A live agent cannot write for another vantage: naming one is refused.
+    let mut claims = serde_json::to_value(&batch).unwrap();
+    claims["results"][0]["vantage_id"] = serde_json::json!(agents[0]);
+    let forged = reqwest::Client::new()
+        .post(central.url("/agent/v1/results"))
+        .bearer_auth(&tokens[1])
+        .header("content-type", "application/json")
+        .header("idempotency-key", "forged:1")
+        .body(serde_json::to_vec(&claims).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    for agent in &agents[..2] {
+        let slots = slots_of(&store, ids["plain-001.test"], *agent).await;
+        assert!(
+            !slots.contains(&batch.results[0].slot),
+            "nothing stored under a refused token or a forged vantage"
+        );
+    }
 
     for mut child in children {
         child.start_kill().unwrap();
