@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{Acquire, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 
 use crate::{Pools, Store, StoreError};
 
@@ -71,15 +71,25 @@ impl Store {
     }
 
     /// Takes the lead if no other central holds it. On PostgreSQL the
-    /// lease's connection leaves the pool and asks the server to notice a
-    /// vanished peer within about half a minute (TCP keepalives), so the
-    /// lock of a leader whose machine disappeared is freed too.
+    /// asking connection, once it holds the lock, leaves the pool (one that
+    /// did not get it goes back, holding nothing) and asks the server to
+    /// notice a vanished peer within about half a minute (TCP keepalives),
+    /// so the lock of a leader whose machine disappeared is freed too.
     pub async fn try_lead(&self) -> Result<Option<Lease>, StoreError> {
         let pool = match &self.pools {
             Pools::Sqlite { .. } => return Ok(Some(Lease { connection: None })),
             Pools::Postgres(pool) => pool,
         };
-        let mut connection = pool.acquire().await?.detach();
+        let mut pooled = pool.acquire().await?;
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut *pooled)
+            .await?;
+        if !held {
+            return Ok(None);
+        }
+        // Ours until this connection ends: it never goes back to the pool.
+        let mut connection = pooled.detach();
         for setting in [
             "SET tcp_keepalives_idle = 10",
             "SET tcp_keepalives_interval = 5",
@@ -87,21 +97,9 @@ impl Store {
         ] {
             sqlx::query(setting).execute(&mut connection).await?;
         }
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK)
-            .fetch_one(connection.acquire().await?)
-            .await?;
-        if held {
-            Ok(Some(Lease {
-                connection: Some(connection),
-            }))
-        } else {
-            // Not ours: this connection goes, and the lock with nobody.
-            if let Err(error) = connection.close().await {
-                tracing::debug!(%error, "a connection did not close cleanly");
-            }
-            Ok(None)
-        }
+        Ok(Some(Lease {
+            connection: Some(connection),
+        }))
     }
 
     /// Replaces the shared snapshot with the leader's latest.
