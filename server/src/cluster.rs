@@ -18,8 +18,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::startup::StartupError;
-
 /// How often a leader checks that it still holds the lease, and a
 /// follower asks for it.
 const LEASE_EVERY: Duration = Duration::from_secs(5);
@@ -35,9 +33,19 @@ pub struct Leading {
     pub vantage: Option<watch::Receiver<VantageState>>,
 }
 
+/// Why this central could not take up the lead.
+#[derive(Debug, thiserror::Error)]
+pub enum LeadError {
+    #[error("cannot ask the database who leads: {0}")]
+    Ask(#[from] store::StoreError),
+    /// The leader's work did not start; the caller's own error inside.
+    #[error(transparent)]
+    Duties(Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Starts the leader's work on the tracker, to stop with the token.
 pub type Duties =
-    Box<dyn FnMut(&TaskTracker, &CancellationToken) -> Result<Leading, StartupError> + Send + Sync>;
+    Box<dyn FnMut(&TaskTracker, &CancellationToken) -> Result<Leading, LeadError> + Send + Sync>;
 
 /// Where every central's pages read "now", whichever central judged it.
 #[derive(Clone)]
@@ -90,16 +98,11 @@ impl Cluster {
     pub async fn lead_if_free(
         &mut self,
         shutdown: &CancellationToken,
-    ) -> Result<Option<Term>, StartupError> {
+    ) -> Result<Option<Term>, LeadError> {
         if !self.contends && self.store.is_shared() {
             return Ok(None);
         }
-        let lease = self.store.try_lead().await.map_err(|error| {
-            StartupError::Unexpected(
-                anyhow::Error::new(error).context("failed to ask the database who leads"),
-            )
-        })?;
-        match lease {
+        match self.store.try_lead().await? {
             Some(lease) => self.start(lease, shutdown).await.map(Some),
             None => Ok(None),
         }
@@ -137,7 +140,7 @@ impl Cluster {
         &mut self,
         lease: Lease,
         shutdown: &CancellationToken,
-    ) -> Result<Term, StartupError> {
+    ) -> Result<Term, LeadError> {
         let tasks = TaskTracker::new();
         let stop = shutdown.child_token();
         let leading = match (self.duties)(&tasks, &stop) {

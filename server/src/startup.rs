@@ -122,7 +122,20 @@ impl Application {
             duties,
             config.monitor.enabled,
         );
-        let term = cluster.lead_if_free(&shutdown).await?;
+        let term = cluster
+            .lead_if_free(&shutdown)
+            .await
+            .map_err(|error| match error {
+                crate::cluster::LeadError::Duties(inner) => {
+                    match inner.downcast::<StartupError>() {
+                        Ok(startup) => *startup,
+                        Err(other) => StartupError::Unexpected(anyhow::anyhow!(other)),
+                    }
+                }
+                ask @ crate::cluster::LeadError::Ask(_) => StartupError::Unexpected(
+                    anyhow::Error::new(ask).context("failed to start as a central"),
+                ),
+            })?;
         // Nothing below fails, so no task is left behind by an error.
         let tasks = TaskTracker::new();
         crate::shutdown::cancel_on_signal(&tasks, shutdown.clone());
@@ -402,7 +415,8 @@ fn leader_duties(
                 &knowledge,
                 signer.clone(),
                 delivery_guard.clone(),
-            )?
+            )
+            .map_err(duties_failed)?
             .with_wake(wake.clone())
             .with_metrics(metrics.clone());
             if let (Some(vantage), Some(snapshots)) = (&leading.vantage, &leading.status) {
@@ -415,13 +429,19 @@ fn leader_duties(
         // Providers' own status pages, read while Faultline watches.
         if config.monitor.enabled && config.statuses.enabled {
             tasks.spawn(
-                status_poller(&config, &store, &knowledge)?
+                status_poller(&config, &store, &knowledge)
+                    .map_err(duties_failed)?
                     .with_metrics(metrics.clone())
                     .run(stop.clone()),
             );
         }
         Ok(leading)
     })
+}
+
+/// A duty that did not start, kept whole for start-up to report.
+fn duties_failed(error: StartupError) -> crate::cluster::LeadError {
+    crate::cluster::LeadError::Duties(Box::new(error))
 }
 
 /// The status-page poller, reading through its own guard: public

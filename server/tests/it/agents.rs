@@ -5,7 +5,7 @@
 use chrono::{DurationRound as _, Utc};
 use server::agents::Assignment;
 
-use crate::support::{origins, spawn_app, wait_for};
+use crate::support::{origins, slots, spawn_app, wait_for};
 
 fn site(host: &str) -> store::NewSite {
     store::NewSite {
@@ -367,20 +367,6 @@ async fn results_are_stored_once_under_the_calling_agents_vantage() {
         assert!(scraped.contains(line), "{line} missing from\n{scraped}");
     }
     app.stop().await;
-}
-
-/// Every slot an agent stored for `site`, oldest first.
-async fn slots(store: &store::Store, site: i64, vantage: i64) -> Vec<chrono::DateTime<Utc>> {
-    let mut slots: Vec<_> = store
-        .recent_probes(site, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|probe| probe.vantage_id == vantage)
-        .filter_map(|probe| probe.slot)
-        .collect();
-    slots.sort_unstable();
-    slots
 }
 
 #[tokio::test]

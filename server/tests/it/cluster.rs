@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use server::agents::wire::{AgentResult, ResultBatch};
 
-use crate::support::{origins, postgres_database, site_root, wait_for};
+use crate::support::{origins, postgres_database, site_root, slots, wait_for};
 
 /// A `faultline serve` process on `database`, listening on a free port.
 struct Central {
@@ -377,20 +377,6 @@ async fn open_incidents(store: &store::Store) -> Vec<(String, Option<engine::Sco
     incidents
 }
 
-/// Every slot a vantage stored for a site, oldest first.
-async fn slots_of(store: &store::Store, site: i64, vantage: i64) -> Vec<chrono::DateTime<Utc>> {
-    let mut slots: Vec<_> = store
-        .recent_probes(site, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|probe| probe.vantage_id == vantage)
-        .filter_map(|probe| probe.slot)
-        .collect();
-    slots.sort_unstable();
-    slots
-}
-
 /// A central on PostgreSQL and three agents in three regions, each
 /// probing from its own address, against the synthetic internet:
 /// Cloudflare fails for every client, Fastly only for the agent at
@@ -641,7 +627,7 @@ seen_from = ["127.0.0.13"]
             async move {
                 for id in probed {
                     for agent in &agents {
-                        let slots = slots_of(&store, id, *agent).await;
+                        let slots = slots(&store, id, *agent).await;
                         if slots.last().is_none_or(|last| *last < back_at) {
                             return false;
                         }
@@ -654,7 +640,7 @@ seen_from = ["127.0.0.13"]
     .await;
     for id in &probed {
         for agent in &agents {
-            let slots = slots_of(&store, *id, *agent).await;
+            let slots = slots(&store, *id, *agent).await;
             let gaps: Vec<i64> = slots
                 .windows(2)
                 .map(|pair| (pair[1] - pair[0]).num_seconds())
@@ -710,7 +696,7 @@ seen_from = ["127.0.0.13"]
         .unwrap();
     assert_eq!(forged.status(), 400);
     for agent in &agents[..2] {
-        let slots = slots_of(&store, ids["plain-001.test"], *agent).await;
+        let slots = slots(&store, ids["plain-001.test"], *agent).await;
         assert!(
             !slots.contains(&batch.results[0].slot),
             "nothing stored under a refused token or a forged vantage"

@@ -316,3 +316,21 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+/// Every slot a vantage stored for `site`, oldest first.
+pub async fn slots(
+    store: &store::Store,
+    site: i64,
+    vantage: i64,
+) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let mut slots: Vec<_> = store
+        .recent_probes(site, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|probe| probe.vantage_id == vantage)
+        .filter_map(|probe| probe.slot)
+        .collect();
+    slots.sort_unstable();
+    slots
+}
