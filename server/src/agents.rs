@@ -411,7 +411,17 @@ async fn results(
             }),
         }
     }
-    let new = match state.store.insert_probes(&records).await {
+    // Only what is new is judged: a retried batch never counts twice. The
+    // leader's correlator takes them from the queue, whichever central
+    // stored them; a result is stored and queued together or not at all.
+    let encode = |record: &store::ProbeRecord| {
+        serde_json::to_string(&crate::monitor::correlation::observation_of(record)).ok()
+    };
+    let new = match state
+        .store
+        .insert_and_queue_probes(&records, &encode, now)
+        .await
+    {
         Ok(new) => new,
         Err(error) => {
             tracing::error!(%error, agent = %agent.name, "cannot store an agent's results");
@@ -423,21 +433,6 @@ async fn results(
     state
         .metrics
         .agent_batch(answer.stored, answer.duplicates, answer.refused.len());
-    // Only what is new is judged: a retried batch never counts twice. The
-    // leader's correlator takes them from the queue, whichever central
-    // stored them.
-    let judged: Vec<String> = records
-        .iter()
-        .zip(&new)
-        .filter(|(_, new)| **new)
-        .filter_map(|(record, _)| {
-            serde_json::to_string(&crate::monitor::correlation::observation_of(record)).ok()
-        })
-        .collect();
-    if let Err(error) = state.store.queue_observations(&judged, Utc::now()).await {
-        // Stored, so a retry would only find duplicates: say so and go on.
-        tracing::error!(%error, agent = %agent.name, "cannot queue an agent's results to be judged");
-    }
     tracing::debug!(
         agent = %agent.name,
         batch.stored = answer.stored,

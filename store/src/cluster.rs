@@ -150,30 +150,6 @@ impl Store {
         })
     }
 
-    /// Queues observations (encoded by the caller) for the leader's
-    /// correlator.
-    pub async fn queue_observations(
-        &self,
-        bodies: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if bodies.is_empty() {
-            return Ok(());
-        }
-        on_writer!(self, |pool| {
-            let sql = format!(
-                "INSERT INTO pending_observations (queued_at, body) SELECT $1, value FROM {} AS queued",
-                DIALECT.texts_in_json("$2")
-            );
-            sqlx::query(&sql)
-                .bind(now)
-                .bind(crate::json(&bodies))
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
-    }
-
     /// Takes up to `limit` queued observations, oldest first: each is
     /// handed out once.
     pub async fn take_observations(&self, limit: i64) -> Result<Vec<String>, StoreError> {
@@ -190,4 +166,28 @@ impl Store {
             Ok(rows.into_iter().map(|(_, body)| body).collect())
         })
     }
+}
+
+/// Queues `bodies` within a transaction the caller holds, so that what it
+/// stores and what it queues go together.
+pub(crate) async fn queue_on(
+    tx: crate::Tx<'_>,
+    bodies: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if bodies.is_empty() {
+        return Ok(());
+    }
+    on_tx!(tx, |connection| {
+        let sql = format!(
+            "INSERT INTO pending_observations (queued_at, body) SELECT $1, value FROM {} AS queued",
+            DIALECT.texts_in_json("$2")
+        );
+        sqlx::query(&sql)
+            .bind(now)
+            .bind(crate::json(&bodies))
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    })
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use engine::{FailureClass, Fault, FaultSide};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::{ProbeRecord, StoreError};
 
@@ -112,6 +112,17 @@ pub(crate) async fn ingest(
 ) -> Result<Vec<bool>, StoreError> {
     days.ensure(pool, batch.iter().map(ProbeRecord::slot_or_start))
         .await?;
+    let mut connection = pool.acquire().await?;
+    ingest_on(&mut connection, batch, with_status_and_rollups).await
+}
+
+/// [`ingest`] on a connection the caller holds (in a transaction of its
+/// own, say), once the batch's day partitions exist.
+pub(crate) async fn ingest_on(
+    connection: &mut PgConnection,
+    batch: &[ProbeRecord],
+    with_status_and_rollups: bool,
+) -> Result<Vec<bool>, StoreError> {
     let column = |pick: fn(&ProbeRecord) -> Option<i64>| batch.iter().map(pick).collect::<Vec<_>>();
     let text = |pick: fn(&ProbeRecord) -> Option<&str>| {
         batch
@@ -204,7 +215,7 @@ pub(crate) async fn ingest(
         .bind(suspect)
         .bind(vantages)
         .bind(slots)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?;
     // Keyed to the microsecond, the database's precision; a key twice in
     // one batch is new once, as row by row.

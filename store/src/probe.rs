@@ -156,6 +156,27 @@ impl Resolution {
     }
 }
 
+/// How new probes are queued for the leader's correlator: each encoded,
+/// and the moment they were queued.
+type Queue<'a> = (
+    &'a (dyn Fn(&ProbeRecord) -> Option<String> + Sync),
+    DateTime<Utc>,
+);
+
+/// The encoded bodies of the probes of `batch` that `new` marks as new.
+fn encoded_new(
+    batch: &[ProbeRecord],
+    new: &[bool],
+    encode: &(dyn Fn(&ProbeRecord) -> Option<String> + Sync),
+) -> Vec<String> {
+    batch
+        .iter()
+        .zip(new)
+        .filter(|(_, new)| **new)
+        .filter_map(|(probe, _)| encode(probe))
+        .collect()
+}
+
 /// The columns of a raw probe row, in the order every insert binds them.
 const INSERT_PROBE: &str = "INSERT INTO probes (site_id, started_at, ok, status, failure, detail,
     dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, remote_ip, facts, body_gz, provider, fault_side,
@@ -169,12 +190,44 @@ impl Store {
     /// once. Returns, for each probe of the batch in order, whether it was
     /// new.
     pub async fn insert_probes(&self, batch: &[ProbeRecord]) -> Result<Vec<bool>, StoreError> {
+        self.insert_probes_then(batch, None).await
+    }
+
+    /// Does what [`Store::insert_probes`] does and, in the same
+    /// transaction, queues each new probe as `encode` writes it for the
+    /// leader's correlator ([`Store::take_observations`]): a probe is never
+    /// stored without being queued, nor queued twice.
+    pub async fn insert_and_queue_probes(
+        &self,
+        batch: &[ProbeRecord],
+        encode: &(dyn Fn(&ProbeRecord) -> Option<String> + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.insert_probes_then(batch, Some((encode, now))).await
+    }
+
+    async fn insert_probes_then(
+        &self,
+        batch: &[ProbeRecord],
+        queue: Option<Queue<'_>>,
+    ) -> Result<Vec<bool>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let pool = match &self.pools {
             Pools::Postgres(pool) => {
-                return postgres::ingest(pool, &self.probe_days, batch, true).await;
+                let Some((encode, now)) = queue else {
+                    return postgres::ingest(pool, &self.probe_days, batch, true).await;
+                };
+                self.probe_days
+                    .ensure(pool, batch.iter().map(ProbeRecord::slot_or_start))
+                    .await?;
+                let mut tx = pool.begin().await?;
+                let new = postgres::ingest_on(&mut tx, batch, true).await?;
+                let bodies = encoded_new(batch, &new, encode);
+                crate::cluster::queue_on(crate::Tx::from(&mut *tx), &bodies, now).await?;
+                tx.commit().await?;
+                return Ok(new);
             }
             Pools::Sqlite { writer, .. } => writer,
         };
@@ -272,6 +325,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+            }
+            if let Some((encode, now)) = queue {
+                let bodies = encoded_new(batch, &new, encode);
+                crate::cluster::queue_on(crate::Tx::from(&mut *tx), &bodies, now).await?;
             }
             tx.commit().await?;
             Ok(new)

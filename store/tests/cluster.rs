@@ -32,31 +32,78 @@ async fn the_shared_snapshot_is_replaced_by_each_newer_one(store: Store) {
     assert_eq!(shared.body, [0, 159, 255], "bytes kept as they were");
 }
 
-on_both!(queued_observations_are_taken_once_oldest_first_and_expire);
-async fn queued_observations_are_taken_once_oldest_first_and_expire(store: Store) {
+on_both!(new_probes_are_queued_with_them_taken_once_oldest_first_and_expire);
+async fn new_probes_are_queued_with_them_taken_once_oldest_first_and_expire(store: Store) {
     let now = t("2026-12-02T10:00:00Z");
-    let first: Vec<String> = (0..5).map(|n| format!("{{\"n\":{n}}}")).collect();
-    store.queue_observations(&first, now).await.unwrap();
     store
-        .queue_observations(&["last, with \"quotes\" and ünïcode".to_owned()], now)
+        .add_sites(
+            &[store::NewSite {
+                url: "https://a.test/".to_owned(),
+                host: "a.test".to_owned(),
+                name: "a.test".to_owned(),
+                tags: vec![],
+                interval_s: 60,
+            }],
+            now,
+        )
         .await
         .unwrap();
-    store.queue_observations(&[], now).await.unwrap();
+    let site_id = store.list_sites().await.unwrap()[0].id;
+    let probe = |minute: i64| {
+        let at = now + chrono::TimeDelta::minutes(minute);
+        store::ProbeRecord {
+            site_id,
+            started_at: at,
+            ok: true,
+            status: Some(200),
+            slot: Some(at),
+            ..store::ProbeRecord::default()
+        }
+    };
+    // What a queued body says is the caller's; this one names the minute,
+    // and one of them in words a query must not mangle.
+    let encode = |record: &store::ProbeRecord| {
+        let minute = (record.started_at - now).num_minutes();
+        Some(if minute == 5 {
+            "last, with \"quotes\" and ünïcode".to_owned()
+        } else {
+            format!("{{\"n\":{minute}}}")
+        })
+    };
+    let first: Vec<store::ProbeRecord> = (0..5).map(probe).collect();
+    let new = store
+        .insert_and_queue_probes(&first, &encode, now)
+        .await
+        .unwrap();
+    assert_eq!(new, [true; 5]);
+    // A retried batch with one new probe queues only that one.
+    let mut retried = first.clone();
+    retried.push(probe(5));
+    let new = store
+        .insert_and_queue_probes(&retried, &encode, now)
+        .await
+        .unwrap();
+    assert_eq!(new, [false, false, false, false, false, true]);
+    store
+        .insert_and_queue_probes(&[], &encode, now)
+        .await
+        .unwrap();
 
+    let expected: Vec<String> = (0..5).map(|n| format!("{{\"n\":{n}}}")).collect();
     let taken = store.take_observations(3).await.unwrap();
-    assert_eq!(taken, first[..3]);
+    assert_eq!(taken, expected[..3]);
     let rest = store.take_observations(100).await.unwrap();
-    assert_eq!(rest[..2], first[3..]);
+    assert_eq!(rest[..2], expected[3..]);
     assert_eq!(rest[2], "last, with \"quotes\" and ünïcode");
     assert!(store.take_observations(100).await.unwrap().is_empty());
 
     // Waiting past the bound for a leader, they are dropped by pruning.
     store
-        .queue_observations(&["stale".to_owned()], now)
+        .insert_and_queue_probes(&[probe(6)], &encode, now)
         .await
         .unwrap();
     store
-        .queue_observations(&["fresh".to_owned()], now + store::PENDING_KEPT)
+        .insert_and_queue_probes(&[probe(7)], &encode, now + store::PENDING_KEPT)
         .await
         .unwrap();
     store
@@ -66,7 +113,7 @@ async fn queued_observations_are_taken_once_oldest_first_and_expire(store: Store
         )
         .await
         .unwrap();
-    assert_eq!(store.take_observations(100).await.unwrap(), ["fresh"]);
+    assert_eq!(store.take_observations(100).await.unwrap(), ["{\"n\":7}"]);
 }
 
 #[tokio::test]
