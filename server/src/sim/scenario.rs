@@ -992,10 +992,10 @@ mod tests {
             ),
             (
                 format!(
-                    "{head}[[sites]]\ngroup = \"x\"\ncdn = \"stackpath\"\n{}",
+                    "{head}[[sites]]\ngroup = \"x\"\ncdn = \"keycdn\"\n{}",
                     fault("group:x", "origin_down")
                 ),
-                "stackpath has no page for origin_down on record",
+                "keycdn has no page for origin_down on record",
             ),
         ] {
             let error = Scenario::parse(&text).unwrap_err().to_string();
