@@ -300,13 +300,15 @@ pub fn decide(
                     AlertEvent::ProviderSuspected
                     | AlertEvent::ProviderConfirmed
                     | AlertEvent::ProviderRelapsed
+                    | AlertEvent::ProviderSpread
                         if heard.this_incident =>
                     {
                         return Decision::Skip
                     }
                     AlertEvent::ProviderSuspected
                     | AlertEvent::ProviderConfirmed
-                    | AlertEvent::ProviderRelapsed => {
+                    | AlertEvent::ProviderRelapsed
+                    | AlertEvent::ProviderSpread => {
                         if affected {
                             AlertEvent::SiteExplained
                         } else {
@@ -485,6 +487,30 @@ mod tests {
                 at(50)
             ),
             Decision::Send(AlertEvent::ProviderResolved)
+        );
+        // An outage spreading to more regions: news for its followers,
+        // and for a site's follower the first word of it if they had none.
+        assert_eq!(
+            decide(
+                &provider(AlertEvent::ProviderSpread),
+                &follower,
+                heard,
+                at(30)
+            ),
+            Decision::Send(AlertEvent::ProviderSpread)
+        );
+        assert_eq!(
+            decide(&provider(AlertEvent::ProviderSpread), &shop, heard, at(30)),
+            Decision::Skip
+        );
+        assert_eq!(
+            decide(
+                &provider(AlertEvent::ProviderSpread),
+                &shop,
+                Heard::default(),
+                at(30)
+            ),
+            Decision::Send(AlertEvent::SiteProviderFailing)
         );
         // Following an affected site (by tag or host): told why it fails.
         let news = interests(&["site:news.example"], AlertEvent::DEFAULTS);

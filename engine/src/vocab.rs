@@ -356,6 +356,9 @@ vocabulary! {
         ProviderResolved => "provider.resolved", "provider outage resolved";
         /// A recovering outage came back (an intermittent pattern).
         ProviderRelapsed => "provider.relapsed", "provider outage back";
+        /// A confirmed outage seen from some regions is now seen from more
+        /// (perhaps from all of them).
+        ProviderSpread => "provider.spread", "provider outage spread";
         /// A reminder that a confirmed outage is still going, for those
         /// who asked for reminders.
         ProviderOngoing => "provider.ongoing", "provider outage still going";
@@ -383,6 +386,7 @@ impl AlertEvent {
         AlertEvent::ProviderRecovering,
         AlertEvent::ProviderResolved,
         AlertEvent::ProviderRelapsed,
+        AlertEvent::ProviderSpread,
         AlertEvent::SiteDown,
         AlertEvent::SiteRecovered,
         AlertEvent::SiteExplained,

@@ -161,9 +161,9 @@ pub struct AddWebhookArgs {
     #[command(flatten)]
     pub scopes: ScopeArgs,
     /// Event types, comma-separated (provider.suspected, provider.confirmed,
-    /// provider.recovering, provider.resolved, provider.relapsed, site.down,
-    /// site.recovered, site.explained, site.provider_failing) [default: all
-    /// but provider.suspected]
+    /// provider.recovering, provider.resolved, provider.relapsed,
+    /// provider.spread, site.down, site.recovered, site.explained,
+    /// site.provider_failing) [default: all but provider.suspected]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub events: Vec<String>,
     /// Least seconds between two alerts of one incident.

@@ -159,16 +159,25 @@ impl Store {
     ) -> Result<i64, StoreError> {
         on_writer!(self, |pool| {
             let mut tx = pool.begin_with(BEGIN).await?;
-            let before: Option<String> = match id {
+            let before: Option<(String, Option<String>)> = match id {
                 Some(id) => {
-                    sqlx::query_scalar("SELECT phase FROM incidents WHERE id = $1")
+                    sqlx::query_as("SELECT phase, regions FROM incidents WHERE id = $1")
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?
                 }
                 None => None,
             };
-            let before = before.map(|phase| Phase::from(phase.as_str()));
+            let (before, regions_before) = match before {
+                Some((phase, regions)) => (
+                    Some(Phase::from(phase.as_str())),
+                    regions
+                        .as_deref()
+                        .and_then(|json| serde_json::from_str::<Vec<String>>(json).ok())
+                        .unwrap_or_default(),
+                ),
+                None => (None, Vec::new()),
+            };
             let id = match id {
             Some(id) => {
                 sqlx::query(
@@ -240,9 +249,24 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             }
-            // The alert event goes with the change that causes it.
-            if before != Some(row.phase) {
-                let event = AlertEvent::of_phase(row.phase, before == Some(Phase::Recovering));
+            // The alert event goes with the change that causes it: a new
+            // phase, or a confirmed outage seen from a region it was not.
+            let spread = before == Some(Phase::Confirmed)
+                && row.phase == Phase::Confirmed
+                && !regions_before.is_empty()
+                && row
+                    .regions
+                    .iter()
+                    .any(|region| !regions_before.contains(region));
+            let event = if before != Some(row.phase) {
+                Some(AlertEvent::of_phase(
+                    row.phase,
+                    before == Some(Phase::Recovering),
+                ))
+            } else {
+                spread.then_some(AlertEvent::ProviderSpread)
+            };
+            if let Some(event) = event {
                 crate::alert::insert_event(
                     crate::Tx::from(&mut *tx),
                     id,

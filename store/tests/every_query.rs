@@ -2235,6 +2235,67 @@ async fn an_incident_keeps_its_scope_and_regions(store: Store) {
         .expect("an alert event for the regional incident");
     assert_eq!(opened.detail.scope, Some(engine::Scope::Regional));
     assert_eq!(opened.detail.regions, ["eu-west"]);
+    // Its spreading to a new region is news of its own, once.
+    let about = |events: &[store::AlertEventRow]| -> Vec<AlertEvent> {
+        events
+            .iter()
+            .filter(|event| event.incident_id == Some(id))
+            .map(|event| event.event)
+            .collect()
+    };
+    assert_eq!(
+        about(&events),
+        [AlertEvent::ProviderConfirmed, AlertEvent::ProviderSpread]
+    );
+    let spread = events
+        .iter()
+        .find(|event| event.event == AlertEvent::ProviderSpread)
+        .unwrap();
+    assert_eq!(spread.detail.scope, Some(engine::Scope::Global));
+    assert_eq!(spread.detail.regions, ["eu-west", "us-east"]);
+    store
+        .save_provider_incident(Some(id), &global, at(26))
+        .await
+        .unwrap();
+    // A suspicion that grows is still a suspicion: no news until it confirms.
+    let suspected = ProviderIncidentRow {
+        confirmed_at: None,
+        scope: engine::Scope::Regional,
+        regions: vec!["eu-west".to_owned()],
+        ..cloudflare_incident(Phase::Suspected, &[a])
+    };
+    let suspicion = store
+        .save_provider_incident(None, &suspected, at(26))
+        .await
+        .unwrap();
+    store
+        .save_provider_incident(
+            Some(suspicion),
+            &ProviderIncidentRow {
+                regions: vec!["eu-west".to_owned(), "us-east".to_owned()],
+                ..suspected
+            },
+            at(27),
+        )
+        .await
+        .unwrap();
+    let events = store
+        .events_to_fan_out(at(30), store::Sendable::All, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        about(&events),
+        [AlertEvent::ProviderConfirmed, AlertEvent::ProviderSpread],
+        "nothing new for an update that adds no region"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.incident_id == Some(suspicion))
+            .map(|event| event.event)
+            .collect::<Vec<_>>(),
+        [AlertEvent::ProviderSuspected]
+    );
 }
 
 on_both!(an_unresolved_incident_reads_back_as_it_was_written);

@@ -136,6 +136,7 @@ impl Tone {
         match event {
             AlertEvent::ProviderConfirmed
             | AlertEvent::ProviderRelapsed
+            | AlertEvent::ProviderSpread
             | AlertEvent::ProviderOngoing
             | AlertEvent::SiteDown
             | AlertEvent::SiteExplained => Self::Down,

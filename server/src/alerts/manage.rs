@@ -55,6 +55,10 @@ const CHOICES: &[(AlertEvent, &str)] = &[
         "a recovering outage came back",
     ),
     (
+        AlertEvent::ProviderSpread,
+        "an outage seen from some regions is now seen from more",
+    ),
+    (
         AlertEvent::ProviderAcknowledged,
         "the provider's status page acknowledges the outage",
     ),

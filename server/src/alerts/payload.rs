@@ -206,6 +206,16 @@ fn headline(
         AlertEvent::ProviderSuspected => format!("Possible {outage}{counted}"),
         AlertEvent::ProviderConfirmed => format!("{outage} confirmed{counted}"),
         AlertEvent::ProviderRelapsed => format!("{outage} is back{counted}"),
+        AlertEvent::ProviderSpread => {
+            let regions = app::words::and_list(&detail.regions);
+            match detail.scope {
+                Some(engine::Scope::Regional) => {
+                    format!("{who} outage has spread, now in {regions}{counted}")
+                }
+                _ if detail.regions.is_empty() => format!("{who} outage is now global{counted}"),
+                _ => format!("{who} outage is now global, seen from {regions}{counted}"),
+            }
+        }
         AlertEvent::ProviderOngoing => match detail.onset_at {
             Some(onset) => format!(
                 "{outage} still going since {}{counted}",
@@ -311,5 +321,36 @@ mod tests {
         );
         let incident = serde_json::to_value(&alert.data.incident).expect("json");
         assert!(incident.get("scope").is_none(), "{incident}");
+    }
+
+    #[test]
+    fn an_alert_says_where_an_outage_spread_to() {
+        let context = Context {
+            base: "https://faultline.example",
+            name_of: &|_| "Cloudflare".to_owned(),
+        };
+        let headline = |scope, regions: &[&str]| {
+            let event = confirmed(store::AlertDetail {
+                scope,
+                regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+                ..store::AlertDetail::default()
+            });
+            build(&event, AlertEvent::ProviderSpread, None, &context)
+                .data
+                .headline
+        };
+        assert_eq!(
+            headline(Some(engine::Scope::Regional), &["eu-west", "us-east"]),
+            "Cloudflare (CDN) outage has spread, now in eu-west and us-east: 54 of 60 (90 %) \
+             watched sites behind it are failing"
+        );
+        assert_eq!(
+            headline(
+                Some(engine::Scope::Global),
+                &["ap-south", "eu-west", "us-east"]
+            ),
+            "Cloudflare (CDN) outage is now global, seen from ap-south, eu-west and us-east: \
+             54 of 60 (90 %) watched sites behind it are failing"
+        );
     }
 }

@@ -420,6 +420,14 @@ from = "+0s"
 until = "+24h"
 seen_from = ["127.0.0.12"]
 
+# An hour in (the test moves the world's clock there): Fastly fails for
+# every client, and its regional incident spreads.
+[[fault]]
+target = "cdn:fastly"
+kind = "edge_error"
+from = "+1h"
+until = "+24h"
+
 [[fault]]
 target = "vantage"
 kind = "network_loss"
@@ -429,9 +437,9 @@ seen_from = ["127.0.0.13"]
 "#,
     )
     .unwrap();
-    // The world's clock stands at the start: every fault holds throughout.
+    // The world's clock stands at the start until the test moves it.
     let clock = server::clock::SimClock::new(scenario.start);
-    let world = server::sim::world::World::start(&scenario, clock)
+    let world = server::sim::world::World::start(&scenario, clock.clone())
         .await
         .unwrap();
     world.apply_dns_faults(&scenario, scenario.start);
@@ -474,11 +482,31 @@ seen_from = ["127.0.0.13"]
         tokens.push(token);
     }
 
+    // Fastly's followers, by webhook to a receiver on loopback.
+    let receiver = server::sim::receiver::WebhookReceiver::start(clock.clone())
+        .await
+        .unwrap();
+    let subscribed = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "alerts",
+            "add-webhook",
+            &receiver.url("fastly"),
+            "--provider",
+            "fastly",
+            "--database",
+            &url,
+        ])
+        .env("FAULTLINE_ALERTS__ALLOWED_NETWORKS", r#"["127.0.0.0/8"]"#)
+        .output()
+        .await
+        .unwrap();
+    assert!(subscribed.status.success(), "{subscribed:?}");
+
     let central_dir = tempfile::tempdir().unwrap();
     std::fs::write(
         central_dir.path().join("faultline.toml"),
         format!(
-            "[monitor]\ncanaries = [{}]\n\n[statuses]\nenabled = false\n\n[probe]\nnameservers = [{}]\n\n[probe.guard]\nallowed_networks = [\"127.0.0.0/8\"]\n",
+            "[monitor]\ncanaries = [{}]\n\n[statuses]\nenabled = false\n\n[alerts]\nallowed_networks = [\"127.0.0.0/8\"]\n\n[probe]\nnameservers = [{}]\n\n[probe.guard]\nallowed_networks = [\"127.0.0.0/8\"]\n",
             world.canaries().iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", "),
             world.dns.addrs().iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", "),
         ),
@@ -658,6 +686,81 @@ seen_from = ["127.0.0.13"]
         }
     }
 
+    // Fastly now fails for every client: the same incident, now global,
+    // and its followers hear that it spread, after hearing it confirmed.
+    let fastly_alerts = |receiver: &server::sim::receiver::WebhookReceiver| {
+        server::sim::receiver::once_each(&receiver.received())
+            .into_iter()
+            .map(|got| (got.event, got.incident))
+            .collect::<Vec<_>>()
+    };
+    let receiver_ref = &receiver;
+    wait_for(
+        Duration::from_secs(60),
+        "Fastly's regional outage confirmed to its followers",
+        || async move {
+            fastly_alerts(receiver_ref)
+                .iter()
+                .any(|(event, _)| *event == engine::AlertEvent::ProviderConfirmed)
+        },
+    )
+    .await;
+    clock.advance_to(scenario.start + chrono::TimeDelta::hours(1));
+    let everywhere = vec![
+        "central".to_owned(),
+        "eu-west".to_owned(),
+        "us-east".to_owned(),
+    ];
+    let expected = vec![
+        (
+            "cloudflare".to_owned(),
+            Some(engine::Scope::Global),
+            everywhere.clone(),
+        ),
+        ("fastly".to_owned(), Some(engine::Scope::Global), everywhere),
+    ];
+    let expected_ref = &expected;
+    wait_for(
+        Duration::from_secs(120),
+        "Fastly's incident seen from every region",
+        || async move { open_incidents(store_ref).await == *expected_ref },
+    )
+    .await;
+    wait_for(
+        Duration::from_secs(60),
+        "Fastly's followers told that it spread",
+        || async move {
+            fastly_alerts(receiver_ref)
+                .iter()
+                .any(|(event, _)| *event == engine::AlertEvent::ProviderSpread)
+        },
+    )
+    .await;
+    let heard = fastly_alerts(&receiver);
+    let confirmed = heard
+        .iter()
+        .find(|(event, _)| *event == engine::AlertEvent::ProviderConfirmed)
+        .and_then(|(_, incident)| *incident);
+    let spread: Vec<Option<i64>> = heard
+        .iter()
+        .filter(|(event, _)| *event == engine::AlertEvent::ProviderSpread)
+        .map(|(_, incident)| *incident)
+        .collect();
+    assert!(confirmed.is_some(), "{heard:?}");
+    assert_eq!(
+        spread,
+        [confirmed],
+        "one spread, of the same incident: {heard:?}"
+    );
+    let provider_incidents = store
+        .list_incidents(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|incident| incident.kind == engine::IncidentKind::Provider)
+        .count();
+    assert_eq!(provider_incidents, 2, "it spread rather than opened anew");
+
     // A wrong token, and a revoked one: 401, and nothing stored.
     let batch = ResultBatch {
         results: vec![AgentResult {
@@ -708,6 +811,7 @@ seen_from = ["127.0.0.13"]
         child.wait().await.unwrap();
     }
     central.stop().await;
+    receiver.stop();
     world.stop();
     world.stopped().await;
     store.close().await;
