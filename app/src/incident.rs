@@ -425,6 +425,7 @@ pub fn as_of_snapshot(
     stored.peak_at = Some(live.peak_at);
     stored.confidence = Some(live.confidence);
     stored.sites_affected = i64::try_from(live.sites.len()).unwrap_or(i64::MAX);
+    stored.relapses = i64::from(live.relapses);
     if !live.regions.is_empty() {
         stored.scope = Some(live.scope);
         stored.regions = Some(serde_json::to_string(&live.regions).unwrap_or_default());

@@ -667,6 +667,7 @@ impl Correlator {
         incident.timeline.push(point);
         let before = incident.phase;
         let seen_before = incident.regions.len();
+        let relapses_before = incident.relapses;
         if above && regions.len() > 1 {
             for region in regions_above {
                 if !incident.regions.contains(&region) {
@@ -742,13 +743,15 @@ impl Correlator {
                 _ => {}
             }
         }
-        // A new region seeing it is news too: the stored incident says
-        // where it is seen, whatever its phase.
-        (incident.phase != before || incident.regions.len() != seen_before).then(|| {
-            Event::Provider {
-                key: index,
-                incident: incident.clone(),
-            }
+        // A new region seeing it, or a new wave, is news too: the stored
+        // incident says where it is seen and how many waves it had,
+        // whatever its phase.
+        let changed = incident.phase != before
+            || incident.regions.len() != seen_before
+            || incident.relapses != relapses_before;
+        changed.then(|| Event::Provider {
+            key: index,
+            incident: incident.clone(),
         })
     }
 
@@ -1905,7 +1908,7 @@ mod tests {
                 Answer::Ok
             }
         });
-        let phases: Vec<(Phase, Option<DateTime<Utc>>)> = events
+        let mut phases: Vec<(Phase, Option<DateTime<Utc>>)> = events
             .iter()
             .filter_map(|e| match e {
                 Event::Provider { incident, .. } if incident.phase != Phase::Suspected => {
@@ -1914,6 +1917,21 @@ mod tests {
                 _ => None,
             })
             .collect();
+        // Each new wave is an event of its own, so the stored incident
+        // counts them as it goes.
+        let waves: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Provider { incident, .. } => Some(incident.relapses + 1),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|pair| pair[1] != pair[0])
+            .map(|pair| pair[1])
+            .collect();
+        assert_eq!(waves, [2, 3, 4, 5], "{waves:?}");
+        phases.dedup_by_key(|(phase, _)| *phase);
         // Confirmed once, recovering only after the last wave, then
         // resolved (a suspicion may come first).
         assert_eq!(

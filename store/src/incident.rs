@@ -35,6 +35,9 @@ pub struct ProviderIncidentRow {
     pub scope: Scope,
     #[serde(default)]
     pub regions: Vec<String>,
+    /// How many times failures came back after a lull: waves less one.
+    #[serde(default)]
+    pub relapses: u32,
 }
 
 /// An incident as pages and exports read it.
@@ -70,6 +73,9 @@ pub struct Incident {
     pub scope: Option<Scope>,
     /// The regions that saw it, as a JSON array; see [`Incident::regions`].
     pub regions: Option<String>,
+    /// Provider incidents: how many times failures came back after a lull
+    /// (0 for a steady one, and for incidents stored before this was kept).
+    pub relapses: i64,
 }
 
 impl Incident {
@@ -107,11 +113,12 @@ typed_row!(Incident {
     timeline: plain,
     scope: maybe_word,
     regions: plain,
+    relapses: plain,
 });
 
 pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, provider, role, mechanism, origins, site_id, phase, pattern, fault, onset_at, detected_at,
     confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence, sites_affected, explained_by,
-    evidence, timeline, scope, regions";
+    evidence, timeline, scope, regions, relapses";
 
 impl ProviderIncidentRow {
     /// Its scope, when vantages in several regions saw (or did not see) it.
@@ -183,7 +190,8 @@ impl Store {
                 sqlx::query(
                     "UPDATE incidents SET phase = $1, pattern = $2, confirmed_at = $3, peak_share = $4, peak_at = $5,
                        recovering_at = $6, resolved_at = $7, confidence = $8, sites_affected = $9, evidence = $10,
-                       timeline = $11, origins = $12, updated_at = $13, scope = $15, regions = $16 WHERE id = $14",
+                       timeline = $11, origins = $12, updated_at = $13, scope = $15, regions = $16, relapses = $17
+                     WHERE id = $14",
                 )
                 .bind(row.phase.as_str())
                 .bind(row.pattern.as_str())
@@ -201,6 +209,7 @@ impl Store {
                 .bind(id)
                 .bind(row.scope_if_regional().map(Scope::as_str))
                 .bind(row.regions_json())
+                .bind(i64::from(row.relapses))
                 .execute(&mut *tx)
                 .await?;
                 id
@@ -209,9 +218,9 @@ impl Store {
                 sqlx::query_scalar(
                     "INSERT INTO incidents (kind, provider, role, mechanism, origins, phase, pattern, onset_at,
                        detected_at, confirmed_at, peak_share, peak_at, recovering_at, resolved_at, confidence,
-                       sites_affected, evidence, timeline, updated_at, scope, regions)
+                       sites_affected, evidence, timeline, updated_at, scope, regions, relapses)
                      VALUES ('provider', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                       $19, $20) RETURNING id",
+                       $19, $20, $21) RETURNING id",
                 )
                 .bind(&row.provider)
                 .bind(row.role.as_str())
@@ -233,6 +242,7 @@ impl Store {
                 .bind(now)
                 .bind(row.scope_if_regional().map(Scope::as_str))
                 .bind(row.regions_json())
+                .bind(i64::from(row.relapses))
                 .fetch_one(&mut *tx)
                 .await?
             }
@@ -427,6 +437,7 @@ impl Store {
                     timeline: serde_json::from_str(&incident.timeline).unwrap_or_default(),
                     scope: incident.scope.unwrap_or_default(),
                     regions,
+                    relapses: u32::try_from(incident.relapses).unwrap_or(0),
                 },
             ));
         }

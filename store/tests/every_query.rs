@@ -2311,13 +2311,21 @@ async fn an_unresolved_incident_reads_back_as_it_was_written(store: Store) {
         .iter()
         .map(|s| s.id)
         .collect();
-    let open = ProviderIncidentRow {
+    let mut open = ProviderIncidentRow {
         scope: engine::Scope::Regional,
         regions: vec!["eu-west".to_owned()],
+        pattern: Pattern::Intermittent,
+        relapses: 2,
         ..cloudflare_incident(Phase::Confirmed, &ids)
     };
     let open_id = store
         .save_provider_incident(None, &open, at(21))
+        .await
+        .unwrap();
+    // A fourth wave, stored as an update.
+    open.relapses = 3;
+    store
+        .save_provider_incident(Some(open_id), &open, at(22))
         .await
         .unwrap();
     let suspected_id = store

@@ -333,11 +333,11 @@ fn provider_row(incident: &ProviderIncident) -> ProviderIncidentRow {
         timeline: incident.timeline.clone(),
         scope: incident.scope,
         regions: incident.regions.clone(),
+        relapses: incident.relapses,
     }
 }
 
-/// A stored provider incident as the correlator goes on with it. How many
-/// waves it had is not stored: an intermittent one counts two so far.
+/// A stored provider incident as the correlator goes on with it.
 fn incident_of(row: ProviderIncidentRow) -> ProviderIncident {
     ProviderIncident {
         provider: row.provider,
@@ -354,7 +354,7 @@ fn incident_of(row: ProviderIncidentRow) -> ProviderIncident {
         peak_at: row.peak_at,
         recovering_at: row.recovering_at,
         resolved_at: row.resolved_at,
-        relapses: u32::from(row.pattern == engine::Pattern::Intermittent),
+        relapses: row.relapses,
         pattern: row.pattern,
         confidence: row.confidence,
         sites: row
