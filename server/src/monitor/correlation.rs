@@ -24,6 +24,9 @@ const DRAIN_AT_ONCE: usize = 2_000;
 const QUEUED_AT_ONCE: i64 = 5_000;
 /// How often cohort membership is re-read from the attribution table.
 const MEMBERSHIP_EVERY: TimeDelta = TimeDelta::seconds(60);
+/// Most incident updates kept while the database refuses them: an hour
+/// of a large outage's site changes.
+const MAX_UNSAVED: usize = 100_000;
 
 pub fn channel() -> (mpsc::Sender<Observation>, mpsc::Receiver<Observation>) {
     mpsc::channel(super::writer::QUEUE)
@@ -43,6 +46,8 @@ pub struct Correlation {
     ids: HashMap<usize, i64>,
     /// The vantages whose region the correlator knows.
     placed: std::collections::HashSet<i64>,
+    /// Events the database did not take yet, oldest first.
+    unsaved: Vec<Event>,
 }
 
 impl Correlation {
@@ -61,6 +66,7 @@ impl Correlation {
             correlator: Correlator::new(Thresholds::default()),
             ids: HashMap::new(),
             placed: std::collections::HashSet::new(),
+            unsaved: Vec::new(),
         }
     }
 
@@ -143,6 +149,16 @@ impl Correlation {
                     next_tick = now + TICK;
                 }
                 () = shutdown.cancelled() => break,
+            }
+        }
+        if !self.unsaved.is_empty() {
+            // One last try: what is still refused now is lost with us.
+            self.store_events(Vec::new()).await;
+            if !self.unsaved.is_empty() {
+                tracing::error!(
+                    updates = self.unsaved.len(),
+                    "stopping with incident updates the database did not take"
+                );
             }
         }
     }
@@ -246,44 +262,88 @@ impl Correlation {
         }
     }
 
-    /// Stores events in the order they came. Site changes are stored
-    /// together in one transaction; a provider incident is stored before
-    /// the site changes after it, which may name it as their explanation.
+    /// Stores events in the order they came, after any that could not be
+    /// stored before. Site changes are stored together in one transaction;
+    /// a provider incident is stored before the site changes after it,
+    /// which may name it as their explanation. When the database fails,
+    /// what was not stored is kept, in order, and tried again with the
+    /// next events (at the latest at the next judgement).
     async fn store_events(&mut self, events: Vec<Event>) {
-        let mut changes = Vec::new();
-        for event in events {
-            match event {
-                Event::Provider { key, incident } => {
-                    self.store_site_changes(&mut changes).await;
-                    self.store_provider_incident(key, &incident).await;
-                }
+        let mut pending = std::mem::take(&mut self.unsaved);
+        pending.extend(events);
+        let mut events = pending.into_iter();
+        let mut site_events: Vec<Event> = Vec::new();
+        while let Some(event) = events.next() {
+            let Event::Provider { key, incident } = &event else {
+                site_events.push(event);
+                continue;
+            };
+            if !self.store_site_events(&site_events).await {
+                site_events.push(event);
+                self.keep_unsaved(site_events.into_iter().chain(events));
+                return;
+            }
+            site_events.clear();
+            if !self.store_provider_incident(*key, incident).await {
+                self.keep_unsaved(std::iter::once(event).chain(events));
+                return;
+            }
+        }
+        if !self.store_site_events(&site_events).await {
+            self.keep_unsaved(site_events);
+        }
+    }
+
+    /// Stores site events in one transaction; false if the database failed.
+    async fn store_site_events(&self, events: &[Event]) -> bool {
+        let changes: Vec<SiteChange> = events
+            .iter()
+            .filter_map(|event| match *event {
                 Event::SiteDown {
                     site_id,
                     at,
                     onset_at,
                     cause,
                     explained_by,
-                } => changes.push(SiteChange::Down {
+                } => Some(SiteChange::Down {
                     site_id,
                     onset_at,
                     detected_at: at,
                     cause,
                     explained_by: explained_by.and_then(|key| self.ids.get(&key).copied()),
                 }),
-                Event::SiteUp { site_id, at } => changes.push(SiteChange::Up { site_id, at }),
+                Event::SiteUp { site_id, at } => Some(SiteChange::Up { site_id, at }),
+                Event::Provider { .. } => None,
+            })
+            .collect();
+        if changes.is_empty() {
+            return true;
+        }
+        match self.store.apply_site_changes(&changes).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, changes = changes.len(), "cannot store site incident updates; kept to try again");
+                false
             }
         }
-        self.store_site_changes(&mut changes).await;
     }
 
-    async fn store_site_changes(&self, changes: &mut Vec<SiteChange>) {
-        if let Err(error) = self.store.apply_site_changes(changes).await {
-            tracing::error!(%error, changes = changes.len(), "cannot store site incident updates");
+    /// Keeps events the database did not take, oldest first, up to
+    /// [`MAX_UNSAVED`]: beyond that the oldest go, and the log says so.
+    fn keep_unsaved(&mut self, events: impl IntoIterator<Item = Event>) {
+        self.unsaved.extend(events);
+        let over = self.unsaved.len().saturating_sub(MAX_UNSAVED);
+        if over > 0 {
+            self.unsaved.drain(..over);
+            tracing::error!(
+                dropped = over,
+                "the database has refused incident updates for too long; the oldest are dropped"
+            );
         }
-        changes.clear();
     }
 
-    async fn store_provider_incident(&mut self, key: usize, incident: &ProviderIncident) {
+    /// Stores a provider incident's update; false if the database failed.
+    async fn store_provider_incident(&mut self, key: usize, incident: &ProviderIncident) -> bool {
         // Suspicions are stored too; one that never confirmed ends
         // `resolved` with no `confirmed_at`, and pages leave it out.
         let row = provider_row(incident);
@@ -302,8 +362,12 @@ impl Correlation {
                     );
                 }
                 self.ids.insert(key, id);
+                true
             }
-            Err(error) => tracing::error!(%error, "cannot store a provider incident update"),
+            Err(error) => {
+                tracing::error!(%error, "cannot store a provider incident update; kept to try again");
+                false
+            }
         }
     }
 }
@@ -379,5 +443,102 @@ pub fn observation_of(record: &store::ProbeRecord) -> Observation {
         generator: record.provider.clone(),
         fault_side: record.fault_side,
         fault: record.fault,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// A real SQLite file whose write lock another connection holds, as a
+    /// backup or a stuck writer would: the updates wait and are stored,
+    /// in order, once the database takes writes again.
+    #[tokio::test]
+    async fn updates_the_database_refuses_are_stored_once_it_takes_them_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("faultline.db");
+        let store = Store::open(&path).await.expect("store");
+        let now = Utc::now();
+        store
+            .add_sites(
+                &[store::NewSite {
+                    url: "https://shop.test/".to_owned(),
+                    host: "shop.test".to_owned(),
+                    name: "shop.test".to_owned(),
+                    tags: vec![],
+                    interval_s: 60,
+                }],
+                now,
+            )
+            .await
+            .expect("site");
+        let site_id = store.list_sites().await.expect("sites")[0].id;
+        let (_vantage, vantage_state) = watch::channel(VantageState::Online);
+        let (status, _) = watch::channel(Arc::new(Snapshot::default()));
+        let mut correlation = Correlation::new(
+            store.clone(),
+            Arc::new(crate::clock::SystemClock),
+            vantage_state,
+            status,
+        );
+        let incident = incident_of(ProviderIncidentRow {
+            provider: "cloudflare".to_owned(),
+            role: Role::Cdn,
+            phase: engine::Phase::Confirmed,
+            onset_at: now,
+            detected_at: now,
+            confirmed_at: Some(now),
+            peak_at: now,
+            sites: vec![(site_id, now, now)],
+            ..ProviderIncidentRow::default()
+        });
+        let events = vec![
+            Event::Provider { key: 0, incident },
+            Event::SiteDown {
+                site_id,
+                at: now,
+                onset_at: now,
+                cause: None,
+                explained_by: Some(0),
+            },
+        ];
+
+        let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("second connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut blocker)
+            .await
+            .expect("write lock");
+        correlation.store_events(events).await;
+        assert_eq!(correlation.unsaved.len(), 2, "both kept while refused");
+        assert!(store
+            .list_incidents(None, 10)
+            .await
+            .expect("incidents")
+            .is_empty());
+
+        sqlx::query("ROLLBACK")
+            .execute(&mut blocker)
+            .await
+            .expect("lock released");
+        correlation.store_events(Vec::new()).await;
+        assert!(correlation.unsaved.is_empty());
+        let incidents = store.list_incidents(None, 10).await.expect("incidents");
+        let provider = incidents
+            .iter()
+            .find(|i| i.kind == engine::IncidentKind::Provider)
+            .expect("the provider incident, stored late");
+        let site = incidents
+            .iter()
+            .find(|i| i.kind == engine::IncidentKind::Site)
+            .expect("the site incident, stored late");
+        assert_eq!(site.site_id, Some(site_id));
+        assert_eq!(
+            site.explained_by,
+            Some(provider.id),
+            "stored after the incident that explains it"
+        );
     }
 }
