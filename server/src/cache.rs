@@ -39,6 +39,10 @@ pub const FRESH_FOR: Duration = Duration::from_secs(5);
 pub const STALE_FOR: Duration = Duration::from_secs(60);
 /// Largest body kept; bigger answers pass through uncached.
 const MAX_CACHED_BODY: usize = 4 * 1024 * 1024;
+/// Longest a shared page may take to render. A render that hangs (a bug,
+/// a database that stopped answering) then answers 503 and lets go of the
+/// page, instead of holding every visitor of it behind it.
+pub const RENDER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Most pages kept; beyond it the oldest go first.
 const MAX_ENTRIES: usize = 4096;
 /// Most bytes of bodies kept in all; beyond it the oldest go first.
@@ -95,6 +99,7 @@ pub struct PageCache {
     /// Pages link to the origin each request names: keep them apart.
     by_origin: bool,
     metrics: Option<crate::metrics::Metrics>,
+    render_timeout: Duration,
 }
 
 impl Default for PageCache {
@@ -155,7 +160,14 @@ impl PageCache {
             version: Arc::new(|| 0),
             by_origin: false,
             metrics: None,
+            render_timeout: RENDER_TIMEOUT,
         }
+    }
+
+    /// Bounds each render by `timeout` (default [`RENDER_TIMEOUT`]).
+    pub fn with_render_timeout(mut self, timeout: Duration) -> Self {
+        self.render_timeout = timeout;
+        self
     }
 
     /// Counts hits, stale answers and misses in `metrics`.
@@ -332,7 +344,7 @@ pub async fn serve_cached(
         }
     }
     cache.count("miss");
-    let response = match render(next, request, version).await {
+    let response = match render(next, request, version, cache.render_timeout).await {
         Rendered::Cacheable(entry) => {
             cache.put(key.clone(), entry.clone());
             answer(&entry, if_none_match.as_ref(), Duration::ZERO)
@@ -404,7 +416,7 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
         }
     }
     cache.refreshes.clone().spawn(async move {
-        match render(next, fresh, version).await {
+        match render(next, fresh, version, cache.render_timeout).await {
             Rendered::Cacheable(entry) => cache.put(key, entry),
             Rendered::Private(_) => cache.release_refresh(&key),
         }
@@ -416,7 +428,26 @@ enum Rendered {
     Private(Response),
 }
 
-async fn render(next: Next, request: Request, version: u64) -> Rendered {
+/// Renders through `next`, within `timeout`.
+async fn render(next: Next, request: Request, version: u64, timeout: Duration) -> Rendered {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(timeout, render_unbounded(next, request, version)).await {
+        Ok(rendered) => rendered,
+        Err(_) => {
+            tracing::error!(http.path = %path, timeout_s = timeout.as_secs(), "a page took too long to render");
+            Rendered::Private(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "5")],
+                    "This page took too long to prepare. Please try again in a few seconds.",
+                )
+                    .into_response(),
+            )
+        }
+    }
+}
+
+async fn render_unbounded(next: Next, request: Request, version: u64) -> Rendered {
     let response = next.run(request).await;
     if !shareable(&response) {
         return Rendered::Private(response);
@@ -684,6 +715,38 @@ mod tests {
         get(app.clone(), "/?window=7d", None).await;
         get(app.clone(), "/?window=7d&junk=1", None).await;
         assert_eq!(renders.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_render_that_hangs_answers_503_and_lets_go_of_the_page() {
+        let cache = PageCache::default().with_render_timeout(Duration::from_millis(200));
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(|| async {
+                    std::future::pending::<()>().await;
+                    "never"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                cache.clone(),
+                serve_cached,
+            ));
+        // Two visitors of the page: neither waits for ever, and the second
+        // is not stuck behind the first's render.
+        let first = tokio::spawn(get(app.clone(), "/", None));
+        let second = tokio::spawn(get(app.clone(), "/", None));
+        for visitor in [first, second] {
+            let (status, headers, body) = tokio::time::timeout(Duration::from_secs(5), visitor)
+                .await
+                .expect("answered within the bound")
+                .unwrap();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(headers[header::RETRY_AFTER], "5");
+            assert!(body.contains("took too long"), "{body}");
+        }
+        assert_eq!(cache.usage().filling, 0);
+        assert_eq!(cache.usage().pages, 0, "nothing kept of it");
     }
 
     #[tokio::test]

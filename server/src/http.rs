@@ -320,12 +320,31 @@ pub fn router(state: AppState) -> Router {
             state.trusted_proxies.clone(),
             forwarded_only_from_trusted_proxies,
         ))
+        // A bug that panics while answering costs that request a 500, not
+        // the connection; inside the trace layer, so the 500 is logged.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(log_response),
         )
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked: a generic 500, and the
+/// panic's message in the log.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic.message = message, "a request's handler panicked");
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side. It has been logged; please try again.",
+    )
+        .into_response()
 }
 
 /// One span per request. The path only: a query may carry whatever a
@@ -522,5 +541,53 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
                 Json(json!({ "status": "unavailable", "reason": "database" })),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_costs_its_request_a_500_and_nothing_else() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    let secret = "postgres://user:pass@db/faultline";
+                    panic!("lost the way to {secret}");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route("/fine", get(|| async { "fine" }))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
+        let ask = |uri: &'static str| {
+            let app = app.clone();
+            async move {
+                let response = app
+                    .oneshot(
+                        axum::http::Request::get(uri)
+                            .body(axum::body::Body::empty())
+                            .expect("request"),
+                    )
+                    .await
+                    .expect("an answer, not a dropped connection");
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                    .await
+                    .expect("body");
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        let (status, body) = ask("/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("went wrong on our side"), "{body}");
+        assert!(
+            !body.contains("postgres"),
+            "the panic's words stay in the log"
+        );
+        assert_eq!(ask("/fine").await, (StatusCode::OK, "fine".to_owned()));
     }
 }
