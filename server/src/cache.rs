@@ -114,7 +114,7 @@ struct Inner {
     /// Bytes of the kept bodies.
     bytes: usize,
     /// Keys being rendered now, with a lock the waiting misses queue on.
-    filling: HashMap<Key, Arc<tokio::sync::Mutex<()>>>,
+    filling: HashMap<Key, Arc<tokio::sync::Mutex<FillState>>>,
 }
 
 /// Path and query, whether the client takes gzip, and (when no public
@@ -265,7 +265,7 @@ impl PageCache {
 
     /// Drops a key's fill lock once nobody waits on it, so the map does
     /// not grow with every URL ever asked for.
-    fn forget_fill_lock(&self, key: &Key, lock: &Arc<tokio::sync::Mutex<()>>) {
+    fn forget_fill_lock(&self, key: &Key, lock: &Arc<tokio::sync::Mutex<FillState>>) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         // Ours and the map's: no one else is waiting.
         if Arc::strong_count(lock) <= 2 {
@@ -273,7 +273,7 @@ impl PageCache {
         }
     }
 
-    fn fill_lock(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
+    fn fill_lock(&self, key: &Key) -> Arc<tokio::sync::Mutex<FillState>> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.filling.entry(key.clone()).or_default().clone()
     }
@@ -290,10 +290,14 @@ pub struct CacheUsage {
 
 /// A key's fill lock, let go of when dropped: on the way out of a render,
 /// and as well when the client went away and its request was dropped.
+/// What the render of a key last left for those waiting on it: when it
+/// ran out of time, if it did.
+type FillState = Option<Instant>;
+
 struct Filling {
     cache: PageCache,
     key: Key,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    lock: Arc<tokio::sync::Mutex<FillState>>,
 }
 
 impl Drop for Filling {
@@ -335,13 +339,18 @@ pub async fn serve_cached(
         key: key.clone(),
         lock: cache.fill_lock(&key),
     };
-    let turn = filling.lock.lock().await;
+    let mut turn = filling.lock.lock().await;
     if let Some(entry) = cache.get(&key, version) {
         let age = entry.rendered_at.elapsed();
         if age < cache.fresh_for {
             cache.count("hit");
             return answer(&entry, if_none_match.as_ref(), age);
         }
+    }
+    // The render before ours ran out of time a moment ago: ours would
+    // most likely too, so the queue behind it is answered at once.
+    if turn.is_some_and(|failed| failed.elapsed() < TOO_SLOW_RETRY) {
+        return too_slow();
     }
     cache.count("miss");
     let response = match render(next, request, version, cache.render_timeout).await {
@@ -350,6 +359,10 @@ pub async fn serve_cached(
             answer(&entry, if_none_match.as_ref(), Duration::ZERO)
         }
         Rendered::Private(response) => response,
+        Rendered::TooSlow => {
+            *turn = Some(Instant::now());
+            too_slow()
+        }
     };
     drop(turn);
     drop(filling);
@@ -418,7 +431,7 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
     cache.refreshes.clone().spawn(async move {
         match render(next, fresh, version, cache.render_timeout).await {
             Rendered::Cacheable(entry) => cache.put(key, entry),
-            Rendered::Private(_) => cache.release_refresh(&key),
+            Rendered::Private(_) | Rendered::TooSlow => cache.release_refresh(&key),
         }
     });
 }
@@ -426,6 +439,8 @@ fn refresh_in_background(cache: PageCache, key: Key, request: &Request, next: Ne
 enum Rendered {
     Cacheable(Entry),
     Private(Response),
+    /// It ran out of time.
+    TooSlow,
 }
 
 /// Renders through `next`, within `timeout`.
@@ -435,16 +450,22 @@ async fn render(next: Next, request: Request, version: u64, timeout: Duration) -
         Ok(rendered) => rendered,
         Err(_) => {
             tracing::error!(http.path = %path, timeout_s = timeout.as_secs(), "a page took too long to render");
-            Rendered::Private(
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "5")],
-                    "This page took too long to prepare. Please try again in a few seconds.",
-                )
-                    .into_response(),
-            )
+            Rendered::TooSlow
         }
     }
+}
+
+/// How long after a render ran out of time the visitors queued behind it
+/// are answered [`too_slow`] at once; what its `Retry-After` says.
+const TOO_SLOW_RETRY: Duration = Duration::from_secs(5);
+
+fn too_slow() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        "This page took too long to prepare. Please try again in a few seconds.",
+    )
+        .into_response()
 }
 
 async fn render_unbounded(next: Next, request: Request, version: u64) -> Rendered {
@@ -720,20 +741,27 @@ mod tests {
     #[tokio::test]
     async fn a_render_that_hangs_answers_503_and_lets_go_of_the_page() {
         let cache = PageCache::default().with_render_timeout(Duration::from_millis(200));
+        let renders = Arc::new(AtomicUsize::new(0));
+        let counted = renders.clone();
         let app = axum::Router::new()
             .route(
                 "/",
-                axum::routing::get(|| async {
-                    std::future::pending::<()>().await;
-                    "never"
+                axum::routing::get(move || {
+                    let renders = counted.clone();
+                    async move {
+                        renders.fetch_add(1, Ordering::SeqCst);
+                        std::future::pending::<()>().await;
+                        "never"
+                    }
                 }),
             )
             .layer(axum::middleware::from_fn_with_state(
                 cache.clone(),
                 serve_cached,
             ));
-        // Two visitors of the page: neither waits for ever, and the second
-        // is not stuck behind the first's render.
+        // Two visitors of the page: neither waits for ever, and the second,
+        // queued behind the first's render, is answered when it runs out
+        // of time rather than trying again.
         let first = tokio::spawn(get(app.clone(), "/", None));
         let second = tokio::spawn(get(app.clone(), "/", None));
         for visitor in [first, second] {
@@ -745,6 +773,7 @@ mod tests {
             assert_eq!(headers[header::RETRY_AFTER], "5");
             assert!(body.contains("took too long"), "{body}");
         }
+        assert_eq!(renders.load(Ordering::SeqCst), 1, "one render tried");
         assert_eq!(cache.usage().filling, 0);
         assert_eq!(cache.usage().pages, 0, "nothing kept of it");
     }
