@@ -469,13 +469,15 @@ impl Correlator {
     pub fn tick(&mut self, now: DateTime<Utc>, vantage_offline: bool) -> Vec<Event> {
         self.ticks += 1;
         self.last_tick = Some(now);
-        let heard_elsewhere = self.sites.values().any(|site| {
-            site.tracks.iter().any(|(vantage, track)| {
-                *vantage != 0 && track.heard(now, self.thresholds.freshness).is_some()
-            })
-        });
+        let heard = self.vantages_heard(now);
+        let heard_elsewhere = heard.iter().any(|vantage| *vantage != 0);
         let frozen = vantage_offline && !heard_elsewhere;
-        let regions = self.regions_heard(now);
+        let mut regions: Vec<String> = heard
+            .iter()
+            .map(|vantage| self.region_of(*vantage).to_owned())
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
         let mut events = Vec::new();
         let keys: Vec<(String, Role)> = self.cohorts.keys().cloned().collect();
         for key in keys {
@@ -486,18 +488,14 @@ impl Correlator {
         events
     }
 
-    /// The regions of the vantages heard from at `now`.
-    fn regions_heard(&self, now: DateTime<Utc>) -> Vec<String> {
-        let mut regions: Vec<String> = self
-            .sites
+    /// The vantages heard from at `now`: one walk over the tracks.
+    fn vantages_heard(&self, now: DateTime<Utc>) -> std::collections::BTreeSet<i64> {
+        self.sites
             .values()
             .flat_map(|site| site.tracks.iter())
             .filter(|(_, track)| track.heard(now, self.thresholds.freshness).is_some())
-            .map(|(vantage, _)| self.region_of(*vantage).to_owned())
-            .collect();
-        regions.sort_unstable();
-        regions.dedup();
-        regions
+            .map(|(vantage, _)| *vantage)
+            .collect()
     }
 
     /// Whether a measure shows the provider failing.
