@@ -48,6 +48,8 @@ pub struct Correlation {
     placed: std::collections::HashSet<i64>,
     /// Events the database did not take yet, oldest first.
     unsaved: Vec<Event>,
+    /// The watchlist version the sites' owners were last read at.
+    owners_of: Option<i64>,
 }
 
 impl Correlation {
@@ -67,6 +69,7 @@ impl Correlation {
             ids: HashMap::new(),
             placed: std::collections::HashSet::new(),
             unsaved: Vec::new(),
+            owners_of: None,
         }
     }
 
@@ -251,12 +254,24 @@ impl Correlation {
             }
         }
         // Who owns each site: sites of one owner are not unrelated origins.
+        // Read again only when the watchlist changed.
+        let version = match self.store.watchlist_version().await {
+            Ok(version) => version,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the watchlist's version; owners unchanged");
+                return;
+            }
+        };
+        if self.owners_of == Some(version) {
+            return;
+        }
         match self.store.list_sites().await {
             Ok(sites) => {
                 for site in sites {
                     self.correlator
                         .set_owner(site.id, &engine::attribution::owner_domain(&site.host));
                 }
+                self.owners_of = Some(version);
             }
             Err(error) => tracing::warn!(%error, "cannot read the watchlist; owners unchanged"),
         }
