@@ -81,11 +81,15 @@ pub struct Incident {
 impl Incident {
     /// The regions that saw this provider incident, when several probe.
     pub fn regions(&self) -> Vec<String> {
-        self.regions
-            .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok())
-            .unwrap_or_default()
+        regions_of(self.regions.as_deref())
     }
+}
+
+/// Regions as the `regions` column holds them (a JSON array); none when
+/// the column is empty or does not read.
+fn regions_of(json: Option<&str>) -> Vec<String> {
+    json.and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
 }
 
 typed_row!(Incident {
@@ -178,10 +182,7 @@ impl Store {
             let (before, regions_before) = match before {
                 Some((phase, regions)) => (
                     Some(Phase::from(phase.as_str())),
-                    regions
-                        .as_deref()
-                        .and_then(|json| serde_json::from_str::<Vec<String>>(json).ok())
-                        .unwrap_or_default(),
+                    regions_of(regions.as_deref()),
                 ),
                 None => (None, Vec::new()),
             };

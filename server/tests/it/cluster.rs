@@ -695,14 +695,16 @@ seen_from = ["127.0.0.13"]
             .collect::<Vec<_>>()
     };
     let receiver_ref = &receiver;
-    wait_for(
-        Duration::from_secs(60),
-        "Fastly's regional outage confirmed to its followers",
-        || async move {
+    let heard_of = |event: engine::AlertEvent, what: &'static str| {
+        wait_for(Duration::from_secs(60), what, move || async move {
             fastly_alerts(receiver_ref)
                 .iter()
-                .any(|(event, _)| *event == engine::AlertEvent::ProviderConfirmed)
-        },
+                .any(|(heard, _)| *heard == event)
+        })
+    };
+    heard_of(
+        engine::AlertEvent::ProviderConfirmed,
+        "Fastly's regional outage confirmed to its followers",
     )
     .await;
     clock.advance_to(scenario.start + chrono::TimeDelta::hours(1));
@@ -726,14 +728,9 @@ seen_from = ["127.0.0.13"]
         || async move { open_incidents(store_ref).await == *expected_ref },
     )
     .await;
-    wait_for(
-        Duration::from_secs(60),
+    heard_of(
+        engine::AlertEvent::ProviderSpread,
         "Fastly's followers told that it spread",
-        || async move {
-            fastly_alerts(receiver_ref)
-                .iter()
-                .any(|(event, _)| *event == engine::AlertEvent::ProviderSpread)
-        },
     )
     .await;
     let heard = fastly_alerts(&receiver);
